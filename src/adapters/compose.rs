@@ -1,0 +1,138 @@
+//! The Compose CLI (v2 `docker compose` preferred, v1 `docker-compose` as fallback,
+//! `DEV_PRISM_COMPOSE` to choose). Always run with `-p` and explicit `-f` files, in the
+//! session directory, against the same engine endpoint the API client uses.
+
+use std::path::Path;
+use std::process::Command;
+
+use super::endpoint::Endpoint;
+use super::{run, tail};
+use crate::compose::Flavor;
+use crate::error::{Error, Kind, Result};
+
+const INSTALL_HINT: &str =
+    "install Docker Compose v2 (`docker compose`) or v1 (`docker-compose`), or set DEV_PRISM_COMPOSE";
+
+/// A Compose CLI that answered `version`.
+#[derive(Clone, Debug)]
+pub struct ComposeCli {
+    program: String,
+    prefix: Vec<String>,
+    pub flavor: Flavor,
+    pub version: String,
+    docker_host: String,
+}
+
+impl ComposeCli {
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.args(&self.prefix);
+        c.env("DOCKER_HOST", &self.docker_host);
+        // The endpoint is already resolved; a context would override DOCKER_HOST for v2.
+        c.env_remove("DOCKER_CONTEXT");
+        c
+    }
+
+    /// Finds a working Compose CLI. `DEV_PRISM_COMPOSE` may be `v2`, `v1`, or a command line.
+    pub fn detect(endpoint: &Endpoint) -> Result<ComposeCli> {
+        let choice = std::env::var("DEV_PRISM_COMPOSE").unwrap_or_default();
+        let candidates: Vec<Vec<String>> = match choice.trim() {
+            "" => vec![
+                vec!["docker".into(), "compose".into()],
+                vec!["docker-compose".into()],
+            ],
+            "v2" => vec![vec!["docker".into(), "compose".into()]],
+            "v1" => vec![vec!["docker-compose".into()]],
+            other => vec![other.split_whitespace().map(str::to_string).collect()],
+        };
+        let mut last = String::new();
+        for argv in &candidates {
+            let mut cli = ComposeCli {
+                program: argv[0].clone(),
+                prefix: argv[1..].to_vec(),
+                flavor: Flavor::V2,
+                version: String::new(),
+                docker_host: endpoint.host.clone(),
+            };
+            let out = match cli.command().args(["version", "--short"]).output() {
+                Ok(o) if o.status.success() => o,
+                Ok(o) => {
+                    last = tail(&o, 1);
+                    continue;
+                }
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
+            let version = String::from_utf8_lossy(&out.stdout).trim().trim_start_matches('v').to_string();
+            cli.flavor = if version.starts_with("1.") {
+                Flavor::V1
+            } else {
+                Flavor::V2
+            };
+            cli.version = version;
+            return Ok(cli);
+        }
+        let tried: Vec<String> = candidates.iter().map(|c| c.join(" ")).collect();
+        Err(Error::new(
+            Kind::Unreachable,
+            format!("no working Docker Compose found (tried {}): {last}", tried.join(", ")),
+        )
+        .with_hint(INSTALL_HINT))
+    }
+
+    fn base(&self, dir: &Path, project: &str, files: &[String]) -> Command {
+        let mut c = self.command();
+        c.current_dir(dir).arg("-p").arg(project);
+        for f in files {
+            c.arg("-f").arg(f);
+        }
+        c
+    }
+
+    /// `up -d` for the given services. Retries Docker's "port is already allocated" race.
+    pub fn up(
+        &self,
+        dir: &Path,
+        project: &str,
+        files: &[String],
+        services: &[String],
+        remove_orphans: bool,
+    ) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut c = self.base(dir, project, files);
+            c.args(["up", "-d"]);
+            if remove_orphans {
+                c.arg("--remove-orphans");
+            }
+            c.arg("--").args(services);
+            let out = run(&mut c, "docker compose", INSTALL_HINT)?;
+            if out.status.success() {
+                return Ok(());
+            }
+            let why = tail(&out, 8);
+            if why.contains("port is already allocated") && attempt < 4 {
+                continue;
+            }
+            return Err(Error::failure(format!("`docker compose up` failed:\n{why}"))
+                .with_hint("fix the cause above, then run `dev-prism apply` to converge"));
+        }
+    }
+
+    /// The last `n` log lines of one service (for explaining a failure).
+    pub fn logs_tail(&self, dir: &Path, project: &str, files: &[String], service: &str, n: usize) -> String {
+        let mut c = self.base(dir, project, files);
+        c.args(["logs", "--no-color", "--tail", &n.to_string(), service]);
+        match c.stdin(std::process::Stdio::null()).output() {
+            Ok(o) => {
+                let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&o.stderr));
+                text.trim_end().to_string()
+            }
+            Err(_) => String::new(),
+        }
+    }
+}

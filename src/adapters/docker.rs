@@ -1,0 +1,230 @@
+//! The Docker Engine API, through bollard. One list call observes a session.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::query_parameters::{
+    ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
+    RemoveVolumeOptions, StopContainerOptions,
+};
+use bollard::Docker;
+
+use super::endpoint::Endpoint;
+use crate::compose::labels;
+use crate::error::{chain, Error, Kind, Result};
+use crate::observed::{container_from_summary, Container};
+
+/// How long connecting may take before the engine counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Per-request timeout (bollard's default is 120 s). Stopping waits up to 10 s per container.
+const REQUEST_TIMEOUT_SECS: u64 = 30;
+
+/// A connected engine.
+#[derive(Clone)]
+pub struct Engine {
+    client: Docker,
+    pub endpoint: Endpoint,
+    pub api_version: String,
+}
+
+fn unreachable(endpoint: &Endpoint, cause: &str) -> Error {
+    let lower = cause.to_lowercase();
+    let hint = if lower.contains("permission denied") {
+        "your user may not access the socket: add it to the `docker` group, or run with sudo"
+    } else if lower.contains("no such file") || lower.contains("socket not found") || lower.contains("not found") {
+        "is the Docker engine running? Start Docker Desktop or `dockerd`, or set DOCKER_HOST"
+    } else if lower.contains("refused") {
+        "nothing listens there: start the engine, or point DOCKER_HOST / the docker context elsewhere"
+    } else {
+        "check that the engine is running and that DOCKER_HOST / the docker context point to it"
+    };
+    Error::new(
+        Kind::Unreachable,
+        format!(
+            "cannot reach the Docker engine at {} ({}): {cause}",
+            endpoint.host, endpoint.source
+        ),
+    )
+    .with_hint(hint)
+}
+
+impl Engine {
+    /// Connects and negotiates the API version, failing within about two seconds.
+    pub async fn connect(endpoint: Endpoint) -> Result<Engine> {
+        let host = endpoint.host.clone();
+        let client = if let Some(path) = host.strip_prefix("unix://") {
+            Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Docker::connect_with_http(&host, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+        } else if host.starts_with('/') {
+            Docker::connect_with_unix(&host, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+        } else {
+            return Err(Error::usage(format!(
+                "Docker endpoint `{host}` ({}) is not supported",
+                endpoint.source
+            ))
+            .with_hint("use unix:///path/to/docker.sock or tcp://host:port"));
+        }
+        .map_err(|e| unreachable(&endpoint, &chain(&e)))?;
+        let client = match tokio::time::timeout(CONNECT_TIMEOUT, client.negotiate_version()).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(unreachable(&endpoint, &chain(&e))),
+            Err(_) => return Err(unreachable(&endpoint, "no answer within 2 s")),
+        };
+        let api_version = client.client_version().to_string();
+        Ok(Engine {
+            client,
+            endpoint,
+            api_version,
+        })
+    }
+
+    fn api_error(&self, what: &str, e: bollard::errors::Error) -> Error {
+        Error::failure(format!("Docker could not {what}: {}", chain(&e)))
+    }
+
+    async fn list(&self, filters: Vec<String>) -> Result<Vec<Container>> {
+        let mut map = HashMap::new();
+        map.insert("label".to_string(), filters);
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(map),
+            ..Default::default()
+        };
+        let list = self
+            .client
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| self.api_error("list containers", e))?;
+        Ok(list.iter().filter_map(container_from_summary).collect())
+    }
+
+    /// Every container of the session in `dir`: ONE API call, filtered by both labels.
+    pub async fn session_containers(&self, dir: &str) -> Result<Vec<Container>> {
+        self.list(vec![
+            format!("{}=true", labels::MANAGED),
+            format!("{}={dir}", labels::WORKING_DIR),
+        ])
+        .await
+    }
+
+    /// Every dev-prism container on this engine: ONE API call.
+    pub async fn all_sessions(&self) -> Result<Vec<Container>> {
+        self.list(vec![format!("{}=true", labels::MANAGED)]).await
+    }
+
+    /// Stops containers in parallel; they are kept with their volumes.
+    pub async fn stop(&self, ids: &[String]) -> Result<()> {
+        let mut set = tokio::task::JoinSet::new();
+        for id in ids {
+            let client = self.client.clone();
+            let id = id.clone();
+            set.spawn(async move {
+                let r = client
+                    .stop_container(
+                        &id,
+                        Some(StopContainerOptions {
+                            t: Some(10),
+                            signal: None,
+                        }),
+                    )
+                    .await;
+                (id, r)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (id, r) = joined.map_err(|e| Error::failure(format!("stop task failed: {e}")))?;
+            match r {
+                Ok(()) => {}
+                // 304: already stopped; 404: already gone. Both are the state we want.
+                Err(bollard::errors::Error::DockerResponseServerError { status_code, .. })
+                    if status_code == 304 || status_code == 404 => {}
+                Err(e) => return Err(self.api_error(&format!("stop container {id}"), e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Networks of a Compose project (by Compose's project label).
+    pub async fn project_networks(&self, project: &str) -> Result<Vec<String>> {
+        let mut map = HashMap::new();
+        map.insert(
+            "label".to_string(),
+            vec![format!("{}={project}", labels::PROJECT)],
+        );
+        let list = self
+            .client
+            .list_networks(Some(ListNetworksOptions { filters: Some(map) }))
+            .await
+            .map_err(|e| self.api_error("list networks", e))?;
+        Ok(list.into_iter().filter_map(|n| n.name).collect())
+    }
+
+    /// Volumes of a Compose project (by Compose's project label).
+    pub async fn project_volumes(&self, project: &str) -> Result<Vec<String>> {
+        let mut map = HashMap::new();
+        map.insert(
+            "label".to_string(),
+            vec![format!("{}={project}", labels::PROJECT)],
+        );
+        let list = self
+            .client
+            .list_volumes(Some(ListVolumesOptions { filters: Some(map) }))
+            .await
+            .map_err(|e| self.api_error("list volumes", e))?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect())
+    }
+
+    /// Removes the session's containers (both labels must match), then the project's networks
+    /// and volumes. Never touches anything without those labels.
+    pub async fn remove_project(&self, project: &str, dir: &str) -> Result<()> {
+        let containers = self.session_containers(dir).await?;
+        let mut set = tokio::task::JoinSet::new();
+        for c in containers.into_iter().filter(|c| c.project() == Some(project)) {
+            let client = self.client.clone();
+            set.spawn(async move {
+                let r = client
+                    .remove_container(
+                        &c.id,
+                        Some(RemoveContainerOptions {
+                            v: true,
+                            force: true,
+                            link: false,
+                        }),
+                    )
+                    .await;
+                (c.name, r)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (name, r) = joined.map_err(|e| Error::failure(format!("remove task failed: {e}")))?;
+            match r {
+                Ok(()) => {}
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => return Err(self.api_error(&format!("remove container {name}"), e)),
+            }
+        }
+        for net in self.project_networks(project).await? {
+            match self.client.remove_network(&net).await {
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => return Err(self.api_error(&format!("remove network {net}"), e)),
+            }
+        }
+        for vol in self.project_volumes(project).await? {
+            match self
+                .client
+                .remove_volume(&vol, Some(RemoveVolumeOptions { force: false }))
+                .await
+            {
+                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(e) => return Err(self.api_error(&format!("remove volume {vol}"), e)),
+            }
+        }
+        Ok(())
+    }
+}

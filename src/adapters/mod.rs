@@ -1,0 +1,37 @@
+//! The only code that talks to the outside world: the Docker Engine API (bollard), the Compose
+//! CLI, git, node and the file system. Each adapter has narrow, domain-named methods and turns
+//! the tool's errors into ours, with hints.
+
+pub mod compose;
+pub mod docker;
+pub mod endpoint;
+pub mod fs;
+pub mod git;
+pub mod node;
+
+use std::process::{Command, Output};
+
+use crate::error::{Error, Kind, Result};
+
+/// Runs a command to completion, capturing its output. A missing program is a clear error.
+pub(crate) fn run(cmd: &mut Command, what: &str, install_hint: &str) -> Result<Output> {
+    cmd.stdin(std::process::Stdio::null());
+    cmd.output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::new(Kind::Unreachable, format!("{what} is not installed (or not on PATH)"))
+                .with_hint(install_hint.to_string())
+        } else {
+            Error::failure(format!("could not run {what}: {e}"))
+        }
+    })
+}
+
+/// The last `n` non-empty lines of a process's stderr (and stdout), for error messages.
+pub(crate) fn tail(output: &Output, n: usize) -> String {
+    let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
+    if text.trim().is_empty() {
+        text = String::from_utf8_lossy(&output.stdout).into_owned();
+    }
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}

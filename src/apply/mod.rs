@@ -1,0 +1,175 @@
+//! Walks a [`Plan`] in dependency order and performs each step through the adapters, reporting
+//! progress. The plan is the only input: what `plan` printed is what happens.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::adapters::{fs, git};
+use crate::compose::file_args;
+use crate::context::Ctx;
+use crate::desired::{env_file_text, session_vars, Desired};
+use crate::error::{Error, Result};
+use crate::observed::{Container, Health, State};
+use crate::plan::{Op, Plan, Step};
+use crate::ui::Ui;
+
+/// Executes every step of `plan` in order. `repo` is the main checkout (for worktree and
+/// branch operations, which must not run from inside the worktree they remove).
+pub async fn apply(plan: &Plan, desired: &Desired, repo: Option<&Path>, ctx: &mut Ctx, ui: &Ui) -> Result<()> {
+    for step in plan.ordered() {
+        let started = Instant::now();
+        ui.status(&format!("{} {} …", step.action.glyph(), step.subject));
+        execute(step, desired, repo, ctx).await?;
+        ui.status(&format!(
+            "  done in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+fn need_repo(repo: Option<&Path>) -> Result<&Path> {
+    repo.ok_or_else(|| Error::failure("this step needs the git repository, which was not found"))
+}
+
+async fn execute(step: &Step, desired: &Desired, repo: Option<&Path>, ctx: &mut Ctx) -> Result<()> {
+    let dir_s = desired.dir.to_string_lossy().into_owned();
+    match &step.op {
+        Op::AddWorktree {
+            path,
+            branch,
+            create_branch,
+        } => git::add_worktree(need_repo(repo)?, path, branch, *create_branch),
+        Op::WriteFile {
+            path,
+            content: Some(content),
+            mode,
+        } => fs::write_atomic(path, content, *mode),
+        Op::WriteFile {
+            path,
+            content: None,
+            mode,
+        } => {
+            // Known after apply: render from what Docker reports now.
+            let containers = ctx.engine().await?.session_containers(&dir_s).await?;
+            let vars = session_vars(&desired.project, &desired.dir, &containers);
+            fs::write_atomic(path, &env_file_text(&vars), *mode)
+        }
+        Op::RemoveFile { path } => fs::remove(path),
+        Op::ComposeUp {
+            services,
+            remove_orphans,
+        } => {
+            let compose = ctx.compose()?;
+            if compose.flavor != desired.flavor {
+                return Err(Error::failure(format!(
+                    "this session's files were written for Compose {}, but Compose {} ({}) would run them",
+                    desired.flavor.label(),
+                    compose.flavor.label(),
+                    compose.version
+                ))
+                .with_hint("set DEV_PRISM_COMPOSE to the flavour the session was made with, or destroy and re-create it"));
+            }
+            compose.up(
+                &desired.dir,
+                &desired.project,
+                &file_args(&desired.compose_files, desired.flavor),
+                services,
+                *remove_orphans,
+            )
+        }
+        Op::WaitReady { services } => wait_ready(desired, services, ctx).await,
+        Op::StopContainers { ids } => ctx.engine().await?.stop(ids).await,
+        Op::RemoveProject { project } => ctx.engine().await?.remove_project(project, &dir_s).await,
+        Op::RemoveWorktree { path, force } => git::remove_worktree(need_repo(repo)?, path, *force),
+        Op::DeleteBranch { branch, force } => git::delete_branch(need_repo(repo)?, branch, *force),
+    }
+}
+
+/// Why a service is not ready yet, or has failed for good.
+enum Readiness {
+    Ready,
+    Waiting(String),
+    Failed(String),
+}
+
+fn readiness(service: &str, containers: &[Container]) -> Readiness {
+    let Some(c) = containers.iter().find(|c| c.service == service) else {
+        return Readiness::Waiting("no container yet".into());
+    };
+    match (c.state, c.health) {
+        (State::Running, Health::Healthy | Health::None) => Readiness::Ready,
+        (State::Running, Health::Starting) => Readiness::Waiting("health: starting".into()),
+        (State::Running, Health::Unhealthy) => Readiness::Failed("is unhealthy".into()),
+        // A one-shot service that finished successfully is done.
+        (State::Stopped, _) if c.exit_code == Some(0) => Readiness::Ready,
+        (State::Stopped, _) => Readiness::Failed(match c.exit_code {
+            Some(code) => format!("exited with code {code}"),
+            None => format!("is not running ({})", c.status),
+        }),
+        (State::Restarting, _) => Readiness::Waiting("restarting".into()),
+        (State::Paused, _) => Readiness::Failed("is paused".into()),
+    }
+}
+
+/// Watches the services' state through the API (no fixed sleeps beyond a short poll) until
+/// every one is ready, one fails, or the timeout passes.
+async fn wait_ready(desired: &Desired, services: &[String], ctx: &mut Ctx) -> Result<()> {
+    let engine = ctx.engine().await?;
+    let dir_s = desired.dir.to_string_lossy().into_owned();
+    let deadline = Instant::now() + Duration::from_secs(desired.ready_timeout_secs);
+    let mut poll = Duration::from_millis(50);
+    loop {
+        let containers = engine.session_containers(&dir_s).await?;
+        let mut waiting = None;
+        for s in services {
+            match readiness(s, &containers) {
+                Readiness::Ready => {}
+                Readiness::Waiting(why) => {
+                    waiting.get_or_insert((s.clone(), why));
+                }
+                Readiness::Failed(why) => return Err(service_failed(desired, ctx, s, &why)),
+            }
+        }
+        let Some((service, why)) = waiting else {
+            return Ok(());
+        };
+        if Instant::now() >= deadline {
+            return Err(service_failed(
+                desired,
+                ctx,
+                &service,
+                &format!(
+                    "did not become ready within {} s ({why})",
+                    desired.ready_timeout_secs
+                ),
+            ));
+        }
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(Duration::from_millis(400));
+    }
+}
+
+fn service_failed(desired: &Desired, ctx: &mut Ctx, service: &str, why: &str) -> Error {
+    let logs = ctx
+        .compose()
+        .map(|c| {
+            c.logs_tail(
+                &desired.dir,
+                &desired.project,
+                &file_args(&desired.compose_files, desired.flavor),
+                service,
+                10,
+            )
+        })
+        .unwrap_or_default();
+    let mut message = format!("service `{service}` {why}");
+    if !logs.is_empty() {
+        message.push_str("; its last log lines:\n");
+        message.push_str(&logs);
+    }
+    Error::failure(message).with_hint(format!(
+        "see `docker compose -p {} logs {service}`; fix it, then run `dev-prism apply`",
+        desired.project
+    ))
+}

@@ -1,0 +1,32 @@
+use crate::context::{self, Ctx};
+use crate::desired::Intent;
+use crate::error::Result;
+use crate::reconcile;
+use crate::render;
+use crate::ui::Ui;
+
+/// Converge the session in a directory to its desired state (idempotent).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    dir: super::DirArg,
+}
+
+pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+    let dir = context::session_dir(args.dir.dir.as_deref())?;
+    converge(ctx, &dir, ui).await
+}
+
+/// Shared by `apply` and `start`: plan Up, apply it, print the ports.
+pub(super) async fn converge(ctx: &mut Ctx, dir: &std::path::Path, ui: &Ui) -> Result<i32> {
+    let p = reconcile::prepare(ctx, dir, Intent::Up, None).await?;
+    for d in &p.plan.drift {
+        ui.status(&format!("! {d}"));
+    }
+    if p.plan.is_empty() {
+        ui.status("No changes. The session matches its configuration.");
+    }
+    let containers = reconcile::execute(ctx, &p, ui).await?;
+    ui.out(&render::port_lines(&containers));
+    Ok(0)
+}

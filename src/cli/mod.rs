@@ -1,0 +1,84 @@
+//! Command-line types (clap) and dispatch; one file per command. Glue only: commands call the
+//! context, reconcile and render modules, never git, files or Docker directly.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::context::Ctx;
+use crate::error::Result;
+use crate::ui::Ui;
+
+mod apply;
+mod create;
+mod destroy;
+mod info;
+mod list;
+mod plan;
+mod start;
+mod stop;
+
+/// Isolated parallel development sessions: a git worktree, its own Docker Compose project on
+/// random host ports, and env files that say where those ports are.
+#[derive(Debug, Parser)]
+#[command(name = "dev-prism", version, propagate_version = true, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Print only data and errors, no progress.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  dev-prism create                      new worktree + services on random ports
+  dev-prism create --in-place           a session in the current directory
+  dev-prism create --branch feature/x   worktree on branch feature/x
+  dev-prism plan --diff                 what apply would change, with file diffs
+  dev-prism list                        running sessions and their ports
+  dev-prism destroy                     remove the session in this directory";
+
+/// A directory argument: the session directory, default the current directory.
+#[derive(Debug, clap::Args)]
+pub struct DirArg {
+    /// Session directory (default: the current directory).
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Create(create::Args),
+    Plan(plan::Args),
+    Apply(apply::Args),
+    Info(info::Args),
+    List(list::Args),
+    Start(start::Args),
+    Stop(stop::Args),
+    Destroy(destroy::Args),
+}
+
+/// Runs a parsed command; returns the exit code on success.
+pub async fn dispatch(cli: Cli) -> Result<i32> {
+    let ui = Ui::new(cli.quiet);
+    let mut ctx = Ctx::default();
+    match cli.command {
+        Command::Create(a) => create::run(a, &mut ctx, &ui).await,
+        Command::Plan(a) => plan::run(a, &mut ctx, &ui).await,
+        Command::Apply(a) => apply::run(a, &mut ctx, &ui).await,
+        Command::Info(a) => info::run(a, &mut ctx, &ui).await,
+        Command::List(a) => list::run(a, &mut ctx, &ui).await,
+        Command::Start(a) => start::run(a, &mut ctx, &ui).await,
+        Command::Stop(a) => stop::run(a, &mut ctx, &ui).await,
+        Command::Destroy(a) => destroy::run(a, &mut ctx, &ui).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_definition_is_valid() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

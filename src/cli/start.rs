@@ -1,0 +1,26 @@
+use crate::context::{self, Ctx};
+use crate::error::{Error, Result};
+use crate::ui::Ui;
+
+/// Start a stopped session again (ports change; `.env.session` is rewritten).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    dir: super::DirArg,
+}
+
+pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+    let dir = context::session_dir(args.dir.dir.as_deref())?;
+    let has_session = dir.join(crate::compose::SESSION_FILE).is_file()
+        || !ctx
+            .engine()
+            .await?
+            .session_containers(&dir.to_string_lossy())
+            .await?
+            .is_empty();
+    if !has_session {
+        return Err(Error::usage(format!("no session found in {}", dir.display()))
+            .with_hint("run `dev-prism create` (or `dev-prism create --in-place`) to make one"));
+    }
+    super::apply::converge(ctx, &dir, ui).await
+}

@@ -1,0 +1,24 @@
+use crate::context::{self, Ctx};
+use crate::desired::Intent;
+use crate::error::Result;
+use crate::reconcile;
+use crate::ui::Ui;
+
+/// Stop the session's containers (kept, with their volumes) and remove `.env.session`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    dir: super::DirArg,
+}
+
+pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+    let dir = context::session_dir(args.dir.dir.as_deref())?;
+    let p = reconcile::prepare(ctx, &dir, Intent::Stop, None).await?;
+    if p.plan.is_empty() {
+        ui.status("Nothing to stop.");
+        return Ok(0);
+    }
+    reconcile::execute(ctx, &p, ui).await?;
+    ui.status(&format!("Stopped session {}", dir.display()));
+    Ok(0)
+}

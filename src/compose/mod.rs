@@ -1,0 +1,548 @@
+//! The user's compose files → a [`ComposeModel`] (services, published ports, profiles,
+//! healthchecks), and the generated `docker-compose.session.yml` built through the YAML
+//! serialiser. Pure: the caller reads the files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::util::short_hash;
+
+/// Names Compose itself looks for, in its order of preference.
+pub const DEFAULT_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+
+/// The generated file, written next to the user's compose file.
+pub const SESSION_FILE: &str = "docker-compose.session.yml";
+
+/// Which Compose CLI runs the session; decides the shape of the session file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// Compose v2: the session file is layered over the user's files with `ports: !override`.
+    V2,
+    /// Compose v1: no `!override`; the session file holds the services fully expanded.
+    V1,
+}
+
+impl Flavor {
+    pub fn label(self) -> &'static str {
+        match self {
+            Flavor::V2 => "v2",
+            Flavor::V1 => "v1",
+        }
+    }
+
+    pub fn from_label(s: &str) -> Option<Flavor> {
+        match s {
+            "v2" => Some(Flavor::V2),
+            "v1" => Some(Flavor::V1),
+            _ => None,
+        }
+    }
+}
+
+/// The override file Compose loads by itself next to `file` when no `-f` is given.
+pub fn override_candidates(file: &str) -> Vec<String> {
+    let stem = file
+        .strip_suffix(".yaml")
+        .or_else(|| file.strip_suffix(".yml"))
+        .unwrap_or(file);
+    vec![
+        format!("{stem}.override.yaml"),
+        format!("{stem}.override.yml"),
+    ]
+}
+
+/// One published container port of a service.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortSpec {
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+}
+
+impl PortSpec {
+    pub fn tcp(container_port: u16) -> Self {
+        PortSpec {
+            container_port,
+            protocol: "tcp".into(),
+        }
+    }
+
+    /// `5432/tcp`, the form used in the `dev-prism.ports` label.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.container_port, self.protocol)
+    }
+
+    pub fn parse_key(s: &str) -> Option<PortSpec> {
+        let (port, proto) = s.split_once('/').unwrap_or((s, "tcp"));
+        Some(PortSpec {
+            container_port: port.parse().ok()?,
+            protocol: proto.to_string(),
+        })
+    }
+}
+
+/// A service as the session needs to know it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Service {
+    pub ports: Vec<PortSpec>,
+    pub profiles: Vec<String>,
+    pub has_healthcheck: bool,
+    /// The service's definition with every file merged (for hashing and Compose v1).
+    pub raw: Value,
+}
+
+/// The user's compose files, merged the way Compose merges `-f` files.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ComposeModel {
+    pub services: BTreeMap<String, Service>,
+    /// Top-level keys other than `services` (volumes, networks, `x-…`), merged.
+    pub top: Map<String, Value>,
+}
+
+/// Parses and merges compose files given as `(display name, text)`, in `-f` order.
+pub fn parse(files: &[(String, String)]) -> Result<ComposeModel> {
+    let mut merged = Map::new();
+    for (name, text) in files {
+        let doc: Value = if text.trim().is_empty() {
+            Value::Object(Map::new())
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| {
+                crate::config::yaml_error(&e, text, name)
+                    .with_hint("fix the compose file; `docker compose config` shows Compose's view")
+            })?
+        };
+        let Value::Object(mut doc) = doc else {
+            return Err(Error::usage(format!("{name}: a compose file must be a mapping"))
+                .with_hint("it should start with `services:`"));
+        };
+        if let Some(Value::Object(services)) = doc.get_mut("services") {
+            services.values_mut().for_each(normalise_service);
+        }
+        merge(&mut merged, doc, "");
+    }
+    let services_value = merged.remove("services").unwrap_or(Value::Null);
+    let services_map = match services_value {
+        Value::Object(m) => m,
+        Value::Null => Map::new(),
+        _ => {
+            return Err(Error::usage("the compose file's `services` is not a mapping")
+                .with_hint("write `services:` followed by one entry per service"))
+        }
+    };
+    if services_map.is_empty() {
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(
+            Error::usage(format!("{} defines no services", names.join(", ")))
+                .with_hint("add at least one service under `services:`"),
+        );
+    }
+    let mut services = BTreeMap::new();
+    for (name, raw) in services_map {
+        check_service_name(&name)?;
+        let raw = if raw.is_null() {
+            Value::Object(Map::new())
+        } else {
+            raw
+        };
+        let ports = match raw.get("ports") {
+            None | Some(Value::Null) => vec![],
+            Some(Value::Array(list)) => {
+                let mut out: Vec<PortSpec> = vec![];
+                for p in list {
+                    let spec = parse_port(p).map_err(|why| {
+                        Error::usage(format!("service `{name}`: port {p} {why}"))
+                            .with_hint("write ports as \"HOST:CONTAINER\" or \"CONTAINER\", one port per entry")
+                    })?;
+                    if !out.contains(&spec) {
+                        out.push(spec);
+                    }
+                }
+                out
+            }
+            Some(_) => {
+                return Err(Error::usage(format!("service `{name}`: `ports` is not a list"))
+                    .with_hint("write `ports:` followed by `- \"5432\"` entries"))
+            }
+        };
+        let profiles = match raw.get("profiles") {
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => vec![],
+        };
+        let has_healthcheck = match raw.get("healthcheck") {
+            Some(Value::Object(h)) => {
+                h.get("disable") != Some(&Value::Bool(true))
+                    && h.get("test").and_then(|t| t.get(0)).and_then(Value::as_str) != Some("NONE")
+            }
+            _ => false,
+        };
+        services.insert(
+            name,
+            Service {
+                ports,
+                profiles,
+                has_healthcheck,
+                raw,
+            },
+        );
+    }
+    Ok(ComposeModel {
+        services,
+        top: merged,
+    })
+}
+
+/// Compose's own rule for service names.
+fn check_service_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            Error::usage(format!("service name `{name}` is not valid for Compose"))
+                .with_hint("use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
+        )
+    }
+}
+
+/// `environment` and `labels` may be lists of `K=V`; make them mappings so files merge by key.
+fn normalise_service(def: &mut Value) {
+    let Value::Object(map) = def else { return };
+    for key in ["environment", "labels"] {
+        if let Some(Value::Array(list)) = map.get(key) {
+            let mut out = Map::new();
+            for item in list {
+                if let Some(s) = item.as_str() {
+                    match s.split_once('=') {
+                        Some((k, v)) => out.insert(k.to_string(), Value::String(v.to_string())),
+                        None => out.insert(s.to_string(), Value::Null),
+                    };
+                }
+            }
+            map.insert(key.to_string(), Value::Object(out));
+        }
+    }
+}
+
+/// Compose's multi-file merge: mappings merge by key; these sequences append; others replace.
+fn merge(base: &mut Map<String, Value>, over: Map<String, Value>, path: &str) {
+    const APPEND: &[&str] = &["ports", "expose", "dns", "dns_search", "tmpfs", "volumes"];
+    for (key, value) in over {
+        let in_service = path.starts_with("services.") && path.matches('.').count() == 1;
+        match (base.get_mut(&key), value) {
+            (Some(Value::Object(b)), Value::Object(o)) => {
+                let sub = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                merge(b, o, &sub);
+            }
+            (Some(Value::Array(b)), Value::Array(o)) if in_service && APPEND.contains(&key.as_str()) => {
+                for item in o {
+                    if !b.contains(&item) {
+                        b.push(item);
+                    }
+                }
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// One `ports` entry → the container side. The host side is deliberately ignored: the session
+/// always publishes on a random host port.
+pub fn parse_port(value: &Value) -> std::result::Result<PortSpec, String> {
+    match value {
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .map(PortSpec::tcp)
+            .ok_or_else(|| "is not a port number".into()),
+        Value::String(s) => parse_port_str(s),
+        Value::Object(m) => {
+            let target = match m.get("target") {
+                Some(Value::Number(n)) => n.as_u64(),
+                Some(Value::String(s)) => s.parse().ok(),
+                _ => None,
+            }
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .ok_or("has no valid `target`")?;
+            let protocol = m
+                .get("protocol")
+                .and_then(Value::as_str)
+                .unwrap_or("tcp")
+                .to_string();
+            check_protocol(&protocol)?;
+            Ok(PortSpec {
+                container_port: target,
+                protocol,
+            })
+        }
+        _ => Err("is not a port".into()),
+    }
+}
+
+fn check_protocol(p: &str) -> std::result::Result<(), String> {
+    match p {
+        "tcp" | "udp" => Ok(()),
+        other => Err(format!("uses protocol `{other}`; only tcp and udp are supported")),
+    }
+}
+
+fn parse_port_str(s: &str) -> std::result::Result<PortSpec, String> {
+    let (spec, protocol) = match s.rsplit_once('/') {
+        Some((spec, proto)) => (spec, proto.to_string()),
+        None => (s, "tcp".to_string()),
+    };
+    check_protocol(&protocol)?;
+    // The container port is whatever follows the last `:` outside IPv6 brackets.
+    let container = match spec.rfind(']') {
+        Some(close) => spec[close..].rsplit(':').next().unwrap_or(""),
+        None => spec.rsplit(':').next().unwrap_or(""),
+    };
+    if container.contains('$') {
+        return Err("uses a variable for the container port, which dev-prism cannot resolve".into());
+    }
+    if container.contains('-') {
+        return Err("is a port range; a session publishes single ports so each can be named".into());
+    }
+    container
+        .parse::<u16>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(|container_port| PortSpec {
+            container_port,
+            protocol,
+        })
+        .ok_or_else(|| "has no valid container port".into())
+}
+
+/// Everything the session file says about the session besides the user's services.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionFileContext<'a> {
+    /// The canonical session directory.
+    pub dir: &'a str,
+    pub created_at: &'a str,
+    pub bind_address: &'a str,
+    pub flavor: Flavor,
+    /// The repository's main checkout, when the session belongs to one.
+    pub repo_root: Option<&'a str>,
+}
+
+/// Labels every container of the session carries (a service adds its own on top).
+pub mod labels {
+    pub const MANAGED: &str = "dev-prism.managed";
+    pub const WORKING_DIR: &str = "dev-prism.working_dir";
+    pub const SESSION_ID: &str = "dev-prism.session_id";
+    pub const SERVICE: &str = "dev-prism.service";
+    pub const CREATED_AT: &str = "dev-prism.created_at";
+    /// Hash of the service's definition: a changed compose file shows as drift.
+    pub const CONFIG_HASH: &str = "dev-prism.config_hash";
+    /// The service's published container ports in file order (`5432/tcp,80/tcp`), so env
+    /// files can be rendered from Docker's answer alone.
+    pub const PORTS: &str = "dev-prism.ports";
+    /// `v2` or `v1`: the Compose flavour the session file was written for.
+    pub const COMPOSE: &str = "dev-prism.compose";
+    pub const REPO_ROOT: &str = "dev-prism.repo_root";
+    /// Compose's own project label.
+    pub const PROJECT: &str = "com.docker.compose.project";
+}
+
+/// The hash stored in [`labels::CONFIG_HASH`].
+pub fn config_hash(service: &Service, bind_address: &str) -> String {
+    let mut text = serde_json::to_string(&service.raw).unwrap_or_default();
+    text.push('\n');
+    text.push_str(bind_address);
+    short_hash(text.as_bytes(), 12)
+}
+
+fn published(bind: &str, port: &PortSpec) -> String {
+    let host = if bind.contains(':') {
+        format!("[{bind}]")
+    } else {
+        bind.to_string()
+    };
+    let proto = if port.protocol == "tcp" {
+        String::new()
+    } else {
+        format!("/{}", port.protocol)
+    };
+    format!("{host}::{}{proto}", port.container_port)
+}
+
+fn service_labels(
+    name: &str,
+    service: &Service,
+    ctx: &SessionFileContext<'_>,
+) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::new();
+    l.insert(labels::MANAGED.into(), "true".into());
+    l.insert(labels::WORKING_DIR.into(), ctx.dir.into());
+    l.insert(labels::SESSION_ID.into(), ctx.dir.into());
+    l.insert(labels::SERVICE.into(), name.into());
+    l.insert(labels::CREATED_AT.into(), ctx.created_at.into());
+    l.insert(
+        labels::CONFIG_HASH.into(),
+        config_hash(service, ctx.bind_address),
+    );
+    l.insert(
+        labels::PORTS.into(),
+        service
+            .ports
+            .iter()
+            .map(PortSpec::key)
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    l.insert(labels::COMPOSE.into(), ctx.flavor.label().into());
+    if let Some(root) = ctx.repo_root {
+        l.insert(labels::REPO_ROOT.into(), root.into());
+    }
+    l
+}
+
+#[derive(Serialize)]
+struct LayeredService {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ports: Option<serde_saphyr::Tagged<Vec<String>>>,
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct LayeredDoc {
+    services: BTreeMap<String, LayeredService>,
+}
+
+const HEADER: &str = "# Generated by dev-prism. Do not edit: `dev-prism apply` rewrites it.\n";
+
+/// The text of `docker-compose.session.yml`.
+pub fn session_file(model: &ComposeModel, ctx: &SessionFileContext<'_>) -> Result<String> {
+    let body = match ctx.flavor {
+        Flavor::V2 => {
+            let services = model
+                .services
+                .iter()
+                .map(|(name, svc)| {
+                    let ports = (!svc.ports.is_empty()).then(|| {
+                        serde_saphyr::Tagged(
+                            svc.ports
+                                .iter()
+                                .map(|p| published(ctx.bind_address, p))
+                                .collect(),
+                            Some("!override".to_string()),
+                        )
+                    });
+                    (
+                        name.clone(),
+                        LayeredService {
+                            ports,
+                            labels: service_labels(name, svc, ctx),
+                        },
+                    )
+                })
+                .collect();
+            serde_saphyr::to_string(&LayeredDoc { services })
+        }
+        Flavor::V1 => {
+            let mut doc = model.top.clone();
+            if doc.contains_key("include") {
+                return Err(v1_refusal("uses `include`"));
+            }
+            let mut services = Map::new();
+            for (name, svc) in &model.services {
+                let Value::Object(mut def) = svc.raw.clone() else {
+                    continue;
+                };
+                if def.contains_key("extends") {
+                    return Err(v1_refusal(&format!("service `{name}` uses `extends`")));
+                }
+                if svc.ports.is_empty() {
+                    def.remove("ports");
+                } else {
+                    def.insert(
+                        "ports".into(),
+                        Value::Array(
+                            svc.ports
+                                .iter()
+                                .map(|p| Value::String(published(ctx.bind_address, p)))
+                                .collect(),
+                        ),
+                    );
+                }
+                let mut merged_labels = match def.remove("labels") {
+                    Some(Value::Object(m)) => m,
+                    _ => Map::new(),
+                };
+                for (k, v) in service_labels(name, svc, ctx) {
+                    merged_labels.insert(k, Value::String(v));
+                }
+                def.insert("labels".into(), Value::Object(merged_labels));
+                services.insert(name.clone(), Value::Object(def));
+            }
+            doc.insert("services".into(), Value::Object(services));
+            serde_saphyr::to_string(&doc)
+        }
+    }
+    .map_err(|e| Error::failure(format!("could not serialise the session compose file: {e}")))?;
+    Ok(format!("{HEADER}{body}"))
+}
+
+fn v1_refusal(what: &str) -> Error {
+    Error::usage(format!(
+        "the compose file {what}, which dev-prism cannot expand for Compose v1"
+    ))
+    .with_hint("install Compose v2 (`docker compose`), or set DEV_PRISM_COMPOSE=v2")
+}
+
+/// Reads the `created_at` label back out of a session file written earlier, so rewriting the
+/// file keeps the session's creation time.
+pub fn created_at_in(session_file_text: &str) -> Option<String> {
+    let key = format!("{}: ", labels::CREATED_AT);
+    session_file_text.lines().find_map(|l| {
+        let v = l.trim().strip_prefix(&key)?;
+        Some(v.trim_matches('"').to_string())
+    })
+}
+
+/// The `-f` arguments: the user's files in order, then the session file (v2); v1 gets only the
+/// self-contained session file.
+pub fn file_args(user_files: &[String], flavor: Flavor) -> Vec<String> {
+    match flavor {
+        Flavor::V2 => user_files
+            .iter()
+            .cloned()
+            .chain(std::iter::once(SESSION_FILE.to_string()))
+            .collect(),
+        Flavor::V1 => vec![SESSION_FILE.to_string()],
+    }
+}
+
+/// `name` unless it is a path relative to `dir` that should be shown relative.
+pub fn display_name(dir: &Path, file: &Path) -> String {
+    file.strip_prefix(dir)
+        .unwrap_or(file)
+        .display()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,159 @@
+use super::*;
+use serde_json::json;
+
+fn model(files: &[&str]) -> ComposeModel {
+    let files: Vec<(String, String)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("f{i}.yml"), t.to_string()))
+        .collect();
+    parse(&files).unwrap()
+}
+
+fn ctx(flavor: Flavor) -> SessionFileContext<'static> {
+    SessionFileContext {
+        dir: "/w/my \"dir\"",
+        created_at: "2026-02-06T12:30:45.123Z",
+        bind_address: "127.0.0.1",
+        flavor,
+        repo_root: None,
+    }
+}
+
+#[test]
+fn port_syntaxes() {
+    let cases = [
+        (json!(5432), PortSpec::tcp(5432)),
+        (json!("5432"), PortSpec::tcp(5432)),
+        (json!("8080:80"), PortSpec::tcp(80)),
+        (json!("0:80"), PortSpec::tcp(80)),
+        (json!("127.0.0.1:8080:80"), PortSpec::tcp(80)),
+        (json!("127.0.0.1::80"), PortSpec::tcp(80)),
+        (json!("[::1]:8080:80"), PortSpec::tcp(80)),
+        (
+            json!("53:53/udp"),
+            PortSpec {
+                container_port: 53,
+                protocol: "udp".into(),
+            },
+        ),
+        (json!({"target": 80, "published": "8080"}), PortSpec::tcp(80)),
+    ];
+    for (input, want) in cases {
+        assert_eq!(parse_port(&input).unwrap(), want, "{input}");
+    }
+    for bad in [
+        json!("8000-8010:8000-8010"),
+        json!("x"),
+        json!("${P}:${Q}"),
+        json!("80/sctp"),
+        json!(0),
+        json!({"published": 1}),
+    ] {
+        assert!(parse_port(&bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn override_file_appends_ports_and_merges_by_key() {
+    let m = model(&[
+        "services:\n  web:\n    image: x\n    ports: ['8080:8080']\n    environment: [A=1, B=2]\n",
+        "services:\n  web:\n    ports: ['9090']\n    environment:\n      B: '3'\n",
+    ]);
+    let web = &m.services["web"];
+    assert_eq!(web.ports, vec![PortSpec::tcp(8080), PortSpec::tcp(9090)]);
+    assert_eq!(web.raw["environment"], json!({"A": "1", "B": "3"}));
+}
+
+#[test]
+fn merge_keys_profiles_healthchecks() {
+    let m = model(&[
+        "x-base: &base\n  image: x\n  healthcheck:\n    test: [CMD, true]\nservices:\n  db:\n    <<: *base\n    ports: [5432]\n  app:\n    image: y\n    profiles: [app]\n    healthcheck:\n      disable: true\n",
+    ]);
+    assert!(m.services["db"].has_healthcheck);
+    assert_eq!(m.services["db"].raw["image"], "x");
+    assert!(!m.services["app"].has_healthcheck);
+    assert_eq!(m.services["app"].profiles, vec!["app"]);
+    assert!(m.top.contains_key("x-base"));
+}
+
+#[test]
+fn rejects_bad_documents() {
+    let bad = |t: &str| parse(&[("c.yml".into(), t.into())]).unwrap_err();
+    assert!(bad("services: {}\n").message.contains("defines no services"));
+    assert!(bad("services:\n  'bad name':\n    image: x\n")
+        .message
+        .contains("service name `bad name` is not valid"));
+    let e = bad("services:\n  web:\n    image: [\n");
+    assert!(e.message.starts_with("c.yml:"), "{}", e.message);
+    let e = bad("services:\n  web:\n    ports: ['3000-3005:3000-3005']\n");
+    assert!(e.message.contains("port range"), "{}", e.message);
+}
+
+#[test]
+fn v2_session_file_overrides_ports_and_quotes_paths() {
+    let m = model(&["services:\n  web:\n    image: x\n    ports: ['8080:8080']\n  worker:\n    image: x\n"]);
+    let text = session_file(&m, &ctx(Flavor::V2)).unwrap();
+    assert!(text.contains("ports: !override\n      - 127.0.0.1::8080\n"), "{text}");
+    assert!(!text.contains("8080:8080"));
+    // The path with a quote round-trips through a YAML reader as the same string.
+    let back: Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(
+        back["services"]["web"]["labels"]["dev-prism.working_dir"],
+        "/w/my \"dir\""
+    );
+    assert_eq!(back["services"]["web"]["labels"]["dev-prism.ports"], "8080/tcp");
+    assert_eq!(back["services"]["worker"]["labels"]["dev-prism.ports"], "");
+    assert_eq!(created_at_in(&text).as_deref(), Some("2026-02-06T12:30:45.123Z"));
+}
+
+#[test]
+fn newline_in_path_cannot_inject_keys() {
+    let m = model(&["services:\n  web:\n    image: x\n"]);
+    let mut c = ctx(Flavor::V2);
+    c.dir = "/w/x\n    privileged: true";
+    let text = session_file(&m, &c).unwrap();
+    let back: Value = serde_saphyr::from_str(&text).unwrap();
+    assert!(back["services"]["web"].get("privileged").is_none());
+    assert_eq!(back["services"]["web"]["labels"]["dev-prism.working_dir"], c.dir);
+}
+
+#[test]
+fn v1_session_file_is_self_contained() {
+    let m = model(&[
+        "volumes:\n  data: {}\nservices:\n  db:\n    image: x\n    ports: ['5432:5432']\n    labels: [keep=me]\n    environment:\n      FLAG: 'on'\n",
+    ]);
+    let text = session_file(&m, &ctx(Flavor::V1)).unwrap();
+    let back: Value = serde_saphyr::from_str(&text).unwrap();
+    let db = &back["services"]["db"];
+    assert_eq!(db["ports"], json!(["127.0.0.1::5432"]));
+    assert_eq!(db["labels"]["keep"], "me");
+    assert_eq!(db["labels"]["dev-prism.compose"], "v1");
+    assert_eq!(db["environment"]["FLAG"], "on");
+    assert!(text.contains("FLAG: \"on\""), "YAML 1.1 readers must see a string: {text}");
+    assert!(back["volumes"].get("data").is_some());
+}
+
+#[test]
+fn v1_refuses_extends() {
+    let m = model(&["services:\n  a:\n    image: x\n  b:\n    extends: a\n"]);
+    let e = session_file(&m, &ctx(Flavor::V1)).unwrap_err();
+    assert!(e.message.contains("`extends`"));
+}
+
+#[test]
+fn config_hash_follows_definition() {
+    let a = model(&["services:\n  web:\n    image: x\n"]);
+    let b = model(&["services:\n  web:\n    image: y\n"]);
+    let h = |m: &ComposeModel| config_hash(&m.services["web"], "127.0.0.1");
+    assert_ne!(h(&a), h(&b));
+    assert_eq!(h(&a), h(&a.clone()));
+}
+
+#[test]
+fn override_names() {
+    assert_eq!(
+        override_candidates("docker-compose.yml"),
+        vec!["docker-compose.override.yaml", "docker-compose.override.yml"]
+    );
+}

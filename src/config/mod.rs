@@ -1,0 +1,298 @@
+//! `session.config.*` text → validated [`Config`]. The caller reads the file (and, for
+//! `.mjs`/`.js`, asks node for its JSON); this module only parses and validates.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// File names looked up, in order, in the session directory.
+pub const CONFIG_FILES: &[&str] = &[
+    "session.config.yaml",
+    "session.config.yml",
+    "session.config.json",
+    "session.config.mjs",
+    "session.config.js",
+];
+
+/// How a config file's text is turned into data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+    /// An ES module; its default export is printed as JSON by node.
+    Module,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Format {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => Format::Json,
+            Some("mjs" | "js") => Format::Module,
+            _ => Format::Yaml,
+        }
+    }
+}
+
+/// `composeFile` accepts one file or a list.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The file as written, every key optional. Unknown keys are errors.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawConfig {
+    /// Prefix of the Compose project name. Default: the main checkout's directory name.
+    pub project_name: Option<String>,
+    /// Where worktrees are created, relative to the main checkout.
+    pub sessions_dir: Option<String>,
+    /// Compose profiles holding app services.
+    pub apps: Option<Vec<String>>,
+    /// Env files copied into new worktrees, their DATABASE_URL rewritten.
+    pub env_files: Option<Vec<String>>,
+    /// Commands run after the session is ready.
+    pub setup: Option<Vec<String>>,
+    /// Per app directory: variables written to `<app>/.env.session`.
+    pub app_env: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// Host address published ports bind to. Default `127.0.0.1`.
+    pub bind_address: Option<String>,
+    /// The user's compose file(s). Default: what Compose itself looks for.
+    pub compose_file: Option<OneOrMany>,
+    /// Seconds to wait for services to become ready. Default 120.
+    pub ready_timeout: Option<u64>,
+}
+
+/// A validated config with every default applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub project_name: String,
+    pub sessions_dir: PathBuf,
+    pub apps: Vec<String>,
+    pub env_files: Vec<String>,
+    pub setup: Vec<String>,
+    pub app_env: BTreeMap<String, BTreeMap<String, String>>,
+    pub bind_address: String,
+    /// `None`: look for the names Compose looks for.
+    pub compose_files: Option<Vec<String>>,
+    pub ready_timeout_secs: u64,
+    /// The file this came from, if any.
+    pub source: Option<PathBuf>,
+}
+
+/// Parses config text. `path` is only used to name the file in diagnostics.
+pub fn parse(text: &str, path: &Path, format: Format) -> Result<RawConfig> {
+    let name = path.display().to_string();
+    match format {
+        Format::Yaml => {
+            if text.trim().is_empty() {
+                return Ok(RawConfig::default());
+            }
+            serde_saphyr::from_str::<RawConfig>(text).map_err(|e| {
+                yaml_error(&e, text, &name)
+                    .with_hint("fix the config file; the keys are listed in the README")
+            })
+        }
+        Format::Json | Format::Module => {
+            serde_json::from_str::<RawConfig>(text).map_err(|e| json_error(&e, text, &name))
+        }
+    }
+}
+
+fn json_error(e: &serde_json::Error, text: &str, name: &str) -> Error {
+    let message = strip_json_position(&e.to_string());
+    let offset = offset_of(text, e.line(), e.column());
+    let report = miette::miette!(
+        labels = vec![miette::LabeledSpan::at_offset(offset, message.clone())],
+        "{message}"
+    )
+    .with_source_code(miette::NamedSource::new(name, text.to_string()));
+    Error::usage(format!("{name}:{}:{}: {message}", e.line(), e.column()))
+        .with_hint("fix the config file; the keys are listed in the README")
+        .with_diagnostic(report)
+}
+
+/// A YAML parse or type error as one sentence with `file:line:col`, plus the snippet.
+pub(crate) fn yaml_error(e: &serde_saphyr::Error, text: &str, name: &str) -> Error {
+    let at = e
+        .location()
+        .map(|l| format!(":{}:{}", l.line(), l.column()))
+        .unwrap_or_default();
+    Error::usage(format!(
+        "{name}{at}: {}",
+        first_line(&strip_location(&e.to_string()))
+    ))
+    .with_diagnostic(serde_saphyr::miette::to_miette_report(e, text, name))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// serde-saphyr prefixes "line L column C: "; we print the location ourselves.
+fn strip_location(s: &str) -> String {
+    let s = s.strip_prefix("error: ").unwrap_or(s);
+    match s.find(": ") {
+        Some(i) if s.starts_with("line ") => s[i + 2..].to_string(),
+        _ => s.to_string(),
+    }
+}
+
+fn strip_json_position(s: &str) -> String {
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+/// Byte offset of a 1-based line and column.
+pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return (offset + column.saturating_sub(1)).min(text.len());
+        }
+        offset += l.len();
+    }
+    text.len()
+}
+
+/// Applies defaults and validates values. `main_root` is the repository's main checkout (or the
+/// session directory when there is no git repository).
+pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Result<Config> {
+    let file = || {
+        source
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "config".into())
+    };
+    let project_name = match raw.project_name {
+        Some(name) if name.trim().is_empty() => {
+            return Err(Error::usage(format!("{}: projectName is empty", file()))
+                .with_hint("remove the key to use the directory name, or give a name"))
+        }
+        Some(name) => name,
+        None => main_root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "session".into()),
+    };
+    let sessions_dir = match raw.sessions_dir {
+        Some(dir) => main_root.join(dir),
+        None => main_root.join("..").join(format!("{project_name}-sessions")),
+    };
+    let bind_address = raw.bind_address.unwrap_or_else(|| "127.0.0.1".into());
+    if bind_address.parse::<IpAddr>().is_err() {
+        return Err(Error::usage(format!(
+            "{}: bindAddress `{bind_address}` is not an IP address",
+            file()
+        ))
+        .with_hint("use 127.0.0.1 (the default), 0.0.0.0 or another address of this host"));
+    }
+    let compose_files = raw.compose_file.map(|c| match c {
+        OneOrMany::One(f) => vec![f],
+        OneOrMany::Many(v) => v,
+    });
+    if compose_files.as_ref().is_some_and(|v| v.is_empty()) {
+        return Err(Error::usage(format!("{}: composeFile is an empty list", file()))
+            .with_hint("name at least one compose file, or remove the key"));
+    }
+    Ok(Config {
+        project_name,
+        sessions_dir,
+        apps: raw.apps.unwrap_or_default(),
+        env_files: raw.env_files.unwrap_or_default(),
+        setup: raw.setup.unwrap_or_default(),
+        app_env: raw.app_env.unwrap_or_default(),
+        bind_address,
+        compose_files,
+        ready_timeout_secs: raw.ready_timeout.unwrap_or(120),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Result<RawConfig> {
+        parse(text, Path::new("session.config.yaml"), Format::Yaml)
+    }
+
+    #[test]
+    fn zero_config_defaults() {
+        let c = resolve(RawConfig::default(), Path::new("/src/shop"), None).unwrap();
+        assert_eq!(c.project_name, "shop");
+        assert_eq!(c.sessions_dir, Path::new("/src/shop/../shop-sessions"));
+        assert_eq!(c.bind_address, "127.0.0.1");
+        assert_eq!(c.compose_files, None);
+        assert_eq!(c.ready_timeout_secs, 120);
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let raw = yaml(
+            "projectName: myproject\nsessionsDir: ../s\napps: [app, web]\nenvFiles: [apps/a/.env]\n\
+             setup: ['pnpm install']\nappEnv:\n  apps/a:\n    DATABASE_URL: 'x${POSTGRES_PORT}'\n\
+             bindAddress: 0.0.0.0\ncomposeFile: compose.yaml\nreadyTimeout: 5\n",
+        )
+        .unwrap();
+        let c = resolve(raw, Path::new("/r"), None).unwrap();
+        assert_eq!(c.project_name, "myproject");
+        assert_eq!(c.apps, vec!["app", "web"]);
+        assert_eq!(c.compose_files, Some(vec!["compose.yaml".to_string()]));
+        assert_eq!(c.app_env["apps/a"]["DATABASE_URL"], "x${POSTGRES_PORT}");
+        assert_eq!(c.ready_timeout_secs, 5);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_column() {
+        let err = yaml("projectName: x\nprojectname: y\n").unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Usage);
+        assert!(
+            err.message.starts_with("session.config.yaml:2:1: unknown field `projectname`"),
+            "{}",
+            err.message
+        );
+        assert!(err.diagnostic.is_some());
+    }
+
+    #[test]
+    fn wrong_type_names_line_column() {
+        let err = yaml("apps: web\n").unwrap_err();
+        assert!(err.message.starts_with("session.config.yaml:1:7:"), "{}", err.message);
+    }
+
+    #[test]
+    fn json_errors_have_positions() {
+        let err = parse(
+            "{\n  \"projectName\": 3\n}",
+            Path::new("session.config.json"),
+            Format::Json,
+        )
+        .unwrap_err();
+        assert!(err.message.starts_with("session.config.json:2:"), "{}", err.message);
+        let err = parse("{\"bogus\": 1}", Path::new("c.json"), Format::Json).unwrap_err();
+        assert!(err.message.contains("unknown field `bogus`"), "{}", err.message);
+    }
+
+    #[test]
+    fn bad_bind_address() {
+        let raw = yaml("bindAddress: localhost\n").unwrap();
+        let err = resolve(raw, Path::new("/r"), None).unwrap_err();
+        assert!(err.message.contains("bindAddress `localhost`"));
+        assert!(err.hint.is_some());
+    }
+
+    #[test]
+    fn offsets() {
+        assert_eq!(offset_of("ab\ncd\n", 2, 2), 4);
+        assert_eq!(offset_of("ab", 9, 1), 2);
+    }
+}

@@ -1,0 +1,217 @@
+//! Loads what a command needs, only when it asks: the session directory, its config and
+//! compose model (no Docker), the engine connection, the Compose CLI, and the observation.
+
+use std::path::{Path, PathBuf};
+
+use crate::adapters::compose::ComposeCli;
+use crate::adapters::docker::Engine;
+use crate::adapters::endpoint::{self, Endpoint};
+use crate::adapters::{fs, git, node};
+use crate::compose::{self, labels, ComposeModel, Flavor, SESSION_FILE};
+use crate::config::{self, Config, Format, CONFIG_FILES};
+use crate::desired::{self, Desired, Intent, ENV_FILE};
+use crate::error::{Error, Result};
+use crate::observed::Observed;
+use crate::util::UtcTime;
+
+/// The canonical form of a directory argument (default: the current directory).
+pub fn session_dir(arg: Option<&Path>) -> Result<PathBuf> {
+    let raw = match arg {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_dir()
+            .map_err(|e| Error::failure(format!("cannot read the current directory: {e}")))?,
+    };
+    std::fs::canonicalize(&raw).map_err(|_| {
+        Error::usage(format!("directory {} does not exist", raw.display()))
+            .with_hint("pass an existing session directory, or run the command inside one")
+    })
+}
+
+/// A session directory with its config and compose model loaded (no Docker involved).
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub dir: PathBuf,
+    /// The repository's main checkout, when `dir` is inside a git repository.
+    pub main_root: Option<PathBuf>,
+    pub config: Config,
+    /// The user's compose files, relative to `dir`, in `-f` order.
+    pub compose_files: Vec<String>,
+    pub model: ComposeModel,
+}
+
+impl Session {
+    pub fn project(&self) -> String {
+        desired::project_name(&self.config.project_name, &self.dir)
+    }
+}
+
+/// Reads and validates the config found in `dir` (defaults when there is none).
+pub fn load_config(dir: &Path, main_root: Option<&Path>) -> Result<Config> {
+    let root = main_root.unwrap_or(dir);
+    let found = CONFIG_FILES.iter().map(|n| dir.join(n)).find(|p| p.is_file());
+    let Some(path) = found else {
+        return config::resolve(Default::default(), root, None);
+    };
+    let format = Format::of(&path);
+    let text = match format {
+        Format::Module => node::export_json(&path)?,
+        _ => std::fs::read_to_string(&path)
+            .map_err(|e| Error::failure(format!("cannot read {}: {e}", path.display())))?,
+    };
+    let raw = config::parse(&text, &path, format)?;
+    config::resolve(raw, root, Some(path))
+}
+
+/// Finds and parses the user's compose files in `dir`.
+pub fn load_compose(dir: &Path, config: &Config) -> Result<(Vec<String>, ComposeModel)> {
+    let files: Vec<String> = match &config.compose_files {
+        Some(list) => {
+            for f in list {
+                if !dir.join(f).is_file() {
+                    return Err(Error::usage(format!(
+                        "compose file {f} (from composeFile in the config) does not exist in {}",
+                        dir.display()
+                    ))
+                    .with_hint("fix composeFile in the config, or add the file"));
+                }
+            }
+            list.clone()
+        }
+        None => {
+            let Some(main) = compose::DEFAULT_FILES.iter().find(|f| dir.join(f).is_file()) else {
+                return Err(Error::usage(format!(
+                    "no compose file in {} (looked for {})",
+                    dir.display(),
+                    compose::DEFAULT_FILES.join(", ")
+                ))
+                .with_hint("add a docker-compose.yml, or name yours with composeFile in session.config.yaml"));
+            };
+            let mut files = vec![main.to_string()];
+            if let Some(o) = compose::override_candidates(main)
+                .into_iter()
+                .find(|o| dir.join(o).is_file())
+            {
+                files.push(o);
+            }
+            files
+        }
+    };
+    let mut texts = vec![];
+    for f in &files {
+        let text = std::fs::read_to_string(dir.join(f))
+            .map_err(|e| Error::usage(format!("cannot read compose file {f}: {e}")))?;
+        texts.push((f.clone(), text));
+    }
+    let model = compose::parse(&texts)?;
+    Ok((files, model))
+}
+
+/// Loads a session directory: git root, config, compose model.
+pub fn load_session(dir: &Path) -> Result<Session> {
+    let main_root = git::main_checkout(dir).unwrap_or(None);
+    let config = load_config(dir, main_root.as_deref())?;
+    let (compose_files, model) = load_compose(dir, &config)?;
+    Ok(Session {
+        dir: dir.to_path_buf(),
+        main_root,
+        config,
+        compose_files,
+        model,
+    })
+}
+
+/// Engine and Compose CLI, connected on first use.
+#[derive(Default)]
+pub struct Ctx {
+    endpoint: Option<Endpoint>,
+    engine: Option<Engine>,
+    compose: Option<ComposeCli>,
+}
+
+impl Ctx {
+    pub fn endpoint(&mut self) -> Result<Endpoint> {
+        if self.endpoint.is_none() {
+            self.endpoint = Some(endpoint::resolve()?);
+        }
+        Ok(self.endpoint.clone().expect("set above"))
+    }
+
+    pub async fn engine(&mut self) -> Result<Engine> {
+        if self.engine.is_none() {
+            let ep = self.endpoint()?;
+            self.engine = Some(Engine::connect(ep).await?);
+        }
+        Ok(self.engine.clone().expect("set above"))
+    }
+
+    pub fn compose(&mut self) -> Result<ComposeCli> {
+        if self.compose.is_none() {
+            let ep = self.endpoint()?;
+            self.compose = Some(ComposeCli::detect(&ep)?);
+        }
+        Ok(self.compose.clone().expect("set above"))
+    }
+}
+
+/// Observes the session in `dir`: files, containers (one API call), and for destroy the
+/// worktree's safety facts and the project's networks and volumes.
+pub async fn observe(ctx: &mut Ctx, dir: &Path, project: &str, intent: Intent) -> Result<Observed> {
+    let engine = ctx.engine().await?;
+    let containers = engine.session_containers(&dir.to_string_lossy()).await?;
+    let mut observed = Observed {
+        dir_exists: dir.is_dir(),
+        session_file: fs::read(&dir.join(SESSION_FILE))?.map(|(t, _)| t),
+        env_file: fs::read(&dir.join(ENV_FILE))?,
+        containers,
+        ..Default::default()
+    };
+    if let Intent::Destroy { .. } = intent {
+        observed.networks = engine.project_networks(project).await?;
+        observed.volumes = engine.project_volumes(project).await?;
+        if let Some(wt) = git::worktrees(dir)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|w| w.path == dir)
+        {
+            if !wt.is_main {
+                observed.safety = Some(git::safety(dir, wt.branch.as_deref())?);
+            }
+            observed.worktree = Some(wt);
+        }
+    }
+    Ok(observed)
+}
+
+/// The Compose flavour of the session: what its containers were made with when they exist
+/// (no CLI process needed), else what the Compose CLI found answers as.
+pub fn flavor(ctx: &mut Ctx, observed: &Observed) -> Result<Flavor> {
+    let from_labels = observed
+        .containers
+        .iter()
+        .find_map(|c| c.label(labels::COMPOSE).and_then(Flavor::from_label));
+    match from_labels {
+        Some(f) if std::env::var_os("DEV_PRISM_COMPOSE").is_none() => Ok(f),
+        _ => Ok(ctx.compose()?.flavor),
+    }
+}
+
+/// The desired state of a loaded session, keeping its creation time.
+pub fn desired_for(session: &Session, observed: &Observed, flavor: Flavor) -> Result<Desired> {
+    let created_at = observed
+        .containers
+        .iter()
+        .find_map(|c| c.label(labels::CREATED_AT).map(str::to_string))
+        .or_else(|| observed.session_file.as_deref().and_then(compose::created_at_in))
+        .unwrap_or_else(|| UtcTime::now().rfc3339());
+    desired::desired(
+        &session.config,
+        &session.model,
+        desired::Inputs {
+            dir: &session.dir,
+            flavor,
+            compose_files: session.compose_files.clone(),
+            created_at,
+            repo_root: session.main_root.as_deref(),
+        },
+    )
+}

@@ -1,0 +1,69 @@
+//! dev-prism: isolated parallel development sessions on one repository.
+//!
+//! Pure core: [`config`], [`compose`], [`desired`], [`observed`], [`plan`], [`render`].
+//! Effects: [`adapters`] (Docker API, Compose CLI, git, node, files), driven by [`apply`] and
+//! [`reconcile`]; [`cli`] is glue. [`run`] is the one place that turns an error into text and
+//! an exit code.
+
+pub mod adapters;
+pub mod apply;
+pub mod cli;
+pub mod compose;
+pub mod config;
+pub mod context;
+pub mod desired;
+pub mod error;
+pub mod observed;
+pub mod plan;
+pub mod reconcile;
+pub mod render;
+pub mod ui;
+pub mod util;
+
+use clap::Parser;
+
+use crate::error::{Error, Kind};
+
+/// Parses arguments, runs the command, prints any error, returns the exit code.
+pub fn run() -> i32 {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                Kind::Usage.exit_code()
+            } else {
+                0
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            report(&Error::failure(format!("cannot start the async runtime: {e}")));
+            return Kind::Failure.exit_code();
+        }
+    };
+    match runtime.block_on(cli::dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e);
+            e.kind.exit_code()
+        }
+    }
+}
+
+/// Prints an error: one sentence, the file snippet when there is one, and the hint.
+pub fn report(e: &Error) {
+    eprintln!("error: {}", e.message);
+    if let Some(d) = &e.diagnostic {
+        eprintln!("{d:?}");
+    }
+    if let Some(h) = &e.hint {
+        eprintln!("hint: {h}");
+    }
+}

@@ -1,0 +1,598 @@
+//! diff(desired, observed) → [`Plan`]: a DAG of steps, each with an action, a reason and, for
+//! files, a text diff. Pure. The same `Plan` value is printed by `plan` and executed by `apply`.
+
+use std::path::PathBuf;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::Serialize;
+
+use crate::compose::{labels, SESSION_FILE};
+use crate::desired::{env_file_text, session_vars, Desired, Intent, ENV_FILE};
+use crate::observed::{Container, Health, Observed, State};
+
+/// What a step does to its subject; owns its glyph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+    Run,
+}
+
+impl Action {
+    pub fn glyph(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+            Action::Run => ">",
+        }
+    }
+
+    pub fn legend(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update in place",
+            Action::Replace => "destroy and then create replacement",
+            Action::Delete => "destroy",
+            Action::Run => "run",
+        }
+    }
+}
+
+/// The operation apply performs for a step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    AddWorktree {
+        path: PathBuf,
+        branch: String,
+        create_branch: bool,
+    },
+    /// `content: None` means rendered at apply time from what Docker reports (known after
+    /// apply).
+    WriteFile {
+        path: PathBuf,
+        content: Option<String>,
+        mode: u32,
+    },
+    RemoveFile {
+        path: PathBuf,
+    },
+    ComposeUp {
+        services: Vec<String>,
+        remove_orphans: bool,
+    },
+    WaitReady {
+        services: Vec<String>,
+    },
+    StopContainers {
+        ids: Vec<String>,
+    },
+    RemoveProject {
+        project: String,
+    },
+    RemoveWorktree {
+        path: PathBuf,
+        force: bool,
+    },
+    DeleteBranch {
+        branch: String,
+        force: bool,
+    },
+}
+
+/// A line under a step: one service or object the step affects.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Detail {
+    pub action: Action,
+    pub subject: String,
+    pub reason: String,
+}
+
+/// One node of the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub action: Action,
+    pub subject: String,
+    pub reason: String,
+    /// Unified diff for file updates (display only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<Detail>,
+    pub op: Op,
+}
+
+/// The plan: drift first, then the steps in a DAG, then what was deliberately kept.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Reality changed outside dev-prism.
+    pub drift: Vec<String>,
+    pub graph: DiGraph<Step, ()>,
+    /// Things a destroy keeps to protect the user's work, with how to remove them.
+    pub kept: Vec<String>,
+}
+
+/// Counts for the summary line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub replace: usize,
+    pub destroy: usize,
+    pub run: usize,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    fn add(&mut self, step: Step, after: &[NodeIndex]) -> NodeIndex {
+        let node = self.graph.add_node(step);
+        for dep in after {
+            self.graph.add_edge(*dep, node, ());
+        }
+        node
+    }
+
+    /// Steps in execution order (a topological order of the DAG, stable by insertion).
+    pub fn ordered(&self) -> Vec<&Step> {
+        let order = petgraph::algo::toposort(&self.graph, None)
+            .expect("plan graphs are built acyclic: edges only point to later nodes");
+        order.into_iter().map(|i| &self.graph[i]).collect()
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for step in self.graph.node_weights() {
+            let actions: Vec<Action> = if step.details.is_empty() {
+                vec![step.action]
+            } else {
+                step.details.iter().map(|d| d.action).collect()
+            };
+            for a in actions {
+                match a {
+                    Action::Create => s.add += 1,
+                    Action::Update => s.change += 1,
+                    Action::Replace => s.replace += 1,
+                    Action::Delete => s.destroy += 1,
+                    Action::Run => s.run += 1,
+                }
+            }
+        }
+        s
+    }
+}
+
+/// How one service's container compares with the desired service. Every combination of
+/// (desired, observed) reduces to one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceState {
+    /// Wanted, no container.
+    Missing,
+    /// Wanted, container exists but is not running.
+    Stopped,
+    /// Wanted, container's definition hash differs from the compose file's.
+    Drifted,
+    /// Wanted, running with the right definition.
+    Matches,
+    /// A container for a service the compose file no longer has.
+    Orphaned,
+    /// Not wanted by this command (e.g. in a profile) and not present, or present: left alone.
+    NotWanted,
+}
+
+/// Classifies one service.
+pub fn classify(wanted: Option<(bool, &str)>, container: Option<&Container>) -> ServiceState {
+    match (wanted, container) {
+        (None, Some(_)) => ServiceState::Orphaned,
+        (None, None) | (Some((false, _)), _) => ServiceState::NotWanted,
+        (Some((true, _)), None) => ServiceState::Missing,
+        (Some((true, hash)), Some(c)) => {
+            if c.label(labels::CONFIG_HASH) != Some(hash) {
+                ServiceState::Drifted
+            } else if c.state != State::Running {
+                ServiceState::Stopped
+            } else {
+                ServiceState::Matches
+            }
+        }
+    }
+}
+
+fn file_diff(old: &str, new: &str, name: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .to_string()
+}
+
+fn write_step(
+    name: &str,
+    path: PathBuf,
+    observed: Option<&str>,
+    desired: Option<String>,
+    mode: u32,
+    mode_ok: bool,
+) -> Option<Step> {
+    let (action, reason, diff) = match (observed, &desired) {
+        (None, None) => (Action::Create, "services just started publish their ports".to_string(), None),
+        (Some(_), None) => (
+            Action::Update,
+            "ports change whenever containers start".to_string(),
+            None,
+        ),
+        (None, Some(new)) => (
+            Action::Create,
+            "it does not exist".to_string(),
+            Some(file_diff("", new, name)),
+        ),
+        (Some(old), Some(new)) if old != new => (
+            Action::Update,
+            "its content differs from what it should be".to_string(),
+            Some(file_diff(old, new, name)),
+        ),
+        (Some(_), Some(_)) if !mode_ok => (
+            Action::Update,
+            format!("its permissions are not {mode:o}"),
+            None,
+        ),
+        (Some(_), Some(_)) => return None,
+    };
+    Some(Step {
+        action,
+        subject: format!("file {name}"),
+        reason,
+        diff,
+        details: vec![],
+        op: Op::WriteFile {
+            path,
+            content: desired,
+            mode,
+        },
+    })
+}
+
+/// A worktree step `create` puts first.
+pub fn add_worktree_step(path: PathBuf, branch: &str, create_branch: bool) -> Step {
+    let reason = if create_branch {
+        format!("a new session gets its own worktree on new branch `{branch}`")
+    } else {
+        format!("a new session gets its own worktree on existing branch `{branch}`")
+    };
+    Step {
+        action: Action::Create,
+        subject: format!("worktree {}", path.display()),
+        reason,
+        diff: None,
+        details: vec![],
+        op: Op::AddWorktree {
+            path,
+            branch: branch.to_string(),
+            create_branch,
+        },
+    }
+}
+
+/// Builds the plan for `intent`. `first` is an optional step every other step follows
+/// (the worktree of `create`).
+pub fn diff(desired: &Desired, observed: &Observed, intent: Intent, first: Option<Step>) -> Plan {
+    let mut plan = Plan::default();
+    let root: Vec<NodeIndex> = first.map(|s| plan.add(s, &[])).into_iter().collect();
+    match intent {
+        Intent::Up => plan_up(&mut plan, desired, observed, &root),
+        Intent::Stop => plan_stop(&mut plan, desired, observed),
+        Intent::Destroy { force } => plan_destroy(&mut plan, desired, observed, force),
+    }
+    plan
+}
+
+fn container_of<'a>(observed: &'a Observed, service: &str) -> Option<&'a Container> {
+    // Prefer a running one when Compose left several (scale, leftovers).
+    observed
+        .containers
+        .iter()
+        .filter(|c| c.service == service)
+        .max_by_key(|c| c.state == State::Running)
+}
+
+fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[NodeIndex]) {
+    let dir = &desired.dir;
+    let had_session = observed.session_file.is_some() || !observed.containers.is_empty();
+    let file = write_step(
+        SESSION_FILE,
+        dir.join(SESSION_FILE),
+        observed.session_file.as_deref(),
+        Some(desired.session_file.clone()),
+        0o644,
+        true,
+    );
+    let file_node = file.map(|s| plan.add(s, root));
+
+    let mut details = vec![];
+    let mut orphans = false;
+    for (name, svc) in &desired.services {
+        let c = container_of(observed, name);
+        let state = classify(Some((svc.run, svc.config_hash.as_str())), c);
+        match state {
+            // Why: nothing exists to reuse; Compose creates it with random ports.
+            ServiceState::Missing => {
+                if had_session && !observed.containers.is_empty() {
+                    plan.drift.push(format!(
+                        "container of service `{name}` was removed outside dev-prism"
+                    ));
+                }
+                details.push(Detail {
+                    action: Action::Create,
+                    subject: format!("service {name}"),
+                    reason: "no container exists".into(),
+                });
+            }
+            // Why: kept containers keep their volumes; starting gives new ports.
+            ServiceState::Stopped => {
+                if observed.env_file.is_some() {
+                    plan.drift.push(format!(
+                        "container of service `{name}` was stopped outside dev-prism"
+                    ));
+                }
+                details.push(Detail {
+                    action: Action::Update,
+                    subject: format!("service {name}"),
+                    reason: match c.and_then(|c| c.exit_code) {
+                        Some(code) => format!("it exited with code {code}; it will be started"),
+                        None => "it is stopped; it will be started".into(),
+                    },
+                });
+            }
+            // Why: the definition in the compose files changed (branch switch, edit).
+            ServiceState::Drifted => details.push(Detail {
+                action: Action::Replace,
+                subject: format!("service {name}"),
+                reason: "its definition in the compose file changed".into(),
+            }),
+            ServiceState::Matches => {
+                if c.is_some_and(|c| c.health == Health::Unhealthy) {
+                    plan.drift
+                        .push(format!("service `{name}` is running but unhealthy"));
+                }
+            }
+            // Why: not wanted by this command; never touched.
+            ServiceState::NotWanted | ServiceState::Orphaned => {}
+        }
+    }
+    for c in &observed.containers {
+        if classify(None, Some(c)) == ServiceState::Orphaned
+            && !desired.services.contains_key(&c.service)
+        {
+            orphans = true;
+            details.push(Detail {
+                action: Action::Delete,
+                subject: format!("service {}", c.service),
+                reason: "it is no longer in the compose file".into(),
+            });
+        }
+    }
+    let env_path = dir.join(ENV_FILE);
+    let env_observed = observed.env_file.as_ref().map(|(t, _)| t.as_str());
+    let env_mode_ok = observed
+        .env_file
+        .as_ref()
+        .is_none_or(|(_, m)| m & 0o777 == 0o600);
+    if details.is_empty() {
+        if env_observed.is_none() && !observed.containers.is_empty() {
+            plan.drift
+                .push(format!("file {ENV_FILE} was deleted"));
+        }
+        let vars = session_vars(&desired.project, dir, &observed.containers);
+        let text = env_file_text(&vars);
+        if let Some(step) = write_step(ENV_FILE, env_path, env_observed, Some(text), 0o600, env_mode_ok) {
+            let deps: Vec<NodeIndex> = file_node.into_iter().chain(root.iter().copied()).collect();
+            plan.add(step, &deps);
+        }
+        return;
+    }
+    let services = desired.running_services();
+    let up = Step {
+        action: Action::Run,
+        subject: format!("compose up ({})", desired.project),
+        reason: "services must run".into(),
+        diff: None,
+        details,
+        op: Op::ComposeUp {
+            services: services.clone(),
+            remove_orphans: orphans,
+        },
+    };
+    let deps: Vec<NodeIndex> = file_node.into_iter().chain(root.iter().copied()).collect();
+    let up_node = plan.add(up, &deps);
+    let wait = plan.add(
+        Step {
+            action: Action::Run,
+            subject: "wait until ready".into(),
+            reason: "healthy, or running when there is no healthcheck".into(),
+            diff: None,
+            details: vec![],
+            op: Op::WaitReady { services },
+        },
+        &[up_node],
+    );
+    let step = write_step(ENV_FILE, env_path, env_observed, None, 0o600, true)
+        .expect("a file rendered after apply always has a step");
+    plan.add(step, &[wait]);
+}
+
+fn plan_stop(plan: &mut Plan, desired: &Desired, observed: &Observed) {
+    let running: Vec<&Container> = observed
+        .containers
+        .iter()
+        .filter(|c| c.state != State::Stopped)
+        .collect();
+    let mut prev = vec![];
+    if !running.is_empty() {
+        let node = plan.add(
+            Step {
+                action: Action::Update,
+                subject: format!("stop {}", desired.project),
+                reason: "containers are kept, with their volumes".into(),
+                diff: None,
+                details: running
+                    .iter()
+                    .map(|c| Detail {
+                        action: Action::Update,
+                        subject: format!("service {}", c.service),
+                        reason: "it is running; it will be stopped".into(),
+                    })
+                    .collect(),
+                op: Op::StopContainers {
+                    ids: running.iter().map(|c| c.id.clone()).collect(),
+                },
+            },
+            &[],
+        );
+        prev.push(node);
+    }
+    if observed.env_file.is_some() {
+        plan.add(
+            remove_file_step(desired, ENV_FILE, "its ports are void once containers stop"),
+            &prev,
+        );
+    }
+}
+
+fn remove_file_step(desired: &Desired, name: &str, reason: &str) -> Step {
+    Step {
+        action: Action::Delete,
+        subject: format!("file {name}"),
+        reason: reason.into(),
+        diff: None,
+        details: vec![],
+        op: Op::RemoveFile {
+            path: desired.dir.join(name),
+        },
+    }
+}
+
+fn plan_destroy(plan: &mut Plan, desired: &Desired, observed: &Observed, force: bool) {
+    let mut prev = vec![];
+    if !observed.containers.is_empty() || !observed.networks.is_empty() || !observed.volumes.is_empty() {
+        let mut details: Vec<Detail> = observed
+            .containers
+            .iter()
+            .map(|c| Detail {
+                action: Action::Delete,
+                subject: format!("container {}", c.name),
+                reason: format!("it belongs to service {}", c.service),
+            })
+            .collect();
+        details.extend(observed.networks.iter().map(|n| Detail {
+            action: Action::Delete,
+            subject: format!("network {n}"),
+            reason: "it belongs to the session's project".into(),
+        }));
+        details.extend(observed.volumes.iter().map(|v| Detail {
+            action: Action::Delete,
+            subject: format!("volume {v}"),
+            reason: "it belongs to the session's project".into(),
+        }));
+        prev.push(plan.add(
+            Step {
+                action: Action::Delete,
+                subject: format!("project {}", desired.project),
+                reason: "the session is destroyed".into(),
+                diff: None,
+                details,
+                op: Op::RemoveProject {
+                    project: desired.project.clone(),
+                },
+            },
+            &[],
+        ));
+    }
+    let mut files = vec![];
+    if observed.env_file.is_some() {
+        files.push(plan.add(remove_file_step(desired, ENV_FILE, "the session is destroyed"), &prev));
+    }
+    if observed.session_file.is_some() {
+        files.push(plan.add(
+            remove_file_step(desired, SESSION_FILE, "the session is destroyed"),
+            &prev,
+        ));
+    }
+    let Some(wt) = observed.worktree.as_ref().filter(|w| !w.is_main) else {
+        return;
+    };
+    let safety = observed.safety.clone().unwrap_or_default();
+    let after: Vec<NodeIndex> = prev.iter().chain(files.iter()).copied().collect();
+    if !safety.changes.is_empty() && !force {
+        plan.kept.push(format!(
+            "kept worktree {} : it has {} uncommitted change(s) ({}); commit or stash them, or run `dev-prism destroy --force` to delete them",
+            wt.path.display(),
+            safety.changes.len(),
+            safety.changes.iter().take(3).map(|c| c.trim()).collect::<Vec<_>>().join(", ")
+        ));
+        if let Some(b) = &wt.branch {
+            plan.kept
+                .push(format!("kept branch {b} : its worktree was kept"));
+        }
+        return;
+    }
+    let wt_node = plan.add(
+        Step {
+            action: Action::Delete,
+            subject: format!("worktree {}", wt.path.display()),
+            reason: if safety.changes.is_empty() {
+                "the session is destroyed and it has no uncommitted changes".into()
+            } else {
+                format!(
+                    "--force: its {} uncommitted change(s) are discarded",
+                    safety.changes.len()
+                )
+            },
+            diff: None,
+            details: vec![],
+            op: Op::RemoveWorktree {
+                path: wt.path.clone(),
+                force,
+            },
+        },
+        &after,
+    );
+    let Some(branch) = &wt.branch else { return };
+    if safety.unmerged_commits > 0 && !force {
+        plan.kept.push(format!(
+            "kept branch {branch} : it has {} commit(s) no other branch contains; merge it, or delete it with `git branch -D {branch}`",
+            safety.unmerged_commits
+        ));
+        return;
+    }
+    plan.add(
+        Step {
+            action: Action::Delete,
+            subject: format!("branch {branch}"),
+            reason: if safety.unmerged_commits == 0 {
+                "every commit on it is on another branch".into()
+            } else {
+                format!(
+                    "--force: its {} unmerged commit(s) are dropped",
+                    safety.unmerged_commits
+                )
+            },
+            diff: None,
+            details: vec![],
+            op: Op::DeleteBranch {
+                branch: branch.clone(),
+                force,
+            },
+        },
+        &[wt_node],
+    );
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,284 @@
+//! Plans computed from observed states written as values.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::compose::{self, Flavor, PortSpec};
+use crate::config::{self, RawConfig};
+use crate::desired::{self, env_file_text, session_vars, Desired, Intent};
+use crate::observed::{Container, Health, Observed, State, Worktree, WorktreeSafety};
+
+const DIR: &str = "/w/shop-sessions/s1";
+
+fn desired_from(compose_text: &str) -> Desired {
+    let model = compose::parse(&[("docker-compose.yml".into(), compose_text.into())]).unwrap();
+    let cfg = config::resolve(RawConfig::default(), Path::new("/w/shop"), None).unwrap();
+    desired::desired(
+        &cfg,
+        &model,
+        desired::Inputs {
+            dir: Path::new(DIR),
+            flavor: Flavor::V2,
+            compose_files: vec!["docker-compose.yml".into()],
+            created_at: "2026-01-01T00:00:00.000Z".into(),
+            repo_root: None,
+        },
+    )
+    .unwrap()
+}
+
+const COMPOSE: &str = "services:\n  db:\n    image: pg\n    ports: ['5432']\n  web:\n    image: web\n    ports: ['8080:80']\n  admin:\n    image: a\n    profiles: [tools]\n";
+
+fn container(d: &Desired, service: &str, state: State, host_port: u16) -> Container {
+    let svc = &d.services[service];
+    let mut labels = BTreeMap::new();
+    labels.insert(compose::labels::CONFIG_HASH.to_string(), svc.config_hash.clone());
+    labels.insert(compose::labels::PROJECT.to_string(), d.project.clone());
+    labels.insert(compose::labels::WORKING_DIR.to_string(), DIR.to_string());
+    labels.insert(
+        compose::labels::PORTS.to_string(),
+        svc.ports.iter().map(PortSpec::key).collect::<Vec<_>>().join(","),
+    );
+    Container {
+        id: format!("id-{service}"),
+        name: format!("{}-{service}-1", d.project),
+        service: service.into(),
+        state,
+        health: Health::None,
+        exit_code: None,
+        status: String::new(),
+        ports: if state == State::Running {
+            svc.ports
+                .iter()
+                .map(|p| crate::observed::Published {
+                    spec: p.clone(),
+                    host_ip: "127.0.0.1".into(),
+                    host_port,
+                })
+                .collect()
+        } else {
+            vec![]
+        },
+        labels,
+    }
+}
+
+/// A session exactly as apply leaves it.
+fn converged(d: &Desired) -> Observed {
+    let containers = vec![
+        container(d, "db", State::Running, 40001),
+        container(d, "web", State::Running, 40002),
+    ];
+    let env = env_file_text(&session_vars(&d.project, Path::new(DIR), &containers));
+    Observed {
+        dir_exists: true,
+        session_file: Some(d.session_file.clone()),
+        env_file: Some((env, 0o100600)),
+        containers,
+        ..Default::default()
+    }
+}
+
+fn subjects(plan: &Plan) -> Vec<String> {
+    plan.ordered()
+        .iter()
+        .map(|s| format!("{} {}", s.action.glyph(), s.subject))
+        .collect()
+}
+
+#[test]
+fn fresh_directory_plans_everything_in_order() {
+    let d = desired_from(COMPOSE);
+    let plan = diff(&d, &Observed { dir_exists: true, ..Default::default() }, Intent::Up, None);
+    assert_eq!(
+        subjects(&plan),
+        vec![
+            "+ file docker-compose.session.yml".to_string(),
+            format!("> compose up ({})", d.project),
+            "> wait until ready".into(),
+            "+ file .env.session".into(),
+        ]
+    );
+    assert!(plan.drift.is_empty());
+    let up = &plan.ordered()[1];
+    // Profiled services are not started by default.
+    assert_eq!(
+        up.op,
+        Op::ComposeUp {
+            services: vec!["db".into(), "web".into()],
+            remove_orphans: false
+        }
+    );
+    assert_eq!(up.details.len(), 2);
+    // Ports are only known after apply.
+    assert!(matches!(plan.ordered()[3].op, Op::WriteFile { content: None, .. }));
+    assert_eq!(plan.summary().add, 4);
+}
+
+#[test]
+fn converged_session_plans_nothing() {
+    let d = desired_from(COMPOSE);
+    let plan = diff(&d, &converged(&d), Intent::Up, None);
+    assert!(plan.is_empty(), "{:?}", subjects(&plan));
+    assert!(plan.drift.is_empty());
+}
+
+#[test]
+fn container_removed_by_hand_is_drift_and_recreated() {
+    let d = desired_from(COMPOSE);
+    let mut o = converged(&d);
+    o.containers.retain(|c| c.service != "web");
+    let plan = diff(&d, &o, Intent::Up, None);
+    assert_eq!(plan.drift, vec!["container of service `web` was removed outside dev-prism"]);
+    let up = plan.ordered().into_iter().find(|s| matches!(s.op, Op::ComposeUp { .. })).unwrap();
+    assert_eq!(up.details.len(), 1);
+    assert_eq!(up.details[0].subject, "service web");
+    assert_eq!(up.details[0].action, Action::Create);
+}
+
+#[test]
+fn stopped_container_is_started() {
+    let d = desired_from(COMPOSE);
+    let mut o = converged(&d);
+    o.containers[0] = container(&d, "db", State::Stopped, 0);
+    let plan = diff(&d, &o, Intent::Up, None);
+    assert_eq!(plan.drift, vec!["container of service `db` was stopped outside dev-prism"]);
+    let up = &plan.ordered()[0];
+    assert_eq!(up.details[0].action, Action::Update);
+}
+
+#[test]
+fn missing_env_file_is_rewritten_with_known_ports() {
+    let d = desired_from(COMPOSE);
+    let mut o = converged(&d);
+    o.env_file = None;
+    let plan = diff(&d, &o, Intent::Up, None);
+    assert_eq!(plan.drift, vec!["file .env.session was deleted"]);
+    let steps = plan.ordered();
+    assert_eq!(steps.len(), 1);
+    let Op::WriteFile { content: Some(text), mode, .. } = &steps[0].op else {
+        panic!("expected a file write, got {:?}", steps[0].op);
+    };
+    assert!(text.contains("DB_PORT=40001\nWEB_PORT=40002\n"), "{text}");
+    assert_eq!(*mode, 0o600);
+}
+
+#[test]
+fn env_file_with_loose_permissions_is_fixed() {
+    let d = desired_from(COMPOSE);
+    let mut o = converged(&d);
+    o.env_file.as_mut().unwrap().1 = 0o100644;
+    let plan = diff(&d, &o, Intent::Up, None);
+    assert_eq!(subjects(&plan), vec!["~ file .env.session"]);
+}
+
+#[test]
+fn changed_compose_file_replaces_changed_service_and_adds_new_one() {
+    let old = desired_from(COMPOSE);
+    let o = converged(&old);
+    let new = desired_from(
+        "services:\n  db:\n    image: pg\n    ports: ['5432']\n  web:\n    image: web:2\n    ports: ['8080:80']\n  cache:\n    image: redis\n",
+    );
+    let plan = diff(&new, &o, Intent::Up, None);
+    let steps = plan.ordered();
+    assert_eq!(steps[0].subject, "file docker-compose.session.yml");
+    assert_eq!(steps[0].action, Action::Update);
+    assert!(steps[0].diff.as_deref().unwrap().contains("+    labels:") || steps[0].diff.is_some());
+    let up = steps.iter().find(|s| matches!(s.op, Op::ComposeUp { .. })).unwrap();
+    let details: Vec<(Action, &str)> = up.details.iter().map(|d| (d.action, d.subject.as_str())).collect();
+    assert_eq!(
+        details,
+        vec![(Action::Create, "service cache"), (Action::Replace, "service web")]
+    );
+}
+
+#[test]
+fn removed_service_is_an_orphan() {
+    let d = desired_from(COMPOSE);
+    let o = converged(&d);
+    let smaller = desired_from("services:\n  db:\n    image: pg\n    ports: ['5432']\n");
+    let plan = diff(&smaller, &o, Intent::Up, None);
+    let up = plan.ordered().into_iter().find(|s| matches!(s.op, Op::ComposeUp { .. })).unwrap();
+    assert_eq!(up.details[0].action, Action::Delete);
+    assert!(matches!(up.op, Op::ComposeUp { remove_orphans: true, .. }));
+}
+
+#[test]
+fn stop_stops_running_and_removes_env_file() {
+    let d = desired_from(COMPOSE);
+    let plan = diff(&d, &converged(&d), Intent::Stop, None);
+    assert_eq!(
+        subjects(&plan),
+        vec![format!("~ stop {}", d.project), "- file .env.session".into()]
+    );
+    let mut stopped = converged(&d);
+    for c in &mut stopped.containers {
+        c.state = State::Stopped;
+    }
+    stopped.env_file = None;
+    assert!(diff(&d, &stopped, Intent::Stop, None).is_empty());
+}
+
+fn worktree_session(d: &Desired, safety: WorktreeSafety) -> Observed {
+    let mut o = converged(d);
+    o.worktree = Some(Worktree {
+        path: PathBuf::from(DIR),
+        branch: Some("session/x".into()),
+        is_main: false,
+    });
+    o.safety = Some(safety);
+    o.networks = vec![format!("{}_default", d.project)];
+    o
+}
+
+#[test]
+fn destroy_removes_everything_of_a_clean_worktree() {
+    let d = desired_from(COMPOSE);
+    let plan = diff(&d, &worktree_session(&d, WorktreeSafety::default()), Intent::Destroy { force: false }, None);
+    let s = subjects(&plan);
+    assert_eq!(s[0], format!("- project {}", d.project));
+    assert!(s.contains(&format!("- worktree {DIR}")));
+    assert_eq!(s.last().unwrap(), "- branch session/x");
+    assert!(plan.kept.is_empty());
+}
+
+#[test]
+fn destroy_keeps_dirty_worktree_and_unmerged_branch() {
+    let d = desired_from(COMPOSE);
+    let dirty = WorktreeSafety { changes: vec!["?? notes.txt".into()], unmerged_commits: 0 };
+    let plan = diff(&d, &worktree_session(&d, dirty.clone()), Intent::Destroy { force: false }, None);
+    assert!(!subjects(&plan).iter().any(|s| s.contains("worktree") || s.contains("branch")));
+    assert!(plan.kept[0].contains("notes.txt"), "{:?}", plan.kept);
+    let forced = diff(&d, &worktree_session(&d, dirty), Intent::Destroy { force: true }, None);
+    assert!(subjects(&forced).contains(&format!("- worktree {DIR}")));
+
+    let unmerged = WorktreeSafety { changes: vec![], unmerged_commits: 2 };
+    let plan = diff(&d, &worktree_session(&d, unmerged), Intent::Destroy { force: false }, None);
+    assert!(subjects(&plan).contains(&format!("- worktree {DIR}")));
+    assert!(!subjects(&plan).iter().any(|s| s.starts_with("- branch")));
+    assert!(plan.kept[0].contains("2 commit(s)"));
+}
+
+#[test]
+fn destroy_never_removes_the_main_worktree() {
+    let d = desired_from(COMPOSE);
+    let mut o = worktree_session(&d, WorktreeSafety::default());
+    o.worktree.as_mut().unwrap().is_main = true;
+    let plan = diff(&d, &o, Intent::Destroy { force: true }, None);
+    assert!(!subjects(&plan).iter().any(|s| s.contains("worktree") || s.contains("branch")));
+}
+
+#[test]
+fn rendered_plan_has_legend_reasons_and_summary() {
+    let d = desired_from(COMPOSE);
+    let plan = diff(&d, &Observed::default(), Intent::Up, None);
+    let text = crate::render::plan_text(&plan, "header", true);
+    assert!(text.starts_with("Symbols:\n    + create\n    > run\n"), "{text}");
+    assert!(text.contains("+ file .env.session (content known after apply)"));
+    assert!(text.contains("(because no container exists)"));
+    assert!(text.contains("+++ b/docker-compose.session.yml"));
+    assert!(text.ends_with("Plan: 4 to add, 0 to change, 0 to replace, 0 to destroy, 1 to run.\n"), "{text}");
+    let empty = crate::render::plan_text(&Plan::default(), "header", false);
+    assert_eq!(empty, "No changes. The session matches its configuration.\n");
+}

@@ -1,0 +1,178 @@
+//! Plans and sessions → text. Renderers never decide anything: they only print values.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::desired::port_vars;
+use crate::observed::{Container, Health, State};
+use crate::plan::{Action, Plan};
+
+/// The Terraform-style plan: drift first, a legend of the symbols used, one line per step with
+/// its reason, details and (with `show_diff`) file diffs, then the summary line.
+pub fn plan_text(plan: &Plan, header: &str, show_diff: bool) -> String {
+    let mut out = String::new();
+    if !plan.drift.is_empty() {
+        out.push_str("Changed outside dev-prism:\n");
+        for d in &plan.drift {
+            let _ = writeln!(out, "  ! {d}");
+        }
+        out.push('\n');
+    }
+    if plan.is_empty() {
+        out.push_str("No changes. The session matches its configuration.\n");
+        append_kept(&mut out, plan);
+        return out;
+    }
+    let steps = plan.ordered();
+    let mut used: Vec<Action> = vec![];
+    for s in &steps {
+        for a in std::iter::once(s.action).chain(s.details.iter().map(|d| d.action)) {
+            if !used.contains(&a) {
+                used.push(a);
+            }
+        }
+    }
+    used.sort_by_key(|a| *a as u8);
+    out.push_str("Symbols:\n");
+    for a in used {
+        let _ = writeln!(out, "  {:>3} {}", a.glyph(), a.legend());
+    }
+    let _ = writeln!(out, "\n{header}\n");
+    for s in steps {
+        let known = match &s.op {
+            crate::plan::Op::WriteFile { content: None, .. } => " (content known after apply)",
+            _ => "",
+        };
+        let _ = writeln!(out, "  {:>3} {}{known}  (because {})", s.action.glyph(), s.subject, s.reason);
+        for d in &s.details {
+            let _ = writeln!(out, "      {:>3} {}  (because {})", d.action.glyph(), d.subject, d.reason);
+        }
+        if show_diff {
+            if let Some(diff) = &s.diff {
+                for line in diff.lines() {
+                    let _ = writeln!(out, "        {line}");
+                }
+            }
+        }
+    }
+    let sum = plan.summary();
+    let _ = write!(
+        out,
+        "\nPlan: {} to add, {} to change, {} to replace, {} to destroy, {} to run.\n",
+        sum.add, sum.change, sum.replace, sum.destroy, sum.run
+    );
+    append_kept(&mut out, plan);
+    out
+}
+
+fn append_kept(out: &mut String, plan: &Plan) {
+    for k in &plan.kept {
+        let _ = writeln!(out, "Note: {k}");
+    }
+}
+
+/// `NAME → http://localhost:PORT` lines from the session's running containers.
+pub fn port_lines(containers: &[Container]) -> String {
+    let mut out = String::new();
+    for (name, port) in port_vars(containers) {
+        let _ = writeln!(out, "  {name:<20} http://localhost:{port}");
+    }
+    out
+}
+
+/// One session as `list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    pub dir: String,
+    pub running: usize,
+    pub total: usize,
+    pub ports: Vec<(String, String)>,
+}
+
+/// Groups containers by session directory. Containers whose directory label is missing or not
+/// an absolute path are not sessions and are skipped.
+pub fn sessions(containers: &[Container]) -> Vec<SessionRow> {
+    let mut by_dir: BTreeMap<&str, Vec<Container>> = BTreeMap::new();
+    for c in containers {
+        if let Some(dir) = c.working_dir().filter(|d| d.starts_with('/')) {
+            by_dir.entry(dir).or_default().push(c.clone());
+        }
+    }
+    by_dir
+        .into_iter()
+        .map(|(dir, cs)| SessionRow {
+            dir: dir.to_string(),
+            running: cs.iter().filter(|c| c.state == State::Running).count(),
+            total: cs.len(),
+            ports: port_vars(&cs),
+        })
+        .collect()
+}
+
+/// The `list` table.
+pub fn list_text(rows: &[SessionRow]) -> String {
+    let mut out = String::new();
+    let width = rows.iter().map(|r| r.dir.len()).max().unwrap_or(9).max(9);
+    let _ = writeln!(out, "{:<width$}  {:<8}  {:<10}  PORTS", "DIRECTORY", "STATUS", "CONTAINERS");
+    for r in rows {
+        let status = if r.running == 0 { "stopped" } else { "running" };
+        let ports: Vec<String> = r.ports.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<8}  {:<10}  {}",
+            r.dir,
+            status,
+            format!("{}/{}", r.running, r.total),
+            ports.join(" ")
+        );
+    }
+    out
+}
+
+/// The `info` card.
+pub fn info_text(dir: &str, project: &str, containers: &[Container]) -> String {
+    let mut out = String::new();
+    let running = containers.iter().filter(|c| c.state == State::Running).count();
+    let status = match (running, containers.len()) {
+        (_, 0) => "no containers",
+        (0, _) => "stopped",
+        (r, t) if r == t => "running",
+        _ => "partly running",
+    };
+    let _ = writeln!(out, "Session:  {dir}");
+    let _ = writeln!(out, "Project:  {project}");
+    let _ = writeln!(out, "Status:   {status} ({running}/{} containers running)", containers.len());
+    if !containers.is_empty() {
+        out.push_str("\nServices:\n");
+        let mut sorted: Vec<&Container> = containers.iter().collect();
+        sorted.sort_by(|a, b| a.service.cmp(&b.service));
+        for c in sorted {
+            let state = match (c.state, c.health) {
+                (State::Running, Health::Healthy) => "running (healthy)".to_string(),
+                (State::Running, Health::Unhealthy) => "running (unhealthy)".to_string(),
+                (State::Running, Health::Starting) => "running (starting)".to_string(),
+                (State::Running, Health::None) => "running".to_string(),
+                (State::Stopped, _) => match c.exit_code {
+                    Some(code) => format!("exited ({code})"),
+                    None => "stopped".to_string(),
+                },
+                (State::Paused, _) => "paused".to_string(),
+                (State::Restarting, _) => "restarting".to_string(),
+            };
+            let ports: Vec<String> = c
+                .declared_ports()
+                .iter()
+                .filter_map(|p| c.host_port(p).map(|h| format!("{} → http://localhost:{h}", p.container_port)))
+                .collect();
+            let _ = writeln!(out, "  {:<16} {:<20} {}", c.service, state, ports.join(", "));
+        }
+    }
+    let vars = port_vars(containers);
+    if !vars.is_empty() {
+        out.push_str("\nPorts (.env.session):\n");
+        for (k, v) in vars {
+            let _ = writeln!(out, "  {k}={v}");
+        }
+    }
+    out
+}

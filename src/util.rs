@@ -1,0 +1,129 @@
+//! Small pure helpers shared by the core: stable hashing, timestamps, variable names.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// FNV-1a, 64 bit: stable across builds and platforms (unlike `DefaultHasher`), which matters
+/// because its output is written into project names and labels.
+pub fn stable_hash(data: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in data {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// The first `n` hex digits of [`stable_hash`].
+pub fn short_hash(data: &[u8], n: usize) -> String {
+    let full = format!("{:016x}", stable_hash(data));
+    full[..n.min(16)].to_string()
+}
+
+/// A UTC civil date-time split into its fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub millis: u32,
+}
+
+impl UtcTime {
+    pub fn now() -> Self {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Self::from_unix_millis(d.as_millis() as i64)
+    }
+
+    /// Howard Hinnant's days-to-civil algorithm.
+    pub fn from_unix_millis(ms: i64) -> Self {
+        let secs = ms.div_euclid(1000);
+        let millis = ms.rem_euclid(1000) as u32;
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        UtcTime {
+            year,
+            month,
+            day,
+            hour: (sod / 3600) as u32,
+            minute: (sod % 3600 / 60) as u32,
+            second: (sod % 60) as u32,
+            millis,
+        }
+    }
+
+    /// RFC 3339 with milliseconds, e.g. `2026-02-06T12:30:45.123Z`.
+    pub fn rfc3339(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second, self.millis
+        )
+    }
+
+    /// A form that is valid in git branch names and directory names:
+    /// `2026-02-06T12-30-45`.
+    pub fn slug(&self) -> String {
+        format!(
+            "{:04}-{:02}-{:02}T{:02}-{:02}-{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
+/// `my-api` → `MY_API`: upper-case, every non-alphanumeric character turned into `_`.
+pub fn env_name(service: &str) -> String {
+    service
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_stable() {
+        // Pinned: project names derived from it must not change between releases.
+        assert_eq!(short_hash(b"/tmp/a", 8), short_hash(b"/tmp/a", 8));
+        assert_eq!(format!("{:016x}", stable_hash(b"")), "cbf29ce484222325");
+        assert_eq!(format!("{:016x}", stable_hash(b"a")), "af63dc4c8601ec8c");
+    }
+
+    #[test]
+    fn civil_time() {
+        let t = UtcTime::from_unix_millis(1_770_381_045_123);
+        assert_eq!(t.rfc3339(), "2026-02-06T12:30:45.123Z");
+        assert_eq!(t.slug(), "2026-02-06T12-30-45");
+        assert_eq!(UtcTime::from_unix_millis(0).rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            UtcTime::from_unix_millis(951_782_400_000).rfc3339(),
+            "2000-02-29T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn env_names() {
+        assert_eq!(env_name("my-api"), "MY_API");
+        assert_eq!(env_name("db.main_1"), "DB_MAIN_1");
+    }
+}
