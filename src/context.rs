@@ -48,7 +48,10 @@ impl Session {
 /// Reads and validates the config found in `dir` (defaults when there is none).
 pub fn load_config(dir: &Path, main_root: Option<&Path>) -> Result<Config> {
     let root = main_root.unwrap_or(dir);
-    let found = CONFIG_FILES.iter().map(|n| dir.join(n)).find(|p| p.is_file());
+    let found = CONFIG_FILES
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file());
     let Some(path) = found else {
         return config::resolve(Default::default(), root, None);
     };
@@ -78,7 +81,10 @@ pub fn load_compose(dir: &Path, config: &Config) -> Result<(Vec<String>, Compose
             list.clone()
         }
         None => {
-            let Some(main) = compose::DEFAULT_FILES.iter().find(|f| dir.join(f).is_file()) else {
+            let Some(main) = compose::DEFAULT_FILES
+                .iter()
+                .find(|f| dir.join(f).is_file())
+            else {
                 return Err(Error::usage(format!(
                     "no compose file in {} (looked for {})",
                     dir.display(),
@@ -126,6 +132,8 @@ pub struct Ctx {
     endpoint: Option<Endpoint>,
     engine: Option<Engine>,
     compose: Option<ComposeCli>,
+    /// The flavour an existing session was made with, preferred when detecting Compose.
+    prefer: Option<Flavor>,
 }
 
 impl Ctx {
@@ -147,7 +155,7 @@ impl Ctx {
     pub fn compose(&mut self) -> Result<ComposeCli> {
         if self.compose.is_none() {
             let ep = self.endpoint()?;
-            self.compose = Some(ComposeCli::detect(&ep)?);
+            self.compose = Some(ComposeCli::detect(&ep, self.prefer)?);
         }
         Ok(self.compose.clone().expect("set above"))
     }
@@ -189,6 +197,7 @@ pub fn flavor(ctx: &mut Ctx, observed: &Observed) -> Result<Flavor> {
         .containers
         .iter()
         .find_map(|c| c.label(labels::COMPOSE).and_then(Flavor::from_label));
+    ctx.prefer = from_labels;
     match from_labels {
         Some(f) if std::env::var_os("DEV_PRISM_COMPOSE").is_none() => Ok(f),
         _ => Ok(ctx.compose()?.flavor),
@@ -201,7 +210,12 @@ pub fn desired_for(session: &Session, observed: &Observed, flavor: Flavor) -> Re
         .containers
         .iter()
         .find_map(|c| c.label(labels::CREATED_AT).map(str::to_string))
-        .or_else(|| observed.session_file.as_deref().and_then(compose::created_at_in))
+        .or_else(|| {
+            observed
+                .session_file
+                .as_deref()
+                .and_then(compose::created_at_in)
+        })
         .unwrap_or_else(|| UtcTime::now().rfc3339());
     desired::desired(
         &session.config,

@@ -44,7 +44,9 @@ pub fn run() -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            report(&Error::failure(format!("cannot start the async runtime: {e}")));
+            report(&Error::failure(format!(
+                "cannot start the async runtime: {e}"
+            )));
             return Kind::Failure.exit_code();
         }
     };

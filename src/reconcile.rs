@@ -23,7 +23,12 @@ pub struct Prepared {
 /// Loads the session in `dir`, observes it and plans `intent`. Stop and destroy still work
 /// when the compose file is gone or broken (a branch switch can do that): they only need the
 /// session's identity.
-pub async fn prepare(ctx: &mut Ctx, dir: &Path, intent: Intent, first: Option<Step>) -> Result<Prepared> {
+pub async fn prepare(
+    ctx: &mut Ctx,
+    dir: &Path,
+    intent: Intent,
+    first: Option<Step>,
+) -> Result<Prepared> {
     let session = match intent {
         Intent::Up => context::load_session(dir)?,
         Intent::Stop | Intent::Destroy { .. } => match context::load_session(dir) {
@@ -45,7 +50,11 @@ pub async fn prepare(ctx: &mut Ctx, dir: &Path, intent: Intent, first: Option<St
     let mut project = session.project();
     let observed = context::observe(ctx, dir, &project, intent).await?;
     // The containers know their project even if the config's projectName changed since.
-    if let Some(p) = observed.containers.iter().find_map(|c| c.label(labels::PROJECT)) {
+    if let Some(p) = observed
+        .containers
+        .iter()
+        .find_map(|c| c.label(labels::PROJECT))
+    {
         if p != project && intent != Intent::Up {
             project = p.to_string();
         }
@@ -55,7 +64,10 @@ pub async fn prepare(ctx: &mut Ctx, dir: &Path, intent: Intent, first: Option<St
         _ => observed
             .containers
             .iter()
-            .find_map(|c| c.label(labels::COMPOSE).and_then(crate::compose::Flavor::from_label))
+            .find_map(|c| {
+                c.label(labels::COMPOSE)
+                    .and_then(crate::compose::Flavor::from_label)
+            })
             .unwrap_or(crate::compose::Flavor::V2),
     };
     let mut desired = context::desired_for(&session, &observed, flavor)?;

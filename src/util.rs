@@ -114,7 +114,10 @@ mod tests {
         let t = UtcTime::from_unix_millis(1_770_381_045_123);
         assert_eq!(t.rfc3339(), "2026-02-06T12:30:45.123Z");
         assert_eq!(t.slug(), "2026-02-06T12-30-45");
-        assert_eq!(UtcTime::from_unix_millis(0).rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            UtcTime::from_unix_millis(0).rfc3339(),
+            "1970-01-01T00:00:00.000Z"
+        );
         assert_eq!(
             UtcTime::from_unix_millis(951_782_400_000).rfc3339(),
             "2000-02-29T00:00:00.000Z"

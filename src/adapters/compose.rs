@@ -33,14 +33,16 @@ impl ComposeCli {
         c
     }
 
-    /// Finds a working Compose CLI. `DEV_PRISM_COMPOSE` may be `v2`, `v1`, or a command line.
-    pub fn detect(endpoint: &Endpoint) -> Result<ComposeCli> {
+    /// Finds a working Compose CLI. `DEV_PRISM_COMPOSE` may be `v2`, `v1`, or a command line;
+    /// without it, v2 is preferred unless `prefer` (the flavour an existing session was made
+    /// with) says v1.
+    pub fn detect(endpoint: &Endpoint, prefer: Option<Flavor>) -> Result<ComposeCli> {
         let choice = std::env::var("DEV_PRISM_COMPOSE").unwrap_or_default();
+        let v2 = vec!["docker".to_string(), "compose".to_string()];
+        let v1 = vec!["docker-compose".to_string()];
         let candidates: Vec<Vec<String>> = match choice.trim() {
-            "" => vec![
-                vec!["docker".into(), "compose".into()],
-                vec!["docker-compose".into()],
-            ],
+            "" if prefer == Some(Flavor::V1) => vec![v1, v2],
+            "" => vec![v2, v1],
             "v2" => vec![vec!["docker".into(), "compose".into()]],
             "v1" => vec![vec!["docker-compose".into()]],
             other => vec![other.split_whitespace().map(str::to_string).collect()],
@@ -65,7 +67,10 @@ impl ComposeCli {
                     continue;
                 }
             };
-            let version = String::from_utf8_lossy(&out.stdout).trim().trim_start_matches('v').to_string();
+            let version = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .trim_start_matches('v')
+                .to_string();
             cli.flavor = if version.starts_with("1.") {
                 Flavor::V1
             } else {
@@ -77,7 +82,10 @@ impl ComposeCli {
         let tried: Vec<String> = candidates.iter().map(|c| c.join(" ")).collect();
         Err(Error::new(
             Kind::Unreachable,
-            format!("no working Docker Compose found (tried {}): {last}", tried.join(", ")),
+            format!(
+                "no working Docker Compose found (tried {}): {last}",
+                tried.join(", ")
+            ),
         )
         .with_hint(INSTALL_HINT))
     }
@@ -117,13 +125,22 @@ impl ComposeCli {
             if why.contains("port is already allocated") && attempt < 4 {
                 continue;
             }
-            return Err(Error::failure(format!("`docker compose up` failed:\n{why}"))
-                .with_hint("fix the cause above, then run `dev-prism apply` to converge"));
+            return Err(
+                Error::failure(format!("`docker compose up` failed:\n{why}"))
+                    .with_hint("fix the cause above, then run `dev-prism apply` to converge"),
+            );
         }
     }
 
     /// The last `n` log lines of one service (for explaining a failure).
-    pub fn logs_tail(&self, dir: &Path, project: &str, files: &[String], service: &str, n: usize) -> String {
+    pub fn logs_tail(
+        &self,
+        dir: &Path,
+        project: &str,
+        files: &[String],
+        service: &str,
+        n: usize,
+    ) -> String {
         let mut c = self.base(dir, project, files);
         c.args(["logs", "--no-color", "--tail", &n.to_string(), service]);
         match c.stdin(std::process::Stdio::null()).output() {

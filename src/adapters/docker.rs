@@ -16,7 +16,8 @@ use crate::observed::{container_from_summary, Container};
 
 /// How long connecting may take before the engine counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Per-request timeout (bollard's default is 120 s). Stopping waits up to 10 s per container.
+/// Per-request timeout (bollard's default is 120 s). Stopping waits for each container's own
+/// stop timeout (Compose's `stop_grace_period`, 10 s by default).
 const REQUEST_TIMEOUT_SECS: u64 = 30;
 
 /// A connected engine.
@@ -31,7 +32,10 @@ fn unreachable(endpoint: &Endpoint, cause: &str) -> Error {
     let lower = cause.to_lowercase();
     let hint = if lower.contains("permission denied") {
         "your user may not access the socket: add it to the `docker` group, or run with sudo"
-    } else if lower.contains("no such file") || lower.contains("socket not found") || lower.contains("not found") {
+    } else if lower.contains("no such file")
+        || lower.contains("socket not found")
+        || lower.contains("not found")
+    {
         "is the Docker engine running? Start Docker Desktop or `dockerd`, or set DOCKER_HOST"
     } else if lower.contains("refused") {
         "nothing listens there: start the engine, or point DOCKER_HOST / the docker context elsewhere"
@@ -124,7 +128,7 @@ impl Engine {
                     .stop_container(
                         &id,
                         Some(StopContainerOptions {
-                            t: Some(10),
+                            t: None,
                             signal: None,
                         }),
                     )
@@ -185,7 +189,10 @@ impl Engine {
     pub async fn remove_project(&self, project: &str, dir: &str) -> Result<()> {
         let containers = self.session_containers(dir).await?;
         let mut set = tokio::task::JoinSet::new();
-        for c in containers.into_iter().filter(|c| c.project() == Some(project)) {
+        for c in containers
+            .into_iter()
+            .filter(|c| c.project() == Some(project))
+        {
             let client = self.client.clone();
             set.spawn(async move {
                 let r = client
@@ -202,16 +209,22 @@ impl Engine {
             });
         }
         while let Some(joined) = set.join_next().await {
-            let (name, r) = joined.map_err(|e| Error::failure(format!("remove task failed: {e}")))?;
+            let (name, r) =
+                joined.map_err(|e| Error::failure(format!("remove task failed: {e}")))?;
             match r {
                 Ok(()) => {}
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
                 Err(e) => return Err(self.api_error(&format!("remove container {name}"), e)),
             }
         }
         for net in self.project_networks(project).await? {
             match self.client.remove_network(&net).await {
-                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
                 Err(e) => return Err(self.api_error(&format!("remove network {net}"), e)),
             }
         }
@@ -221,7 +234,10 @@ impl Engine {
                 .remove_volume(&vol, Some(RemoveVolumeOptions { force: false }))
                 .await
             {
-                Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
                 Err(e) => return Err(self.api_error(&format!("remove volume {vol}"), e)),
             }
         }

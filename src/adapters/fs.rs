@@ -17,7 +17,10 @@ pub fn read(path: &Path) -> Result<Option<(String, u32)>> {
             Ok(Some((String::from_utf8_lossy(&bytes).into_owned(), mode)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::failure(format!("could not read {}: {e}", path.display()))),
+        Err(e) => Err(Error::failure(format!(
+            "could not read {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -25,9 +28,13 @@ pub fn read(path: &Path) -> Result<Option<(String, u32)>> {
 /// half a file; the file is created with `mode` from the start (no window where an env file
 /// holding credentials is world-readable).
 pub fn write_atomic(path: &Path, content: &str, mode: u32) -> Result<()> {
-    let fail = |e: std::io::Error| Error::failure(format!("could not write {}: {e}", path.display()));
+    let fail =
+        |e: std::io::Error| Error::failure(format!("could not write {}: {e}", path.display()));
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = fs::OpenOptions::new()
@@ -52,6 +59,9 @@ pub fn remove(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::failure(format!("could not remove {}: {e}", path.display()))),
+        Err(e) => Err(Error::failure(format!(
+            "could not remove {}: {e}",
+            path.display()
+        ))),
     }
 }

@@ -23,10 +23,11 @@ fn output(dir: &Path, args: &[&str]) -> Result<std::process::Output> {
 
 fn ok_text(dir: &Path, args: &[&str]) -> Result<Option<String>> {
     let out = output(dir, args)?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim_end_matches('\n').to_string()))
+    Ok(out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .trim_end_matches('\n')
+            .to_string()
+    }))
 }
 
 fn must(dir: &Path, args: &[&str], what: &str) -> Result<String> {
@@ -34,7 +35,10 @@ fn must(dir: &Path, args: &[&str], what: &str) -> Result<String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(Error::failure(format!("git could not {what}: {}", tail(&out, 3))))
+        Err(Error::failure(format!(
+            "git could not {what}: {}",
+            tail(&out, 3)
+        )))
     }
 }
 
@@ -45,7 +49,11 @@ pub fn toplevel(dir: &Path) -> Result<Option<PathBuf>> {
 
 /// The repository's main checkout (the directory holding the common `.git`).
 pub fn main_checkout(dir: &Path) -> Result<Option<PathBuf>> {
-    let Some(common) = ok_text(dir, &["rev-parse", "--path-format=absolute", "--git-common-dir"])? else {
+    let Some(common) = ok_text(
+        dir,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )?
+    else {
         return Ok(None);
     };
     let common = PathBuf::from(common);
@@ -82,14 +90,21 @@ pub fn parse_worktrees(text: &str) -> Vec<Worktree> {
 pub fn branch_exists(repo: &Path, branch: &str) -> Result<bool> {
     let out = output(
         repo,
-        &["show-ref", "--verify", "--quiet", &format!("refs/heads/{branch}")],
+        &[
+            "show-ref",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}"),
+        ],
     )?;
     Ok(out.status.success())
 }
 
 /// Whether git accepts `name` as a branch name.
 pub fn valid_branch_name(repo: &Path, name: &str) -> Result<bool> {
-    Ok(output(repo, &["check-ref-format", "--branch", name])?.status.success())
+    Ok(output(repo, &["check-ref-format", "--branch", name])?
+        .status
+        .success())
 }
 
 /// Adds a worktree at `path`, on a new branch from HEAD or on an existing branch.
@@ -113,9 +128,16 @@ pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<()> {
     must(repo, &args, &format!("remove worktree {}", path.display())).map(|_| ())
 }
 
-pub fn delete_branch(repo: &Path, branch: &str, force: bool) -> Result<()> {
-    let flag = if force { "-D" } else { "-d" };
-    must(repo, &["branch", flag, branch], &format!("delete branch {branch}")).map(|_| ())
+/// Deletes a branch. The caller has already established (see [`safety`]) that every commit on
+/// it is on another branch, or was told `--force`; `git branch -d` would only compare with
+/// HEAD, so `-D` is used.
+pub fn delete_branch(repo: &Path, branch: &str) -> Result<()> {
+    must(
+        repo,
+        &["branch", "-D", branch],
+        &format!("delete branch {branch}"),
+    )
+    .map(|_| ())
 }
 
 /// What destroy must know: uncommitted changes (ignoring dev-prism's generated files) and
@@ -130,7 +152,10 @@ pub fn safety(dir: &Path, branch: Option<&str>) -> Result<WorktreeSafety> {
         .lines()
         .filter(|l| {
             let path = l.get(3..).unwrap_or("").trim_matches('"');
-            let name = Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let name = Path::new(path)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("");
             name != ENV_FILE && name != SESSION_FILE
         })
         .map(str::to_string)
@@ -138,11 +163,20 @@ pub fn safety(dir: &Path, branch: Option<&str>) -> Result<WorktreeSafety> {
     let unmerged_commits = match branch {
         None => 0,
         Some(b) => {
-            let exclude = format!("--exclude=refs/heads/{b}");
+            // Exclude patterns for --branches are relative to refs/heads/.
+            let exclude = format!("--exclude={b}");
             let refname = format!("refs/heads/{b}");
             must(
                 dir,
-                &["rev-list", "--count", &refname, "--not", &exclude, "--branches", "--remotes"],
+                &[
+                    "rev-list",
+                    "--count",
+                    &refname,
+                    "--not",
+                    &exclude,
+                    "--branches",
+                    "--remotes",
+                ],
                 "count unmerged commits",
             )?
             .trim()

@@ -18,8 +18,11 @@ pub(crate) fn run(cmd: &mut Command, what: &str, install_hint: &str) -> Result<O
     cmd.stdin(std::process::Stdio::null());
     cmd.output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::new(Kind::Unreachable, format!("{what} is not installed (or not on PATH)"))
-                .with_hint(install_hint.to_string())
+            Error::new(
+                Kind::Unreachable,
+                format!("{what} is not installed (or not on PATH)"),
+            )
+            .with_hint(install_hint.to_string())
         } else {
             Error::failure(format!("could not run {what}: {e}"))
         }

@@ -34,12 +34,18 @@ pub fn export_json(path: &Path) -> Result<String> {
     };
     if !output.status.success() {
         let err = String::from_utf8_lossy(&output.stderr);
-        let first = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        let first = err
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim();
         return Err(Error::usage(format!(
             "{} could not be loaded by node: {first}",
             path.display()
         ))
-        .with_hint("fix the module so that `node` can import it; its default export is the config"));
+        .with_hint(
+            "fix the module so that `node` can import it; its default export is the config",
+        ));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

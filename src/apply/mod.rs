@@ -15,7 +15,13 @@ use crate::ui::Ui;
 
 /// Executes every step of `plan` in order. `repo` is the main checkout (for worktree and
 /// branch operations, which must not run from inside the worktree they remove).
-pub async fn apply(plan: &Plan, desired: &Desired, repo: Option<&Path>, ctx: &mut Ctx, ui: &Ui) -> Result<()> {
+pub async fn apply(
+    plan: &Plan,
+    desired: &Desired,
+    repo: Option<&Path>,
+    ctx: &mut Ctx,
+    ui: &Ui,
+) -> Result<()> {
     for step in plan.ordered() {
         let started = Instant::now();
         ui.status(&format!("{} {} …", step.action.glyph(), step.subject));
@@ -82,7 +88,7 @@ async fn execute(step: &Step, desired: &Desired, repo: Option<&Path>, ctx: &mut 
         Op::StopContainers { ids } => ctx.engine().await?.stop(ids).await,
         Op::RemoveProject { project } => ctx.engine().await?.remove_project(project, &dir_s).await,
         Op::RemoveWorktree { path, force } => git::remove_worktree(need_repo(repo)?, path, *force),
-        Op::DeleteBranch { branch, force } => git::delete_branch(need_repo(repo)?, branch, *force),
+        Op::DeleteBranch { branch, .. } => git::delete_branch(need_repo(repo)?, branch),
     }
 }
 

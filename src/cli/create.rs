@@ -55,48 +55,81 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
 
 async fn up(dir: &Path, ctx: &mut Ctx, ui: &Ui, fresh: &mut bool) -> Result<i32> {
     let p = reconcile::prepare(ctx, dir, Intent::Up, None).await?;
-    if p.observed.containers.iter().any(|c| c.state == State::Running) {
-        return Err(Error::usage(format!("a session is already running in {}", dir.display()))
-            .with_hint("use `dev-prism apply` to converge it, or `dev-prism stop` first"));
+    if p.observed
+        .containers
+        .iter()
+        .any(|c| c.state == State::Running)
+    {
+        return Err(
+            Error::usage(format!("a session is already running in {}", dir.display()))
+                .with_hint("use `dev-prism apply` to converge it, or `dev-prism stop` first"),
+        );
     }
     *fresh |= p.observed.containers.is_empty() && p.observed.session_file.is_none();
     let containers = reconcile::execute(ctx, &p, ui).await?;
-    ui.status(&format!("Session ready in {} ({ENV_FILE} written)", dir.display()));
-    ui.out(&format!("{}\n{}", dir.display(), render::port_lines(&containers)));
+    ui.status(&format!(
+        "Session ready in {} ({ENV_FILE} written)",
+        dir.display()
+    ));
+    ui.out(&format!(
+        "{}\n{}",
+        dir.display(),
+        render::port_lines(&containers)
+    ));
     Ok(0)
 }
 
-async fn make_worktree(cwd: &Path, branch: Option<&str>, ctx: &mut Ctx, ui: &Ui) -> Result<(PathBuf, Made)> {
+async fn make_worktree(
+    cwd: &Path,
+    branch: Option<&str>,
+    ctx: &mut Ctx,
+    ui: &Ui,
+) -> Result<(PathBuf, Made)> {
     let Some(top) = git::toplevel(cwd)? else {
-        return Err(Error::usage(format!("{} is not inside a git repository", cwd.display()))
-            .with_hint("run `git init` first, or use `dev-prism create --in-place`"));
+        return Err(
+            Error::usage(format!("{} is not inside a git repository", cwd.display()))
+                .with_hint("run `git init` first, or use `dev-prism create --in-place`"),
+        );
     };
     let repo = git::main_checkout(&top)?.unwrap_or_else(|| top.clone());
     // Validate config and compose file before anything is created.
     let config = context::load_config(&top, Some(&repo))?;
     context::load_compose(&top, &config)?;
-    // Connect before creating anything: an unreachable engine must not leave a worktree.
-    ctx.engine().await?;
-    ctx.compose()?;
-    std::fs::create_dir_all(&config.sessions_dir).map_err(|e| {
-        Error::failure(format!("cannot create {}: {e}", config.sessions_dir.display()))
-    })?;
-    let sessions_dir = std::fs::canonicalize(&config.sessions_dir)
-        .map_err(|e| Error::failure(format!("cannot resolve {}: {e}", config.sessions_dir.display())))?;
     let (base, explicit) = match branch {
         Some(b) => {
             if !git::valid_branch_name(&repo, b)? {
-                return Err(Error::usage(format!("`{b}` is not a valid git branch name"))
-                    .with_hint("see `git check-ref-format --help`; e.g. feature/my-change"));
+                return Err(
+                    Error::usage(format!("`{b}` is not a valid git branch name"))
+                        .with_hint("see `git check-ref-format --help`; e.g. feature/my-change"),
+                );
             }
             (b.to_string(), true)
         }
         None => (format!("session/{}", UtcTime::now().slug()), false),
     };
+    // Connect before creating anything: an unreachable engine must not leave a worktree.
+    ctx.engine().await?;
+    ctx.compose()?;
+    std::fs::create_dir_all(&config.sessions_dir).map_err(|e| {
+        Error::failure(format!(
+            "cannot create {}: {e}",
+            config.sessions_dir.display()
+        ))
+    })?;
+    let sessions_dir = std::fs::canonicalize(&config.sessions_dir).map_err(|e| {
+        Error::failure(format!(
+            "cannot resolve {}: {e}",
+            config.sessions_dir.display()
+        ))
+    })?;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let name = if attempt == 1 { base.clone() } else { format!("{base}-{attempt}") };
+        let name = if attempt == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{attempt}")
+        };
         let create_branch = !git::branch_exists(&repo, &name)?;
         let path = sessions_dir.join(name.replace('/', "-"));
         if path.exists() {
@@ -110,7 +143,12 @@ async fn make_worktree(cwd: &Path, branch: Option<&str>, ctx: &mut Ctx, ui: &Ui)
             continue;
         }
         let step = plan::add_worktree_step(path.clone(), &name, create_branch);
-        ui.status(&format!("{} {} (because {})", step.action.glyph(), step.subject, step.reason));
+        ui.status(&format!(
+            "{} {} (because {})",
+            step.action.glyph(),
+            step.subject,
+            step.reason
+        ));
         match git::add_worktree(&repo, &path, &name, create_branch) {
             Ok(()) => {
                 let dir = std::fs::canonicalize(&path).unwrap_or(path.clone());
@@ -122,7 +160,13 @@ async fn make_worktree(cwd: &Path, branch: Option<&str>, ctx: &mut Ctx, ui: &Ui)
                 return Ok((dir, made));
             }
             // Another create took the same name a moment ago: try the next one.
-            Err(e) if !explicit && attempt < 20 && (e.message.contains("already exists") || e.message.contains("lock")) => continue,
+            Err(e)
+                if !explicit
+                    && attempt < 20
+                    && (e.message.contains("already exists") || e.message.contains("lock")) =>
+            {
+                continue
+            }
             Err(e) => return Err(e),
         }
     }
@@ -134,7 +178,10 @@ async fn rollback(dir: &Path, made: &Made, ctx: &mut Ctx, ui: &Ui) {
     ui.warn("create failed; removing what it created");
     if let Ok(p) = reconcile::prepare(ctx, dir, Intent::Destroy { force: true }, None).await {
         if let Ok(engine) = ctx.engine().await {
-            if let Err(e) = engine.remove_project(&p.desired.project, &dir.to_string_lossy()).await {
+            if let Err(e) = engine
+                .remove_project(&p.desired.project, &dir.to_string_lossy())
+                .await
+            {
                 ui.warn(&format!("  could not remove containers: {e}"));
             }
         }
@@ -144,10 +191,13 @@ async fn rollback(dir: &Path, made: &Made, ctx: &mut Ctx, ui: &Ui) {
     }
     if let (Some(wt), Some(repo)) = (&made.worktree, &made.repo) {
         if let Err(e) = git::remove_worktree(repo, wt, true) {
-            ui.warn(&format!("  could not remove worktree {}: {e}", wt.display()));
+            ui.warn(&format!(
+                "  could not remove worktree {}: {e}",
+                wt.display()
+            ));
         }
         if let Some(b) = &made.branch {
-            if let Err(e) = git::delete_branch(repo, b, true) {
+            if let Err(e) = git::delete_branch(repo, b) {
                 ui.warn(&format!("  could not delete branch {b}: {e}"));
             }
         }

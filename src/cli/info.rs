@@ -39,7 +39,11 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             fs::write_atomic(&path, &text, 0o600)?;
             ui.status(&format!(
                 "{} {ENV_FILE} from Docker's answer",
-                if current.is_some() { "Rewrote" } else { "Restored" }
+                if current.is_some() {
+                    "Rewrote"
+                } else {
+                    "Restored"
+                }
             ));
         }
     }

@@ -19,8 +19,10 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             .await?
             .is_empty();
     if !has_session {
-        return Err(Error::usage(format!("no session found in {}", dir.display()))
-            .with_hint("run `dev-prism create` (or `dev-prism create --in-place`) to make one"));
+        return Err(
+            Error::usage(format!("no session found in {}", dir.display()))
+                .with_hint("run `dev-prism create` (or `dev-prism create --in-place`) to make one"),
+        );
     }
     super::apply::converge(ctx, &dir, ui).await
 }

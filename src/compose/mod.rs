@@ -122,8 +122,10 @@ pub fn parse(files: &[(String, String)]) -> Result<ComposeModel> {
             })?
         };
         let Value::Object(mut doc) = doc else {
-            return Err(Error::usage(format!("{name}: a compose file must be a mapping"))
-                .with_hint("it should start with `services:`"));
+            return Err(
+                Error::usage(format!("{name}: a compose file must be a mapping"))
+                    .with_hint("it should start with `services:`"),
+            );
         };
         if let Some(Value::Object(services)) = doc.get_mut("services") {
             services.values_mut().for_each(normalise_service);
@@ -135,8 +137,10 @@ pub fn parse(files: &[(String, String)]) -> Result<ComposeModel> {
         Value::Object(m) => m,
         Value::Null => Map::new(),
         _ => {
-            return Err(Error::usage("the compose file's `services` is not a mapping")
-                .with_hint("write `services:` followed by one entry per service"))
+            return Err(
+                Error::usage("the compose file's `services` is not a mapping")
+                    .with_hint("write `services:` followed by one entry per service"),
+            )
         }
     };
     if services_map.is_empty() {
@@ -170,8 +174,10 @@ pub fn parse(files: &[(String, String)]) -> Result<ComposeModel> {
                 out
             }
             Some(_) => {
-                return Err(Error::usage(format!("service `{name}`: `ports` is not a list"))
-                    .with_hint("write `ports:` followed by `- \"5432\"` entries"))
+                return Err(
+                    Error::usage(format!("service `{name}`: `ports` is not a list"))
+                        .with_hint("write `ports:` followed by `- \"5432\"` entries"),
+                )
             }
         };
         let profiles = match raw.get("profiles") {
@@ -213,8 +219,9 @@ fn check_service_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(
-            Error::usage(format!("service name `{name}` is not valid for Compose"))
-                .with_hint("use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
+            Error::usage(format!("service name `{name}` is not valid for Compose")).with_hint(
+                "use letters, digits, `_`, `.` and `-`, starting with a letter or digit",
+            ),
         )
     }
 }
@@ -252,7 +259,9 @@ fn merge(base: &mut Map<String, Value>, over: Map<String, Value>, path: &str) {
                 };
                 merge(b, o, &sub);
             }
-            (Some(Value::Array(b)), Value::Array(o)) if in_service && APPEND.contains(&key.as_str()) => {
+            (Some(Value::Array(b)), Value::Array(o))
+                if in_service && APPEND.contains(&key.as_str()) =>
+            {
                 for item in o {
                     if !b.contains(&item) {
                         b.push(item);
@@ -304,7 +313,9 @@ pub fn parse_port(value: &Value) -> std::result::Result<PortSpec, String> {
 fn check_protocol(p: &str) -> std::result::Result<(), String> {
     match p {
         "tcp" | "udp" => Ok(()),
-        other => Err(format!("uses protocol `{other}`; only tcp and udp are supported")),
+        other => Err(format!(
+            "uses protocol `{other}`; only tcp and udp are supported"
+        )),
     }
 }
 
@@ -320,10 +331,14 @@ fn parse_port_str(s: &str) -> std::result::Result<PortSpec, String> {
         None => spec.rsplit(':').next().unwrap_or(""),
     };
     if container.contains('$') {
-        return Err("uses a variable for the container port, which dev-prism cannot resolve".into());
+        return Err(
+            "uses a variable for the container port, which dev-prism cannot resolve".into(),
+        );
     }
     if container.contains('-') {
-        return Err("is a port range; a session publishes single ports so each can be named".into());
+        return Err(
+            "is a port range; a session publishes single ports so each can be named".into(),
+        );
     }
     container
         .parse::<u16>()
@@ -538,10 +553,7 @@ pub fn file_args(user_files: &[String], flavor: Flavor) -> Vec<String> {
 
 /// `name` unless it is a path relative to `dir` that should be shown relative.
 pub fn display_name(dir: &Path, file: &Path) -> String {
-    file.strip_prefix(dir)
-        .unwrap_or(file)
-        .display()
-        .to_string()
+    file.strip_prefix(dir).unwrap_or(file).display().to_string()
 }
 
 #[cfg(test)]

@@ -37,7 +37,10 @@ fn port_syntaxes() {
                 protocol: "udp".into(),
             },
         ),
-        (json!({"target": 80, "published": "8080"}), PortSpec::tcp(80)),
+        (
+            json!({"target": 80, "published": "8080"}),
+            PortSpec::tcp(80),
+        ),
     ];
     for (input, want) in cases {
         assert_eq!(parse_port(&input).unwrap(), want, "{input}");
@@ -80,7 +83,9 @@ fn merge_keys_profiles_healthchecks() {
 #[test]
 fn rejects_bad_documents() {
     let bad = |t: &str| parse(&[("c.yml".into(), t.into())]).unwrap_err();
-    assert!(bad("services: {}\n").message.contains("defines no services"));
+    assert!(bad("services: {}\n")
+        .message
+        .contains("defines no services"));
     assert!(bad("services:\n  'bad name':\n    image: x\n")
         .message
         .contains("service name `bad name` is not valid"));
@@ -92,9 +97,14 @@ fn rejects_bad_documents() {
 
 #[test]
 fn v2_session_file_overrides_ports_and_quotes_paths() {
-    let m = model(&["services:\n  web:\n    image: x\n    ports: ['8080:8080']\n  worker:\n    image: x\n"]);
+    let m = model(&[
+        "services:\n  web:\n    image: x\n    ports: ['8080:8080']\n  worker:\n    image: x\n",
+    ]);
     let text = session_file(&m, &ctx(Flavor::V2)).unwrap();
-    assert!(text.contains("ports: !override\n      - 127.0.0.1::8080\n"), "{text}");
+    assert!(
+        text.contains("ports: !override\n      - 127.0.0.1::8080\n"),
+        "{text}"
+    );
     assert!(!text.contains("8080:8080"));
     // The path with a quote round-trips through a YAML reader as the same string.
     let back: Value = serde_saphyr::from_str(&text).unwrap();
@@ -102,9 +112,15 @@ fn v2_session_file_overrides_ports_and_quotes_paths() {
         back["services"]["web"]["labels"]["dev-prism.working_dir"],
         "/w/my \"dir\""
     );
-    assert_eq!(back["services"]["web"]["labels"]["dev-prism.ports"], "8080/tcp");
+    assert_eq!(
+        back["services"]["web"]["labels"]["dev-prism.ports"],
+        "8080/tcp"
+    );
     assert_eq!(back["services"]["worker"]["labels"]["dev-prism.ports"], "");
-    assert_eq!(created_at_in(&text).as_deref(), Some("2026-02-06T12:30:45.123Z"));
+    assert_eq!(
+        created_at_in(&text).as_deref(),
+        Some("2026-02-06T12:30:45.123Z")
+    );
 }
 
 #[test]
@@ -115,7 +131,10 @@ fn newline_in_path_cannot_inject_keys() {
     let text = session_file(&m, &c).unwrap();
     let back: Value = serde_saphyr::from_str(&text).unwrap();
     assert!(back["services"]["web"].get("privileged").is_none());
-    assert_eq!(back["services"]["web"]["labels"]["dev-prism.working_dir"], c.dir);
+    assert_eq!(
+        back["services"]["web"]["labels"]["dev-prism.working_dir"],
+        c.dir
+    );
 }
 
 #[test]
@@ -130,7 +149,10 @@ fn v1_session_file_is_self_contained() {
     assert_eq!(db["labels"]["keep"], "me");
     assert_eq!(db["labels"]["dev-prism.compose"], "v1");
     assert_eq!(db["environment"]["FLAG"], "on");
-    assert!(text.contains("FLAG: \"on\""), "YAML 1.1 readers must see a string: {text}");
+    assert!(
+        text.contains("FLAG: \"on\""),
+        "YAML 1.1 readers must see a string: {text}"
+    );
     assert!(back["volumes"].get("data").is_some());
 }
 
@@ -154,6 +176,9 @@ fn config_hash_follows_definition() {
 fn override_names() {
     assert_eq!(
         override_candidates("docker-compose.yml"),
-        vec!["docker-compose.override.yaml", "docker-compose.override.yml"]
+        vec![
+            "docker-compose.override.yaml",
+            "docker-compose.override.yml"
+        ]
     );
 }

@@ -185,7 +185,9 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
     };
     let sessions_dir = match raw.sessions_dir {
         Some(dir) => main_root.join(dir),
-        None => main_root.join("..").join(format!("{project_name}-sessions")),
+        None => main_root
+            .join("..")
+            .join(format!("{project_name}-sessions")),
     };
     let bind_address = raw.bind_address.unwrap_or_else(|| "127.0.0.1".into());
     if bind_address.parse::<IpAddr>().is_err() {
@@ -200,8 +202,10 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         OneOrMany::Many(v) => v,
     });
     if compose_files.as_ref().is_some_and(|v| v.is_empty()) {
-        return Err(Error::usage(format!("{}: composeFile is an empty list", file()))
-            .with_hint("name at least one compose file, or remove the key"));
+        return Err(
+            Error::usage(format!("{}: composeFile is an empty list", file()))
+                .with_hint("name at least one compose file, or remove the key"),
+        );
     }
     Ok(Config {
         project_name,
@@ -256,7 +260,8 @@ mod tests {
         let err = yaml("projectName: x\nprojectname: y\n").unwrap_err();
         assert_eq!(err.kind, crate::error::Kind::Usage);
         assert!(
-            err.message.starts_with("session.config.yaml:2:1: unknown field `projectname`"),
+            err.message
+                .starts_with("session.config.yaml:2:1: unknown field `projectname`"),
             "{}",
             err.message
         );
@@ -266,7 +271,11 @@ mod tests {
     #[test]
     fn wrong_type_names_line_column() {
         let err = yaml("apps: web\n").unwrap_err();
-        assert!(err.message.starts_with("session.config.yaml:1:7:"), "{}", err.message);
+        assert!(
+            err.message.starts_with("session.config.yaml:1:7:"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -277,9 +286,17 @@ mod tests {
             Format::Json,
         )
         .unwrap_err();
-        assert!(err.message.starts_with("session.config.json:2:"), "{}", err.message);
+        assert!(
+            err.message.starts_with("session.config.json:2:"),
+            "{}",
+            err.message
+        );
         let err = parse("{\"bogus\": 1}", Path::new("c.json"), Format::Json).unwrap_err();
-        assert!(err.message.contains("unknown field `bogus`"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown field `bogus`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

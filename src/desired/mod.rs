@@ -139,7 +139,10 @@ pub type Var = (String, String);
 pub fn session_vars(project: &str, dir: &Path, containers: &[Container]) -> Vec<Var> {
     let mut vars = vec![
         ("COMPOSE_PROJECT_NAME".to_string(), project.to_string()),
-        ("SESSION_DIR".to_string(), dir.to_string_lossy().into_owned()),
+        (
+            "SESSION_DIR".to_string(),
+            dir.to_string_lossy().into_owned(),
+        ),
     ];
     vars.extend(port_vars(containers));
     vars
@@ -190,8 +193,7 @@ pub fn env_file_text(vars: &[Var]) -> String {
 /// Quotes a value for dotenv readers and POSIX shells alike, only when needed.
 pub fn dotenv_quote(v: &str) -> String {
     let plain = !v.is_empty()
-        && v
-            .chars()
+        && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-./:@+,%".contains(c));
     if plain {
         return v.to_string();
@@ -224,13 +226,18 @@ mod tests {
         assert_eq!(n.len(), "my-shop-v2-".len() + 8);
         assert!(project_name("__x", dir).starts_with("x-"));
         assert!(project_name("!!", dir).starts_with("session-"));
-        assert_ne!(project_name("p", Path::new("/a")), project_name("p", Path::new("/b")));
+        assert_ne!(
+            project_name("p", Path::new("/a")),
+            project_name("p", Path::new("/b"))
+        );
     }
 
     #[test]
     fn env_file_from_recorded_containers() {
-        let cs = containers_from_json(include_str!("../../tests/fixtures/containers-api-1.41.json"))
-            .unwrap();
+        let cs = containers_from_json(include_str!(
+            "../../tests/fixtures/containers-api-1.41.json"
+        ))
+        .unwrap();
         let vars = session_vars("shop-1a2b3c4d", Path::new("/w/my dir"), &cs);
         assert_eq!(
             env_file_text(&vars),

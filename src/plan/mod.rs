@@ -222,7 +222,11 @@ fn write_step(
     mode_ok: bool,
 ) -> Option<Step> {
     let (action, reason, diff) = match (observed, &desired) {
-        (None, None) => (Action::Create, "services just started publish their ports".to_string(), None),
+        (None, None) => (
+            Action::Create,
+            "services just started publish their ports".to_string(),
+            None,
+        ),
         (Some(_), None) => (
             Action::Update,
             "ports change whenever containers start".to_string(),
@@ -386,12 +390,18 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
         .is_none_or(|(_, m)| m & 0o777 == 0o600);
     if details.is_empty() {
         if env_observed.is_none() && !observed.containers.is_empty() {
-            plan.drift
-                .push(format!("file {ENV_FILE} was deleted"));
+            plan.drift.push(format!("file {ENV_FILE} was deleted"));
         }
         let vars = session_vars(&desired.project, dir, &observed.containers);
         let text = env_file_text(&vars);
-        if let Some(step) = write_step(ENV_FILE, env_path, env_observed, Some(text), 0o600, env_mode_ok) {
+        if let Some(step) = write_step(
+            ENV_FILE,
+            env_path,
+            env_observed,
+            Some(text),
+            0o600,
+            env_mode_ok,
+        ) {
             let deps: Vec<NodeIndex> = file_node.into_iter().chain(root.iter().copied()).collect();
             plan.add(step, &deps);
         }
@@ -480,7 +490,10 @@ fn remove_file_step(desired: &Desired, name: &str, reason: &str) -> Step {
 
 fn plan_destroy(plan: &mut Plan, desired: &Desired, observed: &Observed, force: bool) {
     let mut prev = vec![];
-    if !observed.containers.is_empty() || !observed.networks.is_empty() || !observed.volumes.is_empty() {
+    if !observed.containers.is_empty()
+        || !observed.networks.is_empty()
+        || !observed.volumes.is_empty()
+    {
         let mut details: Vec<Detail> = observed
             .containers
             .iter()
@@ -516,7 +529,10 @@ fn plan_destroy(plan: &mut Plan, desired: &Desired, observed: &Observed, force: 
     }
     let mut files = vec![];
     if observed.env_file.is_some() {
-        files.push(plan.add(remove_file_step(desired, ENV_FILE, "the session is destroyed"), &prev));
+        files.push(plan.add(
+            remove_file_step(desired, ENV_FILE, "the session is destroyed"),
+            &prev,
+        ));
     }
     if observed.session_file.is_some() {
         files.push(plan.add(

@@ -33,12 +33,19 @@ const COMPOSE: &str = "services:\n  db:\n    image: pg\n    ports: ['5432']\n  w
 fn container(d: &Desired, service: &str, state: State, host_port: u16) -> Container {
     let svc = &d.services[service];
     let mut labels = BTreeMap::new();
-    labels.insert(compose::labels::CONFIG_HASH.to_string(), svc.config_hash.clone());
+    labels.insert(
+        compose::labels::CONFIG_HASH.to_string(),
+        svc.config_hash.clone(),
+    );
     labels.insert(compose::labels::PROJECT.to_string(), d.project.clone());
     labels.insert(compose::labels::WORKING_DIR.to_string(), DIR.to_string());
     labels.insert(
         compose::labels::PORTS.to_string(),
-        svc.ports.iter().map(PortSpec::key).collect::<Vec<_>>().join(","),
+        svc.ports
+            .iter()
+            .map(PortSpec::key)
+            .collect::<Vec<_>>()
+            .join(","),
     );
     Container {
         id: format!("id-{service}"),
@@ -90,7 +97,15 @@ fn subjects(plan: &Plan) -> Vec<String> {
 #[test]
 fn fresh_directory_plans_everything_in_order() {
     let d = desired_from(COMPOSE);
-    let plan = diff(&d, &Observed { dir_exists: true, ..Default::default() }, Intent::Up, None);
+    let plan = diff(
+        &d,
+        &Observed {
+            dir_exists: true,
+            ..Default::default()
+        },
+        Intent::Up,
+        None,
+    );
     assert_eq!(
         subjects(&plan),
         vec![
@@ -112,7 +127,10 @@ fn fresh_directory_plans_everything_in_order() {
     );
     assert_eq!(up.details.len(), 2);
     // Ports are only known after apply.
-    assert!(matches!(plan.ordered()[3].op, Op::WriteFile { content: None, .. }));
+    assert!(matches!(
+        plan.ordered()[3].op,
+        Op::WriteFile { content: None, .. }
+    ));
     assert_eq!(plan.summary().add, 4);
 }
 
@@ -130,8 +148,15 @@ fn container_removed_by_hand_is_drift_and_recreated() {
     let mut o = converged(&d);
     o.containers.retain(|c| c.service != "web");
     let plan = diff(&d, &o, Intent::Up, None);
-    assert_eq!(plan.drift, vec!["container of service `web` was removed outside dev-prism"]);
-    let up = plan.ordered().into_iter().find(|s| matches!(s.op, Op::ComposeUp { .. })).unwrap();
+    assert_eq!(
+        plan.drift,
+        vec!["container of service `web` was removed outside dev-prism"]
+    );
+    let up = plan
+        .ordered()
+        .into_iter()
+        .find(|s| matches!(s.op, Op::ComposeUp { .. }))
+        .unwrap();
     assert_eq!(up.details.len(), 1);
     assert_eq!(up.details[0].subject, "service web");
     assert_eq!(up.details[0].action, Action::Create);
@@ -143,7 +168,10 @@ fn stopped_container_is_started() {
     let mut o = converged(&d);
     o.containers[0] = container(&d, "db", State::Stopped, 0);
     let plan = diff(&d, &o, Intent::Up, None);
-    assert_eq!(plan.drift, vec!["container of service `db` was stopped outside dev-prism"]);
+    assert_eq!(
+        plan.drift,
+        vec!["container of service `db` was stopped outside dev-prism"]
+    );
     let up = &plan.ordered()[0];
     assert_eq!(up.details[0].action, Action::Update);
 }
@@ -157,7 +185,12 @@ fn missing_env_file_is_rewritten_with_known_ports() {
     assert_eq!(plan.drift, vec!["file .env.session was deleted"]);
     let steps = plan.ordered();
     assert_eq!(steps.len(), 1);
-    let Op::WriteFile { content: Some(text), mode, .. } = &steps[0].op else {
+    let Op::WriteFile {
+        content: Some(text),
+        mode,
+        ..
+    } = &steps[0].op
+    else {
         panic!("expected a file write, got {:?}", steps[0].op);
     };
     assert!(text.contains("DB_PORT=40001\nWEB_PORT=40002\n"), "{text}");
@@ -185,11 +218,21 @@ fn changed_compose_file_replaces_changed_service_and_adds_new_one() {
     assert_eq!(steps[0].subject, "file docker-compose.session.yml");
     assert_eq!(steps[0].action, Action::Update);
     assert!(steps[0].diff.as_deref().unwrap().contains("+    labels:") || steps[0].diff.is_some());
-    let up = steps.iter().find(|s| matches!(s.op, Op::ComposeUp { .. })).unwrap();
-    let details: Vec<(Action, &str)> = up.details.iter().map(|d| (d.action, d.subject.as_str())).collect();
+    let up = steps
+        .iter()
+        .find(|s| matches!(s.op, Op::ComposeUp { .. }))
+        .unwrap();
+    let details: Vec<(Action, &str)> = up
+        .details
+        .iter()
+        .map(|d| (d.action, d.subject.as_str()))
+        .collect();
     assert_eq!(
         details,
-        vec![(Action::Create, "service cache"), (Action::Replace, "service web")]
+        vec![
+            (Action::Create, "service cache"),
+            (Action::Replace, "service web")
+        ]
     );
 }
 
@@ -199,9 +242,19 @@ fn removed_service_is_an_orphan() {
     let o = converged(&d);
     let smaller = desired_from("services:\n  db:\n    image: pg\n    ports: ['5432']\n");
     let plan = diff(&smaller, &o, Intent::Up, None);
-    let up = plan.ordered().into_iter().find(|s| matches!(s.op, Op::ComposeUp { .. })).unwrap();
+    let up = plan
+        .ordered()
+        .into_iter()
+        .find(|s| matches!(s.op, Op::ComposeUp { .. }))
+        .unwrap();
     assert_eq!(up.details[0].action, Action::Delete);
-    assert!(matches!(up.op, Op::ComposeUp { remove_orphans: true, .. }));
+    assert!(matches!(
+        up.op,
+        Op::ComposeUp {
+            remove_orphans: true,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -210,7 +263,10 @@ fn stop_stops_running_and_removes_env_file() {
     let plan = diff(&d, &converged(&d), Intent::Stop, None);
     assert_eq!(
         subjects(&plan),
-        vec![format!("~ stop {}", d.project), "- file .env.session".into()]
+        vec![
+            format!("~ stop {}", d.project),
+            "- file .env.session".into()
+        ]
     );
     let mut stopped = converged(&d);
     for c in &mut stopped.containers {
@@ -235,7 +291,12 @@ fn worktree_session(d: &Desired, safety: WorktreeSafety) -> Observed {
 #[test]
 fn destroy_removes_everything_of_a_clean_worktree() {
     let d = desired_from(COMPOSE);
-    let plan = diff(&d, &worktree_session(&d, WorktreeSafety::default()), Intent::Destroy { force: false }, None);
+    let plan = diff(
+        &d,
+        &worktree_session(&d, WorktreeSafety::default()),
+        Intent::Destroy { force: false },
+        None,
+    );
     let s = subjects(&plan);
     assert_eq!(s[0], format!("- project {}", d.project));
     assert!(s.contains(&format!("- worktree {DIR}")));
@@ -246,15 +307,38 @@ fn destroy_removes_everything_of_a_clean_worktree() {
 #[test]
 fn destroy_keeps_dirty_worktree_and_unmerged_branch() {
     let d = desired_from(COMPOSE);
-    let dirty = WorktreeSafety { changes: vec!["?? notes.txt".into()], unmerged_commits: 0 };
-    let plan = diff(&d, &worktree_session(&d, dirty.clone()), Intent::Destroy { force: false }, None);
-    assert!(!subjects(&plan).iter().any(|s| s.contains("worktree") || s.contains("branch")));
+    let dirty = WorktreeSafety {
+        changes: vec!["?? notes.txt".into()],
+        unmerged_commits: 0,
+    };
+    let plan = diff(
+        &d,
+        &worktree_session(&d, dirty.clone()),
+        Intent::Destroy { force: false },
+        None,
+    );
+    assert!(!subjects(&plan)
+        .iter()
+        .any(|s| s.contains("worktree") || s.contains("branch")));
     assert!(plan.kept[0].contains("notes.txt"), "{:?}", plan.kept);
-    let forced = diff(&d, &worktree_session(&d, dirty), Intent::Destroy { force: true }, None);
+    let forced = diff(
+        &d,
+        &worktree_session(&d, dirty),
+        Intent::Destroy { force: true },
+        None,
+    );
     assert!(subjects(&forced).contains(&format!("- worktree {DIR}")));
 
-    let unmerged = WorktreeSafety { changes: vec![], unmerged_commits: 2 };
-    let plan = diff(&d, &worktree_session(&d, unmerged), Intent::Destroy { force: false }, None);
+    let unmerged = WorktreeSafety {
+        changes: vec![],
+        unmerged_commits: 2,
+    };
+    let plan = diff(
+        &d,
+        &worktree_session(&d, unmerged),
+        Intent::Destroy { force: false },
+        None,
+    );
     assert!(subjects(&plan).contains(&format!("- worktree {DIR}")));
     assert!(!subjects(&plan).iter().any(|s| s.starts_with("- branch")));
     assert!(plan.kept[0].contains("2 commit(s)"));
@@ -266,7 +350,9 @@ fn destroy_never_removes_the_main_worktree() {
     let mut o = worktree_session(&d, WorktreeSafety::default());
     o.worktree.as_mut().unwrap().is_main = true;
     let plan = diff(&d, &o, Intent::Destroy { force: true }, None);
-    assert!(!subjects(&plan).iter().any(|s| s.contains("worktree") || s.contains("branch")));
+    assert!(!subjects(&plan)
+        .iter()
+        .any(|s| s.contains("worktree") || s.contains("branch")));
 }
 
 #[test]
@@ -274,11 +360,20 @@ fn rendered_plan_has_legend_reasons_and_summary() {
     let d = desired_from(COMPOSE);
     let plan = diff(&d, &Observed::default(), Intent::Up, None);
     let text = crate::render::plan_text(&plan, "header", true);
-    assert!(text.starts_with("Symbols:\n    + create\n    > run\n"), "{text}");
+    assert!(
+        text.starts_with("Symbols:\n    + create\n    > run\n"),
+        "{text}"
+    );
     assert!(text.contains("+ file .env.session (content known after apply)"));
     assert!(text.contains("(because no container exists)"));
     assert!(text.contains("+++ b/docker-compose.session.yml"));
-    assert!(text.ends_with("Plan: 4 to add, 0 to change, 0 to replace, 0 to destroy, 1 to run.\n"), "{text}");
+    assert!(
+        text.ends_with("Plan: 4 to add, 0 to change, 0 to replace, 0 to destroy, 1 to run.\n"),
+        "{text}"
+    );
     let empty = crate::render::plan_text(&Plan::default(), "header", false);
-    assert_eq!(empty, "No changes. The session matches its configuration.\n");
+    assert_eq!(
+        empty,
+        "No changes. The session matches its configuration.\n"
+    );
 }

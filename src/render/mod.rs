@@ -43,9 +43,21 @@ pub fn plan_text(plan: &Plan, header: &str, show_diff: bool) -> String {
             crate::plan::Op::WriteFile { content: None, .. } => " (content known after apply)",
             _ => "",
         };
-        let _ = writeln!(out, "  {:>3} {}{known}  (because {})", s.action.glyph(), s.subject, s.reason);
+        let _ = writeln!(
+            out,
+            "  {:>3} {}{known}  (because {})",
+            s.action.glyph(),
+            s.subject,
+            s.reason
+        );
         for d in &s.details {
-            let _ = writeln!(out, "      {:>3} {}  (because {})", d.action.glyph(), d.subject, d.reason);
+            let _ = writeln!(
+                out,
+                "      {:>3} {}  (because {})",
+                d.action.glyph(),
+                d.subject,
+                d.reason
+            );
         }
         if show_diff {
             if let Some(diff) = &s.diff {
@@ -113,7 +125,11 @@ pub fn sessions(containers: &[Container]) -> Vec<SessionRow> {
 pub fn list_text(rows: &[SessionRow]) -> String {
     let mut out = String::new();
     let width = rows.iter().map(|r| r.dir.len()).max().unwrap_or(9).max(9);
-    let _ = writeln!(out, "{:<width$}  {:<8}  {:<10}  PORTS", "DIRECTORY", "STATUS", "CONTAINERS");
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<8}  {:<10}  PORTS",
+        "DIRECTORY", "STATUS", "CONTAINERS"
+    );
     for r in rows {
         let status = if r.running == 0 { "stopped" } else { "running" };
         let ports: Vec<String> = r.ports.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -132,7 +148,10 @@ pub fn list_text(rows: &[SessionRow]) -> String {
 /// The `info` card.
 pub fn info_text(dir: &str, project: &str, containers: &[Container]) -> String {
     let mut out = String::new();
-    let running = containers.iter().filter(|c| c.state == State::Running).count();
+    let running = containers
+        .iter()
+        .filter(|c| c.state == State::Running)
+        .count();
     let status = match (running, containers.len()) {
         (_, 0) => "no containers",
         (0, _) => "stopped",
@@ -141,7 +160,11 @@ pub fn info_text(dir: &str, project: &str, containers: &[Container]) -> String {
     };
     let _ = writeln!(out, "Session:  {dir}");
     let _ = writeln!(out, "Project:  {project}");
-    let _ = writeln!(out, "Status:   {status} ({running}/{} containers running)", containers.len());
+    let _ = writeln!(
+        out,
+        "Status:   {status} ({running}/{} containers running)",
+        containers.len()
+    );
     if !containers.is_empty() {
         out.push_str("\nServices:\n");
         let mut sorted: Vec<&Container> = containers.iter().collect();
@@ -162,9 +185,18 @@ pub fn info_text(dir: &str, project: &str, containers: &[Container]) -> String {
             let ports: Vec<String> = c
                 .declared_ports()
                 .iter()
-                .filter_map(|p| c.host_port(p).map(|h| format!("{} → http://localhost:{h}", p.container_port)))
+                .filter_map(|p| {
+                    c.host_port(p)
+                        .map(|h| format!("{} → http://localhost:{h}", p.container_port))
+                })
                 .collect();
-            let _ = writeln!(out, "  {:<16} {:<20} {}", c.service, state, ports.join(", "));
+            let _ = writeln!(
+                out,
+                "  {:<16} {:<20} {}",
+                c.service,
+                state,
+                ports.join(", ")
+            );
         }
     }
     let vars = port_vars(containers);

@@ -1,0 +1,198 @@
+//! Bad input and an unreachable engine: one sentence, a hint, the documented exit code, and
+//! nothing written.
+
+use crate::support::*;
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn docker_unreachable_is_exit_3_with_endpoint_and_hint() {
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    for args in [&["list"][..], &["info"], &["plan"]] {
+        let out = dp_env(
+            &repo.path,
+            args,
+            &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        );
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: cannot reach the Docker engine at unix:///nonexistent/docker.sock (DOCKER_HOST)"),
+            "{err}"
+        );
+        assert!(err.contains("hint: "), "{err}");
+        assert!(stdout(&out).is_empty());
+    }
+}
+
+#[test]
+fn unknown_config_key_is_a_located_usage_error_and_writes_nothing() {
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    repo.write(
+        "session.config.yaml",
+        "projectName: shop\nsesionsDir: ../x\n",
+    );
+    let before = files_in(&repo.path);
+    for args in [
+        &["plan"][..],
+        &["create", "--in-place"],
+        &["create"],
+        &["apply"],
+    ] {
+        let out = dp_env(&repo.path, args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: ")
+                && err.contains("session.config.yaml:2:1: unknown field `sesionsDir`"),
+            "{err}"
+        );
+        assert!(err.contains("hint: "), "{err}");
+    }
+    assert_eq!(files_in(&repo.path), before);
+    assert!(!repo.sessions_dir().exists());
+}
+
+#[test]
+fn wrong_type_in_json_config() {
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    repo.write("session.config.json", "{\n  \"apps\": \"web\"\n}\n");
+    let out = dp_env(&repo.path, &["plan"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("session.config.json:2:"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn missing_compose_file() {
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    std::fs::remove_file(repo.path.join("docker-compose.yml")).unwrap();
+    let out = dp_env(&repo.path, &["plan"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no compose file in"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn malformed_compose_file_names_line() {
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    repo.write(
+        "docker-compose.yml",
+        "services:\n  web:\n    image: [unclosed\n",
+    );
+    let out = dp_env(&repo.path, &["plan"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("error: docker-compose.yml:"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn create_outside_a_git_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("docker-compose.yml"), COMPOSE).unwrap();
+    let out = dp_env(tmp.path(), &["create"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not inside a git repository"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("--in-place"));
+}
+
+#[test]
+fn invalid_branch_name() {
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    let out = dp_env(&repo.path, &["create", "--branch", "bad..name"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`bad..name` is not a valid git branch name"));
+    assert!(!repo.sessions_dir().exists());
+}
+
+#[test]
+fn missing_directory_argument() {
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    let out = dp_env(&repo.path, &["info", "/nonexistent/dir"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("directory /nonexistent/dir does not exist"));
+}
+
+#[test]
+fn usage_errors_and_help() {
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    let out = dp_env(&repo.path, &["frobnicate"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let help = ok(&dp_env(
+        &repo.path,
+        &["--help"],
+        &[("DOCKER_HOST", "unix:///nonexistent")],
+    ));
+    for cmd in [
+        "create", "plan", "apply", "info", "list", "start", "stop", "destroy",
+    ] {
+        assert!(help.contains(cmd), "{cmd} missing from help");
+    }
+    assert!(help.contains("Examples:"));
+}
+
+#[test]
+fn module_config_is_read_through_node() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: node is not installed");
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    repo.write(
+        "session.config.mjs",
+        "export default { projectName: 'from-mjs', bindAddress: '127.0.0.1' };\n",
+    );
+    let out = ok(&dp_env(&repo.path, &["plan"], &[]));
+    assert!(out.contains("(project from-mjs-"), "{out}");
+    repo.write("session.config.mjs", "throw new Error('boom');\n");
+    let out = dp_env(&repo.path, &["plan"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("could not be loaded by node: "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("boom"), "{}", stderr(&out));
+}
+
+#[test]
+fn module_config_without_node_says_how_to_convert() {
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    repo.write("session.config.mjs", "export default {};\n");
+    let out = dp_env(&repo.path, &["plan"], &[("PATH", "/nonexistent")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs node, which is not installed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("session.config.yaml"));
+}

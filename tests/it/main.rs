@@ -1,0 +1,6 @@
+//! CLI and real-Docker integration tests (one test binary).
+
+mod support;
+
+mod errors;
+mod journey;

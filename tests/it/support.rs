@@ -1,0 +1,379 @@
+//! Test harness: detects Docker, builds the local busybox image once, makes temp git repos, runs
+//! the binary, and removes every Docker object a test created even when it fails (Drop).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub const IMAGE: &str = "dev-prism-test-busybox:1";
+
+/// Which Compose CLI a test drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    V2,
+    V1,
+}
+
+impl Flavor {
+    pub fn env(self) -> &'static str {
+        match self {
+            Flavor::V2 => "v2",
+            Flavor::V1 => "v1",
+        }
+    }
+}
+
+fn docker_answers() -> bool {
+    Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn compose_answers(flavor: Flavor) -> bool {
+    let mut c = match flavor {
+        Flavor::V2 => {
+            let mut c = Command::new("docker");
+            c.arg("compose");
+            c
+        }
+        Flavor::V1 => Command::new("docker-compose"),
+    };
+    c.args(["version", "--short"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// True when the test can run; prints why it is skipped otherwise. With
+/// `DEV_PRISM_REQUIRE_DOCKER=1` a missing engine or Compose fails the test instead.
+pub fn docker_ready(flavor: Flavor) -> bool {
+    static DOCKER: OnceLock<bool> = OnceLock::new();
+    let required = std::env::var("DEV_PRISM_REQUIRE_DOCKER").as_deref() == Ok("1");
+    let ok = *DOCKER.get_or_init(|| docker_answers() && build_image());
+    let compose_ok = ok && compose_answers(flavor);
+    if !compose_ok {
+        assert!(
+            !required,
+            "DEV_PRISM_REQUIRE_DOCKER=1 but Docker or Compose {} is not usable",
+            flavor.env()
+        );
+        eprintln!(
+            "skipped: no Docker engine / Compose {} reachable",
+            flavor.env()
+        );
+    }
+    compose_ok
+}
+
+/// `docker import` of a root filesystem holding the host's static busybox: no registry needed.
+fn build_image() -> bool {
+    let exists = Command::new("docker")
+        .args(["image", "inspect", IMAGE])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if exists {
+        return true;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let r = root.path();
+    for d in ["bin", "tmp", "www", "data"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", r.join("bin/busybox")).expect("static busybox at /bin/busybox");
+    for applet in [
+        "sh", "httpd", "nc", "wget", "sleep", "echo", "cat", "ls", "true", "false", "touch",
+    ] {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(r.join("www/index.html"), "hello from dev-prism test\n").unwrap();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "tar -C '{}' -c . | docker import -c 'CMD [\"/bin/sh\"]' - {IMAGE} >/dev/null",
+            r.display()
+        ))
+        .status()
+        .expect("sh");
+    status.success()
+}
+
+/// A compose file: an HTTP service with a healthcheck on a FIXED host port, and a TCP echo
+/// service with two ports and no healthcheck.
+pub const COMPOSE: &str = r#"services:
+  web:
+    image: dev-prism-test-busybox:1
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    ports: ["8080:80"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
+      interval: 1s
+      retries: 20
+  echo:
+    image: dev-prism-test-busybox:1
+    command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
+    ports: ["7000", "7001"]
+    stop_grace_period: 1s
+"#;
+
+/// A temporary git repository with a compose file, and cleanup of everything under it.
+pub struct Repo {
+    _tmp: tempfile::TempDir,
+    /// Parent of the checkout; sessions go to `<root>/<name>-sessions`.
+    pub root: PathBuf,
+    /// The main checkout.
+    pub path: PathBuf,
+    pub flavor: Flavor,
+}
+
+impl Repo {
+    /// A repository whose directory name (and so project name) is unique.
+    pub fn new(flavor: Flavor, compose: &str) -> Repo {
+        let tmp = tempfile::Builder::new().prefix("dp-it-").tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        let name = format!(
+            "app{}",
+            root.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace("dp-it-", "")
+                .to_lowercase()
+        );
+        let path = root.join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        let repo = Repo {
+            _tmp: tmp,
+            root,
+            path,
+            flavor,
+        };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.write("docker-compose.yml", compose);
+        repo.write(".gitignore", ".env.session\ndocker-compose.session.yml\n");
+        repo.commit("init");
+        repo
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        git_in(&self.path, args)
+    }
+
+    pub fn commit(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+    }
+
+    pub fn sessions_dir(&self) -> PathBuf {
+        self.root.join(format!(
+            "{}-sessions",
+            self.path.file_name().unwrap().to_string_lossy()
+        ))
+    }
+
+    /// Runs dev-prism in `dir` with this repo's Compose flavour.
+    pub fn dp(&self, dir: &Path, args: &[&str]) -> Output {
+        dp_env(dir, args, &[("DEV_PRISM_COMPOSE", self.flavor.env())])
+    }
+}
+
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=Test",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn dp_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dev-prism"));
+    c.current_dir(dir).args(args).env_remove("NO_COLOR");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success, showing both streams otherwise.
+#[track_caller]
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+/// `KEY=VALUE` lines of an env file.
+pub fn env_vars(path: &Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub fn port(vars: &std::collections::BTreeMap<String, String>, key: &str) -> u16 {
+    vars.get(key)
+        .unwrap_or_else(|| panic!("{key} missing in {vars:?}"))
+        .parse()
+        .unwrap()
+}
+
+/// Sends a line to the echo service and expects it back.
+pub fn echo_answers(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    if s.write_all(b"ping\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 5];
+    s.read_exact(&mut buf).is_ok() && &buf == b"ping\n"
+}
+
+/// Fetches `/` from the web service.
+pub fn http_answers(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.contains("hello from dev-prism test")
+}
+
+/// Docker objects labelled with a working directory under `root`.
+pub fn containers_under(root: &Path) -> Vec<(String, String, String)> {
+    let out = Command::new("docker")
+        .args([
+            "ps", "-a", "--filter", "label=dev-prism.managed=true", "--format",
+            "{{.ID}}\t{{.Label \"dev-prism.working_dir\"}}\t{{.Label \"com.docker.compose.project\"}}",
+        ])
+        .output()
+        .unwrap();
+    let prefix = root.to_string_lossy().to_string();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split('\t');
+            let id = parts.next()?.to_string();
+            let dir = parts.next()?.to_string();
+            let project = parts.next().unwrap_or("").to_string();
+            dir.starts_with(&prefix).then_some((id, dir, project))
+        })
+        .collect()
+}
+
+pub fn by_project(kind: &str, project: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            kind,
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+impl Drop for Repo {
+    fn drop(&mut self) {
+        // Remove only what this test's sessions created: containers whose directory label is
+        // under this test's temp dir, and the networks/volumes of their projects.
+        let found = containers_under(&self.root);
+        let mut projects: Vec<String> = found.iter().map(|(_, _, p)| p.clone()).collect();
+        projects.extend(self.extra_projects());
+        projects.sort();
+        projects.dedup();
+        for (id, _, _) in &found {
+            let _ = Command::new("docker").args(["rm", "-f", "-v", id]).output();
+        }
+        for p in projects.iter().filter(|p| !p.is_empty()) {
+            for n in by_project("network", p) {
+                let _ = Command::new("docker").args(["network", "rm", &n]).output();
+            }
+            for v in by_project("volume", p) {
+                let _ = Command::new("docker")
+                    .args(["volume", "rm", "-f", &v])
+                    .output();
+            }
+        }
+    }
+}
+
+impl Repo {
+    /// The project names of every directory a session of this repo may have used (a session
+    /// whose containers are gone may still have a network).
+    fn extra_projects(&self) -> Vec<String> {
+        let mut dirs = vec![self.path.clone()];
+        if let Ok(rd) = std::fs::read_dir(self.sessions_dir()) {
+            dirs.extend(rd.flatten().map(|e| e.path()));
+        }
+        let name = self
+            .path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        dirs.iter()
+            .map(|d| dev_prism::desired::project_name(&name, d))
+            .collect()
+    }
+
+    /// The project name dev-prism gives the session in `dir`.
+    pub fn project_of(&self, dir: &Path) -> String {
+        let name = self
+            .path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        dev_prism::desired::project_name(&name, dir)
+    }
+}
