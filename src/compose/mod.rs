@@ -538,6 +538,18 @@ pub fn created_at_in(session_file_text: &str) -> Option<String> {
     })
 }
 
+/// The services a session file written earlier lists (empty when it cannot be read).
+pub fn services_in_session_file(text: &str) -> Vec<String> {
+    serde_saphyr::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.get("services")?
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+        })
+        .unwrap_or_default()
+}
+
 /// The `-f` arguments: the user's files in order, then the session file (v2); v1 gets only the
 /// self-contained session file.
 pub fn file_args(user_files: &[String], flavor: Flavor) -> Vec<String> {

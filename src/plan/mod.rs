@@ -308,7 +308,13 @@ fn container_of<'a>(observed: &'a Observed, service: &str) -> Option<&'a Contain
 
 fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[NodeIndex]) {
     let dir = &desired.dir;
-    let had_session = observed.session_file.is_some() || !observed.containers.is_empty();
+    // Services the session had before: a missing one of those was removed by hand, a missing
+    // new one was just added to the compose file.
+    let previous = observed
+        .session_file
+        .as_deref()
+        .map(crate::compose::services_in_session_file)
+        .unwrap_or_default();
     let file = write_step(
         SESSION_FILE,
         dir.join(SESSION_FILE),
@@ -327,7 +333,7 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
         match state {
             // Why: nothing exists to reuse; Compose creates it with random ports.
             ServiceState::Missing => {
-                if had_session && !observed.containers.is_empty() {
+                if previous.contains(name) && !observed.containers.is_empty() {
                     plan.drift.push(format!(
                         "container of service `{name}` was removed outside dev-prism"
                     ));
