@@ -27,6 +27,42 @@ pub fn session_dir(arg: Option<&Path>) -> Result<PathBuf> {
     })
 }
 
+/// Held while a command changes a session; released when the process exits, however it
+/// exits (an OS file lock), so a crashed command never leaves a stale lock behind.
+#[derive(Debug)]
+pub struct SessionLock {
+    _file: std::fs::File,
+}
+
+/// Takes the session's lock or fails at once with a "busy" error. The lock file lives in the
+/// temp dir, named by a hash of the directory, so it never shows up in the user's worktree.
+pub fn lock(dir: &Path) -> Result<SessionLock> {
+    let base = std::env::temp_dir().join("dev-prism-locks");
+    let _ = std::fs::create_dir_all(&base);
+    let path = base.join(format!(
+        "{}.lock",
+        crate::util::short_hash(dir.as_os_str().as_encoded_bytes(), 16)
+    ));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::failure(format!("cannot open lock file {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(SessionLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+            crate::error::Kind::Busy,
+            format!("another dev-prism command is working on {}", dir.display()),
+        )
+        .with_hint("wait for it to finish and run the command again")),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::failure(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// A session directory with its config and compose model loaded (no Docker involved).
 #[derive(Clone, Debug)]
 pub struct Session {

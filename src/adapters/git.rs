@@ -189,3 +189,15 @@ pub fn safety(dir: &Path, branch: Option<&str>) -> Result<WorktreeSafety> {
         unmerged_commits,
     })
 }
+
+/// Where git runs hooks for the worktree at `top` (honours `core.hooksPath`; a linked worktree
+/// shares the common dir's hooks).
+pub fn hooks_dir(top: &Path) -> Result<PathBuf> {
+    let text = must(
+        top,
+        &["rev-parse", "--git-path", "hooks"],
+        "find the hooks directory",
+    )?;
+    let p = PathBuf::from(text.trim());
+    Ok(if p.is_absolute() { p } else { top.join(p) })
+}

@@ -7,6 +7,7 @@ pub mod docker;
 pub mod endpoint;
 pub mod fs;
 pub mod git;
+pub mod hooks;
 pub mod node;
 
 use std::process::{Command, Output};

@@ -14,6 +14,7 @@ pub struct Args {
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
+    let _lock = context::lock(&dir)?;
     converge(ctx, &dir, ui).await
 }
 

@@ -39,6 +39,17 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     } else {
         make_worktree(&cwd, args.branch.as_deref(), ctx, ui).await?
     };
+    let _lock = match context::lock(&dir) {
+        Ok(l) => l,
+        Err(e) => {
+            // Only a worktree this command just made is removed; an in-place directory is
+            // someone else's session right now.
+            if made.worktree.is_some() {
+                rollback(&dir, &made, ctx, ui).await;
+            }
+            return Err(e);
+        }
+    };
     let mut fresh = made.worktree.is_some();
     match up(&dir, ctx, ui, &mut fresh).await {
         Ok(code) => Ok(code),

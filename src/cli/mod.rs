@@ -12,6 +12,8 @@ use crate::ui::Ui;
 mod apply;
 mod create;
 mod destroy;
+mod heal;
+mod hooks;
 mod info;
 mod list;
 mod plan;
@@ -37,7 +39,8 @@ const EXAMPLES: &str = "Examples:
   dev-prism create --branch feature/x   worktree on branch feature/x
   dev-prism plan --diff                 what apply would change, with file diffs
   dev-prism list                        running sessions and their ports
-  dev-prism destroy                     remove the session in this directory";
+  dev-prism destroy                     remove the session in this directory
+  dev-prism hooks install               heal sessions after every checkout, merge, rebase";
 
 /// A directory argument: the session directory, default the current directory.
 #[derive(Debug, clap::Args)]
@@ -56,6 +59,8 @@ pub enum Command {
     Start(start::Args),
     Stop(stop::Args),
     Destroy(destroy::Args),
+    Heal(heal::Args),
+    Hooks(hooks::Args),
 }
 
 /// Runs a parsed command; returns the exit code on success.
@@ -71,6 +76,8 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Start(a) => start::run(a, &mut ctx, &ui).await,
         Command::Stop(a) => stop::run(a, &mut ctx, &ui).await,
         Command::Destroy(a) => destroy::run(a, &mut ctx, &ui).await,
+        Command::Heal(a) => heal::run(a, &mut ctx, &ui).await,
+        Command::Hooks(a) => hooks::run(a, &ui),
     }
 }
 

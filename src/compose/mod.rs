@@ -538,6 +538,14 @@ pub fn created_at_in(session_file_text: &str) -> Option<String> {
     })
 }
 
+/// The Compose flavour a session file written earlier was made for.
+pub fn flavor_in(session_file_text: &str) -> Option<Flavor> {
+    let key = format!("{}: ", labels::COMPOSE);
+    session_file_text
+        .lines()
+        .find_map(|l| Flavor::from_label(l.trim().strip_prefix(&key)?.trim_matches('"')))
+}
+
 /// The services a session file written earlier lists (empty when it cannot be read).
 pub fn services_in_session_file(text: &str) -> Vec<String> {
     serde_saphyr::from_str::<Value>(text)

@@ -297,6 +297,47 @@ pub fn diff(desired: &Desired, observed: &Observed, intent: Intent, first: Optio
     plan
 }
 
+/// The plan of `heal`: only the session's derived files, never containers. The session file is
+/// rewritten to match the config and compose files; `.env.session` to match the running
+/// containers (left alone when none runs: starting is not heal's business).
+pub fn heal(desired: &Desired, observed: &Observed) -> Plan {
+    let mut plan = Plan::default();
+    let dir = &desired.dir;
+    if let Some(step) = write_step(
+        SESSION_FILE,
+        dir.join(SESSION_FILE),
+        observed.session_file.as_deref(),
+        Some(desired.session_file.clone()),
+        0o644,
+        true,
+    ) {
+        plan.add(step, &[]);
+    }
+    if observed
+        .containers
+        .iter()
+        .any(|c| c.state == State::Running)
+    {
+        let text = env_file_text(&session_vars(&desired.project, dir, &observed.containers));
+        let mode_ok = observed
+            .env_file
+            .as_ref()
+            .is_none_or(|(_, m)| m & 0o777 == 0o600);
+        let current = observed.env_file.as_ref().map(|(t, _)| t.as_str());
+        if let Some(step) = write_step(
+            ENV_FILE,
+            dir.join(ENV_FILE),
+            current,
+            Some(text),
+            0o600,
+            mode_ok,
+        ) {
+            plan.add(step, &[]);
+        }
+    }
+    plan
+}
+
 fn container_of<'a>(observed: &'a Observed, service: &str) -> Option<&'a Container> {
     // Prefer a running one when Compose left several (scale, leftovers).
     observed
@@ -333,9 +374,12 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
         match state {
             // Why: nothing exists to reuse; Compose creates it with random ports.
             ServiceState::Missing => {
+                // Docker keeps no trace of a removed container, and `heal` may already have
+                // written a service that is new on this branch into the session file: say
+                // only what is certain.
                 if previous.contains(name) && !observed.containers.is_empty() {
                     plan.drift.push(format!(
-                        "container of service `{name}` was removed outside dev-prism"
+                        "service `{name}` has no container (removed outside dev-prism, or new since the session last started)"
                     ));
                 }
                 details.push(Detail {

@@ -150,7 +150,7 @@ fn container_removed_by_hand_is_drift_and_recreated() {
     let plan = diff(&d, &o, Intent::Up, None);
     assert_eq!(
         plan.drift,
-        vec!["container of service `web` was removed outside dev-prism"]
+        vec!["service `web` has no container (removed outside dev-prism, or new since the session last started)"]
     );
     let up = plan
         .ordered()

@@ -105,7 +105,7 @@ fn journey(flavor: Flavor) {
     assert_eq!(plan.status.code(), Some(5), "{}", stderr(&plan));
     let plan = stdout(&plan);
     assert!(
-        plan.contains("! container of service `web` was removed outside dev-prism"),
+        plan.contains("! service `web` has no container (removed outside dev-prism"),
         "{plan}"
     );
     assert!(plan.contains("+ service web"), "{plan}");

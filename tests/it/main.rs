@@ -3,4 +3,5 @@
 mod support;
 
 mod errors;
+mod heal;
 mod journey;
