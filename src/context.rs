@@ -240,8 +240,21 @@ pub fn flavor(ctx: &mut Ctx, observed: &Observed) -> Result<Flavor> {
     }
 }
 
+/// What a command asks of the desired state beyond the config.
+#[derive(Clone, Debug, Default)]
+pub struct Wants {
+    pub selection: desired::Selection,
+    /// Run the setup commands (`create`).
+    pub setup: bool,
+}
+
 /// The desired state of a loaded session, keeping its creation time.
-pub fn desired_for(session: &Session, observed: &Observed, flavor: Flavor) -> Result<Desired> {
+pub fn desired_for(
+    session: &Session,
+    observed: &Observed,
+    flavor: Flavor,
+    wants: &Wants,
+) -> Result<Desired> {
     let created_at = observed
         .containers
         .iter()
@@ -253,6 +266,10 @@ pub fn desired_for(session: &Session, observed: &Observed, flavor: Flavor) -> Re
                 .and_then(compose::created_at_in)
         })
         .unwrap_or_else(|| UtcTime::now().rfc3339());
+    let linked_worktree = session
+        .main_root
+        .as_deref()
+        .is_some_and(|r| r != session.dir);
     desired::desired(
         &session.config,
         &session.model,
@@ -262,6 +279,24 @@ pub fn desired_for(session: &Session, observed: &Observed, flavor: Flavor) -> Re
             compose_files: session.compose_files.clone(),
             created_at,
             repo_root: session.main_root.as_deref(),
+            selection: wants.selection.clone(),
+            existing: observed
+                .containers
+                .iter()
+                .map(|c| c.service.clone())
+                .collect(),
+            rewrite_env_files: linked_worktree,
+            with_setup: wants.setup,
         },
     )
+}
+
+/// Reads the derived files (other than `.env.session`) the desired state names.
+pub fn read_derived(desired: &Desired, observed: &mut Observed) -> Result<()> {
+    for f in desired.derived.iter().filter(|f| f.path != ENV_FILE) {
+        observed
+            .derived
+            .insert(f.path.clone(), fs::read(&desired.dir.join(&f.path))?);
+    }
+    Ok(())
 }

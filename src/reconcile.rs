@@ -9,7 +9,7 @@ use crate::context::{self, Ctx, Session};
 use crate::desired::{Desired, Intent};
 use crate::error::Result;
 use crate::observed::{Container, Observed};
-use crate::plan::{self, Plan, Step};
+use crate::plan::{self, Plan};
 use crate::ui::Ui;
 
 /// Everything one reconciliation computed before acting.
@@ -27,7 +27,7 @@ pub async fn prepare(
     ctx: &mut Ctx,
     dir: &Path,
     intent: Intent,
-    first: Option<Step>,
+    wants: &context::Wants,
 ) -> Result<Prepared> {
     let session = match intent {
         Intent::Up => context::load_session(dir)?,
@@ -48,7 +48,7 @@ pub async fn prepare(
         },
     };
     let mut project = session.project();
-    let observed = context::observe(ctx, dir, &project, intent).await?;
+    let mut observed = context::observe(ctx, dir, &project, intent).await?;
     // The containers know their project even if the config's projectName changed since.
     if let Some(p) = observed
         .containers
@@ -70,9 +70,10 @@ pub async fn prepare(
             })
             .unwrap_or(crate::compose::Flavor::V2),
     };
-    let mut desired = context::desired_for(&session, &observed, flavor)?;
+    let mut desired = context::desired_for(&session, &observed, flavor, wants)?;
     desired.project = project;
-    let plan = plan::diff(&desired, &observed, intent, first);
+    context::read_derived(&desired, &mut observed)?;
+    let plan = plan::diff(&desired, &observed, intent, None);
     Ok(Prepared {
         session,
         observed,

@@ -106,12 +106,16 @@ impl ComposeCli {
         project: &str,
         files: &[String],
         services: &[String],
+        profiles: &[String],
         remove_orphans: bool,
     ) -> Result<()> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut c = self.base(dir, project, files);
+            for p in profiles {
+                c.arg("--profile").arg(p);
+            }
             c.args(["up", "-d"]);
             if remove_orphans {
                 c.arg("--remove-orphans");
@@ -129,6 +133,44 @@ impl ComposeCli {
                 Error::failure(format!("`docker compose up` failed:\n{why}"))
                     .with_hint("fix the cause above, then run `dev-prism apply` to converge"),
             );
+        }
+    }
+
+    /// Streams logs (stdout and stderr inherited) until the services stop or Ctrl-C. Returns
+    /// `true` when streaming ended because of Ctrl-C.
+    pub async fn stream_logs(
+        &self,
+        dir: &Path,
+        project: &str,
+        files: &[String],
+        services: &[String],
+        tail: usize,
+        follow: bool,
+    ) -> Result<bool> {
+        let mut c = self.base(dir, project, files);
+        c.args(["logs", "--tail", &tail.to_string()]);
+        if follow {
+            c.arg("--follow");
+        }
+        c.arg("--").args(services);
+        c.stdin(std::process::Stdio::null());
+        let mut child = c
+            .spawn()
+            .map_err(|e| Error::failure(format!("could not run docker compose logs: {e}")))?;
+        let wait = tokio::task::spawn_blocking(move || child.wait());
+        tokio::select! {
+            status = wait => {
+                let status = status
+                    .map_err(|e| Error::failure(format!("log task failed: {e}")))?
+                    .map_err(|e| Error::failure(format!("docker compose logs failed: {e}")))?;
+                if status.success() {
+                    Ok(false)
+                } else {
+                    Err(Error::failure(format!("`docker compose logs` exited with {status}")))
+                }
+            }
+            // The child shares our process group, so it got the same SIGINT and exits too.
+            _ = tokio::signal::ctrl_c() => Ok(true),
         }
     }
 

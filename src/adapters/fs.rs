@@ -65,3 +65,14 @@ pub fn remove(path: &Path) -> Result<()> {
         ))),
     }
 }
+
+/// Copies a file (creating parent directories) with the given mode.
+pub fn copy(src: &Path, dst: &Path, mode: u32) -> Result<()> {
+    let text = fs::read(src)
+        .map_err(|e| Error::failure(format!("could not read {}: {e}", src.display())))?;
+    if let Some(parent) = dst.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|e| Error::failure(format!("could not create {}: {e}", parent.display())))?;
+    }
+    write_atomic(dst, &String::from_utf8_lossy(&text), mode)
+}

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use crate::adapters::{fs, git};
 use crate::compose::file_args;
 use crate::context::Ctx;
-use crate::desired::{env_file_text, session_vars, Desired};
+use crate::desired::{render_file, session_vars, Desired, Var};
 use crate::error::{Error, Result};
 use crate::observed::{Container, Health, State};
-use crate::plan::{Op, Plan, Step};
+use crate::plan::{Content, Op, Plan, Step};
 use crate::ui::Ui;
 
 /// Executes every step of `plan` in order. `repo` is the main checkout (for worktree and
@@ -48,22 +48,27 @@ async fn execute(step: &Step, desired: &Desired, repo: Option<&Path>, ctx: &mut 
         } => git::add_worktree(need_repo(repo)?, path, branch, *create_branch),
         Op::WriteFile {
             path,
-            content: Some(content),
+            content: Content::Text { text },
             mode,
-        } => fs::write_atomic(path, content, *mode),
+        } => fs::write_atomic(path, text, *mode),
         Op::WriteFile {
             path,
-            content: None,
+            content: Content::Rendered { render },
             mode,
         } => {
             // Known after apply: render from what Docker reports now.
             let containers = ctx.engine().await?.session_containers(&dir_s).await?;
             let vars = session_vars(&desired.project, &desired.dir, &containers);
-            fs::write_atomic(path, &env_file_text(&vars), *mode)
+            let current = fs::read(path)?.map(|(t, _)| t);
+            match render_file(render, &vars, current.as_deref())? {
+                Some(text) => fs::write_atomic(path, &text, *mode),
+                None => Ok(()),
+            }
         }
         Op::RemoveFile { path } => fs::remove(path),
         Op::ComposeUp {
             services,
+            profiles,
             remove_orphans,
         } => {
             let compose = ctx.compose()?;
@@ -81,6 +86,7 @@ async fn execute(step: &Step, desired: &Desired, repo: Option<&Path>, ctx: &mut 
                 &desired.project,
                 &file_args(&desired.compose_files, desired.flavor),
                 services,
+                profiles,
                 *remove_orphans,
             )
         }
@@ -89,6 +95,11 @@ async fn execute(step: &Step, desired: &Desired, repo: Option<&Path>, ctx: &mut 
         Op::RemoveProject { project } => ctx.engine().await?.remove_project(project, &dir_s).await,
         Op::RemoveWorktree { path, force } => git::remove_worktree(need_repo(repo)?, path, *force),
         Op::DeleteBranch { branch, .. } => git::delete_branch(need_repo(repo)?, branch),
+        Op::RunSetup { command } => {
+            let containers = ctx.engine().await?.session_containers(&dir_s).await?;
+            let vars = session_vars(&desired.project, &desired.dir, &containers);
+            run_setup(&desired.dir, command, &vars)
+        }
     }
 }
 
@@ -178,4 +189,29 @@ fn service_failed(desired: &Desired, ctx: &mut Ctx, service: &str, why: &str) ->
         "see `docker compose -p {} logs {service}`; fix it, then run `dev-prism apply`",
         desired.project
     ))
+}
+
+/// Runs one setup command through `sh -c` in the session directory, with the session
+/// variables in its environment. Its output goes to stderr (stdout is the command's data).
+fn run_setup(dir: &Path, command: &str, vars: &[Var]) -> Result<()> {
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::io::stderr())
+        .status()
+        .map_err(|e| Error::failure(format!("could not run setup `{command}`: {e}")))?;
+    if status.success() {
+        return Ok(());
+    }
+    let code = status
+        .code()
+        .map(|c| format!("exit code {c}"))
+        .unwrap_or_else(|| "a signal".into());
+    let mut e = Error::failure(format!("setup command `{command}` failed with {code}"))
+        .with_hint("the session is running; fix the command or run it by hand (`dev-prism info` shows the ports)");
+    e.keep_session = true;
+    Err(e)
 }

@@ -10,17 +10,28 @@ use crate::ui::Ui;
 pub struct Args {
     #[command(flatten)]
     dir: super::DirArg,
+    #[command(flatten)]
+    select: super::SelectionArgs,
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let _lock = context::lock(&dir)?;
-    converge(ctx, &dir, ui).await
+    let wants = context::Wants {
+        selection: args.select.selection(None),
+        setup: false,
+    };
+    converge(ctx, &dir, ui, &wants).await
 }
 
 /// Shared by `apply` and `start`: plan Up, apply it, print the ports.
-pub(super) async fn converge(ctx: &mut Ctx, dir: &std::path::Path, ui: &Ui) -> Result<i32> {
-    let p = reconcile::prepare(ctx, dir, Intent::Up, None).await?;
+pub(super) async fn converge(
+    ctx: &mut Ctx,
+    dir: &std::path::Path,
+    ui: &Ui,
+    wants: &context::Wants,
+) -> Result<i32> {
+    let p = reconcile::prepare(ctx, dir, Intent::Up, wants).await?;
     for d in &p.plan.drift {
         ui.status(&format!("! {d}"));
     }

@@ -22,6 +22,12 @@ pub struct Args {
     /// Use the current directory instead of creating a worktree.
     #[arg(long)]
     in_place: bool,
+    #[command(flatten)]
+    select: super::SelectionArgs,
+    /// Stream the services' logs after creation instead of returning (Ctrl-C stops streaming;
+    /// the services keep running).
+    #[arg(long)]
+    no_detach: bool,
 }
 
 /// What create made, so a failure can remove exactly that.
@@ -51,12 +57,21 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         }
     };
     let mut fresh = made.worktree.is_some();
-    match up(&dir, ctx, ui, &mut fresh).await {
+    let wants = context::Wants {
+        selection: args.select.selection(Some(crate::desired::Mode::Docker)),
+        setup: true,
+    };
+    match up(&dir, &wants, ctx, ui, &mut fresh).await {
+        Ok(code) if args.no_detach => {
+            super::logs::follow(ctx, &dir, &super::logs::LogOptions::default(), ui).await?;
+            Ok(code)
+        }
         Ok(code) => Ok(code),
         Err(e) => {
             // Only a session this command started from nothing is rolled back; an existing
-            // (stopped) session is left as it was found.
-            if fresh {
+            // (stopped) session is left as it was found; a failed setup command leaves the
+            // running session for inspection.
+            if fresh && !e.keep_session {
                 rollback(&dir, &made, ctx, ui).await;
             }
             Err(e)
@@ -64,8 +79,14 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     }
 }
 
-async fn up(dir: &Path, ctx: &mut Ctx, ui: &Ui, fresh: &mut bool) -> Result<i32> {
-    let p = reconcile::prepare(ctx, dir, Intent::Up, None).await?;
+async fn up(
+    dir: &Path,
+    wants: &context::Wants,
+    ctx: &mut Ctx,
+    ui: &Ui,
+    fresh: &mut bool,
+) -> Result<i32> {
+    let p = reconcile::prepare(ctx, dir, Intent::Up, wants).await?;
     if p.observed
         .containers
         .iter()
@@ -163,6 +184,17 @@ async fn make_worktree(
         match git::add_worktree(&repo, &path, &name, create_branch) {
             Ok(()) => {
                 let dir = std::fs::canonicalize(&path).unwrap_or(path.clone());
+                // Gitignored env files a fresh worktree lacks: copied from the main checkout;
+                // their DATABASE_URL (and envRewrite keys) are rewritten once ports are known.
+                for f in &config.env_files {
+                    let (src, dst) = (repo.join(f), dir.join(f));
+                    if src.is_file() && !dst.exists() {
+                        ui.status(&format!(
+                            "+ file {f} (because envFiles copies it from the main checkout)"
+                        ));
+                        crate::adapters::fs::copy(&src, &dst, 0o600)?;
+                    }
+                }
                 let made = Made {
                     worktree: Some(dir.clone()),
                     branch: create_branch.then_some(name),
@@ -187,7 +219,14 @@ async fn make_worktree(
 /// the worktree and the branch it created. Reports, never fails.
 async fn rollback(dir: &Path, made: &Made, ctx: &mut Ctx, ui: &Ui) {
     ui.warn("create failed; removing what it created");
-    if let Ok(p) = reconcile::prepare(ctx, dir, Intent::Destroy { force: true }, None).await {
+    if let Ok(p) = reconcile::prepare(
+        ctx,
+        dir,
+        Intent::Destroy { force: true },
+        &context::Wants::default(),
+    )
+    .await
+    {
         if let Ok(engine) = ctx.engine().await {
             if let Err(e) = engine
                 .remove_project(&p.desired.project, &dir.to_string_lossy())

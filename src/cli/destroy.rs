@@ -18,7 +18,13 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let _lock = context::lock(&dir)?;
-    let p = reconcile::prepare(ctx, &dir, Intent::Destroy { force: args.force }, None).await?;
+    let p = reconcile::prepare(
+        ctx,
+        &dir,
+        Intent::Destroy { force: args.force },
+        &context::Wants::default(),
+    )
+    .await?;
     if p.plan.is_empty() {
         ui.status("Nothing to destroy.");
     } else {

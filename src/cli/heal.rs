@@ -4,7 +4,7 @@ use crate::context::{self, Ctx};
 use crate::desired::ENV_FILE;
 use crate::error::{Error, Kind, Result, EXIT_CHANGES_PENDING};
 use crate::observed::Observed;
-use crate::plan::{self, Op};
+use crate::plan::{self, Content, Op};
 use crate::ui::Ui;
 
 /// Bring the session's derived files (docker-compose.session.yml, .env.session) in line with
@@ -52,7 +52,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         containers,
         ..Default::default()
     };
-    let mut desired = context::desired_for(&session, &observed, flavor)?;
+    let mut desired =
+        context::desired_for(&session, &observed, flavor, &context::Wants::default())?;
     if let Some(p) = observed
         .containers
         .iter()
@@ -60,12 +61,14 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     {
         desired.project = p.to_string();
     }
+    let mut observed = observed;
+    context::read_derived(&desired, &mut observed)?;
     let plan = plan::heal(&desired, &observed);
     let mut out = String::new();
     for step in plan.ordered() {
         let Op::WriteFile {
             path,
-            content: Some(content),
+            content: Content::Text { text: content },
             mode,
         } = &step.op
         else {

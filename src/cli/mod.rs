@@ -16,6 +16,7 @@ mod heal;
 mod hooks;
 mod info;
 mod list;
+mod logs;
 mod plan;
 mod start;
 mod stop;
@@ -49,6 +50,37 @@ pub struct DirArg {
     pub dir: Option<PathBuf>,
 }
 
+/// Which services run: `--mode` and `--without`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SelectionArgs {
+    /// docker: infrastructure and app services in containers; native: only infrastructure
+    /// (services outside the `apps` profiles), apps run on the host. Default: docker for
+    /// create; otherwise what the session already runs.
+    #[arg(long, value_enum)]
+    pub mode: Option<crate::desired::Mode>,
+    /// App profiles to leave out, comma-separated (docker mode).
+    #[arg(long, value_delimiter = ',', value_name = "APP,...")]
+    pub without: Vec<String>,
+}
+
+impl SelectionArgs {
+    /// The selection; `default_mode` applies when neither flag is given.
+    pub fn selection(
+        &self,
+        default_mode: Option<crate::desired::Mode>,
+    ) -> crate::desired::Selection {
+        let mode = self.mode.or(if self.without.is_empty() {
+            default_mode
+        } else {
+            Some(crate::desired::Mode::Docker)
+        });
+        crate::desired::Selection {
+            mode,
+            without: self.without.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Create(create::Args),
@@ -56,6 +88,7 @@ pub enum Command {
     Apply(apply::Args),
     Info(info::Args),
     List(list::Args),
+    Logs(logs::Args),
     Start(start::Args),
     Stop(stop::Args),
     Destroy(destroy::Args),
@@ -73,6 +106,7 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Apply(a) => apply::run(a, &mut ctx, &ui).await,
         Command::Info(a) => info::run(a, &mut ctx, &ui).await,
         Command::List(a) => list::run(a, &mut ctx, &ui).await,
+        Command::Logs(a) => logs::run(a, &mut ctx, &ui).await,
         Command::Start(a) => start::run(a, &mut ctx, &ui).await,
         Command::Stop(a) => stop::run(a, &mut ctx, &ui).await,
         Command::Destroy(a) => destroy::run(a, &mut ctx, &ui).await,

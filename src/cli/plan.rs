@@ -22,6 +22,8 @@ pub struct Args {
     /// Exit 5 when there are changes (0 when none).
     #[arg(long)]
     detailed_exitcode: bool,
+    #[command(flatten)]
+    select: super::SelectionArgs,
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
@@ -33,7 +35,11 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     } else {
         Intent::Up
     };
-    let p = reconcile::prepare(ctx, &dir, intent, None).await?;
+    let wants = context::Wants {
+        selection: args.select.selection(None),
+        setup: false,
+    };
+    let p = reconcile::prepare(ctx, &dir, intent, &wants).await?;
     let header = format!(
         "dev-prism will perform these actions in {} (project {}):",
         dir.display(),

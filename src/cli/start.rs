@@ -7,6 +7,8 @@ use crate::ui::Ui;
 pub struct Args {
     #[command(flatten)]
     dir: super::DirArg,
+    #[command(flatten)]
+    select: super::SelectionArgs,
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
@@ -25,5 +27,9 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                 .with_hint("run `dev-prism create` (or `dev-prism create --in-place`) to make one"),
         );
     }
-    super::apply::converge(ctx, &dir, ui).await
+    let wants = context::Wants {
+        selection: args.select.selection(None),
+        setup: false,
+    };
+    super::apply::converge(ctx, &dir, ui, &wants).await
 }

@@ -67,6 +67,8 @@ pub struct RawConfig {
     pub compose_file: Option<OneOrMany>,
     /// Seconds to wait for services to become ready. Default 120.
     pub ready_timeout: Option<u64>,
+    /// Keys rewritten in every `envFiles` file, as templates over the session variables.
+    pub env_rewrite: Option<BTreeMap<String, String>>,
 }
 
 /// A validated config with every default applied.
@@ -82,6 +84,7 @@ pub struct Config {
     /// `None`: look for the names Compose looks for.
     pub compose_files: Option<Vec<String>>,
     pub ready_timeout_secs: u64,
+    pub env_rewrite: BTreeMap<String, String>,
     /// The file this came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -197,6 +200,20 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         ))
         .with_hint("use 127.0.0.1 (the default), 0.0.0.0 or another address of this host"));
     }
+    for path in raw
+        .env_files
+        .iter()
+        .flatten()
+        .chain(raw.app_env.iter().flat_map(|m| m.keys()))
+    {
+        if Path::new(path).is_absolute() || path.split('/').any(|c| c == "..") {
+            return Err(Error::usage(format!(
+                "{}: `{path}` must be a path inside the repository",
+                file()
+            ))
+            .with_hint("write paths relative to the repository root, without `..`"));
+        }
+    }
     let compose_files = raw.compose_file.map(|c| match c {
         OneOrMany::One(f) => vec![f],
         OneOrMany::Many(v) => v,
@@ -217,6 +234,7 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         bind_address,
         compose_files,
         ready_timeout_secs: raw.ready_timeout.unwrap_or(120),
+        env_rewrite: raw.env_rewrite.unwrap_or_default(),
         source,
     })
 }

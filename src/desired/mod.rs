@@ -1,13 +1,18 @@
 //! (Config, compose model, command) → the session as it should be. Pure.
 
+pub mod templates;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use crate::compose::{self, ComposeModel, Flavor, PortSpec, SessionFileContext};
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::observed::{Container, State};
 use crate::util::{env_name, short_hash};
+use templates::Rewrite;
 
 /// The file holding the session's variables.
 pub const ENV_FILE: &str = ".env.session";
@@ -21,6 +26,46 @@ pub enum Intent {
     Stop,
     /// Containers, networks, volumes, generated files, worktree and branch removed.
     Destroy { force: bool },
+}
+
+/// Where apps run: in containers (`docker`) or on the host (`native`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Infrastructure and app services in Docker.
+    Docker,
+    /// Only infrastructure in Docker; apps run on the host.
+    Native,
+}
+
+/// Which services a command wants running.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// `None`: keep what the session has (services without a profile, plus every service that
+    /// already has a container) — what `apply` and `heal` use.
+    pub mode: Option<Mode>,
+    /// App profiles left out (`--without`).
+    pub without: Vec<String>,
+}
+
+/// How a derived file's content is produced from the session variables.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Render {
+    /// `.env.session`.
+    EnvSession,
+    /// An `appEnv` file: every key a template.
+    AppEnv { vars: BTreeMap<String, String> },
+    /// An `envFiles` file: the listed keys rewritten, every other byte kept.
+    Rewrite { rules: BTreeMap<String, Rewrite> },
+}
+
+/// A file whose content follows from the ports Docker assigned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DerivedFile {
+    /// Relative to the session directory.
+    pub path: String,
+    pub render: Render,
+    pub mode: u32,
 }
 
 /// One service of the desired session.
@@ -44,6 +89,12 @@ pub struct Desired {
     pub session_file: String,
     pub services: BTreeMap<String, DesiredService>,
     pub ready_timeout_secs: u64,
+    /// Profiles to activate for `compose up` (those of the services that run).
+    pub profiles: Vec<String>,
+    /// `.env.session` first, then app env files, then rewritten env files.
+    pub derived: Vec<DerivedFile>,
+    /// Setup commands (only `create` asks for them).
+    pub setup: Vec<String>,
 }
 
 impl Desired {
@@ -90,6 +141,13 @@ pub struct Inputs<'a> {
     /// Kept from the running containers or the existing session file; now otherwise.
     pub created_at: String,
     pub repo_root: Option<&'a Path>,
+    pub selection: Selection,
+    /// Services that already have a container in this session.
+    pub existing: Vec<String>,
+    /// Whether `envFiles` are rewritten (a linked worktree: never the user's own checkout).
+    pub rewrite_env_files: bool,
+    /// Whether the setup commands belong to this run (`create`).
+    pub with_setup: bool,
 }
 
 /// Computes the desired session.
@@ -104,21 +162,52 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
         repo_root: repo_text.as_deref(),
     };
     let session_file = compose::session_file(model, &ctx)?;
-    let services = model
-        .services
-        .iter()
-        .map(|(name, svc)| {
-            (
-                name.clone(),
-                DesiredService {
-                    // Compose's default: services without profiles run.
-                    run: svc.profiles.is_empty(),
-                    config_hash: compose::config_hash(svc, &config.bind_address),
-                    ports: svc.ports.clone(),
-                },
-            )
-        })
-        .collect();
+    for app in &inputs.selection.without {
+        if !config.apps.contains(app) {
+            return Err(
+                Error::usage(format!("`{app}` (from --without) is not one of the apps")).with_hint(
+                    if config.apps.is_empty() {
+                        "list app profiles under `apps` in session.config.yaml".to_string()
+                    } else {
+                        format!("apps are: {}", config.apps.join(", "))
+                    },
+                ),
+            );
+        }
+    }
+    let mut profiles: Vec<String> = vec![];
+    let mut services = BTreeMap::new();
+    for (name, svc) in &model.services {
+        let is_app = svc.profiles.iter().any(|p| config.apps.contains(p));
+        let run = match inputs.selection.mode {
+            // Compose's default, plus whatever the session already runs.
+            None => svc.profiles.is_empty() || inputs.existing.contains(name),
+            Some(Mode::Native) => svc.profiles.is_empty(),
+            Some(Mode::Docker) => {
+                svc.profiles.is_empty()
+                    || (is_app
+                        && svc.profiles.iter().any(|p| {
+                            config.apps.contains(p) && !inputs.selection.without.contains(p)
+                        }))
+            }
+        };
+        if run {
+            for p in &svc.profiles {
+                if !profiles.contains(p) {
+                    profiles.push(p.clone());
+                }
+            }
+        }
+        services.insert(
+            name.clone(),
+            DesiredService {
+                run,
+                config_hash: compose::config_hash(svc, &config.bind_address),
+                ports: svc.ports.clone(),
+            },
+        );
+    }
+    let derived = derived_files(config, model, &services, inputs.rewrite_env_files)?;
     Ok(Desired {
         dir: inputs.dir.to_path_buf(),
         project: project_name(&config.project_name, inputs.dir),
@@ -127,6 +216,159 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
         session_file,
         services,
         ready_timeout_secs: config.ready_timeout_secs,
+        profiles,
+        derived,
+        setup: if inputs.with_setup {
+            config.setup.clone()
+        } else {
+            vec![]
+        },
+    })
+}
+
+/// The variable name of a service's `index`-th published port.
+pub fn port_var_name(service: &str, index: usize, spec: &PortSpec) -> String {
+    let base = env_name(service);
+    if index == 0 {
+        format!("{base}_PORT")
+    } else if spec.protocol == "tcp" {
+        format!("{base}_{}_PORT", spec.container_port)
+    } else {
+        format!(
+            "{base}_{}_{}_PORT",
+            spec.container_port,
+            spec.protocol.to_uppercase()
+        )
+    }
+}
+
+/// The variables the session will have once its running services publish their ports.
+fn known_vars(services: &BTreeMap<String, DesiredService>) -> Vec<String> {
+    let mut names = vec![
+        "COMPOSE_PROJECT_NAME".to_string(),
+        "SESSION_DIR".to_string(),
+    ];
+    for (name, svc) in services.iter().filter(|(_, s)| s.run) {
+        for (i, spec) in svc.ports.iter().enumerate() {
+            names.push(port_var_name(name, i, spec));
+        }
+    }
+    names
+}
+
+fn check_template(template: &str, known: &[String], what: &str) -> Result<()> {
+    for name in templates::names(template) {
+        if !known.contains(&name) {
+            return Err(Error::usage(format!(
+                "{what} uses ${{{name}}}, which is not a session variable"
+            ))
+            .with_hint(format!("session variables are: {}", known.join(", "))));
+        }
+    }
+    Ok(())
+}
+
+/// A service that looks like PostgreSQL: its port variable feeds the default DATABASE_URL.
+fn postgres_port_var(
+    model: &ComposeModel,
+    services: &BTreeMap<String, DesiredService>,
+) -> Option<String> {
+    services
+        .iter()
+        .filter(|(_, s)| s.run)
+        .find_map(|(name, svc)| {
+            let image = model.services[name]
+                .raw
+                .get("image")
+                .and_then(|i| i.as_str())
+                .unwrap_or("");
+            let looks = image.contains("postgres")
+                || name.contains("postgres")
+                || image.contains("postgis");
+            let i = svc.ports.iter().position(|p| p.container_port == 5432)?;
+            (looks || name == "db").then(|| port_var_name(name, i, &svc.ports[i]))
+        })
+}
+
+fn derived_files(
+    config: &Config,
+    model: &ComposeModel,
+    services: &BTreeMap<String, DesiredService>,
+    rewrite_env_files: bool,
+) -> Result<Vec<DerivedFile>> {
+    let known = known_vars(services);
+    let mut out = vec![DerivedFile {
+        path: ENV_FILE.into(),
+        render: Render::EnvSession,
+        mode: 0o600,
+    }];
+    for (app, vars) in &config.app_env {
+        for (key, template) in vars {
+            check_template(template, &known, &format!("appEnv `{app}` key {key}"))?;
+        }
+        out.push(DerivedFile {
+            path: format!("{}/{ENV_FILE}", app.trim_end_matches('/')),
+            render: Render::AppEnv { vars: vars.clone() },
+            mode: 0o600,
+        });
+    }
+    if rewrite_env_files && !config.env_files.is_empty() {
+        let mut rules: BTreeMap<String, Rewrite> = BTreeMap::new();
+        for (key, template) in &config.env_rewrite {
+            check_template(template, &known, &format!("envRewrite key {key}"))?;
+            rules.insert(key.clone(), Rewrite::Template(template.clone()));
+        }
+        if !rules.contains_key("DATABASE_URL") {
+            if let Some(var) = postgres_port_var(model, services) {
+                rules.insert(
+                    "DATABASE_URL".into(),
+                    Rewrite::PointAt {
+                        var,
+                        host: "127.0.0.1".into(),
+                    },
+                );
+            }
+        }
+        if !rules.is_empty() {
+            for f in &config.env_files {
+                out.push(DerivedFile {
+                    path: f.clone(),
+                    render: Render::Rewrite {
+                        rules: rules.clone(),
+                    },
+                    mode: 0o600,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Renders a derived file. `current` is the file's present text (rewrites keep it). `None`
+/// when there is nothing to write (a rewrite of a file that does not exist).
+pub fn render_file(render: &Render, vars: &[Var], current: Option<&str>) -> Result<Option<String>> {
+    let unknown = |name: String| {
+        Error::usage(format!(
+            "a template uses ${{{name}}}, which is not a session variable"
+        ))
+        .with_hint("check appEnv and envRewrite in the config against `dev-prism info`")
+    };
+    Ok(match render {
+        Render::EnvSession => Some(env_file_text(vars)),
+        Render::AppEnv {
+            vars: templates_map,
+        } => {
+            let mut out = String::from("# Auto-generated by dev-prism\n");
+            for (k, t) in templates_map {
+                let v = templates::render(t, vars).map_err(unknown)?;
+                out.push_str(&format!("{k}={}\n", dotenv_quote(&v)));
+            }
+            Some(out)
+        }
+        Render::Rewrite { rules } => match current {
+            None => None,
+            Some(text) => Some(templates::rewrite_env_text(text, rules, vars).map_err(unknown)?),
+        },
     })
 }
 
@@ -156,23 +398,10 @@ pub fn port_vars(containers: &[Container]) -> Vec<Var> {
     }
     let mut vars = vec![];
     for (service, c) in by_service {
-        let base = env_name(service);
         for (i, spec) in c.declared_ports().iter().enumerate() {
-            let Some(port) = c.host_port(spec) else {
-                continue;
-            };
-            let name = if i == 0 {
-                format!("{base}_PORT")
-            } else if spec.protocol == "tcp" {
-                format!("{base}_{}_PORT", spec.container_port)
-            } else {
-                format!(
-                    "{base}_{}_{}_PORT",
-                    spec.container_port,
-                    spec.protocol.to_uppercase()
-                )
-            };
-            vars.push((name, port.to_string()));
+            if let Some(port) = c.host_port(spec) {
+                vars.push((port_var_name(service, i, spec), port.to_string()));
+            }
         }
     }
     vars

@@ -206,6 +206,9 @@ pub struct Observed {
     pub worktree: Option<Worktree>,
     /// Filled for destroy only.
     pub safety: Option<WorktreeSafety>,
+    /// Text and mode of each derived file other than `.env.session`, by relative path
+    /// (`None`: absent).
+    pub derived: BTreeMap<String, Option<(String, u32)>>,
     /// Networks and volumes of the session's Compose project (destroy only).
     pub networks: Vec<String>,
     pub volumes: Vec<String>,

@@ -7,7 +7,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 
 use crate::compose::{labels, SESSION_FILE};
-use crate::desired::{env_file_text, session_vars, Desired, Intent, ENV_FILE};
+use crate::desired::{render_file, session_vars, Desired, Intent, Render, ENV_FILE};
 use crate::observed::{Container, Health, Observed, State};
 
 /// What a step does to its subject; owns its glyph.
@@ -52,11 +52,9 @@ pub enum Op {
         branch: String,
         create_branch: bool,
     },
-    /// `content: None` means rendered at apply time from what Docker reports (known after
-    /// apply).
     WriteFile {
         path: PathBuf,
-        content: Option<String>,
+        content: Content,
         mode: u32,
     },
     RemoveFile {
@@ -64,6 +62,7 @@ pub enum Op {
     },
     ComposeUp {
         services: Vec<String>,
+        profiles: Vec<String>,
         remove_orphans: bool,
     },
     WaitReady {
@@ -83,6 +82,20 @@ pub enum Op {
         branch: String,
         force: bool,
     },
+    /// A setup command, through the shell, in the session directory with the session
+    /// variables in its environment.
+    RunSetup {
+        command: String,
+    },
+}
+
+/// A file's content: known now, or rendered at apply time from what Docker reports then
+/// ("known after apply").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "content", rename_all = "snake_case")]
+pub enum Content {
+    Text { text: String },
+    Rendered { render: Render },
 }
 
 /// A line under a step: one service or object the step affects.
@@ -217,11 +230,12 @@ fn write_step(
     name: &str,
     path: PathBuf,
     observed: Option<&str>,
-    desired: Option<String>,
+    desired: Result<String, Render>,
     mode: u32,
     mode_ok: bool,
 ) -> Option<Step> {
-    let (action, reason, diff) = match (observed, &desired) {
+    let known = desired.as_ref().ok().map(String::as_str);
+    let (action, reason, diff) = match (observed, known) {
         (None, None) => (
             Action::Create,
             "services just started publish their ports".to_string(),
@@ -257,10 +271,73 @@ fn write_step(
         details: vec![],
         op: Op::WriteFile {
             path,
-            content: desired,
+            content: match desired {
+                Ok(text) => Content::Text { text },
+                Err(render) => Content::Rendered { render },
+            },
             mode,
         },
     })
+}
+
+/// Steps for the derived files. With `after_start`, ports are only known after apply; else
+/// they are rendered now from the observed containers and compared with the files on disk.
+fn derived_steps(desired: &Desired, observed: &Observed, after_start: bool) -> Vec<Step> {
+    let vars = session_vars(&desired.project, &desired.dir, &observed.containers);
+    let mut steps = vec![];
+    for f in &desired.derived {
+        let path = desired.dir.join(&f.path);
+        let current: Option<(String, u32)> = if f.path == ENV_FILE {
+            observed.env_file.clone()
+        } else {
+            observed.derived.get(&f.path).cloned().flatten()
+        };
+        let text = current.as_ref().map(|(t, _)| t.as_str());
+        // A rewrite needs the file; when the worktree has none there is nothing to rewrite.
+        if matches!(f.render, Render::Rewrite { .. }) && current.is_none() {
+            continue;
+        }
+        let mode_ok = current.as_ref().is_none_or(|(_, m)| m & 0o777 == f.mode);
+        let desired_text = if after_start {
+            Err(f.render.clone())
+        } else {
+            match render_file(&f.render, &vars, text) {
+                Ok(Some(t)) => Ok(t),
+                // Validated when the desired state was built; nothing sensible to write.
+                Ok(None) | Err(_) => continue,
+            }
+        };
+        if let Some(step) = write_step(&f.path, path, text, desired_text, f.mode, mode_ok) {
+            steps.push(step);
+        }
+    }
+    steps
+}
+
+fn setup_steps(desired: &Desired) -> Vec<Step> {
+    desired
+        .setup
+        .iter()
+        .map(|command| Step {
+            action: Action::Run,
+            subject: format!("setup `{command}`"),
+            reason: "setup commands run once the session is ready".into(),
+            diff: None,
+            details: vec![],
+            op: Op::RunSetup {
+                command: command.clone(),
+            },
+        })
+        .collect()
+}
+
+/// Adds `steps` as a chain after `deps`; returns the last node (or `deps` unchanged).
+fn chain(plan: &mut Plan, steps: Vec<Step>, deps: Vec<NodeIndex>) -> Vec<NodeIndex> {
+    let mut prev = deps;
+    for step in steps {
+        prev = vec![plan.add(step, &prev)];
+    }
+    prev
 }
 
 /// A worktree step `create` puts first.
@@ -307,7 +384,7 @@ pub fn heal(desired: &Desired, observed: &Observed) -> Plan {
         SESSION_FILE,
         dir.join(SESSION_FILE),
         observed.session_file.as_deref(),
-        Some(desired.session_file.clone()),
+        Ok(desired.session_file.clone()),
         0o644,
         true,
     ) {
@@ -318,20 +395,7 @@ pub fn heal(desired: &Desired, observed: &Observed) -> Plan {
         .iter()
         .any(|c| c.state == State::Running)
     {
-        let text = env_file_text(&session_vars(&desired.project, dir, &observed.containers));
-        let mode_ok = observed
-            .env_file
-            .as_ref()
-            .is_none_or(|(_, m)| m & 0o777 == 0o600);
-        let current = observed.env_file.as_ref().map(|(t, _)| t.as_str());
-        if let Some(step) = write_step(
-            ENV_FILE,
-            dir.join(ENV_FILE),
-            current,
-            Some(text),
-            0o600,
-            mode_ok,
-        ) {
+        for step in derived_steps(desired, observed, false) {
             plan.add(step, &[]);
         }
     }
@@ -360,7 +424,7 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
         SESSION_FILE,
         dir.join(SESSION_FILE),
         observed.session_file.as_deref(),
-        Some(desired.session_file.clone()),
+        Ok(desired.session_file.clone()),
         0o644,
         true,
     );
@@ -432,29 +496,14 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
             });
         }
     }
-    let env_path = dir.join(ENV_FILE);
-    let env_observed = observed.env_file.as_ref().map(|(t, _)| t.as_str());
-    let env_mode_ok = observed
-        .env_file
-        .as_ref()
-        .is_none_or(|(_, m)| m & 0o777 == 0o600);
+    let deps: Vec<NodeIndex> = file_node.into_iter().chain(root.iter().copied()).collect();
     if details.is_empty() {
-        if env_observed.is_none() && !observed.containers.is_empty() {
+        if observed.env_file.is_none() && !observed.containers.is_empty() {
             plan.drift.push(format!("file {ENV_FILE} was deleted"));
         }
-        let vars = session_vars(&desired.project, dir, &observed.containers);
-        let text = env_file_text(&vars);
-        if let Some(step) = write_step(
-            ENV_FILE,
-            env_path,
-            env_observed,
-            Some(text),
-            0o600,
-            env_mode_ok,
-        ) {
-            let deps: Vec<NodeIndex> = file_node.into_iter().chain(root.iter().copied()).collect();
-            plan.add(step, &deps);
-        }
+        let files = derived_steps(desired, observed, false);
+        let last = chain(plan, files, deps);
+        chain(plan, setup_steps(desired), last);
         return;
     }
     let services = desired.running_services();
@@ -466,10 +515,10 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
         details,
         op: Op::ComposeUp {
             services: services.clone(),
+            profiles: desired.profiles.clone(),
             remove_orphans: orphans,
         },
     };
-    let deps: Vec<NodeIndex> = file_node.into_iter().chain(root.iter().copied()).collect();
     let up_node = plan.add(up, &deps);
     let wait = plan.add(
         Step {
@@ -482,9 +531,9 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
         },
         &[up_node],
     );
-    let step = write_step(ENV_FILE, env_path, env_observed, None, 0o600, true)
-        .expect("a file rendered after apply always has a step");
-    plan.add(step, &[wait]);
+    let files = derived_steps(desired, observed, true);
+    let last = chain(plan, files, vec![wait]);
+    chain(plan, setup_steps(desired), last);
 }
 
 fn plan_stop(plan: &mut Plan, desired: &Desired, observed: &Observed) {

@@ -6,14 +6,42 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::compose::{self, Flavor, PortSpec};
 use crate::config::{self, RawConfig};
-use crate::desired::{self, env_file_text, session_vars, Desired, Intent};
+use crate::desired::{self, env_file_text, session_vars, Desired, Intent, Mode, Selection};
 use crate::observed::{Container, Health, Observed, State, Worktree, WorktreeSafety};
 
 const DIR: &str = "/w/shop-sessions/s1";
 
 fn desired_from(compose_text: &str) -> Desired {
+    desired_with(compose_text, "", Selection::default(), &[], false)
+}
+
+/// A desired state from a compose file, a config, a selection, the services that have
+/// containers, and whether this is `create` (setup commands).
+fn desired_with(
+    compose_text: &str,
+    config_yaml: &str,
+    selection: Selection,
+    existing: &[&str],
+    with_setup: bool,
+) -> Desired {
+    try_desired(compose_text, config_yaml, selection, existing, with_setup).unwrap()
+}
+
+fn try_desired(
+    compose_text: &str,
+    config_yaml: &str,
+    selection: Selection,
+    existing: &[&str],
+    with_setup: bool,
+) -> crate::error::Result<Desired> {
     let model = compose::parse(&[("docker-compose.yml".into(), compose_text.into())]).unwrap();
-    let cfg = config::resolve(RawConfig::default(), Path::new("/w/shop"), None).unwrap();
+    let raw = config::parse(
+        config_yaml,
+        Path::new("session.config.yaml"),
+        config::Format::Yaml,
+    )
+    .unwrap();
+    let cfg = config::resolve(raw, Path::new("/w/shop"), None).unwrap();
     desired::desired(
         &cfg,
         &model,
@@ -23,9 +51,12 @@ fn desired_from(compose_text: &str) -> Desired {
             compose_files: vec!["docker-compose.yml".into()],
             created_at: "2026-01-01T00:00:00.000Z".into(),
             repo_root: None,
+            selection,
+            existing: existing.iter().map(|s| s.to_string()).collect(),
+            rewrite_env_files: true,
+            with_setup,
         },
     )
-    .unwrap()
 }
 
 const COMPOSE: &str = "services:\n  db:\n    image: pg\n    ports: ['5432']\n  web:\n    image: web\n    ports: ['8080:80']\n  admin:\n    image: a\n    profiles: [tools]\n";
@@ -122,6 +153,7 @@ fn fresh_directory_plans_everything_in_order() {
         up.op,
         Op::ComposeUp {
             services: vec!["db".into(), "web".into()],
+            profiles: vec![],
             remove_orphans: false
         }
     );
@@ -129,7 +161,10 @@ fn fresh_directory_plans_everything_in_order() {
     // Ports are only known after apply.
     assert!(matches!(
         plan.ordered()[3].op,
-        Op::WriteFile { content: None, .. }
+        Op::WriteFile {
+            content: Content::Rendered { .. },
+            ..
+        }
     ));
     assert_eq!(plan.summary().add, 4);
 }
@@ -186,7 +221,7 @@ fn missing_env_file_is_rewritten_with_known_ports() {
     let steps = plan.ordered();
     assert_eq!(steps.len(), 1);
     let Op::WriteFile {
-        content: Some(text),
+        content: Content::Text { text },
         mode,
         ..
     } = &steps[0].op
@@ -381,4 +416,186 @@ fn rendered_plan_has_legend_reasons_and_summary() {
         empty,
         "No changes. The session matches its configuration.\n"
     );
+}
+
+const MONOREPO: &str = "services:\n  postgres:\n    image: postgres:16\n    ports: ['5432']\n  redis:\n    image: redis\n    ports: ['6379']\n  app:\n    image: app\n    profiles: [app]\n    ports: ['3000']\n  web:\n    image: web\n    profiles: [web]\n    ports: ['8080']\n  tools:\n    image: t\n    profiles: [tools]\n";
+const MONO_CONFIG: &str = "apps: [app, web]\nenvFiles: [apps/app/.env]\nsetup: ['touch a', 'touch b']\nappEnv:\n  apps/app:\n    DATABASE_URL: 'postgresql://u:p@localhost:${POSTGRES_PORT}/db'\n    DIR: '${SESSION_DIR}'\n";
+
+fn running(d: &Desired) -> Vec<String> {
+    d.running_services()
+}
+
+#[test]
+fn modes_select_services() {
+    let docker = desired_with(
+        MONOREPO,
+        MONO_CONFIG,
+        Selection {
+            mode: Some(Mode::Docker),
+            without: vec![],
+        },
+        &[],
+        false,
+    );
+    assert_eq!(running(&docker), vec!["app", "postgres", "redis", "web"]);
+    assert_eq!(docker.profiles, vec!["app", "web"]);
+    let native = desired_with(
+        MONOREPO,
+        MONO_CONFIG,
+        Selection {
+            mode: Some(Mode::Native),
+            without: vec![],
+        },
+        &[],
+        false,
+    );
+    assert_eq!(running(&native), vec!["postgres", "redis"]);
+    assert!(native.profiles.is_empty());
+    let without = desired_with(
+        MONOREPO,
+        MONO_CONFIG,
+        Selection {
+            mode: Some(Mode::Docker),
+            without: vec!["web".into()],
+        },
+        &[],
+        false,
+    );
+    assert_eq!(running(&without), vec!["app", "postgres", "redis"]);
+    // apply keeps what exists: app has a container, web does not.
+    let keep = desired_with(
+        MONOREPO,
+        MONO_CONFIG,
+        Selection::default(),
+        &["postgres", "app"],
+        false,
+    );
+    assert_eq!(running(&keep), vec!["app", "postgres", "redis"]);
+    let err = try_desired(
+        MONOREPO,
+        MONO_CONFIG,
+        Selection {
+            mode: Some(Mode::Docker),
+            without: vec!["nope".into()],
+        },
+        &[],
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        err.message
+            .contains("`nope` (from --without) is not one of the apps"),
+        "{}",
+        err.message
+    );
+    assert_eq!(err.hint.as_deref(), Some("apps are: app, web"));
+}
+
+#[test]
+fn derived_files_and_setup_follow_the_ports() {
+    let d = desired_with(
+        MONOREPO,
+        MONO_CONFIG,
+        Selection {
+            mode: Some(Mode::Native),
+            without: vec![],
+        },
+        &[],
+        true,
+    );
+    let paths: Vec<&str> = d.derived.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![".env.session", "apps/app/.env.session", "apps/app/.env"]
+    );
+    // Fresh: files are known after apply; setup runs last, in order.
+    let mut o = Observed::default();
+    o.derived.insert(
+        "apps/app/.env".into(),
+        Some((
+            "X=1\nDATABASE_URL=postgresql://me:pw@localhost:5432/shop\n".into(),
+            0o100644,
+        )),
+    );
+    let plan = diff(&d, &o, Intent::Up, None);
+    let s = subjects(&plan);
+    assert_eq!(
+        &s[s.len() - 5..],
+        &[
+            "+ file .env.session".to_string(),
+            "+ file apps/app/.env.session".into(),
+            "~ file apps/app/.env".into(),
+            "> setup `touch a`".into(),
+            "> setup `touch b`".into(),
+        ]
+    );
+    // Converged containers: contents are computed now, with diffs.
+    let mut o = converged_with(&d, &["postgres", "redis"]);
+    o.derived.insert(
+        "apps/app/.env".into(),
+        Some((
+            "X=1\nDATABASE_URL=postgresql://me:pw@localhost:5432/shop\n".into(),
+            0o100600,
+        )),
+    );
+    o.derived.insert("apps/app/.env.session".into(), None);
+    let d = desired_with(
+        MONOREPO,
+        MONO_CONFIG,
+        Selection {
+            mode: Some(Mode::Native),
+            without: vec![],
+        },
+        &["postgres", "redis"],
+        false,
+    );
+    let plan = diff(&d, &o, Intent::Up, None);
+    let steps = plan.ordered();
+    let texts: Vec<(String, String)> = steps
+        .iter()
+        .filter_map(|s| match &s.op {
+            Op::WriteFile {
+                content: Content::Text { text },
+                ..
+            } => Some((s.subject.clone(), text.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts.len(), 2, "{:?}", subjects(&plan));
+    assert_eq!(
+        texts[0].1,
+        format!("# Auto-generated by dev-prism\nDATABASE_URL=postgresql://u:p@localhost:40001/db\nDIR={DIR}\n")
+    );
+    // The user's other lines and credentials are kept; only host and port change.
+    assert_eq!(
+        texts[1].1,
+        "X=1\nDATABASE_URL=postgresql://me:pw@127.0.0.1:40001/shop\n"
+    );
+}
+
+fn converged_with(d: &Desired, services: &[&str]) -> Observed {
+    let containers: Vec<Container> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| container(d, s, State::Running, 40001 + i as u16))
+        .collect();
+    let env = env_file_text(&session_vars(&d.project, Path::new(DIR), &containers));
+    Observed {
+        dir_exists: true,
+        session_file: Some(d.session_file.clone()),
+        env_file: Some((env, 0o100600)),
+        containers,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn unknown_template_variable_is_named() {
+    let cfg = "apps: [app]\nappEnv:\n  apps/app:\n    URL: 'http://localhost:${API_PORT}'\n";
+    let err = try_desired(MONOREPO, cfg, Selection::default(), &[], false).unwrap_err();
+    assert_eq!(
+        err.message,
+        "appEnv `apps/app` key URL uses ${API_PORT}, which is not a session variable"
+    );
+    assert!(err.hint.unwrap().contains("POSTGRES_PORT"));
 }

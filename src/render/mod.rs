@@ -40,7 +40,10 @@ pub fn plan_text(plan: &Plan, header: &str, show_diff: bool) -> String {
     let _ = writeln!(out, "\n{header}\n");
     for s in steps {
         let known = match &s.op {
-            crate::plan::Op::WriteFile { content: None, .. } => " (content known after apply)",
+            crate::plan::Op::WriteFile {
+                content: crate::plan::Content::Rendered { .. },
+                ..
+            } => " (content known after apply)",
             _ => "",
         };
         let _ = writeln!(
