@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::compose::{self, Flavor, PortSpec};
-use crate::config::{self, RawConfig};
+use crate::config;
 use crate::desired::{self, env_file_text, session_vars, Desired, Intent, Mode, Selection};
 use crate::observed::{Container, Health, Observed, State, Worktree, WorktreeSafety};
 
