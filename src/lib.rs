@@ -7,6 +7,7 @@
 
 pub mod adapters;
 pub mod apply;
+pub mod claude;
 pub mod cli;
 pub mod compose;
 pub mod config;

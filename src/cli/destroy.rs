@@ -1,6 +1,8 @@
+use std::path::Path;
+
 use crate::context::{self, Ctx};
 use crate::desired::Intent;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::reconcile;
 use crate::ui::Ui;
 
@@ -13,30 +15,50 @@ pub struct Args {
     /// Also remove a worktree with uncommitted changes and a branch with unmerged commits.
     #[arg(long)]
     force: bool,
+    /// Destroy every session on this Docker engine, in parallel.
+    #[arg(long, conflicts_with = "dir")]
+    all: bool,
+    /// With --all: only sessions whose directory is under DIR.
+    #[arg(long, value_name = "DIR", requires = "all")]
+    under: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+    if args.all {
+        let under = args
+            .under
+            .as_deref()
+            .map(|u| context::session_dir(Some(u)))
+            .transpose()?;
+        return super::bulk::destroy_all(ctx, under.as_deref(), args.force, ui).await;
+    }
     let dir = context::session_dir(args.dir.dir.as_deref())?;
-    let _lock = context::lock(&dir)?;
+    let kept = destroy_one(ctx, &dir, args.force, ui).await?;
+    for k in &kept {
+        ui.warn(&format!("Note: {k}"));
+    }
+    Ok(0)
+}
+
+/// Destroys the session in `dir` (which must exist); returns what was kept to protect work.
+pub async fn destroy_one(ctx: &mut Ctx, dir: &Path, force: bool, ui: &Ui) -> Result<Vec<String>> {
+    let _lock = context::lock(dir)?;
     let p = reconcile::prepare(
         ctx,
-        &dir,
-        Intent::Destroy { force: args.force },
+        dir,
+        Intent::Destroy { force },
         &context::Wants::default(),
     )
     .await?;
     if p.plan.is_empty() {
-        ui.status("Nothing to destroy.");
+        ui.status(&format!("Nothing to destroy in {}.", dir.display()));
     } else {
-        // Worktree removal must not run from inside the worktree being removed.
-        if let Some(root) = &p.session.main_root {
-            let _ = std::env::set_current_dir(root);
+        if p.observed.worktree.as_ref().is_some_and(|w| !w.is_main) && p.session.main_root.is_none()
+        {
+            return Err(Error::failure("the worktree's repository was not found"));
         }
         reconcile::execute(ctx, &p, ui).await?;
         ui.status(&format!("Destroyed session {}", dir.display()));
     }
-    for k in &p.plan.kept {
-        ui.warn(&format!("Note: {k}"));
-    }
-    Ok(0)
+    Ok(p.plan.kept.clone())
 }

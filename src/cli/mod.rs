@@ -10,6 +10,8 @@ use crate::error::Result;
 use crate::ui::Ui;
 
 mod apply;
+mod bulk;
+mod claude;
 mod create;
 mod destroy;
 mod heal;
@@ -18,8 +20,10 @@ mod info;
 mod list;
 mod logs;
 mod plan;
+mod prune;
 mod start;
 mod stop;
+mod stop_all;
 
 /// Isolated parallel development sessions: a git worktree, its own Docker Compose project on
 /// random host ports, and env files that say where those ports are.
@@ -91,9 +95,12 @@ pub enum Command {
     Logs(logs::Args),
     Start(start::Args),
     Stop(stop::Args),
+    StopAll(stop_all::Args),
     Destroy(destroy::Args),
     Heal(heal::Args),
     Hooks(hooks::Args),
+    Prune(prune::Args),
+    Claude(claude::Args),
 }
 
 /// Runs a parsed command; returns the exit code on success.
@@ -109,9 +116,12 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Logs(a) => logs::run(a, &mut ctx, &ui).await,
         Command::Start(a) => start::run(a, &mut ctx, &ui).await,
         Command::Stop(a) => stop::run(a, &mut ctx, &ui).await,
+        Command::StopAll(a) => stop_all::run(a, &mut ctx, &ui).await,
         Command::Destroy(a) => destroy::run(a, &mut ctx, &ui).await,
         Command::Heal(a) => heal::run(a, &mut ctx, &ui).await,
         Command::Hooks(a) => hooks::run(a, &ui),
+        Command::Prune(a) => prune::run(a, &mut ctx, &ui).await,
+        Command::Claude(a) => claude::run(a, &ui),
     }
 }
 

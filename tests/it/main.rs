@@ -5,3 +5,4 @@ mod support;
 mod errors;
 mod heal;
 mod journey;
+mod monorepo;

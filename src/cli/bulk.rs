@@ -1,0 +1,227 @@
+//! Commands over every session on the engine (`stop-all`, `destroy --all`) and over this
+//! repository's stopped sessions (`prune`): each session in parallel, each result reported,
+//! non-zero exit when any failed.
+
+use std::path::{Path, PathBuf};
+
+use crate::adapters::fs;
+use crate::context::{self, Ctx};
+use crate::desired::ENV_FILE;
+use crate::error::{Error, Result};
+use crate::observed::{Container, State};
+use crate::render;
+use crate::ui::Ui;
+
+/// Sessions on the engine (one API call): directory → its containers; only those under
+/// `under` when given.
+async fn sessions(ctx: &mut Ctx, under: Option<&Path>) -> Result<Vec<(PathBuf, Vec<Container>)>> {
+    let all = ctx.engine().await?.all_sessions().await?;
+    let rows = render::sessions(&all);
+    Ok(rows
+        .into_iter()
+        .filter(|r| under.is_none_or(|u| Path::new(&r.dir).starts_with(u)))
+        .map(|r| {
+            let cs = all
+                .iter()
+                .filter(|c| c.working_dir() == Some(r.dir.as_str()))
+                .cloned()
+                .collect();
+            (PathBuf::from(r.dir), cs)
+        })
+        .collect())
+}
+
+fn report(ui: &Ui, results: &[(PathBuf, Result<String>)], verb: &str) -> i32 {
+    let mut failed = 0;
+    for (dir, r) in results {
+        match r {
+            Ok(summary) => ui.out(&format!("{verb} {}{summary}", dir.display())),
+            Err(e) => {
+                failed += 1;
+                ui.out(&format!("FAILED {}: {}", dir.display(), e.message));
+            }
+        }
+    }
+    if failed > 0 {
+        ui.warn(&format!("{failed} of {} session(s) failed", results.len()));
+        1
+    } else {
+        0
+    }
+}
+
+/// Stops every running container of every session at once, then removes the env files.
+pub async fn stop_all(ctx: &mut Ctx, under: Option<&Path>, ui: &Ui) -> Result<i32> {
+    let engine = ctx.engine().await?;
+    let list: Vec<(PathBuf, Vec<Container>)> = sessions(ctx, under)
+        .await?
+        .into_iter()
+        .filter(|(_, cs)| cs.iter().any(|c| c.state != State::Stopped))
+        .collect();
+    if list.is_empty() {
+        ui.out("No running sessions.");
+        return Ok(0);
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (dir, cs) in list {
+        let engine = engine.clone();
+        set.spawn(async move {
+            let r = async {
+                let _lock = if dir.is_dir() {
+                    Some(context::lock(&dir)?)
+                } else {
+                    None
+                };
+                let ids: Vec<String> = cs
+                    .iter()
+                    .filter(|c| c.state != State::Stopped)
+                    .map(|c| c.id.clone())
+                    .collect();
+                engine.stop(&ids).await?;
+                fs::remove(&dir.join(ENV_FILE))?;
+                Ok(format!(" ({} container(s))", ids.len()))
+            }
+            .await;
+            (dir, r)
+        });
+    }
+    let mut results = vec![];
+    while let Some(j) = set.join_next().await {
+        results.push(j.map_err(|e| Error::failure(format!("stop task failed: {e}")))?);
+    }
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(report(ui, &results, "stopped"))
+}
+
+/// Destroys one session from a worker thread with its own runtime and connection, so git and
+/// Compose processes of different sessions run side by side.
+fn destroy_in_thread(dir: &Path, project: Option<String>, force: bool, ui: Ui) -> Result<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::failure(format!("cannot start a runtime: {e}")))?;
+    rt.block_on(async {
+        let mut ctx = Ctx::default();
+        if !dir.is_dir() {
+            // The directory is gone; its Docker objects are still this session's.
+            let engine = ctx.engine().await?;
+            if let Some(p) = project {
+                engine.remove_project(&p, &dir.to_string_lossy()).await?;
+            }
+            return Ok(" (its directory no longer exists; containers removed)".to_string());
+        }
+        let quiet = Ui { quiet: true, ..ui };
+        let kept = super::destroy::destroy_one(&mut ctx, dir, force, &quiet).await?;
+        Ok(kept.iter().map(|k| format!("\n  note: {k}")).collect())
+    })
+}
+
+fn destroy_many(
+    targets: Vec<(PathBuf, Option<String>)>,
+    force: bool,
+    ui: &Ui,
+) -> Vec<(PathBuf, Result<String>)> {
+    let mut results: Vec<(PathBuf, Result<String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = targets
+            .into_iter()
+            .map(|(dir, project)| {
+                let ui = *ui;
+                s.spawn(move || {
+                    let r = destroy_in_thread(&dir, project, force, ui);
+                    (dir, r)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("destroy thread panicked"))
+            .collect()
+    });
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    results
+}
+
+/// `destroy --all`: every session on the engine, keeping the data-safety rules of `destroy`.
+pub async fn destroy_all(ctx: &mut Ctx, under: Option<&Path>, force: bool, ui: &Ui) -> Result<i32> {
+    let list = sessions(ctx, under).await?;
+    if list.is_empty() {
+        ui.out("No sessions.");
+        return Ok(0);
+    }
+    let targets = list
+        .into_iter()
+        .map(|(dir, cs)| {
+            let project = cs.iter().find_map(|c| c.project().map(str::to_string));
+            (dir, project)
+        })
+        .collect();
+    let results = destroy_many(targets, force, ui);
+    Ok(report(ui, &results, "destroyed"))
+}
+
+/// `prune`: worktrees of this repository under `sessionsDir` whose containers are not
+/// running, after confirmation.
+pub async fn prune(ctx: &mut Ctx, yes: bool, force: bool, ui: &Ui) -> Result<i32> {
+    let cwd = context::session_dir(None)?;
+    let Some(top) = crate::adapters::git::toplevel(&cwd)? else {
+        return Err(
+            Error::usage(format!("{} is not inside a git repository", cwd.display()))
+                .with_hint("run prune inside the repository whose sessions should go"),
+        );
+    };
+    let repo = crate::adapters::git::main_checkout(&top)?.unwrap_or(top.clone());
+    let config = context::load_config(&top, Some(&repo))?;
+    let sessions_dir = std::fs::canonicalize(&config.sessions_dir).ok();
+    let running: Vec<String> = ctx
+        .engine()
+        .await?
+        .all_sessions()
+        .await?
+        .into_iter()
+        .filter(|c| c.state == State::Running)
+        .filter_map(|c| c.working_dir().map(str::to_string))
+        .collect();
+    let candidates: Vec<PathBuf> = crate::adapters::git::worktrees(&repo)?
+        .into_iter()
+        .filter(|w| !w.is_main)
+        .map(|w| w.path)
+        .filter(|p| sessions_dir.as_ref().is_some_and(|s| p.starts_with(s)))
+        .filter(|p| !running.iter().any(|r| Path::new(r) == p))
+        .collect();
+    if candidates.is_empty() {
+        ui.out("Nothing to prune: no stopped session worktrees.");
+        return Ok(0);
+    }
+    ui.out("These stopped session worktrees will be removed (with their containers, networks and volumes):");
+    for c in &candidates {
+        ui.out(&format!("  {}", c.display()));
+    }
+    if !yes && !confirm(&format!("Remove {} session(s)? [y/N] ", candidates.len()))? {
+        ui.out("Nothing removed.");
+        return Ok(0);
+    }
+    let results = destroy_many(
+        candidates.into_iter().map(|d| (d, None)).collect(),
+        force,
+        ui,
+    );
+    Ok(report(ui, &results, "pruned"))
+}
+
+/// Asks on the terminal. Without a terminal there is nobody to ask: refuse.
+fn confirm(question: &str) -> Result<bool> {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            Error::usage("prune needs confirmation, and there is no terminal to ask")
+                .with_hint("run `dev-prism prune -y` to confirm up front"),
+        );
+    }
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::failure(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}

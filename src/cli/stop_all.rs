@@ -1,0 +1,20 @@
+use crate::context::Ctx;
+use crate::error::Result;
+use crate::ui::Ui;
+
+/// Stop every running session on this Docker engine, in parallel.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only sessions whose directory is under DIR (e.g. one project's sessions directory).
+    #[arg(long, value_name = "DIR")]
+    under: Option<std::path::PathBuf>,
+}
+
+pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+    let under = args
+        .under
+        .as_deref()
+        .map(|u| crate::context::session_dir(Some(u)))
+        .transpose()?;
+    super::bulk::stop_all(ctx, under.as_deref(), ui).await
+}
