@@ -157,20 +157,29 @@ impl ComposeCli {
         let mut child = c
             .spawn()
             .map_err(|e| Error::failure(format!("could not run docker compose logs: {e}")))?;
-        let wait = tokio::task::spawn_blocking(move || child.wait());
-        tokio::select! {
-            status = wait => {
-                let status = status
-                    .map_err(|e| Error::failure(format!("log task failed: {e}")))?
-                    .map_err(|e| Error::failure(format!("docker compose logs failed: {e}")))?;
-                if status.success() {
-                    Ok(false)
-                } else {
-                    Err(Error::failure(format!("`docker compose logs` exited with {status}")))
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            tokio::select! {
+                // On a terminal the child got the same SIGINT; when only we did, stop it.
+                _ = &mut ctrl_c => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Ok(true);
+                }
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
+                    let status = child
+                        .try_wait()
+                        .map_err(|e| Error::failure(format!("docker compose logs failed: {e}")))?;
+                    match status {
+                        None => {}
+                        Some(s) if s.success() => return Ok(false),
+                        Some(s) => {
+                            return Err(Error::failure(format!("`docker compose logs` exited with {s}")))
+                        }
+                    }
                 }
             }
-            // The child shares our process group, so it got the same SIGINT and exits too.
-            _ = tokio::signal::ctrl_c() => Ok(true),
         }
     }
 
