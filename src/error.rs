@@ -14,6 +14,8 @@ pub enum Kind {
     Unreachable,
     /// Another dev-prism command holds this session directory.
     Busy,
+    /// Stopped by Ctrl-C (SIGINT) or SIGTERM.
+    Interrupted,
 }
 
 impl Kind {
@@ -24,6 +26,7 @@ impl Kind {
             Kind::Usage => 2,
             Kind::Unreachable => 3,
             Kind::Busy => 4,
+            Kind::Interrupted => 130,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::endpoint::Endpoint;
-use super::{run, tail};
+use super::tail;
 use crate::compose::Flavor;
 use crate::error::{Error, Kind, Result};
 
@@ -100,7 +100,8 @@ impl ComposeCli {
     }
 
     /// `up -d` for the given services. Retries Docker's "port is already allocated" race.
-    pub fn up(
+    /// Interruptible: dropping the future kills Compose.
+    pub async fn up(
         &self,
         dir: &Path,
         project: &str,
@@ -121,7 +122,9 @@ impl ComposeCli {
                 c.arg("--remove-orphans");
             }
             c.arg("--").args(services);
-            let out = run(&mut c, "docker compose", INSTALL_HINT)?;
+            let out =
+                super::process::output(&mut c, "docker compose", Kind::Unreachable, INSTALL_HINT)
+                    .await?;
             if out.status.success() {
                 return Ok(());
             }

@@ -9,6 +9,7 @@ pub mod fs;
 pub mod git;
 pub mod hooks;
 pub mod node;
+pub mod process;
 
 use std::process::{Command, Output};
 
@@ -20,7 +21,7 @@ pub(crate) fn run(cmd: &mut Command, what: &str, install_hint: &str) -> Result<O
     cmd.output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::new(
-                Kind::Unreachable,
+                Kind::Failure,
                 format!("{what} is not installed (or not on PATH)"),
             )
             .with_hint(install_hint.to_string())

@@ -22,10 +22,20 @@ pub async fn apply(
     ctx: &mut Ctx,
     ui: &Ui,
 ) -> Result<()> {
+    let mut interrupt = crate::adapters::process::Interrupt::install();
     for step in plan.ordered() {
         let started = Instant::now();
         ui.status(&format!("{} {} …", step.action.glyph(), step.subject));
-        execute(step, desired, repo, ctx).await?;
+        tokio::select! {
+            r = execute(step, desired, repo, ctx) => r?,
+            _ = interrupt.wait() => {
+                return Err(Error::new(
+                    crate::error::Kind::Interrupted,
+                    format!("interrupted during: {}", step.subject),
+                )
+                .with_hint("run `dev-prism plan` to see where the session stands, `dev-prism apply` to converge"));
+            }
+        }
         ui.status(&format!(
             "  done in {:.1}s",
             started.elapsed().as_secs_f64()
@@ -81,14 +91,16 @@ async fn execute(step: &Step, desired: &Desired, repo: Option<&Path>, ctx: &mut 
                 ))
                 .with_hint("set DEV_PRISM_COMPOSE to the flavour the session was made with, or destroy and re-create it"));
             }
-            compose.up(
-                &desired.dir,
-                &desired.project,
-                &file_args(&desired.compose_files, desired.flavor),
-                services,
-                profiles,
-                *remove_orphans,
-            )
+            compose
+                .up(
+                    &desired.dir,
+                    &desired.project,
+                    &file_args(&desired.compose_files, desired.flavor),
+                    services,
+                    profiles,
+                    *remove_orphans,
+                )
+                .await
         }
         Op::WaitReady { services } => wait_ready(desired, services, ctx).await,
         Op::StopContainers { ids } => ctx.engine().await?.stop(ids).await,

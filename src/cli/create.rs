@@ -228,11 +228,20 @@ async fn rollback(dir: &Path, made: &Made, ctx: &mut Ctx, ui: &Ui) {
     .await
     {
         if let Ok(engine) = ctx.engine().await {
-            if let Err(e) = engine
-                .remove_project(&p.desired.project, &dir.to_string_lossy())
-                .await
-            {
-                ui.warn(&format!("  could not remove containers: {e}"));
+            let dir_s = dir.to_string_lossy();
+            // An interrupted Compose may have had a container create in flight: look again.
+            for _ in 0..3 {
+                if let Err(e) = engine.remove_project(&p.desired.project, &dir_s).await {
+                    ui.warn(&format!("  could not remove containers: {e}"));
+                    break;
+                }
+                if engine
+                    .session_containers(&dir_s)
+                    .await
+                    .is_ok_and(|c| c.is_empty())
+                {
+                    break;
+                }
             }
         }
     }

@@ -3,6 +3,7 @@
 mod support;
 
 mod errors;
+mod faults;
 mod heal;
 mod journey;
 mod monorepo;
