@@ -24,49 +24,60 @@ pub mod util;
 use clap::Parser;
 
 use crate::error::{Error, Kind};
+use crate::ui::Ui;
 
 /// Parses arguments, runs the command, prints any error, returns the exit code.
 pub fn run() -> i32 {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() {
-                Kind::Usage.exit_code()
-            } else {
-                0
-            };
+            if !e.use_stderr() {
+                let _ = e.print(); // --help, --version
+                return 0;
+            }
+            if std::env::args().any(|a| a == "--json") {
+                let err = Error::usage(e.kind().to_string()).with_hint("see `dev-prism --help`");
+                println!("{}", render::json::error("", &err));
+            }
             let _ = e.print();
-            return code;
+            return Kind::Usage.exit_code();
         }
     };
+    let json = cli.json;
+    let color = cli.color;
+    let command = cli.command.name();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            report(&Error::failure(format!(
-                "cannot start the async runtime: {e}"
-            )));
+            report(
+                &Error::failure(format!("cannot start the async runtime: {e}")),
+                false,
+            );
             return Kind::Failure.exit_code();
         }
     };
     match runtime.block_on(cli::dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            report(&e);
+            if json {
+                println!("{}", render::json::error(command, &e));
+            }
+            report(&e, Ui::new(true, json, color, false).color_err);
             e.kind.exit_code()
         }
     }
 }
 
 /// Prints an error: one sentence, the file snippet when there is one, and the hint.
-pub fn report(e: &Error) {
-    eprintln!("error: {}", e.message);
+pub fn report(e: &Error, color: bool) {
+    eprintln!("{} {}", ui::paint(color, "1;31", "error:"), e.message);
     if let Some(d) = &e.diagnostic {
         eprintln!("{d:?}");
     }
     if let Some(h) = &e.hint {
-        eprintln!("hint: {h}");
+        eprintln!("{} {h}", ui::paint(color, "1;36", "hint:"));
     }
 }

@@ -1,18 +1,50 @@
-//! All output goes through here: data to stdout, progress and diagnostics to stderr.
+//! All output goes through here: data to stdout, progress and diagnostics to stderr. Colour
+//! only on a terminal (or `--color always`), never with `NO_COLOR`.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
 
 /// Output settings for one run.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Ui {
     pub quiet: bool,
+    /// Colour on stdout.
     pub color: bool,
+    /// Colour on stderr.
+    pub color_err: bool,
+    /// One JSON document on stdout instead of text.
+    pub json: bool,
+}
+
+fn wants_color(choice: ColorChoice, terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
 }
 
 impl Ui {
-    pub fn new(quiet: bool) -> Ui {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Ui { quiet, color }
+    pub fn new(quiet: bool, json: bool, color: ColorChoice, verbose: bool) -> Ui {
+        VERBOSE.store(verbose, Ordering::Relaxed);
+        Ui {
+            quiet,
+            color: !json && wants_color(color, std::io::stdout().is_terminal()),
+            color_err: wants_color(color, std::io::stderr().is_terminal()),
+            json,
+        }
     }
 
     /// Data: the command's answer.
@@ -25,6 +57,11 @@ impl Ui {
         let _ = out.flush();
     }
 
+    /// The command's answer as one JSON document.
+    pub fn json_out(&self, value: &serde_json::Value) {
+        self.out(&serde_json::to_string_pretty(value).unwrap_or_default());
+    }
+
     /// Progress: what is happening now.
     pub fn status(&self, text: &str) {
         if !self.quiet {
@@ -35,5 +72,29 @@ impl Ui {
     /// A warning or note that must be seen even with `--quiet`.
     pub fn warn(&self, text: &str) {
         eprintln!("{text}");
+    }
+}
+
+/// Whether `-v` asked for debug logging.
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
+/// With `-v`: logs one external call (Docker API, Compose, git, node) and its duration.
+pub fn debug_call(what: &str, started: Instant) {
+    if verbose() {
+        eprintln!(
+            "debug: {what} ({:.1} ms)",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+}
+
+/// ANSI styling, applied only when `on`.
+pub fn paint(on: bool, code: &str, text: &str) -> String {
+    if on {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
     }
 }

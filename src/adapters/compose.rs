@@ -56,7 +56,12 @@ impl ComposeCli {
                 version: String::new(),
                 docker_host: endpoint.host.clone(),
             };
-            let out = match cli.command().args(["version", "--short"]).output() {
+            let mut version_cmd = cli.command();
+            version_cmd.args(["version", "--short"]);
+            let started = std::time::Instant::now();
+            let result = version_cmd.output();
+            crate::ui::debug_call(&super::describe(&version_cmd), started);
+            let out = match result {
                 Ok(o) if o.status.success() => o,
                 Ok(o) => {
                     last = tail(&o, 1);

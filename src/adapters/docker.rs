@@ -70,7 +70,13 @@ impl Engine {
             .with_hint("use unix:///path/to/docker.sock or tcp://host:port"));
         }
         .map_err(|e| unreachable(&endpoint, &chain(&e)))?;
-        let client = match tokio::time::timeout(CONNECT_TIMEOUT, client.negotiate_version()).await {
+        let started = std::time::Instant::now();
+        let negotiated = tokio::time::timeout(CONNECT_TIMEOUT, client.negotiate_version()).await;
+        crate::ui::debug_call(
+            &format!("Docker API: negotiate version at {}", endpoint.host),
+            started,
+        );
+        let client = match negotiated {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(unreachable(&endpoint, &chain(&e))),
             Err(_) => return Err(unreachable(&endpoint, "no answer within 2 s")),
@@ -95,11 +101,14 @@ impl Engine {
             filters: Some(map),
             ..Default::default()
         };
-        let list = self
-            .client
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| self.api_error("list containers", e))?;
+        let started = std::time::Instant::now();
+        let filters = options.filters.clone();
+        let list = self.client.list_containers(Some(options)).await;
+        crate::ui::debug_call(
+            &format!("Docker API: GET /containers/json {filters:?}"),
+            started,
+        );
+        let list = list.map_err(|e| self.api_error("list containers", e))?;
         Ok(list.iter().filter_map(container_from_summary).collect())
     }
 

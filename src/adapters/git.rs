@@ -201,3 +201,11 @@ pub fn hooks_dir(top: &Path) -> Result<PathBuf> {
     let p = PathBuf::from(text.trim());
     Ok(if p.is_absolute() { p } else { top.join(p) })
 }
+
+/// The branch checked out in `dir`, if it is a git worktree on a branch.
+pub fn current_branch(dir: &Path) -> Option<String> {
+    ok_text(dir, &["symbolic-ref", "--quiet", "--short", "HEAD"])
+        .ok()
+        .flatten()
+        .filter(|b| !b.is_empty())
+}

@@ -18,7 +18,10 @@ use crate::error::{Error, Kind, Result};
 /// Runs a command to completion, capturing its output. A missing program is a clear error.
 pub(crate) fn run(cmd: &mut Command, what: &str, install_hint: &str) -> Result<Output> {
     cmd.stdin(std::process::Stdio::null());
-    cmd.output().map_err(|e| {
+    let started = std::time::Instant::now();
+    let result = cmd.output();
+    crate::ui::debug_call(&describe(cmd), started);
+    result.map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::new(
                 Kind::Failure,
@@ -39,4 +42,14 @@ pub(crate) fn tail(output: &Output, n: usize) -> String {
     }
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// `program arg arg…` for debug logs.
+pub(crate) fn describe(cmd: &Command) -> String {
+    let mut out = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        out.push(' ');
+        out.push_str(&a.to_string_lossy());
+    }
+    out
 }

@@ -13,12 +13,14 @@ import(pathToFileURL(process.argv[1]).href).then(m => {\
 
 /// The module's default export, as JSON text.
 pub fn export_json(path: &Path) -> Result<String> {
+    let started = std::time::Instant::now();
     let output = Command::new("node")
         .arg("-e")
         .arg(SCRIPT)
         .arg(path)
         .stdin(std::process::Stdio::null())
         .output();
+    crate::ui::debug_call(&format!("node (import {})", path.display()), started);
     let output = match output {
         Ok(o) => o,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

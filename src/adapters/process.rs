@@ -40,6 +40,7 @@ pub async fn output(
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    let started = std::time::Instant::now();
     let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::new(
@@ -63,6 +64,7 @@ pub async fn output(
         }
     };
     guard.0 = None;
+    crate::ui::debug_call(&super::describe(cmd), started);
     Ok(Output {
         status,
         stdout: out.join().unwrap_or_default(),

@@ -2,7 +2,6 @@ use crate::context::{self, Ctx};
 use crate::desired::Intent;
 use crate::error::Result;
 use crate::reconcile;
-use crate::render;
 use crate::ui::Ui;
 
 /// Converge the session in a directory to its desired state (idempotent).
@@ -21,7 +20,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         selection: args.select.selection(None),
         setup: false,
     };
-    converge(ctx, &dir, ui, &wants).await
+    converge(ctx, &dir, ui, &wants, "apply").await
 }
 
 /// Shared by `apply` and `start`: plan Up, apply it, print the ports.
@@ -30,6 +29,7 @@ pub(super) async fn converge(
     dir: &std::path::Path,
     ui: &Ui,
     wants: &context::Wants,
+    command: &str,
 ) -> Result<i32> {
     let p = reconcile::prepare(ctx, dir, Intent::Up, wants).await?;
     for d in &p.plan.drift {
@@ -39,6 +39,6 @@ pub(super) async fn converge(
         ui.status("No changes. The session matches its configuration.");
     }
     let containers = reconcile::execute(ctx, &p, ui).await?;
-    ui.out(&render::port_lines(&containers));
+    super::print_session(ui, command, dir, &p.desired.project, &containers, false);
     Ok(0)
 }

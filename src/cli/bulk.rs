@@ -32,6 +32,30 @@ async fn sessions(ctx: &mut Ctx, under: Option<&Path>) -> Result<Vec<(PathBuf, V
 }
 
 fn report(ui: &Ui, results: &[(PathBuf, Result<String>)], verb: &str) -> i32 {
+    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    if ui.json {
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(dir, r)| match r {
+                Ok(summary) => {
+                    serde_json::json!({"dir": dir, "ok": true, "summary": summary.trim()})
+                }
+                Err(e) => {
+                    serde_json::json!({"dir": dir, "ok": false, "error": e.message, "hint": e.hint})
+                }
+            })
+            .collect();
+        let command = match verb {
+            "stopped" => "stop-all",
+            "destroyed" => "destroy",
+            _ => "prune",
+        };
+        ui.json_out(&crate::render::json::doc(
+            command,
+            serde_json::json!({ "results": rows }),
+        ));
+        return i32::from(failed > 0);
+    }
     let mut failed = 0;
     for (dir, r) in results {
         match r {
@@ -111,8 +135,8 @@ fn destroy_in_thread(dir: &Path, project: Option<String>, force: bool, ui: Ui) -
             return Ok(" (its directory no longer exists; containers removed)".to_string());
         }
         let quiet = Ui { quiet: true, ..ui };
-        let kept = super::destroy::destroy_one(&mut ctx, dir, force, &quiet).await?;
-        Ok(kept.iter().map(|k| format!("\n  note: {k}")).collect())
+        let plan = super::destroy::destroy_one(&mut ctx, dir, force, &quiet).await?;
+        Ok(plan.kept.iter().map(|k| format!("\n  note: {k}")).collect())
     })
 }
 

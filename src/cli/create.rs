@@ -7,7 +7,6 @@ use crate::error::{Error, Result};
 use crate::observed::State;
 use crate::plan;
 use crate::reconcile;
-use crate::render;
 use crate::ui::Ui;
 use crate::util::UtcTime;
 
@@ -103,11 +102,7 @@ async fn up(
         "Session ready in {} ({ENV_FILE} written)",
         dir.display()
     ));
-    ui.out(&format!(
-        "{}\n{}",
-        dir.display(),
-        render::port_lines(&containers)
-    ));
+    super::print_session(ui, "create", dir, &p.desired.project, &containers, true);
     Ok(0)
 }
 

@@ -33,15 +33,24 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         return super::bulk::destroy_all(ctx, under.as_deref(), args.force, ui).await;
     }
     let dir = context::session_dir(args.dir.dir.as_deref())?;
-    let kept = destroy_one(ctx, &dir, args.force, ui).await?;
-    for k in &kept {
-        ui.warn(&format!("Note: {k}"));
+    let plan = destroy_one(ctx, &dir, args.force, ui).await?;
+    super::print_applied(ui, "destroy", &dir, &plan);
+    if !ui.json {
+        for k in &plan.kept {
+            ui.warn(&format!("Note: {k}"));
+        }
     }
     Ok(0)
 }
 
-/// Destroys the session in `dir` (which must exist); returns what was kept to protect work.
-pub async fn destroy_one(ctx: &mut Ctx, dir: &Path, force: bool, ui: &Ui) -> Result<Vec<String>> {
+/// Destroys the session in `dir` (which must exist); returns the plan it carried out (its
+/// `kept` says what was kept to protect work).
+pub async fn destroy_one(
+    ctx: &mut Ctx,
+    dir: &Path,
+    force: bool,
+    ui: &Ui,
+) -> Result<crate::plan::Plan> {
     let _lock = context::lock(dir)?;
     let p = reconcile::prepare(
         ctx,
@@ -60,5 +69,5 @@ pub async fn destroy_one(ctx: &mut Ctx, dir: &Path, force: bool, ui: &Ui) -> Res
         reconcile::execute(ctx, &p, ui).await?;
         ui.status(&format!("Destroyed session {}", dir.display()));
     }
-    Ok(p.plan.kept.clone())
+    Ok(p.plan)
 }

@@ -36,7 +36,14 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         .session_containers(&dir.to_string_lossy())
         .await?;
     if containers.is_empty() && session_file.is_none() {
-        return Ok(0); // not a session: nothing to heal
+        // Not a session: nothing to heal.
+        if ui.json {
+            ui.json_out(&crate::render::json::doc(
+                "heal",
+                serde_json::json!({"dir": dir, "check": args.check, "changes": false, "files": []}),
+            ));
+        }
+        return Ok(0);
     }
     // The flavour the session was made with, without running the Compose CLI.
     let flavor = containers
@@ -65,6 +72,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     context::read_derived(&desired, &mut observed)?;
     let plan = plan::heal(&desired, &observed);
     let mut out = String::new();
+    let mut files = vec![];
     for step in plan.ordered() {
         let Op::WriteFile {
             path,
@@ -77,6 +85,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             ));
         };
         let name = path.strip_prefix(&dir).unwrap_or(path).display();
+        files.push(serde_json::json!({"path": name.to_string(), "reason": step.reason}));
         if args.check {
             out.push_str(&format!("would rewrite {name} (because {})\n", step.reason));
         } else {
@@ -87,7 +96,17 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             ));
         }
     }
-    if !out.is_empty() {
+    if ui.json {
+        ui.json_out(&crate::render::json::doc(
+            "heal",
+            serde_json::json!({
+                "dir": dir,
+                "check": args.check,
+                "changes": !plan.is_empty(),
+                "files": files,
+            }),
+        ));
+    } else if !out.is_empty() {
         ui.out(&out);
     }
     Ok(if args.check && !plan.is_empty() {

@@ -1,10 +1,10 @@
-use crate::adapters::fs;
+use crate::adapters::{fs, git};
 use crate::compose::labels;
 use crate::context::{self, Ctx};
 use crate::desired::{env_file_text, project_name, session_vars, ENV_FILE};
 use crate::error::{Error, Result};
 use crate::observed::State;
-use crate::render;
+use crate::render::{self, json};
 use crate::ui::Ui;
 
 /// Show the session's status, containers and ports; rewrite a missing or stale
@@ -28,6 +28,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         .iter()
         .find_map(|c| c.label(labels::PROJECT).map(str::to_string))
         .unwrap_or_else(|| project_name("session", &dir));
+    let mut healed = vec![];
     if containers.iter().any(|c| c.state == State::Running) {
         let text = env_file_text(&session_vars(&project, &dir, &containers));
         let path = dir.join(ENV_FILE);
@@ -37,6 +38,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             .is_none_or(|(t, mode)| *t != text || mode & 0o777 != 0o600);
         if stale && dir.is_dir() {
             fs::write_atomic(&path, &text, 0o600)?;
+            healed.push(path.to_string_lossy().into_owned());
             ui.status(&format!(
                 "{} {ENV_FILE} from Docker's answer",
                 if current.is_some() {
@@ -47,6 +49,21 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             ));
         }
     }
-    ui.out(&render::info_text(&dir_s, &project, &containers));
+    let branch = git::current_branch(&dir);
+    if ui.json {
+        let session = json::session(&dir_s, &project, branch.as_deref(), &containers);
+        ui.json_out(&json::doc(
+            "info",
+            serde_json::json!({ "session": session, "healed": healed }),
+        ));
+    } else {
+        ui.out(&render::info_text(
+            &dir_s,
+            &project,
+            branch.as_deref(),
+            &containers,
+            ui.color,
+        ));
+    }
     Ok(0)
 }

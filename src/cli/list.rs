@@ -1,6 +1,7 @@
+use crate::compose::labels;
 use crate::context::Ctx;
 use crate::error::Result;
-use crate::render;
+use crate::render::{self, json};
 use crate::ui::Ui;
 
 /// List running sessions with their directories, container counts and ports (one API call).
@@ -17,14 +18,34 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         .into_iter()
         .filter(|r| args.all || r.running > 0)
         .collect();
-    if rows.is_empty() {
+    if ui.json {
+        let sessions: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let cs: Vec<_> = containers
+                    .iter()
+                    .filter(|c| c.working_dir() == Some(r.dir.as_str()))
+                    .cloned()
+                    .collect();
+                let project = cs
+                    .iter()
+                    .find_map(|c| c.label(labels::PROJECT))
+                    .unwrap_or("");
+                json::session(&r.dir, project, None, &cs)
+            })
+            .collect();
+        ui.json_out(&json::doc(
+            "list",
+            serde_json::json!({ "sessions": sessions }),
+        ));
+    } else if rows.is_empty() {
         ui.out(if args.all {
             "No sessions."
         } else {
             "No running sessions. (`dev-prism list --all` includes stopped ones.)"
         });
     } else {
-        ui.out(&render::list_text(&rows));
+        ui.out(&render::list_text(&rows, ui.color));
     }
     Ok(0)
 }

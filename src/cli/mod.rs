@@ -34,6 +34,18 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// Log every Docker, Compose, git and node call with its duration (stderr).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// Print one JSON document on stdout (schema: docs/json.md); errors too.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Colour: auto (only on a terminal, not with NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = crate::ui::ColorChoice::Auto)]
+    pub color: crate::ui::ColorChoice,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -103,9 +115,83 @@ pub enum Command {
     Claude(claude::Args),
 }
 
+impl Command {
+    /// The command's name, as JSON documents report it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Create(_) => "create",
+            Command::Plan(_) => "plan",
+            Command::Apply(_) => "apply",
+            Command::Info(_) => "info",
+            Command::List(_) => "list",
+            Command::Logs(_) => "logs",
+            Command::Start(_) => "start",
+            Command::Stop(_) => "stop",
+            Command::StopAll(_) => "stop-all",
+            Command::Destroy(_) => "destroy",
+            Command::Heal(_) => "heal",
+            Command::Hooks(_) => "hooks",
+            Command::Prune(_) => "prune",
+            Command::Claude(_) => "claude",
+        }
+    }
+}
+
+/// Prints a session after create/apply/start: JSON, or (with `dir_line`) the directory and
+/// one `NAME  http://localhost:PORT` line per port.
+pub(crate) fn print_session(
+    ui: &Ui,
+    command: &str,
+    dir: &std::path::Path,
+    project: &str,
+    containers: &[crate::observed::Container],
+    dir_line: bool,
+) {
+    if ui.json {
+        let branch = crate::adapters::git::current_branch(dir);
+        let session = crate::render::json::session(
+            &dir.to_string_lossy(),
+            project,
+            branch.as_deref(),
+            containers,
+        );
+        ui.json_out(&crate::render::json::doc(
+            command,
+            serde_json::json!({ "session": session }),
+        ));
+    } else if dir_line {
+        ui.out(&format!(
+            "{}\n{}",
+            dir.display(),
+            crate::render::port_lines(containers)
+        ));
+    } else {
+        ui.out(&crate::render::port_lines(containers));
+    }
+}
+
+/// Prints the steps a stop or destroy carried out (JSON), or nothing (progress already said it).
+pub(crate) fn print_applied(
+    ui: &Ui,
+    command: &str,
+    dir: &std::path::Path,
+    plan: &crate::plan::Plan,
+) {
+    if ui.json {
+        let mut fields = crate::render::json::plan(plan, &dir.to_string_lossy(), "");
+        if let Some(o) = fields.as_object_mut() {
+            o.remove("project");
+            if let Some(steps) = o.remove("steps") {
+                o.insert("applied".into(), steps);
+            }
+        }
+        ui.json_out(&crate::render::json::doc(command, fields));
+    }
+}
+
 /// Runs a parsed command; returns the exit code on success.
 pub async fn dispatch(cli: Cli) -> Result<i32> {
-    let ui = Ui::new(cli.quiet);
+    let ui = Ui::new(cli.quiet, cli.json, cli.color, cli.verbose);
     let mut ctx = Ctx::default();
     match cli.command {
         Command::Create(a) => create::run(a, &mut ctx, &ui).await,

@@ -45,7 +45,14 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         dir.display(),
         p.desired.project
     );
-    ui.out(&render::plan_text(&p.plan, &header, args.diff));
+    if ui.json {
+        ui.json_out(&render::json::doc(
+            "plan",
+            render::json::plan(&p.plan, &dir.to_string_lossy(), &p.desired.project),
+        ));
+    } else {
+        ui.out(&render::plan_text(&p.plan, &header, args.diff, ui.color));
+    }
     Ok(if args.detailed_exitcode && !p.plan.is_empty() {
         EXIT_CHANGES_PENDING
     } else {

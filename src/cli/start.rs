@@ -31,5 +31,5 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         selection: args.select.selection(None),
         setup: false,
     };
-    super::apply::converge(ctx, &dir, ui, &wants).await
+    super::apply::converge(ctx, &dir, ui, &wants, "start").await
 }

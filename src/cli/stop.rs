@@ -17,9 +17,11 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let p = reconcile::prepare(ctx, &dir, Intent::Stop, &context::Wants::default()).await?;
     if p.plan.is_empty() {
         ui.status("Nothing to stop.");
+        super::print_applied(ui, "stop", &dir, &p.plan);
         return Ok(0);
     }
     reconcile::execute(ctx, &p, ui).await?;
+    super::print_applied(ui, "stop", &dir, &p.plan);
     ui.status(&format!("Stopped session {}", dir.display()));
     Ok(0)
 }

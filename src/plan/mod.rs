@@ -22,6 +22,17 @@ pub enum Action {
 }
 
 impl Action {
+    /// ANSI colour of the glyph.
+    pub fn color(self) -> &'static str {
+        match self {
+            Action::Create => "32",
+            Action::Update => "33",
+            Action::Replace => "35",
+            Action::Delete => "31",
+            Action::Run => "36",
+        }
+    }
+
     pub fn glyph(self) -> &'static str {
         match self {
             Action::Create => "+",

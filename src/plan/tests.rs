@@ -399,7 +399,7 @@ fn destroy_never_removes_the_main_worktree() {
 fn rendered_plan_has_legend_reasons_and_summary() {
     let d = desired_from(COMPOSE);
     let plan = diff(&d, &Observed::default(), Intent::Up, None);
-    let text = crate::render::plan_text(&plan, "header", true);
+    let text = crate::render::plan_text(&plan, "header", true, false);
     assert!(
         text.starts_with("Symbols:\n    + create\n    > run\n"),
         "{text}"
@@ -411,7 +411,7 @@ fn rendered_plan_has_legend_reasons_and_summary() {
         text.ends_with("Plan: 4 to add, 0 to change, 0 to replace, 0 to destroy, 1 to run.\n"),
         "{text}"
     );
-    let empty = crate::render::plan_text(&Plan::default(), "header", false);
+    let empty = crate::render::plan_text(&Plan::default(), "header", false, false);
     assert_eq!(
         empty,
         "No changes. The session matches its configuration.\n"

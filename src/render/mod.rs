@@ -1,4 +1,7 @@
-//! Plans and sessions → text. Renderers never decide anything: they only print values.
+//! Plans and sessions → text (and JSON, in [`json`]). Renderers never decide anything: they
+//! only print values.
+
+pub mod json;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -6,15 +9,17 @@ use std::fmt::Write;
 use crate::desired::port_vars;
 use crate::observed::{Container, Health, State};
 use crate::plan::{Action, Plan};
+use crate::ui::paint;
 
 /// The Terraform-style plan: drift first, a legend of the symbols used, one line per step with
 /// its reason, details and (with `show_diff`) file diffs, then the summary line.
-pub fn plan_text(plan: &Plan, header: &str, show_diff: bool) -> String {
+pub fn plan_text(plan: &Plan, header: &str, show_diff: bool, color: bool) -> String {
+    let glyph = |a: Action| paint(color, a.color(), &format!("{:>3}", a.glyph()));
     let mut out = String::new();
     if !plan.drift.is_empty() {
         out.push_str("Changed outside dev-prism:\n");
         for d in &plan.drift {
-            let _ = writeln!(out, "  ! {d}");
+            let _ = writeln!(out, "  {} {d}", paint(color, "33", "!"));
         }
         out.push('\n');
     }
@@ -35,7 +40,7 @@ pub fn plan_text(plan: &Plan, header: &str, show_diff: bool) -> String {
     used.sort_by_key(|a| *a as u8);
     out.push_str("Symbols:\n");
     for a in used {
-        let _ = writeln!(out, "  {:>3} {}", a.glyph(), a.legend());
+        let _ = writeln!(out, "  {} {}", glyph(a), a.legend());
     }
     let _ = writeln!(out, "\n{header}\n");
     for s in steps {
@@ -48,16 +53,16 @@ pub fn plan_text(plan: &Plan, header: &str, show_diff: bool) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:>3} {}{known}  (because {})",
-            s.action.glyph(),
+            "  {} {}{known}  (because {})",
+            glyph(s.action),
             s.subject,
             s.reason
         );
         for d in &s.details {
             let _ = writeln!(
                 out,
-                "      {:>3} {}  (because {})",
-                d.action.glyph(),
+                "      {} {}  (because {})",
+                glyph(d.action),
                 d.subject,
                 d.reason
             );
@@ -65,6 +70,17 @@ pub fn plan_text(plan: &Plan, header: &str, show_diff: bool) -> String {
         if show_diff {
             if let Some(diff) = &s.diff {
                 for line in diff.lines() {
+                    let code = match line.chars().next() {
+                        Some('+') if !line.starts_with("+++") => "32",
+                        Some('-') if !line.starts_with("---") => "31",
+                        Some('@') => "36",
+                        _ => "",
+                    };
+                    let line = if code.is_empty() {
+                        line.to_string()
+                    } else {
+                        paint(color, code, line)
+                    };
                     let _ = writeln!(out, "        {line}");
                 }
             }
@@ -125,7 +141,7 @@ pub fn sessions(containers: &[Container]) -> Vec<SessionRow> {
 }
 
 /// The `list` table.
-pub fn list_text(rows: &[SessionRow]) -> String {
+pub fn list_text(rows: &[SessionRow], color: bool) -> String {
     let mut out = String::new();
     let width = rows.iter().map(|r| r.dir.len()).max().unwrap_or(9).max(9);
     let _ = writeln!(
@@ -134,11 +150,15 @@ pub fn list_text(rows: &[SessionRow]) -> String {
         "DIRECTORY", "STATUS", "CONTAINERS"
     );
     for r in rows {
-        let status = if r.running == 0 { "stopped" } else { "running" };
+        let status = if r.running == 0 {
+            paint(color, "2", &format!("{:<8}", "stopped"))
+        } else {
+            paint(color, "32", &format!("{:<8}", "running"))
+        };
         let ports: Vec<String> = r.ports.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(
             out,
-            "{:<width$}  {:<8}  {:<10}  {}",
+            "{:<width$}  {}  {:<10}  {}",
             r.dir,
             status,
             format!("{}/{}", r.running, r.total),
@@ -149,7 +169,13 @@ pub fn list_text(rows: &[SessionRow]) -> String {
 }
 
 /// The `info` card.
-pub fn info_text(dir: &str, project: &str, containers: &[Container]) -> String {
+pub fn info_text(
+    dir: &str,
+    project: &str,
+    branch: Option<&str>,
+    containers: &[Container],
+    color: bool,
+) -> String {
     let mut out = String::new();
     let running = containers
         .iter()
@@ -162,7 +188,11 @@ pub fn info_text(dir: &str, project: &str, containers: &[Container]) -> String {
         _ => "partly running",
     };
     let _ = writeln!(out, "Session:  {dir}");
+    if let Some(b) = branch {
+        let _ = writeln!(out, "Branch:   {b}");
+    }
     let _ = writeln!(out, "Project:  {project}");
+    let status = paint(color, if running > 0 { "32" } else { "2" }, status);
     let _ = writeln!(
         out,
         "Status:   {status} ({running}/{} containers running)",
