@@ -253,3 +253,15 @@ impl Engine {
         Ok(())
     }
 }
+
+impl Engine {
+    /// The engine's own version (for `doctor`).
+    pub async fn server_version(&self) -> Result<String> {
+        let v = self
+            .client
+            .version()
+            .await
+            .map_err(|e| self.api_error("report its version", e))?;
+        Ok(v.version.unwrap_or_else(|| "unknown".into()))
+    }
+}

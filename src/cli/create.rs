@@ -10,8 +10,7 @@ use crate::reconcile;
 use crate::ui::Ui;
 use crate::util::UtcTime;
 
-/// Create a session: a new worktree (or the current directory with --in-place), its services on
-/// random ports, and `.env.session`.
+/// Create a session: a worktree (or --in-place), services on random ports, `.env.session`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Branch for the worktree (default: a new `session/<UTC timestamp>`). An existing branch

@@ -6,8 +6,10 @@ use crate::error::{Error, Result};
 use crate::reconcile;
 use crate::ui::Ui;
 
-/// Remove the session: containers, network, volumes, generated files, and for a worktree
-/// session the worktree and its branch — unless they hold work that exists nowhere else.
+/// Remove the session: containers, network, volumes, files, worktree and branch.
+///
+/// A worktree with uncommitted changes, or a branch holding commits that no other branch
+/// contains, is kept (and reported) unless --force.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -32,7 +34,10 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             .transpose()?;
         return super::bulk::destroy_all(ctx, under.as_deref(), args.force, ui).await;
     }
-    let dir = context::session_dir(args.dir.dir.as_deref())?;
+    let dir = match context::session_dir(args.dir.dir.as_deref()) {
+        Ok(dir) => dir,
+        Err(e) => return destroy_vanished(ctx, args.dir.dir.as_deref(), e, ui).await,
+    };
     let plan = destroy_one(ctx, &dir, args.force, ui).await?;
     super::print_applied(ui, "destroy", &dir, &plan);
     if !ui.json {
@@ -70,4 +75,40 @@ pub async fn destroy_one(
         ui.status(&format!("Destroyed session {}", dir.display()));
     }
     Ok(p.plan)
+}
+
+/// A session whose directory no longer exists: its containers, networks and volumes are still
+/// labelled with the path, so they can be removed by it.
+async fn destroy_vanished(
+    ctx: &mut Ctx,
+    arg: Option<&Path>,
+    not_found: Error,
+    ui: &Ui,
+) -> Result<i32> {
+    let Some(arg) = arg else {
+        return Err(not_found);
+    };
+    let path = std::env::current_dir()
+        .map(|cwd| cwd.join(arg))
+        .unwrap_or_else(|_| arg.to_path_buf());
+    let engine = ctx.engine().await?;
+    let dir_s = path.to_string_lossy();
+    let containers = engine.session_containers(&dir_s).await?;
+    let Some(project) = containers
+        .iter()
+        .find_map(|c| c.project().map(str::to_string))
+    else {
+        return Err(not_found);
+    };
+    engine.remove_project(&project, &dir_s).await?;
+    ui.status(&format!(
+        "Removed the containers, networks and volumes of {dir_s} (its directory no longer exists)"
+    ));
+    if ui.json {
+        ui.json_out(&crate::render::json::doc(
+            "destroy",
+            serde_json::json!({"dir": dir_s, "changes": true, "applied": [{"subject": format!("project {project}")}], "kept": []}),
+        ));
+    }
+    Ok(0)
 }

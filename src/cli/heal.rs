@@ -7,10 +7,12 @@ use crate::observed::Observed;
 use crate::plan::{self, Content, Op};
 use crate::ui::Ui;
 
-/// Bring the session's derived files (docker-compose.session.yml, .env.session) in line with
-/// the config, the compose files and the containers Docker reports — without starting,
-/// stopping or recreating anything. Silent when there is nothing to do or no session; meant
-/// for git hooks.
+/// Rewrite the session's derived files to match config, compose files and Docker (for hooks).
+///
+/// Brings docker-compose.session.yml, .env.session, app env files and rewritten env files in
+/// line with the config, the compose files and the containers Docker reports — without
+/// starting, stopping or recreating anything. Silent when there is nothing to do or no
+/// session.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]

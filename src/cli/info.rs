@@ -7,8 +7,7 @@ use crate::observed::State;
 use crate::render::{self, json};
 use crate::ui::Ui;
 
-/// Show the session's status, containers and ports; rewrite a missing or stale
-/// `.env.session` from what Docker reports.
+/// Show the session's status, containers and ports (restores a missing `.env.session`).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]

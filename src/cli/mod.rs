@@ -12,8 +12,12 @@ use crate::ui::Ui;
 mod apply;
 mod bulk;
 mod claude;
+mod completions;
 mod create;
 mod destroy;
+mod doctor;
+mod env;
+mod exec;
 mod heal;
 mod hooks;
 mod info;
@@ -57,7 +61,10 @@ const EXAMPLES: &str = "Examples:
   dev-prism plan --diff                 what apply would change, with file diffs
   dev-prism list                        running sessions and their ports
   dev-prism destroy                     remove the session in this directory
-  dev-prism hooks install               heal sessions after every checkout, merge, rebase";
+  dev-prism hooks install               heal sessions after every checkout, merge, rebase
+  dev-prism exec -- npm test            run a command with the session's ports in its env
+  eval \"$(dev-prism env)\"               export the session's variables into this shell
+  dev-prism --json info                 machine-readable output (schema: docs/json.md)";
 
 /// A directory argument: the session directory, default the current directory.
 #[derive(Debug, clap::Args)]
@@ -113,6 +120,11 @@ pub enum Command {
     Hooks(hooks::Args),
     Prune(prune::Args),
     Claude(claude::Args),
+    Env(env::Args),
+    Exec(exec::Args),
+    Doctor(doctor::Args),
+    Completions(completions::Args),
+    Man(completions::ManArgs),
 }
 
 impl Command {
@@ -133,6 +145,11 @@ impl Command {
             Command::Hooks(_) => "hooks",
             Command::Prune(_) => "prune",
             Command::Claude(_) => "claude",
+            Command::Env(_) => "env",
+            Command::Exec(_) => "exec",
+            Command::Doctor(_) => "doctor",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }
@@ -208,6 +225,11 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Hooks(a) => hooks::run(a, &ui),
         Command::Prune(a) => prune::run(a, &mut ctx, &ui).await,
         Command::Claude(a) => claude::run(a, &ui),
+        Command::Env(a) => env::run(a, &mut ctx, &ui).await,
+        Command::Exec(a) => exec::run(a, &mut ctx, &ui).await,
+        Command::Doctor(a) => doctor::run(a, &mut ctx, &ui).await,
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => completions::man(a),
     }
 }
 

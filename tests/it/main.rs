@@ -7,3 +7,4 @@ mod faults;
 mod heal;
 mod journey;
 mod monorepo;
+mod output;

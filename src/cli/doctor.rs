@@ -1,0 +1,249 @@
+use std::path::Path;
+use std::process::Command;
+
+use crate::adapters::compose::ComposeCli;
+use crate::adapters::endpoint;
+use crate::context::{self, Ctx};
+use crate::error::Result;
+use crate::render::json;
+use crate::ui::{paint, Ui};
+
+/// Check that everything dev-prism needs works here, and say how to fix what does not.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// One check's outcome.
+struct Check {
+    name: &'static str,
+    ok: bool,
+    detail: String,
+    fix: Option<String>,
+}
+
+fn check(name: &'static str, r: std::result::Result<String, (String, String)>) -> Check {
+    match r {
+        Ok(detail) => Check {
+            name,
+            ok: true,
+            detail,
+            fix: None,
+        },
+        Err((detail, fix)) => Check {
+            name,
+            ok: false,
+            detail,
+            fix: Some(fix),
+        },
+    }
+}
+
+fn version_of(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+    let mut checks = vec![];
+    let cwd = context::session_dir(None)?;
+
+    // Engine endpoint and reachability.
+    let ep = endpoint::resolve();
+    checks.push(check(
+        "docker endpoint",
+        ep.as_ref()
+            .map(|e| format!("{} (from {})", e.host, e.source))
+            .map_err(|e| (e.message.clone(), e.hint.clone().unwrap_or_default())),
+    ));
+    let engine = ctx.engine().await;
+    let engine_check = match &engine {
+        Ok(engine) => {
+            let version = engine
+                .server_version()
+                .await
+                .unwrap_or_else(|_| "unknown".into());
+            Ok(format!(
+                "reachable; engine {version}, API {}",
+                engine.api_version
+            ))
+        }
+        Err(e) => Err((e.message.clone(), e.hint.clone().unwrap_or_default())),
+    };
+    checks.push(check("docker engine", engine_check));
+
+    // Compose: both flavours, and which one dev-prism uses.
+    let v2 = version_of("docker", &["compose", "version", "--short"]);
+    let v1 = version_of("docker-compose", &["version", "--short"]);
+    let used = ep.as_ref().ok().map(|e| ComposeCli::detect(e, None));
+    checks.push(check(
+        "docker compose",
+        match &used {
+            Some(Ok(cli)) => Ok(format!(
+                "using Compose {} ({}); v2: {}, v1: {}",
+                cli.version,
+                cli.flavor.label(),
+                v2.as_deref().unwrap_or("not found"),
+                v1.as_deref().unwrap_or("not found"),
+            )),
+            Some(Err(e)) => Err((e.message.clone(), e.hint.clone().unwrap_or_default())),
+            None => Err(("no Docker endpoint".into(), "fix the endpoint first".into())),
+        },
+    ));
+
+    // git and worktrees.
+    checks.push(check(
+        "git",
+        match version_of("git", &["--version"]) {
+            Some(v) => {
+                let worktrees = Command::new("git")
+                    .args(["worktree", "list"])
+                    .current_dir(&cwd)
+                    .output()
+                    .map(|o| {
+                        o.status.success()
+                            || String::from_utf8_lossy(&o.stderr).contains("not a git repository")
+                    })
+                    .unwrap_or(false);
+                if worktrees {
+                    Ok(format!("{v}, worktrees supported"))
+                } else {
+                    Err((
+                        format!("{v} has no `git worktree`"),
+                        "install git 2.5 or newer".into(),
+                    ))
+                }
+            }
+            None => Err((
+                "git not found".into(),
+                "install git and put it on PATH".into(),
+            )),
+        },
+    ));
+
+    // The config and compose file here, if this is a project directory.
+    let top = crate::adapters::git::toplevel(&cwd)
+        .ok()
+        .flatten()
+        .unwrap_or(cwd.clone());
+    let has_module = ["session.config.mjs", "session.config.js"]
+        .iter()
+        .any(|f| top.join(f).is_file());
+    if has_module {
+        checks.push(check(
+            "node",
+            version_of("node", &["--version"])
+                .map(|v| format!("{v} (reads session.config.mjs/.js)"))
+                .ok_or((
+                    "node not found, but the config is a JavaScript module".into(),
+                    "install node, or convert the config to session.config.yaml".into(),
+                )),
+        ));
+    }
+    let main_root = crate::adapters::git::main_checkout(&top).ok().flatten();
+    match context::load_config(&top, main_root.as_deref()) {
+        Ok(config) => {
+            checks.push(check(
+                "config",
+                Ok(match &config.source {
+                    Some(p) => format!("{} is valid", p.display()),
+                    None => "no session.config.* here; defaults apply".into(),
+                }),
+            ));
+            let open = config.bind_address != "127.0.0.1" && config.bind_address != "::1";
+            checks.push(check(
+                "bind address",
+                if open {
+                    Err((
+                        format!(
+                            "{}: session ports are reachable from other machines",
+                            config.bind_address
+                        ),
+                        "set bindAddress: 127.0.0.1 unless you need that".into(),
+                    ))
+                } else {
+                    Ok(format!("{} (local only)", config.bind_address))
+                },
+            ));
+            if crate::compose::DEFAULT_FILES
+                .iter()
+                .any(|f| top.join(f).is_file())
+                || config.compose_files.is_some()
+            {
+                checks.push(check(
+                    "compose file",
+                    context::load_compose(&top, &config)
+                        .map(|(files, model)| {
+                            format!("{} ({} services)", files.join(", "), model.services.len())
+                        })
+                        .map_err(|e| (e.message.clone(), e.hint.clone().unwrap_or_default())),
+                ));
+            }
+        }
+        Err(e) => checks.push(check(
+            "config",
+            Err((e.message.clone(), e.hint.clone().unwrap_or_default())),
+        )),
+    }
+
+    // Sessions whose directories vanished.
+    if let Ok(engine) = &engine {
+        if let Ok(all) = engine.all_sessions().await {
+            let gone: Vec<String> = crate::render::sessions(&all)
+                .into_iter()
+                .map(|r| r.dir)
+                .filter(|d| !Path::new(d).is_dir())
+                .collect();
+            checks.push(check(
+                "sessions",
+                if gone.is_empty() {
+                    Ok("every session's directory exists".into())
+                } else {
+                    Err((
+                        format!(
+                            "{} session(s) whose directory is gone: {}",
+                            gone.len(),
+                            gone.join(", ")
+                        ),
+                        format!(
+                            "remove their containers with `dev-prism destroy '{}'`",
+                            gone[0]
+                        ),
+                    ))
+                },
+            ));
+        }
+    }
+
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    if ui.json {
+        let rows: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| serde_json::json!({"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix}))
+            .collect();
+        ui.json_out(&json::doc(
+            "doctor",
+            serde_json::json!({"ok": failed == 0, "checks": rows}),
+        ));
+    } else {
+        let mut out = String::new();
+        for c in &checks {
+            let mark = if c.ok {
+                paint(ui.color, "32", "ok ")
+            } else {
+                paint(ui.color, "31", "ERR")
+            };
+            out.push_str(&format!("{mark} {:<16} {}\n", c.name, c.detail));
+            if let Some(fix) = &c.fix {
+                out.push_str(&format!("    fix: {fix}\n"));
+            }
+        }
+        out.push_str(&if failed == 0 {
+            "Everything dev-prism needs works.\n".to_string()
+        } else {
+            format!("{failed} problem(s) found.\n")
+        });
+        ui.out(&out);
+    }
+    Ok(i32::from(failed > 0))
+}

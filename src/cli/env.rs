@@ -1,0 +1,65 @@
+use std::path::Path;
+
+use crate::compose::labels;
+use crate::context::{self, Ctx};
+use crate::desired::{session_vars, Var};
+use crate::error::{Error, Result};
+use crate::observed::State;
+use crate::render::json;
+use crate::ui::Ui;
+
+/// Print the session's variables as shell `export` lines (or `--json`):
+/// `eval "$(dev-prism env)"`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    dir: super::DirArg,
+}
+
+/// The variables of the running session in `dir`, from one API call.
+pub(super) async fn vars(ctx: &mut Ctx, dir: &Path) -> Result<Vec<Var>> {
+    let containers = ctx
+        .engine()
+        .await?
+        .session_containers(&dir.to_string_lossy())
+        .await?;
+    if !containers.iter().any(|c| c.state == State::Running) {
+        return Err(
+            Error::failure(format!("no running session in {}", dir.display()))
+                .with_hint("run `dev-prism start` (or `dev-prism create`) first"),
+        );
+    }
+    let project = containers
+        .iter()
+        .find_map(|c| c.label(labels::PROJECT))
+        .unwrap_or_default()
+        .to_string();
+    Ok(session_vars(&project, dir, &containers))
+}
+
+/// `'…'` quoting for POSIX shells.
+pub fn shell_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', r"'\''"))
+}
+
+pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+    let dir = context::session_dir(args.dir.dir.as_deref())?;
+    let vars = vars(ctx, &dir).await?;
+    if ui.json {
+        let map: serde_json::Map<String, serde_json::Value> = vars
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        ui.json_out(&json::doc(
+            "env",
+            serde_json::json!({ "dir": dir, "vars": map }),
+        ));
+    } else {
+        let text: String = vars
+            .iter()
+            .map(|(k, v)| format!("export {k}={}\n", shell_quote(v)))
+            .collect();
+        ui.out(&text);
+    }
+    Ok(0)
+}
