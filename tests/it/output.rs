@@ -12,35 +12,32 @@ fn json_of(o: &std::process::Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(o), stderr(o)))
 }
 
+/// Host ports: 4+ digits right after `:` or `=`.
+fn mask_ports(s: &str) -> String {
+    let mut r = String::new();
+    let mut chars = s.chars().peekable();
+    let mut prev = ' ';
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() && (prev == ':' || prev == '=') {
+            let mut digits = c.to_string();
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                digits.push(*d);
+                chars.next();
+            }
+            r.push_str(if digits.len() >= 4 { "<PORT>" } else { &digits });
+            prev = 'x';
+            continue;
+        }
+        r.push(c);
+        prev = c;
+    }
+    r
+}
+
 /// Replaces the temp root, host ports, hashes and times so output can be pinned.
 fn normalise(text: &str, root: &Path) -> String {
     let mut out = text.replace(&*root.to_string_lossy(), "<ROOT>");
-    // Host ports (5 digits after localhost: or =) and project hashes.
-    let re_port = |s: &str| -> String {
-        let mut r = String::new();
-        let mut chars = s.chars().peekable();
-        let mut prev = ' ';
-        while let Some(c) = chars.next() {
-            if c.is_ascii_digit() && (prev == ':' || prev == '=') {
-                let mut digits = c.to_string();
-                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                    digits.push(*d);
-                    chars.next();
-                }
-                if digits.len() >= 4 {
-                    r.push_str("<PORT>");
-                } else {
-                    r.push_str(&digits);
-                }
-                prev = 'x';
-                continue;
-            }
-            r.push(c);
-            prev = c;
-        }
-        r
-    };
-    out = re_port(&out);
+    out = mask_ports(&out);
     // `<name>-<8 hex>` project names.
     let words: Vec<String> = out
         .split_inclusive(|c: char| c.is_whitespace() || c == '(' || c == ')')
