@@ -98,3 +98,53 @@ pub fn paint(on: bool, code: &str, text: &str) -> String {
         text.to_string()
     }
 }
+
+/// A one-line spinner on stderr with elapsed time, for terminals only; cleared on drop.
+pub struct Spinner {
+    stop: std::sync::Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Spinner {
+    pub fn start(text: String) -> Spinner {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            const FRAMES: &[char] = &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+            let started = Instant::now();
+            let mut i = 0;
+            while !flag.load(Ordering::Relaxed) {
+                eprint!(
+                    "\r\x1b[2K{} {text} {:.1}s",
+                    FRAMES[i % FRAMES.len()],
+                    started.elapsed().as_secs_f64()
+                );
+                let _ = std::io::stderr().flush();
+                i += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            eprint!("\r\x1b[2K");
+            let _ = std::io::stderr().flush();
+        });
+        Spinner {
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Ui {
+    /// Whether progress may be animated: stderr is a terminal and progress is not silenced.
+    pub fn animate(&self) -> bool {
+        !self.quiet && std::io::stderr().is_terminal()
+    }
+}

@@ -23,22 +23,39 @@ pub async fn apply(
     ui: &Ui,
 ) -> Result<()> {
     let mut interrupt = crate::adapters::process::Interrupt::install();
-    for step in plan.ordered() {
+    let all = Instant::now();
+    let steps = plan.ordered();
+    for step in &steps {
         let started = Instant::now();
-        ui.status(&format!("{} {} …", step.action.glyph(), step.subject));
-        tokio::select! {
-            r = execute(step, desired, repo, ctx) => r?,
-            _ = interrupt.wait() => {
-                return Err(Error::new(
-                    crate::error::Kind::Interrupted,
-                    format!("interrupted during: {}", step.subject),
-                )
-                .with_hint("run `dev-prism plan` to see where the session stands, `dev-prism apply` to converge"));
-            }
+        let line = format!("{} {}", step.action.glyph(), step.subject);
+        // Setup commands print their own output: no spinner over it.
+        let spinner = (ui.animate() && !matches!(step.op, Op::RunSetup { .. }))
+            .then(|| crate::ui::Spinner::start(line.clone()));
+        if spinner.is_none() {
+            ui.status(&format!("{line} …"));
         }
+        let result = tokio::select! {
+            r = execute(step, desired, repo, ctx) => r,
+            _ = interrupt.wait() => Err(Error::new(
+                crate::error::Kind::Interrupted,
+                format!("interrupted during: {}", step.subject),
+            )
+            .with_hint("run `dev-prism plan` to see where the session stands, `dev-prism apply` to converge")),
+        };
+        drop(spinner);
+        result?;
+        let took = started.elapsed().as_secs_f64();
+        if ui.animate() {
+            ui.status(&format!("{line} ({took:.1}s)"));
+        } else {
+            ui.status(&format!("  done in {took:.1}s"));
+        }
+    }
+    if !steps.is_empty() {
         ui.status(&format!(
-            "  done in {:.1}s",
-            started.elapsed().as_secs_f64()
+            "Applied {} step(s) in {:.1}s.",
+            steps.len(),
+            all.elapsed().as_secs_f64()
         ));
     }
     Ok(())

@@ -70,7 +70,17 @@ fn human_output_of_list_info_and_plan() {
         return;
     }
     let repo = Repo::new(Flavor::V2, COMPOSE);
-    let dir = created(&repo.dp(&repo.path, &["create", "--branch", "demo"]));
+    let create = repo.dp(&repo.path, &["create", "--branch", "demo"]);
+    assert!(
+        !stderr(&create).contains('\x1b'),
+        "no animation or colour off a terminal"
+    );
+    assert!(
+        stderr(&create).contains("Applied 4 step(s) in "),
+        "{}",
+        stderr(&create)
+    );
+    let dir = created(&create);
     let info = normalise(&ok(&repo.dp(&dir, &["info"])), &repo.root);
     let name = repo
         .path
