@@ -133,6 +133,7 @@ impl Engine {
             let client = self.client.clone();
             let id = id.clone();
             set.spawn(async move {
+                let started = std::time::Instant::now();
                 let r = client
                     .stop_container(
                         &id,
@@ -142,6 +143,7 @@ impl Engine {
                         }),
                     )
                     .await;
+                crate::ui::debug_call(&format!("Docker API: POST /containers/{id}/stop"), started);
                 (id, r)
             });
         }
@@ -204,6 +206,7 @@ impl Engine {
         {
             let client = self.client.clone();
             set.spawn(async move {
+                let started = std::time::Instant::now();
                 let r = client
                     .remove_container(
                         &c.id,
@@ -214,6 +217,10 @@ impl Engine {
                         }),
                     )
                     .await;
+                crate::ui::debug_call(
+                    &format!("Docker API: DELETE /containers/{}", c.name),
+                    started,
+                );
                 (c.name, r)
             });
         }

@@ -164,7 +164,7 @@ async fn wait_ready(desired: &Desired, services: &[String], ctx: &mut Ctx) -> Re
     let engine = ctx.engine().await?;
     let dir_s = desired.dir.to_string_lossy().into_owned();
     let deadline = Instant::now() + Duration::from_secs(desired.ready_timeout_secs);
-    let mut poll = Duration::from_millis(50);
+    let mut poll = Duration::from_millis(25);
     loop {
         let containers = engine.session_containers(&dir_s).await?;
         let mut waiting = None;
@@ -192,7 +192,7 @@ async fn wait_ready(desired: &Desired, services: &[String], ctx: &mut Ctx) -> Re
             ));
         }
         tokio::time::sleep(poll).await;
-        poll = (poll * 2).min(Duration::from_millis(400));
+        poll = (poll * 2).min(Duration::from_millis(100));
     }
 }
 
