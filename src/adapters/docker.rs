@@ -52,6 +52,14 @@ fn unreachable(endpoint: &Endpoint, cause: &str) -> Error {
     .with_hint(hint)
 }
 
+/// `label=com.docker.compose.project=<project>`.
+fn project_filter(project: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![format!("{}={project}", labels::PROJECT)],
+    )])
+}
+
 impl Engine {
     /// Connects and negotiates the API version, failing within about two seconds.
     pub async fn connect(endpoint: Endpoint) -> Result<Engine> {
@@ -162,14 +170,11 @@ impl Engine {
 
     /// Networks of a Compose project (by Compose's project label).
     pub async fn project_networks(&self, project: &str) -> Result<Vec<String>> {
-        let mut map = HashMap::new();
-        map.insert(
-            "label".to_string(),
-            vec![format!("{}={project}", labels::PROJECT)],
-        );
         let list = self
             .client
-            .list_networks(Some(ListNetworksOptions { filters: Some(map) }))
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(project_filter(project)),
+            }))
             .await
             .map_err(|e| self.api_error("list networks", e))?;
         Ok(list.into_iter().filter_map(|n| n.name).collect())
@@ -177,14 +182,11 @@ impl Engine {
 
     /// Volumes of a Compose project (by Compose's project label).
     pub async fn project_volumes(&self, project: &str) -> Result<Vec<String>> {
-        let mut map = HashMap::new();
-        map.insert(
-            "label".to_string(),
-            vec![format!("{}={project}", labels::PROJECT)],
-        );
         let list = self
             .client
-            .list_volumes(Some(ListVolumesOptions { filters: Some(map) }))
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(project_filter(project)),
+            }))
             .await
             .map_err(|e| self.api_error("list volumes", e))?;
         Ok(list

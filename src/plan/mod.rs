@@ -390,15 +390,7 @@ pub fn diff(desired: &Desired, observed: &Observed, intent: Intent, first: Optio
 /// containers (left alone when none runs: starting is not heal's business).
 pub fn heal(desired: &Desired, observed: &Observed) -> Plan {
     let mut plan = Plan::default();
-    let dir = &desired.dir;
-    if let Some(step) = write_step(
-        SESSION_FILE,
-        dir.join(SESSION_FILE),
-        observed.session_file.as_deref(),
-        Ok(desired.session_file.clone()),
-        0o644,
-        true,
-    ) {
+    if let Some(step) = session_file_step(desired, observed) {
         plan.add(step, &[]);
     }
     if observed
@@ -413,6 +405,18 @@ pub fn heal(desired: &Desired, observed: &Observed) -> Plan {
     plan
 }
 
+/// The session compose file's step, if it differs from what it should be.
+fn session_file_step(desired: &Desired, observed: &Observed) -> Option<Step> {
+    write_step(
+        SESSION_FILE,
+        desired.dir.join(SESSION_FILE),
+        observed.session_file.as_deref(),
+        Ok(desired.session_file.clone()),
+        0o644,
+        true,
+    )
+}
+
 fn container_of<'a>(observed: &'a Observed, service: &str) -> Option<&'a Container> {
     // Prefer a running one when Compose left several (scale, leftovers).
     observed
@@ -423,7 +427,6 @@ fn container_of<'a>(observed: &'a Observed, service: &str) -> Option<&'a Contain
 }
 
 fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[NodeIndex]) {
-    let dir = &desired.dir;
     // Services the session had before: a missing one of those was removed by hand, a missing
     // new one was just added to the compose file.
     let previous = observed
@@ -431,15 +434,7 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
         .as_deref()
         .map(crate::compose::services_in_session_file)
         .unwrap_or_default();
-    let file = write_step(
-        SESSION_FILE,
-        dir.join(SESSION_FILE),
-        observed.session_file.as_deref(),
-        Ok(desired.session_file.clone()),
-        0o644,
-        true,
-    );
-    let file_node = file.map(|s| plan.add(s, root));
+    let file_node = session_file_step(desired, observed).map(|s| plan.add(s, root));
 
     let mut details = vec![];
     let mut orphans = false;

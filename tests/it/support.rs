@@ -355,15 +355,7 @@ impl Repo {
         if let Ok(rd) = std::fs::read_dir(self.sessions_dir()) {
             dirs.extend(rd.flatten().map(|e| e.path()));
         }
-        let name = self
-            .path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        dirs.iter()
-            .map(|d| dev_prism::desired::project_name(&name, d))
-            .collect()
+        dirs.iter().map(|d| self.project_of(d)).collect()
     }
 
     /// The project name dev-prism gives the session in `dir`.
