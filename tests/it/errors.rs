@@ -196,3 +196,90 @@ fn module_config_without_node_says_how_to_convert() {
     );
     assert!(stderr(&out).contains("session.config.yaml"));
 }
+
+#[test]
+fn docker_contexts_are_honoured() {
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    let cfg = repo.root.join("docker-config");
+    let meta = cfg.join("contexts/meta/0123abcd");
+    std::fs::create_dir_all(&meta).unwrap();
+    std::fs::write(
+        meta.join("meta.json"),
+        r#"{"Name":"remote","Metadata":{},"Endpoints":{"docker":{"Host":"unix:///nonexistent/ctx.sock","SkipTLSVerify":false}}}"#,
+    )
+    .unwrap();
+    std::fs::write(cfg.join("config.json"), r#"{"currentContext":"remote"}"#).unwrap();
+    let cfg_s = cfg.to_string_lossy().into_owned();
+    // The current context of the docker CLI's config…
+    let out = dp_env(
+        &repo.path,
+        &["list"],
+        &[
+            ("DOCKER_CONFIG", &cfg_s),
+            ("DOCKER_HOST", ""),
+            ("DOCKER_CONTEXT", ""),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "cannot reach the Docker engine at unix:///nonexistent/ctx.sock (context remote)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // …DOCKER_CONTEXT over it, `default` meaning the default socket…
+    let out = dp_env(
+        &repo.path,
+        &["list"],
+        &[
+            ("DOCKER_CONFIG", &cfg_s),
+            ("DOCKER_HOST", ""),
+            ("DOCKER_CONTEXT", "nope"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("docker context `nope` was not found"),
+        "{}",
+        stderr(&out)
+    );
+    // …and DOCKER_HOST over both.
+    let out = dp_env(
+        &repo.path,
+        &["list"],
+        &[
+            ("DOCKER_CONFIG", &cfg_s),
+            ("DOCKER_HOST", "unix:///nonexistent/host.sock"),
+        ],
+    );
+    assert!(
+        stderr(&out).contains("unix:///nonexistent/host.sock (DOCKER_HOST)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn service_names_and_port_ranges_compose_would_reject() {
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    repo.write(
+        "docker-compose.yml",
+        "services:\n  \"bad name\":\n    image: x\n",
+    );
+    let out = dp_env(&repo.path, &["plan"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("service name `bad name` is not valid for Compose"),
+        "{}",
+        stderr(&out)
+    );
+    repo.write(
+        "docker-compose.yml",
+        "services:\n  web:\n    image: x\n    ports: [\"3000-3005:3000-3005\"]\n",
+    );
+    let out = dp_env(&repo.path, &["plan"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is a port range"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("hint: "), "{}", stderr(&out));
+}
