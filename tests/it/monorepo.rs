@@ -377,3 +377,55 @@ fn claude_installs_idempotently() {
         format!("{md}tail\n")
     );
 }
+
+#[test]
+fn create_no_detach_streams_logs_until_ctrl_c() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = monorepo("apps: [app]\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dev-prism"))
+        .current_dir(&repo.path)
+        .args(["create", "--in-place", "--no-detach"])
+        .env("DEV_PRISM_COMPOSE", "v2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read stdout until the app's first log line shows up, then press Ctrl-C.
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("app-started-demo") {
+        use std::io::Read;
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "stdout ended before the logs: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.starts_with(&*repo.path.to_string_lossy()), "{seen}");
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("Stopped following logs; the services are still running"),
+        "{err}"
+    );
+    // `web` is in a profile that `apps` does not list: not started.
+    assert_eq!(services_of(&repo.path), vec!["app", "db"]);
+    assert!(echo_answers(port(
+        &env_vars(&repo.path.join(".env.session")),
+        "DB_PORT"
+    )));
+}
