@@ -324,7 +324,7 @@ fn derived_files(
                     "DATABASE_URL".into(),
                     Rewrite::PointAt {
                         var,
-                        host: "127.0.0.1".into(),
+                        host: reachable_host(&config.bind_address),
                     },
                 );
             }
@@ -342,6 +342,16 @@ fn derived_files(
         }
     }
     Ok(out)
+}
+
+/// The host a client on this machine uses to reach ports bound to `bind`.
+fn reachable_host(bind: &str) -> String {
+    match bind {
+        "0.0.0.0" | "127.0.0.1" => "127.0.0.1".into(),
+        "::" | "::1" => "[::1]".into(),
+        ip if ip.contains(':') => format!("[{ip}]"),
+        ip => ip.into(),
+    }
 }
 
 /// Renders a derived file. `current` is the file's present text (rewrites keep it). `None`
