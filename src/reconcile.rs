@@ -84,8 +84,11 @@ pub async fn prepare(
 
 /// Applies a prepared plan and returns the session's containers afterwards.
 pub async fn execute(ctx: &mut Ctx, prepared: &Prepared, ui: &Ui) -> Result<Vec<Container>> {
-    let repo = prepared.session.main_root.as_deref();
-    apply::apply(&prepared.plan, &prepared.desired, repo, ctx, ui).await?;
+    let mut fx = apply::effects::Real {
+        ctx,
+        repo: prepared.session.main_root.as_deref(),
+    };
+    apply::apply(&prepared.plan, &prepared.desired, &mut fx, ui).await?;
     let engine = ctx.engine().await?;
     engine
         .session_containers(&prepared.desired.dir.to_string_lossy())

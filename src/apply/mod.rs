@@ -1,27 +1,21 @@
-//! Walks a [`Plan`] in dependency order and performs each step through the adapters, reporting
-//! progress. The plan is the only input: what `plan` printed is what happens.
+//! Walks a [`Plan`] in dependency order and performs each step through [`Effects`],
+//! reporting progress. The plan is the only input: what `plan` printed is what happens.
 
-use std::path::Path;
+pub mod effects;
+#[cfg(test)]
+mod fake;
+
 use std::time::{Duration, Instant};
 
-use crate::adapters::{fs, git};
-use crate::compose::file_args;
-use crate::context::Ctx;
-use crate::desired::{render_file, session_vars, Desired, Var};
+use crate::desired::{render_file, session_vars, Desired};
 use crate::error::{Error, Result};
 use crate::observed::{Container, Health, State};
 use crate::plan::{Content, Op, Plan, Step};
 use crate::ui::Ui;
+pub use effects::Effects;
 
-/// Executes every step of `plan` in order. `repo` is the main checkout (for worktree and
-/// branch operations, which must not run from inside the worktree they remove).
-pub async fn apply(
-    plan: &Plan,
-    desired: &Desired,
-    repo: Option<&Path>,
-    ctx: &mut Ctx,
-    ui: &Ui,
-) -> Result<()> {
+/// Executes every step of `plan` in order through `fx`.
+pub async fn apply<E: Effects>(plan: &Plan, desired: &Desired, fx: &mut E, ui: &Ui) -> Result<()> {
     let mut interrupt = crate::adapters::process::Interrupt::install();
     let all = Instant::now();
     let steps = plan.ordered();
@@ -35,7 +29,7 @@ pub async fn apply(
             ui.status(&format!("{line} …"));
         }
         let result = tokio::select! {
-            r = execute(step, desired, repo, ctx) => r,
+            r = execute(step, desired, fx) => r,
             _ = interrupt.wait() => Err(Error::new(
                 crate::error::Kind::Interrupted,
                 format!("interrupted during: {}", step.subject),
@@ -61,73 +55,50 @@ pub async fn apply(
     Ok(())
 }
 
-fn need_repo(repo: Option<&Path>) -> Result<&Path> {
-    repo.ok_or_else(|| Error::failure("this step needs the git repository, which was not found"))
-}
-
-async fn execute(step: &Step, desired: &Desired, repo: Option<&Path>, ctx: &mut Ctx) -> Result<()> {
-    let dir_s = desired.dir.to_string_lossy().into_owned();
+async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Result<()> {
     match &step.op {
         Op::AddWorktree {
             path,
             branch,
             create_branch,
-        } => git::add_worktree(need_repo(repo)?, path, branch, *create_branch),
+        } => fx.add_worktree(path, branch, *create_branch),
         Op::WriteFile {
             path,
             content: Content::Text { text },
             mode,
-        } => fs::write_atomic(path, text, *mode),
+        } => fx.write_file(path, text, *mode),
         Op::WriteFile {
             path,
             content: Content::Rendered { render },
             mode,
         } => {
             // Known after apply: render from what Docker reports now.
-            let containers = ctx.engine().await?.session_containers(&dir_s).await?;
+            let containers = fx.containers(desired).await?;
             let vars = session_vars(&desired.project, &desired.dir, &containers);
-            let current = fs::read(path)?.map(|(t, _)| t);
+            let current = fx.read_file(path)?;
             match render_file(render, &vars, current.as_deref())? {
-                Some(text) => fs::write_atomic(path, &text, *mode),
+                Some(text) => fx.write_file(path, &text, *mode),
                 None => Ok(()),
             }
         }
-        Op::RemoveFile { path } => fs::remove(path),
+        Op::RemoveFile { path } => fx.remove_file(path),
         Op::ComposeUp {
             services,
             profiles,
             remove_orphans,
         } => {
-            let compose = ctx.compose()?;
-            if compose.flavor != desired.flavor {
-                return Err(Error::failure(format!(
-                    "this session's files were written for Compose {}, but Compose {} ({}) would run them",
-                    desired.flavor.label(),
-                    compose.flavor.label(),
-                    compose.version
-                ))
-                .with_hint("set DEV_PRISM_COMPOSE to the flavour the session was made with, or destroy and re-create it"));
-            }
-            compose
-                .up(
-                    &desired.dir,
-                    &desired.project,
-                    &file_args(&desired.compose_files, desired.flavor),
-                    services,
-                    profiles,
-                    *remove_orphans,
-                )
+            fx.compose_up(desired, services, profiles, *remove_orphans)
                 .await
         }
-        Op::WaitReady { services } => wait_ready(desired, services, ctx).await,
-        Op::StopContainers { ids } => ctx.engine().await?.stop(ids).await,
-        Op::RemoveProject { project } => ctx.engine().await?.remove_project(project, &dir_s).await,
-        Op::RemoveWorktree { path, force } => git::remove_worktree(need_repo(repo)?, path, *force),
-        Op::DeleteBranch { branch, .. } => git::delete_branch(need_repo(repo)?, branch),
+        Op::WaitReady { services } => wait_ready(desired, services, fx).await,
+        Op::StopContainers { ids } => fx.stop(ids).await,
+        Op::RemoveProject { project } => fx.remove_project(desired, project).await,
+        Op::RemoveWorktree { path, force } => fx.remove_worktree(path, *force),
+        Op::DeleteBranch { branch, .. } => fx.delete_branch(branch),
         Op::RunSetup { command } => {
-            let containers = ctx.engine().await?.session_containers(&dir_s).await?;
+            let containers = fx.containers(desired).await?;
             let vars = session_vars(&desired.project, &desired.dir, &containers);
-            run_setup(&desired.dir, command, &vars)
+            fx.run_setup(&desired.dir, command, &vars)
         }
     }
 }
@@ -160,13 +131,11 @@ fn readiness(service: &str, containers: &[Container]) -> Readiness {
 
 /// Watches the services' state through the API (no fixed sleeps beyond a short poll) until
 /// every one is ready, one fails, or the timeout passes.
-async fn wait_ready(desired: &Desired, services: &[String], ctx: &mut Ctx) -> Result<()> {
-    let engine = ctx.engine().await?;
-    let dir_s = desired.dir.to_string_lossy().into_owned();
+async fn wait_ready<E: Effects>(desired: &Desired, services: &[String], fx: &mut E) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(desired.ready_timeout_secs);
     let mut poll = Duration::from_millis(25);
     loop {
-        let containers = engine.session_containers(&dir_s).await?;
+        let containers = fx.containers(desired).await?;
         let mut waiting = None;
         for s in services {
             match readiness(s, &containers) {
@@ -174,7 +143,7 @@ async fn wait_ready(desired: &Desired, services: &[String], ctx: &mut Ctx) -> Re
                 Readiness::Waiting(why) => {
                     waiting.get_or_insert((s.clone(), why));
                 }
-                Readiness::Failed(why) => return Err(service_failed(desired, ctx, s, &why)),
+                Readiness::Failed(why) => return Err(service_failed(desired, fx, s, &why)),
             }
         }
         let Some((service, why)) = waiting else {
@@ -183,7 +152,7 @@ async fn wait_ready(desired: &Desired, services: &[String], ctx: &mut Ctx) -> Re
         if Instant::now() >= deadline {
             return Err(service_failed(
                 desired,
-                ctx,
+                fx,
                 &service,
                 &format!(
                     "did not become ready within {} s ({why})",
@@ -191,24 +160,13 @@ async fn wait_ready(desired: &Desired, services: &[String], ctx: &mut Ctx) -> Re
                 ),
             ));
         }
-        tokio::time::sleep(poll).await;
+        fx.pause(poll).await;
         poll = (poll * 2).min(Duration::from_millis(100));
     }
 }
 
-fn service_failed(desired: &Desired, ctx: &mut Ctx, service: &str, why: &str) -> Error {
-    let logs = ctx
-        .compose()
-        .map(|c| {
-            c.logs_tail(
-                &desired.dir,
-                &desired.project,
-                &file_args(&desired.compose_files, desired.flavor),
-                service,
-                10,
-            )
-        })
-        .unwrap_or_default();
+fn service_failed<E: Effects>(desired: &Desired, fx: &mut E, service: &str, why: &str) -> Error {
+    let logs = fx.service_logs(desired, service);
     let mut message = format!("service `{service}` {why}");
     if !logs.is_empty() {
         message.push_str("; its last log lines:\n");
@@ -218,29 +176,4 @@ fn service_failed(desired: &Desired, ctx: &mut Ctx, service: &str, why: &str) ->
         "see `docker compose -p {} logs {service}`; fix it, then run `dev-prism apply`",
         desired.project
     ))
-}
-
-/// Runs one setup command through `sh -c` in the session directory, with the session
-/// variables in its environment. Its output goes to stderr (stdout is the command's data).
-fn run_setup(dir: &Path, command: &str, vars: &[Var]) -> Result<()> {
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .current_dir(dir)
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::io::stderr())
-        .status()
-        .map_err(|e| Error::failure(format!("could not run setup `{command}`: {e}")))?;
-    if status.success() {
-        return Ok(());
-    }
-    let code = status
-        .code()
-        .map(|c| format!("exit code {c}"))
-        .unwrap_or_else(|| "a signal".into());
-    let mut e = Error::failure(format!("setup command `{command}` failed with {code}"))
-        .with_hint("the session is running; fix the command or run it by hand (`dev-prism info` shows the ports)");
-    e.keep_session = true;
-    Err(e)
 }

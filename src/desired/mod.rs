@@ -1,6 +1,8 @@
 //! (Config, compose model, command) → the session as it should be. Pure.
 
 pub mod templates;
+#[cfg(test)]
+pub mod testing;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -4,19 +4,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::compose::{self, Flavor, PortSpec};
-use crate::config;
-use crate::desired::{self, env_file_text, session_vars, Desired, Intent, Mode, Selection};
+use crate::compose::{self, PortSpec};
+use crate::desired::{env_file_text, session_vars, Desired, Intent, Mode, Selection};
 use crate::observed::{Container, Health, Observed, State, Worktree, WorktreeSafety};
 
-const DIR: &str = "/w/shop-sessions/s1";
+use crate::desired::testing::DIR;
 
 fn desired_from(compose_text: &str) -> Desired {
     desired_with(compose_text, "", Selection::default(), &[], false)
 }
 
-/// A desired state from a compose file, a config, a selection, the services that have
-/// containers, and whether this is `create` (setup commands).
 fn desired_with(
     compose_text: &str,
     config_yaml: &str,
@@ -27,37 +24,7 @@ fn desired_with(
     try_desired(compose_text, config_yaml, selection, existing, with_setup).unwrap()
 }
 
-fn try_desired(
-    compose_text: &str,
-    config_yaml: &str,
-    selection: Selection,
-    existing: &[&str],
-    with_setup: bool,
-) -> crate::error::Result<Desired> {
-    let model = compose::parse(&[("docker-compose.yml".into(), compose_text.into())]).unwrap();
-    let raw = config::parse(
-        config_yaml,
-        Path::new("session.config.yaml"),
-        config::Format::Yaml,
-    )
-    .unwrap();
-    let cfg = config::resolve(raw, Path::new("/w/shop"), None).unwrap();
-    desired::desired(
-        &cfg,
-        &model,
-        desired::Inputs {
-            dir: Path::new(DIR),
-            flavor: Flavor::V2,
-            compose_files: vec!["docker-compose.yml".into()],
-            created_at: "2026-01-01T00:00:00.000Z".into(),
-            repo_root: None,
-            selection,
-            existing: existing.iter().map(|s| s.to_string()).collect(),
-            rewrite_env_files: true,
-            with_setup,
-        },
-    )
-}
+use crate::desired::testing::desired as try_desired;
 
 const COMPOSE: &str = "services:\n  db:\n    image: pg\n    ports: ['5432']\n  web:\n    image: web\n    ports: ['8080:80']\n  admin:\n    image: a\n    profiles: [tools]\n";
 

@@ -1,0 +1,397 @@
+//! A strict in-memory world for apply: files, containers, worktrees. Stricter than the real
+//! one on purpose — it refuses steps out of order (Compose before the session file, setup
+//! before readiness, an env file that is not 0600, stopping an unknown container) — so the
+//! tests prove the plan's ordering, not just its contents.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::effects::{setup_failed, Effects};
+use crate::compose::{labels, PortSpec, SESSION_FILE};
+use crate::desired::{Desired, Var, ENV_FILE};
+use crate::error::{Error, Result};
+use crate::observed::{Container, Health, Observed, Published, State};
+
+/// How a started service behaves in the fake.
+#[derive(Clone, Debug, Default)]
+pub struct Behaviour {
+    /// Observations reporting "health: starting" before "healthy".
+    pub starting_polls: usize,
+    /// Exits with this code right after starting.
+    pub exits_with: Option<i64>,
+}
+
+#[derive(Default)]
+pub struct Fake {
+    pub files: BTreeMap<PathBuf, (String, u32)>,
+    pub containers: Vec<Container>,
+    pub worktrees: Vec<PathBuf>,
+    pub branches: Vec<String>,
+    /// Every effect, in order.
+    pub log: Vec<String>,
+    pub behaviour: BTreeMap<String, Behaviour>,
+    pub failing_setup: Option<String>,
+    next_port: u16,
+    polls: usize,
+}
+
+impl Fake {
+    /// What `observe` would report of this world for `desired`.
+    pub fn observed(&self, desired: &Desired) -> Observed {
+        let file = |name: &str| self.files.get(&desired.dir.join(name)).cloned();
+        let mut o = Observed {
+            dir_exists: true,
+            session_file: file(SESSION_FILE).map(|(t, _)| t),
+            env_file: file(ENV_FILE),
+            containers: self.containers.clone(),
+            ..Default::default()
+        };
+        for f in desired.derived.iter().filter(|f| f.path != ENV_FILE) {
+            o.derived.insert(f.path.clone(), file(&f.path));
+        }
+        o
+    }
+
+    fn start(&mut self, desired: &Desired, service: &str) {
+        self.next_port += 1;
+        let base = 40000 + self.next_port * 10;
+        let spec = &desired.services[service];
+        let behaviour = self.behaviour.get(service).cloned().unwrap_or_default();
+        let mut l = BTreeMap::new();
+        l.insert(labels::PROJECT.to_string(), desired.project.clone());
+        l.insert(
+            labels::WORKING_DIR.to_string(),
+            desired.dir.to_string_lossy().into_owned(),
+        );
+        l.insert(labels::CONFIG_HASH.to_string(), spec.config_hash.clone());
+        l.insert(
+            labels::PORTS.to_string(),
+            spec.ports
+                .iter()
+                .map(PortSpec::key)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        let (state, exit_code) = match behaviour.exits_with {
+            Some(code) => (State::Stopped, Some(code)),
+            None => (State::Running, None),
+        };
+        let container = Container {
+            id: format!("{service}-{}", self.next_port),
+            name: format!("{}-{service}-1", desired.project),
+            service: service.to_string(),
+            state,
+            health: if behaviour.starting_polls > 0 {
+                Health::Starting
+            } else {
+                Health::None
+            },
+            exit_code,
+            status: String::new(),
+            ports: spec
+                .ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Published {
+                    spec: p.clone(),
+                    host_ip: "127.0.0.1".into(),
+                    host_port: base + i as u16,
+                })
+                .collect(),
+            labels: l,
+        };
+        self.containers.retain(|c| c.service != service);
+        self.containers.push(container);
+    }
+}
+
+impl Effects for Fake {
+    async fn containers(&mut self, _desired: &Desired) -> Result<Vec<Container>> {
+        // Health progresses with every observation.
+        self.polls += 1;
+        for c in &mut self.containers {
+            let starting = self
+                .behaviour
+                .get(&c.service)
+                .map_or(0, |b| b.starting_polls);
+            if c.health == Health::Starting && self.polls > starting {
+                c.health = Health::Healthy;
+            }
+        }
+        Ok(self.containers.clone())
+    }
+
+    fn read_file(&mut self, path: &Path) -> Result<Option<String>> {
+        Ok(self.files.get(path).map(|(t, _)| t.clone()))
+    }
+
+    fn write_file(&mut self, path: &Path, content: &str, mode: u32) -> Result<()> {
+        if path.file_name().is_some_and(|n| n == ENV_FILE) && mode != 0o600 {
+            return Err(Error::failure(format!(
+                "{} written with mode {mode:o}",
+                path.display()
+            )));
+        }
+        self.log.push(format!("write {}", path.display()));
+        self.files
+            .insert(path.to_path_buf(), (content.to_string(), 0o100000 | mode));
+        Ok(())
+    }
+
+    fn remove_file(&mut self, path: &Path) -> Result<()> {
+        self.log.push(format!("remove {}", path.display()));
+        self.files.remove(path);
+        Ok(())
+    }
+
+    async fn compose_up(
+        &mut self,
+        desired: &Desired,
+        services: &[String],
+        _profiles: &[String],
+        remove_orphans: bool,
+    ) -> Result<()> {
+        match self.files.get(&desired.dir.join(SESSION_FILE)) {
+            Some((text, _)) if *text == desired.session_file => {}
+            _ => {
+                return Err(Error::failure(
+                    "compose up before the session file was written",
+                ))
+            }
+        }
+        self.log.push(format!("up {}", services.join(",")));
+        for s in services {
+            let current = self.containers.iter().find(|c| &c.service == s);
+            let hash = &desired.services[s].config_hash;
+            // Like Compose: (re)create when missing or changed, start when stopped.
+            let fresh = current.is_none_or(|c| c.label(labels::CONFIG_HASH) != Some(hash));
+            if fresh || current.is_some_and(|c| c.state != State::Running) {
+                self.start(desired, s);
+            }
+        }
+        if remove_orphans {
+            self.containers
+                .retain(|c| desired.services.contains_key(&c.service));
+        }
+        Ok(())
+    }
+
+    async fn stop(&mut self, ids: &[String]) -> Result<()> {
+        for id in ids {
+            let c = self
+                .containers
+                .iter_mut()
+                .find(|c| &c.id == id)
+                .ok_or_else(|| Error::failure(format!("stop of unknown container {id}")))?;
+            c.state = State::Stopped;
+            c.ports.clear();
+        }
+        self.log.push(format!("stop {}", ids.len()));
+        Ok(())
+    }
+
+    async fn remove_project(&mut self, _desired: &Desired, project: &str) -> Result<()> {
+        self.containers.retain(|c| c.project() != Some(project));
+        self.log.push(format!("remove project {project}"));
+        Ok(())
+    }
+
+    fn add_worktree(&mut self, path: &Path, branch: &str, create_branch: bool) -> Result<()> {
+        if create_branch {
+            self.branches.push(branch.to_string());
+        }
+        self.worktrees.push(path.to_path_buf());
+        Ok(())
+    }
+
+    fn remove_worktree(&mut self, path: &Path, _force: bool) -> Result<()> {
+        self.worktrees.retain(|w| w != path);
+        self.log.push(format!("remove worktree {}", path.display()));
+        Ok(())
+    }
+
+    fn delete_branch(&mut self, branch: &str) -> Result<()> {
+        if self.worktrees.iter().any(|w| w.ends_with(branch)) {
+            return Err(Error::failure("branch deleted while its worktree exists"));
+        }
+        self.branches.retain(|b| b != branch);
+        self.log.push(format!("delete branch {branch}"));
+        Ok(())
+    }
+
+    fn run_setup(&mut self, _dir: &Path, command: &str, vars: &[Var]) -> Result<()> {
+        if let Some(c) = self.containers.iter().find(|c| !c.is_ready()) {
+            return Err(Error::failure(format!(
+                "setup ran before `{}` was ready",
+                c.service
+            )));
+        }
+        self.log.push(format!(
+            "setup {command} with {}",
+            vars.iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+        if self.failing_setup.as_deref() == Some(command) {
+            return Err(setup_failed(command, "exit code 1"));
+        }
+        Ok(())
+    }
+
+    fn service_logs(&mut self, _desired: &Desired, service: &str) -> String {
+        format!("{service} | boom")
+    }
+
+    async fn pause(&mut self, _d: Duration) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::testing::{desired, DIR};
+    use crate::desired::{Intent, Selection};
+    use crate::plan::diff;
+    use crate::ui::Ui;
+
+    const COMPOSE: &str = "services:\n  db:\n    image: postgres:16\n    ports: ['5432']\n  web:\n    image: web\n    ports: ['8080:80', '443']\n";
+    const CONFIG: &str = "envFiles: [app/.env]\nsetup: ['make seed']\nappEnv:\n  app:\n    URL: 'http://localhost:${WEB_PORT}'\n";
+
+    fn quiet() -> Ui {
+        Ui {
+            quiet: true,
+            ..Default::default()
+        }
+    }
+
+    async fn converge(fx: &mut Fake, d: &Desired) -> Result<()> {
+        let plan = diff(d, &fx.observed(d), Intent::Up, None);
+        super::super::apply(&plan, d, fx, &quiet()).await
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn apply_of_a_fresh_plan_converges_and_replans_to_nothing() {
+        let d = desired(COMPOSE, CONFIG, Selection::default(), &[], true).unwrap();
+        let mut fx = Fake::default();
+        let env = Path::new(DIR).join("app/.env");
+        fx.files.insert(
+            env.clone(),
+            (
+                "DATABASE_URL=postgresql://u:p@localhost:5432/x\n".into(),
+                0o100600,
+            ),
+        );
+        fx.behaviour.insert(
+            "db".into(),
+            Behaviour {
+                starting_polls: 3,
+                exits_with: None,
+            },
+        );
+        converge(&mut fx, &d).await.unwrap();
+        assert_eq!(
+            fx.log,
+            vec![
+                format!("write {DIR}/docker-compose.session.yml"),
+                "up db,web".to_string(),
+                format!("write {DIR}/.env.session"),
+                format!("write {DIR}/app/.env.session"),
+                format!("write {DIR}/app/.env"),
+                "setup make seed with COMPOSE_PROJECT_NAME,SESSION_DIR,DB_PORT,WEB_PORT,WEB_443_PORT".into(),
+            ]
+        );
+        assert_eq!(
+            fx.files[&env].0,
+            "DATABASE_URL=postgresql://u:p@127.0.0.1:40010/x\n"
+        );
+        // Planning again against the world apply left finds nothing to do (setup is create's).
+        let again = desired(COMPOSE, CONFIG, Selection::default(), &["db", "web"], false).unwrap();
+        let plan = diff(&again, &fx.observed(&again), Intent::Up, None);
+        assert!(
+            plan.is_empty(),
+            "{:?}",
+            plan.ordered()
+                .iter()
+                .map(|s| &s.subject)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn stop_then_up_then_destroy_each_converge() {
+        let d = desired(COMPOSE, "", Selection::default(), &[], false).unwrap();
+        let mut fx = Fake::default();
+        converge(&mut fx, &d).await.unwrap();
+        let first_ports = fx.files[&Path::new(DIR).join(ENV_FILE)].0.clone();
+        for intent in [Intent::Stop, Intent::Up, Intent::Destroy { force: false }] {
+            let plan = diff(&d, &fx.observed(&d), intent, None);
+            super::super::apply(&plan, &d, &mut fx, &quiet())
+                .await
+                .unwrap();
+            let after = diff(&d, &fx.observed(&d), intent, None);
+            assert!(
+                after.is_empty(),
+                "{intent:?} left {:?}",
+                after
+                    .ordered()
+                    .iter()
+                    .map(|s| &s.subject)
+                    .collect::<Vec<_>>()
+            );
+            if intent == Intent::Up {
+                let text = &fx.files[&Path::new(DIR).join(ENV_FILE)].0;
+                assert_ne!(*text, first_ports, "ports change on every start");
+            }
+        }
+        assert!(fx.containers.is_empty());
+        assert!(fx.files.is_empty());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_service_that_exits_fails_with_its_logs_before_setup_runs() {
+        let d = desired(COMPOSE, CONFIG, Selection::default(), &[], true).unwrap();
+        let mut fx = Fake::default();
+        fx.behaviour.insert(
+            "web".into(),
+            Behaviour {
+                starting_polls: 0,
+                exits_with: Some(3),
+            },
+        );
+        let err = converge(&mut fx, &d).await.unwrap_err();
+        assert_eq!(
+            err.message,
+            "service `web` exited with code 3; its last log lines:\nweb | boom"
+        );
+        assert!(!fx.log.iter().any(|l| l.starts_with("setup")));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failing_setup_keeps_the_session() {
+        let d = desired(COMPOSE, CONFIG, Selection::default(), &[], true).unwrap();
+        let mut fx = Fake {
+            failing_setup: Some("make seed".into()),
+            ..Default::default()
+        };
+        let err = converge(&mut fx, &d).await.unwrap_err();
+        assert_eq!(
+            err.message,
+            "setup command `make seed` failed with exit code 1"
+        );
+        assert!(err.keep_session);
+        assert_eq!(fx.containers.len(), 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_fake_refuses_compose_before_the_session_file() {
+        // Proves the strictness the other tests rely on.
+        let d = desired(COMPOSE, "", Selection::default(), &[], false).unwrap();
+        let mut fx = Fake::default();
+        let err = fx
+            .compose_up(&d, &["db".into()], &[], false)
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("before the session file"));
+    }
+}
