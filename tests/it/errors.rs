@@ -13,6 +13,24 @@ fn files_in(dir: &std::path::Path) -> Vec<String> {
     v
 }
 
+/// `plan` in `repo` fails with exit 2, `needle` and a hint; returns stderr.
+#[track_caller]
+fn plan_fails(repo: &Repo, needle: &str) -> String {
+    let out = dp_env(&repo.path, &["plan"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(needle), "{}", stderr(&out));
+    assert!(stderr(&out).contains("hint: "), "{}", stderr(&out));
+    stderr(&out)
+}
+
+/// `plan` in a repository whose compose file is `compose` fails with exit 2 and `needle`.
+#[track_caller]
+fn plan_rejects_compose(compose: &str, needle: &str) -> String {
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    repo.write("docker-compose.yml", compose);
+    plan_fails(&repo, needle)
+}
+
 #[test]
 fn docker_unreachable_is_exit_3_with_endpoint_and_hint() {
     let repo = Repo::new(Flavor::V2, COMPOSE);
@@ -65,42 +83,23 @@ fn unknown_config_key_is_a_located_usage_error_and_writes_nothing() {
 fn wrong_type_in_json_config() {
     let repo = Repo::new(Flavor::V2, COMPOSE);
     repo.write("session.config.json", "{\n  \"apps\": \"web\"\n}\n");
-    let out = dp_env(&repo.path, &["plan"], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("session.config.json:2:"),
-        "{}",
-        stderr(&out)
-    );
+    plan_fails(&repo, "session.config.json:2:");
 }
 
 #[test]
 fn missing_compose_file() {
     let repo = Repo::new(Flavor::V2, COMPOSE);
     std::fs::remove_file(repo.path.join("docker-compose.yml")).unwrap();
-    let out = dp_env(&repo.path, &["plan"], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no compose file in"),
-        "{}",
-        stderr(&out)
-    );
+    plan_fails(&repo, "no compose file in");
 }
 
 #[test]
 fn malformed_compose_file_names_line() {
-    let repo = Repo::new(Flavor::V2, COMPOSE);
-    repo.write(
-        "docker-compose.yml",
+    let err = plan_rejects_compose(
         "services:\n  web:\n    image: [unclosed\n",
+        "docker-compose.yml:",
     );
-    let out = dp_env(&repo.path, &["plan"], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).starts_with("error: docker-compose.yml:"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(err.starts_with("error: docker-compose.yml:"), "{err}");
 }
 
 #[test]
@@ -262,24 +261,12 @@ fn docker_contexts_are_honoured() {
 
 #[test]
 fn service_names_and_port_ranges_compose_would_reject() {
-    let repo = Repo::new(Flavor::V2, COMPOSE);
-    repo.write(
-        "docker-compose.yml",
+    plan_rejects_compose(
         "services:\n  \"bad name\":\n    image: x\n",
+        "service name `bad name` is not valid for Compose",
     );
-    let out = dp_env(&repo.path, &["plan"], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("service name `bad name` is not valid for Compose"),
-        "{}",
-        stderr(&out)
-    );
-    repo.write(
-        "docker-compose.yml",
+    plan_rejects_compose(
         "services:\n  web:\n    image: x\n    ports: [\"3000-3005:3000-3005\"]\n",
+        "is a port range",
     );
-    let out = dp_env(&repo.path, &["plan"], &[]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("is a port range"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("hint: "), "{}", stderr(&out));
 }
