@@ -117,7 +117,33 @@ pub struct SessionRow {
     pub dir: String,
     pub running: usize,
     pub total: usize,
-    pub ports: Vec<(String, String)>,
+    /// `(service, host port)` for each first port, `(service:containerport, host port)` for
+    /// further ones.
+    pub ports: Vec<(String, u16)>,
+}
+
+/// Published ports of running containers, labelled by service, in service order.
+pub fn service_ports(containers: &[Container]) -> Vec<(String, u16)> {
+    let mut sorted: Vec<&Container> = containers
+        .iter()
+        .filter(|c| c.state == State::Running)
+        .collect();
+    sorted.sort_by(|a, b| a.service.cmp(&b.service));
+    sorted.dedup_by(|a, b| a.service == b.service);
+    let mut out = vec![];
+    for c in sorted {
+        for (i, p) in c.declared_ports().iter().enumerate() {
+            if let Some(port) = c.host_port(p) {
+                let label = if i == 0 {
+                    c.service.clone()
+                } else {
+                    format!("{}:{}", c.service, p.container_port)
+                };
+                out.push((label, port));
+            }
+        }
+    }
+    out
 }
 
 /// Groups containers by session directory. Containers whose directory label is missing or not
@@ -135,7 +161,7 @@ pub fn sessions(containers: &[Container]) -> Vec<SessionRow> {
             dir: dir.to_string(),
             running: cs.iter().filter(|c| c.state == State::Running).count(),
             total: cs.len(),
-            ports: port_vars(&cs),
+            ports: service_ports(&cs),
         })
         .collect()
 }
@@ -155,14 +181,18 @@ pub fn list_text(rows: &[SessionRow], color: bool) -> String {
         } else {
             paint(color, "32", &format!("{:<8}", "running"))
         };
-        let ports: Vec<String> = r.ports.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let ports: Vec<String> = r
+            .ports
+            .iter()
+            .map(|(k, v)| format!("{k} → http://localhost:{v}"))
+            .collect();
         let _ = writeln!(
             out,
             "{:<width$}  {}  {:<10}  {}",
             r.dir,
             status,
             format!("{}/{}", r.running, r.total),
-            ports.join(" ")
+            ports.join(", ")
         );
     }
     out

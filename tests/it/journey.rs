@@ -65,7 +65,7 @@ fn journey(flavor: Flavor) {
     assert!(
         line.contains("running")
             && line.contains("2/2")
-            && line.contains(&format!("WEB_PORT={web}")),
+            && line.contains(&format!("web → http://localhost:{web}")),
         "{line}"
     );
 
@@ -283,6 +283,26 @@ fn changed_compose_file_is_planned_and_applied() {
         &env_vars(&dir.join(".env.session")),
         "EXTRA_PORT"
     )));
+    assert_no_changes(&repo, &dir);
+
+    // A service removed from the compose file is removed from the session.
+    let fewer = std::fs::read_to_string(dir.join("docker-compose.yml")).unwrap();
+    let start = fewer.find("  echo:\n").unwrap();
+    let end = fewer[start..].find("  extra:\n").unwrap() + start;
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!("{}{}", &fewer[..start], &fewer[end..]),
+    )
+    .unwrap();
+    let plan = ok(&repo.dp(&dir, &["plan"]));
+    assert!(
+        plan.contains("- service echo  (because it is no longer in the compose file)"),
+        "{plan}"
+    );
+    ok(&repo.dp(&dir, &["apply"]));
+    let vars = env_vars(&dir.join(".env.session"));
+    assert!(!vars.contains_key("ECHO_PORT"), "{vars:?}");
+    assert_eq!(containers_under(&dir).len(), 2, "web and extra remain");
     assert_no_changes(&repo, &dir);
 }
 

@@ -102,7 +102,7 @@ fn human_output_of_list_info_and_plan() {
     assert!(
         line.starts_with(&format!("<ROOT>/{name}-sessions/demo"))
             && line.ends_with(
-                "running   2/2         ECHO_PORT=<PORT> ECHO_7001_PORT=<PORT> WEB_PORT=<PORT>"
+                "running   2/2         echo → http://localhost:<PORT>, echo:<PORT> → http://localhost:<PORT>, web → http://localhost:<PORT>"
             ),
         "{line}"
     );
