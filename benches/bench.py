@@ -253,6 +253,12 @@ def run_all(base, runs, rows, notes):
     for p in procs:
         p.wait()
     bulk["stop-all 10"], _ = timed([BIN, "-q", "stop-all", "--under", ten_base])
+    # The profile behind the bulk figures: start them again, then one verbose stop-all.
+    procs = [subprocess.Popen([BIN, "-q", "start"], cwd=d, stdout=subprocess.DEVNULL) for d in ten]
+    for p in procs:
+        p.wait()
+    profile = sh([BIN, "-q", "-v", "stop-all", "--under", ten_base]).stderr
+    notes.append(("profile", [l for l in profile.splitlines() if "/stop" in l]))
     bulk["destroy --all 10"], _ = timed([BIN, "-q", "destroy", "--all", "--under", ten_base])
     raw = engine_bulk_floor()
     rows.append(("`stop-all` (10 sessions)", bulk["stop-all 10"], None, None, bulk["stop-all 10"] / bulk["stop 1"],
@@ -322,6 +328,11 @@ def write_report(path, rows, notes, runs):
                       "| N | curl floor | list | info | plan | heal |", "| --- | --- | --- | --- | --- | --- |"]
             for n, d in data.items():
                 lines.append(f"| {n} | {ms(d['curl'])} | {ms(d['list'])} | {ms(d['info'])} | {ms(d['plan'])} | {ms(d['heal'])} |")
+        if kind == "profile":
+            lines += ["", "## Profile: `dev-prism -v stop-all` of 10 sessions", "",
+                      "Every stop request is sent at once; the engine answers them one after another "
+                      "(each line is one request's own duration, in completion order):", "", "```"]
+            lines += [l.replace(ROOT, ".") for l in data] + ["```"]
         if kind == "rss":
             lines += ["", f"Peak RSS: `list` (30 sessions) {data['list'] / 1024:.1f} MiB, "
                           f"`create` {data['create'] / 1024:.1f} MiB."]
