@@ -144,7 +144,15 @@ pub fn load_compose(dir: &Path, config: &Config) -> Result<(Vec<String>, Compose
             .map_err(|e| Error::usage(format!("cannot read compose file {f}: {e}")))?;
         texts.push((f.clone(), text));
     }
-    let model = compose::parse(&texts)?;
+    let load = |rel: &str| -> Result<String> {
+        std::fs::read_to_string(dir.join(rel)).map_err(|e| {
+            Error::usage(format!(
+                "cannot read compose file {rel} (named by include/extends): {e}"
+            ))
+            .with_hint("fix the path in the compose file")
+        })
+    };
+    let model = compose::parse_with(&texts, &load)?;
     Ok((files, model))
 }
 

@@ -109,28 +109,210 @@ pub struct ComposeModel {
     pub top: Map<String, Value>,
 }
 
-/// Parses and merges compose files given as `(display name, text)`, in `-f` order.
+/// Reads another compose file named by `include` or `extends.file`, by its path relative to
+/// the session directory.
+pub type Loader<'a> = &'a dyn Fn(&str) -> Result<String>;
+
+/// Parses and merges compose files given as `(display name, text)`, in `-f` order. Files
+/// named by `include` or `extends: {file}` cannot be read here: use [`parse_with`].
 pub fn parse(files: &[(String, String)]) -> Result<ComposeModel> {
-    let mut merged = Map::new();
-    for (name, text) in files {
-        let doc: Value = if text.trim().is_empty() {
-            Value::Object(Map::new())
-        } else {
-            serde_saphyr::from_str(text).map_err(|e| {
-                crate::config::yaml_error(&e, text, name)
-                    .with_hint("fix the compose file; `docker compose config` shows Compose's view")
-            })?
-        };
-        let Value::Object(mut doc) = doc else {
-            return Err(
-                Error::usage(format!("{name}: a compose file must be a mapping"))
-                    .with_hint("it should start with `services:`"),
-            );
-        };
-        if let Some(Value::Object(services)) = doc.get_mut("services") {
-            services.values_mut().for_each(normalise_service);
+    parse_with(files, &|name: &str| {
+        Err(Error::usage(format!(
+            "{name} is referenced but cannot be read here"
+        )))
+    })
+}
+
+fn parse_doc(name: &str, text: &str) -> Result<Map<String, Value>> {
+    let doc: Value = if text.trim().is_empty() {
+        Value::Object(Map::new())
+    } else {
+        serde_saphyr::from_str(text).map_err(|e| {
+            crate::config::yaml_error(&e, text, name)
+                .with_hint("fix the compose file; `docker compose config` shows Compose's view")
+        })?
+    };
+    let Value::Object(mut doc) = doc else {
+        return Err(
+            Error::usage(format!("{name}: a compose file must be a mapping"))
+                .with_hint("it should start with `services:`"),
+        );
+    };
+    if let Some(Value::Object(services)) = doc.get_mut("services") {
+        services.values_mut().for_each(normalise_service);
+    }
+    Ok(doc)
+}
+
+/// `a/b.yml` relative to the directory of `from` (itself relative to the session directory).
+fn relative_to(from: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        return path.to_string();
+    }
+    match from.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{path}"),
+        None => path.to_string(),
+    }
+}
+
+/// Loads and parses one file with its own `include`s resolved (depth-limited: cycles are an
+/// error, as in Compose).
+fn load_doc(name: &str, text: &str, load: Loader<'_>, depth: usize) -> Result<Map<String, Value>> {
+    if depth > 8 {
+        return Err(
+            Error::usage(format!("{name}: `include` nests too deep (a cycle?)"))
+                .with_hint("check the include chain of your compose files"),
+        );
+    }
+    let mut doc = parse_doc(name, text)?;
+    let Some(include) = doc.remove("include") else {
+        return Ok(doc);
+    };
+    let entries: Vec<String> = match include {
+        Value::Array(list) => list
+            .into_iter()
+            .flat_map(|e| match e {
+                Value::String(p) => vec![p],
+                Value::Object(m) => match m.get("path") {
+                    Some(Value::String(p)) => vec![p.clone()],
+                    Some(Value::Array(ps)) => ps
+                        .iter()
+                        .filter_map(|p| p.as_str().map(str::to_string))
+                        .collect(),
+                    _ => vec![],
+                },
+                _ => vec![],
+            })
+            .collect(),
+        _ => {
+            return Err(Error::usage(format!("{name}: `include` must be a list"))
+                .with_hint("write `include:` followed by `- path/to/compose.yaml` entries"))
         }
+    };
+    for entry in entries {
+        let path = relative_to(name, &entry);
+        let included = load_doc(&path, &load(&path)?, load, depth + 1)?;
+        // Included services and resources are added; the including file may not redefine them
+        // (Compose refuses that too), so existing keys win here.
+        for (key, value) in included {
+            match (doc.get_mut(&key), value) {
+                (Some(Value::Object(mine)), Value::Object(theirs)) => {
+                    for (k, v) in theirs {
+                        mine.entry(k).or_insert(v);
+                    }
+                }
+                (None, v) => {
+                    doc.insert(key, v);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(doc)
+}
+
+/// Resolves `extends` (same file, or `{file, service}`) into a plain service definition.
+fn resolve_extends(
+    name: &str,
+    services: &Map<String, Value>,
+    origin: &str,
+    load: Loader<'_>,
+    depth: usize,
+) -> Result<Value> {
+    let def = services
+        .get(name)
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
+    let Value::Object(mut def) = def else {
+        return Ok(def);
+    };
+    let Some(ext) = def.remove("extends") else {
+        return Ok(Value::Object(def));
+    };
+    if depth > 8 {
+        return Err(Error::usage(format!(
+            "service `{name}`: `extends` nests too deep (a cycle?)"
+        ))
+        .with_hint("check the extends chain"));
+    }
+    let (file, base) = match &ext {
+        Value::String(s) => (None, s.clone()),
+        Value::Object(m) => (
+            m.get("file").and_then(Value::as_str).map(str::to_string),
+            m.get("service")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        _ => (None, String::new()),
+    };
+    let base_def = match file {
+        None => {
+            if !services.contains_key(&base) {
+                return Err(Error::usage(format!(
+                    "service `{name}` extends `{base}`, which does not exist"
+                ))
+                .with_hint("fix `extends` in the compose file"));
+            }
+            resolve_extends(&base, services, origin, load, depth + 1)?
+        }
+        Some(f) => {
+            let path = relative_to(origin, &f);
+            let doc = load_doc(&path, &load(&path)?, load, depth + 1)?;
+            let other =
+                match doc.get("services") {
+                    Some(Value::Object(m)) if m.contains_key(&base) => m.clone(),
+                    _ => return Err(Error::usage(format!(
+                        "service `{name}` extends `{base}` from {path}, which has no such service"
+                    ))
+                    .with_hint("fix `extends` in the compose file")),
+                };
+            resolve_extends(&base, &other, &path, load, depth + 1)?
+        }
+    };
+    let Value::Object(mut merged) = base_def else {
+        return Ok(Value::Object(def));
+    };
+    // Reuse Compose's merge rules (ports append, mappings merge, scalars replace).
+    let mut base_doc = Map::new();
+    base_doc.insert(
+        "services".into(),
+        Value::Object(Map::from_iter([(
+            "x".to_string(),
+            Value::Object(std::mem::take(&mut merged)),
+        )])),
+    );
+    let mut over_doc = Map::new();
+    over_doc.insert(
+        "services".into(),
+        Value::Object(Map::from_iter([("x".to_string(), Value::Object(def))])),
+    );
+    merge(&mut base_doc, over_doc, "");
+    Ok(base_doc["services"]["x"].clone())
+}
+
+/// Parses and merges compose files given as `(display name, text)`, in `-f` order, reading
+/// files named by `include` and `extends: {file}` through `load`. Both are resolved here so
+/// the model sees every service (and its ports) that Compose will run.
+pub fn parse_with(files: &[(String, String)], load: Loader<'_>) -> Result<ComposeModel> {
+    let mut merged = Map::new();
+    let mut origin = String::new();
+    for (name, text) in files {
+        let doc = load_doc(name, text, load, 0)?;
         merge(&mut merged, doc, "");
+        if origin.is_empty() {
+            origin = name.clone();
+        }
+    }
+    if let Some(Value::Object(services)) = merged.get("services").cloned() {
+        let mut resolved = Map::new();
+        for name in services.keys() {
+            resolved.insert(
+                name.clone(),
+                resolve_extends(name, &services, &origin, load, 0)?,
+            );
+        }
+        merged.insert("services".into(), Value::Object(resolved));
     }
     let services_value = merged.remove("services").unwrap_or(Value::Null);
     let services_map = match services_value {
@@ -478,18 +660,13 @@ pub fn session_file(model: &ComposeModel, ctx: &SessionFileContext<'_>) -> Resul
             serde_saphyr::to_string(&LayeredDoc { services })
         }
         Flavor::V1 => {
+            // `include` and `extends` were resolved into the model: everything is inline here.
             let mut doc = model.top.clone();
-            if doc.contains_key("include") {
-                return Err(v1_refusal("uses `include`"));
-            }
             let mut services = Map::new();
             for (name, svc) in &model.services {
                 let Value::Object(mut def) = svc.raw.clone() else {
                     continue;
                 };
-                if def.contains_key("extends") {
-                    return Err(v1_refusal(&format!("service `{name}` uses `extends`")));
-                }
                 if svc.ports.is_empty() {
                     def.remove("ports");
                 } else {
@@ -519,13 +696,6 @@ pub fn session_file(model: &ComposeModel, ctx: &SessionFileContext<'_>) -> Resul
     }
     .map_err(|e| Error::failure(format!("could not serialise the session compose file: {e}")))?;
     Ok(format!("{HEADER}{body}"))
-}
-
-fn v1_refusal(what: &str) -> Error {
-    Error::usage(format!(
-        "the compose file {what}, which dev-prism cannot expand for Compose v1"
-    ))
-    .with_hint("install Compose v2 (`docker compose`), or set DEV_PRISM_COMPOSE=v2")
 }
 
 /// Reads the `created_at` label back out of a session file written earlier, so rewriting the

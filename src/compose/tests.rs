@@ -157,10 +157,54 @@ fn v1_session_file_is_self_contained() {
 }
 
 #[test]
-fn v1_refuses_extends() {
-    let m = model(&["services:\n  a:\n    image: x\n  b:\n    extends: a\n"]);
-    let e = session_file(&m, &ctx(Flavor::V1)).unwrap_err();
-    assert!(e.message.contains("`extends`"));
+fn extends_and_include_are_resolved_into_the_model() {
+    let files: std::collections::HashMap<&str, &str> = [
+        ("more/other.yml", "services:\n  cache:\n    image: redis\n    ports: ['6379:6379']\n"),
+        ("base.yml", "services:\n  common:\n    image: base\n    ports: ['9000:9000']\n    environment: {A: '1'}\n"),
+    ]
+    .into_iter()
+    .collect();
+    let load = |p: &str| {
+        files
+            .get(p)
+            .map(|t| t.to_string())
+            .ok_or_else(|| crate::error::Error::usage(format!("no {p}")))
+    };
+    let main = "include:\n  - more/other.yml\nservices:\n  a:\n    image: x\n    ports: ['80']\n  b:\n    extends: a\n    ports: ['81']\n  c:\n    extends: {file: base.yml, service: common}\n    environment: {B: '2'}\n";
+    let m = parse_with(&[("docker-compose.yml".into(), main.into())], &load).unwrap();
+    assert_eq!(
+        m.services.keys().collect::<Vec<_>>(),
+        vec!["a", "b", "c", "cache"]
+    );
+    assert_eq!(
+        m.services["b"].ports,
+        vec![PortSpec::tcp(80), PortSpec::tcp(81)]
+    );
+    assert_eq!(m.services["b"].raw["image"], "x");
+    assert!(m.services["b"].raw.get("extends").is_none());
+    assert_eq!(m.services["c"].ports, vec![PortSpec::tcp(9000)]);
+    assert_eq!(
+        m.services["c"].raw["environment"],
+        json!({"A": "1", "B": "2"})
+    );
+    assert_eq!(m.services["cache"].ports, vec![PortSpec::tcp(6379)]);
+    // The fixed host ports of included and extended services do not survive either.
+    let text = session_file(&m, &ctx(Flavor::V2)).unwrap();
+    assert!(
+        text.contains("127.0.0.1::6379") && text.contains("127.0.0.1::9000"),
+        "{text}"
+    );
+    // And Compose v1 gets them fully expanded.
+    let v1 = session_file(&m, &ctx(Flavor::V1)).unwrap();
+    assert!(!v1.contains("extends") && !v1.contains("include"), "{v1}");
+    let cyclic = parse_with(
+        &[(
+            "docker-compose.yml".into(),
+            "services:\n  a:\n    extends: b\n  b:\n    extends: a\n".into(),
+        )],
+        &load,
+    );
+    assert!(cyclic.unwrap_err().message.contains("nests too deep"));
 }
 
 #[test]

@@ -341,3 +341,48 @@ fn destroy_keeps_uncommitted_work_and_unmerged_commits() {
     assert!(!dir.exists());
     assert_eq!(repo.git(&["rev-parse", "work"]), head);
 }
+
+fn include_and_extends(flavor: Flavor) {
+    if !docker_ready(flavor) {
+        return;
+    }
+    // Services defined through `include` and `extends: {file}` with fixed host ports: two
+    // sessions must both run, and both services carry the session's labels.
+    let repo = Repo::new(
+        flavor,
+        "include:\n  - more/other.yml\nservices:\n  app:\n    extends: {file: base.yml, service: common}\n",
+    );
+    repo.write(
+        "more/other.yml",
+        "services:\n  cache:\n    image: dev-prism-test-busybox:1\n    command: [\"nc\", \"-ll\", \"-p\", \"6379\", \"-e\", \"cat\"]\n    ports: [\"6379:6379\"]\n    stop_grace_period: 1s\n",
+    );
+    repo.write(
+        "base.yml",
+        "services:\n  common:\n    image: dev-prism-test-busybox:1\n    command: [\"nc\", \"-ll\", \"-p\", \"9000\", \"-e\", \"cat\"]\n    ports: [\"9000:9000\"]\n    stop_grace_period: 1s\n",
+    );
+    repo.commit("include and extends");
+    let dirs: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            created_dir(&ok(
+                &repo.dp(&repo.path, &["create", "--branch", &format!("s{i}")])
+            ))
+        })
+        .collect();
+    for dir in &dirs {
+        let vars = env_vars(&dir.join(".env.session"));
+        assert!(echo_answers(port(&vars, "APP_PORT")));
+        assert!(echo_answers(port(&vars, "CACHE_PORT")));
+        assert_eq!(containers_under(dir).len(), 2);
+        assert_no_changes(&repo, dir);
+    }
+}
+
+#[test]
+fn include_and_extends_v2() {
+    include_and_extends(Flavor::V2);
+}
+
+#[test]
+fn include_and_extends_v1() {
+    include_and_extends(Flavor::V1);
+}
