@@ -34,10 +34,19 @@ pub struct SessionLock {
     _file: std::fs::File,
 }
 
-/// Takes the session's lock or fails at once with a "busy" error. The lock file lives in the
-/// temp dir, named by a hash of the directory, so it never shows up in the user's worktree.
+/// Takes the session's lock or fails at once with a "busy" error. The lock file lives in a
+/// per-user runtime/temp directory, named by a hash of the session directory, so it never
+/// shows up in the user's worktree.
 pub fn lock(dir: &Path) -> Result<SessionLock> {
-    let base = std::env::temp_dir().join("dev-prism-locks");
+    // Per user: a directory another user created would not be writable.
+    let base = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => std::path::PathBuf::from(d).join("dev-prism-locks"),
+        None => {
+            use std::os::unix::fs::MetadataExt;
+            let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+            std::env::temp_dir().join(format!("dev-prism-locks-{uid}"))
+        }
+    };
     let _ = std::fs::create_dir_all(&base);
     let path = base.join(format!(
         "{}.lock",
