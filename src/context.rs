@@ -43,7 +43,9 @@ pub fn lock(dir: &Path) -> Result<SessionLock> {
         Some(d) => std::path::PathBuf::from(d).join("dev-prism-locks"),
         None => {
             use std::os::unix::fs::MetadataExt;
-            let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+            let uid = std::fs::metadata("/proc/self")
+                .map(|m| m.uid())
+                .unwrap_or(0);
             std::env::temp_dir().join(format!("dev-prism-locks-{uid}"))
         }
     };

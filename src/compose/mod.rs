@@ -259,14 +259,15 @@ fn resolve_extends(
         Some(f) => {
             let path = relative_to(origin, &f);
             let doc = load_doc(&path, &load(&path)?, load, depth + 1)?;
-            let other =
-                match doc.get("services") {
-                    Some(Value::Object(m)) if m.contains_key(&base) => m.clone(),
-                    _ => return Err(Error::usage(format!(
+            let other = match doc.get("services") {
+                Some(Value::Object(m)) if m.contains_key(&base) => m.clone(),
+                _ => {
+                    return Err(Error::usage(format!(
                         "service `{name}` extends `{base}` from {path}, which has no such service"
                     ))
-                    .with_hint("fix `extends` in the compose file")),
-                };
+                    .with_hint("fix `extends` in the compose file"))
+                }
+            };
             resolve_extends(&base, &other, &path, load, depth + 1)?
         }
     };
