@@ -202,10 +202,25 @@ pub fn hooks_dir(top: &Path) -> Result<PathBuf> {
     Ok(if p.is_absolute() { p } else { top.join(p) })
 }
 
-/// The branch checked out in `dir`, if it is a git worktree on a branch.
+/// The branch checked out in `dir` (a worktree's top directory), read from git's files — no
+/// git process, so `list` can afford it for every session. `None` when detached or not a
+/// worktree top.
 pub fn current_branch(dir: &Path) -> Option<String> {
-    ok_text(dir, &["symbolic-ref", "--quiet", "--short", "HEAD"])
-        .ok()
-        .flatten()
-        .filter(|b| !b.is_empty())
+    let dot_git = dir.join(".git");
+    let git_dir = if dot_git.is_dir() {
+        dot_git
+    } else {
+        // A linked worktree: `.git` is a file saying `gitdir: <path>`.
+        let text = std::fs::read_to_string(&dot_git).ok()?;
+        let p = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+        if p.is_absolute() {
+            p
+        } else {
+            dir.join(p)
+        }
+    };
+    let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    head.trim()
+        .strip_prefix("ref: refs/heads/")
+        .map(str::to_string)
 }

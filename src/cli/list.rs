@@ -17,6 +17,10 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let rows: Vec<_> = render::sessions(&containers)
         .into_iter()
         .filter(|r| args.all || r.running > 0)
+        .map(|mut r| {
+            r.branch = crate::adapters::git::current_branch(std::path::Path::new(&r.dir));
+            r
+        })
         .collect();
     if ui.json {
         let sessions: Vec<serde_json::Value> = rows
@@ -31,7 +35,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                     .iter()
                     .find_map(|c| c.label(labels::PROJECT))
                     .unwrap_or("");
-                json::session(&r.dir, project, None, &cs)
+                json::session(&r.dir, project, r.branch.as_deref(), &cs)
             })
             .collect();
         ui.json_out(&json::doc(

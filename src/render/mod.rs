@@ -115,6 +115,8 @@ pub fn port_lines(containers: &[Container]) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionRow {
     pub dir: String,
+    /// The branch checked out there, when it is a git worktree (filled by the caller).
+    pub branch: Option<String>,
     pub running: usize,
     pub total: usize,
     /// `(service, host port)` for each first port, `(service:containerport, host port)` for
@@ -159,6 +161,7 @@ pub fn sessions(containers: &[Container]) -> Vec<SessionRow> {
         .into_iter()
         .map(|(dir, cs)| SessionRow {
             dir: dir.to_string(),
+            branch: None,
             running: cs.iter().filter(|c| c.state == State::Running).count(),
             total: cs.len(),
             ports: service_ports(&cs),
@@ -169,11 +172,22 @@ pub fn sessions(containers: &[Container]) -> Vec<SessionRow> {
 /// The `list` table.
 pub fn list_text(rows: &[SessionRow], color: bool) -> String {
     let mut out = String::new();
-    let width = rows.iter().map(|r| r.dir.len()).max().unwrap_or(9).max(9);
+    let width = rows
+        .iter()
+        .map(|r| r.dir.chars().count())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    let bwidth = rows
+        .iter()
+        .map(|r| r.branch.as_deref().unwrap_or("-").chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
     let _ = writeln!(
         out,
-        "{:<width$}  {:<8}  {:<10}  PORTS",
-        "DIRECTORY", "STATUS", "CONTAINERS"
+        "{:<width$}  {:<bwidth$}  {:<8}  {:<10}  PORTS",
+        "DIRECTORY", "BRANCH", "STATUS", "CONTAINERS"
     );
     for r in rows {
         let status = if r.running == 0 {
@@ -188,8 +202,9 @@ pub fn list_text(rows: &[SessionRow], color: bool) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "{:<width$}  {}  {:<10}  {}",
+            "{:<width$}  {:<bwidth$}  {}  {:<10}  {}",
             r.dir,
+            r.branch.as_deref().unwrap_or("-"),
             status,
             format!("{}/{}", r.running, r.total),
             ports.join(", ")

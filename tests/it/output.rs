@@ -102,11 +102,14 @@ fn human_output_of_list_info_and_plan() {
     assert!(
         line.starts_with(&format!("<ROOT>/{name}-sessions/demo"))
             && line.ends_with(
-                "running   2/2         echo → http://localhost:<PORT>, echo:<PORT> → http://localhost:<PORT>, web → http://localhost:<PORT>"
+                "  demo    running   2/2         echo → http://localhost:<PORT>, echo:<PORT> → http://localhost:<PORT>, web → http://localhost:<PORT>"
             ),
         "{line}"
     );
-    assert!(list.starts_with("DIRECTORY "), "{list}");
+    assert!(
+        list.starts_with("DIRECTORY ") && list.lines().next().unwrap().contains("  BRANCH  "),
+        "{list}"
+    );
     std::fs::remove_file(dir.join(".env.session")).unwrap();
     let plan = normalise(&ok(&repo.dp(&dir, &["plan"])), &repo.root);
     assert_eq!(
