@@ -137,9 +137,15 @@ impl ComposeCli {
             if why.contains("port is already allocated") && attempt < 4 {
                 continue;
             }
+            let hint = if why.contains("address pool") {
+                "Docker ran out of networks (each session has one; the default pools hold about \
+                 30): remove sessions you no longer need (`dev-prism list --all`, `dev-prism \
+                 prune`), or give dockerd more `default-address-pools`"
+            } else {
+                "fix the cause above, then run `dev-prism apply` to converge"
+            };
             return Err(
-                Error::failure(format!("`docker compose up` failed:\n{why}"))
-                    .with_hint("fix the cause above, then run `dev-prism apply` to converge"),
+                Error::failure(format!("`docker compose up` failed:\n{why}")).with_hint(hint),
             );
         }
     }
