@@ -9,7 +9,7 @@ use crate::adapters::endpoint::{self, Endpoint};
 use crate::adapters::{fs, git, node};
 use crate::compose::{self, labels, ComposeModel, Flavor, SESSION_FILE};
 use crate::config::{self, Config, Format, CONFIG_FILES};
-use crate::desired::{self, Desired, Intent, ENV_FILE};
+use crate::desired::{self, Desired, ENV_FILE};
 use crate::error::{Error, Result};
 use crate::observed::Observed;
 use crate::util::UtcTime;
@@ -216,37 +216,65 @@ impl Ctx {
     }
 }
 
-/// Observes the session in `dir`: files, containers (one API call), and for destroy the
-/// worktree's safety facts and the project's networks and volumes.
-pub async fn observe(ctx: &mut Ctx, dir: &Path, project: &str, intent: Intent) -> Result<Observed> {
-    let engine = ctx.engine().await?;
-    let containers = engine.session_containers(&dir.to_string_lossy()).await?;
-    let mut observed = Observed {
-        dir_exists: dir.is_dir(),
+/// Observes the session in `dir`: its files and its containers (one API call).
+pub async fn observe(ctx: &mut Ctx, dir: &Path) -> Result<Observed> {
+    let containers = ctx
+        .engine()
+        .await?
+        .session_containers(&dir.to_string_lossy())
+        .await?;
+    Ok(Observed {
         session_file: fs::read(&dir.join(SESSION_FILE))?.map(|(t, _)| t),
         env_file: fs::read(&dir.join(ENV_FILE))?,
         containers,
         ..Default::default()
-    };
-    if let Intent::Destroy { .. } = intent {
-        observed.networks = engine.project_networks(project).await?;
-        observed.volumes = engine.project_volumes(project).await?;
-        if let Some(wt) = git::worktrees(dir)
-            .unwrap_or_default()
-            .into_iter()
-            .find(|w| w.path == dir)
-        {
-            if !wt.is_main {
-                observed.safety = Some(git::safety(dir, wt.branch.as_deref())?);
-            }
-            observed.worktree = Some(wt);
-        }
-    }
-    Ok(observed)
+    })
 }
 
-/// The Compose flavour of the session: what its containers were made with when they exist
-/// (no CLI process needed), else what the Compose CLI found answers as.
+/// What only destroy needs on top: the project's networks and volumes, and the worktree with
+/// its safety facts.
+pub async fn observe_for_destroy(
+    ctx: &mut Ctx,
+    dir: &Path,
+    project: &str,
+    observed: &mut Observed,
+) -> Result<()> {
+    let engine = ctx.engine().await?;
+    observed.networks = engine.project_networks(project).await?;
+    observed.volumes = engine.project_volumes(project).await?;
+    if let Some(wt) = git::worktrees(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|w| w.path == dir)
+    {
+        if !wt.is_main {
+            observed.safety = Some(git::safety(dir, wt.branch.as_deref())?);
+        }
+        observed.worktree = Some(wt);
+    }
+    Ok(())
+}
+
+/// A fact the session recorded: a label on its containers or, when they are gone, the same
+/// label in its session file.
+fn recorded(observed: &Observed, label: &str) -> Option<String> {
+    observed
+        .containers
+        .iter()
+        .find_map(|c| c.label(label).map(str::to_string))
+        .or_else(|| {
+            let text = observed.session_file.as_deref()?;
+            compose::label_in(text, label)
+        })
+}
+
+/// The Compose flavour the session was made with, as recorded. No CLI process.
+pub fn recorded_flavor(observed: &Observed) -> Option<Flavor> {
+    recorded(observed, labels::COMPOSE).and_then(|f| Flavor::from_label(&f))
+}
+
+/// The Compose flavour to run the session with: what its containers were made with when they
+/// exist (no CLI process needed), else what the Compose CLI found answers as.
 pub fn flavor(ctx: &mut Ctx, observed: &Observed) -> Result<Flavor> {
     let from_labels = observed
         .containers
@@ -274,17 +302,8 @@ pub fn desired_for(
     flavor: Flavor,
     wants: &Wants,
 ) -> Result<Desired> {
-    let created_at = observed
-        .containers
-        .iter()
-        .find_map(|c| c.label(labels::CREATED_AT).map(str::to_string))
-        .or_else(|| {
-            observed
-                .session_file
-                .as_deref()
-                .and_then(compose::created_at_in)
-        })
-        .unwrap_or_else(|| UtcTime::now().rfc3339());
+    let created_at =
+        recorded(observed, labels::CREATED_AT).unwrap_or_else(|| UtcTime::now().rfc3339());
     let linked_worktree = session
         .main_root
         .as_deref()

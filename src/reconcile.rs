@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use crate::apply;
-use crate::compose::{labels, ComposeModel};
+use crate::compose::{ComposeModel, Flavor};
 use crate::context::{self, Ctx, Session};
 use crate::desired::{Desired, Intent};
 use crate::error::Result;
-use crate::observed::{Container, Observed};
+use crate::observed::{project_of, Container, Observed};
 use crate::plan::{self, Plan};
 use crate::ui::Ui;
 
@@ -20,12 +20,24 @@ pub struct Prepared {
     pub plan: Plan,
 }
 
-/// Loads the session in `dir`, observes it and plans `intent`. Stop and destroy still work
-/// when the compose file is gone or broken (a branch switch can do that): they only need the
-/// session's identity.
+/// Loads the session in `dir`, observes it and plans `intent`.
 pub async fn prepare(
     ctx: &mut Ctx,
     dir: &Path,
+    intent: Intent,
+    wants: &context::Wants,
+) -> Result<Prepared> {
+    let observed = context::observe(ctx, dir).await?;
+    prepare_from(ctx, dir, observed, intent, wants).await
+}
+
+/// Plans `intent` from an observation already made (callers that must look before deciding
+/// do not observe twice). Stop and destroy still work when the compose file is gone or broken
+/// (a branch switch can do that): they only need the session's identity.
+pub async fn prepare_from(
+    ctx: &mut Ctx,
+    dir: &Path,
+    mut observed: Observed,
     intent: Intent,
     wants: &context::Wants,
 ) -> Result<Prepared> {
@@ -47,33 +59,53 @@ pub async fn prepare(
             Err(e) => return Err(e),
         },
     };
-    let mut project = session.project();
-    let mut observed = context::observe(ctx, dir, &project, intent).await?;
-    // The containers know their project even if the config's projectName changed since.
-    if let Some(p) = observed
-        .containers
-        .iter()
-        .find_map(|c| c.label(labels::PROJECT))
-    {
-        if p != project && intent != Intent::Up {
-            project = p.to_string();
-        }
+    // Tearing down acts on the project the containers carry, even if the config's
+    // projectName changed since.
+    let project = match intent {
+        Intent::Up => None,
+        _ => project_of(&observed.containers).map(str::to_string),
+    };
+    let project = project.unwrap_or_else(|| session.project());
+    if let Intent::Destroy { .. } = intent {
+        context::observe_for_destroy(ctx, dir, &project, &mut observed).await?;
     }
     let flavor = match intent {
         Intent::Up => context::flavor(ctx, &observed)?,
-        _ => observed
-            .containers
-            .iter()
-            .find_map(|c| {
-                c.label(labels::COMPOSE)
-                    .and_then(crate::compose::Flavor::from_label)
-            })
-            .unwrap_or(crate::compose::Flavor::V2),
+        _ => context::recorded_flavor(&observed).unwrap_or(Flavor::V2),
     };
+    finish(session, observed, flavor, wants, project, |d, o| {
+        plan::diff(d, o, intent, None)
+    })
+}
+
+/// `heal`: plans the derived files only, with the flavour and project the session recorded
+/// (no Compose process). `None` when `dir` holds no session.
+pub async fn prepare_heal(ctx: &mut Ctx, dir: &Path) -> Result<Option<Prepared>> {
+    let observed = context::observe(ctx, dir).await?;
+    if observed.containers.is_empty() && observed.session_file.is_none() {
+        return Ok(None);
+    }
+    let session = context::load_session(dir)?;
+    let flavor = context::recorded_flavor(&observed).unwrap_or(Flavor::V2);
+    let project = project_of(&observed.containers)
+        .map(str::to_string)
+        .unwrap_or_else(|| session.project());
+    let wants = context::Wants::default();
+    finish(session, observed, flavor, &wants, project, plan::heal).map(Some)
+}
+
+fn finish(
+    session: Session,
+    mut observed: Observed,
+    flavor: Flavor,
+    wants: &context::Wants,
+    project: String,
+    planner: impl FnOnce(&Desired, &Observed) -> Plan,
+) -> Result<Prepared> {
     let mut desired = context::desired_for(&session, &observed, flavor, wants)?;
     desired.project = project;
     context::read_derived(&desired, &mut observed)?;
-    let plan = plan::diff(&desired, &observed, intent, None);
+    let plan = planner(&desired, &observed);
     Ok(Prepared {
         session,
         observed,
@@ -82,13 +114,18 @@ pub async fn prepare(
     })
 }
 
-/// Applies a prepared plan and returns the session's containers afterwards.
-pub async fn execute(ctx: &mut Ctx, prepared: &Prepared, ui: &Ui) -> Result<Vec<Container>> {
+/// Applies a prepared plan.
+pub async fn carry_out(ctx: &mut Ctx, prepared: &Prepared, ui: &Ui) -> Result<()> {
     let mut fx = apply::effects::Real {
         ctx,
         repo: prepared.session.main_root.as_deref(),
     };
-    apply::apply(&prepared.plan, &prepared.desired, &mut fx, ui).await?;
+    apply::apply(&prepared.plan, &prepared.desired, &mut fx, ui).await
+}
+
+/// Applies a prepared plan and returns the session's containers afterwards.
+pub async fn execute(ctx: &mut Ctx, prepared: &Prepared, ui: &Ui) -> Result<Vec<Container>> {
+    carry_out(ctx, prepared, ui).await?;
     let engine = ctx.engine().await?;
     engine
         .session_containers(&prepared.desired.dir.to_string_lossy())

@@ -41,7 +41,6 @@ impl Fake {
     pub fn observed(&self, desired: &Desired) -> Observed {
         let file = |name: &str| self.files.get(&desired.dir.join(name)).cloned();
         let mut o = Observed {
-            dir_exists: true,
             session_file: file(SESSION_FILE).map(|(t, _)| t),
             env_file: file(ENV_FILE),
             containers: self.containers.clone(),

@@ -103,6 +103,23 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
     }
 }
 
+/// Executes a plan made only of file writes whose content is known (what `info` heals as it
+/// reads); returns the steps it carried out.
+pub fn write_files<'p, E: Effects>(plan: &'p Plan, fx: &mut E) -> Result<Vec<&'p Step>> {
+    let steps = plan.ordered();
+    for step in &steps {
+        match &step.op {
+            Op::WriteFile {
+                path,
+                content: Content::Text { text },
+                mode,
+            } => fx.write_file(path, text, *mode)?,
+            other => return Err(Error::failure(format!("not a file write: {other:?}"))),
+        }
+    }
+    Ok(steps)
+}
+
 /// Why a service is not ready yet, or has failed for good.
 enum Readiness {
     Ready,

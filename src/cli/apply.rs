@@ -20,18 +20,17 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         selection: args.select.selection(None),
         setup: false,
     };
-    converge(ctx, &dir, ui, &wants, "apply").await
+    let p = reconcile::prepare(ctx, &dir, Intent::Up, &wants).await?;
+    converge(ctx, p, ui, "apply").await
 }
 
-/// Shared by `apply` and `start`: plan Up, apply it, print the ports.
+/// Shared by `apply` and `start`: apply a prepared Up plan, print the ports.
 pub(super) async fn converge(
     ctx: &mut Ctx,
-    dir: &std::path::Path,
+    p: reconcile::Prepared,
     ui: &Ui,
-    wants: &context::Wants,
     command: &str,
 ) -> Result<i32> {
-    let p = reconcile::prepare(ctx, dir, Intent::Up, wants).await?;
     for d in &p.plan.drift {
         ui.status(&format!("! {d}"));
     }
@@ -39,6 +38,13 @@ pub(super) async fn converge(
         ui.status("No changes. The session matches its configuration.");
     }
     let containers = reconcile::execute(ctx, &p, ui).await?;
-    super::print_session(ui, command, dir, &p.desired.project, &containers, false);
+    super::print_session(
+        ui,
+        command,
+        &p.desired.dir,
+        &p.desired.project,
+        &containers,
+        false,
+    );
     Ok(0)
 }

@@ -16,18 +16,10 @@ use crate::ui::Ui;
 /// `under` when given.
 async fn sessions(ctx: &mut Ctx, under: Option<&Path>) -> Result<Vec<(PathBuf, Vec<Container>)>> {
     let all = ctx.engine().await?.all_sessions().await?;
-    let rows = render::sessions(&all);
-    Ok(rows
+    Ok(render::sessions(&all)
         .into_iter()
         .filter(|r| under.is_none_or(|u| Path::new(&r.dir).starts_with(u)))
-        .map(|r| {
-            let cs = all
-                .iter()
-                .filter(|c| c.working_dir() == Some(r.dir.as_str()))
-                .cloned()
-                .collect();
-            (PathBuf::from(r.dir), cs)
-        })
+        .map(|r| (PathBuf::from(r.dir), r.containers))
         .collect())
 }
 
@@ -175,7 +167,7 @@ pub async fn destroy_all(ctx: &mut Ctx, under: Option<&Path>, force: bool, ui: &
     let targets = list
         .into_iter()
         .map(|(dir, cs)| {
-            let project = cs.iter().find_map(|c| c.project().map(str::to_string));
+            let project = crate::observed::project_of(&cs).map(str::to_string);
             (dir, project)
         })
         .collect();

@@ -34,11 +34,14 @@ struct Made {
     worktree: Option<PathBuf>,
     branch: Option<String>,
     repo: Option<PathBuf>,
+    /// The Compose project this command started from nothing (an existing, stopped session
+    /// it only starts is not create's to remove).
+    project: Option<String>,
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let cwd = context::session_dir(None)?;
-    let (dir, made) = if args.in_place {
+    let (dir, mut made) = if args.in_place {
         (cwd.clone(), Made::default())
     } else {
         make_worktree(&cwd, args.branch.as_deref(), ctx, ui).await?
@@ -48,28 +51,24 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         Err(e) => {
             // Only a worktree this command just made is removed; an in-place directory is
             // someone else's session right now.
-            if made.worktree.is_some() {
-                rollback(&dir, &made, ctx, ui).await;
-            }
+            rollback(&dir, &made, ctx, ui).await;
             return Err(e);
         }
     };
-    let mut fresh = made.worktree.is_some();
     let wants = context::Wants {
         selection: args.select.selection(Some(crate::desired::Mode::Docker)),
         setup: true,
     };
-    match up(&dir, &wants, ctx, ui, &mut fresh).await {
+    match up(&dir, &wants, ctx, ui, &mut made).await {
         Ok(code) if args.no_detach => {
             super::logs::follow(ctx, &dir, &super::logs::LogOptions::default(), ui).await?;
             Ok(code)
         }
         Ok(code) => Ok(code),
         Err(e) => {
-            // Only a session this command started from nothing is rolled back; an existing
-            // (stopped) session is left as it was found; a failed setup command leaves the
+            // Rollback removes only what `made` records; a failed setup command leaves the
             // running session for inspection.
-            if fresh && !e.keep_session {
+            if !e.keep_session {
                 rollback(&dir, &made, ctx, ui).await;
             }
             Err(e)
@@ -82,7 +81,7 @@ async fn up(
     wants: &context::Wants,
     ctx: &mut Ctx,
     ui: &Ui,
-    fresh: &mut bool,
+    made: &mut Made,
 ) -> Result<i32> {
     let p = reconcile::prepare(ctx, dir, Intent::Up, wants).await?;
     if p.observed
@@ -95,7 +94,9 @@ async fn up(
                 .with_hint("use `dev-prism apply` to converge it, or `dev-prism stop` first"),
         );
     }
-    *fresh |= p.observed.containers.is_empty() && p.observed.session_file.is_none();
+    if p.observed.containers.is_empty() && p.observed.session_file.is_none() {
+        made.project = Some(p.desired.project.clone());
+    }
     let containers = reconcile::execute(ctx, &p, ui).await?;
     ui.status(&format!(
         "Session ready in {} ({ENV_FILE} written)",
@@ -193,6 +194,7 @@ async fn make_worktree(
                     worktree: Some(dir.clone()),
                     branch: create_branch.then_some(name),
                     repo: Some(repo),
+                    project: None,
                 };
                 return Ok((dir, made));
             }
@@ -212,20 +214,16 @@ async fn make_worktree(
 /// Removes exactly what this create made: the session's Docker objects, its generated files,
 /// the worktree and the branch it created. Reports, never fails.
 async fn rollback(dir: &Path, made: &Made, ctx: &mut Ctx, ui: &Ui) {
+    if made.project.is_none() && made.worktree.is_none() {
+        return;
+    }
     ui.warn("create failed; removing what it created");
-    if let Ok(p) = reconcile::prepare(
-        ctx,
-        dir,
-        Intent::Destroy { force: true },
-        &context::Wants::default(),
-    )
-    .await
-    {
+    if let Some(project) = &made.project {
         if let Ok(engine) = ctx.engine().await {
             let dir_s = dir.to_string_lossy();
             // An interrupted Compose may have had a container create in flight: look again.
             for _ in 0..3 {
-                if let Err(e) = engine.remove_project(&p.desired.project, &dir_s).await {
+                if let Err(e) = engine.remove_project(project, &dir_s).await {
                     ui.warn(&format!("  could not remove containers: {e}"));
                     break;
                 }
@@ -238,9 +236,9 @@ async fn rollback(dir: &Path, made: &Made, ctx: &mut Ctx, ui: &Ui) {
                 }
             }
         }
-    }
-    for f in [ENV_FILE, crate::compose::SESSION_FILE] {
-        let _ = crate::adapters::fs::remove(&dir.join(f));
+        for f in [ENV_FILE, crate::compose::SESSION_FILE] {
+            let _ = crate::adapters::fs::remove(&dir.join(f));
+        }
     }
     if let (Some(wt), Some(repo)) = (&made.worktree, &made.repo) {
         if let Err(e) = git::remove_worktree(repo, wt, true) {

@@ -71,7 +71,7 @@ pub async fn destroy_one(
         {
             return Err(Error::failure("the worktree's repository was not found"));
         }
-        reconcile::execute(ctx, &p, ui).await?;
+        reconcile::carry_out(ctx, &p, ui).await?;
         ui.status(&format!("Destroyed session {}", dir.display()));
     }
     Ok(p.plan)

@@ -1,10 +1,9 @@
 use std::path::Path;
 
-use crate::compose::labels;
 use crate::context::{self, Ctx};
 use crate::desired::{session_vars, Var};
 use crate::error::{Error, Result};
-use crate::observed::State;
+use crate::observed::{project_of, State};
 use crate::render::json;
 use crate::ui::Ui;
 
@@ -29,11 +28,7 @@ pub(super) async fn vars(ctx: &mut Ctx, dir: &Path) -> Result<Vec<Var>> {
                 .with_hint("run `dev-prism start` (or `dev-prism create`) first"),
         );
     }
-    let project = containers
-        .iter()
-        .find_map(|c| c.label(labels::PROJECT))
-        .unwrap_or_default()
-        .to_string();
+    let project = project_of(&containers).unwrap_or_default().to_string();
     Ok(session_vars(&project, dir, &containers))
 }
 

@@ -1,6 +1,6 @@
-use crate::compose::labels;
 use crate::context::Ctx;
 use crate::error::Result;
+use crate::observed::project_of;
 use crate::render::{self, json};
 use crate::ui::Ui;
 
@@ -16,7 +16,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let containers = ctx.engine().await?.all_sessions().await?;
     let rows: Vec<_> = render::sessions(&containers)
         .into_iter()
-        .filter(|r| args.all || r.running > 0)
+        .filter(|r| args.all || r.running() > 0)
         .map(|mut r| {
             r.branch = crate::adapters::git::current_branch(std::path::Path::new(&r.dir));
             r
@@ -26,16 +26,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         let sessions: Vec<serde_json::Value> = rows
             .iter()
             .map(|r| {
-                let cs: Vec<_> = containers
-                    .iter()
-                    .filter(|c| c.working_dir() == Some(r.dir.as_str()))
-                    .cloned()
-                    .collect();
-                let project = cs
-                    .iter()
-                    .find_map(|c| c.label(labels::PROJECT))
-                    .unwrap_or("");
-                json::session(&r.dir, project, r.branch.as_deref(), &cs)
+                let project = project_of(&r.containers).unwrap_or("");
+                json::session(&r.dir, project, r.branch.as_deref(), &r.containers)
             })
             .collect();
         ui.json_out(&json::doc(

@@ -1,5 +1,7 @@
 use crate::context::{self, Ctx};
+use crate::desired::Intent;
 use crate::error::{Error, Result};
+use crate::reconcile;
 use crate::ui::Ui;
 
 /// Start a stopped session again (ports change; `.env.session` is rewritten).
@@ -14,14 +16,8 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let _lock = context::lock(&dir)?;
-    let has_session = dir.join(crate::compose::SESSION_FILE).is_file()
-        || !ctx
-            .engine()
-            .await?
-            .session_containers(&dir.to_string_lossy())
-            .await?
-            .is_empty();
-    if !has_session {
+    let observed = context::observe(ctx, &dir).await?;
+    if observed.session_file.is_none() && observed.containers.is_empty() {
         return Err(
             Error::usage(format!("no session found in {}", dir.display()))
                 .with_hint("run `dev-prism create` (or `dev-prism create --in-place`) to make one"),
@@ -31,5 +27,6 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         selection: args.select.selection(None),
         setup: false,
     };
-    super::apply::converge(ctx, &dir, ui, &wants, "start").await
+    let p = reconcile::prepare_from(ctx, &dir, observed, Intent::Up, &wants).await?;
+    super::apply::converge(ctx, p, ui, "start").await
 }

@@ -20,7 +20,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         super::print_applied(ui, "stop", &dir, &p.plan);
         return Ok(0);
     }
-    reconcile::execute(ctx, &p, ui).await?;
+    reconcile::carry_out(ctx, &p, ui).await?;
     super::print_applied(ui, "stop", &dir, &p.plan);
     ui.status(&format!("Stopped session {}", dir.display()));
     Ok(0)

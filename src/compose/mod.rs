@@ -3,7 +3,6 @@
 //! serialiser. Pure: the caller reads the files.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -274,22 +273,9 @@ fn resolve_extends(
     let Value::Object(mut merged) = base_def else {
         return Ok(Value::Object(def));
     };
-    // Reuse Compose's merge rules (ports append, mappings merge, scalars replace).
-    let mut base_doc = Map::new();
-    base_doc.insert(
-        "services".into(),
-        Value::Object(Map::from_iter([(
-            "x".to_string(),
-            Value::Object(std::mem::take(&mut merged)),
-        )])),
-    );
-    let mut over_doc = Map::new();
-    over_doc.insert(
-        "services".into(),
-        Value::Object(Map::from_iter([("x".to_string(), Value::Object(def))])),
-    );
-    merge(&mut base_doc, over_doc, "");
-    Ok(base_doc["services"]["x"].clone())
+    // Compose's merge rules at service level (ports append, mappings merge, scalars replace).
+    merge(&mut merged, def, &format!("services.{name}"));
+    Ok(Value::Object(merged))
 }
 
 /// Parses and merges compose files given as `(display name, text)`, in `-f` order, reading
@@ -297,14 +283,11 @@ fn resolve_extends(
 /// the model sees every service (and its ports) that Compose will run.
 pub fn parse_with(files: &[(String, String)], load: Loader<'_>) -> Result<ComposeModel> {
     let mut merged = Map::new();
-    let mut origin = String::new();
     for (name, text) in files {
-        let doc = load_doc(name, text, load, 0)?;
-        merge(&mut merged, doc, "");
-        if origin.is_empty() {
-            origin = name.clone();
-        }
+        merge(&mut merged, load_doc(name, text, load, 0)?, "");
     }
+    // `extends.file` is relative to the first file's directory, as Compose resolves it.
+    let origin = files.first().map(|(n, _)| n.clone()).unwrap_or_default();
     if let Some(Value::Object(services)) = merged.get("services").cloned() {
         let mut resolved = Map::new();
         for name in services.keys() {
@@ -700,21 +683,14 @@ pub fn session_file(model: &ComposeModel, ctx: &SessionFileContext<'_>) -> Resul
 }
 
 /// Reads the `created_at` label back out of a session file written earlier, so rewriting the
-/// file keeps the session's creation time.
-pub fn created_at_in(session_file_text: &str) -> Option<String> {
-    let key = format!("{}: ", labels::CREATED_AT);
+/// The value of a label in a session file written earlier (its first occurrence: every
+/// service carries the session-wide labels alike).
+pub fn label_in(session_file_text: &str, label: &str) -> Option<String> {
+    let key = format!("{label}: ");
     session_file_text.lines().find_map(|l| {
         let v = l.trim().strip_prefix(&key)?;
         Some(v.trim_matches('"').to_string())
     })
-}
-
-/// The Compose flavour a session file written earlier was made for.
-pub fn flavor_in(session_file_text: &str) -> Option<Flavor> {
-    let key = format!("{}: ", labels::COMPOSE);
-    session_file_text
-        .lines()
-        .find_map(|l| Flavor::from_label(l.trim().strip_prefix(&key)?.trim_matches('"')))
 }
 
 /// The services a session file written earlier lists (empty when it cannot be read).
@@ -740,11 +716,6 @@ pub fn file_args(user_files: &[String], flavor: Flavor) -> Vec<String> {
             .collect(),
         Flavor::V1 => vec![SESSION_FILE.to_string()],
     }
-}
-
-/// `name` unless it is a path relative to `dir` that should be shown relative.
-pub fn display_name(dir: &Path, file: &Path) -> String {
-    file.strip_prefix(dir).unwrap_or(file).display().to_string()
 }
 
 #[cfg(test)]

@@ -118,7 +118,7 @@ fn v2_session_file_overrides_ports_and_quotes_paths() {
     );
     assert_eq!(back["services"]["worker"]["labels"]["dev-prism.ports"], "");
     assert_eq!(
-        created_at_in(&text).as_deref(),
+        label_in(&text, labels::CREATED_AT).as_deref(),
         Some("2026-02-06T12:30:45.123Z")
     );
 }

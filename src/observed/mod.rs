@@ -92,6 +92,11 @@ impl Container {
     }
 }
 
+/// The Compose project a session's containers belong to (they all carry it).
+pub fn project_of(containers: &[Container]) -> Option<&str> {
+    containers.iter().find_map(Container::project)
+}
+
 /// Converts one Engine API container summary. `None` when it lacks an id.
 pub fn container_from_summary(s: &ContainerSummary) -> Option<Container> {
     let labels: BTreeMap<String, String> = s
@@ -195,7 +200,6 @@ pub struct WorktreeSafety {
 /// Everything observed about one session directory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observed {
-    pub dir_exists: bool,
     /// Text of `docker-compose.session.yml`, if present.
     pub session_file: Option<String>,
     /// Text and unix mode of `.env.session`, if present.

@@ -7,7 +7,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 
 use crate::compose::{labels, SESSION_FILE};
-use crate::desired::{render_file, session_vars, Desired, Intent, Render, ENV_FILE};
+use crate::desired::{render_file, session_vars, DerivedFile, Desired, Intent, Render, ENV_FILE};
 use crate::observed::{Container, Health, Observed, State};
 
 /// What a step does to its subject; owns its glyph.
@@ -294,10 +294,27 @@ fn write_step(
 /// Steps for the derived files. With `after_start`, ports are only known after apply; else
 /// they are rendered now from the observed containers and compared with the files on disk.
 fn derived_steps(desired: &Desired, observed: &Observed, after_start: bool) -> Vec<Step> {
-    let vars = session_vars(&desired.project, &desired.dir, &observed.containers);
+    file_steps(
+        &desired.project,
+        &desired.dir,
+        &desired.derived,
+        observed,
+        after_start,
+    )
+}
+
+/// Steps for `files` of the session in `dir` (see [`derived_steps`]).
+fn file_steps(
+    project: &str,
+    dir: &std::path::Path,
+    files: &[DerivedFile],
+    observed: &Observed,
+    after_start: bool,
+) -> Vec<Step> {
+    let vars = session_vars(project, dir, &observed.containers);
     let mut steps = vec![];
-    for f in &desired.derived {
-        let path = desired.dir.join(&f.path);
+    for f in files {
+        let path = dir.join(&f.path);
         let current: Option<(String, u32)> = if f.path == ENV_FILE {
             observed.env_file.clone()
         } else {
@@ -323,6 +340,27 @@ fn derived_steps(desired: &Desired, observed: &Observed, after_start: bool) -> V
         }
     }
     steps
+}
+
+/// `.env.session` alone, from Docker's answer: what `info` heals without loading the config.
+/// Empty when nothing runs (starting is not a reader's business) or the file is right.
+pub fn env_file_plan(project: &str, dir: &std::path::Path, observed: &Observed) -> Plan {
+    let mut plan = Plan::default();
+    if observed
+        .containers
+        .iter()
+        .any(|c| c.state == State::Running)
+    {
+        let env = DerivedFile {
+            path: ENV_FILE.into(),
+            render: Render::EnvSession,
+            mode: 0o600,
+        };
+        for step in file_steps(project, dir, &[env], observed, false) {
+            plan.add(step, &[]);
+        }
+    }
+    plan
 }
 
 fn setup_steps(desired: &Desired) -> Vec<Step> {
@@ -491,9 +529,11 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
         }
     }
     for c in &observed.containers {
-        if classify(None, Some(c)) == ServiceState::Orphaned
-            && !desired.services.contains_key(&c.service)
-        {
+        let wanted = desired
+            .services
+            .get(&c.service)
+            .map(|s| (s.run, s.config_hash.as_str()));
+        if classify(wanted, Some(c)) == ServiceState::Orphaned {
             orphans = true;
             details.push(Detail {
                 action: Action::Delete,

@@ -87,7 +87,6 @@ fn fresh_directory_plans_everything_in_order() {
     let plan = diff(
         &d,
         &Observed {
-            dir_exists: true,
             ..Default::default()
         },
         Intent::Up,
@@ -377,43 +376,29 @@ fn rendered_plan_has_legend_reasons_and_summary() {
 const MONOREPO: &str = "services:\n  postgres:\n    image: postgres:16\n    ports: ['5432']\n  redis:\n    image: redis\n    ports: ['6379']\n  app:\n    image: app\n    profiles: [app]\n    ports: ['3000']\n  web:\n    image: web\n    profiles: [web]\n    ports: ['8080']\n  tools:\n    image: t\n    profiles: [tools]\n";
 const MONO_CONFIG: &str = "apps: [app, web]\nenvFiles: [apps/app/.env]\nsetup: ['touch a', 'touch b']\nappEnv:\n  apps/app:\n    DATABASE_URL: 'postgresql://u:p@localhost:${POSTGRES_PORT}/db'\n    DIR: '${SESSION_DIR}'\n";
 
+fn select(mode: Mode, without: &[&str]) -> Selection {
+    Selection {
+        mode: Some(mode),
+        without: without.iter().map(|w| w.to_string()).collect(),
+    }
+}
+
 fn running(d: &Desired) -> Vec<String> {
     d.running_services()
 }
 
 #[test]
 fn modes_select_services() {
-    let docker = desired_with(
-        MONOREPO,
-        MONO_CONFIG,
-        Selection {
-            mode: Some(Mode::Docker),
-            without: vec![],
-        },
-        &[],
-        false,
-    );
+    let docker = desired_with(MONOREPO, MONO_CONFIG, select(Mode::Docker, &[]), &[], false);
     assert_eq!(running(&docker), vec!["app", "postgres", "redis", "web"]);
     assert_eq!(docker.profiles, vec!["app", "web"]);
-    let native = desired_with(
-        MONOREPO,
-        MONO_CONFIG,
-        Selection {
-            mode: Some(Mode::Native),
-            without: vec![],
-        },
-        &[],
-        false,
-    );
+    let native = desired_with(MONOREPO, MONO_CONFIG, select(Mode::Native, &[]), &[], false);
     assert_eq!(running(&native), vec!["postgres", "redis"]);
     assert!(native.profiles.is_empty());
     let without = desired_with(
         MONOREPO,
         MONO_CONFIG,
-        Selection {
-            mode: Some(Mode::Docker),
-            without: vec!["web".into()],
-        },
+        select(Mode::Docker, &["web"]),
         &[],
         false,
     );
@@ -430,10 +415,7 @@ fn modes_select_services() {
     let err = try_desired(
         MONOREPO,
         MONO_CONFIG,
-        Selection {
-            mode: Some(Mode::Docker),
-            without: vec!["nope".into()],
-        },
+        select(Mode::Docker, &["nope"]),
         &[],
         false,
     )
@@ -449,16 +431,7 @@ fn modes_select_services() {
 
 #[test]
 fn derived_files_and_setup_follow_the_ports() {
-    let d = desired_with(
-        MONOREPO,
-        MONO_CONFIG,
-        Selection {
-            mode: Some(Mode::Native),
-            without: vec![],
-        },
-        &[],
-        true,
-    );
+    let d = desired_with(MONOREPO, MONO_CONFIG, select(Mode::Native, &[]), &[], true);
     let paths: Vec<&str> = d.derived.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         paths,
@@ -498,10 +471,7 @@ fn derived_files_and_setup_follow_the_ports() {
     let d = desired_with(
         MONOREPO,
         MONO_CONFIG,
-        Selection {
-            mode: Some(Mode::Native),
-            without: vec![],
-        },
+        select(Mode::Native, &[]),
         &["postgres", "redis"],
         false,
     );
@@ -537,7 +507,6 @@ fn converged_with(d: &Desired, services: &[&str]) -> Observed {
         .collect();
     let env = env_file_text(&session_vars(&d.project, Path::new(DIR), &containers));
     Observed {
-        dir_exists: true,
         session_file: Some(d.session_file.clone()),
         env_file: Some((env, 0o100600)),
         containers,

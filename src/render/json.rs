@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::desired::{port_vars, session_vars};
+use crate::desired::session_vars;
 use crate::error::Error;
 use crate::observed::{Container, Health, State};
 use crate::plan::Plan;
@@ -146,15 +146,5 @@ pub fn error(command: &str, e: &Error) -> Value {
                 "hint": e.hint,
             }
         }),
-    )
-}
-
-/// Port variables only, for `list`.
-pub fn ports(containers: &[Container]) -> Value {
-    Value::Object(
-        port_vars(containers)
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect(),
     )
 }

@@ -117,11 +117,17 @@ pub struct SessionRow {
     pub dir: String,
     /// The branch checked out there, when it is a git worktree (filled by the caller).
     pub branch: Option<String>,
-    pub running: usize,
-    pub total: usize,
-    /// `(service, host port)` for each first port, `(service:containerport, host port)` for
-    /// further ones.
-    pub ports: Vec<(String, u16)>,
+    /// The session's containers.
+    pub containers: Vec<Container>,
+}
+
+impl SessionRow {
+    pub fn running(&self) -> usize {
+        self.containers
+            .iter()
+            .filter(|c| c.state == State::Running)
+            .count()
+    }
 }
 
 /// Published ports of running containers, labelled by service, in service order.
@@ -159,12 +165,10 @@ pub fn sessions(containers: &[Container]) -> Vec<SessionRow> {
     }
     by_dir
         .into_iter()
-        .map(|(dir, cs)| SessionRow {
+        .map(|(dir, containers)| SessionRow {
             dir: dir.to_string(),
             branch: None,
-            running: cs.iter().filter(|c| c.state == State::Running).count(),
-            total: cs.len(),
-            ports: service_ports(&cs),
+            containers,
         })
         .collect()
 }
@@ -190,13 +194,13 @@ pub fn list_text(rows: &[SessionRow], color: bool) -> String {
         "DIRECTORY", "BRANCH", "STATUS", "CONTAINERS"
     );
     for r in rows {
-        let status = if r.running == 0 {
+        let running = r.running();
+        let status = if running == 0 {
             paint(color, "2", &format!("{:<8}", "stopped"))
         } else {
             paint(color, "32", &format!("{:<8}", "running"))
         };
-        let ports: Vec<String> = r
-            .ports
+        let ports: Vec<String> = service_ports(&r.containers)
             .iter()
             .map(|(k, v)| format!("{k} → http://localhost:{v}"))
             .collect();
@@ -206,7 +210,7 @@ pub fn list_text(rows: &[SessionRow], color: bool) -> String {
             r.dir,
             r.branch.as_deref().unwrap_or("-"),
             status,
-            format!("{}/{}", r.running, r.total),
+            format!("{running}/{}", r.containers.len()),
             ports.join(", ")
         );
     }
