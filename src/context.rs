@@ -92,78 +92,133 @@ impl Session {
     }
 }
 
+/// Where a session's config and compose files are read from: the files in a directory, or
+/// the files committed at a git revision (a worktree that does not exist yet).
+pub enum Source<'a> {
+    Dir(&'a Path),
+    Git { repo: &'a Path, rev: &'a str },
+}
+
+impl Source<'_> {
+    /// The text of `rel`, `None` when it does not exist.
+    pub fn read(&self, rel: &str) -> Result<Option<String>> {
+        match self {
+            Source::Dir(dir) => fs::read(&dir.join(rel)).map(|o| o.map(|(t, _)| t)),
+            Source::Git { repo, rev } => git::show(repo, rev, rel),
+        }
+    }
+
+    /// A path naming `rel` in messages.
+    fn name(&self, rel: &str) -> PathBuf {
+        match self {
+            Source::Dir(dir) => dir.join(rel),
+            Source::Git { repo, .. } => repo.join(rel),
+        }
+    }
+}
+
 /// Reads and validates the config found in `dir` (defaults when there is none).
 pub fn load_config(dir: &Path, main_root: Option<&Path>) -> Result<Config> {
-    let root = main_root.unwrap_or(dir);
-    let found = CONFIG_FILES
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file());
-    let Some(path) = found else {
-        return config::resolve(Default::default(), root, None);
-    };
-    let format = Format::of(&path);
-    let text = match format {
-        Format::Module => node::export_json(&path)?,
-        _ => std::fs::read_to_string(&path)
-            .map_err(|e| Error::failure(format!("cannot read {}: {e}", path.display())))?,
-    };
-    let raw = config::parse(&text, &path, format)?;
-    config::resolve(raw, root, Some(path))
+    load_config_from(&Source::Dir(dir), main_root.unwrap_or(dir))
+}
+
+/// Reads and validates the config of `source`; `root` is the main checkout (defaults and
+/// `sessionsDir` are relative to it).
+pub fn load_config_from(source: &Source<'_>, root: &Path) -> Result<Config> {
+    for name in CONFIG_FILES {
+        let Some(text) = source.read(name)? else {
+            continue;
+        };
+        let path = source.name(name);
+        let format = Format::of(&path);
+        let text = match (format, source) {
+            (Format::Module, Source::Dir(_)) => node::export_json(&path)?,
+            (Format::Module, Source::Git { .. }) => {
+                // node imports files: the committed version goes through a private temp copy.
+                let tmp = tempdir_for_module(name, &text)?;
+                let json = node::export_json(&tmp.join(name));
+                let _ = std::fs::remove_dir_all(&tmp);
+                json?
+            }
+            _ => text,
+        };
+        let raw = config::parse(&text, &path, format)?;
+        return config::resolve(raw, root, Some(path));
+    }
+    config::resolve(Default::default(), root, None)
+}
+
+fn tempdir_for_module(name: &str, text: &str) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "dev-prism-config-{}-{}",
+        std::process::id(),
+        UtcTime::now().slug()
+    ));
+    std::fs::create_dir(&dir)
+        .and_then(|_| std::fs::write(dir.join(name), text))
+        .map_err(|e| Error::failure(format!("cannot stage {name} for node: {e}")))?;
+    Ok(dir)
 }
 
 /// Finds and parses the user's compose files in `dir`.
 pub fn load_compose(dir: &Path, config: &Config) -> Result<(Vec<String>, ComposeModel)> {
-    let files: Vec<String> = match &config.compose_files {
+    load_compose_from(&Source::Dir(dir), config)
+}
+
+/// Finds and parses the user's compose files of `source`.
+pub fn load_compose_from(
+    source: &Source<'_>,
+    config: &Config,
+) -> Result<(Vec<String>, ComposeModel)> {
+    let place = match source {
+        Source::Dir(d) => d.display().to_string(),
+        Source::Git { rev, .. } => format!("the files committed at {rev}"),
+    };
+    let mut texts = vec![];
+    match &config.compose_files {
         Some(list) => {
             for f in list {
-                if !dir.join(f).is_file() {
+                let Some(text) = source.read(f)? else {
                     return Err(Error::usage(format!(
-                        "compose file {f} (from composeFile in the config) does not exist in {}",
-                        dir.display()
+                        "compose file {f} (from composeFile in the config) does not exist in {place}"
                     ))
-                    .with_hint("fix composeFile in the config, or add the file"));
-                }
+                    .with_hint("fix composeFile in the config, or add (and commit) the file"));
+                };
+                texts.push((f.clone(), text));
             }
-            list.clone()
         }
         None => {
-            let Some(main) = compose::DEFAULT_FILES
-                .iter()
-                .find(|f| dir.join(f).is_file())
-            else {
+            for main in compose::DEFAULT_FILES {
+                if let Some(text) = source.read(main)? {
+                    texts.push((main.to_string(), text));
+                    for o in compose::override_candidates(main) {
+                        if let Some(text) = source.read(&o)? {
+                            texts.push((o, text));
+                            break;
+                        }
+                    }
+                    break;
+                }
+            }
+            if texts.is_empty() {
                 return Err(Error::usage(format!(
-                    "no compose file in {} (looked for {})",
-                    dir.display(),
+                    "no compose file in {place} (looked for {})",
                     compose::DEFAULT_FILES.join(", ")
                 ))
                 .with_hint("add a docker-compose.yml, or name yours with composeFile in session.config.yaml"));
-            };
-            let mut files = vec![main.to_string()];
-            if let Some(o) = compose::override_candidates(main)
-                .into_iter()
-                .find(|o| dir.join(o).is_file())
-            {
-                files.push(o);
             }
-            files
         }
-    };
-    let mut texts = vec![];
-    for f in &files {
-        let text = std::fs::read_to_string(dir.join(f))
-            .map_err(|e| Error::usage(format!("cannot read compose file {f}: {e}")))?;
-        texts.push((f.clone(), text));
     }
     let load = |rel: &str| -> Result<String> {
-        std::fs::read_to_string(dir.join(rel)).map_err(|e| {
+        source.read(rel)?.ok_or_else(|| {
             Error::usage(format!(
-                "cannot read compose file {rel} (named by include/extends): {e}"
+                "compose file {rel} (named by include/extends) does not exist in {place}"
             ))
             .with_hint("fix the path in the compose file")
         })
     };
     let model = compose::parse_with(&texts, &load)?;
+    let files = texts.into_iter().map(|(f, _)| f).collect();
     Ok((files, model))
 }
 
@@ -181,6 +236,24 @@ pub fn load_session(dir: &Path) -> Result<Session> {
     })
 }
 
+/// A session's identity without its compose files: the directory, the repository and the
+/// config (defaults when `lenient` and the config cannot be read).
+pub fn load_identity(dir: &Path, lenient: bool) -> Result<Session> {
+    let main_root = git::main_checkout(dir).unwrap_or(None);
+    let config = match load_config(dir, main_root.as_deref()) {
+        Ok(c) => c,
+        Err(_) if lenient => config::resolve(Default::default(), main_root.as_deref().unwrap_or(dir), None)?,
+        Err(e) => return Err(e),
+    };
+    Ok(Session {
+        dir: dir.to_path_buf(),
+        main_root,
+        config,
+        compose_files: vec![],
+        model: ComposeModel::default(),
+    })
+}
+
 /// Engine and Compose CLI, connected on first use.
 #[derive(Default)]
 pub struct Ctx {
@@ -192,6 +265,16 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A context for another task, sharing this one's connections.
+    pub fn share(&self) -> Ctx {
+        Ctx {
+            endpoint: self.endpoint.clone(),
+            engine: self.engine.clone(),
+            compose: self.compose.clone(),
+            prefer: self.prefer,
+        }
+    }
+
     pub fn endpoint(&mut self) -> Result<Endpoint> {
         if self.endpoint.is_none() {
             self.endpoint = Some(endpoint::resolve()?);
@@ -231,28 +314,86 @@ pub async fn observe(ctx: &mut Ctx, dir: &Path) -> Result<Observed> {
     })
 }
 
-/// What only destroy needs on top: the project's networks and volumes, and the worktree with
-/// its safety facts.
+/// What only destroy (and create's rollback) needs on top: the project's networks, volumes
+/// and built images, and the worktree with every fact its removal depends on.
 pub async fn observe_for_destroy(
     ctx: &mut Ctx,
-    dir: &Path,
+    session: &Session,
     project: &str,
     observed: &mut Observed,
 ) -> Result<()> {
     let engine = ctx.engine().await?;
     observed.networks = engine.project_networks(project).await?;
     observed.volumes = engine.project_volumes(project).await?;
-    if let Some(wt) = git::worktrees(dir)
-        .unwrap_or_default()
-        .into_iter()
-        .find(|w| w.path == dir)
-    {
-        if !wt.is_main {
-            observed.safety = Some(git::safety(dir, wt.branch.as_deref())?);
+    observed.images = engine.project_images(project).await?;
+    let dir = session.dir.clone();
+    let config = session.config.clone();
+    let main_root = session.main_root.clone();
+    let facts = tokio::task::spawn_blocking(move || worktree_facts(&dir, &config, main_root))
+        .await
+        .map_err(|e| Error::failure(format!("observing the worktree failed: {e}")))?;
+    if let Some(f) = facts.as_ref().and_then(|f| f.made_for.clone()) {
+        // A worktree moved with `git worktree move`: its containers carry the old directory.
+        if f != session.dir && observed.containers.is_empty() {
+            observed.containers = engine.session_containers(&f.to_string_lossy()).await?;
         }
-        observed.worktree = Some(wt);
     }
+    observed.worktree = facts;
     Ok(())
+}
+
+/// The worktree `dir` is the top of, with its facts; `None` when it is none (a plain
+/// directory, or git cannot list worktrees: then there is no worktree step at all).
+fn worktree_facts(
+    dir: &Path,
+    config: &Config,
+    main_root: Option<PathBuf>,
+) -> Option<crate::observed::WorktreeFacts> {
+    let wt = git::worktrees(dir)
+        .ok()?
+        .into_iter()
+        .find(|w| w.path == dir)?;
+    let owner = |path: &str, status: &'static str| owner_of(dir, config, main_root.as_deref(), path, status);
+    Some(git::facts(&wt, &owner))
+}
+
+/// Whose a path reported by `git status` is (DESIGN §6): a file carrying dev-prism's header, or
+/// a copied env file identical to its source in the main checkout apart from the keys
+/// dev-prism rewrites, is dev-prism's; an ignored path matching `disposable` is disposable;
+/// the rest (every modified tracked file included) is the user's.
+fn owner_of(
+    dir: &Path,
+    config: &Config,
+    main_root: Option<&Path>,
+    path: &str,
+    status: &str,
+) -> crate::observed::Owner {
+    use crate::observed::{worktree::matches_any, Owner};
+    if status == "modified" {
+        return Owner::User;
+    }
+    if !path.ends_with('/') {
+        if let Ok(Some((text, _))) = fs::read(&dir.join(path)) {
+            if desired::is_generated(&text) {
+                return Owner::DevPrism;
+            }
+            let copied = config.env_files.iter().any(|f| f == path);
+            if copied {
+                if let Some(src) = main_root.and_then(|r| fs::read(&r.join(path)).ok().flatten()) {
+                    let mut keys: Vec<&str> =
+                        config.env_rewrite.keys().map(String::as_str).collect();
+                    keys.push("DATABASE_URL");
+                    if crate::observed::worktree::same_env_apart_from(&src.0, &text, &keys) {
+                        return Owner::DevPrism;
+                    }
+                }
+            }
+        }
+    }
+    if status == "ignored" && matches_any(&config.disposable, path) {
+        return Owner::Disposable;
+    }
+    Owner::User
 }
 
 /// A fact the session recorded: a label on its containers or, when they are gone, the same

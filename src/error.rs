@@ -43,9 +43,6 @@ pub struct Error {
     pub hint: Option<String>,
     /// A pre-rendered diagnostic with source snippet (config and compose parse errors).
     pub diagnostic: Option<Box<miette::Report>>,
-    /// The session is usable despite the error (a failed setup command): `create` does not
-    /// roll it back.
-    pub keep_session: bool,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -57,7 +54,6 @@ impl Error {
             message: message.into(),
             hint: None,
             diagnostic: None,
-            keep_session: false,
         }
     }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::query_parameters::{
-    ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, RemoveImageOptions, ListVolumesOptions, RemoveContainerOptions,
     RemoveVolumeOptions, StopContainerOptions,
 };
 use bollard::Docker;
@@ -180,6 +180,38 @@ impl Engine {
         Ok(list.into_iter().filter_map(|n| n.name).collect())
     }
 
+    /// Images built for a Compose project: Compose v2 labels them with the project; v1 names
+    /// them `<project>_<service>` (project names carry a hash of the session directory, so the
+    /// prefix is the session's alone).
+    pub async fn project_images(&self, project: &str) -> Result<Vec<String>> {
+        let mut out = vec![];
+        for filter in [
+            ("label", format!("{}={project}", labels::PROJECT)),
+            ("reference", format!("{project}_*")),
+        ] {
+            let list = self
+                .client
+                .list_images(Some(ListImagesOptions {
+                    filters: Some(HashMap::from([(filter.0.to_string(), vec![filter.1])])),
+                    ..Default::default()
+                }))
+                .await
+                .map_err(|e| self.api_error("list images", e))?;
+            for image in list {
+                let name = image
+                    .repo_tags
+                    .iter()
+                    .find(|t| t.as_str() != "<none>:<none>")
+                    .cloned()
+                    .unwrap_or(image.id);
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Volumes of a Compose project (by Compose's project label).
     pub async fn project_volumes(&self, project: &str) -> Result<Vec<String>> {
         let list = self
@@ -244,6 +276,16 @@ impl Engine {
                     status_code: 404, ..
                 }) => {}
                 Err(e) => return Err(self.api_error(&format!("remove network {net}"), e)),
+            }
+        }
+        for image in self.project_images(project).await? {
+            match self.client.remove_image(&image, None::<RemoveImageOptions>, None).await {
+                Ok(_)
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404 | 409,
+                    ..
+                }) => {}
+                Err(e) => return Err(self.api_error(&format!("remove image {image}"), e)),
             }
         }
         for vol in self.project_volumes(project).await? {

@@ -4,10 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{run, tail};
-use crate::compose::SESSION_FILE;
-use crate::desired::ENV_FILE;
 use crate::error::{Error, Result};
-use crate::observed::{Worktree, WorktreeSafety};
+use crate::observed::{Fact, Owner, PathFact, Worktree, WorktreeFacts};
 
 const INSTALL_HINT: &str = "install git (https://git-scm.com) and make sure it is on PATH";
 
@@ -107,14 +105,24 @@ pub fn valid_branch_name(repo: &Path, name: &str) -> Result<bool> {
         .success())
 }
 
-/// Adds a worktree at `path`, on a new branch from HEAD or on an existing branch.
-pub fn add_worktree(repo: &Path, path: &Path, branch: &str, create_branch: bool) -> Result<()> {
+/// Adds a worktree at `path`, on a new branch from `start` or on an existing branch. The
+/// user's hooks do not run: a failing `post-checkout` hook (husky-style) would make git report
+/// failure for a worktree it made.
+pub fn add_worktree(
+    repo: &Path,
+    path: &Path,
+    branch: &str,
+    create_branch: bool,
+    start: Option<&str>,
+) -> Result<()> {
     let path_s = path.to_string_lossy();
-    let args: Vec<&str> = if create_branch {
-        vec!["worktree", "add", "-b", branch, &path_s]
+    let mut args: Vec<&str> = vec!["-c", "core.hooksPath=/dev/null", "worktree", "add"];
+    if create_branch {
+        args.extend(["-b", branch, "--", &path_s]);
+        args.extend(start);
     } else {
-        vec!["worktree", "add", &path_s, branch]
-    };
+        args.extend(["--", &path_s, branch]);
+    }
     must(repo, &args, &format!("create worktree {}", path.display())).map(|_| ())
 }
 
@@ -128,66 +136,182 @@ pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<()> {
     must(repo, &args, &format!("remove worktree {}", path.display())).map(|_| ())
 }
 
-/// Deletes a branch. The caller has already established (see [`safety`]) that every commit on
-/// it is on another branch, or was told `--force`; `git branch -d` would only compare with
-/// HEAD, so `-D` is used.
-pub fn delete_branch(repo: &Path, branch: &str) -> Result<()> {
-    must(
-        repo,
-        &["branch", "-D", branch],
-        &format!("delete branch {branch}"),
-    )
-    .map(|_| ())
+/// Deletes a branch, only while it still points at `expected` (the tip observed when the plan
+/// was made, whose commits were checked): a commit made since keeps it. Without an observed
+/// tip only `force` deletes it.
+pub fn delete_branch(repo: &Path, branch: &str, expected: Option<&str>, force: bool) -> Result<()> {
+    let refname = format!("refs/heads/{branch}");
+    match (expected, force) {
+        (Some(sha), _) => {
+            must(
+                repo,
+                &["update-ref", "-d", &refname, sha],
+                &format!("delete branch {branch} (did it move since it was checked?)"),
+            )?;
+            // Its upstream settings go with it, as with `git branch -d`.
+            let _ = output(
+                repo,
+                &["config", "--remove-section", &format!("branch.{branch}")],
+            );
+            Ok(())
+        }
+        (None, true) => must(
+            repo,
+            &["branch", "-D", branch],
+            &format!("delete branch {branch}"),
+        )
+        .map(|_| ()),
+        (None, false) => Err(Error::failure(format!(
+            "branch {branch} was not deleted: its tip was not observed"
+        ))),
+    }
 }
 
-/// What destroy must know: uncommitted changes (ignoring dev-prism's generated files) and
-/// commits on `branch` that no other branch or remote branch contains.
-pub fn safety(dir: &Path, branch: Option<&str>) -> Result<WorktreeSafety> {
-    let status = must(
+/// The name of the marker dev-prism leaves in a worktree's administrative directory (inside
+/// the repository's `.git`, never among the user's files) when it made the worktree.
+const MARKER: &str = "dev-prism-session";
+
+/// The worktree's administrative directory (`.git/worktrees/<id>`, or `.git` for the main one).
+fn admin_dir(dir: &Path) -> Result<PathBuf> {
+    let text = must(dir, &["rev-parse", "--absolute-git-dir"], "find the git directory")?;
+    Ok(PathBuf::from(text.trim()))
+}
+
+/// Records that dev-prism made the worktree at `dir` for this session directory.
+pub fn mark_worktree(dir: &Path) -> Result<()> {
+    let marker = admin_dir(dir)?.join(MARKER);
+    std::fs::write(&marker, format!("{}\n", dir.display())).map_err(|e| {
+        Error::failure(format!(
+            "could not record the session in {}: {e}",
+            marker.display()
+        ))
+    })
+}
+
+/// The directory the marker names; `None` when there is no marker (dev-prism did not make it).
+fn marker(dir: &Path) -> Result<Option<PathBuf>> {
+    let marker = admin_dir(dir)?.join(MARKER);
+    match std::fs::read_to_string(&marker) {
+        Ok(text) => Ok(Some(PathBuf::from(text.trim_end_matches('\n')))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::failure(format!(
+            "could not read {}: {e}",
+            marker.display()
+        ))),
+    }
+}
+
+/// `git status` entries as (status, path), ignored paths included (a matched directory as
+/// `dir/`).
+fn status_entries(dir: &Path) -> Result<Vec<(&'static str, String)>> {
+    let out = must(
         dir,
-        &["status", "--porcelain", "--untracked-files=all"],
+        &[
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--ignored=matching",
+        ],
         "read the worktree status",
     )?;
-    let changes = status
-        .lines()
-        .filter(|l| {
-            let path = l.get(3..).unwrap_or("").trim_matches('"');
-            let name = Path::new(path)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("");
-            name != ENV_FILE && name != SESSION_FILE
-        })
-        .map(str::to_string)
-        .collect();
-    let unmerged_commits = match branch {
-        None => 0,
-        Some(b) => {
-            // Exclude patterns for --branches are relative to refs/heads/.
-            let exclude = format!("--exclude={b}");
-            let refname = format!("refs/heads/{b}");
-            must(
-                dir,
-                &[
-                    "rev-list",
-                    "--count",
-                    &refname,
-                    "--not",
-                    &exclude,
-                    "--branches",
-                    "--remotes",
-                ],
-                "count unmerged commits",
-            )?
-            .trim()
-            .parse()
-            .unwrap_or(0)
+    let mut entries = vec![];
+    let mut fields = out.split('\0').filter(|f| !f.is_empty());
+    while let Some(f) = fields.next() {
+        let (code, path) = (f.get(..2).unwrap_or(""), f.get(3..).unwrap_or(""));
+        let status = match code {
+            "??" => "untracked",
+            "!!" => "ignored",
+            _ => "modified",
+        };
+        if code.starts_with('R') || code.starts_with('C') {
+            fields.next(); // the source path of a rename or copy
         }
-    };
-    Ok(WorktreeSafety {
-        changes,
-        unmerged_commits,
-    })
+        entries.push((status, path.to_string()));
+    }
+    Ok(entries)
+}
+
+/// The commit a ref points at; `None` when it does not exist.
+fn rev(dir: &Path, name: &str) -> Result<Option<String>> {
+    ok_text(dir, &["rev-parse", "--verify", "-q", &format!("{name}^{{commit}}")])
+}
+
+/// Commits reachable from HEAD (detached or not) and from the branch that no other branch,
+/// remote branch or tag holds. 0 when HEAD is unborn and the branch gone (nothing committed).
+fn unmerged(dir: &Path, branch: Option<&str>, branch_tip: Option<&str>) -> Result<usize> {
+    let mut args: Vec<String> = vec!["rev-list".into(), "--count".into()];
+    if rev(dir, "HEAD")?.is_some() {
+        args.push("HEAD".into());
+    }
+    if let Some(tip) = branch_tip {
+        args.push(tip.to_string());
+    }
+    if args.len() == 2 {
+        return Ok(0);
+    }
+    args.push("--not".into());
+    if let Some(b) = branch {
+        // Exclude patterns for --branches are relative to refs/heads/.
+        args.push(format!("--exclude={b}"));
+    }
+    args.extend(["--branches", "--remotes", "--tags"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let text = must(dir, &args, "count unmerged commits")?;
+    text.trim()
+        .parse()
+        .map_err(|_| Error::failure(format!("git rev-list said `{}`", text.trim())))
+}
+
+/// Initialised submodules of the worktree (none without `.gitmodules`: no process).
+fn submodules(dir: &Path) -> Result<Vec<String>> {
+    if !dir.join(".gitmodules").exists() {
+        return Ok(vec![]);
+    }
+    let out = must(dir, &["submodule", "status"], "list submodules")?;
+    Ok(out
+        .lines()
+        .filter(|l| !l.starts_with('-'))
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect())
+}
+
+/// Everything destroy checks about the worktree `wt`. A fact git cannot establish is recorded
+/// as unknown (and then blocks removal); nothing is guessed. `owner` says whose a path
+/// reported by `git status` is.
+pub fn facts(wt: &Worktree, owner: &dyn Fn(&str, &'static str) -> Owner) -> WorktreeFacts {
+    let dir = wt.path.as_path();
+    let branch_tip = wt
+        .branch
+        .as_deref()
+        .and_then(|b| rev(dir, &format!("refs/heads/{b}")).ok().flatten());
+    let made_for = marker(dir);
+    WorktreeFacts {
+        path: wt.path.clone(),
+        is_main: wt.is_main,
+        branch: wt.branch.clone(),
+        made_by_dev_prism: match &made_for {
+            Ok(m) => Fact::Known(m.is_some()),
+            Err(e) => Fact::Unknown(e.to_string()),
+        },
+        made_for: made_for.ok().flatten(),
+        paths: Fact::from_result(status_entries(dir).map(|es| {
+            es.into_iter()
+                .map(|(status, path)| PathFact {
+                    owner: owner(&path, status),
+                    path,
+                    status,
+                })
+                .collect()
+        })),
+        unmerged_commits: Fact::from_result(unmerged(
+            dir,
+            wt.branch.as_deref(),
+            branch_tip.as_deref(),
+        )),
+        submodules: Fact::from_result(submodules(dir)),
+        branch_tip,
+    }
 }
 
 /// Where git runs hooks for the worktree at `top` (honours `core.hooksPath`; a linked worktree
@@ -223,4 +347,29 @@ pub fn current_branch(dir: &Path) -> Option<String> {
     head.trim()
         .strip_prefix("ref: refs/heads/")
         .map(str::to_string)
+}
+
+/// The text of `path` committed at `rev`; `None` when the revision has no such file.
+pub fn show(repo: &Path, rev: &str, path: &str) -> Result<Option<String>> {
+    let out = output(repo, &["cat-file", "blob", &format!("{rev}:{path}")])?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// The commit `name` resolves to in `dir`; `None` when it does not exist (an unborn HEAD).
+pub fn commit_of(dir: &Path, name: &str) -> Result<Option<String>> {
+    rev(dir, name)
+}
+
+/// `git status --porcelain` lines for `paths` in the checkout at `dir` (uncommitted or
+/// untracked).
+pub fn status_of(dir: &Path, paths: &[&str]) -> Result<Vec<String>> {
+    let mut args = vec!["status", "--porcelain", "--untracked-files=all", "--"];
+    args.extend_from_slice(paths);
+    Ok(must(dir, &args, "read the status of the config")?
+        .lines()
+        .map(str::to_string)
+        .collect())
 }

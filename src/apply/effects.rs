@@ -27,10 +27,21 @@ pub trait Effects {
         remove_orphans: bool,
     ) -> Result<()>;
     async fn stop(&mut self, ids: &[String]) -> Result<()>;
-    async fn remove_project(&mut self, desired: &Desired, project: &str) -> Result<()>;
-    fn add_worktree(&mut self, path: &Path, branch: &str, create_branch: bool) -> Result<()>;
+    /// Removes the project's containers labelled with `working_dir`, then its networks,
+    /// volumes and built images: the one place a session's Docker objects are removed.
+    async fn remove_project(&mut self, project: &str, working_dir: &str) -> Result<()>;
+    /// Adds the worktree and records that dev-prism made it.
+    fn add_worktree(
+        &mut self,
+        path: &Path,
+        branch: &str,
+        create_branch: bool,
+        start: Option<&str>,
+    ) -> Result<()>;
+    /// Copies a file into the session directory, never over an existing one.
+    fn copy_file(&mut self, from: &Path, to: &Path, mode: u32) -> Result<()>;
     fn remove_worktree(&mut self, path: &Path, force: bool) -> Result<()>;
-    fn delete_branch(&mut self, branch: &str) -> Result<()>;
+    fn delete_branch(&mut self, branch: &str, expected: Option<&str>, force: bool) -> Result<()>;
     fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()>;
     /// The last log lines of a service, to explain a failure (best effort).
     fn service_logs(&mut self, desired: &Desired, service: &str) -> String;
@@ -106,23 +117,40 @@ impl Effects for Real<'_> {
         self.ctx.engine().await?.stop(ids).await
     }
 
-    async fn remove_project(&mut self, desired: &Desired, project: &str) -> Result<()> {
+    async fn remove_project(&mut self, project: &str, working_dir: &str) -> Result<()> {
         let engine = self.ctx.engine().await?;
-        engine
-            .remove_project(project, &desired.dir.to_string_lossy())
-            .await
+        engine.remove_project(project, working_dir).await
     }
 
-    fn add_worktree(&mut self, path: &Path, branch: &str, create_branch: bool) -> Result<()> {
-        git::add_worktree(self.repo()?, path, branch, create_branch)
+    fn add_worktree(
+        &mut self,
+        path: &Path,
+        branch: &str,
+        create_branch: bool,
+        start: Option<&str>,
+    ) -> Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::failure(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        git::add_worktree(self.repo()?, path, branch, create_branch, start)?;
+        git::mark_worktree(path)
+    }
+
+    fn copy_file(&mut self, from: &Path, to: &Path, mode: u32) -> Result<()> {
+        if to.symlink_metadata().is_ok() {
+            return Ok(());
+        }
+        fs::copy(from, to, mode)
     }
 
     fn remove_worktree(&mut self, path: &Path, force: bool) -> Result<()> {
         git::remove_worktree(self.repo()?, path, force)
     }
 
-    fn delete_branch(&mut self, branch: &str) -> Result<()> {
-        git::delete_branch(self.repo()?, branch)
+    fn delete_branch(&mut self, branch: &str, expected: Option<&str>, force: bool) -> Result<()> {
+        git::delete_branch(self.repo()?, branch, expected, force)
     }
 
     fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()> {
@@ -165,11 +193,8 @@ impl Effects for Real<'_> {
     }
 }
 
-/// A failed setup command: named with its exit code; the session stays (no rollback).
+/// A failed setup command, named with its exit code (create keeps the session: see
+/// `reconcile::create::is_setup`).
 pub fn setup_failed(command: &str, code: &str) -> Error {
-    let mut e = Error::failure(format!("setup command `{command}` failed with {code}")).with_hint(
-        "the session is running; fix the command or run it by hand (`dev-prism info` shows the ports)",
-    );
-    e.keep_session = true;
-    e
+    Error::failure(format!("setup command `{command}` failed with {code}"))
 }

@@ -190,13 +190,30 @@ impl Effects for Fake {
         Ok(())
     }
 
-    async fn remove_project(&mut self, _desired: &Desired, project: &str) -> Result<()> {
-        self.containers.retain(|c| c.project() != Some(project));
+    async fn remove_project(&mut self, project: &str, working_dir: &str) -> Result<()> {
+        self.containers
+            .retain(|c| c.project() != Some(project) || c.working_dir() != Some(working_dir));
         self.log.push(format!("remove project {project}"));
         Ok(())
     }
 
-    fn add_worktree(&mut self, path: &Path, branch: &str, create_branch: bool) -> Result<()> {
+    fn copy_file(&mut self, from: &Path, to: &Path, mode: u32) -> Result<()> {
+        if !self.worktrees.iter().any(|w| to.starts_with(w)) {
+            return Err(Error::failure("copy into a worktree that does not exist"));
+        }
+        let text = self.files.get(from).map(|(t, _)| t.clone()).unwrap_or_default();
+        self.files.entry(to.to_path_buf()).or_insert((text, mode));
+        self.log.push(format!("copy {}", to.display()));
+        Ok(())
+    }
+
+    fn add_worktree(
+        &mut self,
+        path: &Path,
+        branch: &str,
+        create_branch: bool,
+        _start: Option<&str>,
+    ) -> Result<()> {
         if create_branch {
             self.branches.push(branch.to_string());
         }
@@ -210,7 +227,7 @@ impl Effects for Fake {
         Ok(())
     }
 
-    fn delete_branch(&mut self, branch: &str) -> Result<()> {
+    fn delete_branch(&mut self, branch: &str, _expected: Option<&str>, _force: bool) -> Result<()> {
         if self.worktrees.iter().any(|w| w.ends_with(branch)) {
             return Err(Error::failure("branch deleted while its worktree exists"));
         }
@@ -323,7 +340,7 @@ mod tests {
         let mut fx = Fake::default();
         converge(&mut fx, &d).await.unwrap();
         let first_ports = fx.files[&Path::new(DIR).join(ENV_FILE)].0.clone();
-        for intent in [Intent::Stop, Intent::Up, Intent::Destroy { force: false }] {
+        for intent in [Intent::Stop, Intent::Up, Intent::destroy(false)] {
             let plan = diff(&d, &fx.observed(&d), intent, None);
             super::super::apply(&plan, &d, &mut fx, &quiet())
                 .await
@@ -378,7 +395,6 @@ mod tests {
             err.message,
             "setup command `make seed` failed with exit code 1"
         );
-        assert!(err.keep_session);
         assert_eq!(fx.containers.len(), 2);
     }
 

@@ -16,6 +16,19 @@ pub use effects::Effects;
 
 /// Executes every step of `plan` in order through `fx`.
 pub async fn apply<E: Effects>(plan: &Plan, desired: &Desired, fx: &mut E, ui: &Ui) -> Result<()> {
+    apply_counted(plan, desired, fx, ui, &mut 0).await
+}
+
+/// [`apply`], counting in `done` the steps completed (on failure: the index of the step that
+/// failed), so a caller knows what exists (create's rollback).
+pub async fn apply_counted<E: Effects>(
+    plan: &Plan,
+    desired: &Desired,
+    fx: &mut E,
+    ui: &Ui,
+    done: &mut usize,
+) -> Result<()> {
+    *done = 0;
     let mut interrupt = crate::adapters::process::Interrupt::install();
     let all = Instant::now();
     let steps = plan.ordered();
@@ -38,6 +51,7 @@ pub async fn apply<E: Effects>(plan: &Plan, desired: &Desired, fx: &mut E, ui: &
         };
         drop(spinner);
         result?;
+        *done += 1;
         let took = started.elapsed().as_secs_f64();
         if ui.animate() {
             ui.status(&format!("{line} ({took:.1}s)"));
@@ -61,7 +75,9 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
             path,
             branch,
             create_branch,
-        } => fx.add_worktree(path, branch, *create_branch),
+            start,
+        } => fx.add_worktree(path, branch, *create_branch, start.as_deref()),
+        Op::CopyFile { from, to, mode } => fx.copy_file(from, to, *mode),
         Op::WriteFile {
             path,
             content: Content::Text { text },
@@ -92,9 +108,16 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
         }
         Op::WaitReady { services } => wait_ready(desired, services, fx).await,
         Op::StopContainers { ids } => fx.stop(ids).await,
-        Op::RemoveProject { project } => fx.remove_project(desired, project).await,
+        Op::RemoveProject {
+            project,
+            working_dir,
+        } => fx.remove_project(project, working_dir).await,
         Op::RemoveWorktree { path, force } => fx.remove_worktree(path, *force),
-        Op::DeleteBranch { branch, .. } => fx.delete_branch(branch),
+        Op::DeleteBranch {
+            branch,
+            expected,
+            force,
+        } => fx.delete_branch(branch, expected.as_deref(), *force),
         Op::RunSetup { command } => {
             let containers = fx.containers(desired).await?;
             let vars = session_vars(&desired.project, &desired.dir, &containers);

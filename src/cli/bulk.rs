@@ -4,11 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::adapters::fs;
 use crate::context::{self, Ctx};
-use crate::desired::ENV_FILE;
+use crate::desired::Intent;
 use crate::error::{Error, Result};
 use crate::observed::{Container, State};
+use crate::plan::Plan;
+use crate::reconcile::bulk;
 use crate::render;
 use crate::ui::Ui;
 
@@ -23,14 +24,18 @@ async fn sessions(ctx: &mut Ctx, under: Option<&Path>) -> Result<Vec<(PathBuf, V
         .collect())
 }
 
-fn report(ui: &Ui, results: &[(PathBuf, Result<String>)], verb: &str) -> i32 {
+/// Prints one line per session (or the JSON document); 1 when any failed.
+fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    let summary = |plan: &Plan| -> String {
+        plan.kept.iter().map(|k| format!("\n  note: {k}")).collect()
+    };
     if ui.json {
         let rows: Vec<serde_json::Value> = results
             .iter()
             .map(|(dir, r)| match r {
-                Ok(summary) => {
-                    serde_json::json!({"dir": dir, "ok": true, "summary": summary.trim()})
+                Ok(plan) => {
+                    serde_json::json!({"dir": dir, "ok": true, "summary": summary(plan).trim(), "kept": plan.kept})
                 }
                 Err(e) => {
                     serde_json::json!({"dir": dir, "ok": false, "error": e.message, "hint": e.hint})
@@ -48,14 +53,10 @@ fn report(ui: &Ui, results: &[(PathBuf, Result<String>)], verb: &str) -> i32 {
         ));
         return i32::from(failed > 0);
     }
-    let mut failed = 0;
     for (dir, r) in results {
         match r {
-            Ok(summary) => ui.out(&format!("{verb} {}{summary}", dir.display())),
-            Err(e) => {
-                failed += 1;
-                ui.out(&format!("FAILED {}: {}", dir.display(), e.message));
-            }
+            Ok(plan) => ui.out(&format!("{verb} {}{}", dir.display(), summary(plan))),
+            Err(e) => ui.out(&format!("FAILED {}: {}", dir.display(), e.message)),
         }
     }
     if failed > 0 {
@@ -66,112 +67,30 @@ fn report(ui: &Ui, results: &[(PathBuf, Result<String>)], verb: &str) -> i32 {
     }
 }
 
-/// Stops every running container of every session at once, then removes the env files.
+/// Stops every running session (one plan each, all at once).
 pub async fn stop_all(ctx: &mut Ctx, under: Option<&Path>, ui: &Ui) -> Result<i32> {
-    let engine = ctx.engine().await?;
-    let list: Vec<(PathBuf, Vec<Container>)> = sessions(ctx, under)
+    let dirs: Vec<PathBuf> = sessions(ctx, under)
         .await?
         .into_iter()
         .filter(|(_, cs)| cs.iter().any(|c| c.state != State::Stopped))
+        .map(|(d, _)| d)
         .collect();
-    if list.is_empty() {
+    if dirs.is_empty() {
         ui.out("No running sessions.");
         return Ok(0);
     }
-    let mut set = tokio::task::JoinSet::new();
-    for (dir, cs) in list {
-        let engine = engine.clone();
-        set.spawn(async move {
-            let r = async {
-                let _lock = if dir.is_dir() {
-                    Some(context::lock(&dir)?)
-                } else {
-                    None
-                };
-                let ids: Vec<String> = cs
-                    .iter()
-                    .filter(|c| c.state != State::Stopped)
-                    .map(|c| c.id.clone())
-                    .collect();
-                engine.stop(&ids).await?;
-                fs::remove(&dir.join(ENV_FILE))?;
-                Ok(format!(" ({} container(s))", ids.len()))
-            }
-            .await;
-            (dir, r)
-        });
-    }
-    let mut results = vec![];
-    while let Some(j) = set.join_next().await {
-        results.push(j.map_err(|e| Error::failure(format!("stop task failed: {e}")))?);
-    }
-    results.sort_by(|a, b| a.0.cmp(&b.0));
+    let results = bulk::each(ctx, dirs, Intent::Stop, ui).await?;
     Ok(report(ui, &results, "stopped"))
-}
-
-/// Destroys one session from a worker thread with its own runtime and connection, so git and
-/// Compose processes of different sessions run side by side.
-fn destroy_in_thread(dir: &Path, project: Option<String>, force: bool, ui: Ui) -> Result<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::failure(format!("cannot start a runtime: {e}")))?;
-    rt.block_on(async {
-        let mut ctx = Ctx::default();
-        if !dir.is_dir() {
-            // The directory is gone; its Docker objects are still this session's.
-            let engine = ctx.engine().await?;
-            if let Some(p) = project {
-                engine.remove_project(&p, &dir.to_string_lossy()).await?;
-            }
-            return Ok(" (its directory no longer exists; containers removed)".to_string());
-        }
-        let quiet = Ui { quiet: true, ..ui };
-        let plan = super::destroy::destroy_one(&mut ctx, dir, force, &quiet).await?;
-        Ok(plan.kept.iter().map(|k| format!("\n  note: {k}")).collect())
-    })
-}
-
-fn destroy_many(
-    targets: Vec<(PathBuf, Option<String>)>,
-    force: bool,
-    ui: &Ui,
-) -> Vec<(PathBuf, Result<String>)> {
-    let mut results: Vec<(PathBuf, Result<String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = targets
-            .into_iter()
-            .map(|(dir, project)| {
-                let ui = *ui;
-                s.spawn(move || {
-                    let r = destroy_in_thread(&dir, project, force, ui);
-                    (dir, r)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("destroy thread panicked"))
-            .collect()
-    });
-    results.sort_by(|a, b| a.0.cmp(&b.0));
-    results
 }
 
 /// `destroy --all`: every session on the engine, keeping the data-safety rules of `destroy`.
 pub async fn destroy_all(ctx: &mut Ctx, under: Option<&Path>, force: bool, ui: &Ui) -> Result<i32> {
-    let list = sessions(ctx, under).await?;
-    if list.is_empty() {
+    let dirs: Vec<PathBuf> = sessions(ctx, under).await?.into_iter().map(|(d, _)| d).collect();
+    if dirs.is_empty() {
         ui.out("No sessions.");
         return Ok(0);
     }
-    let targets = list
-        .into_iter()
-        .map(|(dir, cs)| {
-            let project = crate::observed::project_of(&cs).map(str::to_string);
-            (dir, project)
-        })
-        .collect();
-    let results = destroy_many(targets, force, ui);
+    let results = bulk::each(ctx, dirs, Intent::destroy(force), ui).await?;
     Ok(report(ui, &results, "destroyed"))
 }
 
@@ -216,11 +135,7 @@ pub async fn prune(ctx: &mut Ctx, yes: bool, force: bool, ui: &Ui) -> Result<i32
         ui.out("Nothing removed.");
         return Ok(0);
     }
-    let results = destroy_many(
-        candidates.into_iter().map(|d| (d, None)).collect(),
-        force,
-        ui,
-    );
+    let results = bulk::each(ctx, candidates, Intent::destroy(force), ui).await?;
     Ok(report(ui, &results, "pruned"))
 }
 

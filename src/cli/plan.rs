@@ -1,7 +1,7 @@
 use crate::context::{self, Ctx};
 use crate::desired::Intent;
 use crate::error::{Result, EXIT_CHANGES_PENDING};
-use crate::reconcile;
+use crate::reconcile::{self, create::CreateRequest};
 use crate::render;
 use crate::ui::Ui;
 
@@ -14,8 +14,21 @@ pub struct Args {
     #[arg(long)]
     diff: bool,
     /// Plan `destroy` instead of `apply`.
-    #[arg(long, conflicts_with = "stop")]
+    #[arg(long, conflicts_with_all = ["stop", "create"])]
     destroy: bool,
+    /// With --destroy: plan `destroy --force` (work in the worktree is deleted too).
+    #[arg(long, requires = "destroy")]
+    force: bool,
+    /// Plan `create` from this directory: the worktree, the files copied into it, the
+    /// services, env files and setup commands. Changes nothing.
+    #[arg(long, conflicts_with_all = ["stop", "dir"])]
+    create: bool,
+    /// With --create: the branch of the new worktree (as `create --branch`).
+    #[arg(long, requires = "create", conflicts_with = "in_place")]
+    branch: Option<String>,
+    /// With --create: plan a session in the current directory (as `create --in-place`).
+    #[arg(long, requires = "create")]
+    in_place: bool,
     /// Plan `stop` instead of `apply`.
     #[arg(long)]
     stop: bool,
@@ -28,18 +41,38 @@ pub struct Args {
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
+    if args.create && !args.in_place {
+        let req = CreateRequest {
+            cwd: dir,
+            branch: args.branch.clone(),
+            wants: context::Wants {
+                selection: args.select.selection(Some(crate::desired::Mode::Docker)),
+                setup: true,
+            },
+        };
+        let p = reconcile::create::prepare_worktree(ctx, &req, &[]).await?;
+        return Ok(show(&args, &p, ui));
+    }
     let intent = if args.destroy {
-        Intent::Destroy { force: false }
+        Intent::destroy(args.force)
     } else if args.stop {
         Intent::Stop
     } else {
         Intent::Up
     };
     let wants = context::Wants {
-        selection: args.select.selection(None),
-        setup: false,
+        selection: args
+            .select
+            .selection(args.create.then_some(crate::desired::Mode::Docker)),
+        setup: args.create,
     };
     let p = reconcile::prepare(ctx, &dir, intent, &wants).await?;
+    Ok(show(&args, &p, ui))
+}
+
+/// Prints the plan; returns the exit code.
+fn show(args: &Args, p: &reconcile::Prepared, ui: &Ui) -> i32 {
+    let dir = &p.desired.dir;
     let header = format!(
         "dev-prism will perform these actions in {} (project {}):",
         dir.display(),
@@ -53,9 +86,9 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     } else {
         ui.out(&render::plan_text(&p.plan, &header, args.diff, ui.color));
     }
-    Ok(if args.detailed_exitcode && !p.plan.is_empty() {
+    if args.detailed_exitcode && !p.plan.is_empty() {
         EXIT_CHANGES_PENDING
     } else {
         0
-    })
+    }
 }

@@ -69,7 +69,25 @@ pub struct RawConfig {
     pub ready_timeout: Option<u64>,
     /// Keys rewritten in every `envFiles` file, as templates over the session variables.
     pub env_rewrite: Option<BTreeMap<String, String>>,
+    /// Gitignored paths that are reproducible (dependency and build directories): deleted with
+    /// a worktree without counting as work. Gitignore syntax.
+    pub disposable: Option<Vec<String>>,
 }
+
+/// Reproducible dependency and build directories: what a worktree may lose without losing work.
+pub const DEFAULT_DISPOSABLE: &[&str] = &[
+    "node_modules/",
+    ".venv/",
+    "venv/",
+    "target/",
+    "dist/",
+    "build/",
+    ".next/",
+    "__pycache__/",
+    ".pytest_cache/",
+    ".turbo/",
+    ".cache/",
+];
 
 /// A validated config with every default applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +103,8 @@ pub struct Config {
     pub compose_files: Option<Vec<String>>,
     pub ready_timeout_secs: u64,
     pub env_rewrite: BTreeMap<String, String>,
+    /// Ignored paths deleted with a worktree without counting as work (DESIGN §6).
+    pub disposable: Vec<String>,
     /// The file this came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -235,6 +255,9 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         compose_files,
         ready_timeout_secs: raw.ready_timeout.unwrap_or(120),
         env_rewrite: raw.env_rewrite.unwrap_or_default(),
+        disposable: raw
+            .disposable
+            .unwrap_or_else(|| DEFAULT_DISPOSABLE.iter().map(|s| s.to_string()).collect()),
         source,
     })
 }

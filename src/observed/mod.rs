@@ -6,6 +6,9 @@ use bollard::models::{ContainerSummary, ContainerSummaryStateEnum, PortSummaryTy
 
 use crate::compose::{labels, PortSpec};
 
+pub mod worktree;
+pub use worktree::{Fact, Owner, PathFact, WorktreeFacts};
+
 /// A container's lifecycle state, reduced to what the reconciler distinguishes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -188,15 +191,6 @@ pub struct Worktree {
     pub is_main: bool,
 }
 
-/// What destroy must know before removing a worktree and its branch.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WorktreeSafety {
-    /// `git status --porcelain` lines (generated session files excluded).
-    pub changes: Vec<String>,
-    /// Commits on the branch that no other branch (local or remote) contains.
-    pub unmerged_commits: usize,
-}
-
 /// Everything observed about one session directory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observed {
@@ -206,16 +200,16 @@ pub struct Observed {
     pub env_file: Option<(String, u32)>,
     /// Containers labelled with this session's directory.
     pub containers: Vec<Container>,
-    /// Set when the directory is a linked worktree of a repository (not the main one).
-    pub worktree: Option<Worktree>,
-    /// Filled for destroy only.
-    pub safety: Option<WorktreeSafety>,
+    /// The git worktree the session directory is the top of, with the facts destroy checks
+    /// (observed for destroy and rollback only; `None` also when the directory is no worktree).
+    pub worktree: Option<WorktreeFacts>,
     /// Text and mode of each derived file other than `.env.session`, by relative path
     /// (`None`: absent).
     pub derived: BTreeMap<String, Option<(String, u32)>>,
-    /// Networks and volumes of the session's Compose project (destroy only).
+    /// Networks, volumes and built images of the session's Compose project (destroy only).
     pub networks: Vec<String>,
     pub volumes: Vec<String>,
+    pub images: Vec<String>,
 }
 
 #[cfg(test)]

@@ -3,11 +3,15 @@
 
 use std::path::PathBuf;
 
+mod destroy;
+
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 
 use crate::compose::{labels, SESSION_FILE};
-use crate::desired::{render_file, session_vars, DerivedFile, Desired, Intent, Render, ENV_FILE};
+use crate::desired::{
+    is_generated, render_file, session_vars, DerivedFile, Desired, Intent, Render, ENV_FILE,
+};
 use crate::observed::{Container, Health, Observed, State};
 
 /// What a step does to its subject; owns its glyph.
@@ -58,10 +62,19 @@ impl Action {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
+    /// A new worktree at `path` on `branch` (made from `start` when `create_branch`).
     AddWorktree {
         path: PathBuf,
         branch: String,
         create_branch: bool,
+        start: Option<String>,
+    },
+    /// A gitignored file of the main checkout copied into a new worktree (never over an
+    /// existing file).
+    CopyFile {
+        from: PathBuf,
+        to: PathBuf,
+        mode: u32,
     },
     WriteFile {
         path: PathBuf,
@@ -82,15 +95,20 @@ pub enum Op {
     StopContainers {
         ids: Vec<String>,
     },
+    /// The project's containers (those labelled with `working_dir`), networks, volumes and
+    /// built images.
     RemoveProject {
         project: String,
+        working_dir: String,
     },
     RemoveWorktree {
         path: PathBuf,
         force: bool,
     },
+    /// Deletes the branch while it still points at `expected` (the observed tip).
     DeleteBranch {
         branch: String,
+        expected: Option<String>,
         force: bool,
     },
     /// A setup command, through the shell, in the session directory with the session
@@ -321,6 +339,10 @@ fn file_steps(
             observed.derived.get(&f.path).cloned().flatten()
         };
         let text = current.as_ref().map(|(t, _)| t.as_str());
+        let rewrite = matches!(f.render, Render::Rewrite { .. });
+        if !rewrite && text.is_some_and(|t| !is_generated(t)) {
+            continue; // the user's file: never overwritten (see `foreign_files`)
+        }
         // A rewrite needs the file; when the worktree has none there is nothing to rewrite.
         if matches!(f.render, Render::Rewrite { .. }) && current.is_none() {
             continue;
@@ -390,7 +412,12 @@ fn chain(plan: &mut Plan, steps: Vec<Step>, deps: Vec<NodeIndex>) -> Vec<NodeInd
 }
 
 /// A worktree step `create` puts first.
-pub fn add_worktree_step(path: PathBuf, branch: &str, create_branch: bool) -> Step {
+pub fn add_worktree_step(
+    path: PathBuf,
+    branch: &str,
+    create_branch: bool,
+    start: Option<String>,
+) -> Step {
     let reason = if create_branch {
         format!("a new session gets its own worktree on new branch `{branch}`")
     } else {
@@ -406,19 +433,67 @@ pub fn add_worktree_step(path: PathBuf, branch: &str, create_branch: bool) -> St
             path,
             branch: branch.to_string(),
             create_branch,
+            start,
         },
     }
+}
+
+/// A step copying `rel` from the main checkout into a new worktree.
+pub fn copy_file_step(rel: &str, from: PathBuf, to: PathBuf, why: &str) -> Step {
+    Step {
+        action: Action::Create,
+        subject: format!("file {rel}"),
+        reason: why.to_string(),
+        diff: None,
+        details: vec![],
+        op: Op::CopyFile {
+            from,
+            to,
+            mode: 0o600,
+        },
+    }
+}
+
+/// Generated files on disk that dev-prism did not write (no generated header): the user's
+/// files with a generated file's name, which no step overwrites or deletes.
+pub fn foreign_files(desired: &Desired, observed: &Observed) -> Vec<String> {
+    let mut out = vec![];
+    if observed.session_file.as_deref().is_some_and(|t| !is_generated(t)) {
+        out.push(SESSION_FILE.to_string());
+    }
+    for f in &desired.derived {
+        if matches!(f.render, Render::Rewrite { .. }) {
+            continue;
+        }
+        let current = if f.path == ENV_FILE {
+            observed.env_file.as_ref()
+        } else {
+            observed.derived.get(&f.path).and_then(Option::as_ref)
+        };
+        if current.is_some_and(|(t, _)| !is_generated(t)) {
+            out.push(f.path.clone());
+        }
+    }
+    out
 }
 
 /// Builds the plan for `intent`. `first` is an optional step every other step follows
 /// (the worktree of `create`).
 pub fn diff(desired: &Desired, observed: &Observed, intent: Intent, first: Option<Step>) -> Plan {
+    diff_after(desired, observed, intent, first.into_iter().collect())
+}
+
+/// Builds the plan for `intent` after `first`, a chain of steps every other step follows (the
+/// worktree of `create` and the files copied into it).
+pub fn diff_after(desired: &Desired, observed: &Observed, intent: Intent, first: Vec<Step>) -> Plan {
     let mut plan = Plan::default();
-    let root: Vec<NodeIndex> = first.map(|s| plan.add(s, &[])).into_iter().collect();
+    let root: Vec<NodeIndex> = chain(&mut plan, first, vec![]);
     match intent {
         Intent::Up => plan_up(&mut plan, desired, observed, &root),
         Intent::Stop => plan_stop(&mut plan, desired, observed),
-        Intent::Destroy { force } => plan_destroy(&mut plan, desired, observed, force),
+        Intent::Destroy { force, scope } => {
+            destroy::plan_destroy(&mut plan, desired, observed, force, scope)
+        }
     }
     plan
 }
@@ -445,6 +520,9 @@ pub fn heal(desired: &Desired, observed: &Observed) -> Plan {
 
 /// The session compose file's step, if it differs from what it should be.
 fn session_file_step(desired: &Desired, observed: &Observed) -> Option<Step> {
+    if observed.session_file.as_deref().is_some_and(|t| !is_generated(t)) {
+        return None; // the user's file: never overwritten (see `foreign_files`)
+    }
     write_step(
         SESSION_FILE,
         desired.dir.join(SESSION_FILE),
@@ -612,15 +690,30 @@ fn plan_stop(plan: &mut Plan, desired: &Desired, observed: &Observed) {
         );
         prev.push(node);
     }
-    if observed.env_file.is_some() {
+    // The env files dev-prism wrote name ports that are void once containers stop; the
+    // user's own files with those names are left alone.
+    let mut generated = vec![];
+    if observed.env_file.as_ref().is_some_and(|(t, _)| is_generated(t)) {
+        generated.push(ENV_FILE.to_string());
+    }
+    for f in &desired.derived {
+        if let (Render::AppEnv { .. }, Some(Some((t, _)))) =
+            (&f.render, observed.derived.get(&f.path))
+        {
+            if is_generated(t) {
+                generated.push(f.path.clone());
+            }
+        }
+    }
+    for name in generated {
         plan.add(
-            remove_file_step(desired, ENV_FILE, "its ports are void once containers stop"),
+            remove_file_step(desired, &name, "its ports are void once containers stop"),
             &prev,
         );
     }
 }
 
-fn remove_file_step(desired: &Desired, name: &str, reason: &str) -> Step {
+pub(crate) fn remove_file_step(desired: &Desired, name: &str, reason: &str) -> Step {
     Step {
         action: Action::Delete,
         subject: format!("file {name}"),
@@ -631,128 +724,6 @@ fn remove_file_step(desired: &Desired, name: &str, reason: &str) -> Step {
             path: desired.dir.join(name),
         },
     }
-}
-
-fn plan_destroy(plan: &mut Plan, desired: &Desired, observed: &Observed, force: bool) {
-    let mut prev = vec![];
-    if !observed.containers.is_empty()
-        || !observed.networks.is_empty()
-        || !observed.volumes.is_empty()
-    {
-        let mut details: Vec<Detail> = observed
-            .containers
-            .iter()
-            .map(|c| Detail {
-                action: Action::Delete,
-                subject: format!("container {}", c.name),
-                reason: format!("it belongs to service {}", c.service),
-            })
-            .collect();
-        details.extend(observed.networks.iter().map(|n| Detail {
-            action: Action::Delete,
-            subject: format!("network {n}"),
-            reason: "it belongs to the session's project".into(),
-        }));
-        details.extend(observed.volumes.iter().map(|v| Detail {
-            action: Action::Delete,
-            subject: format!("volume {v}"),
-            reason: "it belongs to the session's project".into(),
-        }));
-        prev.push(plan.add(
-            Step {
-                action: Action::Delete,
-                subject: format!("project {}", desired.project),
-                reason: "the session is destroyed".into(),
-                diff: None,
-                details,
-                op: Op::RemoveProject {
-                    project: desired.project.clone(),
-                },
-            },
-            &[],
-        ));
-    }
-    let mut files = vec![];
-    if observed.env_file.is_some() {
-        files.push(plan.add(
-            remove_file_step(desired, ENV_FILE, "the session is destroyed"),
-            &prev,
-        ));
-    }
-    if observed.session_file.is_some() {
-        files.push(plan.add(
-            remove_file_step(desired, SESSION_FILE, "the session is destroyed"),
-            &prev,
-        ));
-    }
-    let Some(wt) = observed.worktree.as_ref().filter(|w| !w.is_main) else {
-        return;
-    };
-    let safety = observed.safety.clone().unwrap_or_default();
-    let after: Vec<NodeIndex> = prev.iter().chain(files.iter()).copied().collect();
-    if !safety.changes.is_empty() && !force {
-        plan.kept.push(format!(
-            "kept worktree {} : it has {} uncommitted change(s) ({}); commit or stash them, or run `dev-prism destroy --force` to delete them",
-            wt.path.display(),
-            safety.changes.len(),
-            safety.changes.iter().take(3).map(|c| c.trim()).collect::<Vec<_>>().join(", ")
-        ));
-        if let Some(b) = &wt.branch {
-            plan.kept
-                .push(format!("kept branch {b} : its worktree was kept"));
-        }
-        return;
-    }
-    let wt_node = plan.add(
-        Step {
-            action: Action::Delete,
-            subject: format!("worktree {}", wt.path.display()),
-            reason: if safety.changes.is_empty() {
-                "the session is destroyed and it has no uncommitted changes".into()
-            } else {
-                format!(
-                    "--force: its {} uncommitted change(s) are discarded",
-                    safety.changes.len()
-                )
-            },
-            diff: None,
-            details: vec![],
-            op: Op::RemoveWorktree {
-                path: wt.path.clone(),
-                force,
-            },
-        },
-        &after,
-    );
-    let Some(branch) = &wt.branch else { return };
-    if safety.unmerged_commits > 0 && !force {
-        plan.kept.push(format!(
-            "kept branch {branch} : it has {} commit(s) no other branch contains; merge it, or delete it with `git branch -D {branch}`",
-            safety.unmerged_commits
-        ));
-        return;
-    }
-    plan.add(
-        Step {
-            action: Action::Delete,
-            subject: format!("branch {branch}"),
-            reason: if safety.unmerged_commits == 0 {
-                "every commit on it is on another branch".into()
-            } else {
-                format!(
-                    "--force: its {} unmerged commit(s) are dropped",
-                    safety.unmerged_commits
-                )
-            },
-            diff: None,
-            details: vec![],
-            op: Op::DeleteBranch {
-                branch: branch.clone(),
-                force,
-            },
-        },
-        &[wt_node],
-    );
 }
 
 #[cfg(test)]

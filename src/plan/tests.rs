@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::compose::{self, PortSpec};
 use crate::desired::{env_file_text, session_vars, Desired, Intent, Mode, Selection};
-use crate::observed::{Container, Health, Observed, State, Worktree, WorktreeSafety};
+use crate::observed::{Container, Fact, Health, Observed, Owner, PathFact, State, WorktreeFacts};
 
 use crate::desired::testing::DIR;
 
@@ -271,83 +271,227 @@ fn stop_stops_running_and_removes_env_file() {
     assert!(diff(&d, &stopped, Intent::Stop, None).is_empty());
 }
 
-fn worktree_session(d: &Desired, safety: WorktreeSafety) -> Observed {
-    let mut o = converged(d);
-    o.worktree = Some(Worktree {
+/// Facts of a clean worktree dev-prism made, on branch `session/x`.
+fn clean_facts() -> WorktreeFacts {
+    WorktreeFacts {
         path: PathBuf::from(DIR),
-        branch: Some("session/x".into()),
         is_main: false,
-    });
-    o.safety = Some(safety);
+        branch: Some("session/x".into()),
+        branch_tip: Some("abc123".into()),
+        made_by_dev_prism: Fact::Known(true),
+        made_for: Some(PathBuf::from(DIR)),
+        paths: Fact::Known(vec![]),
+        unmerged_commits: Fact::Known(0),
+        submodules: Fact::Known(vec![]),
+    }
+}
+
+fn worktree_session(d: &Desired, facts: WorktreeFacts) -> Observed {
+    let mut o = converged(d);
+    o.worktree = Some(facts);
     o.networks = vec![format!("{}_default", d.project)];
     o
+}
+
+fn path(p: &str, status: &'static str, owner: Owner) -> PathFact {
+    PathFact {
+        path: p.into(),
+        status,
+        owner,
+    }
+}
+
+fn destroy(d: &Desired, facts: WorktreeFacts, force: bool) -> Plan {
+    diff(d, &worktree_session(d, facts), Intent::destroy(force), None)
+}
+
+fn removes_worktree(plan: &Plan) -> bool {
+    subjects(plan).contains(&format!("- worktree {DIR}"))
+}
+
+fn removes_branch(plan: &Plan) -> bool {
+    subjects(plan).iter().any(|s| s.starts_with("- branch"))
 }
 
 #[test]
 fn destroy_removes_everything_of_a_clean_worktree() {
     let d = desired_from(COMPOSE);
-    let plan = diff(
-        &d,
-        &worktree_session(&d, WorktreeSafety::default()),
-        Intent::Destroy { force: false },
-        None,
-    );
+    let plan = destroy(&d, clean_facts(), false);
     let s = subjects(&plan);
     assert_eq!(s[0], format!("- project {}", d.project));
-    assert!(s.contains(&format!("- worktree {DIR}")));
+    assert!(removes_worktree(&plan));
     assert_eq!(s.last().unwrap(), "- branch session/x");
     assert!(plan.kept.is_empty());
+    // The branch goes only while it points where it was checked.
+    let last = plan.ordered().last().unwrap().op.clone();
+    assert!(matches!(last, Op::DeleteBranch { expected: Some(ref t), force: false, .. } if t == "abc123"));
 }
 
 #[test]
 fn destroy_keeps_dirty_worktree_and_unmerged_branch() {
     let d = desired_from(COMPOSE);
-    let dirty = WorktreeSafety {
-        changes: vec!["?? notes.txt".into()],
-        unmerged_commits: 0,
+    let dirty = WorktreeFacts {
+        paths: Fact::Known(vec![path("notes.txt", "untracked", Owner::User)]),
+        ..clean_facts()
     };
-    let plan = diff(
-        &d,
-        &worktree_session(&d, dirty.clone()),
-        Intent::Destroy { force: false },
-        None,
-    );
-    assert!(!subjects(&plan)
-        .iter()
-        .any(|s| s.contains("worktree") || s.contains("branch")));
+    let plan = destroy(&d, dirty.clone(), false);
+    assert!(!removes_worktree(&plan) && !removes_branch(&plan));
     assert!(plan.kept[0].contains("notes.txt"), "{:?}", plan.kept);
-    let forced = diff(
-        &d,
-        &worktree_session(&d, dirty),
-        Intent::Destroy { force: true },
-        None,
-    );
-    assert!(subjects(&forced).contains(&format!("- worktree {DIR}")));
+    assert!(removes_worktree(&destroy(&d, dirty, true)));
 
-    let unmerged = WorktreeSafety {
-        changes: vec![],
-        unmerged_commits: 2,
+    let unmerged = WorktreeFacts {
+        unmerged_commits: Fact::Known(2),
+        ..clean_facts()
     };
-    let plan = diff(
-        &d,
-        &worktree_session(&d, unmerged),
-        Intent::Destroy { force: false },
-        None,
-    );
-    assert!(subjects(&plan).contains(&format!("- worktree {DIR}")));
-    assert!(!subjects(&plan).iter().any(|s| s.starts_with("- branch")));
+    let plan = destroy(&d, unmerged, false);
+    assert!(removes_worktree(&plan));
+    assert!(!removes_branch(&plan));
     assert!(plan.kept[0].contains("2 commit(s)"));
+}
+
+#[test]
+fn destroy_keeps_ignored_work_and_deletes_only_disposable_and_generated_paths() {
+    let d = desired_from(COMPOSE);
+    let facts = WorktreeFacts {
+        paths: Fact::Known(vec![
+            path("node_modules/", "ignored", Owner::Disposable),
+            path(".env", "ignored", Owner::DevPrism),
+            path("local.db", "ignored", Owner::User),
+        ]),
+        ..clean_facts()
+    };
+    let plan = destroy(&d, facts.clone(), false);
+    assert!(!removes_worktree(&plan));
+    assert!(plan.kept[0].contains("ignored local.db"), "{:?}", plan.kept);
+    let without_db = WorktreeFacts {
+        paths: Fact::Known(facts.paths.known().unwrap()[..2].to_vec()),
+        ..clean_facts()
+    };
+    let plan = destroy(&d, without_db, false);
+    assert!(removes_worktree(&plan));
+    // `plan --destroy` lists what goes with the worktree.
+    let wt = plan
+        .ordered()
+        .into_iter()
+        .find(|s| s.subject.starts_with("worktree"))
+        .unwrap()
+        .clone();
+    let listed: Vec<&str> = wt.details.iter().map(|x| x.subject.as_str()).collect();
+    assert_eq!(listed, ["ignored node_modules/", "ignored .env"]);
+}
+
+#[test]
+fn destroy_keeps_what_is_unknown_or_not_dev_prisms() {
+    let d = desired_from(COMPOSE);
+    for (facts, word) in [
+        (
+            WorktreeFacts {
+                made_by_dev_prism: Fact::Known(false),
+                ..clean_facts()
+            },
+            "did not make it",
+        ),
+        (
+            WorktreeFacts {
+                made_by_dev_prism: Fact::Unknown("git failed".into()),
+                ..clean_facts()
+            },
+            "could not tell who made it",
+        ),
+    ] {
+        // Not even --force removes a worktree dev-prism cannot prove it made.
+        for force in [false, true] {
+            let plan = destroy(&d, facts.clone(), force);
+            assert!(!removes_worktree(&plan) && !removes_branch(&plan));
+            assert!(plan.kept[0].contains(word), "{:?}", plan.kept);
+            // Its Docker objects are still removed.
+            assert_eq!(subjects(&plan)[0], format!("- project {}", d.project));
+        }
+    }
+    for facts in [
+        WorktreeFacts {
+            paths: Fact::Unknown("git status failed".into()),
+            ..clean_facts()
+        },
+        WorktreeFacts {
+            submodules: Fact::Known(vec!["vendor/lib".into()]),
+            ..clean_facts()
+        },
+        WorktreeFacts {
+            submodules: Fact::Unknown("x".into()),
+            ..clean_facts()
+        },
+    ] {
+        assert!(!removes_worktree(&destroy(&d, facts.clone(), false)));
+        assert!(removes_worktree(&destroy(&d, facts, true)));
+    }
+    let unknown_commits = WorktreeFacts {
+        unmerged_commits: Fact::Unknown("x".into()),
+        ..clean_facts()
+    };
+    let plan = destroy(&d, unknown_commits, false);
+    assert!(removes_worktree(&plan) && !removes_branch(&plan));
+}
+
+#[test]
+fn destroy_keeps_a_detached_head_holding_commits_no_branch_contains() {
+    let d = desired_from(COMPOSE);
+    let detached = WorktreeFacts {
+        branch: None,
+        branch_tip: None,
+        unmerged_commits: Fact::Known(1),
+        ..clean_facts()
+    };
+    let plan = destroy(&d, detached.clone(), false);
+    assert!(!removes_worktree(&plan));
+    assert!(plan.kept[0].contains("detached HEAD holds 1 commit"), "{:?}", plan.kept);
+    assert!(removes_worktree(&destroy(&d, detached, true)));
+}
+
+#[test]
+fn rollback_is_a_destroy_of_only_what_create_made() {
+    let d = desired_from(COMPOSE);
+    let o = worktree_session(&d, clean_facts());
+    let only_worktree = Intent::Destroy {
+        force: false,
+        scope: crate::desired::Scope {
+            project: false,
+            worktree: true,
+            branch: false,
+        },
+    };
+    let plan = diff(&d, &o, only_worktree, None);
+    let s = subjects(&plan);
+    assert!(!s.iter().any(|x| x.starts_with("- project")));
+    assert!(removes_worktree(&plan) && !removes_branch(&plan));
 }
 
 #[test]
 fn destroy_never_removes_the_main_worktree() {
     let d = desired_from(COMPOSE);
-    let mut o = worktree_session(&d, WorktreeSafety::default());
-    o.worktree.as_mut().unwrap().is_main = true;
-    let plan = diff(&d, &o, Intent::Destroy { force: true }, None);
+    let facts = WorktreeFacts {
+        is_main: true,
+        ..clean_facts()
+    };
+    let plan = destroy(&d, facts, true);
     assert!(!subjects(&plan)
         .iter()
         .any(|s| s.contains("worktree") || s.contains("branch")));
+}
+
+#[test]
+fn generated_files_without_the_header_are_the_users() {
+    let d = desired_from(COMPOSE);
+    let mut o = converged(&d);
+    o.env_file = Some(("MY=own\n".into(), 0o644));
+    assert!(diff(&d, &o, Intent::destroy(false), None).kept[0].contains(".env.session"));
+    assert!(!subjects(&diff(&d, &o, Intent::destroy(false), None))
+        .iter()
+        .any(|s| s.contains(".env.session")));
+    assert_eq!(foreign_files(&d, &o), vec![".env.session".to_string()]);
+    assert!(!subjects(&diff(&d, &o, Intent::Up, None))
+        .iter()
+        .any(|s| s.contains(".env.session")));
 }
 
 #[test]

@@ -76,7 +76,7 @@ fn human_output_of_list_info_and_plan() {
         "no animation or colour off a terminal"
     );
     assert!(
-        stderr(&create).contains("Applied 4 step(s) in "),
+        stderr(&create).contains("Applied 5 step(s) in "),
         "{}",
         stderr(&create)
     );

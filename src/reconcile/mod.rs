@@ -1,13 +1,16 @@
 //! The core loop every command shares: load → observe → desire → diff → (print or apply) →
 //! observe again.
 
+pub mod bulk;
+pub mod create;
+
 use std::path::Path;
 
 use crate::apply;
-use crate::compose::{ComposeModel, Flavor};
+use crate::compose::Flavor;
 use crate::context::{self, Ctx, Session};
 use crate::desired::{Desired, Intent};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::observed::{project_of, Container, Observed};
 use crate::plan::{self, Plan};
 use crate::ui::Ui;
@@ -43,21 +46,11 @@ pub async fn prepare_from(
 ) -> Result<Prepared> {
     let session = match intent {
         Intent::Up => context::load_session(dir)?,
-        Intent::Stop | Intent::Destroy { .. } => match context::load_session(dir) {
-            Ok(s) => s,
-            Err(e) if e.diagnostic.is_none() && e.message.contains("compose") => {
-                let main_root = crate::adapters::git::main_checkout(dir).unwrap_or(None);
-                let config = context::load_config(dir, main_root.as_deref())?;
-                Session {
-                    dir: dir.to_path_buf(),
-                    main_root,
-                    config,
-                    compose_files: vec![],
-                    model: ComposeModel::default(),
-                }
-            }
-            Err(e) => return Err(e),
-        },
+        // Stop and destroy need only the session's identity, so they work when a branch switch
+        // removed or broke the compose files; destroy even with a broken config (the project is
+        // read from the containers, and defaults recognise less as dev-prism's: keep more).
+        Intent::Stop => context::load_identity(dir, false)?,
+        Intent::Destroy { .. } => context::load_identity(dir, true)?,
     };
     // Tearing down acts on the project the containers carry, even if the config's
     // projectName changed since.
@@ -67,15 +60,32 @@ pub async fn prepare_from(
     };
     let project = project.unwrap_or_else(|| session.project());
     if let Intent::Destroy { .. } = intent {
-        context::observe_for_destroy(ctx, dir, &project, &mut observed).await?;
+        context::observe_for_destroy(ctx, &session, &project, &mut observed).await?;
     }
     let flavor = match intent {
         Intent::Up => context::flavor(ctx, &observed)?,
         _ => context::recorded_flavor(&observed).unwrap_or(Flavor::V2),
     };
-    finish(session, observed, flavor, wants, project, |d, o| {
+    let p = finish(session, observed, flavor, wants, project, |d, o| {
         plan::diff(d, o, intent, None)
-    })
+    })?;
+    if intent == Intent::Up {
+        refuse_foreign_files(&p)?;
+    }
+    Ok(p)
+}
+
+/// A file of the user's with a generated file's name is never overwritten: bringing the
+/// session up stops before anything, naming it.
+pub fn refuse_foreign_files(p: &Prepared) -> Result<()> {
+    match plan::foreign_files(&p.desired, &p.observed).first() {
+        None => Ok(()),
+        Some(name) => Err(Error::usage(format!(
+            "{name} in {} was not written by dev-prism (it lacks the generated header); dev-prism never overwrites it",
+            p.desired.dir.display()
+        ))
+        .with_hint("rename or move your file, then run the command again")),
+    }
 }
 
 /// `heal`: plans the derived files only, with the flavour and project the session recorded
@@ -116,11 +126,37 @@ fn finish(
 
 /// Applies a prepared plan.
 pub async fn carry_out(ctx: &mut Ctx, prepared: &Prepared, ui: &Ui) -> Result<()> {
+    carry_out_counted(ctx, prepared, ui, &mut 0).await
+}
+
+/// Applies a prepared plan, counting the steps done (see [`apply::apply_counted`]).
+pub async fn carry_out_counted(
+    ctx: &mut Ctx,
+    prepared: &Prepared,
+    ui: &Ui,
+    done: &mut usize,
+) -> Result<()> {
     let mut fx = apply::effects::Real {
         ctx,
         repo: prepared.session.main_root.as_deref(),
     };
-    apply::apply(&prepared.plan, &prepared.desired, &mut fx, ui).await
+    apply::apply_counted(&prepared.plan, &prepared.desired, &mut fx, ui, done).await
+}
+
+/// Rolls back a failed create: a destroy of exactly what it made, with every rule of destroy
+/// (work written into the new worktree meanwhile is kept). Returns the plan carried out.
+pub async fn rollback(ctx: &mut Ctx, dir: &Path, made: create::Made, ui: &Ui) -> Result<Plan> {
+    if !made.anything() {
+        return Ok(Plan::default());
+    }
+    let observed = context::observe(ctx, dir).await?;
+    let intent = Intent::Destroy {
+        force: false,
+        scope: made.scope(),
+    };
+    let p = prepare_from(ctx, dir, observed, intent, &context::Wants::default()).await?;
+    carry_out(ctx, &p, ui).await?;
+    Ok(p.plan)
 }
 
 /// Applies a prepared plan and returns the session's containers afterwards.

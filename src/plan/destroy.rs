@@ -1,0 +1,289 @@
+//! The destroy plan (also create's rollback): remove only what dev-prism made and can prove is
+//! safe to remove; keep everything else and say what was kept and why (DESIGN §6).
+//!
+//! Each destructive step needs positive facts from the observation. The rules, one per arm:
+//! - Docker objects: those carrying the session's project label (containers also its
+//!   directory label) — they were made for it.
+//! - Generated files: only with dev-prism's header; a file of the user's with the same name is
+//!   kept.
+//! - The worktree: only one dev-prism made (its marker), without submodules, without work
+//!   (uncommitted, untracked, or ignored files that are neither dev-prism's nor disposable), and,
+//!   when HEAD is detached, without commits no branch holds. `--force` skips the work checks,
+//!   never the first one.
+//! - The branch: only while it still points where it did when observed, and when every commit
+//!   on it is on another branch (or `--force`).
+
+use petgraph::graph::NodeIndex;
+
+use super::{remove_file_step, Action, Detail, Op, Plan, Step};
+use crate::compose::SESSION_FILE;
+use crate::desired::{is_generated, Desired, Render, Scope, ENV_FILE};
+use crate::observed::{Fact, Observed, Owner, WorktreeFacts};
+
+pub(super) fn plan_destroy(
+    plan: &mut Plan,
+    desired: &Desired,
+    observed: &Observed,
+    force: bool,
+    scope: Scope,
+) {
+    let mut prev = vec![];
+    if scope.project {
+        if let Some(step) = project_step(desired, observed) {
+            prev.push(plan.add(step, &[]));
+        }
+    }
+    let files = file_steps(plan, desired, observed, &prev);
+    let Some(wt) = observed.worktree.as_ref().filter(|w| !w.is_main) else {
+        return;
+    };
+    if !scope.worktree {
+        return;
+    }
+    let after: Vec<NodeIndex> = prev.iter().chain(files.iter()).copied().collect();
+    let blockers = worktree_blockers(wt, force);
+    if !blockers.is_empty() {
+        plan.kept.push(format!(
+            "kept worktree {}: {}",
+            wt.path.display(),
+            blockers.join("; ")
+        ));
+        if let Some(b) = wt.branch.as_ref().filter(|_| scope.branch) {
+            plan.kept.push(format!("kept branch {b}: its worktree was kept"));
+        }
+        return;
+    }
+    let discarded: Vec<Detail> = wt
+        .paths
+        .known()
+        .into_iter()
+        .flatten()
+        .filter(|p| !is_removed_file(desired, &p.path))
+        .map(|p| Detail {
+            action: Action::Delete,
+            subject: format!("{} {}", p.status, p.path),
+            reason: match p.owner {
+                Owner::DevPrism => "dev-prism made it and it is unchanged".into(),
+                Owner::Disposable => "it is disposable (reproducible)".into(),
+                Owner::User => "--force".into(),
+            },
+        })
+        .collect();
+    // git refuses an unclean worktree; every path left is known to be removable (or forced).
+    let git_force = force || !discarded.iter().all(|d| d.subject.starts_with("ignored "));
+    let wt_node = plan.add(
+        Step {
+            action: Action::Delete,
+            subject: format!("worktree {}", wt.path.display()),
+            reason: if force && wt.work().is_none_or(|w| !w.is_empty()) {
+                "--force: the session is destroyed, whatever work it holds".into()
+            } else {
+                "dev-prism made it and it holds no work".into()
+            },
+            diff: None,
+            details: discarded,
+            op: Op::RemoveWorktree {
+                path: wt.path.clone(),
+                force: git_force,
+            },
+        },
+        &after,
+    );
+    let Some(branch) = wt.branch.as_ref().filter(|_| scope.branch) else {
+        return;
+    };
+    let reason = match (&wt.unmerged_commits, force) {
+        (Fact::Known(0), _) => "every commit on it is on another branch".to_string(),
+        (Fact::Known(n), true) => format!("--force: its {n} unmerged commit(s) are dropped"),
+        (Fact::Unknown(_), true) => "--force: its commits were not checked".to_string(),
+        (Fact::Known(n), false) => {
+            plan.kept.push(format!(
+                "kept branch {branch}: it has {n} commit(s) no other branch contains; merge it, or delete it with `git branch -D {branch}`"
+            ));
+            return;
+        }
+        (Fact::Unknown(why), false) => {
+            plan.kept.push(format!(
+                "kept branch {branch}: could not tell whether its commits are on another branch ({why})"
+            ));
+            return;
+        }
+    };
+    if wt.branch_tip.is_none() && !force {
+        plan.kept
+            .push(format!("kept branch {branch}: its tip could not be read"));
+        return;
+    }
+    plan.add(
+        Step {
+            action: Action::Delete,
+            subject: format!("branch {branch}"),
+            reason,
+            diff: None,
+            details: vec![],
+            op: Op::DeleteBranch {
+                branch: branch.clone(),
+                expected: wt.branch_tip.clone(),
+                force,
+            },
+        },
+        &[wt_node],
+    );
+}
+
+/// The project's containers, networks, volumes and built images.
+fn project_step(desired: &Desired, observed: &Observed) -> Option<Step> {
+    if observed.containers.is_empty()
+        && observed.networks.is_empty()
+        && observed.volumes.is_empty()
+        && observed.images.is_empty()
+    {
+        return None;
+    }
+    let mut details: Vec<Detail> = observed
+        .containers
+        .iter()
+        .map(|c| Detail {
+            action: Action::Delete,
+            subject: format!("container {}", c.name),
+            reason: format!("it belongs to service {}", c.service),
+        })
+        .collect();
+    for (kind, names) in [
+        ("network", &observed.networks),
+        ("volume", &observed.volumes),
+        ("image", &observed.images),
+    ] {
+        details.extend(names.iter().map(|n| Detail {
+            action: Action::Delete,
+            subject: format!("{kind} {n}"),
+            reason: "it belongs to the session's project".into(),
+        }));
+    }
+    // The directory label the containers carry (a moved worktree's containers carry the
+    // directory they were made in).
+    let labelled = observed
+        .containers
+        .iter()
+        .find_map(|c| c.working_dir().map(str::to_string))
+        .unwrap_or_else(|| desired.dir.to_string_lossy().into_owned());
+    Some(Step {
+        action: Action::Delete,
+        subject: format!("project {}", desired.project),
+        reason: "the session is destroyed".into(),
+        diff: None,
+        details,
+        op: Op::RemoveProject {
+            project: desired.project.clone(),
+            working_dir: labelled,
+        },
+    })
+}
+
+/// The generated files present on disk: removed when they carry dev-prism's header, kept
+/// (and said) otherwise.
+fn file_steps(
+    plan: &mut Plan,
+    desired: &Desired,
+    observed: &Observed,
+    prev: &[NodeIndex],
+) -> Vec<NodeIndex> {
+    let mut present: Vec<(&str, &str)> = vec![];
+    if let Some((t, _)) = &observed.env_file {
+        present.push((ENV_FILE, t));
+    }
+    if let Some(t) = &observed.session_file {
+        present.push((SESSION_FILE, t));
+    }
+    for f in &desired.derived {
+        if let (Render::AppEnv { .. }, Some(Some((t, _)))) =
+            (&f.render, observed.derived.get(&f.path))
+        {
+            present.push((&f.path, t));
+        }
+    }
+    let mut nodes = vec![];
+    for (name, text) in present {
+        if is_generated(text) {
+            nodes.push(plan.add(
+                remove_file_step(desired, name, "the session is destroyed"),
+                prev,
+            ));
+        } else {
+            plan.kept.push(format!(
+                "kept file {name}: it does not carry dev-prism's generated header, so it is yours"
+            ));
+        }
+    }
+    nodes
+}
+
+/// Whether a path `git status` reported is one of the generated files removed before the
+/// worktree (not worth listing twice).
+fn is_removed_file(desired: &Desired, path: &str) -> bool {
+    path == ENV_FILE || path == SESSION_FILE || desired.derived.iter().any(|f| f.path == path)
+}
+
+/// Why the worktree must be kept; empty when it may go.
+fn worktree_blockers(wt: &WorktreeFacts, force: bool) -> Vec<String> {
+    let mut why = vec![];
+    match &wt.made_by_dev_prism {
+        Fact::Known(true) => {}
+        Fact::Known(false) => why.push(
+            "dev-prism did not make it (remove it yourself with `git worktree remove`)".into(),
+        ),
+        Fact::Unknown(e) => why.push(format!("could not tell who made it ({e})")),
+    }
+    if force {
+        return why;
+    }
+    match wt.work() {
+        None => why.push(format!(
+            "its files could not be checked ({})",
+            unknown(&wt.paths)
+        )),
+        Some(work) if !work.is_empty() => why.push(format!(
+            "it holds {} path(s) of yours ({}); commit, stash or move them, or run `dev-prism destroy --force` to delete them",
+            work.len(),
+            list(work.iter().map(|p| format!("{} {}", p.status, p.path)))
+        )),
+        Some(_) => {}
+    }
+    match &wt.submodules {
+        Fact::Known(s) if s.is_empty() => {}
+        Fact::Known(s) => why.push(format!(
+            "it has initialised submodules ({}) whose repositories would be deleted; `dev-prism destroy --force` deletes them",
+            list(s.iter().cloned())
+        )),
+        Fact::Unknown(e) => why.push(format!("its submodules could not be checked ({e})")),
+    }
+    if wt.branch.is_none() {
+        match &wt.unmerged_commits {
+            Fact::Known(0) => {}
+            Fact::Known(n) => why.push(format!(
+                "its detached HEAD holds {n} commit(s) no branch contains; `git branch NAME` keeps them, `dev-prism destroy --force` drops them"
+            )),
+            Fact::Unknown(e) => why.push(format!(
+                "could not tell whether its detached HEAD holds commits no branch contains ({e})"
+            )),
+        }
+    }
+    why
+}
+
+fn unknown<T>(f: &Fact<T>) -> &str {
+    match f {
+        Fact::Unknown(e) => e,
+        Fact::Known(_) => "",
+    }
+}
+
+/// The first few items, and how many more.
+fn list(items: impl Iterator<Item = String>) -> String {
+    let all: Vec<String> = items.collect();
+    let mut out = all.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if all.len() > 5 {
+        out.push_str(&format!(", and {} more", all.len() - 5));
+    }
+    out
+}

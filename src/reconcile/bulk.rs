@@ -1,0 +1,52 @@
+//! One intent over many sessions (`stop-all`, `destroy --all`, `prune`): one plan per session,
+//! each prepared and applied by its own tokio task on the one runtime, sharing one engine
+//! connection. Every session's result is reported; one failure does not stop the others.
+
+use std::path::PathBuf;
+
+use crate::context::{self, Ctx};
+use crate::desired::Intent;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::ui::Ui;
+
+/// Carries out `intent` on the session in `dir` (which may no longer exist: its Docker objects
+/// are still found by their labels). Returns the plan it carried out.
+pub async fn one(ctx: &mut Ctx, dir: &std::path::Path, intent: Intent, ui: &Ui) -> Result<Plan> {
+    let _lock = context::lock(dir)?;
+    let p = super::prepare(ctx, dir, intent, &context::Wants::default()).await?;
+    if !p.plan.is_empty() {
+        super::carry_out(ctx, &p, ui).await?;
+    }
+    Ok(p.plan)
+}
+
+/// [`one`] for every directory at once; results in the order of `dirs`.
+pub async fn each(
+    ctx: &mut Ctx,
+    dirs: Vec<PathBuf>,
+    intent: Intent,
+    ui: &Ui,
+) -> Result<Vec<(PathBuf, Result<Plan>)>> {
+    // Connect once, before the tasks: they share the connection.
+    ctx.engine().await?;
+    let quiet = Ui {
+        quiet: true,
+        ..*ui
+    };
+    let mut set = tokio::task::JoinSet::new();
+    for (i, dir) in dirs.into_iter().enumerate() {
+        let mut ctx = ctx.share();
+        let ui = quiet;
+        set.spawn(async move {
+            let r = one(&mut ctx, &dir, intent, &ui).await;
+            (i, dir, r)
+        });
+    }
+    let mut results = vec![];
+    while let Some(joined) = set.join_next().await {
+        results.push(joined.map_err(|e| Error::failure(format!("a session task failed: {e}")))?);
+    }
+    results.sort_by_key(|(i, _, _)| *i);
+    Ok(results.into_iter().map(|(_, d, r)| (d, r)).collect())
+}

@@ -1,0 +1,296 @@
+//! `create` as one plan: the worktree, the files copied into it, the services, the env files
+//! and the setup commands — computed before anything exists, so `plan --create` prints exactly
+//! what `create` then does. A failed create is rolled back by a destroy plan scoped to what it
+//! made (see [`Made`]).
+
+use std::path::{Path, PathBuf};
+
+use super::Prepared;
+use crate::adapters::git;
+use crate::config::CONFIG_FILES;
+use crate::context::{self, Ctx, Session, Source};
+use crate::desired::{Intent, Scope};
+use crate::error::{Error, Result};
+use crate::observed::Observed;
+use crate::plan::{self, Op, Step};
+use crate::util::UtcTime;
+
+/// What a create is asked for.
+#[derive(Clone, Debug, Default)]
+pub struct CreateRequest {
+    /// Where the command runs (a directory of the repository).
+    pub cwd: PathBuf,
+    pub branch: Option<String>,
+    pub wants: context::Wants,
+}
+
+/// What a create's plan makes, so a failure removes exactly that.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Made {
+    pub project: bool,
+    pub worktree: bool,
+    pub branch: bool,
+}
+
+impl Made {
+    /// What a plan makes once its steps up to `done` (exclusive) have run: the worktree when
+    /// its step ran, the project when it had nothing before and Compose was started.
+    pub fn after(plan: &plan::Plan, done: usize, project_was_empty: bool) -> Made {
+        let mut made = Made::default();
+        for step in plan.ordered().into_iter().take(done + 1) {
+            match &step.op {
+                Op::AddWorktree { create_branch, .. } => {
+                    made.worktree = true;
+                    made.branch = *create_branch;
+                }
+                Op::ComposeUp { .. } => made.project = project_was_empty,
+                _ => {}
+            }
+        }
+        made
+    }
+
+    pub fn scope(self) -> Scope {
+        Scope {
+            project: self.project,
+            worktree: self.worktree,
+            branch: self.branch,
+        }
+    }
+
+    pub fn anything(self) -> bool {
+        self.project || self.worktree || self.branch
+    }
+}
+
+/// Plans a create in a new worktree. Nothing is changed: the config and compose files are
+/// read as committed on the session's branch, the directory and branch are chosen, the engine
+/// is asked which Compose it runs.
+pub async fn prepare_worktree(
+    ctx: &mut Ctx,
+    req: &CreateRequest,
+    avoid: &[PathBuf],
+) -> Result<Prepared> {
+    let Some(top) = git::toplevel(&req.cwd)? else {
+        return Err(Error::usage(format!(
+            "{} is not inside a git repository",
+            req.cwd.display()
+        ))
+        .with_hint("run `git init` first, or use `dev-prism create --in-place`"));
+    };
+    let repo = git::main_checkout(&top)?.unwrap_or_else(|| top.clone());
+    let explicit = req.branch.is_some();
+    let base = match &req.branch {
+        Some(b) => {
+            if !git::valid_branch_name(&repo, b)? {
+                return Err(
+                    Error::usage(format!("`{b}` is not a valid git branch name"))
+                        .with_hint("see `git check-ref-format --help`; e.g. feature/my-change"),
+                );
+            }
+            b.clone()
+        }
+        None => format!("session/{}", UtcTime::now().slug()),
+    };
+    let head = git::commit_of(&top, "HEAD")?.ok_or_else(|| {
+        Error::usage(format!("{} has no commit yet", top.display()))
+            .with_hint("commit once (`git commit`), or use `dev-prism create --in-place`")
+    })?;
+    // The working copy's config is validated first: its errors point into the file.
+    context::load_config(&top, Some(&repo))?;
+    let existing = explicit && git::branch_exists(&repo, &base)?;
+    let rev = if existing { base.clone() } else { head.clone() };
+    config_is_committed(&top, &repo, &rev)?;
+    let source = Source::Git {
+        repo: &repo,
+        rev: &rev,
+    };
+    let config = context::load_config_from(&source, &repo)?;
+    let (compose_files, model) = context::load_compose_from(&source, &config)?;
+    // Ask the engine before planning: an unreachable engine must stop create before anything.
+    ctx.engine().await?;
+    let flavor = ctx.compose()?.flavor;
+    let sessions_dir = absolute(&config.sessions_dir);
+    let (path, name, create_branch) = pick(&repo, &sessions_dir, &base, explicit, avoid)?;
+    let mut first = vec![plan::add_worktree_step(
+        path.clone(),
+        &name,
+        create_branch,
+        create_branch.then(|| head.clone()),
+    )];
+    // What the first steps put in the new worktree, as the rest of the plan will find it.
+    let mut observed = Observed::default();
+    for f in &config.env_files {
+        let from = repo.join(f);
+        // Only gitignored files the branch lacks; a committed one is already there.
+        let committed = git::show(&repo, &rev, f)?;
+        let copy = committed.is_none() && from.is_file();
+        let text = match committed {
+            Some(text) => Some(text),
+            None => crate::adapters::fs::read(&from)?.map(|(t, _)| t),
+        };
+        if copy {
+            first.push(plan::copy_file_step(
+                f,
+                from,
+                path.join(f),
+                "envFiles copies it from the main checkout",
+            ));
+        }
+        observed.derived.insert(f.clone(), text.map(|t| (t, 0o600)));
+    }
+    let session = Session {
+        dir: path,
+        main_root: Some(repo),
+        config,
+        compose_files,
+        model,
+    };
+    let desired = context::desired_for(&session, &observed, flavor, &req.wants)?;
+    let plan = plan::diff_after(&desired, &observed, Intent::Up, first);
+    Ok(Prepared {
+        session,
+        observed,
+        desired,
+        plan,
+    })
+}
+
+/// The worktree's directory and branch: `base`, or (when the name was not given) the first of
+/// `base-2`, `base-3`, … that is free.
+fn pick(
+    repo: &Path,
+    sessions_dir: &Path,
+    base: &str,
+    explicit: bool,
+    avoid: &[PathBuf],
+) -> Result<(PathBuf, String, bool)> {
+    for attempt in 1..=50 {
+        let name = if attempt == 1 {
+            base.to_string()
+        } else {
+            format!("{base}-{attempt}")
+        };
+        let exists = git::branch_exists(repo, &name)?;
+        let path = sessions_dir.join(name.replace('/', "-"));
+        if avoid.contains(&path) {
+            continue;
+        }
+        if path.symlink_metadata().is_ok() {
+            if explicit {
+                return Err(Error::usage(format!("{} already exists", path.display()))
+                    .with_hint("destroy the session there first, or choose another --branch"));
+            }
+            continue;
+        }
+        if !explicit && exists {
+            continue;
+        }
+        return Ok((path, name, !exists));
+    }
+    Err(Error::failure(format!(
+        "no free session name after {base}-50 in {}",
+        sessions_dir.display()
+    )))
+}
+
+/// `path` made absolute without requiring it to exist: the longest existing ancestor is
+/// canonicalised (symlinks resolved once, DESIGN §5) and the rest appended.
+fn absolute(path: &Path) -> PathBuf {
+    // An existing prefix is resolved by the file system (symlinks and `..` alike); the rest,
+    // which does not exist yet, lexically.
+    let mut out = PathBuf::new();
+    let mut resolved = true;
+    for c in path.components() {
+        out.push(c);
+        if resolved {
+            match std::fs::canonicalize(&out) {
+                Ok(p) => out = p,
+                Err(_) => resolved = false,
+            }
+        }
+        if !resolved && c == std::path::Component::ParentDir {
+            out.pop();
+            out.pop();
+        }
+    }
+    out
+}
+
+/// The session's config is the one committed on its branch: a config in the checkout create
+/// runs from that is untracked or has uncommitted changes would be applied halfway, so create
+/// stops and names it (and the keys that differ).
+fn config_is_committed(top: &Path, repo: &Path, rev: &str) -> Result<()> {
+    let dirty = git::status_of(top, CONFIG_FILES)?;
+    let Some(line) = dirty.first() else {
+        return Ok(());
+    };
+    let file = line.get(3..).unwrap_or(line).trim_matches('"').to_string();
+    let committed = git::show(repo, rev, &file)?;
+    let current = std::fs::read_to_string(top.join(&file)).unwrap_or_default();
+    let keys = differing_keys(committed.as_deref().unwrap_or(""), &current);
+    let what = match (&committed, keys.is_empty()) {
+        (None, _) => "is not committed".to_string(),
+        (Some(_), true) => "has uncommitted changes".to_string(),
+        (Some(_), false) => format!(
+            "has uncommitted changes (keys {} differ from the branch's version)",
+            keys.join(", ")
+        ),
+    };
+    Err(Error::usage(format!(
+        "{file} in {} {what}; a new worktree gets the committed version, so the session would not use it",
+        top.display()
+    ))
+    .with_hint(format!(
+        "`git add {file} && git commit` first, or `git stash`; `dev-prism create --in-place` uses the working copy as it is"
+    )))
+}
+
+/// Top-level keys whose values differ between two config texts (YAML or JSON).
+fn differing_keys(a: &str, b: &str) -> Vec<String> {
+    let parse = |t: &str| -> serde_json::Map<String, serde_json::Value> {
+        serde_saphyr::from_str::<serde_json::Value>(t)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default()
+    };
+    let (a, b) = (parse(a), parse(b));
+    let mut keys: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Whether a plan's step at `index` is a setup command: a failure there leaves a running
+/// session for inspection.
+pub fn is_setup(plan: &plan::Plan, index: usize) -> bool {
+    plan.ordered()
+        .get(index)
+        .is_some_and(|s: &&Step| matches!(s.op, Op::RunSetup { .. }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differing_config_keys() {
+        let a = "projectName: shop\nsetup: [\"a\"]\n";
+        let b = "projectName: shop\nsetup: [\"b\"]\nreadyTimeout: 5\n";
+        assert_eq!(differing_keys(a, b), vec!["readyTimeout", "setup"]);
+        assert!(differing_keys(a, a).is_empty());
+    }
+
+    #[test]
+    fn absolute_paths_need_not_exist() {
+        let tmp = std::env::temp_dir();
+        let p = absolute(&tmp.join("dp-none-x/y/../z"));
+        assert!(p.is_absolute());
+        assert!(p.ends_with("dp-none-x/z"));
+    }
+}
