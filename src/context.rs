@@ -242,7 +242,11 @@ pub fn load_identity(dir: &Path, lenient: bool) -> Result<Session> {
     let main_root = git::main_checkout(dir).unwrap_or(None);
     let config = match load_config(dir, main_root.as_deref()) {
         Ok(c) => c,
-        Err(_) if lenient => config::resolve(Default::default(), main_root.as_deref().unwrap_or(dir), None)?,
+        Err(_) if lenient => config::resolve(
+            Default::default(),
+            main_root.as_deref().unwrap_or(dir),
+            None,
+        )?,
         Err(e) => return Err(e),
     };
     Ok(Session {
@@ -319,13 +323,9 @@ pub async fn observe(ctx: &mut Ctx, dir: &Path) -> Result<Observed> {
 pub async fn observe_for_destroy(
     ctx: &mut Ctx,
     session: &Session,
-    project: &str,
     observed: &mut Observed,
 ) -> Result<()> {
     let engine = ctx.engine().await?;
-    observed.networks = engine.project_networks(project).await?;
-    observed.volumes = engine.project_volumes(project).await?;
-    observed.images = engine.project_images(project).await?;
     let dir = session.dir.clone();
     let config = session.config.clone();
     let main_root = session.main_root.clone();
@@ -339,6 +339,12 @@ pub async fn observe_for_destroy(
         }
     }
     observed.worktree = facts;
+    let project = crate::observed::project_of(&observed.containers)
+        .map(str::to_string)
+        .unwrap_or_else(|| session.project());
+    observed.networks = engine.project_networks(&project).await?;
+    observed.volumes = engine.project_volumes(&project).await?;
+    observed.images = engine.project_images(&project).await?;
     Ok(())
 }
 
@@ -353,7 +359,9 @@ fn worktree_facts(
         .ok()?
         .into_iter()
         .find(|w| w.path == dir)?;
-    let owner = |path: &str, status: &'static str| owner_of(dir, config, main_root.as_deref(), path, status);
+    let owner = |path: &str, status: &'static str| {
+        owner_of(dir, config, main_root.as_deref(), path, status)
+    };
     Some(git::facts(&wt, &owner))
 }
 

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::query_parameters::{
-    ListContainersOptions, ListImagesOptions, ListNetworksOptions, RemoveImageOptions, ListVolumesOptions, RemoveContainerOptions,
-    RemoveVolumeOptions, StopContainerOptions,
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
+    RemoveContainerOptions, RemoveImageOptions, RemoveVolumeOptions, StopContainerOptions,
 };
 use bollard::Docker;
 
@@ -19,6 +19,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Per-request timeout (bollard's default is 120 s). Stopping waits for each container's own
 /// stop timeout (Compose's `stop_grace_period`, 10 s by default).
 const REQUEST_TIMEOUT_SECS: u64 = 30;
+/// Stopping lasts as long as the longest `stop_grace_period` (the engine then kills).
+const STOP_REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// A connected engine.
 #[derive(Clone)]
@@ -137,8 +139,11 @@ impl Engine {
     /// Stops containers in parallel; they are kept with their volumes.
     pub async fn stop(&self, ids: &[String]) -> Result<()> {
         let mut set = tokio::task::JoinSet::new();
+        // The engine waits for each container's own stop timeout (`stop_grace_period`, which
+        // may be minutes) before killing it: the request must outlast it.
+        let patient = self.client.clone().with_timeout(STOP_REQUEST_TIMEOUT);
         for id in ids {
-            let client = self.client.clone();
+            let client = patient.clone();
             let id = id.clone();
             set.spawn(async move {
                 let started = std::time::Instant::now();
@@ -279,7 +284,11 @@ impl Engine {
             }
         }
         for image in self.project_images(project).await? {
-            match self.client.remove_image(&image, None::<RemoveImageOptions>, None).await {
+            match self
+                .client
+                .remove_image(&image, None::<RemoveImageOptions>, None)
+                .await
+            {
                 Ok(_)
                 | Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404 | 409,

@@ -49,7 +49,8 @@ pub(super) fn plan_destroy(
             blockers.join("; ")
         ));
         if let Some(b) = wt.branch.as_ref().filter(|_| scope.branch) {
-            plan.kept.push(format!("kept branch {b}: its worktree was kept"));
+            plan.kept
+                .push(format!("kept branch {b}: its worktree was kept"));
         }
         return;
     }
@@ -89,7 +90,13 @@ pub(super) fn plan_destroy(
         },
         &after,
     );
-    let Some(branch) = wt.branch.as_ref().filter(|_| scope.branch) else {
+    // A branch whose tip cannot be read no longer exists (deleted under the session): nothing
+    // to delete. (A tip git failed to read is not deleted either: the safe direction.)
+    let Some(branch) = wt
+        .branch
+        .as_ref()
+        .filter(|_| scope.branch && wt.branch_tip.is_some())
+    else {
         return;
     };
     let reason = match (&wt.unmerged_commits, force) {
@@ -109,11 +116,6 @@ pub(super) fn plan_destroy(
             return;
         }
     };
-    if wt.branch_tip.is_none() && !force {
-        plan.kept
-            .push(format!("kept branch {branch}: its tip could not be read"));
-        return;
-    }
     plan.add(
         Step {
             action: Action::Delete,

@@ -52,6 +52,9 @@ pub async fn prepare_from(
         Intent::Stop => context::load_identity(dir, false)?,
         Intent::Destroy { .. } => context::load_identity(dir, true)?,
     };
+    if let Intent::Destroy { .. } = intent {
+        context::observe_for_destroy(ctx, &session, &mut observed).await?;
+    }
     // Tearing down acts on the project the containers carry, even if the config's
     // projectName changed since.
     let project = match intent {
@@ -59,9 +62,6 @@ pub async fn prepare_from(
         _ => project_of(&observed.containers).map(str::to_string),
     };
     let project = project.unwrap_or_else(|| session.project());
-    if let Intent::Destroy { .. } = intent {
-        context::observe_for_destroy(ctx, &session, &project, &mut observed).await?;
-    }
     let flavor = match intent {
         Intent::Up => context::flavor(ctx, &observed)?,
         _ => context::recorded_flavor(&observed).unwrap_or(Flavor::V2),

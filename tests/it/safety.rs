@@ -1,0 +1,341 @@
+//! Never lose work, never leave debris: each test makes the situation on the real engine and
+//! real git, runs the command, and asserts what was kept, what was removed and what was said.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+/// One small service without a healthcheck: sessions come up in about a second.
+const ONE: &str = r#"services:
+  echo:
+    image: dev-prism-test-busybox:1
+    command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
+    ports: ["7000"]
+    stop_grace_period: 1s
+"#;
+
+fn repo() -> Repo {
+    let repo = Repo::new(Flavor::V2, ONE);
+    repo.write(
+        ".gitignore",
+        ".env.session\ndocker-compose.session.yml\n*.db\nnode_modules/\n",
+    );
+    repo.commit("ignore local data");
+    repo
+}
+
+fn create(repo: &Repo, branch: &str) -> PathBuf {
+    PathBuf::from(
+        ok(&repo.dp(&repo.path, &["create", "-q", "--branch", branch]))
+            .lines()
+            .next()
+            .unwrap(),
+    )
+}
+
+fn has_branch(repo: &Repo, branch: &str) -> bool {
+    !repo.git(&["branch", "--list", branch]).trim().is_empty()
+}
+
+fn has_worktree(repo: &Repo, dir: &Path) -> bool {
+    repo.git(&["worktree", "list", "--porcelain"])
+        .lines()
+        .any(|l| l == format!("worktree {}", dir.display()))
+}
+
+#[track_caller]
+fn assert_no_docker_objects(repo: &Repo, dir: &Path) {
+    assert!(containers_under(&repo.root).is_empty(), "containers left");
+    let project = repo.project_of(dir);
+    assert!(by_project("network", &project).is_empty(), "network left");
+    assert!(by_project("volume", &project).is_empty(), "volume left");
+}
+
+/// Everything under `root` (paths), git's branches and worktrees, and the Docker objects of the
+/// test's sessions: what "changes nothing" compares.
+fn snapshot(repo: &Repo) -> (Vec<PathBuf>, String, String, usize) {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            out.push(e.path());
+            if e.file_type().unwrap().is_dir() && e.file_name() != ".git" {
+                walk(&e.path(), out);
+            }
+        }
+    }
+    let mut files = vec![];
+    walk(&repo.root, &mut files);
+    files.sort();
+    (
+        files,
+        repo.git(&["branch", "--list"]),
+        repo.git(&["worktree", "list"]),
+        containers_under(&repo.root).len(),
+    )
+}
+
+#[test]
+fn plan_create_shows_the_whole_create_and_changes_nothing() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    let before = snapshot(&repo);
+    let text = ok(&repo.dp(&repo.path, &["plan", "--create", "--branch", "feature/x"]));
+    let dir = repo.sessions_dir().join("feature-x");
+    assert!(
+        text.contains(&format!("+ worktree {}", dir.display()))
+            && text.contains("new branch `feature/x`")
+            && text.contains("compose up")
+            && text.contains("+ file .env.session (content known after apply)"),
+        "{text}"
+    );
+    let json = ok(&repo.dp(&repo.path, &["--json", "plan", "--create"]));
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let first = doc["steps"][0]["subject"].as_str().unwrap_or_default();
+    assert!(first.starts_with("worktree "), "{json}");
+    assert_eq!(snapshot(&repo), before, "plan --create changed something");
+    // create then does what the plan said, in the directory it named.
+    assert_eq!(create(&repo, "feature/x"), dir);
+    ok(&repo.dp(&dir, &["destroy"]));
+    assert_no_docker_objects(&repo, &dir);
+    assert!(!dir.exists() && !has_branch(&repo, "feature/x"));
+}
+
+#[test]
+fn destroy_keeps_commits_only_a_detached_head_holds() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    let dir = create(&repo, "detach");
+    git_in(&dir, &["checkout", "-q", "--detach"]);
+    std::fs::write(dir.join("work.txt"), "precious\n").unwrap();
+    git_in(&dir, &["add", "work.txt"]);
+    git_in(&dir, &["commit", "-q", "-m", "work on a detached HEAD"]);
+    let out = repo.dp(&dir, &["destroy"]);
+    ok(&out);
+    let err = stderr(&out);
+    assert!(err.contains("detached HEAD holds 1 commit"), "{err}");
+    assert!(dir.join("work.txt").exists() && has_worktree(&repo, &dir));
+    assert_no_docker_objects(&repo, &dir);
+    ok(&repo.dp(&dir, &["destroy", "--force"]));
+    assert!(!dir.exists());
+}
+
+#[test]
+fn destroy_and_prune_never_remove_a_worktree_dev_prism_did_not_make() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    std::fs::create_dir_all(repo.sessions_dir()).unwrap();
+    let hand = repo.sessions_dir().join("by-hand");
+    repo.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "by-hand",
+        &hand.to_string_lossy(),
+    ]);
+    let out = repo.dp(&hand, &["destroy", "--force"]);
+    assert!(
+        stderr(&out).contains("dev-prism did not make it"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(hand.exists() && has_branch(&repo, "by-hand"));
+    let pruned = repo.dp(&repo.path, &["prune", "-y"]);
+    assert!(
+        hand.exists() && has_worktree(&repo, &hand),
+        "{}",
+        stdout(&pruned)
+    );
+    assert!(has_branch(&repo, "by-hand"));
+}
+
+#[test]
+fn ignored_work_is_kept_and_disposable_files_are_not() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    let dir = create(&repo, "data");
+    std::fs::create_dir_all(dir.join("node_modules/pkg")).unwrap();
+    std::fs::write(dir.join("node_modules/pkg/index.js"), "x").unwrap();
+    std::fs::write(dir.join("local.db"), "rows").unwrap();
+    let plan = ok(&repo.dp(&dir, &["plan", "--destroy"]));
+    assert!(
+        plan.contains("kept worktree") && plan.contains("ignored local.db"),
+        "{plan}"
+    );
+    let out = repo.dp(&dir, &["destroy"]);
+    assert!(
+        stderr(&out).contains("ignored local.db"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("local.db")).unwrap(),
+        "rows"
+    );
+    assert!(has_branch(&repo, "data"));
+    // Without the user's file the worktree goes, node_modules with it.
+    std::fs::remove_file(dir.join("local.db")).unwrap();
+    let plan = ok(&repo.dp(&dir, &["plan", "--destroy"]));
+    assert!(plan.contains("- ignored node_modules/"), "{plan}");
+    ok(&repo.dp(&dir, &["destroy"]));
+    assert!(!dir.exists() && !has_branch(&repo, "data"));
+    assert_no_docker_objects(&repo, &dir);
+}
+
+#[test]
+fn user_files_with_generated_names_are_never_overwritten_or_deleted() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    for name in [".env.session", "docker-compose.session.yml"] {
+        repo.write(name, "MINE=1\n");
+        let out = repo.dp(&repo.path, &["create", "--in-place"]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(name), "{}", stderr(&out));
+        assert_eq!(
+            std::fs::read_to_string(repo.path.join(name)).unwrap(),
+            "MINE=1\n"
+        );
+        assert!(containers_under(&repo.root).is_empty());
+        let out = repo.dp(&repo.path, &["destroy"]);
+        assert!(
+            stderr(&out).contains(&format!("kept file {name}")),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read_to_string(repo.path.join(name)).unwrap(),
+            "MINE=1\n"
+        );
+        std::fs::remove_file(repo.path.join(name)).unwrap();
+    }
+}
+
+#[test]
+fn destroy_finishes_sessions_git_can_no_longer_describe() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    // The session's branch deleted under it.
+    let gone = create(&repo, "gone");
+    repo.git(&["update-ref", "-d", "refs/heads/gone"]);
+    let out = repo.dp(&gone, &["destroy"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(containers_under(&repo.root).is_empty());
+
+    // A worktree moved with `git worktree move`: its containers carry the old directory.
+    let old = create(&repo, "moved");
+    let new = repo.sessions_dir().join("moved-elsewhere");
+    repo.git(&[
+        "worktree",
+        "move",
+        &old.to_string_lossy(),
+        &new.to_string_lossy(),
+    ]);
+    ok(&repo.dp(&new, &["destroy"]));
+    assert_no_docker_objects(&repo, &old);
+    assert!(!new.exists() && !has_branch(&repo, "moved"));
+
+    // A session whose directory is gone: destroyed by its path.
+    let vanished = create(&repo, "vanished");
+    std::fs::remove_dir_all(&vanished).unwrap();
+    ok(&repo.dp(&repo.path, &["destroy", &vanished.to_string_lossy()]));
+    assert_no_docker_objects(&repo, &vanished);
+    repo.git(&["worktree", "prune"]);
+    ok(&repo.dp(&repo.path, &["destroy", &gone.to_string_lossy(), "--force"]));
+}
+
+#[test]
+fn a_failing_post_checkout_hook_does_not_break_create() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    let hook = repo.path.join(".git/hooks/post-checkout");
+    std::fs::write(&hook, "#!/bin/sh\necho husky says no >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = create(&repo, "hooked");
+    ok(&repo.dp(&dir, &["destroy"]));
+    assert!(!dir.exists() && !has_branch(&repo, "hooked"));
+    assert_no_docker_objects(&repo, &dir);
+}
+
+#[test]
+fn uncommitted_config_stops_create_before_anything() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    repo.write("session.config.yaml", "setup: [\"true\"]\n");
+    let before = snapshot(&repo);
+    let out = repo.dp(&repo.path, &["create"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("session.config.yaml") && stderr(&out).contains("not committed"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(&repo), before);
+    repo.commit("config");
+    repo.write(
+        "session.config.yaml",
+        "setup: [\"false\"]\nreadyTimeout: 9\n",
+    );
+    let out = repo.dp(&repo.path, &["plan", "--create"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("keys readyTimeout, setup differ"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn images_built_for_a_session_are_removed_with_it() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(
+        Flavor::V2,
+        "services:\n  app:\n    build: .\n    command: [\"nc\", \"-ll\", \"-p\", \"7000\", \"-e\", \"cat\"]\n    ports: [\"7000\"]\n    stop_grace_period: 1s\n",
+    );
+    repo.write("Dockerfile", &format!("FROM {IMAGE}\n"));
+    repo.commit("build");
+    let dir = create(&repo, "built");
+    let project = repo.project_of(&dir);
+    let images = || by_project("image", &project);
+    assert_eq!(images().len(), 1, "the session built its image");
+    ok(&repo.dp(&dir, &["destroy"]));
+    assert!(images().is_empty(), "built image removed");
+    assert_no_docker_objects(&repo, &dir);
+}
+
+#[test]
+fn stop_waits_for_a_grace_period_longer_than_the_client_timeout() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    // The service ignores SIGTERM: the engine kills it when its 32 s grace period ends, after
+    // the 30 s a plain API request may take.
+    let repo = Repo::new(
+        Flavor::V2,
+        &format!(
+            "services:\n  slow:\n    image: {IMAGE}\n    command: [\"sh\", \"-c\", \"trap '' TERM; while true; do sleep 1; done\"]\n    stop_grace_period: 32s\n"
+        ),
+    );
+    ok(&repo.dp(&repo.path, &["create", "--in-place", "-q"]));
+    let out = repo.dp(&repo.path, &["stop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!repo.path.join(".env.session").exists());
+    ok(&repo.dp(&repo.path, &["destroy"]));
+    assert_no_docker_objects(&repo, &repo.path);
+}
