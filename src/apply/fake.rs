@@ -121,11 +121,14 @@ impl Effects for Fake {
         Ok(self.containers.clone())
     }
 
-    fn read_file(&mut self, path: &Path) -> Result<Option<String>> {
-        Ok(self.files.get(path).map(|(t, _)| t.clone()))
+    fn read_file(&mut self, path: &Path) -> Result<Option<Vec<u8>>> {
+        Ok(self.files.get(path).map(|(t, _)| t.clone().into_bytes()))
     }
 
-    fn write_file(&mut self, path: &Path, content: &str, mode: u32) -> Result<()> {
+    fn write_file(&mut self, root: &Path, path: &Path, content: &[u8], mode: u32) -> Result<()> {
+        if !path.starts_with(root) {
+            return Err(Error::failure(format!("{} written outside {}", path.display(), root.display())));
+        }
         if path.file_name().is_some_and(|n| n == ENV_FILE) && mode != 0o600 {
             return Err(Error::failure(format!(
                 "{} written with mode {mode:o}",
@@ -134,11 +137,11 @@ impl Effects for Fake {
         }
         self.log.push(format!("write {}", path.display()));
         self.files
-            .insert(path.to_path_buf(), (content.to_string(), 0o100000 | mode));
+            .insert(path.to_path_buf(), (String::from_utf8_lossy(content).into_owned(), 0o100000 | mode));
         Ok(())
     }
 
-    fn remove_file(&mut self, path: &Path) -> Result<()> {
+    fn remove_file(&mut self, _root: &Path, path: &Path) -> Result<()> {
         self.log.push(format!("remove {}", path.display()));
         self.files.remove(path);
         Ok(())
@@ -197,7 +200,7 @@ impl Effects for Fake {
         Ok(())
     }
 
-    fn copy_file(&mut self, from: &Path, to: &Path, mode: u32) -> Result<()> {
+    fn copy_file(&mut self, _root: &Path, from: &Path, to: &Path, mode: u32) -> Result<()> {
         if !self.worktrees.iter().any(|w| to.starts_with(w)) {
             return Err(Error::failure("copy into a worktree that does not exist"));
         }

@@ -5,6 +5,7 @@ pub mod effects;
 #[cfg(test)]
 mod fake;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::desired::{render_file, session_vars, Desired};
@@ -77,12 +78,12 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
             create_branch,
             start,
         } => fx.add_worktree(path, branch, *create_branch, start.as_deref()),
-        Op::CopyFile { from, to, mode } => fx.copy_file(from, to, *mode),
+        Op::CopyFile { from, to, mode } => fx.copy_file(&desired.dir, from, to, *mode),
         Op::WriteFile {
             path,
             content: Content::Text { text },
             mode,
-        } => fx.write_file(path, text, *mode),
+        } => fx.write_file(&desired.dir, path, text.as_bytes(), *mode),
         Op::WriteFile {
             path,
             content: Content::Rendered { render },
@@ -93,11 +94,11 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
             let vars = session_vars(&desired.project, &desired.dir, &containers);
             let current = fx.read_file(path)?;
             match render_file(render, &vars, current.as_deref())? {
-                Some(text) => fx.write_file(path, &text, *mode),
+                Some(bytes) => fx.write_file(&desired.dir, path, &bytes, *mode),
                 None => Ok(()),
             }
         }
-        Op::RemoveFile { path } => fx.remove_file(path),
+        Op::RemoveFile { path } => fx.remove_file(&desired.dir, path),
         Op::ComposeUp {
             services,
             profiles,
@@ -128,7 +129,11 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
 
 /// Executes a plan made only of file writes whose content is known (what `info` heals as it
 /// reads); returns the steps it carried out.
-pub fn write_files<'p, E: Effects>(plan: &'p Plan, fx: &mut E) -> Result<Vec<&'p Step>> {
+pub fn write_files<'p, E: Effects>(
+    plan: &'p Plan,
+    root: &Path,
+    fx: &mut E,
+) -> Result<Vec<&'p Step>> {
     let steps = plan.ordered();
     for step in &steps {
         match &step.op {
@@ -136,7 +141,7 @@ pub fn write_files<'p, E: Effects>(plan: &'p Plan, fx: &mut E) -> Result<Vec<&'p
                 path,
                 content: Content::Text { text },
                 mode,
-            } => fx.write_file(path, text, *mode)?,
+            } => fx.write_file(root, path, text.as_bytes(), *mode)?,
             other => return Err(Error::failure(format!("not a file write: {other:?}"))),
         }
     }
