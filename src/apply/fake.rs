@@ -402,6 +402,22 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn network_mode_host_with_ports_is_refused_before_anything_starts() {
+        let compose = "services:\n  db:\n    image: x\n    ports: ['5432']\n    network_mode: host\n  side:\n    image: x\n    network_mode: host\n";
+        let d = desired(compose, "", Selection::default(), &[], false).unwrap();
+        let mut fx = Fake::default();
+        let err = converge(&mut fx, &d).await.unwrap_err();
+        assert!(err.message.contains("service `db` uses `network_mode: host`"), "{}", err.message);
+        assert!(err.message.contains("5432/tcp"), "{}", err.message);
+        assert!(err.hint.is_some());
+        assert!(fx.log.is_empty(), "{:?}", fx.log);
+        // Without published ports it only warns.
+        let quiet_side = compose.replace("    ports: ['5432']\n    network_mode: host\n", "    ports: ['5432']\n");
+        let d = desired(&quiet_side, "", Selection::default(), &[], false).unwrap();
+        converge(&mut Fake::default(), &d).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn the_fake_refuses_compose_before_the_session_file() {
         // Proves the strictness the other tests rely on.
         let d = desired(COMPOSE, "", Selection::default(), &[], false).unwrap();

@@ -111,6 +111,8 @@ pub struct DesiredService {
     pub run: bool,
     pub config_hash: String,
     pub ports: Vec<PortSpec>,
+    /// `network_mode: host`: the service binds on the host itself, outside port isolation.
+    pub host_network: bool,
 }
 
 /// The desired session.
@@ -240,6 +242,8 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
                 run,
                 config_hash: compose::config_hash(svc, &config.bind_address),
                 ports: svc.ports.clone(),
+                host_network: svc.raw.get("network_mode").and_then(|m| m.as_str())
+                    == Some("host"),
             },
         );
     }
