@@ -484,9 +484,9 @@ pub fn env_file_text(vars: &[Var]) -> String {
 ///   unicode), when it holds no `'` and no backslash a dotenv reader would take for an escape
 ///   (`\\`, or one at the end);
 /// - else in double quotes, with `\`, `"`, `$` and `` ` `` escaped by a backslash: exact for
-///   `sh`; dotenv readers read `\\` and `\"` back but not `\$`, so a value holding both a `'`
-///   and a `$` reaches them with a backslash before the `$` (no quoting carries both to `sh`
-///   and to them alike; the shell wins).
+///   `sh` and Compose's reader; a reader that does not unescape `\$` (node's `dotenv`) sees a
+///   backslash before the `$` of a value holding both a `'` and a `$` (no quoting carries
+///   such a value to every reader alike; the shell wins).
 pub fn dotenv_quote(v: &str) -> String {
     let plain = !v.is_empty()
         && v.chars()
