@@ -56,9 +56,8 @@ pub fn lock(dir: &Path) -> Result<SessionLock> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .map_err(|e| {
-            Error::failure(format!("cannot open lock file {}: {e}", path.display())).with_hint(
-                "a symbolic link there is refused; remove it and run the command again",
-            )
+            Error::failure(format!("cannot open lock file {}: {e}", path.display()))
+                .with_hint("a symbolic link there is refused; remove it and run the command again")
         })?;
     let owner = file
         .metadata()
@@ -132,9 +131,8 @@ fn lock_dir(uid: u32) -> Result<PathBuf> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(refuse(format!("cannot create it: {e}"))),
     }
-    let inspect = || {
-        std::fs::symlink_metadata(&base).map_err(|e| refuse(format!("cannot inspect it: {e}")))
-    };
+    let inspect =
+        || std::fs::symlink_metadata(&base).map_err(|e| refuse(format!("cannot inspect it: {e}")));
     let m = inspect()?;
     if m.file_type().is_symlink() {
         return Err(refuse("it is a symbolic link".into()));

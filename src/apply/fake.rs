@@ -127,7 +127,11 @@ impl Effects for Fake {
 
     fn write_file(&mut self, root: &Path, path: &Path, content: &[u8], mode: u32) -> Result<()> {
         if !path.starts_with(root) {
-            return Err(Error::failure(format!("{} written outside {}", path.display(), root.display())));
+            return Err(Error::failure(format!(
+                "{} written outside {}",
+                path.display(),
+                root.display()
+            )));
         }
         if path.file_name().is_some_and(|n| n == ENV_FILE) && mode != 0o600 {
             return Err(Error::failure(format!(
@@ -136,8 +140,13 @@ impl Effects for Fake {
             )));
         }
         self.log.push(format!("write {}", path.display()));
-        self.files
-            .insert(path.to_path_buf(), (String::from_utf8_lossy(content).into_owned(), 0o100000 | mode));
+        self.files.insert(
+            path.to_path_buf(),
+            (
+                String::from_utf8_lossy(content).into_owned(),
+                0o100000 | mode,
+            ),
+        );
         Ok(())
     }
 
@@ -407,12 +416,20 @@ mod tests {
         let d = desired(compose, "", Selection::default(), &[], false).unwrap();
         let mut fx = Fake::default();
         let err = converge(&mut fx, &d).await.unwrap_err();
-        assert!(err.message.contains("service `db` uses `network_mode: host`"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("service `db` uses `network_mode: host`"),
+            "{}",
+            err.message
+        );
         assert!(err.message.contains("5432/tcp"), "{}", err.message);
         assert!(err.hint.is_some());
         assert!(fx.log.is_empty(), "{:?}", fx.log);
         // Without published ports it only warns.
-        let quiet_side = compose.replace("    ports: ['5432']\n    network_mode: host\n", "    ports: ['5432']\n");
+        let quiet_side = compose.replace(
+            "    ports: ['5432']\n    network_mode: host\n",
+            "    ports: ['5432']\n",
+        );
         let d = desired(&quiet_side, "", Selection::default(), &[], false).unwrap();
         converge(&mut Fake::default(), &d).await.unwrap();
     }

@@ -327,7 +327,11 @@ mod tests {
             };
             let err = resolve(raw, Path::new("/r"), None).unwrap_err();
             assert_eq!(err.kind, crate::error::Kind::Usage);
-            assert!(err.message.contains(&format!("key `{bad}`")), "{}", err.message);
+            assert!(
+                err.message.contains(&format!("key `{bad}`")),
+                "{}",
+                err.message
+            );
         }
         assert!(is_var_name("_A1") && is_var_name("api_url"));
     }

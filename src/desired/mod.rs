@@ -242,8 +242,7 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
                 run,
                 config_hash: compose::config_hash(svc, &config.bind_address),
                 ports: svc.ports.clone(),
-                host_network: svc.raw.get("network_mode").and_then(|m| m.as_str())
-                    == Some("host"),
+                host_network: svc.raw.get("network_mode").and_then(|m| m.as_str()) == Some("host"),
             },
         );
     }
@@ -423,9 +422,7 @@ pub fn render_file(
         }
         Render::Rewrite { rules } => match current {
             None => None,
-            Some(bytes) => {
-                Some(templates::rewrite_env_text(bytes, rules, vars).map_err(unknown)?)
-            }
+            Some(bytes) => Some(templates::rewrite_env_text(bytes, rules, vars).map_err(unknown)?),
         },
     })
 }
@@ -570,7 +567,11 @@ mod tests {
                     .env("HOME", "/home/nobody")
                     .output()
                     .unwrap();
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 String::from_utf8(out.stdout).unwrap()
             })
             .collect()
@@ -614,9 +615,15 @@ mod tests {
         assert_eq!(String::from_utf8(out.stdout).unwrap(), dir);
         let mut templates_map = BTreeMap::new();
         templates_map.insert("WHERE".to_string(), "${SESSION_DIR}/x".to_string());
-        let app = render_file(&Render::AppEnv { vars: templates_map }, &vars, None)
-            .unwrap()
-            .unwrap();
+        let app = render_file(
+            &Render::AppEnv {
+                vars: templates_map,
+            },
+            &vars,
+            None,
+        )
+        .unwrap()
+        .unwrap();
         std::fs::write(&file, &app).unwrap();
         let out = std::process::Command::new("sh")
             .arg("-c")

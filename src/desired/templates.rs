@@ -222,7 +222,10 @@ mod tests {
                 },
             );
         }
-        rules.insert("DIR".to_string(), Rewrite::Template("${SESSION_DIR}".into()));
+        rules.insert(
+            "DIR".to_string(),
+            Rewrite::Template("${SESSION_DIR}".into()),
+        );
         let out = rewrite_env_text(text, &rules, &vars()).unwrap();
         // A URL that is not UTF-8 cannot be read as one: its line stays as it was.
         assert_eq!(

@@ -150,6 +150,7 @@ fn odd_path_round_trip(flavor: Flavor) {
             text,
             "dev-prism env"
         );
+        assert_eq!(compose_reads_session_dir(&dir), text, "Compose's env_file");
         let project = repo.project_of(&dir);
         ok(&repo.dp(&repo.path, &["destroy", &text]));
         assert!(labels_under(&repo.root).is_empty(), "containers left");
@@ -162,6 +163,33 @@ fn odd_path_round_trip(flavor: Flavor) {
             == 0,
         "worktree left"
     );
+}
+
+/// `SESSION_DIR` as Compose's dotenv reader reads it from `.env.session` (`env_file:`).
+fn compose_reads_session_dir(dir: &Path) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("compose.yml");
+    let env = dir.join(".env.session");
+    std::fs::write(
+        &file,
+        format!(
+            "services:\n  s:\n    image: x\n    env_file: [{:?}]\n",
+            env.to_string_lossy().replace('$', "$$")
+        ),
+    )
+    .unwrap();
+    let out = Command::new("docker")
+        .args(["compose", "-f"])
+        .arg(&file)
+        .args(["config", "--format", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    // Compose prints a literal `$` as `$$`.
+    doc["services"]["s"]["environment"]["SESSION_DIR"]
+        .as_str()
+        .unwrap()
+        .replace("$$", "$")
 }
 
 #[test]
@@ -198,7 +226,11 @@ fn the_lock_directory_is_verified_and_links_are_not_followed() {
     // A link in place of the directory.
     symlink(&elsewhere, &base).unwrap();
     let out = stop();
-    assert!(stderr(&out).contains("is a symbolic link"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is a symbolic link"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     std::fs::remove_file(&base).unwrap();
 
@@ -221,12 +253,18 @@ fn the_lock_directory_is_verified_and_links_are_not_followed() {
     let _ = std::fs::remove_file(&lock);
     symlink(&victim, &lock).unwrap();
     let out = stop();
-    assert!(stderr(&out).contains("cannot open lock file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot open lock file"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
     std::fs::remove_file(&lock).unwrap();
 
     // Someone else's directory (only root can make one to test with).
-    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1);
+    let me = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1);
     if me == 0 {
         std::os::unix::fs::chown(&base, Some(4242), None).unwrap();
         let out = stop();
