@@ -213,7 +213,11 @@ impl Effects for Fake {
         if !self.worktrees.iter().any(|w| to.starts_with(w)) {
             return Err(Error::failure("copy into a worktree that does not exist"));
         }
-        let text = self.files.get(from).map(|(t, _)| t.clone()).unwrap_or_default();
+        let text = self
+            .files
+            .get(from)
+            .map(|(t, _)| t.clone())
+            .unwrap_or_default();
         self.files.entry(to.to_path_buf()).or_insert((text, mode));
         self.log.push(format!("copy {}", to.display()));
         Ok(())
