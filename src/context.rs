@@ -325,11 +325,7 @@ pub fn load_identity(dir: &Path, lenient: bool) -> Result<Session> {
     let main_root = git::main_checkout(dir).unwrap_or(None);
     let config = match load_config(dir, main_root.as_deref()) {
         Ok(c) => c,
-        Err(_) if lenient => config::resolve(
-            Default::default(),
-            main_root.as_deref().unwrap_or(dir),
-            None,
-        )?,
+        Err(_) if lenient => config::resolve(Default::default(), main_root.as_deref().unwrap_or(dir), None)?,
         Err(e) => return Err(e),
     };
     Ok(Session {
@@ -440,9 +436,7 @@ fn worktree_facts(
         .ok()?
         .into_iter()
         .find(|w| w.path == dir)?;
-    let owner = |path: &str, status: &'static str| {
-        owner_of(dir, config, main_root.as_deref(), path, status)
-    };
+    let owner = |path: &str, status: &'static str| owner_of(dir, config, main_root.as_deref(), path, status);
     Some(git::facts(&wt, &owner))
 }
 

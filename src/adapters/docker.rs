@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::query_parameters::{
-    ListContainersOptions, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
-    RemoveContainerOptions, RemoveImageOptions, RemoveVolumeOptions, StopContainerOptions,
+    ListContainersOptions, ListImagesOptions, ListNetworksOptions, RemoveImageOptions, ListVolumesOptions, RemoveContainerOptions,
+    RemoveVolumeOptions, StopContainerOptions,
 };
 use bollard::Docker;
 
@@ -279,11 +279,7 @@ impl Engine {
             }
         }
         for image in self.project_images(project).await? {
-            match self
-                .client
-                .remove_image(&image, None::<RemoveImageOptions>, None)
-                .await
-            {
+            match self.client.remove_image(&image, None::<RemoveImageOptions>, None).await {
                 Ok(_)
                 | Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404 | 409,

@@ -173,11 +173,7 @@ const MARKER: &str = "dev-prism-session";
 
 /// The worktree's administrative directory (`.git/worktrees/<id>`, or `.git` for the main one).
 fn admin_dir(dir: &Path) -> Result<PathBuf> {
-    let text = must(
-        dir,
-        &["rev-parse", "--absolute-git-dir"],
-        "find the git directory",
-    )?;
+    let text = must(dir, &["rev-parse", "--absolute-git-dir"], "find the git directory")?;
     Ok(PathBuf::from(text.trim()))
 }
 
@@ -238,10 +234,7 @@ fn status_entries(dir: &Path) -> Result<Vec<(&'static str, String)>> {
 
 /// The commit a ref points at; `None` when it does not exist.
 fn rev(dir: &Path, name: &str) -> Result<Option<String>> {
-    ok_text(
-        dir,
-        &["rev-parse", "--verify", "-q", &format!("{name}^{{commit}}")],
-    )
+    ok_text(dir, &["rev-parse", "--verify", "-q", &format!("{name}^{{commit}}")])
 }
 
 /// Commits reachable from HEAD (detached or not) and from the branch that no other branch,

@@ -133,8 +133,9 @@ impl Effects for Real<'_> {
         start: Option<&str>,
     ) -> Result<()> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::failure(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::failure(format!("cannot create {}: {e}", parent.display()))
+            })?;
         }
         git::add_worktree(self.repo()?, path, branch, create_branch, start)?;
         git::mark_worktree(path)

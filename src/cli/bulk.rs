@@ -27,8 +27,9 @@ async fn sessions(ctx: &mut Ctx, under: Option<&Path>) -> Result<Vec<(PathBuf, V
 /// Prints one line per session (or the JSON document); 1 when any failed.
 fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
-    let summary =
-        |plan: &Plan| -> String { plan.kept.iter().map(|k| format!("\n  note: {k}")).collect() };
+    let summary = |plan: &Plan| -> String {
+        plan.kept.iter().map(|k| format!("\n  note: {k}")).collect()
+    };
     if ui.json {
         let rows: Vec<serde_json::Value> = results
             .iter()
@@ -84,11 +85,7 @@ pub async fn stop_all(ctx: &mut Ctx, under: Option<&Path>, ui: &Ui) -> Result<i3
 
 /// `destroy --all`: every session on the engine, keeping the data-safety rules of `destroy`.
 pub async fn destroy_all(ctx: &mut Ctx, under: Option<&Path>, force: bool, ui: &Ui) -> Result<i32> {
-    let dirs: Vec<PathBuf> = sessions(ctx, under)
-        .await?
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
+    let dirs: Vec<PathBuf> = sessions(ctx, under).await?.into_iter().map(|(d, _)| d).collect();
     if dirs.is_empty() {
         ui.out("No sessions.");
         return Ok(0);

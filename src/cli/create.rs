@@ -40,15 +40,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let dir = p.desired.dir.clone();
     match result {
         Ok(()) => {
-            let containers = ctx
-                .engine()
-                .await?
-                .session_containers(&dir.to_string_lossy())
-                .await?;
-            ui.status(&format!(
-                "Session ready in {} ({ENV_FILE} written)",
-                dir.display()
-            ));
+            let containers = ctx.engine().await?.session_containers(&dir.to_string_lossy()).await?;
+            ui.status(&format!("Session ready in {} ({ENV_FILE} written)", dir.display()));
             super::print_session(ui, "create", &dir, &p.desired.project, &containers, true);
             if args.no_detach {
                 super::logs::follow(ctx, &dir, &super::logs::LogOptions::default(), ui).await?;
@@ -57,12 +50,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         }
         // A setup command that fails on its own leaves the running session for inspection.
         Err(e) if is_setup(&p.plan, done) && e.kind != Kind::Interrupted => {
-            if let Ok(containers) = ctx
-                .engine()
-                .await?
-                .session_containers(&dir.to_string_lossy())
-                .await
-            {
+            if let Ok(containers) = ctx.engine().await?.session_containers(&dir.to_string_lossy()).await {
                 super::print_session(ui, "create", &dir, &p.desired.project, &containers, true);
             }
             Err(e.with_hint(
@@ -104,11 +92,7 @@ async fn prepare_locked(
         let dir = req.cwd.clone();
         let lock = context::lock(&dir)?;
         let p = reconcile::prepare(ctx, &dir, Intent::Up, &req.wants).await?;
-        if p.observed
-            .containers
-            .iter()
-            .any(|c| c.state == State::Running)
-        {
+        if p.observed.containers.iter().any(|c| c.state == State::Running) {
             return Err(
                 Error::usage(format!("a session is already running in {}", dir.display()))
                     .with_hint("use `dev-prism apply` to converge it, or `dev-prism stop` first"),

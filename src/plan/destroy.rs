@@ -49,8 +49,7 @@ pub(super) fn plan_destroy(
             blockers.join("; ")
         ));
         if let Some(b) = wt.branch.as_ref().filter(|_| scope.branch) {
-            plan.kept
-                .push(format!("kept branch {b}: its worktree was kept"));
+            plan.kept.push(format!("kept branch {b}: its worktree was kept"));
         }
         return;
     }

@@ -470,11 +470,7 @@ pub fn copy_file_step(rel: &str, from: PathBuf, to: PathBuf, why: &str) -> Step 
 /// files with a generated file's name, which no step overwrites or deletes.
 pub fn foreign_files(desired: &Desired, observed: &Observed) -> Vec<String> {
     let mut out = vec![];
-    if observed
-        .session_file
-        .as_deref()
-        .is_some_and(|t| !is_generated(t))
-    {
+    if observed.session_file.as_deref().is_some_and(|t| !is_generated(t)) {
         out.push(SESSION_FILE.to_string());
     }
     for f in &desired.derived {
@@ -501,12 +497,7 @@ pub fn diff(desired: &Desired, observed: &Observed, intent: Intent, first: Optio
 
 /// Builds the plan for `intent` after `first`, a chain of steps every other step follows (the
 /// worktree of `create` and the files copied into it).
-pub fn diff_after(
-    desired: &Desired,
-    observed: &Observed,
-    intent: Intent,
-    first: Vec<Step>,
-) -> Plan {
+pub fn diff_after(desired: &Desired, observed: &Observed, intent: Intent, first: Vec<Step>) -> Plan {
     let mut plan = Plan::default();
     let root: Vec<NodeIndex> = chain(&mut plan, first, vec![]);
     match intent {
@@ -541,11 +532,7 @@ pub fn heal(desired: &Desired, observed: &Observed) -> Plan {
 
 /// The session compose file's step, if it differs from what it should be.
 fn session_file_step(desired: &Desired, observed: &Observed) -> Option<Step> {
-    if observed
-        .session_file
-        .as_deref()
-        .is_some_and(|t| !is_generated(t))
-    {
+    if observed.session_file.as_deref().is_some_and(|t| !is_generated(t)) {
         return None; // the user's file: never overwritten (see `foreign_files`)
     }
     write_step(
@@ -718,11 +705,7 @@ fn plan_stop(plan: &mut Plan, desired: &Desired, observed: &Observed) {
     // The env files dev-prism wrote name ports that are void once containers stop; the
     // user's own files with those names are left alone.
     let mut generated = vec![];
-    if observed
-        .env_file
-        .as_ref()
-        .is_some_and(|(t, _)| is_generated(t))
-    {
+    if observed.env_file.as_ref().is_some_and(|(t, _)| is_generated(t)) {
         generated.push(ENV_FILE.to_string());
     }
     for f in &desired.derived {

@@ -324,9 +324,7 @@ fn destroy_removes_everything_of_a_clean_worktree() {
     assert!(plan.kept.is_empty());
     // The branch goes only while it points where it was checked.
     let last = plan.ordered().last().unwrap().op.clone();
-    assert!(
-        matches!(last, Op::DeleteBranch { expected: Some(ref t), force: false, .. } if t == "abc123")
-    );
+    assert!(matches!(last, Op::DeleteBranch { expected: Some(ref t), force: false, .. } if t == "abc123"));
 }
 
 #[test]
@@ -446,11 +444,7 @@ fn destroy_keeps_a_detached_head_holding_commits_no_branch_contains() {
     };
     let plan = destroy(&d, detached.clone(), false);
     assert!(!removes_worktree(&plan));
-    assert!(
-        plan.kept[0].contains("detached HEAD holds 1 commit"),
-        "{:?}",
-        plan.kept
-    );
+    assert!(plan.kept[0].contains("detached HEAD holds 1 commit"), "{:?}", plan.kept);
     assert!(removes_worktree(&destroy(&d, detached, true)));
 }
 

@@ -30,7 +30,10 @@ pub async fn each(
 ) -> Result<Vec<(PathBuf, Result<Plan>)>> {
     // Connect once, before the tasks: they share the connection.
     ctx.engine().await?;
-    let quiet = Ui { quiet: true, ..*ui };
+    let quiet = Ui {
+        quiet: true,
+        ..*ui
+    };
     let mut set = tokio::task::JoinSet::new();
     for (i, dir) in dirs.into_iter().enumerate() {
         let mut ctx = ctx.share();
