@@ -1,21 +1,45 @@
-//! Files: read if present, write atomically with a mode, remove if present.
+//! Files: read if present; write atomically with a mode, remove and copy — each confined to a
+//! root directory (the session directory) that no write ever leaves.
+//!
+//! The rules (DESIGN §6, "Writes never leave the session directory"):
+//! - the path must lie under the root, and every directory between the root and the file must
+//!   be a real directory, never a symbolic link (a committed `apps/web -> /elsewhere` is
+//!   refused, naming the link); the resolved parent must be inside the resolved root;
+//! - a symbolic link at the file's own path is neither written through nor replaced nor
+//!   removed: dev-prism only ever writes regular files, so a link there is not its own and is
+//!   refused with a hint;
+//! - the temporary file is created exclusively (`O_CREAT|O_EXCL|O_NOFOLLOW`) beside the
+//!   target under a fresh name, with its mode from the start, then renamed over the target
+//!   (a rename replaces the directory entry; it never follows a link).
+//!
+//! A race in which another process swaps a checked directory for a link between the check
+//! and the write is not closed (that needs `openat` per component); the session directory
+//! belongs to the user running dev-prism, so only they could.
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
 
-/// Text and permission bits of a file, `None` when it does not exist.
+/// Text (invalid UTF-8 shown as U+FFFD) and permission bits of a file, `None` when it does not
+/// exist. For display and comparison; [`read_bytes`] keeps every byte.
 pub fn read(path: &Path) -> Result<Option<(String, u32)>> {
+    let Some(bytes) = read_bytes(path)? else {
+        return Ok(None);
+    };
+    let mode = fs::metadata(path)
+        .map(|m| m.permissions().mode())
+        .unwrap_or(0);
+    Ok(Some((String::from_utf8_lossy(&bytes).into_owned(), mode)))
+}
+
+/// The bytes of a file, `None` when it does not exist.
+pub fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {
-        Ok(bytes) => {
-            let mode = fs::metadata(path)
-                .map(|m| m.permissions().mode())
-                .unwrap_or(0);
-            Ok(Some((String::from_utf8_lossy(&bytes).into_owned(), mode)))
-        }
+        Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::failure(format!(
             "could not read {}: {e}",
@@ -24,28 +48,130 @@ pub fn read(path: &Path) -> Result<Option<(String, u32)>> {
     }
 }
 
-/// Writes through a temporary file in the same directory and a rename, so readers never see
-/// half a file; the file is created with `mode` from the start (no window where an env file
-/// holding credentials is world-readable).
-pub fn write_atomic(path: &Path, content: &str, mode: u32) -> Result<()> {
+const LINK_HINT: &str = "dev-prism never writes through a symbolic link in the session \
+     directory; replace the link with a real directory or file (or remove it) and run the \
+     command again";
+
+fn refuse(path: &Path, why: String) -> Error {
+    Error::usage(format!("refusing to write {}: {why}", path.display())).with_hint(LINK_HINT)
+}
+
+/// The directory `path` lives in, checked: under `root`, reached through real directories
+/// only (with `create`, missing ones are made), and inside `root` once resolved.
+fn confined_parent(root: &Path, path: &Path, create: bool) -> Result<PathBuf> {
+    let outside = || refuse(path, format!("it is outside {}", root.display()));
+    let rel = path.strip_prefix(root).map_err(|_| outside())?;
+    let parts: Vec<Component> = rel.components().collect();
+    let Some((Component::Normal(_), parents)) = parts.split_last() else {
+        return Err(outside());
+    };
+    let fail = |dir: &Path, why: String| {
+        Error::failure(format!(
+            "could not write {}: {}: {why}",
+            path.display(),
+            dir.display()
+        ))
+    };
+    let mut dir = root.to_path_buf();
+    for part in parents {
+        match part {
+            Component::Normal(n) => dir.push(n),
+            Component::CurDir => continue,
+            _ => return Err(outside()),
+        }
+        match fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = fs::read_link(&dir)
+                    .map(|t| format!(" (it points to {})", t.display()))
+                    .unwrap_or_default();
+                return Err(refuse(
+                    path,
+                    format!("{} is a symbolic link{to}", dir.display()),
+                ));
+            }
+            Ok(m) if !m.is_dir() => return Err(fail(&dir, "not a directory".into())),
+            Ok(_) => {}
+            Err(e) if create && e.kind() == std::io::ErrorKind::NotFound => {
+                fs::create_dir(&dir).map_err(|e| fail(&dir, e.to_string()))?
+            }
+            Err(e) => return Err(fail(&dir, e.to_string())),
+        }
+    }
+    let resolve = |p: &Path| {
+        fs::canonicalize(p)
+            .map_err(|e| Error::failure(format!("could not resolve {}: {e}", p.display())))
+    };
+    if !resolve(&dir)?.starts_with(resolve(root)?) {
+        return Err(outside());
+    }
+    Ok(dir)
+}
+
+/// Fails when `path` itself is a symbolic link (never dev-prism's: it writes regular files).
+fn not_a_link(path: &Path) -> Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(refuse(
+            path,
+            "it is a symbolic link, which dev-prism did not write".into(),
+        )),
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::failure(format!(
+            "could not inspect {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// A temporary name beside the target that no earlier run used: pid, clock and a counter.
+fn temp_name(name: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        ".{name}.{}-{nanos:x}-{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Writes `content` to `path` (inside `root`) through a temporary file created exclusively
+/// beside it and a rename, so readers never see half a file; the file has `mode` from the
+/// start (no window where an env file holding credentials is world-readable).
+pub fn write_atomic(root: &Path, path: &Path, content: &[u8], mode: u32) -> Result<()> {
+    let dir = confined_parent(root, path, false)?;
+    not_a_link(path)?;
     let fail =
         |e: std::io::Error| Error::failure(format!("could not write {}: {e}", path.display()));
-    let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
-        .map(|n| n.to_string_lossy())
+        .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let (tmp, mut file) = {
+        let mut attempt = 0;
+        loop {
+            let tmp = dir.join(temp_name(&name));
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .mode(mode)
+                .open(&tmp)
+            {
+                Ok(f) => break (tmp, f),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => {
+                    attempt += 1
+                }
+                Err(e) => return Err(fail(e)),
+            }
+        }
+    };
     let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(content.as_bytes())?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
+        file.write_all(content)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.sync_all()?;
         fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -54,8 +180,14 @@ pub fn write_atomic(path: &Path, content: &str, mode: u32) -> Result<()> {
     result.map_err(fail)
 }
 
-/// Removes a file; a missing file is not an error.
-pub fn remove(path: &Path) -> Result<()> {
+/// Removes a file inside `root`; a missing file is not an error. Never follows a link out of
+/// `root`, and never removes a link (not dev-prism's).
+pub fn remove(root: &Path, path: &Path) -> Result<()> {
+    if fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Ok(());
+    }
+    confined_parent(root, path, false)?;
+    not_a_link(path)?;
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -66,13 +198,27 @@ pub fn remove(path: &Path) -> Result<()> {
     }
 }
 
-/// Copies a file (creating parent directories) with the given mode.
-pub fn copy(src: &Path, dst: &Path, mode: u32) -> Result<()> {
-    let text = fs::read(src)
+/// Copies `src` (inside `src_root`, the main checkout: never read through a link that leads
+/// out of it) to `dst` (inside `dst_root`), byte for byte, creating parent directories.
+pub fn copy(src_root: &Path, src: &Path, dst_root: &Path, dst: &Path, mode: u32) -> Result<()> {
+    let resolved = fs::canonicalize(src)
         .map_err(|e| Error::failure(format!("could not read {}: {e}", src.display())))?;
-    if let Some(parent) = dst.parent() {
-        fs::create_dir_all(parent)
-            .map_err(|e| Error::failure(format!("could not create {}: {e}", parent.display())))?;
+    let real_root = fs::canonicalize(src_root)
+        .map_err(|e| Error::failure(format!("could not resolve {}: {e}", src_root.display())))?;
+    if !resolved.starts_with(&real_root) {
+        return Err(Error::usage(format!(
+            "refusing to copy {}: it leads out of {} (to {})",
+            src.display(),
+            src_root.display(),
+            resolved.display()
+        ))
+        .with_hint("envFiles are copied only from inside the main checkout; replace the link with the file"));
     }
-    write_atomic(dst, &String::from_utf8_lossy(&text), mode)
+    let bytes = fs::read(&resolved)
+        .map_err(|e| Error::failure(format!("could not read {}: {e}", src.display())))?;
+    confined_parent(dst_root, dst, true)?;
+    write_atomic(dst_root, dst, &bytes, mode)
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,9 +16,11 @@ use crate::observed::Container;
 pub trait Effects {
     /// The session's containers now (one observation).
     async fn containers(&mut self, desired: &Desired) -> Result<Vec<Container>>;
-    fn read_file(&mut self, path: &Path) -> Result<Option<String>>;
-    fn write_file(&mut self, path: &Path, content: &str, mode: u32) -> Result<()>;
-    fn remove_file(&mut self, path: &Path) -> Result<()>;
+    /// A file's bytes (envFiles keep bytes that are not UTF-8).
+    fn read_file(&mut self, path: &Path) -> Result<Option<Vec<u8>>>;
+    /// Writes `path`, never outside `root` (the session directory).
+    fn write_file(&mut self, root: &Path, path: &Path, content: &[u8], mode: u32) -> Result<()>;
+    fn remove_file(&mut self, root: &Path, path: &Path) -> Result<()>;
     async fn compose_up(
         &mut self,
         desired: &Desired,
@@ -39,7 +41,8 @@ pub trait Effects {
         start: Option<&str>,
     ) -> Result<()>;
     /// Copies a file into the session directory, never over an existing one.
-    fn copy_file(&mut self, from: &Path, to: &Path, mode: u32) -> Result<()>;
+    /// Copies `from` (inside the main checkout) to `to` (never outside `root`).
+    fn copy_file(&mut self, root: &Path, from: &Path, to: &Path, mode: u32) -> Result<()>;
     fn remove_worktree(&mut self, path: &Path, force: bool) -> Result<()>;
     fn delete_branch(&mut self, branch: &str, expected: Option<&str>, force: bool) -> Result<()>;
     fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()>;
@@ -72,16 +75,16 @@ impl Effects for Real<'_> {
             .await
     }
 
-    fn read_file(&mut self, path: &Path) -> Result<Option<String>> {
-        Ok(fs::read(path)?.map(|(t, _)| t))
+    fn read_file(&mut self, path: &Path) -> Result<Option<Vec<u8>>> {
+        fs::read_bytes(path)
     }
 
-    fn write_file(&mut self, path: &Path, content: &str, mode: u32) -> Result<()> {
-        fs::write_atomic(path, content, mode)
+    fn write_file(&mut self, root: &Path, path: &Path, content: &[u8], mode: u32) -> Result<()> {
+        fs::write_atomic(root, path, content, mode)
     }
 
-    fn remove_file(&mut self, path: &Path) -> Result<()> {
-        fs::remove(path)
+    fn remove_file(&mut self, root: &Path, path: &Path) -> Result<()> {
+        fs::remove(root, path)
     }
 
     async fn compose_up(
@@ -137,11 +140,11 @@ impl Effects for Real<'_> {
         git::mark_worktree(path)
     }
 
-    fn copy_file(&mut self, from: &Path, to: &Path, mode: u32) -> Result<()> {
+    fn copy_file(&mut self, root: &Path, from: &Path, to: &Path, mode: u32) -> Result<()> {
         if to.symlink_metadata().is_ok() {
             return Ok(());
         }
-        fs::copy(from, to, mode)
+        fs::copy(self.repo()?, from, root, to, mode)
     }
 
     fn remove_worktree(&mut self, path: &Path, force: bool) -> Result<()> {

@@ -121,11 +121,18 @@ impl Effects for Fake {
         Ok(self.containers.clone())
     }
 
-    fn read_file(&mut self, path: &Path) -> Result<Option<String>> {
-        Ok(self.files.get(path).map(|(t, _)| t.clone()))
+    fn read_file(&mut self, path: &Path) -> Result<Option<Vec<u8>>> {
+        Ok(self.files.get(path).map(|(t, _)| t.clone().into_bytes()))
     }
 
-    fn write_file(&mut self, path: &Path, content: &str, mode: u32) -> Result<()> {
+    fn write_file(&mut self, root: &Path, path: &Path, content: &[u8], mode: u32) -> Result<()> {
+        if !path.starts_with(root) {
+            return Err(Error::failure(format!(
+                "{} written outside {}",
+                path.display(),
+                root.display()
+            )));
+        }
         if path.file_name().is_some_and(|n| n == ENV_FILE) && mode != 0o600 {
             return Err(Error::failure(format!(
                 "{} written with mode {mode:o}",
@@ -133,12 +140,17 @@ impl Effects for Fake {
             )));
         }
         self.log.push(format!("write {}", path.display()));
-        self.files
-            .insert(path.to_path_buf(), (content.to_string(), 0o100000 | mode));
+        self.files.insert(
+            path.to_path_buf(),
+            (
+                String::from_utf8_lossy(content).into_owned(),
+                0o100000 | mode,
+            ),
+        );
         Ok(())
     }
 
-    fn remove_file(&mut self, path: &Path) -> Result<()> {
+    fn remove_file(&mut self, _root: &Path, path: &Path) -> Result<()> {
         self.log.push(format!("remove {}", path.display()));
         self.files.remove(path);
         Ok(())
@@ -197,7 +209,7 @@ impl Effects for Fake {
         Ok(())
     }
 
-    fn copy_file(&mut self, from: &Path, to: &Path, mode: u32) -> Result<()> {
+    fn copy_file(&mut self, _root: &Path, from: &Path, to: &Path, mode: u32) -> Result<()> {
         if !self.worktrees.iter().any(|w| to.starts_with(w)) {
             return Err(Error::failure("copy into a worktree that does not exist"));
         }
@@ -400,6 +412,30 @@ mod tests {
             "setup command `make seed` failed with exit code 1"
         );
         assert_eq!(fx.containers.len(), 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn network_mode_host_with_ports_is_refused_before_anything_starts() {
+        let compose = "services:\n  db:\n    image: x\n    ports: ['5432']\n    network_mode: host\n  side:\n    image: x\n    network_mode: host\n";
+        let d = desired(compose, "", Selection::default(), &[], false).unwrap();
+        let mut fx = Fake::default();
+        let err = converge(&mut fx, &d).await.unwrap_err();
+        assert!(
+            err.message
+                .contains("service `db` uses `network_mode: host`"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("5432/tcp"), "{}", err.message);
+        assert!(err.hint.is_some());
+        assert!(fx.log.is_empty(), "{:?}", fx.log);
+        // Without published ports it only warns.
+        let quiet_side = compose.replace(
+            "    ports: ['5432']\n    network_mode: host\n",
+            "    ports: ['5432']\n",
+        );
+        let d = desired(&quiet_side, "", Selection::default(), &[], false).unwrap();
+        converge(&mut Fake::default(), &d).await.unwrap();
     }
 
     #[tokio::test(flavor = "current_thread")]

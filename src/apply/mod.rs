@@ -5,6 +5,7 @@ pub mod effects;
 #[cfg(test)]
 mod fake;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::desired::{render_file, session_vars, Desired};
@@ -29,6 +30,7 @@ pub async fn apply_counted<E: Effects>(
     done: &mut usize,
 ) -> Result<()> {
     *done = 0;
+    check_host_network(plan, desired, ui)?;
     let mut interrupt = crate::adapters::process::Interrupt::install();
     let all = Instant::now();
     let steps = plan.ordered();
@@ -77,12 +79,12 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
             create_branch,
             start,
         } => fx.add_worktree(path, branch, *create_branch, start.as_deref()),
-        Op::CopyFile { from, to, mode } => fx.copy_file(from, to, *mode),
+        Op::CopyFile { from, to, mode } => fx.copy_file(&desired.dir, from, to, *mode),
         Op::WriteFile {
             path,
             content: Content::Text { text },
             mode,
-        } => fx.write_file(path, text, *mode),
+        } => fx.write_file(&desired.dir, path, text.as_bytes(), *mode),
         Op::WriteFile {
             path,
             content: Content::Rendered { render },
@@ -93,11 +95,11 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
             let vars = session_vars(&desired.project, &desired.dir, &containers);
             let current = fx.read_file(path)?;
             match render_file(render, &vars, current.as_deref())? {
-                Some(text) => fx.write_file(path, &text, *mode),
+                Some(bytes) => fx.write_file(&desired.dir, path, &bytes, *mode),
                 None => Ok(()),
             }
         }
-        Op::RemoveFile { path } => fx.remove_file(path),
+        Op::RemoveFile { path } => fx.remove_file(&desired.dir, path),
         Op::ComposeUp {
             services,
             profiles,
@@ -126,9 +128,43 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
     }
 }
 
+/// `network_mode: host` bypasses the session's port isolation: a service started that way
+/// with published ports would bind them on the host itself (and clash with every other
+/// session), so it is refused before anything starts; one that publishes nothing is warned
+/// about.
+fn check_host_network(plan: &Plan, desired: &Desired, ui: &Ui) -> Result<()> {
+    for step in plan.ordered() {
+        let Op::ComposeUp { services, .. } = &step.op else {
+            continue;
+        };
+        for name in services {
+            let Some(svc) = desired.services.get(name).filter(|s| s.host_network) else {
+                continue;
+            };
+            if svc.ports.is_empty() {
+                ui.warn(&format!(
+                    "warning: service `{name}` uses `network_mode: host`: whatever it listens on is bound on the host itself, shared by every session"
+                ));
+                continue;
+            }
+            let ports: Vec<String> = svc.ports.iter().map(|p| p.key()).collect();
+            return Err(Error::usage(format!(
+                "service `{name}` uses `network_mode: host`, which bypasses the session's port isolation: its ports ({}) would be bound on the host itself, the same in every session",
+                ports.join(", ")
+            ))
+            .with_hint("remove `network_mode: host` from that service (its published ports already reach it from the host), or run it outside dev-prism"));
+        }
+    }
+    Ok(())
+}
+
 /// Executes a plan made only of file writes whose content is known (what `info` heals as it
 /// reads); returns the steps it carried out.
-pub fn write_files<'p, E: Effects>(plan: &'p Plan, fx: &mut E) -> Result<Vec<&'p Step>> {
+pub fn write_files<'p, E: Effects>(
+    plan: &'p Plan,
+    root: &Path,
+    fx: &mut E,
+) -> Result<Vec<&'p Step>> {
     let steps = plan.ordered();
     for step in &steps {
         match &step.op {
@@ -136,7 +172,7 @@ pub fn write_files<'p, E: Effects>(plan: &'p Plan, fx: &mut E) -> Result<Vec<&'p
                 path,
                 content: Content::Text { text },
                 mode,
-            } => fx.write_file(path, text, *mode)?,
+            } => fx.write_file(root, path, text.as_bytes(), *mode)?,
             other => return Err(Error::failure(format!("not a file write: {other:?}"))),
         }
     }

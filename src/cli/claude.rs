@@ -30,7 +30,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<i32> {
                     Error::failure(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
-            fs::write_atomic(&cmd, claude::COMMAND_TEXT, 0o644)?;
+            fs::write_atomic(&root, &cmd, claude::COMMAND_TEXT.as_bytes(), 0o644)?;
             let verb = if existing.is_some() {
                 "rewritten"
             } else {
@@ -43,7 +43,7 @@ pub fn run(args: Args, ui: &Ui) -> Result<i32> {
     let current = fs::read(&md)?.map(|(t, _)| t);
     match claude::merge(current.as_deref(), args.force) {
         Merge::Write(text) => {
-            fs::write_atomic(&md, &text, 0o644)?;
+            fs::write_atomic(&root, &md, text.as_bytes(), 0o644)?;
             ui.out(&format!("{}: dev-prism section written", claude::CLAUDE_MD));
         }
         Merge::Unchanged => ui.out(&format!(

@@ -32,7 +32,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let healing = plan::env_file_plan(&project, &dir, &observed);
     let mut fx = Real { ctx, repo: None };
     let mut healed = vec![];
-    for step in apply::write_files(&healing, &mut fx)? {
+    for step in apply::write_files(&healing, &dir, &mut fx)? {
         healed.push(dir.join(ENV_FILE).to_string_lossy().into_owned());
         let verb = if step.action == Action::Create {
             "Restored"

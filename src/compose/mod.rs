@@ -570,7 +570,27 @@ fn published(bind: &str, port: &PortSpec) -> String {
     format!("{host}::{}{proto}", port.container_port)
 }
 
+/// A value dev-prism writes into the session file, escaped so Compose's interpolation (which
+/// applies to every file it reads) hands it to the container exactly: `$` becomes `$$`. The
+/// user's own values copied into a v1 session file are not escaped: Compose interpolates them
+/// as it would in the user's file.
+fn literal(value: &str) -> String {
+    value.replace('$', "$$")
+}
+
+/// The session's labels for a service, escaped for Compose (see [`literal`]).
 fn service_labels(
+    name: &str,
+    service: &Service,
+    ctx: &SessionFileContext<'_>,
+) -> BTreeMap<String, String> {
+    raw_service_labels(name, service, ctx)
+        .into_iter()
+        .map(|(k, v)| (k, literal(&v)))
+        .collect()
+}
+
+fn raw_service_labels(
     name: &str,
     service: &Service,
     ctx: &SessionFileContext<'_>,
@@ -689,7 +709,7 @@ pub fn label_in(session_file_text: &str, label: &str) -> Option<String> {
     let key = format!("{label}: ");
     session_file_text.lines().find_map(|l| {
         let v = l.trim().strip_prefix(&key)?;
-        Some(v.trim_matches('"').to_string())
+        Some(v.trim_matches('"').replace("$$", "$"))
     })
 }
 

@@ -226,3 +226,30 @@ fn override_names() {
         ]
     );
 }
+
+#[test]
+fn dollar_in_what_dev_prism_writes_is_escaped_but_not_in_the_users_values() {
+    let m = model(&[
+        "services:\n  db:\n    image: x\n    ports: [5432]\n    labels: [\"mine=${LABEL}\"]\n    environment:\n      HOME_DIR: $HOME\n",
+    ]);
+    for flavor in [Flavor::V2, Flavor::V1] {
+        let mut c = ctx(flavor);
+        c.dir = "/w/dir $HOME 'q' ü";
+        c.repo_root = Some("/w/$$x");
+        let text = session_file(&m, &c).unwrap();
+        let back: Value = serde_saphyr::from_str(&text).unwrap();
+        let l = &back["services"]["db"]["labels"];
+        assert_eq!(l["dev-prism.working_dir"], "/w/dir $$HOME 'q' ü", "{text}");
+        assert_eq!(l["dev-prism.session_id"], "/w/dir $$HOME 'q' ü");
+        assert_eq!(l["dev-prism.repo_root"], "/w/$$$$x");
+        assert_eq!(
+            label_in(&text, labels::WORKING_DIR).as_deref(),
+            Some("/w/dir $HOME 'q' ü")
+        );
+        if flavor == Flavor::V1 {
+            // The user's own strings keep their interpolation.
+            assert_eq!(l["mine"], "${LABEL}");
+            assert_eq!(back["services"]["db"]["environment"]["HOME_DIR"], "$HOME");
+        }
+    }
+}

@@ -234,6 +234,15 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
             .with_hint("write paths relative to the repository root, without `..`"));
         }
     }
+    for (app, vars) in raw.app_env.iter().flatten() {
+        if let Some(key) = vars.keys().find(|k| !is_var_name(k)) {
+            return Err(Error::usage(format!(
+                "{}: appEnv `{app}` key `{key}` is not a variable name",
+                file()
+            ))
+            .with_hint("variable names are letters, digits and `_`, not starting with a digit (e.g. API_URL)"));
+        }
+    }
     let compose_files = raw.compose_file.map(|c| match c {
         OneOrMany::One(f) => vec![f],
         OneOrMany::Many(v) => v,
@@ -260,6 +269,15 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
             .unwrap_or_else(|| DEFAULT_DISPOSABLE.iter().map(|s| s.to_string()).collect()),
         source,
     })
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`: a name every shell and dotenv reader accepts as a variable.
+pub fn is_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
@@ -294,6 +312,28 @@ mod tests {
         assert_eq!(c.compose_files, Some(vec!["compose.yaml".to_string()]));
         assert_eq!(c.app_env["apps/a"]["DATABASE_URL"], "x${POSTGRES_PORT}");
         assert_eq!(c.ready_timeout_secs, 5);
+    }
+
+    #[test]
+    fn app_env_keys_must_be_variable_names() {
+        for bad in ["$(touch /tmp/x)", "A B", "1A", "A-B", "", "A;B"] {
+            let mut vars = BTreeMap::new();
+            vars.insert(bad.to_string(), "v".to_string());
+            let mut app_env = BTreeMap::new();
+            app_env.insert("apps/a".to_string(), vars);
+            let raw = RawConfig {
+                app_env: Some(app_env),
+                ..Default::default()
+            };
+            let err = resolve(raw, Path::new("/r"), None).unwrap_err();
+            assert_eq!(err.kind, crate::error::Kind::Usage);
+            assert!(
+                err.message.contains(&format!("key `{bad}`")),
+                "{}",
+                err.message
+            );
+        }
+        assert!(is_var_name("_A1") && is_var_name("api_url"));
     }
 
     #[test]

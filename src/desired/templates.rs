@@ -69,62 +69,77 @@ pub fn point_url_at(url: &str, host: &str, port: &str) -> Option<String> {
     ))
 }
 
-/// Rewrites the given keys of a dotenv text, keeping every other byte (comments, order, other
-/// lines, quoting style) as it was. Keys absent from the file are left absent.
+/// Rewrites the given keys of a dotenv file, keeping every other byte (comments, order, other
+/// lines, quoting style, bytes that are not UTF-8) as it was. Keys absent from the file are
+/// left absent.
 pub fn rewrite_env_text(
-    text: &str,
+    text: &[u8],
     rules: &BTreeMap<String, Rewrite>,
     vars: &[Var],
-) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let (body, eol) = match line.strip_suffix("\r\n") {
-            Some(b) => (b, "\r\n"),
-            None => match line.strip_suffix('\n') {
-                Some(b) => (b, "\n"),
-                None => (line, ""),
-            },
-        };
-        let trimmed = body.trim_start();
-        let indent = &body[..body.len() - trimmed.len()];
-        let (export, decl) = match trimmed.strip_prefix("export ") {
-            Some(d) => ("export ", d),
-            None => ("", trimmed),
-        };
-        let Some((key, value)) = decl.split_once('=') else {
-            out.push_str(line);
-            continue;
-        };
-        let Some(rule) = rules.get(key.trim()) else {
-            out.push_str(line);
-            continue;
-        };
-        let (quote, inner) = match value.chars().next() {
-            Some(q @ ('"' | '\'')) if value.len() >= 2 && value.ends_with(q) => {
-                (q.to_string(), &value[1..value.len() - 1])
-            }
-            _ => (String::new(), value),
-        };
-        let new = match rule {
-            Rewrite::Template(t) => render(t, vars)?,
-            Rewrite::PointAt { var, host } => {
-                let port = vars
-                    .iter()
-                    .find(|(k, _)| k == var)
-                    .map(|(_, v)| v.clone())
-                    .ok_or_else(|| var.clone())?;
-                match point_url_at(inner, host, &port) {
-                    Some(u) => u,
-                    None => {
-                        out.push_str(line);
-                        continue;
-                    }
-                }
-            }
-        };
-        out.push_str(&format!("{indent}{export}{key}={quote}{new}{quote}{eol}"));
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len());
+    for line in text.split_inclusive(|b| *b == b'\n') {
+        match rewrite_line(line, rules, vars)? {
+            Some(new) => out.extend_from_slice(&new),
+            None => out.extend_from_slice(line),
+        }
     }
     Ok(out)
+}
+
+/// One line rewritten, or `None` to keep it as it is.
+fn rewrite_line(
+    line: &[u8],
+    rules: &BTreeMap<String, Rewrite>,
+    vars: &[Var],
+) -> Result<Option<Vec<u8>>, String> {
+    let (body, eol): (&[u8], &[u8]) = match line.strip_suffix(b"\r\n") {
+        Some(b) => (b, b"\r\n"),
+        None => match line.strip_suffix(b"\n") {
+            Some(b) => (b, b"\n"),
+            None => (line, b""),
+        },
+    };
+    let trimmed = body.trim_ascii_start();
+    let indent = &body[..body.len() - trimmed.len()];
+    let (export, decl): (&[u8], &[u8]) = match trimmed.strip_prefix(b"export ") {
+        Some(d) => (b"export ", d),
+        None => (b"", trimmed),
+    };
+    let Some(eq) = decl.iter().position(|b| *b == b'=') else {
+        return Ok(None);
+    };
+    let (key, value) = (&decl[..eq], &decl[eq + 1..]);
+    let Some(rule) = std::str::from_utf8(key)
+        .ok()
+        .and_then(|k| rules.get(k.trim()))
+    else {
+        return Ok(None);
+    };
+    let (quote, inner): (&[u8], &[u8]) = match value.first() {
+        Some(q @ (b'"' | b'\'')) if value.len() >= 2 && value.ends_with(&[*q]) => {
+            (&value[..1], &value[1..value.len() - 1])
+        }
+        _ => (b"", value),
+    };
+    let new = match rule {
+        Rewrite::Template(t) => render(t, vars)?,
+        Rewrite::PointAt { var, host } => {
+            let port = vars
+                .iter()
+                .find(|(k, _)| k == var)
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| var.clone())?;
+            let url = std::str::from_utf8(inner).ok();
+            match url.and_then(|u| point_url_at(u, host, &port)) {
+                Some(u) => u,
+                None => return Ok(None),
+            }
+        }
+    };
+    Ok(Some(
+        [indent, export, key, b"=", quote, new.as_bytes(), quote, eol].concat(),
+    ))
 }
 
 #[cfg(test)]
@@ -185,12 +200,37 @@ mod tests {
             "DIR".to_string(),
             Rewrite::Template("${SESSION_DIR}/x".into()),
         );
-        let out = rewrite_env_text(text, &rules, &vars()).unwrap();
+        let out = rewrite_env_text(text.as_bytes(), &rules, &vars()).unwrap();
         assert_eq!(
-            out,
+            String::from_utf8(out.clone()).unwrap(),
             "# comment\r\nAPI_KEY=abc # keep\nexport DATABASE_URL=\"postgresql://me:secret@127.0.0.1:49153/shop\"\n\n  OTHER=1\nDIR=/w/s/x"
         );
         // Idempotent.
         assert_eq!(rewrite_env_text(&out, &rules, &vars()).unwrap(), out);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_kept() {
+        let text = b"LATIN=caf\xe9\nDATABASE_URL=postgres://u:p@db:5432/x\xe9\n\xff\xfe=\xc3\nDIR=old\xe9\r\nBAD=postgres://\xff@db/x\n";
+        let mut rules = BTreeMap::new();
+        for key in ["DATABASE_URL", "BAD"] {
+            rules.insert(
+                key.to_string(),
+                Rewrite::PointAt {
+                    var: "POSTGRES_PORT".into(),
+                    host: "127.0.0.1".into(),
+                },
+            );
+        }
+        rules.insert(
+            "DIR".to_string(),
+            Rewrite::Template("${SESSION_DIR}".into()),
+        );
+        let out = rewrite_env_text(text, &rules, &vars()).unwrap();
+        // A URL that is not UTF-8 cannot be read as one: its line stays as it was.
+        assert_eq!(
+            out,
+            b"LATIN=caf\xe9\nDATABASE_URL=postgres://u:p@db:5432/x\xe9\n\xff\xfe=\xc3\nDIR=/w/s\r\nBAD=postgres://\xff@db/x\n"
+        );
     }
 }

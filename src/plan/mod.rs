@@ -351,11 +351,23 @@ fn file_steps(
         let desired_text = if after_start {
             Err(f.render.clone())
         } else {
-            match render_file(&f.render, &vars, text) {
-                Ok(Some(t)) => Ok(t),
+            match render_file(&f.render, &vars, text.map(str::as_bytes)) {
+                Ok(Some(t)) => Ok(String::from_utf8_lossy(&t).into_owned()),
                 // Validated when the desired state was built; nothing sensible to write.
                 Ok(None) | Err(_) => continue,
             }
+        };
+        // Bytes that are not UTF-8 were read as U+FFFD: such a rewrite is rendered from the
+        // file's bytes when applied, so they are kept.
+        let desired_text = match desired_text {
+            Ok(t)
+                if matches!(f.render, Render::Rewrite { .. })
+                    && t.contains('\u{FFFD}')
+                    && text != Some(t.as_str()) =>
+            {
+                Err(f.render.clone())
+            }
+            other => other,
         };
         if let Some(step) = write_step(&f.path, path, text, desired_text, f.mode, mode_ok) {
             steps.push(step);

@@ -9,3 +9,4 @@ mod journey;
 mod monorepo;
 mod output;
 mod safety;
+mod writes;

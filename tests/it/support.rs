@@ -141,10 +141,16 @@ pub struct Repo {
 impl Repo {
     /// A repository whose directory name (and so project name) is unique.
     pub fn new(flavor: Flavor, compose: &str) -> Repo {
+        Repo::named(flavor, compose, "app")
+    }
+
+    /// A repository in a directory whose name starts with `prefix` (any characters), made
+    /// unique by the temp directory's suffix.
+    pub fn named(flavor: Flavor, compose: &str, prefix: &str) -> Repo {
         let tmp = tempfile::Builder::new().prefix("dp-it-").tempdir().unwrap();
         let root = std::fs::canonicalize(tmp.path()).unwrap();
         let name = format!(
-            "app{}",
+            "{prefix}{}",
             root.file_name()
                 .unwrap()
                 .to_string_lossy()
