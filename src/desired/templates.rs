@@ -113,7 +113,13 @@ pub fn rewrite_env_text(
                     .find(|(k, _)| k == var)
                     .map(|(_, v)| v.clone())
                     .ok_or_else(|| var.clone())?;
-                match point_url_at(inner, host, &port) {
+                // Where the ports are bound, as the session says (SESSION_HOST).
+                let host = vars
+                    .iter()
+                    .find(|(k, _)| k == "SESSION_HOST")
+                    .map(|(_, v)| super::address::url_host(v))
+                    .unwrap_or_else(|| host.clone());
+                match point_url_at(inner, &host, &port) {
                     Some(u) => u,
                     None => {
                         out.push_str(line);
