@@ -104,8 +104,9 @@ impl ComposeCli {
         c
     }
 
-    /// `up -d` for the given services. Retries Docker's "port is already allocated" race.
-    /// Interruptible: dropping the future kills Compose.
+    /// `up -d` for the given services (`--remove-orphans`, `--no-deps` as asked). Retries
+    /// Docker's "port is already allocated" race. Interruptible: dropping the future kills
+    /// Compose.
     pub async fn up(
         &self,
         dir: &Path,
@@ -113,7 +114,7 @@ impl ComposeCli {
         files: &[String],
         services: &[String],
         profiles: &[String],
-        remove_orphans: bool,
+        (remove_orphans, no_deps): (bool, bool),
     ) -> Result<()> {
         let mut attempt = 0;
         loop {
@@ -125,6 +126,9 @@ impl ComposeCli {
             c.args(["up", "-d"]);
             if remove_orphans {
                 c.arg("--remove-orphans");
+            }
+            if no_deps {
+                c.arg("--no-deps");
             }
             c.arg("--").args(services);
             let out =

@@ -284,22 +284,42 @@ mod readiness_tests {
         // Just started: not yet, it may be about to exit.
         assert!(matches!(readiness(&up, false, false), Waiting(_)));
         assert!(matches!(readiness(&up, true, true), Waiting(_)));
-        let crash = c(State::Restarting, Health::None, "Restarting (3) 1 second ago", None);
+        let crash = c(
+            State::Restarting,
+            Health::None,
+            "Restarting (3) 1 second ago",
+            None,
+        );
         assert_eq!(
             readiness(&crash, false, true),
             Failed("keeps restarting (it exited with code 3)".into())
         );
-        let exited0 = c(State::Stopped, Health::None, "Exited (0) 1 second ago", Some(0));
+        let exited0 = c(
+            State::Stopped,
+            Health::None,
+            "Exited (0) 1 second ago",
+            Some(0),
+        );
         assert_eq!(readiness(&exited0, true, true), Ready);
         assert!(failed(readiness(&exited0, false, true)));
-        let exited3 = c(State::Stopped, Health::None, "Exited (3) 1 second ago", Some(3));
+        let exited3 = c(
+            State::Stopped,
+            Health::None,
+            "Exited (3) 1 second ago",
+            Some(3),
+        );
         assert!(failed(readiness(&exited3, true, true)));
         assert!(failed(readiness(&exited3, false, true)));
         let created = c(State::Stopped, Health::None, "Created", None);
         assert!(matches!(readiness(&created, false, true), Waiting(_)));
         let sick = c(State::Running, Health::Unhealthy, "Up (unhealthy)", None);
         assert!(failed(readiness(&sick, false, true)));
-        let healthy = c(State::Running, Health::Healthy, "Up Less than a second (healthy)", None);
+        let healthy = c(
+            State::Running,
+            Health::Healthy,
+            "Up Less than a second (healthy)",
+            None,
+        );
         assert_eq!(readiness(&healthy, false, false), Ready);
     }
 }

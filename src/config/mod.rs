@@ -150,8 +150,9 @@ pub fn parse(text: &str, path: &Path, format: Format) -> Result<RawConfig> {
             serde_json::from_str::<RawConfig>(text).map_err(|e| json_error(&e, text, &name))
         }
         // The JSON was printed by node: its positions are not in the user's file.
-        Format::Module => serde_json::from_str::<RawConfig>(text)
-            .map_err(|e| module_error(&e, text, &name)),
+        Format::Module => {
+            serde_json::from_str::<RawConfig>(text).map_err(|e| module_error(&e, text, &name))
+        }
     }
 }
 
@@ -162,7 +163,9 @@ fn module_error(e: &serde_json::Error, text: &str, name: &str) -> Error {
     let key = match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(map)) => map.into_iter().find_map(|(k, v)| {
             let one = serde_json::Value::Object([(k.clone(), v)].into_iter().collect());
-            serde_json::from_value::<RawConfig>(one).err().map(|e| (k, e))
+            serde_json::from_value::<RawConfig>(one)
+                .err()
+                .map(|e| (k, e))
         }),
         _ => None,
     };
@@ -172,9 +175,8 @@ fn module_error(e: &serde_json::Error, text: &str, name: &str) -> Error {
         }
         _ => format!("{name}: {whole}"),
     };
-    Error::usage(message).with_hint(
-        "fix the default export of the config module; the keys are listed in the README",
-    )
+    Error::usage(message)
+        .with_hint("fix the default export of the config module; the keys are listed in the README")
 }
 
 fn json_error(e: &serde_json::Error, text: &str, name: &str) -> Error {
@@ -455,7 +457,8 @@ mod tests {
             "services:
   app: {image: x, ports: ['3000:3000']}
   worker: {image: x}
-".into(),
+"
+            .into(),
         )])
         .unwrap();
         let warnings = adopt(&c, &mut m).unwrap();
@@ -487,7 +490,8 @@ mod tests {
         assert!(err.diagnostic.is_none());
         let err = parse(r#"{"projectName":"x","bogus":1}"#, name, Format::Module).unwrap_err();
         assert!(
-            err.message.starts_with("session.config.mjs: unknown field `bogus`"),
+            err.message
+                .starts_with("session.config.mjs: unknown field `bogus`"),
             "{}",
             err.message
         );

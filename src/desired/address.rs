@@ -112,11 +112,20 @@ mod tests {
     #[test]
     fn url_rule() {
         assert_eq!(addr(None, 80, "tcp", "127.0.0.1"), "http://127.0.0.1:32768");
-        assert_eq!(addr(None, 5173, "tcp", "127.0.0.1"), "http://127.0.0.1:32768");
-        assert_eq!(addr(None, 8443, "tcp", "127.0.0.1"), "https://127.0.0.1:32768");
+        assert_eq!(
+            addr(None, 5173, "tcp", "127.0.0.1"),
+            "http://127.0.0.1:32768"
+        );
+        assert_eq!(
+            addr(None, 8443, "tcp", "127.0.0.1"),
+            "https://127.0.0.1:32768"
+        );
         assert_eq!(addr(None, 5432, "tcp", "127.0.0.1"), "127.0.0.1:32768");
         assert_eq!(addr(None, 6379, "tcp", "127.0.0.2"), "127.0.0.2:32768");
-        assert_eq!(addr(Some("http"), 7000, "tcp", "127.0.0.1"), "http://127.0.0.1:32768");
+        assert_eq!(
+            addr(Some("http"), 7000, "tcp", "127.0.0.1"),
+            "http://127.0.0.1:32768"
+        );
         assert_eq!(addr(None, 53, "udp", "127.0.0.1"), "127.0.0.1:32768/udp");
         assert_eq!(addr(None, 80, "udp", "127.0.0.1"), "127.0.0.1:32768/udp");
         assert_eq!(addr(None, 3000, "tcp", "0.0.0.0"), "http://127.0.0.1:32768");

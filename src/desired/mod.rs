@@ -427,7 +427,10 @@ pub fn session_vars(project: &str, dir: &Path, containers: &[Container]) -> Vec<
             "SESSION_DIR".to_string(),
             dir.to_string_lossy().into_owned(),
         ),
-        ("SESSION_HOST".to_string(), address::session_host(containers)),
+        (
+            "SESSION_HOST".to_string(),
+            address::session_host(containers),
+        ),
     ];
     vars.extend(port_vars(containers));
     vars

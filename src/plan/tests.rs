@@ -681,7 +681,13 @@ fn exited(d: &Desired, observed: &mut Observed, service: &str, code: i64) {
 #[test]
 fn a_job_that_exited_0_is_done_not_drift() {
     // `migrate` is a job by depends_on, `seed` by the config's `jobs`.
-    let d = desired_with(WITH_JOBS, "jobs: [seed]\n", Selection::default(), &[], false);
+    let d = desired_with(
+        WITH_JOBS,
+        "jobs: [seed]\n",
+        Selection::default(),
+        &[],
+        false,
+    );
     assert!(d.services["migrate"].is_job && d.services["seed"].is_job);
     assert!(!d.services["web"].is_job);
     let mut o = converged_with(&d, &["db", "web"]);

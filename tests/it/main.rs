@@ -8,3 +8,4 @@ mod heal;
 mod journey;
 mod monorepo;
 mod output;
+mod ready;
