@@ -97,17 +97,18 @@ fn human_output_of_list_info_and_plan() {
              Ports (.env.session):\n  ECHO_PORT=<PORT>\n  ECHO_7001_PORT=<PORT>\n  WEB_PORT=<PORT>\n"
         )
     );
-    let list = normalise(&ok(&repo.dp(&repo.path, &["list"])), &repo.root);
     // Other sessions on the engine (longer directories and branches) widen the columns: read
-    // this session's row by its columns, not by its padding.
+    // this session's row by its columns, not by its padding (positions before normalising).
+    let list = ok(&repo.dp(&repo.path, &["list"]));
     let header = list.lines().next().unwrap();
     let line = list
         .lines()
-        .find(|l| l.starts_with(&format!("<ROOT>/{name}-sessions/demo ")))
+        .find(|l| l.starts_with(&format!("{} ", dir.display())))
         .unwrap_or_else(|| panic!("{list}"));
     let column = |title: &str| {
         let at = header.find(title).unwrap();
-        line[at..].split("  ").next().unwrap().trim().to_string()
+        let cell = line[at..].split("  ").next().unwrap().trim();
+        normalise(cell, &repo.root)
     };
     assert_eq!(
         (column("BRANCH"), column("STATUS"), column("CONTAINERS")),
@@ -115,7 +116,7 @@ fn human_output_of_list_info_and_plan() {
         "{list}"
     );
     assert_eq!(
-        &line[header.find("PORTS").unwrap()..],
+        normalise(&line[header.find("PORTS").unwrap()..], &repo.root),
         "echo → 127.0.0.1:<PORT>, echo:<PORT> → 127.0.0.1:<PORT>, web → http://127.0.0.1:<PORT>",
         "{list}"
     );
