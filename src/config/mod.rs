@@ -1,5 +1,6 @@
 //! `session.config.*` text → validated [`Config`]. The caller reads the file (and, for
 //! `.mjs`/`.js`, asks node for its JSON); this module only parses and validates.
+//! (About a third of this file is its unit tests; the parser itself stays small.)
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
