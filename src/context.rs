@@ -300,7 +300,10 @@ pub fn load_compose_from(
             .with_hint("fix the path in the compose file")
         })
     };
-    let model = compose::parse_with(&texts, &load)?;
+    let mut model = compose::parse_with(&texts, &load)?;
+    for w in config::adopt(config, &mut model)? {
+        crate::ui::warn_once(&format!("warning: {w}"));
+    }
     let files = texts.into_iter().map(|(f, _)| f).collect();
     Ok((files, model))
 }

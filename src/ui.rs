@@ -75,6 +75,17 @@ impl Ui {
     }
 }
 
+/// A warning printed once per process however often its cause is met (config warnings:
+/// the config is read more than once by some commands).
+pub fn warn_once(text: &str) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !seen.iter().any(|s| s == text) {
+        eprintln!("{text}");
+        seen.push(text.to_string());
+    }
+}
+
 /// Whether `-v` asked for debug logging.
 pub fn verbose() -> bool {
     VERBOSE.load(Ordering::Relaxed)

@@ -104,8 +104,9 @@ impl ComposeCli {
         c
     }
 
-    /// `up -d` for the given services. Retries Docker's "port is already allocated" race.
-    /// Interruptible: dropping the future kills Compose.
+    /// `up -d` for the given services (`--remove-orphans`, `--no-deps` as asked). Retries
+    /// Docker's "port is already allocated" race. Interruptible: dropping the future kills
+    /// Compose.
     pub async fn up(
         &self,
         dir: &Path,
@@ -113,7 +114,7 @@ impl ComposeCli {
         files: &[String],
         services: &[String],
         profiles: &[String],
-        remove_orphans: bool,
+        (remove_orphans, no_deps): (bool, bool),
     ) -> Result<()> {
         let mut attempt = 0;
         loop {
@@ -126,6 +127,9 @@ impl ComposeCli {
             if remove_orphans {
                 c.arg("--remove-orphans");
             }
+            if no_deps {
+                c.arg("--no-deps");
+            }
             c.arg("--").args(services);
             let out =
                 super::process::output(&mut c, "docker compose", Kind::Unreachable, INSTALL_HINT)
@@ -136,6 +140,15 @@ impl ComposeCli {
             let why = tail(&out, 8);
             if why.contains("port is already allocated") && attempt < 4 {
                 continue;
+            }
+            let all = format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
+            );
+            let pulls = pull_failures(&all);
+            if !pulls.is_empty() {
+                return Err(self.missing_images(dir, project, files, pulls));
             }
             let hint = if why.contains("address pool") {
                 "Docker ran out of networks (each session has one; the default pools hold about \
@@ -148,6 +161,51 @@ impl ComposeCli {
                 Error::failure(format!("`docker compose up` failed:\n{why}")).with_hint(hint),
             );
         }
+    }
+
+    /// The error for images that are neither local nor pullable: each service with its image
+    /// (read from Compose's resolved configuration when its output did not say) and the
+    /// registry's reason.
+    fn missing_images(
+        &self,
+        dir: &Path,
+        project: &str,
+        files: &[String],
+        pulls: Vec<PullFailure>,
+    ) -> Error {
+        let needs_config = pulls.iter().any(|p| p.image.is_none());
+        let images: serde_json::Value = if needs_config {
+            let mut c = self.base(dir, project, files);
+            c.args(["config", "--format", "json"]);
+            c.stdin(std::process::Stdio::null())
+                .output()
+                .ok()
+                .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+                .unwrap_or_default()
+        } else {
+            serde_json::Value::Null
+        };
+        let lines: Vec<String> = pulls
+            .iter()
+            .map(|p| {
+                let image = p
+                    .image
+                    .clone()
+                    .or_else(|| {
+                        images["services"][&p.service]["image"]
+                            .as_str()
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_else(|| "(unknown)".into());
+                format!(
+                    "service `{}` needs image `{image}`, which is missing locally, and the registry could not provide it: {}",
+                    p.service, p.reason
+                )
+            })
+            .collect();
+        Error::failure(lines.join("\n")).with_hint(
+            "build or load the image (`docker build`, `docker load`), fix `image:` in the compose file, or check the registry and `docker login`; then run `dev-prism apply`",
+        )
     }
 
     /// Streams logs (stdout and stderr inherited) until the services stop or Ctrl-C. Returns
@@ -216,5 +274,89 @@ impl ComposeCli {
             }
             Err(_) => String::new(),
         }
+    }
+}
+
+/// A service whose image Compose could not pull.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PullFailure {
+    service: String,
+    /// Compose v1 names it; v2 does not.
+    image: Option<String>,
+    /// The registry's answer.
+    reason: String,
+}
+
+/// Pull failures in Compose's output: v2 prints ` web Error <reason>` after ` web Pulling`,
+/// v1 `Pulling web (image)...` followed by the reason.
+fn pull_failures(output: &str) -> Vec<PullFailure> {
+    let lines: Vec<&str> = output.lines().map(str::trim).collect();
+    let mut out: Vec<PullFailure> = vec![];
+    let pulling: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_suffix(" Pulling"))
+        .map(|s| s.trim_start_matches(|c: char| !c.is_ascii_alphanumeric()))
+        .collect();
+    for l in &lines {
+        // v2: the service's own error line (others are cancelled once one fails).
+        let l = l.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+        if let Some((service, reason)) = l.split_once(" Error ") {
+            if pulling.contains(&service) && !reason.contains("context canceled") {
+                out.push(PullFailure {
+                    service: service.into(),
+                    image: None,
+                    reason: reason.trim().into(),
+                });
+            }
+        }
+    }
+    for (i, l) in lines.iter().enumerate() {
+        // v1: `Pulling web (image:tag)...` then the reason on a following line.
+        let Some(rest) = l.strip_prefix("Pulling ") else {
+            continue;
+        };
+        let Some((service, image)) = rest.trim_end_matches("...").split_once(" (") else {
+            continue;
+        };
+        let reason = lines[i + 1..]
+            .iter()
+            .find(|r| !r.is_empty() && !r.starts_with("Pulling "))
+            .map(|r| r.trim_start_matches("ERROR: ").to_string());
+        if let Some(reason) = reason {
+            out.push(PullFailure {
+                service: service.into(),
+                image: Some(image.trim_end_matches(')').into()),
+                reason,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_failures_of_both_compose_versions() {
+        let v2 = " db Pulling \n web Pulling \n db Error Get \"https://registry-1.docker.io/v2/\": no such host\n web Error context canceled\nError response from daemon: Get \"https://registry-1.docker.io/v2/\": no such host\n";
+        assert_eq!(
+            pull_failures(v2),
+            vec![PullFailure {
+                service: "db".into(),
+                image: None,
+                reason: "Get \"https://registry-1.docker.io/v2/\": no such host".into()
+            }]
+        );
+        let v1 = "Creating network \"p_default\" with the default driver\nPulling web (missing-image:9)...\nERROR: pull access denied for missing-image, repository does not exist\n";
+        assert_eq!(
+            pull_failures(v1),
+            vec![PullFailure {
+                service: "web".into(),
+                image: Some("missing-image:9".into()),
+                reason: "pull access denied for missing-image, repository does not exist".into()
+            }]
+        );
+        assert!(pull_failures("Error response from daemon: port is already allocated").is_empty());
     }
 }

@@ -104,6 +104,12 @@ impl Effects for Real<'_> {
             ))
             .with_hint("set DEV_PRISM_COMPOSE to the flavour the session was made with, or destroy and re-create it"));
         }
+        // A job that is done is left out of `services`; as a dependency Compose would run it
+        // again, so dependencies are not pulled in then (every other one is listed).
+        let no_deps = desired
+            .services
+            .iter()
+            .any(|(n, s)| s.run && s.is_job && !services.contains(n));
         compose
             .up(
                 &desired.dir,
@@ -111,7 +117,7 @@ impl Effects for Real<'_> {
                 &file_args(&desired.compose_files, desired.flavor),
                 services,
                 profiles,
-                remove_orphans,
+                (remove_orphans, no_deps),
             )
             .await
     }

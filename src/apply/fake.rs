@@ -330,7 +330,7 @@ mod tests {
                 format!("write {DIR}/.env.session"),
                 format!("write {DIR}/app/.env.session"),
                 format!("write {DIR}/app/.env"),
-                "setup make seed with COMPOSE_PROJECT_NAME,SESSION_DIR,DB_PORT,WEB_PORT,WEB_443_PORT".into(),
+                "setup make seed with COMPOSE_PROJECT_NAME,SESSION_DIR,SESSION_HOST,DB_PORT,WEB_PORT,WEB_443_PORT".into(),
             ]
         );
         assert_eq!(

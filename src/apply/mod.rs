@@ -179,53 +179,92 @@ pub fn write_files<'p, E: Effects>(
     Ok(steps)
 }
 
-/// Why a service is not ready yet, or has failed for good.
+/// Why a container is not ready yet, or has failed for good.
+#[derive(Debug, PartialEq, Eq)]
 enum Readiness {
     Ready,
     Waiting(String),
     Failed(String),
 }
 
-fn readiness(service: &str, containers: &[Container]) -> Readiness {
-    let Some(c) = containers.iter().find(|c| c.service == service) else {
-        return Readiness::Waiting("no container yet".into());
+/// How long a container without a healthcheck must be seen running before it counts: one that
+/// exits right after starting is caught (Compose's `up --wait` first looks after 500 ms).
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// One container of a waited-for service. `settled`: it has been running for at least
+/// [`SETTLE`] (Docker's status says a second or more, or this wait saw it running that long).
+fn readiness(c: &Container, is_job: bool, settled: bool) -> Readiness {
+    let code = |prefix: &str| {
+        c.status
+            .strip_prefix(prefix)
+            .and_then(|r| r.split(')').next())
+            .map(str::to_string)
     };
     match (c.state, c.health) {
-        (State::Running, Health::Healthy | Health::None) => Readiness::Ready,
-        (State::Running, Health::Starting) => Readiness::Waiting("health: starting".into()),
-        (State::Running, Health::Unhealthy) => Readiness::Failed("is unhealthy".into()),
-        // A one-shot service that finished successfully is done.
-        (State::Stopped, _) if c.exit_code == Some(0) => Readiness::Ready,
-        (State::Stopped, _) => Readiness::Failed(match c.exit_code {
-            Some(code) => format!("exited with code {code}"),
-            None => format!("is not running ({})", c.status),
+        // A crash loop: Docker restarts it after every exit. Never ready.
+        (State::Restarting, _) => Readiness::Failed(match code("Restarting (") {
+            Some(n) => format!("keeps restarting (it exited with code {n})"),
+            None => "keeps restarting".into(),
         }),
-        (State::Restarting, _) => Readiness::Waiting("restarting".into()),
         (State::Paused, _) => Readiness::Failed("is paused".into()),
+        (State::Stopped, _) => match c.exit_code {
+            Some(0) if is_job => Readiness::Ready,
+            Some(0) => Readiness::Failed(
+                "exited with code 0, but it is not a one-shot job (list it under `jobs` in the config if it is one)"
+                    .into(),
+            ),
+            Some(n) => Readiness::Failed(format!("exited with code {n}")),
+            // Created, not started yet (Compose starts it after its dependencies).
+            None if c.status.starts_with("Created") => Readiness::Waiting("created".into()),
+            None => Readiness::Failed(format!("is not running ({})", c.status)),
+        },
+        (State::Running, _) if is_job => Readiness::Waiting("job still running".into()),
+        (State::Running, Health::Unhealthy) => Readiness::Failed("is unhealthy".into()),
+        (State::Running, Health::Starting) => Readiness::Waiting("health: starting".into()),
+        (State::Running, Health::Healthy) => Readiness::Ready,
+        (State::Running, Health::None) if settled => Readiness::Ready,
+        (State::Running, Health::None) => Readiness::Waiting("just started".into()),
     }
 }
 
-/// Watches the services' state through the API (no fixed sleeps beyond a short poll) until
-/// every one is ready, one fails, or the timeout passes.
+/// Watches the services' containers through the API (no fixed sleeps beyond a short poll).
+/// Ready is ONE observation in which every long-running service runs (healthy where it has a
+/// healthcheck) and every job has exited 0. A container seen exited non-zero, restarting,
+/// unhealthy or paused at any observation fails at once; so does the timeout.
 async fn wait_ready<E: Effects>(desired: &Desired, services: &[String], fx: &mut E) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(desired.ready_timeout_secs);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(desired.ready_timeout_secs);
     let mut poll = Duration::from_millis(25);
+    // When this wait first saw each container running.
+    let mut running_since: std::collections::HashMap<String, Instant> = Default::default();
     loop {
         let containers = fx.containers(desired).await?;
+        let now = Instant::now();
         let mut waiting = None;
         for s in services {
-            match readiness(s, &containers) {
-                Readiness::Ready => {}
-                Readiness::Waiting(why) => {
-                    waiting.get_or_insert((s.clone(), why));
+            let is_job = desired.services.get(s).is_some_and(|d| d.is_job);
+            let mine: Vec<&Container> = containers.iter().filter(|c| &c.service == s).collect();
+            if mine.is_empty() {
+                waiting.get_or_insert((s.clone(), "no container yet".to_string()));
+            }
+            for c in mine {
+                let since = (c.state == State::Running)
+                    .then(|| *running_since.entry(c.id.clone()).or_insert(now));
+                let settled = !c.status.contains("Less than a second")
+                    || since.is_some_and(|t| now.duration_since(t) >= SETTLE);
+                match readiness(c, is_job, settled) {
+                    Readiness::Ready => {}
+                    Readiness::Waiting(why) => {
+                        waiting.get_or_insert((s.clone(), why));
+                    }
+                    Readiness::Failed(why) => return Err(service_failed(desired, fx, s, &why)),
                 }
-                Readiness::Failed(why) => return Err(service_failed(desired, fx, s, &why)),
             }
         }
         let Some((service, why)) = waiting else {
             return Ok(());
         };
-        if Instant::now() >= deadline {
+        if now >= deadline {
             return Err(service_failed(
                 desired,
                 fx,
@@ -252,4 +291,71 @@ fn service_failed<E: Effects>(desired: &Desired, fx: &mut E, service: &str, why:
         "see `docker compose -p {} logs {service}`; fix it, then run `dev-prism apply`",
         desired.project
     ))
+}
+
+#[cfg(test)]
+mod readiness_tests {
+    use super::*;
+    use crate::observed::containers_from_json;
+
+    fn c(state: State, health: Health, status: &str, exit_code: Option<i64>) -> Container {
+        let mut c = containers_from_json(include_str!(
+            "../../tests/fixtures/containers-api-1.41.json"
+        ))
+        .unwrap()
+        .remove(0);
+        c.state = state;
+        c.health = health;
+        c.status = status.into();
+        c.exit_code = exit_code;
+        c
+    }
+
+    #[test]
+    fn readiness_of_one_container() {
+        use Readiness::*;
+        let failed = |r: Readiness| matches!(r, Failed(_));
+        let up = c(State::Running, Health::None, "Up 3 seconds", None);
+        assert_eq!(readiness(&up, false, true), Ready);
+        // Just started: not yet, it may be about to exit.
+        assert!(matches!(readiness(&up, false, false), Waiting(_)));
+        assert!(matches!(readiness(&up, true, true), Waiting(_)));
+        let crash = c(
+            State::Restarting,
+            Health::None,
+            "Restarting (3) 1 second ago",
+            None,
+        );
+        assert_eq!(
+            readiness(&crash, false, true),
+            Failed("keeps restarting (it exited with code 3)".into())
+        );
+        let exited0 = c(
+            State::Stopped,
+            Health::None,
+            "Exited (0) 1 second ago",
+            Some(0),
+        );
+        assert_eq!(readiness(&exited0, true, true), Ready);
+        assert!(failed(readiness(&exited0, false, true)));
+        let exited3 = c(
+            State::Stopped,
+            Health::None,
+            "Exited (3) 1 second ago",
+            Some(3),
+        );
+        assert!(failed(readiness(&exited3, true, true)));
+        assert!(failed(readiness(&exited3, false, true)));
+        let created = c(State::Stopped, Health::None, "Created", None);
+        assert!(matches!(readiness(&created, false, true), Waiting(_)));
+        let sick = c(State::Running, Health::Unhealthy, "Up (unhealthy)", None);
+        assert!(failed(readiness(&sick, false, true)));
+        let healthy = c(
+            State::Running,
+            Health::Healthy,
+            "Up Less than a second (healthy)",
+            None,
+        );
+        assert_eq!(readiness(&healthy, false, false), Ready);
+    }
 }

@@ -81,6 +81,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                     }
                     Err(r) => {
                         ui.warn(&format!("  the rollback did not finish: {}", r.message));
+                        super::print_dir_if_session(ui, ctx, &dir).await;
                         return Err(e.with_hint(format!(
                             "`dev-prism plan --destroy {}` shows what is left; `dev-prism destroy {0}` removes it",
                             dir.display()
@@ -88,6 +89,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                     }
                 }
             }
+            // A session left in place (one create only started) is still there: say where.
+            super::print_dir_if_session(ui, ctx, &dir).await;
             Err(e)
         }
     }

@@ -150,7 +150,11 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                     None => "no session.config.* here; defaults apply".into(),
                 }),
             ));
-            let open = config.bind_address != "127.0.0.1" && config.bind_address != "::1";
+            // Loopback (127.0.0.0/8, ::1) is local only, whichever address of it.
+            let open = !config
+                .bind_address
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
             checks.push(check(
                 "bind address",
                 if open {
@@ -189,15 +193,29 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     // Sessions whose directories vanished.
     if let Ok(engine) = &engine {
         if let Ok(all) = engine.all_sessions().await {
-            let gone: Vec<String> = crate::render::sessions(&all)
+            // This repository's vanished sessions are its problem; other repositories' are
+            // mentioned, not failed on (they are someone else's, and their own doctor says so).
+            let this_repo = main_root.clone().unwrap_or(top.clone());
+            let (gone, others): (Vec<_>, Vec<_>) = crate::render::sessions(&all)
                 .into_iter()
-                .map(|r| r.dir)
-                .filter(|d| !Path::new(d).is_dir())
-                .collect();
+                .filter(|r| !Path::new(&r.dir).is_dir())
+                .partition(|r| {
+                    Path::new(&r.dir).starts_with(&this_repo)
+                        || r.containers.iter().any(|c| {
+                            c.label(crate::compose::labels::REPO_ROOT)
+                                .is_some_and(|root| Path::new(root) == this_repo)
+                        })
+                });
+            let gone: Vec<String> = gone.into_iter().map(|r| r.dir).collect();
             checks.push(check(
                 "sessions",
-                if gone.is_empty() {
+                if gone.is_empty() && others.is_empty() {
                     Ok("every session's directory exists".into())
+                } else if gone.is_empty() {
+                    Ok(format!(
+                        "this repository's sessions all exist; {} session(s) of other repositories have lost their directory (`dev-prism destroy DIR` removes one)",
+                        others.len()
+                    ))
                 } else {
                     Err((
                         format!(

@@ -155,7 +155,7 @@ impl Command {
 }
 
 /// Prints a session after create/apply/start: JSON, or (with `dir_line`) the directory and
-/// one `NAME  http://localhost:PORT` line per port.
+/// one `NAME  ADDRESS` line per port.
 pub(crate) fn print_session(
     ui: &Ui,
     command: &str,
@@ -184,6 +184,24 @@ pub(crate) fn print_session(
         ));
     } else {
         ui.out(&crate::render::port_lines(containers));
+    }
+}
+
+/// After a failed create: the session directory on stdout when a session is left there (a
+/// failed setup command keeps it), so `dir=$(dev-prism create -q | head -1)` finds it.
+pub(crate) async fn print_dir_if_session(ui: &Ui, ctx: &mut Ctx, dir: &std::path::Path) {
+    if ui.json {
+        return;
+    }
+    let Ok(engine) = ctx.engine().await else {
+        return;
+    };
+    if engine
+        .session_containers(&dir.to_string_lossy())
+        .await
+        .is_ok_and(|c| !c.is_empty())
+    {
+        ui.out(&dir.display().to_string());
     }
 }
 

@@ -96,6 +96,14 @@ pub struct Service {
     pub ports: Vec<PortSpec>,
     pub profiles: Vec<String>,
     pub has_healthcheck: bool,
+    /// Services this one waits for, with Compose's condition (`service_started` when the
+    /// short list form is used).
+    pub depends_on: BTreeMap<String, String>,
+    /// A one-shot job: done when it exited 0 (see [`ComposeModel::mark_jobs`]).
+    pub job: bool,
+    /// The URL scheme the service declares (`x-dev-prism: {scheme: http}` or a
+    /// `dev-prism.scheme` label).
+    pub scheme: Option<String>,
     /// The service's definition with every file merged (for hashing and Compose v1).
     pub raw: Value,
 }
@@ -360,20 +368,84 @@ pub fn parse_with(files: &[(String, String)], load: Loader<'_>) -> Result<Compos
             }
             _ => false,
         };
+        let depends_on = depends_on(&raw);
+        let scheme = raw
+            .get("x-dev-prism")
+            .and_then(|x| x.get("scheme"))
+            .or_else(|| raw.get("labels").and_then(|l| l.get(labels::SCHEME)))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         services.insert(
             name,
             Service {
                 ports,
                 profiles,
                 has_healthcheck,
+                depends_on,
+                job: false,
+                scheme,
                 raw,
             },
         );
     }
-    Ok(ComposeModel {
+    let mut model = ComposeModel {
         services,
         top: merged,
-    })
+    };
+    model.mark_jobs(&[])?;
+    Ok(model)
+}
+
+/// `depends_on` as a map of service → condition (the list form means `service_started`).
+fn depends_on(raw: &Value) -> BTreeMap<String, String> {
+    match raw.get("depends_on") {
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| (s.to_string(), "service_started".to_string()))
+            .collect(),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| {
+                let cond = v
+                    .get("condition")
+                    .and_then(Value::as_str)
+                    .unwrap_or("service_started");
+                (k.clone(), cond.to_string())
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+impl ComposeModel {
+    /// Marks the one-shot jobs: every service another one waits for with
+    /// `condition: service_completed_successfully`, plus `extra` (the config's `jobs`). A name
+    /// in `extra` that is not a service is an error.
+    pub fn mark_jobs(&mut self, extra: &[String]) -> Result<()> {
+        for name in extra {
+            if !self.services.contains_key(name) {
+                return Err(Error::usage(format!(
+                    "`jobs` names `{name}`, which is not a service of the compose file"
+                ))
+                .with_hint(format!(
+                    "services are: {}",
+                    self.services.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        let completed: Vec<String> = self
+            .services
+            .values()
+            .flat_map(|s| s.depends_on.iter())
+            .filter(|(_, cond)| cond.as_str() == "service_completed_successfully")
+            .map(|(dep, _)| dep.clone())
+            .collect();
+        for (name, svc) in &mut self.services {
+            svc.job = svc.job || completed.contains(name) || extra.contains(name);
+        }
+        Ok(())
+    }
 }
 
 /// Compose's own rule for service names.
@@ -544,6 +616,10 @@ pub mod labels {
     /// `v2` or `v1`: the Compose flavour the session file was written for.
     pub const COMPOSE: &str = "dev-prism.compose";
     pub const REPO_ROOT: &str = "dev-prism.repo_root";
+    /// `true` on a one-shot job's containers (done when exited 0).
+    pub const JOB: &str = "dev-prism.job";
+    /// The URL scheme of a service's ports (`http`, `https`), declared by the user.
+    pub const SCHEME: &str = "dev-prism.scheme";
     /// Compose's own project label.
     pub const PROJECT: &str = "com.docker.compose.project";
 }
@@ -618,6 +694,12 @@ fn raw_service_labels(
     if let Some(root) = ctx.repo_root {
         l.insert(labels::REPO_ROOT.into(), root.into());
     }
+    if service.job {
+        l.insert(labels::JOB.into(), "true".into());
+    }
+    if let Some(scheme) = &service.scheme {
+        l.insert(labels::SCHEME.into(), scheme.clone());
+    }
     l
 }
 
@@ -671,6 +753,8 @@ pub fn session_file(model: &ComposeModel, ctx: &SessionFileContext<'_>) -> Resul
                 let Value::Object(mut def) = svc.raw.clone() else {
                     continue;
                 };
+                // dev-prism's own extension: already turned into labels.
+                def.remove("x-dev-prism");
                 if svc.ports.is_empty() {
                     def.remove("ports");
                 } else {

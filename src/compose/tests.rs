@@ -253,3 +253,47 @@ fn dollar_in_what_dev_prism_writes_is_escaped_but_not_in_the_users_values() {
         }
     }
 }
+
+#[test]
+fn jobs_and_schemes_from_the_compose_file() {
+    let mut m = model(&["services:
+  migrate: {image: x}
+  seed: {image: x}
+  db: {image: x, ports: ['5432']}
+  web:
+    image: x
+    x-dev-prism: {scheme: http}
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+      db: {condition: service_healthy}
+  api:
+    image: x
+    labels: {dev-prism.scheme: https}
+    depends_on: [db]
+"]);
+    assert_eq!(
+        m.services["web"].depends_on["migrate"],
+        "service_completed_successfully"
+    );
+    assert_eq!(m.services["api"].depends_on["db"], "service_started");
+    let jobs = |m: &ComposeModel| -> Vec<String> {
+        m.services
+            .iter()
+            .filter(|(_, s)| s.job)
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    assert_eq!(jobs(&m), vec!["migrate"]);
+    m.mark_jobs(&["seed".into()]).unwrap();
+    assert_eq!(jobs(&m), vec!["migrate", "seed"]);
+    assert!(m.mark_jobs(&["nope".into()]).is_err());
+    assert_eq!(m.services["web"].scheme.as_deref(), Some("http"));
+    assert_eq!(m.services["api"].scheme.as_deref(), Some("https"));
+    assert_eq!(m.services["db"].scheme, None);
+    for flavor in [Flavor::V2, Flavor::V1] {
+        let text = session_file(&m, &ctx(flavor)).unwrap();
+        assert!(text.contains("dev-prism.job: \"true\""), "{text}");
+        assert!(text.contains("dev-prism.scheme: http"), "{text}");
+        assert!(!text.contains("x-dev-prism"), "{text}");
+    }
+}

@@ -1,5 +1,6 @@
 //! `session.config.*` text → validated [`Config`]. The caller reads the file (and, for
 //! `.mjs`/`.js`, asks node for its JSON); this module only parses and validates.
+//! (About a third of this file is its unit tests; the parser itself stays small.)
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -72,6 +73,24 @@ pub struct RawConfig {
     /// Gitignored paths that are reproducible (dependency and build directories): deleted with
     /// a worktree without counting as work. Gitignore syntax.
     pub disposable: Option<Vec<String>>,
+    /// One-shot services (besides those another waits for with
+    /// `condition: service_completed_successfully`): done when they exited 0.
+    pub jobs: Option<Vec<String>>,
+    /// The original tool's list of services to expose (`{name, internalPort}`): accepted,
+    /// no longer needed (every port the compose file publishes gets a random host port).
+    pub services: Option<Vec<OriginalService>>,
+    /// The original tool's port allocation (`portBase`, `ports`): accepted, no longer used
+    /// (Docker assigns random free ports).
+    pub port_base: Option<serde_json::Value>,
+    pub ports: Option<serde_json::Value>,
+}
+
+/// An entry of the original tool's `services` list.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OriginalService {
+    pub name: String,
+    pub internal_port: Option<u16>,
 }
 
 /// Reproducible dependency and build directories: what a worktree may lose without losing work.
@@ -105,6 +124,12 @@ pub struct Config {
     pub env_rewrite: BTreeMap<String, String>,
     /// Ignored paths deleted with a worktree without counting as work (DESIGN §6).
     pub disposable: Vec<String>,
+    /// Services the config declares as one-shot jobs.
+    pub jobs: Vec<String>,
+    /// The original tool's `services` entries, checked against the compose file later.
+    pub original_services: Vec<OriginalService>,
+    /// Keys that are accepted but no longer do anything, with why (printed as warnings).
+    pub warnings: Vec<String>,
     /// The file this came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -122,10 +147,37 @@ pub fn parse(text: &str, path: &Path, format: Format) -> Result<RawConfig> {
                     .with_hint("fix the config file; the keys are listed in the README")
             })
         }
-        Format::Json | Format::Module => {
+        Format::Json => {
             serde_json::from_str::<RawConfig>(text).map_err(|e| json_error(&e, text, &name))
         }
+        // The JSON was printed by node: its positions are not in the user's file.
+        Format::Module => {
+            serde_json::from_str::<RawConfig>(text).map_err(|e| module_error(&e, text, &name))
+        }
     }
+}
+
+/// An error in a module's default export: no position (the JSON is node's, not the user's
+/// file), but the key it is about, found by checking each top-level key on its own.
+fn module_error(e: &serde_json::Error, text: &str, name: &str) -> Error {
+    let whole = strip_json_position(&e.to_string());
+    let key = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().find_map(|(k, v)| {
+            let one = serde_json::Value::Object([(k.clone(), v)].into_iter().collect());
+            serde_json::from_value::<RawConfig>(one)
+                .err()
+                .map(|e| (k, e))
+        }),
+        _ => None,
+    };
+    let message = match key {
+        Some((k, e)) if !whole.contains(&format!("`{k}`")) => {
+            format!("{name}: key `{k}`: {}", strip_json_position(&e.to_string()))
+        }
+        _ => format!("{name}: {whole}"),
+    };
+    Error::usage(message)
+        .with_hint("fix the default export of the config module; the keys are listed in the README")
 }
 
 fn json_error(e: &serde_json::Error, text: &str, name: &str) -> Error {
@@ -253,6 +305,14 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
                 .with_hint("name at least one compose file, or remove the key"),
         );
     }
+    let mut warnings = vec![];
+    let original_services = raw.services.unwrap_or_default();
+    if raw.port_base.is_some() || raw.ports.is_some() {
+        warnings.push(format!(
+            "{}: `portBase` and `ports` no longer do anything: Docker assigns every published port a random free host port (see .env.session)",
+            file()
+        ));
+    }
     Ok(Config {
         project_name,
         sessions_dir,
@@ -267,6 +327,9 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         disposable: raw
             .disposable
             .unwrap_or_else(|| DEFAULT_DISPOSABLE.iter().map(|s| s.to_string()).collect()),
+        jobs: raw.jobs.unwrap_or_default(),
+        original_services,
+        warnings,
         source,
     })
 }
@@ -278,6 +341,42 @@ pub fn is_var_name(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Applies what the config says about the compose file's services: `jobs` marks one-shot
+/// services, and the original tool's `services` entries publish a port the compose file does
+/// not (one it already publishes needs no entry). Returns the warnings to show: keys that no
+/// longer do anything.
+pub fn adopt(config: &Config, model: &mut crate::compose::ComposeModel) -> Result<Vec<String>> {
+    model.mark_jobs(&config.jobs)?;
+    let mut warnings = config.warnings.clone();
+    let file = config
+        .source
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "config".into());
+    let mut redundant = vec![];
+    for entry in &config.original_services {
+        let Some(svc) = model.services.get_mut(&entry.name) else {
+            warnings.push(format!(
+                "{file}: `services` names `{}`, which the compose file does not have; ignored",
+                entry.name
+            ));
+            continue;
+        };
+        match entry.internal_port.map(crate::compose::PortSpec::tcp) {
+            Some(spec) if !svc.ports.contains(&spec) => svc.ports.push(spec),
+            _ => redundant.push(entry.name.clone()),
+        }
+    }
+    if !redundant.is_empty() {
+        warnings.push(format!(
+            "{file}: `services` no longer does anything for {}: every port the compose file publishes gets a random host port; remove the entries",
+            redundant.join(", ")
+        ));
+    }
+    Ok(warnings)
 }
 
 #[cfg(test)]
@@ -386,6 +485,63 @@ mod tests {
         let err = resolve(raw, Path::new("/r"), None).unwrap_err();
         assert!(err.message.contains("bindAddress `localhost`"));
         assert!(err.hint.is_some());
+    }
+
+    #[test]
+    fn original_tool_keys_are_accepted() {
+        let text = r#"{"projectName":"hello","sessionsDir":"../sessions","portBase":47000,"services":[{"name":"app","internalPort":3000},{"name":"worker","internalPort":9000}],"setup":[]}"#;
+        let raw = parse(text, Path::new("session.config.mjs"), Format::Module).unwrap();
+        let c = resolve(raw, Path::new("/r"), Some("/r/session.config.mjs".into())).unwrap();
+        assert!(c.warnings[0].contains("`portBase` and `ports` no longer do anything"));
+        let mut m = crate::compose::parse(&[(
+            "c.yml".into(),
+            "services:
+  app: {image: x, ports: ['3000:3000']}
+  worker: {image: x}
+"
+            .into(),
+        )])
+        .unwrap();
+        let warnings = adopt(&c, &mut m).unwrap();
+        // `worker` did not publish 9000: the entry publishes it, as the original did.
+        assert_eq!(
+            m.services["worker"].ports,
+            vec![crate::compose::PortSpec::tcp(9000)]
+        );
+        assert_eq!(m.services["app"].ports.len(), 1);
+        assert!(
+            warnings[1].contains("`services` no longer does anything for app"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn module_errors_name_the_key_without_a_position() {
+        let name = Path::new("session.config.mjs");
+        let err = parse(
+            r#"{"projectName":"x","readyTimeout":"soon"}"#,
+            name,
+            Format::Module,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "session.config.mjs: key `readyTimeout`: invalid type: string \"soon\", expected u64"
+        );
+        assert!(err.diagnostic.is_none());
+        let err = parse(r#"{"projectName":"x","bogus":1}"#, name, Format::Module).unwrap_err();
+        assert!(
+            err.message
+                .starts_with("session.config.mjs: unknown field `bogus`"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn jobs_key() {
+        let c = resolve(yaml("jobs: [migrate]\n").unwrap(), Path::new("/r"), None).unwrap();
+        assert_eq!(c.jobs, vec!["migrate"]);
     }
 
     #[test]

@@ -130,8 +130,14 @@ fn rewrite_line(
                 .find(|(k, _)| k == var)
                 .map(|(_, v)| v.clone())
                 .ok_or_else(|| var.clone())?;
+            // Where the ports are bound, as the session says (SESSION_HOST).
+            let host = vars
+                .iter()
+                .find(|(k, _)| k == "SESSION_HOST")
+                .map(|(_, v)| super::address::url_host(v))
+                .unwrap_or_else(|| host.clone());
             let url = std::str::from_utf8(inner).ok();
-            match url.and_then(|u| point_url_at(u, host, &port)) {
+            match url.and_then(|u| point_url_at(u, &host, &port)) {
                 Some(u) => u,
                 None => return Ok(None),
             }

@@ -19,13 +19,14 @@ pub fn desired(
     existing: &[&str],
     with_setup: bool,
 ) -> Result<Desired> {
-    let model = compose::parse(&[("docker-compose.yml".into(), compose_text.into())])?;
+    let mut model = compose::parse(&[("docker-compose.yml".into(), compose_text.into())])?;
     let raw = config::parse(
         config_yaml,
         Path::new("session.config.yaml"),
         config::Format::Yaml,
     )?;
     let cfg = config::resolve(raw, Path::new("/w/shop"), None)?;
+    config::adopt(&cfg, &mut model)?;
     super::desired(
         &cfg,
         &model,

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::compose::{labels, SESSION_FILE};
 use crate::desired::{
-    is_generated, render_file, session_vars, DerivedFile, Desired, Intent, Render, ENV_FILE,
+    is_generated, render_file, session_vars, DerivedFile, Desired, DesiredService, Intent, Render,
+    ENV_FILE,
 };
 use crate::observed::{Container, Health, Observed, State};
 
@@ -229,16 +230,18 @@ pub enum ServiceState {
     NotWanted,
 }
 
-/// Classifies one service.
-pub fn classify(wanted: Option<(bool, &str)>, container: Option<&Container>) -> ServiceState {
+/// Classifies one service. A one-shot job that exited 0 is done: it matches.
+pub fn classify(wanted: Option<&DesiredService>, container: Option<&Container>) -> ServiceState {
     match (wanted, container) {
         (None, Some(_)) => ServiceState::Orphaned,
-        (None, None) | (Some((false, _)), _) => ServiceState::NotWanted,
-        (Some((true, _)), None) => ServiceState::Missing,
-        (Some((true, hash)), Some(c)) => {
-            if c.label(labels::CONFIG_HASH) != Some(hash) {
+        (None, None) => ServiceState::NotWanted,
+        (Some(s), _) if !s.run => ServiceState::NotWanted,
+        (Some(_), None) => ServiceState::Missing,
+        (Some(s), Some(c)) => {
+            let done = s.is_job && c.state == State::Stopped && c.exit_code == Some(0);
+            if c.label(labels::CONFIG_HASH) != Some(s.config_hash.as_str()) {
                 ServiceState::Drifted
-            } else if c.state != State::Running {
+            } else if c.state != State::Running && !done {
                 ServiceState::Stopped
             } else {
                 ServiceState::Matches
@@ -581,7 +584,7 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
     let mut orphans = false;
     for (name, svc) in &desired.services {
         let c = container_of(observed, name);
-        let state = classify(Some((svc.run, svc.config_hash.as_str())), c);
+        let state = classify(Some(svc), c);
         match state {
             // Why: nothing exists to reuse; Compose creates it with random ports.
             ServiceState::Missing => {
@@ -632,11 +635,7 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
         }
     }
     for c in &observed.containers {
-        let wanted = desired
-            .services
-            .get(&c.service)
-            .map(|s| (s.run, s.config_hash.as_str()));
-        if classify(wanted, Some(c)) == ServiceState::Orphaned {
+        if classify(desired.services.get(&c.service), Some(c)) == ServiceState::Orphaned {
             orphans = true;
             details.push(Detail {
                 action: Action::Delete,
@@ -655,7 +654,18 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
         chain(plan, setup_steps(desired), last);
         return;
     }
-    let services = desired.running_services();
+    // A job that is done is not run again by this compose up (Compose would start it anew).
+    let services: Vec<String> = desired
+        .running_services()
+        .into_iter()
+        .filter(|name| {
+            let job_done = desired.services[name].is_job
+                && container_of(observed, name).is_some_and(|c| {
+                    classify(desired.services.get(name), Some(c)) == ServiceState::Matches
+                });
+            !job_done
+        })
+        .collect();
     let up = Step {
         action: Action::Run,
         subject: format!("compose up ({})", desired.project),
@@ -676,7 +686,9 @@ fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, root: &[Node
             reason: "healthy, or running when there is no healthcheck".into(),
             diff: None,
             details: vec![],
-            op: Op::WaitReady { services },
+            op: Op::WaitReady {
+                services: desired.running_services(),
+            },
         },
         &[up_node],
     );

@@ -674,3 +674,55 @@ fn unknown_template_variable_is_named() {
     );
     assert!(err.hint.unwrap().contains("POSTGRES_PORT"));
 }
+
+const WITH_JOBS: &str = "services:\n  db:\n    image: pg\n    ports: ['5432']\n  migrate:\n    image: m\n  seed:\n    image: s\n  web:\n    image: web\n    depends_on:\n      migrate: {condition: service_completed_successfully}\n";
+
+/// `containers` with the given service exited with `code`.
+fn exited(d: &Desired, observed: &mut Observed, service: &str, code: i64) {
+    let mut c = container(d, service, State::Stopped, 0);
+    c.exit_code = Some(code);
+    observed.containers.push(c);
+}
+
+#[test]
+fn a_job_that_exited_0_is_done_not_drift() {
+    // `migrate` is a job by depends_on, `seed` by the config's `jobs`.
+    let d = desired_with(
+        WITH_JOBS,
+        "jobs: [seed]\n",
+        Selection::default(),
+        &[],
+        false,
+    );
+    assert!(d.services["migrate"].is_job && d.services["seed"].is_job);
+    assert!(!d.services["web"].is_job);
+    let mut o = converged_with(&d, &["db", "web"]);
+    exited(&d, &mut o, "migrate", 0);
+    exited(&d, &mut o, "seed", 0);
+    let plan = diff(&d, &o, Intent::Up, None);
+    assert!(plan.is_empty(), "{:?}", subjects(&plan));
+    assert!(plan.drift.is_empty(), "{:?}", plan.drift);
+
+    // A job that failed is started again; a done job is not re-run by that compose up.
+    let mut o = converged_with(&d, &["db", "web"]);
+    exited(&d, &mut o, "migrate", 0);
+    exited(&d, &mut o, "seed", 2);
+    let plan = diff(&d, &o, Intent::Up, None);
+    let up = plan
+        .ordered()
+        .into_iter()
+        .find(|s| matches!(s.op, Op::ComposeUp { .. }))
+        .cloned()
+        .unwrap();
+    let Op::ComposeUp { services, .. } = up.op else {
+        unreachable!()
+    };
+    assert_eq!(services, vec!["db", "seed", "web"]);
+
+    // A long-running service that exited 0 is not done.
+    let mut o = converged_with(&d, &["db"]);
+    exited(&d, &mut o, "migrate", 0);
+    exited(&d, &mut o, "seed", 0);
+    exited(&d, &mut o, "web", 0);
+    assert!(!diff(&d, &o, Intent::Up, None).is_empty());
+}

@@ -1,15 +1,17 @@
-//! The `--json` documents (schema `dev-prism/1`, documented in docs/json.md). Built from the
+//! The `--json` documents (schema `dev-prism/2`, documented in docs/json.md). Built from the
 //! same values the text renderers print.
 
 use serde_json::{json, Value};
 
+use crate::compose::labels;
+use crate::desired::address::address;
 use crate::desired::session_vars;
 use crate::error::Error;
 use crate::observed::{Container, Health, State};
 use crate::plan::Plan;
 
 /// Bumped on any incompatible change to a document's shape.
-pub const SCHEMA: &str = "dev-prism/1";
+pub const SCHEMA: &str = "dev-prism/2";
 
 fn state(c: &Container) -> &'static str {
     match c.state {
@@ -29,20 +31,6 @@ fn health(c: &Container) -> Value {
     }
 }
 
-/// `running`, `stopped`, `partial` or `none`.
-pub fn status(containers: &[Container]) -> &'static str {
-    let running = containers
-        .iter()
-        .filter(|c| c.state == State::Running)
-        .count();
-    match (running, containers.len()) {
-        (_, 0) => "none",
-        (0, _) => "stopped",
-        (r, t) if r == t => "running",
-        _ => "partial",
-    }
-}
-
 /// A session: directory, project, status, services with ports and health, variables.
 pub fn session(dir: &str, project: &str, branch: Option<&str>, containers: &[Container]) -> Value {
     let mut sorted: Vec<&Container> = containers.iter().collect();
@@ -55,13 +43,19 @@ pub fn session(dir: &str, project: &str, branch: Option<&str>, containers: &[Con
                 .iter()
                 .filter_map(|p| {
                     let published = c.ports.iter().find(|q| &q.spec == p)?;
-                    Some(json!({
+                    let a = address(c, published);
+                    let mut port = json!({
                         "container_port": p.container_port,
                         "protocol": p.protocol,
                         "host_ip": published.host_ip,
                         "host_port": published.host_port,
-                        "url": format!("http://localhost:{}", published.host_port),
-                    }))
+                        "host": a.host,
+                        "port": a.port,
+                    });
+                    if let (Some(url), Some(o)) = (a.url(), port.as_object_mut()) {
+                        o.insert("url".into(), json!(url));
+                    }
+                    Some(port)
                 })
                 .collect();
             json!({
@@ -70,6 +64,7 @@ pub fn session(dir: &str, project: &str, branch: Option<&str>, containers: &[Con
                 "state": state(c),
                 "health": health(c),
                 "exit_code": c.exit_code,
+                "job": c.label(labels::JOB) == Some("true"),
                 "ports": ports,
             })
         })
@@ -87,7 +82,7 @@ pub fn session(dir: &str, project: &str, branch: Option<&str>, containers: &[Con
         "dir": dir,
         "branch": branch,
         "project": project,
-        "status": status(containers),
+        "status": super::status(containers),
         "services": services,
         "env_file": format!("{}/.env.session", dir.trim_end_matches('/')),
         "vars": vars,

@@ -6,7 +6,9 @@ pub mod json;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::desired::port_vars;
+use crate::compose::labels;
+use crate::desired::address::{address, Address};
+use crate::desired::{port_var_name, port_vars};
 use crate::observed::{Container, Health, State};
 use crate::plan::{Action, Plan};
 use crate::ui::paint;
@@ -102,13 +104,77 @@ fn append_kept(out: &mut String, plan: &Plan) {
     }
 }
 
-/// `NAME → http://localhost:PORT` lines from the session's running containers.
+/// `NAME  ADDRESS` lines from the session's running containers (`http://HOST:PORT` only
+/// where a scheme applies).
 pub fn port_lines(containers: &[Container]) -> String {
     let mut out = String::new();
-    for (name, port) in port_vars(containers) {
-        let _ = writeln!(out, "  {name:<20} http://localhost:{port}");
+    for p in published(containers) {
+        let _ = writeln!(out, "  {:<20} {}", p.var, p.address.display());
     }
     out
+}
+
+/// One published port of a running container.
+pub struct PortRow {
+    /// Its `.env.session` variable.
+    pub var: String,
+    /// `service` for a service's first port, `service:PORT` for the others.
+    pub label: String,
+    pub address: Address,
+}
+
+/// The published ports of running containers, in service order (one container per service).
+pub fn published(containers: &[Container]) -> Vec<PortRow> {
+    let mut sorted: Vec<&Container> = containers
+        .iter()
+        .filter(|c| c.state == State::Running)
+        .collect();
+    sorted.sort_by(|a, b| a.service.cmp(&b.service));
+    sorted.dedup_by(|a, b| a.service == b.service);
+    let mut out = vec![];
+    for c in sorted {
+        for (i, spec) in c.declared_ports().iter().enumerate() {
+            let Some(p) = c.ports.iter().find(|p| &p.spec == spec) else {
+                continue;
+            };
+            out.push(PortRow {
+                var: port_var_name(&c.service, i, spec),
+                label: if i == 0 {
+                    c.service.clone()
+                } else {
+                    format!("{}:{}", c.service, spec.container_port)
+                },
+                address: address(c, p),
+            });
+        }
+    }
+    out
+}
+
+/// The session's status from its containers: `none`, `restarting` (a crash loop),
+/// `running` (every service runs, every job is done), `partial` or `stopped`.
+pub fn status(containers: &[Container]) -> &'static str {
+    let running = containers
+        .iter()
+        .filter(|c| c.state == State::Running)
+        .count();
+    let done = containers.iter().filter(|c| job_done(c)).count();
+    if containers.is_empty() {
+        "none"
+    } else if containers.iter().any(|c| c.state == State::Restarting) {
+        "restarting"
+    } else if running == 0 {
+        "stopped"
+    } else if running + done == containers.len() {
+        "running"
+    } else {
+        "partial"
+    }
+}
+
+/// A one-shot job's container that exited 0.
+fn job_done(c: &Container) -> bool {
+    c.label(labels::JOB) == Some("true") && c.state == State::Stopped && c.exit_code == Some(0)
 }
 
 /// One session as `list` shows it.
@@ -128,30 +194,6 @@ impl SessionRow {
             .filter(|c| c.state == State::Running)
             .count()
     }
-}
-
-/// Published ports of running containers, labelled by service, in service order.
-pub fn service_ports(containers: &[Container]) -> Vec<(String, u16)> {
-    let mut sorted: Vec<&Container> = containers
-        .iter()
-        .filter(|c| c.state == State::Running)
-        .collect();
-    sorted.sort_by(|a, b| a.service.cmp(&b.service));
-    sorted.dedup_by(|a, b| a.service == b.service);
-    let mut out = vec![];
-    for c in sorted {
-        for (i, p) in c.declared_ports().iter().enumerate() {
-            if let Some(port) = c.host_port(p) {
-                let label = if i == 0 {
-                    c.service.clone()
-                } else {
-                    format!("{}:{}", c.service, p.container_port)
-                };
-                out.push((label, port));
-            }
-        }
-    }
-    out
 }
 
 /// Groups containers by session directory. Containers whose directory label is missing or not
@@ -190,19 +232,22 @@ pub fn list_text(rows: &[SessionRow], color: bool) -> String {
         .max(6);
     let _ = writeln!(
         out,
-        "{:<width$}  {:<bwidth$}  {:<8}  {:<10}  PORTS",
+        "{:<width$}  {:<bwidth$}  {:<10}  {:<10}  PORTS",
         "DIRECTORY", "BRANCH", "STATUS", "CONTAINERS"
     );
     for r in rows {
         let running = r.running();
-        let status = if running == 0 {
-            paint(color, "2", &format!("{:<8}", "stopped"))
-        } else {
-            paint(color, "32", &format!("{:<8}", "running"))
+        let st = status(&r.containers);
+        let code = match st {
+            "running" => "32",
+            "restarting" => "31",
+            "partial" => "33",
+            _ => "2",
         };
-        let ports: Vec<String> = service_ports(&r.containers)
+        let status = paint(color, code, &format!("{st:<10}"));
+        let ports: Vec<String> = published(&r.containers)
             .iter()
-            .map(|(k, v)| format!("{k} → http://localhost:{v}"))
+            .map(|p| format!("{} → {}", p.label, p.address.display()))
             .collect();
         let _ = writeln!(
             out,
@@ -230,11 +275,11 @@ pub fn info_text(
         .iter()
         .filter(|c| c.state == State::Running)
         .count();
-    let status = match (running, containers.len()) {
-        (_, 0) => "no containers",
-        (0, _) => "stopped",
-        (r, t) if r == t => "running",
-        _ => "partly running",
+    let status = match status(containers) {
+        "none" => "no containers",
+        "partial" => "partly running",
+        "restarting" => "restarting (a container keeps crashing)",
+        other => other,
     };
     let _ = writeln!(out, "Session:  {dir}");
     if let Some(b) = branch {
@@ -257,19 +302,24 @@ pub fn info_text(
                 (State::Running, Health::Unhealthy) => "running (unhealthy)".to_string(),
                 (State::Running, Health::Starting) => "running (starting)".to_string(),
                 (State::Running, Health::None) => "running".to_string(),
+                (State::Stopped, _) if job_done(c) => "done (job, exit 0)".to_string(),
                 (State::Stopped, _) => match c.exit_code {
                     Some(code) => format!("exited ({code})"),
                     None => "stopped".to_string(),
                 },
                 (State::Paused, _) => "paused".to_string(),
-                (State::Restarting, _) => "restarting".to_string(),
+                (State::Restarting, _) => "restarting (crash loop)".to_string(),
             };
             let ports: Vec<String> = c
                 .declared_ports()
                 .iter()
-                .filter_map(|p| {
-                    c.host_port(p)
-                        .map(|h| format!("{} → http://localhost:{h}", p.container_port))
+                .filter_map(|spec| {
+                    let p = c.ports.iter().find(|p| &p.spec == spec)?;
+                    Some(format!(
+                        "{} → {}",
+                        spec.container_port,
+                        address(c, p).display()
+                    ))
                 })
                 .collect();
             let _ = writeln!(

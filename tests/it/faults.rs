@@ -93,7 +93,8 @@ fn missing_image_rolls_back_an_existing_branch_is_kept() {
     let out = repo.dp(&repo.path, &["create", "--branch", "existing"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("`docker compose up` failed"),
+        stderr(&out)
+            .contains("needs image `dev-prism-test-no-such-image:0`, which is missing locally"),
         "{}",
         stderr(&out)
     );

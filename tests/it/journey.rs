@@ -47,7 +47,13 @@ fn journey(flavor: Flavor) {
         port(&vars, "ECHO_7001_PORT"),
     );
     assert_ne!(web, 8080, "the fixed host port must not survive");
-    assert!(out.contains(&format!("http://localhost:{web}")), "{out}");
+    // Port 80 is a web port: a URL; the echo ports are not: host and port.
+    assert!(out.contains(&format!("http://127.0.0.1:{web}")), "{out}");
+    assert!(
+        out.contains(&format!("ECHO_PORT            127.0.0.1:{echo}\n")),
+        "{out}"
+    );
+    assert_eq!(vars["SESSION_HOST"], "127.0.0.1");
     assert!(http_answers(web));
     assert!(echo_answers(echo));
     assert_ne!(echo, echo2);
@@ -65,7 +71,7 @@ fn journey(flavor: Flavor) {
     assert!(
         line.contains("running")
             && line.contains("2/2")
-            && line.contains(&format!("web → http://localhost:{web}")),
+            && line.contains(&format!("web → http://127.0.0.1:{web}")),
         "{line}"
     );
 

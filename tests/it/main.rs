@@ -8,5 +8,6 @@ mod heal;
 mod journey;
 mod monorepo;
 mod output;
+mod ready;
 mod safety;
 mod writes;

@@ -92,22 +92,36 @@ fn human_output_of_list_info_and_plan() {
         info,
         format!(
             "Session:  <ROOT>/{name}-sessions/demo\nBranch:   demo\nProject:  <PROJECT>\nStatus:   running (2/2 containers running)\n\n\
-             Services:\n  echo             running              7000 → http://localhost:<PORT>, 7001 → http://localhost:<PORT>\n\
-             \x20 web              running (healthy)    80 → http://localhost:<PORT>\n\n\
+             Services:\n  echo             running              7000 → 127.0.0.1:<PORT>, 7001 → 127.0.0.1:<PORT>\n\
+             \x20 web              running (healthy)    80 → http://127.0.0.1:<PORT>\n\n\
              Ports (.env.session):\n  ECHO_PORT=<PORT>\n  ECHO_7001_PORT=<PORT>\n  WEB_PORT=<PORT>\n"
         )
     );
-    let list = normalise(&ok(&repo.dp(&repo.path, &["list"])), &repo.root);
-    let line = list.lines().find(|l| l.contains("/demo")).unwrap();
-    assert!(
-        line.starts_with(&format!("<ROOT>/{name}-sessions/demo"))
-            && line.ends_with(
-                "  demo    running   2/2         echo → http://localhost:<PORT>, echo:<PORT> → http://localhost:<PORT>, web → http://localhost:<PORT>"
-            ),
-        "{line}"
+    // Other sessions on the engine (longer directories and branches) widen the columns: read
+    // this session's row by its columns, not by its padding (positions before normalising).
+    let list = ok(&repo.dp(&repo.path, &["list"]));
+    let header = list.lines().next().unwrap();
+    let line = list
+        .lines()
+        .find(|l| l.starts_with(&format!("{} ", dir.display())))
+        .unwrap_or_else(|| panic!("{list}"));
+    let column = |title: &str| {
+        let at = header.find(title).unwrap();
+        let cell = line[at..].split("  ").next().unwrap().trim();
+        normalise(cell, &repo.root)
+    };
+    assert_eq!(
+        (column("BRANCH"), column("STATUS"), column("CONTAINERS")),
+        ("demo".into(), "running".into(), "2/2".into()),
+        "{list}"
+    );
+    assert_eq!(
+        normalise(&line[header.find("PORTS").unwrap()..], &repo.root),
+        "echo → 127.0.0.1:<PORT>, echo:<PORT> → 127.0.0.1:<PORT>, web → http://127.0.0.1:<PORT>",
+        "{list}"
     );
     assert!(
-        list.starts_with("DIRECTORY ") && list.lines().next().unwrap().contains("  BRANCH  "),
+        header.starts_with("DIRECTORY ") && header.contains("  BRANCH  "),
         "{list}"
     );
     std::fs::remove_file(dir.join(".env.session")).unwrap();
@@ -141,7 +155,7 @@ fn json_documents_for_every_command() {
     }
     let repo = Repo::new(Flavor::V2, COMPOSE);
     let plan = json_of(&repo.dp(&repo.path, &["--json", "plan"]));
-    assert_eq!(plan["schema"], "dev-prism/1");
+    assert_eq!(plan["schema"], "dev-prism/2");
     assert_eq!(plan["command"], "plan");
     assert_eq!(plan["changes"], true);
     assert_eq!(plan["summary"]["add"], 4);
@@ -160,8 +174,14 @@ fn json_documents_for_every_command() {
     assert_eq!(s["services"][1]["ports"][0]["container_port"], 80);
     assert_eq!(
         s["services"][1]["ports"][0]["url"],
-        format!("http://localhost:{web_port}")
+        format!("http://127.0.0.1:{web_port}")
     );
+    assert_eq!(s["services"][1]["ports"][0]["host"], "127.0.0.1");
+    assert_eq!(s["services"][1]["ports"][0]["port"], web_port);
+    assert_eq!(s["services"][1]["ports"][0]["protocol"], "tcp");
+    // The echo service's ports are not web ports: no URL.
+    assert!(s["services"][0]["ports"][0].get("url").is_none(), "{s}");
+    assert_eq!(s["vars"]["SESSION_HOST"], "127.0.0.1");
     assert_eq!(s["vars"]["WEB_PORT"], web_port.to_string());
     assert_eq!(s["env_file"], format!("{}/.env.session", dir.display()));
 
