@@ -37,7 +37,10 @@ pub fn run() -> i32 {
             }
             if std::env::args().any(|a| a == "--json") {
                 let err = Error::usage(e.kind().to_string()).with_hint("see `dev-prism --help`");
-                println!("{}", render::json::error("", &err));
+                println!(
+                    "{}",
+                    render::json::to_string(&render::json::error("", &err))
+                );
             }
             let _ = e.print();
             return Kind::Usage.exit_code();
@@ -63,7 +66,10 @@ pub fn run() -> i32 {
         Ok(code) => code,
         Err(e) => {
             if json {
-                println!("{}", render::json::error(command, &e));
+                println!(
+                    "{}",
+                    render::json::to_string(&render::json::error(command, &e))
+                );
             }
             report(&e, Ui::new(true, json, color, false).color_err);
             e.kind.exit_code()

@@ -58,8 +58,8 @@ impl Ui {
     }
 
     /// The command's answer as one JSON document.
-    pub fn json_out(&self, value: &serde_json::Value) {
-        self.out(&serde_json::to_string_pretty(value).unwrap_or_default());
+    pub fn json_out<T: serde::Serialize>(&self, value: &T) {
+        self.out(&crate::render::json::to_string(value));
     }
 
     /// Progress: what is happening now.

@@ -11,6 +11,7 @@ use crate::observed::{Container, State};
 use crate::plan::Plan;
 use crate::reconcile::bulk;
 use crate::render;
+use crate::render::json::{BulkDoc, BulkRow};
 use crate::ui::Ui;
 
 /// Sessions on the engine (one API call): directory → its containers; only those under
@@ -30,14 +31,23 @@ fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
     let summary =
         |plan: &Plan| -> String { plan.kept.iter().map(|k| format!("\n  note: {k}")).collect() };
     if ui.json {
-        let rows: Vec<serde_json::Value> = results
+        let rows = results
             .iter()
-            .map(|(dir, r)| match r {
-                Ok(plan) => {
-                    serde_json::json!({"dir": dir, "ok": true, "summary": summary(plan).trim(), "kept": plan.kept})
-                }
-                Err(e) => {
-                    serde_json::json!({"dir": dir, "ok": false, "error": e.message, "hint": e.hint})
+            .map(|(dir, r)| {
+                let dir = dir.to_string_lossy().into_owned();
+                match r {
+                    Ok(plan) => BulkRow::Done {
+                        dir,
+                        ok: true,
+                        summary: summary(plan).trim().to_string(),
+                        kept: plan.kept.clone(),
+                    },
+                    Err(e) => BulkRow::Failed {
+                        dir,
+                        ok: false,
+                        error: e.message.clone(),
+                        hint: e.hint.clone(),
+                    },
                 }
             })
             .collect();
@@ -48,7 +58,7 @@ fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
         };
         ui.json_out(&crate::render::json::doc(
             command,
-            serde_json::json!({ "results": rows }),
+            BulkDoc { results: rows },
         ));
         return i32::from(failed > 0);
     }

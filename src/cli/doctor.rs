@@ -235,13 +235,21 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
 
     let failed = checks.iter().filter(|c| !c.ok).count();
     if ui.json {
-        let rows: Vec<serde_json::Value> = checks
+        let rows = checks
             .iter()
-            .map(|c| serde_json::json!({"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix}))
+            .map(|c| json::Check {
+                name: c.name.to_string(),
+                ok: c.ok,
+                detail: c.detail.clone(),
+                fix: c.fix.clone(),
+            })
             .collect();
         ui.json_out(&json::doc(
             "doctor",
-            serde_json::json!({"ok": failed == 0, "checks": rows}),
+            json::DoctorDoc {
+                ok: failed == 0,
+                checks: rows,
+            },
         ));
     } else {
         let mut out = String::new();

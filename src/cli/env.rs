@@ -41,13 +41,12 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let vars = vars(ctx, &dir).await?;
     if ui.json {
-        let map: serde_json::Map<String, serde_json::Value> = vars
-            .into_iter()
-            .map(|(k, v)| (k, serde_json::Value::String(v)))
-            .collect();
         ui.json_out(&json::doc(
             "env",
-            serde_json::json!({ "dir": dir, "vars": map }),
+            json::EnvDoc {
+                dir: dir.to_string_lossy().into_owned(),
+                vars: vars.into_iter().collect(),
+            },
         ));
     } else {
         let text: String = vars

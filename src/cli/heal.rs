@@ -2,6 +2,7 @@ use crate::context::{self, Ctx};
 use crate::error::{Error, Kind, Result, EXIT_CHANGES_PENDING};
 use crate::plan::Op;
 use crate::reconcile;
+use crate::render::json::{HealDoc, HealFile};
 use crate::ui::Ui;
 
 /// Rewrite the session's derived files to match config, compose files and Docker (for hooks).
@@ -33,7 +34,12 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         if ui.json {
             ui.json_out(&crate::render::json::doc(
                 "heal",
-                serde_json::json!({"dir": dir, "check": args.check, "changes": false, "files": []}),
+                HealDoc {
+                    dir: dir.to_string_lossy().into_owned(),
+                    check: args.check,
+                    changes: false,
+                    files: vec![],
+                },
             ));
         }
         return Ok(0);
@@ -48,7 +54,10 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             ));
         };
         let name = path.strip_prefix(&dir).unwrap_or(path).display();
-        files.push(serde_json::json!({"path": name.to_string(), "reason": step.reason}));
+        files.push(HealFile {
+            path: name.to_string(),
+            reason: step.reason.clone(),
+        });
         let verb = if args.check {
             "would rewrite"
         } else {
@@ -64,12 +73,12 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     if ui.json {
         ui.json_out(&crate::render::json::doc(
             "heal",
-            serde_json::json!({
-                "dir": dir,
-                "check": args.check,
-                "changes": !plan.is_empty(),
-                "files": files,
-            }),
+            HealDoc {
+                dir: dir.to_string_lossy().into_owned(),
+                check: args.check,
+                changes: !plan.is_empty(),
+                files,
+            },
         ));
     } else if !out.is_empty() {
         ui.out(&out);

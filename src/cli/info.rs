@@ -44,10 +44,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let branch = git::current_branch(&dir);
     if ui.json {
         let session = json::session(&dir_s, &project, branch.as_deref(), containers);
-        ui.json_out(&json::doc(
-            "info",
-            serde_json::json!({ "session": session, "healed": healed }),
-        ));
+        ui.json_out(&json::doc("info", json::InfoDoc { session, healed }));
     } else {
         ui.out(&render::info_text(
             &dir_s,

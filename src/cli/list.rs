@@ -23,17 +23,14 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         })
         .collect();
     if ui.json {
-        let sessions: Vec<serde_json::Value> = rows
+        let sessions: Vec<json::Session> = rows
             .iter()
             .map(|r| {
                 let project = project_of(&r.containers).unwrap_or("");
                 json::session(&r.dir, project, r.branch.as_deref(), &r.containers)
             })
             .collect();
-        ui.json_out(&json::doc(
-            "list",
-            serde_json::json!({ "sessions": sessions }),
-        ));
+        ui.json_out(&json::doc("list", json::ListDoc { sessions }));
     } else if rows.is_empty() {
         ui.out(if args.all {
             "No sessions."

@@ -174,7 +174,7 @@ pub(crate) fn print_session(
         );
         ui.json_out(&crate::render::json::doc(
             command,
-            serde_json::json!({ "session": session }),
+            crate::render::json::SessionDoc { session },
         ));
     } else if dir_line {
         ui.out(&format!(
@@ -213,14 +213,8 @@ pub(crate) fn print_applied(
     plan: &crate::plan::Plan,
 ) {
     if ui.json {
-        let mut fields = crate::render::json::plan(plan, &dir.to_string_lossy(), "");
-        if let Some(o) = fields.as_object_mut() {
-            o.remove("project");
-            if let Some(steps) = o.remove("steps") {
-                o.insert("applied".into(), steps);
-            }
-        }
-        ui.json_out(&crate::render::json::doc(command, fields));
+        let applied = crate::render::json::applied(plan, &dir.to_string_lossy());
+        ui.json_out(&crate::render::json::doc(command, applied));
     }
 }
 

@@ -1,17 +1,75 @@
-//! The `--json` documents (schema `dev-prism/2`, documented in docs/json.md). Built from the
-//! same values the text renderers print.
+//! The `--json` documents (schema `dev-prism/2`, documented in docs/json.md): one serde type
+//! per document, built from the same values the text renderers print. A test checks that every
+//! field these types can produce is documented.
 
-use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
 
 use crate::compose::labels;
 use crate::desired::address::address;
 use crate::desired::session_vars;
 use crate::error::Error;
 use crate::observed::{Container, Health, State};
-use crate::plan::Plan;
+use crate::plan::{Action, Content, Op, Plan, Step, Summary};
 
 /// Bumped on any incompatible change to a document's shape.
 pub const SCHEMA: &str = "dev-prism/2";
+
+/// A whole command answer: `schema`, `command`, then the command's fields.
+#[derive(Debug, Serialize)]
+pub struct Doc<'a, T: Serialize> {
+    pub schema: &'static str,
+    pub command: &'a str,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+/// Wraps a command's fields into its document.
+pub fn doc<T: Serialize>(command: &str, body: T) -> Doc<'_, T> {
+    Doc {
+        schema: SCHEMA,
+        command,
+        body,
+    }
+}
+
+/// A session: directory, project, status, services with ports and health, variables.
+#[derive(Debug, Serialize)]
+pub struct Session {
+    pub dir: String,
+    pub branch: Option<String>,
+    pub project: String,
+    pub status: &'static str,
+    pub services: Vec<Service>,
+    pub env_file: String,
+    pub vars: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Service {
+    pub name: String,
+    pub container: String,
+    pub state: &'static str,
+    pub health: Option<&'static str>,
+    pub exit_code: Option<i64>,
+    pub job: bool,
+    pub ports: Vec<Port>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Port {
+    pub container_port: u16,
+    pub protocol: String,
+    pub host_ip: String,
+    pub host_port: u16,
+    pub host: String,
+    pub port: u16,
+    /// Only where a scheme applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
 
 fn state(c: &Container) -> &'static str {
     match c.state {
@@ -22,124 +80,406 @@ fn state(c: &Container) -> &'static str {
     }
 }
 
-fn health(c: &Container) -> Value {
+fn health(c: &Container) -> Option<&'static str> {
     match c.health {
-        Health::None => Value::Null,
-        Health::Starting => json!("starting"),
-        Health::Healthy => json!("healthy"),
-        Health::Unhealthy => json!("unhealthy"),
+        Health::None => None,
+        Health::Starting => Some("starting"),
+        Health::Healthy => Some("healthy"),
+        Health::Unhealthy => Some("unhealthy"),
     }
 }
 
-/// A session: directory, project, status, services with ports and health, variables.
-pub fn session(dir: &str, project: &str, branch: Option<&str>, containers: &[Container]) -> Value {
+/// The session object of `dir` from its containers.
+pub fn session(
+    dir: &str,
+    project: &str,
+    branch: Option<&str>,
+    containers: &[Container],
+) -> Session {
     let mut sorted: Vec<&Container> = containers.iter().collect();
     sorted.sort_by(|a, b| a.service.cmp(&b.service));
-    let services: Vec<Value> = sorted
+    let services = sorted
         .iter()
-        .map(|c| {
-            let ports: Vec<Value> = c
+        .map(|c| Service {
+            name: c.service.clone(),
+            container: c.name.clone(),
+            state: state(c),
+            health: health(c),
+            exit_code: c.exit_code,
+            job: c.label(labels::JOB) == Some("true"),
+            ports: c
                 .declared_ports()
                 .iter()
                 .filter_map(|p| {
                     let published = c.ports.iter().find(|q| &q.spec == p)?;
                     let a = address(c, published);
-                    let mut port = json!({
-                        "container_port": p.container_port,
-                        "protocol": p.protocol,
-                        "host_ip": published.host_ip,
-                        "host_port": published.host_port,
-                        "host": a.host,
-                        "port": a.port,
-                    });
-                    if let (Some(url), Some(o)) = (a.url(), port.as_object_mut()) {
-                        o.insert("url".into(), json!(url));
-                    }
-                    Some(port)
+                    Some(Port {
+                        container_port: p.container_port,
+                        protocol: p.protocol.clone(),
+                        host_ip: published.host_ip.clone(),
+                        host_port: published.host_port,
+                        url: a.url(),
+                        host: a.host,
+                        port: a.port,
+                    })
                 })
-                .collect();
-            json!({
-                "name": c.service,
-                "container": c.name,
-                "state": state(c),
-                "health": health(c),
-                "exit_code": c.exit_code,
-                "job": c.label(labels::JOB) == Some("true"),
-                "ports": ports,
-            })
+                .collect(),
         })
         .collect();
-    let vars: serde_json::Map<String, Value> =
-        if containers.iter().any(|c| c.state == State::Running) {
-            session_vars(project, std::path::Path::new(dir), containers)
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect()
-        } else {
-            Default::default()
-        };
-    json!({
-        "dir": dir,
-        "branch": branch,
-        "project": project,
-        "status": super::status(containers),
-        "services": services,
-        "env_file": format!("{}/.env.session", dir.trim_end_matches('/')),
-        "vars": vars,
-    })
-}
-
-/// A whole command answer: `{"schema", "command", ...fields}`.
-pub fn doc(command: &str, fields: Value) -> Value {
-    let mut out = json!({ "schema": SCHEMA, "command": command });
-    if let (Some(o), Value::Object(f)) = (out.as_object_mut(), fields) {
-        o.extend(f);
+    let vars = if containers.iter().any(|c| c.state == State::Running) {
+        session_vars(project, Path::new(dir), containers)
+            .into_iter()
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    Session {
+        dir: dir.to_string(),
+        branch: branch.map(str::to_string),
+        project: project.to_string(),
+        status: super::status(containers),
+        services,
+        env_file: format!("{}/.env.session", dir.trim_end_matches('/')),
+        vars,
     }
-    out
 }
 
-/// The plan: drift, steps in execution order (with per-service details and diffs), what is
-/// kept, the summary.
-pub fn plan(plan: &Plan, dir: &str, project: &str) -> Value {
-    let steps: Vec<Value> = plan
-        .ordered()
-        .iter()
-        .map(|s| {
-            json!({
-                "action": s.action,
-                "glyph": s.action.glyph(),
-                "subject": s.subject,
-                "reason": s.reason,
-                "known_after_apply": matches!(&s.op, crate::plan::Op::WriteFile { content: crate::plan::Content::Rendered { .. }, .. }),
-                "details": s.details.iter().map(|d| json!({
-                    "action": d.action, "glyph": d.action.glyph(), "subject": d.subject, "reason": d.reason,
-                })).collect::<Vec<_>>(),
-                "diff": s.diff,
-            })
+/// `create`, `apply`, `start`: the session after the command.
+#[derive(Debug, Serialize)]
+pub struct SessionDoc {
+    pub session: Session,
+}
+
+/// `info`: the session, and the env files rewritten from Docker's answer.
+#[derive(Debug, Serialize)]
+pub struct InfoDoc {
+    pub session: Session,
+    pub healed: Vec<String>,
+}
+
+/// `list`.
+#[derive(Debug, Serialize)]
+pub struct ListDoc {
+    pub sessions: Vec<Session>,
+}
+
+/// `env`.
+#[derive(Debug, Serialize)]
+pub struct EnvDoc {
+    pub dir: String,
+    pub vars: BTreeMap<String, String>,
+}
+
+/// `doctor`.
+#[derive(Debug, Serialize)]
+pub struct DoctorDoc {
+    pub ok: bool,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+/// `heal`.
+#[derive(Debug, Serialize)]
+pub struct HealDoc {
+    pub dir: String,
+    pub check: bool,
+    pub changes: bool,
+    pub files: Vec<HealFile>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HealFile {
+    pub path: String,
+    pub reason: String,
+}
+
+/// A plan step as JSON.
+#[derive(Debug, Serialize)]
+pub struct StepDoc {
+    pub action: Action,
+    pub glyph: &'static str,
+    pub subject: String,
+    pub reason: String,
+    pub known_after_apply: bool,
+    pub details: Vec<DetailDoc>,
+    pub diff: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DetailDoc {
+    pub action: Action,
+    pub glyph: &'static str,
+    pub subject: String,
+    pub reason: String,
+}
+
+fn steps(plan: &Plan) -> Vec<StepDoc> {
+    plan.ordered()
+        .into_iter()
+        .map(|s: &Step| StepDoc {
+            action: s.action,
+            glyph: s.action.glyph(),
+            subject: s.subject.clone(),
+            reason: s.reason.clone(),
+            known_after_apply: matches!(
+                &s.op,
+                Op::WriteFile {
+                    content: Content::Rendered { .. },
+                    ..
+                }
+            ),
+            details: s
+                .details
+                .iter()
+                .map(|d| DetailDoc {
+                    action: d.action,
+                    glyph: d.action.glyph(),
+                    subject: d.subject.clone(),
+                    reason: d.reason.clone(),
+                })
+                .collect(),
+            diff: s.diff.clone(),
         })
-        .collect();
-    json!({
-        "dir": dir,
-        "project": project,
-        "changes": !plan.is_empty(),
-        "drift": plan.drift,
-        "steps": steps,
-        "summary": plan.summary(),
-        "kept": plan.kept,
-    })
+        .collect()
+}
+
+/// `plan`: drift, steps in execution order, the summary, what is kept.
+#[derive(Debug, Serialize)]
+pub struct PlanDoc {
+    pub dir: String,
+    pub project: String,
+    pub changes: bool,
+    pub drift: Vec<String>,
+    pub steps: Vec<StepDoc>,
+    pub summary: Summary,
+    pub kept: Vec<String>,
+}
+
+pub fn plan(plan: &Plan, dir: &str, project: &str) -> PlanDoc {
+    PlanDoc {
+        dir: dir.to_string(),
+        project: project.to_string(),
+        changes: !plan.is_empty(),
+        drift: plan.drift.clone(),
+        steps: steps(plan),
+        summary: plan.summary(),
+        kept: plan.kept.clone(),
+    }
+}
+
+/// `stop`, `destroy`: the steps carried out.
+#[derive(Debug, Serialize)]
+pub struct AppliedDoc {
+    pub dir: String,
+    pub changes: bool,
+    pub drift: Vec<String>,
+    pub applied: Vec<StepDoc>,
+    pub summary: Summary,
+    pub kept: Vec<String>,
+}
+
+pub fn applied(plan: &Plan, dir: &str) -> AppliedDoc {
+    AppliedDoc {
+        dir: dir.to_string(),
+        changes: !plan.is_empty(),
+        drift: plan.drift.clone(),
+        applied: steps(plan),
+        summary: plan.summary(),
+        kept: plan.kept.clone(),
+    }
+}
+
+/// `stop-all`, `destroy --all`, `prune`: one row per session.
+#[derive(Debug, Serialize)]
+pub struct BulkDoc {
+    pub results: Vec<BulkRow>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum BulkRow {
+    Done {
+        dir: String,
+        ok: bool,
+        summary: String,
+        kept: Vec<String>,
+    },
+    Failed {
+        dir: String,
+        ok: bool,
+        error: String,
+        hint: Option<String>,
+    },
+}
+
+/// A failed command.
+#[derive(Debug, Serialize)]
+pub struct ErrorDoc {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub exit_code: i32,
+    pub kind: String,
+    pub message: String,
+    pub hint: Option<String>,
 }
 
 /// An error as JSON: exit code, kind, message, hint.
-pub fn error(command: &str, e: &Error) -> Value {
+pub fn error<'a>(command: &'a str, e: &Error) -> Doc<'a, ErrorDoc> {
     doc(
         command,
-        json!({
-            "error": {
-                "exit_code": e.kind.exit_code(),
-                "kind": format!("{:?}", e.kind).to_lowercase(),
-                "message": e.message,
-                "hint": e.hint,
-            }
-        }),
+        ErrorDoc {
+            error: ErrorBody {
+                exit_code: e.kind.exit_code(),
+                kind: format!("{:?}", e.kind).to_lowercase(),
+                message: e.message.clone(),
+                hint: e.hint.clone(),
+            },
+        },
     )
+}
+
+/// The JSON text of a document.
+pub fn to_string<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field name a document can carry.
+    fn keys(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    out.push(k.clone());
+                    // The variables are data (their names are the session's), not fields.
+                    if k != "vars" {
+                        keys(v, out);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_field_of_every_document_is_in_docs_json_md() {
+        let docs = include_str!("../../docs/json.md");
+        let c: Container = crate::observed::containers_from_json(include_str!(
+            "../../tests/fixtures/containers-api-1.41.json"
+        ))
+        .unwrap()
+        .remove(0);
+        let s = || session("/w/s", "p-1", Some("b"), std::slice::from_ref(&c));
+        let mut plan = Plan::default();
+        plan.drift.push("x".into());
+        plan.graph.add_node(Step {
+            action: Action::Create,
+            subject: "file f".into(),
+            reason: "r".into(),
+            diff: Some("d".into()),
+            details: vec![crate::plan::Detail {
+                action: Action::Create,
+                subject: "s".into(),
+                reason: "r".into(),
+            }],
+            op: Op::RemoveFile { path: "f".into() },
+        });
+        let e = Error::usage("m").with_hint("h");
+        let values = [
+            serde_json::to_value(doc("create", SessionDoc { session: s() })),
+            serde_json::to_value(doc(
+                "info",
+                InfoDoc {
+                    session: s(),
+                    healed: vec![],
+                },
+            )),
+            serde_json::to_value(doc(
+                "list",
+                ListDoc {
+                    sessions: vec![s()],
+                },
+            )),
+            serde_json::to_value(doc(
+                "env",
+                EnvDoc {
+                    dir: "d".into(),
+                    vars: BTreeMap::new(),
+                },
+            )),
+            serde_json::to_value(doc(
+                "doctor",
+                DoctorDoc {
+                    ok: true,
+                    checks: vec![Check {
+                        name: "n".into(),
+                        ok: true,
+                        detail: "d".into(),
+                        fix: None,
+                    }],
+                },
+            )),
+            serde_json::to_value(doc(
+                "heal",
+                HealDoc {
+                    dir: "d".into(),
+                    check: false,
+                    changes: true,
+                    files: vec![HealFile {
+                        path: "p".into(),
+                        reason: "r".into(),
+                    }],
+                },
+            )),
+            serde_json::to_value(doc("plan", super::plan(&plan, "d", "p"))),
+            serde_json::to_value(doc("stop", applied(&plan, "d"))),
+            serde_json::to_value(doc(
+                "prune",
+                BulkDoc {
+                    results: vec![
+                        BulkRow::Done {
+                            dir: "d".into(),
+                            ok: true,
+                            summary: "s".into(),
+                            kept: vec![],
+                        },
+                        BulkRow::Failed {
+                            dir: "d".into(),
+                            ok: false,
+                            error: "e".into(),
+                            hint: None,
+                        },
+                    ],
+                },
+            )),
+            serde_json::to_value(error("info", &e)),
+        ];
+        let mut all = vec![];
+        for v in values {
+            keys(&v.unwrap(), &mut all);
+        }
+        all.sort();
+        all.dedup();
+        let undocumented: Vec<&String> = all
+            .iter()
+            .filter(|k| !docs.contains(&format!("`{k}`")) && !docs.contains(&format!("\"{k}\"")))
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "fields missing from docs/json.md: {undocumented:?}"
+        );
+    }
 }
