@@ -100,6 +100,16 @@ impl Engine {
     }
 
     fn api_error(&self, what: &str, e: bollard::errors::Error) -> Error {
+        // The engine went away (or never answered): a connection failure, not a refusal.
+        let connection = matches!(
+            e,
+            bollard::errors::Error::HyperLegacyError { .. }
+                | bollard::errors::Error::IOError { .. }
+                | bollard::errors::Error::RequestTimeoutError
+        );
+        if connection {
+            return unreachable(&self.endpoint, &format!("could not {what}: {}", chain(&e)));
+        }
         Error::failure(format!("Docker could not {what}: {}", chain(&e)))
     }
 

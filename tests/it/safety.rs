@@ -339,3 +339,123 @@ fn stop_waits_for_a_grace_period_longer_than_the_client_timeout() {
     ok(&repo.dp(&repo.path, &["destroy"]));
     assert_no_docker_objects(&repo, &repo.path);
 }
+
+/// A Unix socket proxy in front of the engine that the test owns and can take away (never the
+/// shared dockerd itself): every connection is relayed until `stop`.
+struct EngineProxy {
+    path: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl EngineProxy {
+    fn start(dir: &Path) -> EngineProxy {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let path = dir.join("engine.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let mut open: Vec<UnixStream> = vec![];
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else {
+                            continue;
+                        };
+                        for (mut from, mut to) in [
+                            (client.try_clone().unwrap(), engine.try_clone().unwrap()),
+                            (engine.try_clone().unwrap(), client.try_clone().unwrap()),
+                        ] {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut from, &mut to);
+                                let _ = to.shutdown(std::net::Shutdown::Write);
+                            });
+                        }
+                        open.push(client);
+                        open.push(engine);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+            // The engine goes away: every relayed connection is cut.
+            for s in open {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        });
+        EngineProxy { path, stop }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.path.display())
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for EngineProxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn the_engine_vanishing_mid_create_leaves_a_state_destroy_finishes() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    // A service that never becomes healthy keeps create waiting while the engine goes away.
+    let repo = Repo::new(
+        Flavor::V2,
+        &format!(
+            "services:\n  slow:\n    image: {IMAGE}\n    command: [\"sleep\", \"300\"]\n    stop_grace_period: 1s\n    healthcheck:\n      test: [\"CMD\", \"false\"]\n      interval: 30s\n"
+        ),
+    );
+    let proxy = EngineProxy::start(&repo.root);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_dev-prism"))
+        .current_dir(&repo.path)
+        .args(["create", "--branch", "vanish"])
+        .env("DOCKER_HOST", proxy.host())
+        .env("DEV_PRISM_COMPOSE", "v2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = repo.sessions_dir().join("vanish");
+    // Wait until its container runs (create is then waiting for it to be healthy), then take
+    // the engine away.
+    let running = || {
+        let out = std::process::Command::new("docker")
+            .args(["ps", "-q", "--filter", "status=running", "--filter"])
+            .arg(format!("label=dev-prism.working_dir={}", dir.display()))
+            .output()
+            .unwrap();
+        !out.stdout.is_empty()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    proxy.stop();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("the rollback did not finish") && err.contains("dev-prism destroy"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("dev-prism apply"),
+        "the hint fits the state: {err}"
+    );
+    // With the engine back, destroy finishes: nothing left.
+    ok(&repo.dp(&repo.path, &["destroy", &dir.to_string_lossy()]));
+    assert_no_docker_objects(&repo, &dir);
+    assert!(!dir.exists() && !has_branch(&repo, "vanish"));
+}
