@@ -78,6 +78,17 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                         for k in &plan.kept {
                             ui.warn(&format!("  {k}"));
                         }
+                        // The hint of the failure spoke of a session that no longer exists.
+                        let again = if plan.kept.is_empty() {
+                            "create was rolled back and left nothing; fix the cause, then run `dev-prism create` again".to_string()
+                        } else {
+                            format!(
+                                "create was rolled back; what it kept is listed above (`dev-prism plan --destroy {}` shows it)",
+                                dir.display()
+                            )
+                        };
+                        super::print_dir_if_session(ui, ctx, &dir).await;
+                        return Err(e.with_hint(again));
                     }
                     Err(r) => {
                         ui.warn(&format!("  the rollback did not finish: {}", r.message));
