@@ -65,7 +65,8 @@ const EXAMPLES: &str = "Examples:
   dev-prism hooks install               heal sessions after every checkout, merge, rebase
   dev-prism exec -- npm test            run a command with the session's ports in its env
   eval \"$(dev-prism env)\"               export the session's variables into this shell
-  dev-prism --json info                 machine-readable output (schema: docs/json.md)";
+  dev-prism --json info                 machine-readable output (schema: docs/json.md)
+  claude mcp add dev-prism -- dev-prism mcp   the same as MCP tools for coding agents";
 
 /// A directory argument: the session directory, default the current directory.
 #[derive(Debug, clap::Args)]
