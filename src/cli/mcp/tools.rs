@@ -369,6 +369,12 @@ pub fn invocation(name: &str, arguments: &JsonObject) -> Result<Invocation, Refu
         "create" => {
             let a: CreateArgs = parse(name, arguments)?;
             let repo = absolute("repo", &a.repo)?;
+            if a.in_place && a.branch.is_some() {
+                return Err(refuse(
+                    "`branch` and `in_place` cannot be combined",
+                    "an in-place session uses the branch checked out in `repo`",
+                ));
+            }
             let mut args = command("create", None);
             if let Some(b) = &a.branch {
                 args.extend(["--branch".into(), b.clone()]);
@@ -579,6 +585,12 @@ mod tests {
         assert!(missing.message.contains("dir"), "{missing:?}");
         let mode = call("apply", serde_json::json!({"dir": "/s", "mode": "cloud"})).unwrap_err();
         assert!(mode.message.contains("cloud"), "{mode:?}");
+        let both = call(
+            "create",
+            serde_json::json!({"repo": "/r", "branch": "x", "in_place": true}),
+        )
+        .unwrap_err();
+        assert!(both.message.contains("cannot be combined"), "{both:?}");
         let branch = call("plan", serde_json::json!({"dir": "/s", "branch": "x"})).unwrap_err();
         assert!(branch.message.contains("intent `create`"), "{branch:?}");
         assert!(call("nope", serde_json::json!({})).is_err());
