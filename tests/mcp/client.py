@@ -52,6 +52,9 @@ async def journey(session, repo):
     listed = await call(session, "list", {})
     assert isinstance(listed.structured_content["sessions"], list)
 
+    preview = await call(session, "plan", {"dir": repo, "intent": "create", "branch": "mcp-journey"})
+    assert preview.structured_content["changes"] is True, preview.structured_content
+
     progress = []
 
     async def on_progress(value, total, message):
