@@ -6,6 +6,7 @@
 //! client asked for progress, sent as progress notifications; a cancelled call is Ctrl-C
 //! (SIGINT) for its child, so `create` rolls back. stdout carries only the protocol.
 
+mod invoke;
 mod tools;
 
 use std::future::Future;
@@ -99,7 +100,7 @@ impl ServerHandler for Server {
             ));
         }
         let invocation =
-            match tools::invocation(&name, &request.arguments.clone().unwrap_or_default()) {
+            match invoke::invocation(&name, &request.arguments.clone().unwrap_or_default()) {
                 Ok(i) => i,
                 Err(r) => return Ok(failed(&r.message, r.hint.as_deref(), None).into()),
             };
@@ -124,7 +125,7 @@ struct ChildOutput {
 /// finish cleaning up).
 async fn run_child(
     exe: &Path,
-    invocation: &tools::Invocation,
+    invocation: &invoke::Invocation,
     cancelled: impl Future<Output = ()>,
     progress: Option<(ProgressToken, Peer<RoleServer>)>,
 ) -> std::io::Result<ChildOutput> {
@@ -201,7 +202,7 @@ fn failed(message: &str, hint: Option<&str>, doc: Option<Value>) -> CallToolResu
 /// summary and the document as text (for clients that show only text to the model).
 fn answer(
     name: &str,
-    invocation: &tools::Invocation,
+    invocation: &invoke::Invocation,
     output: std::io::Result<ChildOutput>,
 ) -> CallToolResult {
     let out = match output {
@@ -227,7 +228,7 @@ fn answer(
         return failed(&message, hint.as_deref(), doc);
     }
     let (summary, doc) = match (invocation.output, doc) {
-        (tools::Output::Text, _) => {
+        (invoke::Output::Text, _) => {
             let logs = String::from_utf8_lossy(&out.stdout).into_owned();
             let doc = json!({
                 "schema": crate::render::json::SCHEMA,
@@ -244,8 +245,8 @@ fn answer(
             r.content = vec![ContentBlock::text(summary)];
             return r;
         }
-        (tools::Output::Json, Some(doc)) => (summarize(name, &doc), doc),
-        (tools::Output::Json, None) => {
+        (invoke::Output::Json, Some(doc)) => (summarize(name, &doc), doc),
+        (invoke::Output::Json, None) => {
             return failed(
                 &format!("dev-prism {name} printed no JSON document"),
                 Some("run the same command with --json in a terminal to see what it prints"),
@@ -340,8 +341,8 @@ fn summarize(name: &str, doc: &Value) -> String {
 mod tests {
     use super::*;
 
-    fn inv() -> tools::Invocation {
-        tools::invocation("info", json!({"dir": "/s"}).as_object().unwrap()).unwrap()
+    fn inv() -> invoke::Invocation {
+        invoke::invocation("info", json!({"dir": "/s"}).as_object().unwrap()).unwrap()
     }
 
     fn texts(r: &CallToolResult) -> Vec<String> {
