@@ -1,13 +1,17 @@
+use std::path::Path;
+
 use crate::adapters::{fs, git};
 use crate::claude::{self, Merge};
 use crate::context;
 use crate::error::{Error, Result};
 use crate::ui::Ui;
 
-/// Install a Claude Code command (`/dev-prism`) and a CLAUDE.md section describing this tool.
+/// Install the Claude Code integration: a command (`/dev-prism`), an Agent Skill, the MCP server
+/// in `.mcp.json`, and a CLAUDE.md section describing this tool.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Rewrite our command file and our CLAUDE.md section (only those) if they were edited.
+    /// Rewrite our command and skill files, our CLAUDE.md section and our `.mcp.json` entry
+    /// (only those) if they were edited.
     #[arg(long)]
     force: bool,
 }
@@ -15,30 +19,20 @@ pub struct Args {
 pub fn run(args: Args, ui: &Ui) -> Result<i32> {
     let cwd = context::session_dir(None)?;
     let root = git::toplevel(&cwd)?.unwrap_or(cwd);
-    let cmd = root.join(claude::COMMAND_FILE);
-    match fs::read(&cmd)? {
-        Some((text, _)) if text == claude::COMMAND_TEXT => {
-            ui.out(&format!("{}: already up to date", claude::COMMAND_FILE))
-        }
-        Some(_) if !args.force => ui.out(&format!(
-            "{}: exists and differs; kept (use --force to rewrite it)",
-            claude::COMMAND_FILE
-        )),
-        existing => {
-            if let Some(parent) = cmd.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    Error::failure(format!("cannot create {}: {e}", parent.display()))
-                })?;
-            }
-            fs::write_atomic(&root, &cmd, claude::COMMAND_TEXT.as_bytes(), 0o644)?;
-            let verb = if existing.is_some() {
-                "rewritten"
-            } else {
-                "installed"
-            };
-            ui.out(&format!("{}: {verb}", claude::COMMAND_FILE));
-        }
-    }
+    install(
+        &root,
+        claude::COMMAND_FILE,
+        claude::COMMAND_TEXT,
+        args.force,
+        ui,
+    )?;
+    install(
+        &root,
+        claude::SKILL_FILE,
+        claude::SKILL_TEXT,
+        args.force,
+        ui,
+    )?;
     let md = root.join(claude::CLAUDE_MD);
     let current = fs::read(&md)?.map(|(t, _)| t);
     match claude::merge(current.as_deref(), args.force) {
@@ -55,5 +49,59 @@ pub fn run(args: Args, ui: &Ui) -> Result<i32> {
             claude::CLAUDE_MD
         )),
     }
+    let mcp = root.join(claude::MCP_FILE);
+    let current = fs::read(&mcp)?.map(|(t, _)| t);
+    match claude::merge_mcp(current.as_deref(), args.force) {
+        Ok(Merge::Write(text)) => {
+            fs::write_atomic(&root, &mcp, text.as_bytes(), 0o644)?;
+            ui.out(&format!(
+                "{}: MCP server `{}` registered",
+                claude::MCP_FILE,
+                claude::MCP_SERVER
+            ));
+        }
+        Ok(Merge::Unchanged) => ui.out(&format!(
+            "{}: MCP server `{}` already registered",
+            claude::MCP_FILE,
+            claude::MCP_SERVER
+        )),
+        Ok(Merge::Differs) => ui.out(&format!(
+            "{}: MCP server `{}` was edited; kept (use --force to rewrite only that entry)",
+            claude::MCP_FILE,
+            claude::MCP_SERVER
+        )),
+        Err(message) => {
+            return Err(Error::usage(message).with_hint(format!(
+                "fix {} (left unchanged) and run again",
+                claude::MCP_FILE
+            )))
+        }
+    }
     Ok(0)
+}
+
+/// Writes one file we own entirely, unless it exists and differs (then only with `force`).
+fn install(root: &Path, rel: &str, text: &str, force: bool, ui: &Ui) -> Result<()> {
+    let path = root.join(rel);
+    match fs::read(&path)? {
+        Some((current, _)) if current == text => ui.out(&format!("{rel}: already up to date")),
+        Some(_) if !force => ui.out(&format!(
+            "{rel}: exists and differs; kept (use --force to rewrite it)"
+        )),
+        existing => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    Error::failure(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            fs::write_atomic(root, &path, text.as_bytes(), 0o644)?;
+            let verb = if existing.is_some() {
+                "rewritten"
+            } else {
+                "installed"
+            };
+            ui.out(&format!("{rel}: {verb}"));
+        }
+    }
+    Ok(())
 }

@@ -23,6 +23,7 @@ mod hooks;
 mod info;
 mod list;
 mod logs;
+mod mcp;
 mod plan;
 mod prune;
 mod start;
@@ -64,7 +65,8 @@ const EXAMPLES: &str = "Examples:
   dev-prism hooks install               heal sessions after every checkout, merge, rebase
   dev-prism exec -- npm test            run a command with the session's ports in its env
   eval \"$(dev-prism env)\"               export the session's variables into this shell
-  dev-prism --json info                 machine-readable output (schema: docs/json.md)";
+  dev-prism --json info                 machine-readable output (schema: docs/json.md)
+  claude mcp add dev-prism -- dev-prism mcp   the same as MCP tools for coding agents";
 
 /// A directory argument: the session directory, default the current directory.
 #[derive(Debug, clap::Args)]
@@ -73,8 +75,8 @@ pub struct DirArg {
     pub dir: Option<PathBuf>,
 }
 
-/// Which services run: `--mode` and `--without`.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// Which services run: `--mode` and `--without` (also the MCP tools' `mode` and `without`).
+#[derive(Debug, Clone, Default, clap::Args, serde::Deserialize, schemars::JsonSchema)]
 pub struct SelectionArgs {
     /// docker: infrastructure and app services in containers; native: only infrastructure
     /// (services outside the `apps` profiles), apps run on the host. Default: docker for
@@ -83,6 +85,8 @@ pub struct SelectionArgs {
     pub mode: Option<crate::desired::Mode>,
     /// App profiles to leave out, comma-separated (docker mode).
     #[arg(long, value_delimiter = ',', value_name = "APP,...")]
+    #[serde(default)]
+    #[schemars(description = "App profiles to leave out (docker mode).")]
     pub without: Vec<String>,
 }
 
@@ -122,6 +126,7 @@ pub enum Command {
     Claude(claude::Args),
     Env(env::Args),
     Exec(exec::Args),
+    Mcp(mcp::Args),
     Doctor(doctor::Args),
     Completions(completions::Args),
     Man(completions::ManArgs),
@@ -147,6 +152,7 @@ impl Command {
             Command::Claude(_) => "claude",
             Command::Env(_) => "env",
             Command::Exec(_) => "exec",
+            Command::Mcp(_) => "mcp",
             Command::Doctor(_) => "doctor",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
@@ -239,6 +245,7 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Claude(a) => claude::run(a, &ui),
         Command::Env(a) => env::run(a, &mut ctx, &ui).await,
         Command::Exec(a) => exec::run(a, &mut ctx, &ui).await,
+        Command::Mcp(a) => mcp::run(a).await,
         Command::Doctor(a) => doctor::run(a, &mut ctx, &ui).await,
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => completions::man(a),

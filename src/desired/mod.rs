@@ -67,7 +67,10 @@ pub fn is_generated(text: &str) -> bool {
 }
 
 /// Where apps run: in containers (`docker`) or on the host (`native`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Infrastructure and app services in Docker.
     Docker,

@@ -6,6 +6,7 @@ mod errors;
 mod faults;
 mod heal;
 mod journey;
+mod mcp;
 mod monorepo;
 mod output;
 mod ready;
