@@ -28,6 +28,8 @@ pub struct Fake {
     pub containers: Vec<Container>,
     pub worktrees: Vec<PathBuf>,
     pub branches: Vec<String>,
+    /// The branch each worktree was made on.
+    pub worktree_branch: BTreeMap<PathBuf, String>,
     /// Every effect, in order.
     pub log: Vec<String>,
     pub behaviour: BTreeMap<String, Behaviour>,
@@ -48,6 +50,21 @@ impl Fake {
         };
         for f in desired.derived.iter().filter(|f| f.path != ENV_FILE) {
             o.derived.insert(f.path.clone(), file(&f.path));
+        }
+        // A worktree this world made: clean, marked, its branch at a known tip.
+        if self.worktrees.contains(&desired.dir) {
+            let branch = self.worktree_branch.get(&desired.dir).cloned();
+            o.worktree = Some(crate::observed::WorktreeFacts {
+                path: desired.dir.clone(),
+                is_main: false,
+                branch_tip: branch.as_ref().map(|_| "tip".to_string()),
+                branch,
+                made_by_dev_prism: crate::observed::Fact::Known(true),
+                made_for: Some(desired.dir.clone()),
+                paths: crate::observed::Fact::Known(vec![]),
+                unmerged_commits: crate::observed::Fact::Known(0),
+                submodules: crate::observed::Fact::Known(vec![]),
+            });
         }
         o
     }
@@ -234,6 +251,8 @@ impl Effects for Fake {
             self.branches.push(branch.to_string());
         }
         self.worktrees.push(path.to_path_buf());
+        self.worktree_branch
+            .insert(path.to_path_buf(), branch.to_string());
         Ok(())
     }
 
@@ -244,7 +263,11 @@ impl Effects for Fake {
     }
 
     fn delete_branch(&mut self, branch: &str, _expected: Option<&str>, _force: bool) -> Result<()> {
-        if self.worktrees.iter().any(|w| w.ends_with(branch)) {
+        if self
+            .worktrees
+            .iter()
+            .any(|w| self.worktree_branch.get(w).map(String::as_str) == Some(branch))
+        {
             return Err(Error::failure("branch deleted while its worktree exists"));
         }
         self.branches.retain(|b| b != branch);
@@ -300,6 +323,79 @@ mod tests {
     async fn converge(fx: &mut Fake, d: &Desired) -> Result<()> {
         let plan = diff(d, &fx.observed(d), Intent::Up, None);
         super::super::apply(&plan, d, fx, &quiet()).await
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failed_create_rolls_back_through_a_destroy_plan_of_exactly_what_it_made() {
+        use crate::reconcile::create::Made;
+        let d = desired(COMPOSE, "", Selection::default(), &[], false).unwrap();
+        let mut fx = Fake::default();
+        fx.branches.push("main".into());
+        fx.behaviour.insert(
+            "web".into(),
+            Behaviour {
+                starting_polls: 0,
+                exits_with: Some(1),
+            },
+        );
+        let first = vec![crate::plan::add_worktree_step(
+            PathBuf::from(DIR),
+            "session/x",
+            true,
+            Some("abc".into()),
+        )];
+        let plan = crate::plan::diff_after(&d, &Observed::default(), Intent::Up, first);
+        let mut done = 0;
+        let err = super::super::apply_counted(&plan, &d, &mut fx, &quiet(), &mut done)
+            .await
+            .unwrap_err();
+        assert!(err.message.contains("`web`"), "{}", err.message);
+        let made = Made::after(&plan, done, true);
+        assert_eq!(
+            made,
+            Made {
+                project: true,
+                worktree: true,
+                branch: true
+            }
+        );
+        let rollback = diff(
+            &d,
+            &fx.observed(&d),
+            Intent::Destroy {
+                force: false,
+                scope: made.scope(),
+            },
+            None,
+        );
+        fx.log.clear();
+        super::super::apply(&rollback, &d, &mut fx, &quiet())
+            .await
+            .unwrap();
+        assert!(fx.containers.is_empty() && fx.worktrees.is_empty());
+        assert_eq!(fx.branches, vec!["main".to_string()]);
+        // The fake refuses to delete a branch whose worktree exists: the order is proven.
+        assert_eq!(fx.log.last().unwrap(), "delete branch session/x");
+        assert!(fx.log[0].starts_with("remove project"), "{:?}", fx.log);
+
+        // A create that only checked out an existing branch and found the project stopped
+        // removes neither.
+        let kept = Made::after(
+            &crate::plan::diff_after(
+                &d,
+                &Observed::default(),
+                Intent::Up,
+                vec![crate::plan::add_worktree_step(
+                    PathBuf::from(DIR),
+                    "existing",
+                    false,
+                    None,
+                )],
+            ),
+            usize::MAX,
+            false,
+        );
+        assert!(kept.worktree && !kept.branch && !kept.project);
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -37,7 +37,7 @@ impl Made {
     /// its step ran, the project when it had nothing before and Compose was started.
     pub fn after(plan: &plan::Plan, done: usize, project_was_empty: bool) -> Made {
         let mut made = Made::default();
-        for step in plan.ordered().into_iter().take(done + 1) {
+        for step in plan.ordered().into_iter().take(done.saturating_add(1)) {
             match &step.op {
                 Op::AddWorktree { create_branch, .. } => {
                     made.worktree = true;
