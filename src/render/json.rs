@@ -136,7 +136,7 @@ pub fn error(command: &str, e: &Error) -> Value {
         json!({
             "error": {
                 "exit_code": e.kind.exit_code(),
-                "kind": format!("{:?}", e.kind).to_lowercase(),
+                "kind": e.kind.name(),
                 "message": e.message,
                 "hint": e.hint,
             }
