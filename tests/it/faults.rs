@@ -160,7 +160,7 @@ fn ctrl_c_during_create_rolls_back() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("error: interrupted during: "),
+        stderr(&out).contains("error: interrupted by SIGINT during: "),
         "{}",
         stderr(&out)
     );
