@@ -354,3 +354,30 @@ fn ctrl_c_to_the_process_group_during_compose_up_rolls_back() {
 fn sighup_to_the_process_group_during_compose_up_rolls_back() {
     signal_to_group_during_compose_up("HUP", 129);
 }
+
+/// `create --no-detach` streams logs until a signal: SIGTERM (or a closed terminal) ends the
+/// streaming like Ctrl-C does, leaving the session running.
+#[test]
+fn sigterm_stops_following_logs_after_create() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ONE);
+    let mut child = dp_command(&repo.path, &["create", "--in-place", "--no-detach"], &[V2])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The session directory comes first on stdout, once the session is ready.
+    let mut first = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    assert_eq!(first.trim(), repo.path.to_string_lossy());
+    kill("TERM", &child.id().to_string());
+    let status = wait_exit(&mut child, 30);
+    let err = stderr(&child.wait_with_output().unwrap());
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("Stopped following logs"), "{err}");
+    assert_eq!(containers_under(&repo.root).len(), 1, "still running");
+    ok(&repo.dp(&repo.path, &["destroy"]));
+}
