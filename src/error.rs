@@ -14,8 +14,45 @@ pub enum Kind {
     Unreachable,
     /// Another dev-prism command holds this session directory.
     Busy,
-    /// Stopped by Ctrl-C (SIGINT) or SIGTERM.
-    Interrupted,
+    /// Stopped by a signal (Ctrl-C, SIGTERM, a closed terminal).
+    Interrupted(Signal),
+    /// `exec`: the command was not found.
+    CommandNotFound,
+    /// `exec`: the command exists but cannot be executed.
+    NotExecutable,
+}
+
+/// The signals dev-prism stops on (and forwards to the commands it runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Hup,
+    Int,
+    Term,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 3] = [Signal::Int, Signal::Term, Signal::Hup];
+
+    /// The signal's number (the same on every Unix).
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Hup => 1,
+            Signal::Int => 2,
+            Signal::Term => 15,
+        }
+    }
+
+    pub fn from_number(n: i32) -> Option<Signal> {
+        Signal::ALL.into_iter().find(|s| s.number() == n)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Hup => "SIGHUP",
+            Signal::Int => "SIGINT",
+            Signal::Term => "SIGTERM",
+        }
+    }
 }
 
 impl Kind {
@@ -26,7 +63,23 @@ impl Kind {
             Kind::Usage => 2,
             Kind::Unreachable => 3,
             Kind::Busy => 4,
-            Kind::Interrupted => 130,
+            Kind::NotExecutable => 126,
+            Kind::CommandNotFound => 127,
+            // The shell's convention for "killed by signal n".
+            Kind::Interrupted(signal) => 128 + signal.number(),
+        }
+    }
+
+    /// The kind's name in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Failure => "failure",
+            Kind::Usage => "usage",
+            Kind::Unreachable => "unreachable",
+            Kind::Busy => "busy",
+            Kind::Interrupted(_) => "interrupted",
+            Kind::CommandNotFound => "command_not_found",
+            Kind::NotExecutable => "not_executable",
         }
     }
 }
@@ -97,4 +150,23 @@ pub fn chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_shell_conventions() {
+        let code = |s| Kind::Interrupted(s).exit_code();
+        assert_eq!(
+            (code(Signal::Hup), code(Signal::Int), code(Signal::Term)),
+            (129, 130, 143)
+        );
+        assert_eq!(Kind::CommandNotFound.exit_code(), 127);
+        assert_eq!(Kind::NotExecutable.exit_code(), 126);
+        assert_eq!(Kind::Interrupted(Signal::Term).name(), "interrupted");
+        assert_eq!(Signal::from_number(15), Some(Signal::Term));
+        assert_eq!(Signal::from_number(9), None);
+    }
 }

@@ -37,10 +37,7 @@ pub fn run() -> i32 {
             }
             if std::env::args().any(|a| a == "--json") {
                 let err = Error::usage(e.kind().to_string()).with_hint("see `dev-prism --help`");
-                println!(
-                    "{}",
-                    render::json::to_string(&render::json::error("", &err))
-                );
+                ui::out(&render::json::to_string(&render::json::error("", &err)));
             }
             let _ = e.print();
             return Kind::Usage.exit_code();
@@ -66,10 +63,7 @@ pub fn run() -> i32 {
         Ok(code) => code,
         Err(e) => {
             if json {
-                println!(
-                    "{}",
-                    render::json::to_string(&render::json::error(command, &e))
-                );
+                ui::out(&render::json::to_string(&render::json::error(command, &e)));
             }
             report(&e, Ui::new(true, json, color, false).color_err);
             e.kind.exit_code()
@@ -79,11 +73,15 @@ pub fn run() -> i32 {
 
 /// Prints an error: one sentence, the file snippet when there is one, and the hint.
 pub fn report(e: &Error, color: bool) {
-    eprintln!("{} {}", ui::paint(color, "1;31", "error:"), e.message);
+    ui::err(&format!(
+        "{} {}",
+        ui::paint(color, "1;31", "error:"),
+        e.message
+    ));
     if let Some(d) = &e.diagnostic {
-        eprintln!("{d:?}");
+        ui::err(&format!("{d:?}"));
     }
     if let Some(h) = &e.hint {
-        eprintln!("{} {h}", ui::paint(color, "1;36", "hint:"));
+        ui::err(&format!("{} {h}", ui::paint(color, "1;36", "hint:")));
     }
 }

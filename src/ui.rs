@@ -1,5 +1,6 @@
 //! All output goes through here: data to stdout, progress and diagnostics to stderr. Colour
-//! only on a terminal (or `--color always`), never with `NO_COLOR`.
+//! only on a terminal (or `--color always`), never with `NO_COLOR`. Output that cannot be
+//! written (a closed pipe or terminal) is dropped: it never stops a command half-way.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,12 +50,7 @@ impl Ui {
 
     /// Data: the command's answer.
     pub fn out(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
-        if !text.ends_with('\n') && !text.is_empty() {
-            let _ = out.write_all(b"\n");
-        }
-        let _ = out.flush();
+        out(text);
     }
 
     /// The command's answer as one JSON document.
@@ -65,13 +61,13 @@ impl Ui {
     /// Progress: what is happening now.
     pub fn status(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            err(text);
         }
     }
 
     /// A warning or note that must be seen even with `--quiet`.
     pub fn warn(&self, text: &str) {
-        eprintln!("{text}");
+        err(text);
     }
 }
 
@@ -81,9 +77,41 @@ pub fn warn_once(text: &str) {
     static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
     if !seen.iter().any(|s| s == text) {
-        eprintln!("{text}");
+        err(text);
         seen.push(text.to_string());
     }
+}
+
+fn write_line(mut to: impl Write, text: &str) {
+    let _ = to.write_all(text.as_bytes());
+    if !text.ends_with('\n') && !text.is_empty() {
+        let _ = to.write_all(b"\n");
+    }
+    let _ = to.flush();
+}
+
+/// A line on stdout; a write that fails is ignored.
+pub fn out(text: &str) {
+    write_line(std::io::stdout().lock(), text);
+}
+
+/// A line on stderr; a write that fails is ignored.
+pub fn err(text: &str) {
+    write_line(std::io::stderr().lock(), text);
+}
+
+/// Bytes on stdout as they are; a write that fails is ignored.
+pub fn out_raw(bytes: &[u8]) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(bytes);
+    let _ = o.flush();
+}
+
+/// Text on stderr as it is (no newline added); a write that fails is ignored.
+pub fn err_raw(text: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(text.as_bytes());
+    let _ = e.flush();
 }
 
 /// Whether `-v` asked for debug logging.
@@ -94,10 +122,10 @@ pub fn verbose() -> bool {
 /// With `-v`: logs one external call (Docker API, Compose, git, node) and its duration.
 pub fn debug_call(what: &str, started: Instant) {
     if verbose() {
-        eprintln!(
+        err(&format!(
             "debug: {what} ({:.1} ms)",
             started.elapsed().as_secs_f64() * 1000.0
-        );
+        ));
     }
 }
 
@@ -125,17 +153,15 @@ impl Spinner {
             let started = Instant::now();
             let mut i = 0;
             while !flag.load(Ordering::Relaxed) {
-                eprint!(
+                err_raw(&format!(
                     "\r\x1b[2K{} {text} {:.1}s",
                     FRAMES[i % FRAMES.len()],
                     started.elapsed().as_secs_f64()
-                );
-                let _ = std::io::stderr().flush();
+                ));
                 i += 1;
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
-            eprint!("\r\x1b[2K");
-            let _ = std::io::stderr().flush();
+            err_raw("\r\x1b[2K");
         });
         Spinner {
             stop,

@@ -208,8 +208,8 @@ impl ComposeCli {
         )
     }
 
-    /// Streams logs (stdout and stderr inherited) until the services stop or Ctrl-C. Returns
-    /// `true` when streaming ended because of Ctrl-C.
+    /// Streams logs (stdout and stderr inherited) until the services stop or a signal (Ctrl-C,
+    /// SIGTERM, SIGHUP). Returns `true` when streaming ended because of a signal.
     pub async fn stream_logs(
         &self,
         dir: &Path,
@@ -229,12 +229,12 @@ impl ComposeCli {
         let mut child = c
             .spawn()
             .map_err(|e| Error::failure(format!("could not run docker compose logs: {e}")))?;
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
+        let mut interrupt = super::process::Interrupt::install();
         loop {
             tokio::select! {
-                // On a terminal the child got the same SIGINT; when only we did, stop it.
-                _ = &mut ctrl_c => {
+                // Ctrl-C, SIGTERM, SIGHUP. On a terminal the child got the same SIGINT; when
+                // only we did, stop it.
+                _ = interrupt.wait() => {
                     let _ = child.kill();
                     let _ = child.wait();
                     return Ok(true);

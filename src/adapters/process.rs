@@ -2,17 +2,24 @@
 //! noticed while they run) and killed if the waiting is dropped.
 
 use std::io::Read;
-use std::process::{Child, Command, Output, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use crate::error::{Error, Kind, Result};
+use tokio::sync::watch;
 
-/// Kills the child when dropped before it finished.
-struct KillOnDrop(Option<Child>);
+use crate::error::{Error, Kind, Result, Signal};
+
+/// Kills the child (and its process group, when it leads one) when dropped before it finished.
+struct KillOnDrop(Option<Child>, bool);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if let Some(child) = self.0.as_mut() {
+            if self.1 {
+                signal_group(child.id(), libc::SIGKILL);
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -54,7 +61,7 @@ pub async fn output(
     })?;
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
-    let mut guard = KillOnDrop(Some(child));
+    let mut guard = KillOnDrop(Some(child), false);
     let status = loop {
         let child = guard.0.as_mut().expect("present until finished");
         match child.try_wait() {
@@ -72,34 +79,155 @@ pub async fn output(
     })
 }
 
-/// SIGINT/SIGTERM, noticed from the moment this is created (they no longer kill the process).
+/// SIGINT, SIGTERM and SIGHUP, from the first `install` on: they no longer kill dev-prism, and
+/// one received at any moment (even while no code was waiting) stays pending until an
+/// [`Interrupt`] reports it, whichever one that is. Once reported it is gone: what runs next (a
+/// rollback) is stopped only by another signal.
 pub struct Interrupt {
-    int: Option<tokio::signal::unix::Signal>,
-    term: Option<tokio::signal::unix::Signal>,
+    latch: Option<(Arc<Pending>, Seen)>,
 }
 
+type Pending = watch::Sender<Option<Signal>>;
+type Seen = watch::Receiver<Option<Signal>>;
+
+/// The pending signal's sender (kept alive by the listening tasks) and a receiver.
+static LATCH: Mutex<Option<(Weak<Pending>, Seen)>> = Mutex::new(None);
+
 impl Interrupt {
+    /// Starts listening (once per runtime); must be called inside the runtime.
     pub fn install() -> Interrupt {
-        use tokio::signal::unix::{signal, SignalKind};
-        Interrupt {
-            int: signal(SignalKind::interrupt()).ok(),
-            term: signal(SignalKind::terminate()).ok(),
-        }
+        let mut latch = LATCH.lock().unwrap_or_else(|e| e.into_inner());
+        let live = latch
+            .as_ref()
+            .and_then(|(tx, rx)| Some((tx.upgrade()?, rx.clone())));
+        // None: never installed, or the listening tasks' runtime has ended (unit tests).
+        let live = live.or_else(|| {
+            let (tx, rx) = listen()?;
+            *latch = Some((Arc::downgrade(&tx), rx.clone()));
+            Some((tx, rx))
+        });
+        Interrupt { latch: live }
     }
 
-    /// Resolves when a signal arrives (never, if none could be registered).
-    pub async fn wait(&mut self) {
-        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
-            match s {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending::<()>().await,
+    /// Reports the pending signal, if any.
+    pub fn take(&mut self) -> Option<Signal> {
+        let (tx, rx) = self.latch.as_ref()?;
+        let pending = *rx.borrow();
+        pending.inspect(|_| {
+            tx.send_replace(None);
+        })
+    }
+
+    /// Resolves with a signal, reporting it, once one is pending (never, if none could be
+    /// registered).
+    pub async fn wait(&mut self) -> Signal {
+        if let Some((tx, rx)) = self.latch.as_mut() {
+            let pending = rx.wait_for(Option::is_some).await.ok().and_then(|s| *s);
+            if let Some(s) = pending {
+                tx.send_replace(None);
+                return s;
             }
         }
+        std::future::pending().await
+    }
+}
+
+fn listen() -> Option<(Arc<Pending>, Seen)> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = watch::channel(None);
+    let tx = Arc::new(tx);
+    let mut listening = false;
+    for s in Signal::ALL {
+        // A signal ignored by whoever started us (`nohup`, a background job) stays ignored.
+        if ignored(s.number()) {
+            continue;
+        }
+        let Ok(mut stream) = signal(SignalKind::from_raw(s.number())) else {
+            continue;
+        };
+        listening = true;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                tx.send_replace(Some(s));
+            }
+        });
+    }
+    listening.then_some((tx, rx))
+}
+
+/// Whether `signal`'s disposition is "ignore".
+fn ignored(signal: i32) -> bool {
+    // SAFETY: a null `act` only reads the current disposition into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// The error of an operation stopped by `signal`.
+pub fn interrupted(signal: Signal, during: &str) -> Error {
+    Error::new(
+        Kind::Interrupted(signal),
+        format!("interrupted by {} during: {during}", signal.name()),
+    )
+    .with_hint("run `dev-prism plan` to see where the session stands")
+}
+
+/// Sends `signal` to the process group `group` (a child started with `process_group(0)`).
+pub fn signal_group(group: u32, signal: i32) {
+    // SAFETY: kill(2) has no memory effects; a negative pid names a process group.
+    unsafe {
+        libc::kill(-(group as libc::pid_t), signal);
+    }
+}
+
+/// Runs `cmd` in its own process group with the streams it was given, yielding to the runtime.
+/// A signal dev-prism receives meanwhile is forwarded to the group; after a short wait for the
+/// command to end (then SIGKILL), the result is [`interrupted`]. A command that died of a signal
+/// dev-prism did not receive is an ordinary exit status.
+pub async fn run_forwarding(cmd: &mut Command, what: &str) -> Result<ExitStatus> {
+    use std::os::unix::process::CommandExt;
+    let mut interrupt = Interrupt::install();
+    let child = cmd
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::failure(format!("could not run {what}: {e}")))?;
+    let mut guard = KillOnDrop(Some(child), true);
+    let group = guard.0.as_ref().map_or(0, Child::id);
+    let status = loop {
+        let child = guard.0.as_mut().expect("present until finished");
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => return Err(Error::failure(format!("could not wait for {what}: {e}"))),
+        }
         tokio::select! {
-            _ = recv(&mut self.int) => {}
-            _ = recv(&mut self.term) => {}
+            signal = interrupt.wait() => {
+                signal_group(group, signal.number());
+                let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                // What is left of the group is killed as the guard drops.
+                return Err(interrupted(signal, what));
+            }
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    };
+    guard.0 = None;
+    // Ctrl-C on a terminal reaches the command's group and ours at once: when the command died
+    // of (or exited for) one of our signals, give ours a moment to be noticed.
+    let by_signal = status
+        .signal()
+        .or(status.code().map(|c| c - 128))
+        .and_then(Signal::from_number);
+    if by_signal.is_some() {
+        if let Ok(signal) = tokio::time::timeout(Duration::from_millis(300), interrupt.wait()).await
+        {
+            return Err(interrupted(signal, what));
         }
     }
+    Ok(status)
 }

@@ -45,7 +45,9 @@ pub trait Effects {
     fn copy_file(&mut self, root: &Path, from: &Path, to: &Path, mode: u32) -> Result<()>;
     fn remove_worktree(&mut self, path: &Path, force: bool) -> Result<()>;
     fn delete_branch(&mut self, branch: &str, expected: Option<&str>, force: bool) -> Result<()>;
-    fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()>;
+    /// Runs one setup command; a signal received meanwhile is forwarded to it and ends the
+    /// step as interrupted.
+    async fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()>;
     /// The last log lines of a service, to explain a failure (best effort).
     fn service_logs(&mut self, desired: &Desired, service: &str) -> String;
     /// Waits between two readiness observations.
@@ -161,23 +163,27 @@ impl Effects for Real<'_> {
         git::delete_branch(self.repo()?, branch, expected, force)
     }
 
-    fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()> {
-        let status = std::process::Command::new("sh")
-            .arg("-c")
+    async fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()> {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
             .arg(command)
             .current_dir(dir)
             .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(std::process::Stdio::null())
-            .stdout(std::io::stderr())
-            .status()
-            .map_err(|e| Error::failure(format!("could not run setup `{command}`: {e}")))?;
+            .stdout(std::io::stderr());
+        let status =
+            crate::adapters::process::run_forwarding(&mut cmd, &format!("setup `{command}`"))
+                .await?;
         if status.success() {
             return Ok(());
         }
-        let code = status
-            .code()
-            .map(|c| format!("exit code {c}"))
-            .unwrap_or_else(|| "a signal".into());
+        let code = status.code().map_or_else(
+            || {
+                use std::os::unix::process::ExitStatusExt;
+                format!("signal {}", status.signal().unwrap_or(0))
+            },
+            |c| format!("exit code {c}"),
+        );
         Err(setup_failed(command, &code))
     }
 

@@ -275,7 +275,7 @@ impl Effects for Fake {
         Ok(())
     }
 
-    fn run_setup(&mut self, _dir: &Path, command: &str, vars: &[Var]) -> Result<()> {
+    async fn run_setup(&mut self, _dir: &Path, command: &str, vars: &[Var]) -> Result<()> {
         if let Some(c) = self.containers.iter().find(|c| !c.is_ready()) {
             return Err(Error::failure(format!(
                 "setup ran before `{}` was ready",

@@ -8,12 +8,57 @@ mod fake;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::adapters::process::{interrupted, Interrupt};
 use crate::desired::{render_file, session_vars, Desired};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::observed::{Container, Health, State};
 use crate::plan::{Content, Op, Plan, Step};
 use crate::ui::Ui;
 pub use effects::Effects;
+
+/// Tests only: `DEV_PRISM_FAULT=abort-after:N` fails the apply with an injected error once step
+/// N (0-based) of the plan being applied is done (once per process); `signal-after:N:SIG`
+/// (INT, TERM, HUP, KILL) makes the process send itself SIG then, and waits (briefly) for it to
+/// be noticed like a real one. Compiled in debug builds only: a release build ignores it.
+#[cfg(not(debug_assertions))]
+async fn fault_after(_: usize, _: &mut Interrupt, _: &str) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(debug_assertions)]
+async fn fault_after(index: usize, interrupt: &mut Interrupt, subject: &str) -> Result<()> {
+    // Once per process: the plan that follows (create's rollback) runs undisturbed.
+    static FIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let Ok(fault) = std::env::var("DEV_PRISM_FAULT") else {
+        return Ok(());
+    };
+    let parts: Vec<&str> = fault.split(':').collect();
+    let at =
+        |n: &str| n.parse() == Ok(index) && !FIRED.swap(true, std::sync::atomic::Ordering::Relaxed);
+    match parts[..] {
+        ["abort-after", n] if at(n) => Err(Error::failure(format!(
+            "injected fault (DEV_PRISM_FAULT) after: {subject}"
+        ))),
+        ["signal-after", n, sig] if at(n) => {
+            let number = match sig {
+                "KILL" => libc::SIGKILL,
+                _ => crate::error::Signal::ALL
+                    .into_iter()
+                    .find(|s| s.name() == format!("SIG{sig}"))
+                    .ok_or_else(|| Error::usage(format!("DEV_PRISM_FAULT: unknown signal {sig}")))?
+                    .number(),
+            };
+            // SAFETY: kill(2) on our own pid has no memory effects.
+            unsafe { libc::kill(libc::getpid(), number) };
+            // An ignored signal (`nohup`) changes nothing.
+            match tokio::time::timeout(Duration::from_secs(2), interrupt.wait()).await {
+                Ok(s) => Err(interrupted(s, subject)),
+                Err(_) => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Executes every step of `plan` in order through `fx`.
 pub async fn apply<E: Effects>(plan: &Plan, desired: &Desired, fx: &mut E, ui: &Ui) -> Result<()> {
@@ -31,28 +76,48 @@ pub async fn apply_counted<E: Effects>(
 ) -> Result<()> {
     *done = 0;
     check_host_network(plan, desired, ui)?;
-    let mut interrupt = crate::adapters::process::Interrupt::install();
+    let mut interrupt = Interrupt::install();
     let all = Instant::now();
     let steps = plan.ordered();
-    for step in &steps {
+    for (index, step) in steps.iter().enumerate() {
         let started = Instant::now();
         let line = format!("{} {}", step.action.glyph(), step.subject);
         // Setup commands print their own output: no spinner over it.
-        let spinner = (ui.animate() && !matches!(step.op, Op::RunSetup { .. }))
-            .then(|| crate::ui::Spinner::start(line.clone()));
+        let setup = matches!(step.op, Op::RunSetup { .. });
+        let spinner = (ui.animate() && !setup).then(|| crate::ui::Spinner::start(line.clone()));
         if spinner.is_none() {
             ui.status(&format!("{line} …"));
         }
-        let result = tokio::select! {
-            r = execute(step, desired, fx) => r,
-            _ = interrupt.wait() => Err(Error::new(
-                crate::error::Kind::Interrupted,
-                format!("interrupted during: {}", step.subject),
-            )
-            .with_hint("run `dev-prism plan` to see where the session stands, `dev-prism apply` to converge")),
+        let result = if setup {
+            // Forwards a signal to the command and reports the interruption itself.
+            execute(step, desired, fx).await
+        } else {
+            tokio::select! {
+                r = execute(step, desired, fx) => r,
+                s = interrupt.wait() => Err(interrupted(s, &step.subject)),
+            }
         };
         drop(spinner);
-        result?;
+        if let Err(e) = result {
+            // Ctrl-C on a terminal also reaches Compose and git, which may fail first: the
+            // signal, once noticed, is the cause.
+            return Err(match e.kind {
+                Kind::Interrupted(_) => e,
+                _ => match tokio::time::timeout(Duration::from_millis(200), interrupt.wait()).await
+                {
+                    Ok(s) => interrupted(s, &step.subject),
+                    Err(_) => e,
+                },
+            });
+        }
+        // A failure from here on counts as this step's (its effects exist).
+        fault_after(index, &mut interrupt, &step.subject).await?;
+        // A signal that came as the step finished ends the apply here, not a step later (the
+        // yield lets the runtime notice one that arrived during a blocking step).
+        tokio::task::yield_now().await;
+        if let Some(s) = interrupt.take() {
+            return Err(interrupted(s, &step.subject));
+        }
         *done += 1;
         let took = started.elapsed().as_secs_f64();
         if ui.animate() {
@@ -123,7 +188,7 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
         Op::RunSetup { command } => {
             let containers = fx.containers(desired).await?;
             let vars = session_vars(&desired.project, &desired.dir, &containers);
-            fx.run_setup(&desired.dir, command, &vars)
+            fx.run_setup(&desired.dir, command, &vars).await
         }
     }
 }

@@ -154,15 +154,14 @@ pub async fn prune(ctx: &mut Ctx, yes: bool, force: bool, ui: &Ui) -> Result<i32
 
 /// Asks on the terminal. Without a terminal there is nobody to ask: refuse.
 fn confirm(question: &str) -> Result<bool> {
-    use std::io::{IsTerminal, Write};
+    use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() {
         return Err(
             Error::usage("prune needs confirmation, and there is no terminal to ask")
                 .with_hint("run `dev-prism prune -y` to confirm up front"),
         );
     }
-    eprint!("{question}");
-    let _ = std::io::stderr().flush();
+    crate::ui::err_raw(question);
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)

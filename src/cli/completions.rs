@@ -11,7 +11,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<i32> {
     let mut cmd = super::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "dev-prism", &mut std::io::stdout());
+    // Generated into memory: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = vec![];
+    clap_complete::generate(args.shell, &mut cmd, "dev-prism", &mut script);
+    crate::ui::out_raw(&script);
     Ok(0)
 }
 
@@ -21,8 +24,10 @@ pub struct ManArgs {}
 
 pub fn man(_args: ManArgs) -> Result<i32> {
     let cmd = super::Cli::command();
+    let mut page = vec![];
     clap_mangen::Man::new(cmd)
-        .render(&mut std::io::stdout())
+        .render(&mut page)
         .map_err(|e| Error::failure(format!("cannot write the man page: {e}")))?;
+    crate::ui::out_raw(&page);
     Ok(0)
 }

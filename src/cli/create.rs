@@ -56,7 +56,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             Ok(0)
         }
         // A setup command that fails on its own leaves the running session for inspection.
-        Err(e) if is_setup(&p.plan, done) && e.kind != Kind::Interrupted => {
+        Err(e) if is_setup(&p.plan, done) && !matches!(e.kind, Kind::Interrupted(_)) => {
             if let Ok(containers) = ctx
                 .engine()
                 .await?

@@ -1,9 +1,10 @@
 use crate::context::{self, Ctx};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::ui::Ui;
 
-/// Run a command with the session's variables in its environment; its exit code is passed
-/// through: `dev-prism exec -- npm test`.
+/// Run a command (no shell) with the session's variables in its environment: `dev-prism exec
+/// -- npm test`. dev-prism replaces itself with the command, so the command receives every
+/// signal sent to dev-prism and its exit status is the command's own.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Session directory (default: the current directory).
@@ -15,20 +16,25 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, _ui: &Ui) -> Result<i32> {
+    use std::os::unix::process::CommandExt;
     let dir = context::session_dir(args.dir.as_deref())?;
     let vars = super::env::vars(ctx, &dir).await?;
     let (program, rest) = args.command.split_first().expect("clap requires a command");
-    let status = std::process::Command::new(program)
+    // Returns only when the command could not be started; shell conventions for the code.
+    let e = std::process::Command::new(program)
         .args(rest)
         .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .status()
-        .map_err(|e| {
-            Error::usage(format!("cannot run `{program}`: {e}"))
-                .with_hint("check the command name and that it is on PATH")
-        })?;
-    // Killed by a signal: the shell convention 128 + signal.
-    Ok(status.code().unwrap_or_else(|| {
-        use std::os::unix::process::ExitStatusExt;
-        128 + status.signal().unwrap_or(0)
-    }))
+        .exec();
+    Err(match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Error::new(Kind::CommandNotFound, format!("command not found: `{program}`"))
+                .with_hint("check the command name and that it is on PATH; `exec` runs no shell: use `dev-prism exec -- sh -c '…'` for one")
+        }
+        std::io::ErrorKind::PermissionDenied => Error::new(
+            Kind::NotExecutable,
+            format!("cannot execute `{program}`: {e}"),
+        )
+        .with_hint("check that it is a program and has the execute permission"),
+        _ => Error::new(Kind::NotExecutable, format!("cannot run `{program}`: {e}")),
+    })
 }

@@ -229,7 +229,12 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
     let ui = Ui::new(cli.quiet, cli.json, cli.color, cli.verbose);
     let mut ctx = Ctx::default();
     match cli.command {
-        Command::Create(a) => create::run(a, &mut ctx, &ui).await,
+        Command::Create(a) => {
+            // From the first moment: a signal before apply starts (while the worktree is
+            // made) is noticed by apply's first step, which then rolls create back.
+            crate::adapters::process::Interrupt::install();
+            create::run(a, &mut ctx, &ui).await
+        }
         Command::Plan(a) => plan::run(a, &mut ctx, &ui).await,
         Command::Apply(a) => apply::run(a, &mut ctx, &ui).await,
         Command::Info(a) => info::run(a, &mut ctx, &ui).await,

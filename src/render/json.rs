@@ -340,7 +340,7 @@ pub fn error<'a>(command: &'a str, e: &Error) -> Doc<'a, ErrorDoc> {
         ErrorDoc {
             error: ErrorBody {
                 exit_code: e.kind.exit_code(),
-                kind: format!("{:?}", e.kind).to_lowercase(),
+                kind: e.kind.name().to_string(),
                 message: e.message.clone(),
                 hint: e.hint.clone(),
             },

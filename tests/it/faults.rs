@@ -13,7 +13,7 @@ fn docker(args: &[&str]) -> std::process::Output {
 /// Asserts a failed create left nothing: no containers/networks for the would-be session, no
 /// worktree, no branch.
 #[track_caller]
-fn assert_rolled_back(repo: &Repo, branch: &str) {
+pub(crate) fn assert_rolled_back(repo: &Repo, branch: &str) {
     let dir = repo.sessions_dir().join(branch.replace('/', "-"));
     assert!(!dir.exists(), "worktree {dir:?} removed");
     assert!(
@@ -160,7 +160,7 @@ fn ctrl_c_during_create_rolls_back() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("error: interrupted during: "),
+        stderr(&out).contains("error: interrupted by SIGINT during: "),
         "{}",
         stderr(&out)
     );

@@ -3,6 +3,7 @@
 mod support;
 
 mod errors;
+mod exec;
 mod faults;
 mod heal;
 mod journey;
@@ -11,4 +12,5 @@ mod monorepo;
 mod output;
 mod ready;
 mod safety;
+mod signals;
 mod writes;

@@ -272,8 +272,8 @@ fn env_and_exec_pass_variables_and_exit_codes() {
         format!("{} {}", vars["WEB_PORT"], vars["COMPOSE_PROJECT_NAME"])
     );
     let o = repo.dp(&repo.path, &["exec", "--", "no-such-program-xyz"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("cannot run `no-such-program-xyz`"));
+    assert_eq!(o.status.code(), Some(127));
+    assert!(stderr(&o).contains("command not found: `no-such-program-xyz`"));
     ok(&repo.dp(&repo.path, &["stop"]));
     let o = repo.dp(&repo.path, &["exec", "--", "true"]);
     assert_eq!(o.status.code(), Some(1));

@@ -223,12 +223,17 @@ pub fn git_in(dir: &Path, args: &[&str]) -> String {
 }
 
 pub fn dp_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    dp_command(dir, args, env).output().unwrap()
+}
+
+/// The dev-prism command `dp_env` runs, for tests that spawn it themselves.
+pub fn dp_command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dev-prism"));
     c.current_dir(dir).args(args).env_remove("NO_COLOR");
     for (k, v) in env {
         c.env(k, v);
     }
-    c.output().unwrap()
+    c
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -155,7 +155,7 @@ async fn run_child(
         let mut lines = BufReader::new(s).lines();
         let mut n = 0u32;
         while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("{line}");
+            crate::ui::err(&line);
             n += 1;
             if let Some((token, peer)) = &progress {
                 let note = ProgressNotificationParam::new(token.clone(), f64::from(n))
