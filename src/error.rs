@@ -118,6 +118,16 @@ impl Error {
         Self::new(Kind::Usage, message)
     }
 
+    /// Adds what to do next after the hint already there (the cause's), or sets it.
+    pub fn then(mut self, next: impl Into<String>) -> Self {
+        let next = next.into();
+        self.hint = Some(match self.hint.take() {
+            Some(h) => format!("{h}; {next}"),
+            None => next,
+        });
+        self
+    }
+
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self

@@ -155,7 +155,7 @@ impl ComposeCli {
                  30): remove sessions you no longer need (`dev-prism list --all`, `dev-prism \
                  prune`), or give dockerd more `default-address-pools`"
             } else {
-                "fix the cause above, then run `dev-prism apply` to converge"
+                "fix the cause above"
             };
             return Err(
                 Error::failure(format!("`docker compose up` failed:\n{why}")).with_hint(hint),
@@ -204,7 +204,7 @@ impl ComposeCli {
             })
             .collect();
         Error::failure(lines.join("\n")).with_hint(
-            "build or load the image (`docker build`, `docker load`), fix `image:` in the compose file, or check the registry and `docker login`; then run `dev-prism apply`",
+            "build or load the image (`docker build`, `docker load`), fix `image:` in the compose file, or check the registry and `docker login`",
         )
     }
 

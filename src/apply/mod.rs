@@ -353,7 +353,7 @@ fn service_failed<E: Effects>(desired: &Desired, fx: &mut E, service: &str, why:
         message.push_str(&logs);
     }
     Error::failure(message).with_hint(format!(
-        "see `docker compose -p {} logs {service}`; fix it, then run `dev-prism apply`",
+        "see `docker compose -p {} logs {service}` and fix it",
         desired.project
     ))
 }

@@ -1,6 +1,6 @@
 use crate::context::{self, Ctx};
 use crate::desired::Intent;
-use crate::error::Result;
+use crate::error::{Kind, Result};
 use crate::reconcile;
 use crate::ui::Ui;
 
@@ -37,7 +37,13 @@ pub(super) async fn converge(
     if p.plan.is_empty() {
         ui.status("No changes. The session matches its configuration.");
     }
-    let containers = reconcile::execute(ctx, &p, ui).await?;
+    let containers = reconcile::execute(ctx, &p, ui)
+        .await
+        .map_err(|e| match e.kind {
+            // What did run stays; the same command converges the rest.
+            Kind::Failure => e.then(format!("then run `dev-prism {command}` again")),
+            _ => e,
+        })?;
     super::print_session(
         ui,
         command,

@@ -80,7 +80,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                         }
                         // The hint of the failure spoke of a session that no longer exists.
                         let again = if plan.kept.is_empty() {
-                            "create was rolled back and left nothing; fix the cause, then run `dev-prism create` again".to_string()
+                            "then run `dev-prism create` again (this one was rolled back and left nothing)".to_string()
                         } else {
                             format!(
                                 "create was rolled back; what it kept is listed above (`dev-prism plan --destroy {}` shows it)",
@@ -88,7 +88,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                             )
                         };
                         super::print_dir_if_session(ui, ctx, &dir).await;
-                        return Err(e.with_hint(again));
+                        return Err(e.then(again));
                     }
                     Err(r) => {
                         ui.warn(&format!("  the rollback did not finish: {}", r.message));

@@ -1,6 +1,6 @@
 use crate::context::{self, Ctx};
 use crate::desired::Intent;
-use crate::error::Result;
+use crate::error::{Kind, Result};
 use crate::reconcile::bulk;
 use crate::ui::Ui;
 
@@ -43,7 +43,16 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             _ => return Err(e),
         },
     };
-    let plan = bulk::one(ctx, &dir, Intent::destroy(args.force), ui).await?;
+    let plan = bulk::one(ctx, &dir, Intent::destroy(args.force), ui)
+        .await
+        .map_err(|e| match e.kind {
+            // What was removed stays removed; the same command finishes the rest.
+            Kind::Interrupted(_) => e.with_hint(format!(
+                "`dev-prism plan --destroy {0}` shows what is left; `dev-prism destroy {0}` finishes it",
+                dir.display()
+            )),
+            _ => e,
+        })?;
     if plan.is_empty() {
         ui.status(&format!("Nothing to destroy in {}.", dir.display()));
     } else {
