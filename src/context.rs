@@ -560,6 +560,13 @@ pub fn desired_for(
                 .collect(),
             rewrite_env_files: linked_worktree,
             with_setup: wants.setup,
+            subnet: crate::subnet::choose(
+                session.config.subnet_pool,
+                &session.model,
+                observed.session_file.as_deref(),
+                observed.subnets.as_ref(),
+                crate::subnet::seed(&session.dir.to_string_lossy()),
+            ),
         },
     )
 }

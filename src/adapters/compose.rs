@@ -151,9 +151,13 @@ impl ComposeCli {
                 return Err(self.missing_images(dir, project, files, pulls));
             }
             let hint = if why.contains("address pool") {
-                "Docker ran out of networks (each session has one; the default pools hold about \
-                 30): remove sessions you no longer need (`dev-prism list --all`, `dev-prism \
+                "Docker's default pools (about 30 networks) are full: session default networks \
+                 take subnets from `subnetPool`, but networks your compose file declares do \
+                 not; give them an `ipam` subnet, remove sessions you no longer need (`dev-prism \
                  prune`), or give dockerd more `default-address-pools`"
+            } else if crate::subnet::is_overlap_error(&why) {
+                "another network took the subnet each retry picked: run the command again, or \
+                 give `subnetPool` a less crowded range"
             } else {
                 "fix the cause above, then run `dev-prism apply` to converge"
             };

@@ -324,7 +324,44 @@ impl Engine {
     }
 }
 
+/// A network as far as subnets are concerned.
+#[derive(Clone, Debug)]
+pub struct NetworkSubnets {
+    pub name: String,
+    /// Compose's project and network key labels.
+    pub project: Option<String>,
+    pub key: Option<String>,
+    /// Its IPAM subnets as the engine reports them (IPv4 and IPv6).
+    pub subnets: Vec<String>,
+}
+
 impl Engine {
+    /// Every network on the engine with its subnets: ONE API call.
+    pub async fn network_subnets(&self) -> Result<Vec<NetworkSubnets>> {
+        let started = std::time::Instant::now();
+        let list = self.client.list_networks(None::<ListNetworksOptions>).await;
+        crate::ui::debug_call("Docker API: GET /networks", started);
+        let list = list.map_err(|e| self.api_error("list networks", e))?;
+        Ok(list
+            .into_iter()
+            .map(|n| {
+                let labels = n.labels.unwrap_or_default();
+                NetworkSubnets {
+                    name: n.name.unwrap_or_default(),
+                    project: labels.get(labels::PROJECT).cloned(),
+                    key: labels.get("com.docker.compose.network").cloned(),
+                    subnets: n
+                        .ipam
+                        .and_then(|i| i.config)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|c| c.subnet)
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
     /// The engine's own version (for `doctor`).
     pub async fn server_version(&self) -> Result<String> {
         let v = self

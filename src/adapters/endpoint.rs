@@ -18,6 +18,24 @@ pub struct Endpoint {
     pub source: String,
 }
 
+impl Endpoint {
+    /// Whether the engine runs on this machine (a socket, or TCP to a loopback address): then
+    /// its networks share the host's routing table.
+    pub fn is_local(&self) -> bool {
+        let h = self.host.as_str();
+        if h.starts_with("unix://") || h.starts_with('/') || h.starts_with("npipe://") {
+            return true;
+        }
+        let rest = h
+            .strip_prefix("tcp://")
+            .or_else(|| h.strip_prefix("http://"))
+            .or_else(|| h.strip_prefix("https://"));
+        rest.is_some_and(|r| {
+            r.starts_with("127.") || r.starts_with("localhost") || r.starts_with("[::1]")
+        })
+    }
+}
+
 fn docker_config_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
         return Some(PathBuf::from(dir));

@@ -11,4 +11,5 @@ mod monorepo;
 mod output;
 mod ready;
 mod safety;
+mod subnets;
 mod writes;
