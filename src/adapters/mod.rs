@@ -11,6 +11,7 @@ pub mod hooks;
 pub mod node;
 pub mod process;
 pub mod routes;
+pub mod ssh;
 
 use std::process::{Command, Output};
 

@@ -75,7 +75,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     // Compose: both flavours, and which one dev-prism uses.
     let v2 = version_of("docker", &["compose", "version", "--short"]);
     let v1 = version_of("docker-compose", &["version", "--short"]);
-    let used = ep.as_ref().ok().map(|e| ComposeCli::detect(e, None));
+    let used = ep.as_ref().ok().map(|e| ComposeCli::detect(e, None, None));
     checks.push(check(
         "docker compose",
         match &used {
