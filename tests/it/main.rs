@@ -10,6 +10,7 @@ mod mcp;
 mod monorepo;
 mod output;
 mod ready;
+mod remote;
 mod safety;
 mod subnets;
 mod writes;
