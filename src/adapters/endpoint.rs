@@ -259,8 +259,8 @@ fn of_context(contexts: &Path, name: &str) -> Option<Endpoint> {
         let host = docker.get("Host")?.as_str()?.to_string();
         let tls_dir = contexts.join("tls").join(entry.file_name()).join("docker");
         let skip = docker.get("SkipTLSVerify").and_then(|s| s.as_bool()) == Some(true);
-        let tls =
-            (tls_dir.join("ca.pem").is_file() || tls_dir.join("cert.pem").is_file()).then(|| Tls {
+        let tls = (tls_dir.join("ca.pem").is_file() || tls_dir.join("cert.pem").is_file())
+            .then_some(Tls {
                 dir: tls_dir,
                 verify: !skip,
             });
