@@ -836,6 +836,33 @@ pub fn services_in_session_file(text: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `service: source` for every bind mount of a host path (short `./src:/app` or `/abs:/x`
+/// syntax, or long syntax with `type: bind`): a remote engine mounts its own paths, not these.
+pub fn bind_mounts(model: &ComposeModel) -> Vec<String> {
+    let mut out = vec![];
+    for (name, svc) in &model.services {
+        let Some(Value::Array(vols)) = svc.raw.get("volumes") else {
+            continue;
+        };
+        for v in vols {
+            let source = match v {
+                Value::String(s) => s
+                    .split_once(':')
+                    .map(|(src, _)| src)
+                    .filter(|src| src.starts_with(['.', '/', '~'])),
+                Value::Object(m) if m.get("type").and_then(Value::as_str) == Some("bind") => {
+                    m.get("source").and_then(Value::as_str)
+                }
+                _ => None,
+            };
+            if let Some(src) = source {
+                out.push(format!("{name}: {src}"));
+            }
+        }
+    }
+    out
+}
+
 /// The `-f` arguments: the user's files in order, then the session file (v2); v1 gets only the
 /// self-contained session file.
 pub fn file_args(user_files: &[String], flavor: Flavor) -> Vec<String> {

@@ -325,3 +325,9 @@ fn the_session_file_gives_the_default_network_its_subnet() {
     let text = session_file(&m, &ctx(Flavor::V2)).unwrap();
     assert!(!text.contains("networks"), "{text}");
 }
+
+#[test]
+fn bind_mounts_of_host_paths_are_named() {
+    let m = model(&["services:\n  web:\n    image: x\n    volumes:\n      - ./src:/app\n      - data:/data\n      - type: bind\n        source: /etc/x\n        target: /x\n"]);
+    assert_eq!(bind_mounts(&m), vec!["web: ./src", "web: /etc/x"]);
+}
