@@ -352,6 +352,8 @@ pub struct Ctx {
     compose: Option<ComposeCli>,
     /// The flavour an existing session was made with, preferred when detecting Compose.
     prefer: Option<Flavor>,
+    /// The local socket an ssh engine is reached through (API and Compose alike).
+    tunnel: Option<std::sync::Arc<crate::adapters::ssh::Tunnel>>,
 }
 
 impl Ctx {
@@ -362,6 +364,7 @@ impl Ctx {
             engine: self.engine.clone(),
             compose: self.compose.clone(),
             prefer: self.prefer,
+            tunnel: self.tunnel.clone(),
         }
     }
 
@@ -372,10 +375,23 @@ impl Ctx {
         Ok(self.endpoint.clone().expect("set above"))
     }
 
+    /// For an ssh endpoint, the tunnel both the API client and Compose go through.
+    fn tunnel(&mut self) -> Result<Option<std::sync::Arc<crate::adapters::ssh::Tunnel>>> {
+        let ep = self.endpoint()?;
+        if self.tunnel.is_none() {
+            if let Some(target) = endpoint::SshTarget::parse(&ep.host) {
+                let t = crate::adapters::ssh::Tunnel::start(&target)?;
+                self.tunnel = Some(std::sync::Arc::new(t));
+            }
+        }
+        Ok(self.tunnel.clone())
+    }
+
     pub async fn engine(&mut self) -> Result<Engine> {
         if self.engine.is_none() {
             let ep = self.endpoint()?;
-            self.engine = Some(Engine::connect(ep).await?);
+            let tunnel = self.tunnel()?;
+            self.engine = Some(Engine::connect(ep, tunnel).await?);
         }
         Ok(self.engine.clone().expect("set above"))
     }
@@ -383,7 +399,8 @@ impl Ctx {
     pub fn compose(&mut self) -> Result<ComposeCli> {
         if self.compose.is_none() {
             let ep = self.endpoint()?;
-            self.compose = Some(ComposeCli::detect(&ep, self.prefer)?);
+            let dial = self.tunnel()?.map(|t| t.docker_host());
+            self.compose = Some(ComposeCli::detect(&ep, dial, self.prefer)?);
         }
         Ok(self.compose.clone().expect("set above"))
     }
@@ -560,6 +577,13 @@ pub fn desired_for(
                 .collect(),
             rewrite_env_files: linked_worktree,
             with_setup: wants.setup,
+            subnet: crate::subnet::choose(
+                session.config.subnet_pool,
+                &session.model,
+                observed.session_file.as_deref(),
+                observed.subnets.as_ref(),
+                crate::subnet::seed(&session.dir.to_string_lossy()),
+            ),
         },
     )
 }

@@ -18,6 +18,7 @@ pub mod observed;
 pub mod plan;
 pub mod reconcile;
 pub mod render;
+pub mod subnet;
 pub mod ui;
 pub mod util;
 

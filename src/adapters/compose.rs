@@ -20,23 +20,39 @@ pub struct ComposeCli {
     prefix: Vec<String>,
     pub flavor: Flavor,
     pub version: String,
-    docker_host: String,
+    /// `DOCKER_HOST` and, for TLS, `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`.
+    env: Vec<(String, String)>,
 }
 
 impl ComposeCli {
     fn command(&self) -> Command {
         let mut c = Command::new(&self.program);
         c.args(&self.prefix);
-        c.env("DOCKER_HOST", &self.docker_host);
         // The endpoint is already resolved; a context would override DOCKER_HOST for v2.
-        c.env_remove("DOCKER_CONTEXT");
+        for k in [
+            "DOCKER_CONTEXT",
+            "DOCKER_TLS",
+            "DOCKER_TLS_VERIFY",
+            "DOCKER_CERT_PATH",
+        ] {
+            c.env_remove(k);
+        }
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
 
     /// Finds a working Compose CLI. `DEV_PRISM_COMPOSE` may be `v2`, `v1`, or a command line;
     /// without it, v2 is preferred unless `prefer` (the flavour an existing session was made
-    /// with) says v1.
-    pub fn detect(endpoint: &Endpoint, prefer: Option<Flavor>) -> Result<ComposeCli> {
+    /// with) says v1. An ssh endpoint is reached through dev-prism's tunnel socket `dial`.
+    pub fn detect(
+        endpoint: &Endpoint,
+        dial: Option<String>,
+        prefer: Option<Flavor>,
+    ) -> Result<ComposeCli> {
+        let env = match dial {
+            Some(host) => vec![("DOCKER_HOST".to_string(), host)],
+            None => endpoint.cli_env(),
+        };
         let choice = std::env::var("DEV_PRISM_COMPOSE").unwrap_or_default();
         let v2 = vec!["docker".to_string(), "compose".to_string()];
         let v1 = vec!["docker-compose".to_string()];
@@ -54,7 +70,7 @@ impl ComposeCli {
                 prefix: argv[1..].to_vec(),
                 flavor: Flavor::V2,
                 version: String::new(),
-                docker_host: endpoint.host.clone(),
+                env: env.clone(),
             };
             let mut version_cmd = cli.command();
             version_cmd.args(["version", "--short"]);
@@ -151,9 +167,13 @@ impl ComposeCli {
                 return Err(self.missing_images(dir, project, files, pulls));
             }
             let hint = if why.contains("address pool") {
-                "Docker ran out of networks (each session has one; the default pools hold about \
-                 30): remove sessions you no longer need (`dev-prism list --all`, `dev-prism \
+                "Docker's default pools (about 30 networks) are full: session default networks \
+                 take subnets from `subnetPool`, but networks your compose file declares do \
+                 not; give them an `ipam` subnet, remove sessions you no longer need (`dev-prism \
                  prune`), or give dockerd more `default-address-pools`"
+            } else if crate::subnet::is_overlap_error(&why) {
+                "another network took the subnet each retry picked: run the command again, or \
+                 give `subnetPool` a less crowded range"
             } else {
                 "fix the cause above"
             };

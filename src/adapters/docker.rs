@@ -9,13 +9,17 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 
+use std::sync::Arc;
+
 use super::endpoint::Endpoint;
+use super::ssh::Tunnel;
 use crate::compose::labels;
 use crate::error::{chain, Error, Kind, Result};
 use crate::observed::{container_from_summary, Container};
 
 /// How long connecting may take before the engine counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const SSH_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Per-request timeout (bollard's default is 120 s). Stopping waits for each container's own
 /// stop timeout (Compose's `stop_grace_period`, 10 s by default).
 const REQUEST_TIMEOUT_SECS: u64 = 30;
@@ -28,6 +32,8 @@ pub struct Engine {
     client: Docker,
     pub endpoint: Endpoint,
     pub api_version: String,
+    /// Kept alive as long as the connection is used.
+    _tunnel: Option<Arc<Tunnel>>,
 }
 
 fn unreachable(endpoint: &Endpoint, cause: &str) -> Error {
@@ -39,6 +45,10 @@ fn unreachable(endpoint: &Endpoint, cause: &str) -> Error {
         || lower.contains("not found")
     {
         "is the Docker engine running? Start Docker Desktop or `dockerd`, or set DOCKER_HOST"
+    } else if lower.contains("ssh says") {
+        "check that `ssh HOST docker version` works from this machine (keys, host key, the docker CLI on the remote)"
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("cert") {
+        "check DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) and that the certificate names the host"
     } else if lower.contains("refused") {
         "nothing listens there: start the engine, or point DOCKER_HOST / the docker context elsewhere"
     } else {
@@ -63,11 +73,31 @@ fn project_filter(project: &str) -> HashMap<String, Vec<String>> {
 }
 
 impl Engine {
-    /// Connects and negotiates the API version, failing within about two seconds.
-    pub async fn connect(endpoint: Endpoint) -> Result<Engine> {
-        let host = endpoint.host.clone();
+    /// Connects and negotiates the API version, failing within about two seconds. An ssh
+    /// endpoint is reached through `tunnel` (see [`super::ssh`]).
+    pub async fn connect(endpoint: Endpoint, tunnel: Option<Arc<Tunnel>>) -> Result<Engine> {
+        let host = match &tunnel {
+            Some(t) => t.docker_host(),
+            None => endpoint.host.clone(),
+        };
         let client = if let Some(path) = host.strip_prefix("unix://") {
             Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+        } else if let Some(tls) = &endpoint.tls {
+            if !tls.verify {
+                return Err(Error::usage(format!(
+                    "the TLS endpoint {host} ({}) is set not to verify the engine's certificate; dev-prism only connects with verification",
+                    endpoint.source
+                ))
+                .with_hint("set DOCKER_TLS_VERIFY=1 with ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH (or a context with its CA)"));
+            }
+            Docker::connect_with_ssl(
+                &host,
+                &tls.file("key.pem"),
+                &tls.file("cert.pem"),
+                &tls.file("ca.pem"),
+                REQUEST_TIMEOUT_SECS,
+                bollard::API_DEFAULT_VERSION,
+            )
         } else if host.starts_with("tcp://") || host.starts_with("http://") {
             Docker::connect_with_http(&host, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
         } else if host.starts_with('/') {
@@ -77,25 +107,41 @@ impl Engine {
                 "Docker endpoint `{host}` ({}) is not supported",
                 endpoint.source
             ))
-            .with_hint("use unix:///path/to/docker.sock or tcp://host:port"));
+            .with_hint("use unix:///path/to/docker.sock, tcp://host:port (TLS with DOCKER_TLS_VERIFY) or ssh://user@host[:port]"));
         }
         .map_err(|e| unreachable(&endpoint, &chain(&e)))?;
         let started = std::time::Instant::now();
-        let negotiated = tokio::time::timeout(CONNECT_TIMEOUT, client.negotiate_version()).await;
+        // An ssh connection is a process and a handshake: allow it more than a socket.
+        let connect_timeout = if tunnel.is_some() {
+            SSH_CONNECT_TIMEOUT
+        } else {
+            CONNECT_TIMEOUT
+        };
+        let negotiated = tokio::time::timeout(connect_timeout, client.negotiate_version()).await;
         crate::ui::debug_call(
             &format!("Docker API: negotiate version at {}", endpoint.host),
             started,
         );
+        let why = |cause: String| match tunnel.as_ref().map(|t| t.last_error()) {
+            Some(ssh) if !ssh.is_empty() => format!("{cause}: ssh says: {ssh}"),
+            _ => cause,
+        };
         let client = match negotiated {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(unreachable(&endpoint, &chain(&e))),
-            Err(_) => return Err(unreachable(&endpoint, "no answer within 2 s")),
+            Ok(Err(e)) => return Err(unreachable(&endpoint, &why(chain(&e)))),
+            Err(_) => {
+                return Err(unreachable(
+                    &endpoint,
+                    &why(format!("no answer within {} s", connect_timeout.as_secs())),
+                ))
+            }
         };
         let api_version = client.client_version().to_string();
         Ok(Engine {
             client,
             endpoint,
             api_version,
+            _tunnel: tunnel,
         })
     }
 
@@ -324,7 +370,44 @@ impl Engine {
     }
 }
 
+/// A network as far as subnets are concerned.
+#[derive(Clone, Debug)]
+pub struct NetworkSubnets {
+    pub name: String,
+    /// Compose's project and network key labels.
+    pub project: Option<String>,
+    pub key: Option<String>,
+    /// Its IPAM subnets as the engine reports them (IPv4 and IPv6).
+    pub subnets: Vec<String>,
+}
+
 impl Engine {
+    /// Every network on the engine with its subnets: ONE API call.
+    pub async fn network_subnets(&self) -> Result<Vec<NetworkSubnets>> {
+        let started = std::time::Instant::now();
+        let list = self.client.list_networks(None::<ListNetworksOptions>).await;
+        crate::ui::debug_call("Docker API: GET /networks", started);
+        let list = list.map_err(|e| self.api_error("list networks", e))?;
+        Ok(list
+            .into_iter()
+            .map(|n| {
+                let labels = n.labels.unwrap_or_default();
+                NetworkSubnets {
+                    name: n.name.unwrap_or_default(),
+                    project: labels.get(labels::PROJECT).cloned(),
+                    key: labels.get("com.docker.compose.network").cloned(),
+                    subnets: n
+                        .ipam
+                        .and_then(|i| i.config)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|c| c.subnet)
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
     /// The engine's own version (for `doctor`).
     pub async fn server_version(&self) -> Result<String> {
         let v = self

@@ -10,6 +10,8 @@ pub mod git;
 pub mod hooks;
 pub mod node;
 pub mod process;
+pub mod routes;
+pub mod ssh;
 
 use std::process::{Command, Output};
 

@@ -112,16 +112,33 @@ impl Effects for Real<'_> {
             .services
             .iter()
             .any(|(n, s)| s.run && s.is_job && !services.contains(n));
-        compose
-            .up(
-                &desired.dir,
-                &desired.project,
-                &file_args(&desired.compose_files, desired.flavor),
-                services,
-                profiles,
-                (remove_orphans, no_deps),
-            )
-            .await
+        // A parallel create may take the session's subnet between observation and now:
+        // another one is picked and written into the session file (bounded).
+        let mut choice = desired.subnet;
+        let mut tried = vec![];
+        loop {
+            let up = compose
+                .up(
+                    &desired.dir,
+                    &desired.project,
+                    &file_args(&desired.compose_files, desired.flavor),
+                    services,
+                    profiles,
+                    (remove_orphans, no_deps),
+                )
+                .await;
+            match (up, choice) {
+                (Err(e), Some(c))
+                    if crate::subnet::is_overlap_error(&e.message)
+                        && tried.len() < crate::subnet::observe::ATTEMPTS =>
+                {
+                    tried.push(c.net);
+                    let net = crate::subnet::observe::replace(self.ctx, desired, c, &tried).await?;
+                    choice = Some(crate::desired::SubnetChoice { net, ..c });
+                }
+                (up, _) => return up,
+            }
+        }
     }
 
     async fn stop(&mut self, ids: &[String]) -> Result<()> {

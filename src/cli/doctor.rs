@@ -53,7 +53,21 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     checks.push(check(
         "docker endpoint",
         ep.as_ref()
-            .map(|e| format!("{} (from {})", e.host, e.source))
+            .map(|e| {
+                let ports = match e.remote_host() {
+                    _ if e.is_local() => "published ports are on this machine".to_string(),
+                    Some(h) => format!(
+                        "published ports are on {h} (remote; with bindAddress 127.0.0.1 only on its own loopback)"
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "{} (from {}); transport: {}; {ports}",
+                    e.host,
+                    e.source,
+                    e.transport().label()
+                )
+            })
             .map_err(|e| (e.message.clone(), e.hint.clone().unwrap_or_default())),
     ));
     let engine = ctx.engine().await;
@@ -75,7 +89,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     // Compose: both flavours, and which one dev-prism uses.
     let v2 = version_of("docker", &["compose", "version", "--short"]);
     let v1 = version_of("docker-compose", &["version", "--short"]);
-    let used = ep.as_ref().ok().map(|e| ComposeCli::detect(e, None));
+    let used = ep.as_ref().ok().map(|e| ComposeCli::detect(e, None, None));
     checks.push(check(
         "docker compose",
         match &used {

@@ -51,6 +51,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             },
         };
         let p = reconcile::create::prepare_worktree(ctx, &req, &[]).await?;
+        warn_remote_mounts(ctx, &p, ui)?;
         return Ok(show(&args, &p, ui));
     }
     let intent = if args.destroy {
@@ -67,7 +68,25 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         setup: args.create,
     };
     let p = reconcile::prepare(ctx, &dir, intent, &wants).await?;
+    if intent == Intent::Up {
+        warn_remote_mounts(ctx, &p, ui)?;
+    }
     Ok(show(&args, &p, ui))
+}
+
+/// A remote engine mounts paths of its own host: the worktree's files are not there.
+fn warn_remote_mounts(ctx: &mut Ctx, p: &reconcile::Prepared, ui: &Ui) -> Result<()> {
+    let ep = ctx.endpoint()?;
+    if ep.is_local() {
+        return Ok(());
+    }
+    for mount in crate::compose::bind_mounts(&p.session.model) {
+        ui.warn(&format!(
+            "bind mount {mount} names a path on this machine, but the engine ({}) is remote and mounts its own host's path",
+            ep.host
+        ));
+    }
+    Ok(())
 }
 
 /// Prints the plan; returns the exit code.

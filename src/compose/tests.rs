@@ -17,6 +17,7 @@ fn ctx(flavor: Flavor) -> SessionFileContext<'static> {
         bind_address: "127.0.0.1",
         flavor,
         repo_root: None,
+        subnet: None,
     }
 }
 
@@ -296,4 +297,37 @@ fn jobs_and_schemes_from_the_compose_file() {
         assert!(text.contains("dev-prism.scheme: http"), "{text}");
         assert!(!text.contains("x-dev-prism"), "{text}");
     }
+}
+
+#[test]
+fn the_session_file_gives_the_default_network_its_subnet() {
+    let subnet = crate::subnet::Net::parse("10.199.3.16/28");
+    let m = model(&["services:\n  db: {image: x}\nnetworks:\n  default:\n    labels: {team: a}\n"]);
+    for flavor in [Flavor::V2, Flavor::V1] {
+        let text = session_file(
+            &m,
+            &SessionFileContext {
+                subnet,
+                ..ctx(flavor)
+            },
+        )
+        .unwrap();
+        assert_eq!(crate::subnet::recorded(&text), subnet, "{text}");
+        let doc: Value = serde_saphyr::from_str(&text).unwrap();
+        if flavor == Flavor::V1 {
+            // The expanded file keeps the user's own settings of the network.
+            assert_eq!(
+                doc.pointer("/networks/default/labels/team"),
+                Some(&json!("a"))
+            );
+        }
+    }
+    let text = session_file(&m, &ctx(Flavor::V2)).unwrap();
+    assert!(!text.contains("networks"), "{text}");
+}
+
+#[test]
+fn bind_mounts_of_host_paths_are_named() {
+    let m = model(&["services:\n  web:\n    image: x\n    volumes:\n      - ./src:/app\n      - data:/data\n      - type: bind\n        source: /etc/x\n        target: /x\n"]);
+    assert_eq!(bind_mounts(&m), vec!["web: ./src", "web: /etc/x"]);
 }

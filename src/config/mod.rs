@@ -83,6 +83,9 @@ pub struct RawConfig {
     /// (Docker assigns random free ports).
     pub port_base: Option<serde_json::Value>,
     pub ports: Option<serde_json::Value>,
+    /// IPv4 range (CIDR) session networks get their subnets from; `none` leaves subnets to
+    /// Docker's pools. Default [`crate::subnet::DEFAULT_POOL`].
+    pub subnet_pool: Option<String>,
 }
 
 /// An entry of the original tool's `services` list.
@@ -130,6 +133,8 @@ pub struct Config {
     pub original_services: Vec<OriginalService>,
     /// Keys that are accepted but no longer do anything, with why (printed as warnings).
     pub warnings: Vec<String>,
+    /// Where session networks get their subnets (`None`: Docker's pools, `subnetPool: none`).
+    pub subnet_pool: Option<crate::subnet::Net>,
     /// The file this came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -313,7 +318,30 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
             file()
         ));
     }
+    let subnet_pool = match raw.subnet_pool.as_deref().map(str::trim) {
+        Some("none") => None,
+        text => {
+            let text = text.unwrap_or(crate::subnet::DEFAULT_POOL);
+            let pool = crate::subnet::Net::parse(text)
+                .filter(|p| text.contains('/') && p.prefix <= crate::subnet::SMALLEST);
+            match pool {
+                Some(p) => Some(p),
+                None => {
+                    return Err(Error::usage(format!(
+                        "{}: subnetPool `{text}` is not an IPv4 range of /{} or larger",
+                        file(),
+                        crate::subnet::SMALLEST
+                    ))
+                    .with_hint(format!(
+                    "write a CIDR such as {} (the default), or `none` to leave subnets to Docker",
+                    crate::subnet::DEFAULT_POOL
+                )))
+                }
+            }
+        }
+    };
     Ok(Config {
+        subnet_pool,
         project_name,
         sessions_dir,
         apps: raw.apps.unwrap_or_default(),

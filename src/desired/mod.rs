@@ -140,6 +140,16 @@ pub struct Desired {
     pub derived: Vec<DerivedFile>,
     /// Setup commands (only `create` asks for them).
     pub setup: Vec<String>,
+    /// The subnet the session file gives the default network, and the pool it came from.
+    pub subnet: Option<SubnetChoice>,
+}
+
+/// A session network's subnet and the pool another one comes from when a parallel create took
+/// it first (see `subnet::observe::replace`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubnetChoice {
+    pub net: crate::subnet::Net,
+    pub pool: crate::subnet::Net,
 }
 
 impl Desired {
@@ -193,6 +203,8 @@ pub struct Inputs<'a> {
     pub rewrite_env_files: bool,
     /// Whether the setup commands belong to this run (`create`).
     pub with_setup: bool,
+    /// The default network's subnet ([`crate::subnet::choose`]).
+    pub subnet: Option<crate::subnet::Net>,
 }
 
 /// Computes the desired session.
@@ -205,6 +217,7 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
         bind_address: &config.bind_address,
         flavor: inputs.flavor,
         repo_root: repo_text.as_deref(),
+        subnet: inputs.subnet,
     };
     let session_file = compose::session_file(model, &ctx)?;
     for app in &inputs.selection.without {
@@ -270,6 +283,10 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
         } else {
             vec![]
         },
+        subnet: inputs
+            .subnet
+            .zip(config.subnet_pool)
+            .map(|(net, pool)| SubnetChoice { net, pool }),
     })
 }
 

@@ -40,6 +40,7 @@ pub fn desired(
             existing: existing.iter().map(|s| s.to_string()).collect(),
             rewrite_env_files: true,
             with_setup,
+            subnet: None,
         },
     )
 }

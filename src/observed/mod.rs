@@ -210,6 +210,8 @@ pub struct Observed {
     pub networks: Vec<String>,
     pub volumes: Vec<String>,
     pub images: Vec<String>,
+    /// Which subnets are taken, observed only when the session's network needs a new one.
+    pub subnets: Option<crate::subnet::Facts>,
 }
 
 #[cfg(test)]

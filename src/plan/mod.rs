@@ -551,14 +551,29 @@ fn session_file_step(desired: &Desired, observed: &Observed) -> Option<Step> {
     {
         return None; // the user's file: never overwritten (see `foreign_files`)
     }
-    write_step(
+    let mut step = write_step(
         SESSION_FILE,
         desired.dir.join(SESSION_FILE),
         observed.session_file.as_deref(),
         Ok(desired.session_file.clone()),
         0o644,
         true,
-    )
+    )?;
+    let recorded = observed
+        .session_file
+        .as_deref()
+        .and_then(crate::subnet::recorded);
+    if let Some(choice) = desired.subnet.filter(|c| recorded != Some(c.net)) {
+        step.details.push(Detail {
+            action: Action::Create,
+            subject: format!("network default: subnet {}", choice.net),
+            reason: format!(
+                "a free subnet of subnetPool {} sized to its services",
+                choice.pool
+            ),
+        });
+    }
+    Some(step)
 }
 
 fn container_of<'a>(observed: &'a Observed, service: &str) -> Option<&'a Container> {

@@ -146,6 +146,7 @@ pub async fn prepare_worktree(
         compose_files,
         model,
     };
+    crate::subnet::observe::observe(ctx, &session, &session.project(), &mut observed).await?;
     let desired = context::desired_for(&session, &observed, flavor, &req.wants)?;
     let plan = plan::diff_after(&desired, &observed, Intent::Up, first);
     Ok(Prepared {

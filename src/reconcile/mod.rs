@@ -62,6 +62,9 @@ pub async fn prepare_from(
         _ => project_of(&observed.containers).map(str::to_string),
     };
     let project = project.unwrap_or_else(|| session.project());
+    if intent == Intent::Up {
+        crate::subnet::observe::observe(ctx, &session, &project, &mut observed).await?;
+    }
     let flavor = match intent {
         Intent::Up => context::flavor(ctx, &observed)?,
         _ => context::recorded_flavor(&observed).unwrap_or(Flavor::V2),

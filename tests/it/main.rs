@@ -11,6 +11,8 @@ mod mcp;
 mod monorepo;
 mod output;
 mod ready;
+mod remote;
 mod safety;
 mod signals;
+mod subnets;
 mod writes;

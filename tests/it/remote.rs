@@ -1,0 +1,294 @@
+//! Remote engines, stood in for by this machine: an sshd on 127.0.0.1 on a non-22 port with a
+//! generated key (`DOCKER_HOST=ssh://user@127.0.0.1:PORT`), and a TLS endpoint with generated
+//! certificates in front of the local socket (`tcp://` with `DOCKER_TLS_VERIFY`). Each test
+//! starts and stops its own daemon; no other sshd or proxy is touched.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+const TINY: &str = r#"services:
+  app:
+    image: dev-prism-test-busybox:1
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    ports: ["80"]
+"#;
+
+/// True when `program` runs; with DEV_PRISM_REQUIRE_DOCKER=1 a missing one fails the test.
+fn have(program: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("DEV_PRISM_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "DEV_PRISM_REQUIRE_DOCKER=1 but {program} is missing (.ci/run installs it)"
+        );
+        eprintln!("note: remote-engine test skipped: {program} is missing");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {}", stderr(&out));
+}
+
+/// A daemon this test started: killed (by its own pid) when the test ends, however it ends.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for_port(port: u16) {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on 127.0.0.1:{port}");
+}
+
+/// An sshd on 127.0.0.1:PORT accepting a generated key, and an `ssh` wrapper (first on PATH)
+/// that uses it: what a user's `~/.ssh/config` would do for a real remote host.
+fn sshd(dir: &Path) -> (Daemon, u16, String) {
+    let key = |name: &str| {
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(dir.join(name)));
+    };
+    key("host_key");
+    key("client_key");
+    std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("ssh"),
+        format!(
+            "#!/bin/sh\nexec /usr/bin/ssh -i '{}' -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
+             -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \"$@\"\n",
+            dir.join("client_key").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin.join("ssh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let port = free_port();
+    let sshd = Command::new("/usr/sbin/sshd")
+        .arg("-D")
+        .arg("-e")
+        .args(["-p", &port.to_string(), "-h"])
+        .arg(dir.join("host_key"))
+        .args(["-o", "ListenAddress=127.0.0.1"])
+        .arg("-o")
+        .arg(format!(
+            "AuthorizedKeysFile={}",
+            dir.join("authorized_keys").display()
+        ))
+        .arg("-o")
+        .arg(format!("PidFile={}", dir.join("sshd.pid").display()))
+        .args(["-o", "StrictModes=no", "-o", "UsePAM=no"])
+        .args(["-o", "PasswordAuthentication=no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon(sshd);
+    wait_for_port(port);
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (daemon, port, path)
+}
+
+fn user() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn an_ssh_engine_on_another_port_runs_sessions() {
+    if !docker_ready(Flavor::V2) || !have("/usr/sbin/sshd") || !have("ssh-keygen") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (_sshd, port, path) = sshd(tmp.path());
+    let host = format!("ssh://{}@127.0.0.1:{port}", user());
+    for flavor in [Flavor::V2, Flavor::V1] {
+        if !docker_ready(flavor) {
+            continue;
+        }
+        let repo = Repo::new(flavor, TINY);
+        let dir = &repo.path;
+        let env = [
+            ("DOCKER_HOST", host.as_str()),
+            ("PATH", path.as_str()),
+            ("DEV_PRISM_COMPOSE", flavor.env()),
+        ];
+        ok(&dp_env(dir, &["create", "--in-place", "-q"], &env));
+        let listed = ok(&dp_env(dir, &["list", "--all"], &env));
+        assert!(listed.contains(&dir.display().to_string()), "{listed}");
+        let info = ok(&dp_env(dir, &["info"], &env));
+        assert!(info.contains("APP_PORT"), "{info}");
+        let doctor = stdout(&dp_env(dir, &["doctor"], &env));
+        assert!(doctor.contains("transport: ssh"), "{doctor}");
+        ok(&dp_env(dir, &["destroy", "-q"], &env));
+        assert!(containers_under(&repo.root).is_empty());
+    }
+    // A wrong port names ssh's own reason.
+    let repo = Repo::new(Flavor::V2, TINY);
+    let bad = format!("ssh://{}@127.0.0.1:{}", user(), free_port());
+    let out = dp_env(
+        &repo.path,
+        &["list"],
+        &[("DOCKER_HOST", bad.as_str()), ("PATH", path.as_str())],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ssh says"), "{}", stderr(&out));
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as `docker` expects
+/// them in DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem).
+fn certificates(dir: &Path) {
+    let openssl = |args: &[&str]| run(Command::new("openssl").current_dir(dir).args(args));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=dp-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    ]);
+    for (name, subject, ext) in [
+        (
+            "server",
+            "/CN=127.0.0.1",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("client", "/CN=client", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        let (key, cert) = match name {
+            "server" => ("server-key.pem", "server.pem"),
+            _ => ("key.pem", "cert.pem"),
+        };
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            format!("{ext}authorityKeyIdentifier=keyid,issuer\nbasicConstraints=CA:FALSE\n"),
+        )
+        .unwrap();
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            subject,
+            "-keyout",
+            key,
+            "-out",
+            &format!("{name}.csr"),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            cert,
+        ]);
+    }
+}
+
+#[test]
+fn a_tls_engine_runs_sessions() {
+    if !docker_ready(Flavor::V2) || !have("socat") || !have("openssl") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let certs: PathBuf = tmp.path().to_path_buf();
+    certificates(&certs);
+    let port = free_port();
+    // The proxy does not ask for the client's certificate: socat's OpenSSL refuses a resumed
+    // session when it does (no session id context); the client still presents it.
+    let proxy = Command::new("socat")
+        .current_dir(&certs)
+        .arg(format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert=server.pem,key=server-key.pem,verify=0"
+        ))
+        .arg("UNIX-CONNECT:/var/run/docker.sock")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _proxy = Daemon(proxy);
+    wait_for_port(port);
+    let repo = Repo::new(Flavor::V2, TINY);
+    let dir = &repo.path;
+    let host = format!("tcp://127.0.0.1:{port}");
+    let cert_path = certs.display().to_string();
+    let env = [
+        ("DOCKER_HOST", host.as_str()),
+        ("DOCKER_TLS_VERIFY", "1"),
+        ("DOCKER_CERT_PATH", cert_path.as_str()),
+        ("DEV_PRISM_COMPOSE", "v2"),
+    ];
+    ok(&dp_env(dir, &["create", "--in-place", "-q"], &env));
+    let listed = ok(&dp_env(dir, &["list", "--all"], &env));
+    assert!(listed.contains(&dir.display().to_string()), "{listed}");
+    ok(&dp_env(dir, &["destroy", "-q"], &env));
+    assert!(containers_under(&repo.root).is_empty());
+    // Certificates the engine's CA did not sign are refused, with the cause.
+    let other = tempfile::tempdir().unwrap();
+    certificates(other.path());
+    let other_path = other.path().display().to_string();
+    let out = dp_env(
+        dir,
+        &["list"],
+        &[
+            ("DOCKER_HOST", host.as_str()),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", other_path.as_str()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
