@@ -273,7 +273,7 @@ impl Engine {
         Ok(out)
     }
 
-    /// Volumes of a Compose project (by Compose's project label).
+    /// Volumes of a Compose project (by Compose's project label), except shared ones.
     pub async fn project_volumes(&self, project: &str) -> Result<Vec<String>> {
         let list = self
             .client
@@ -282,10 +282,12 @@ impl Engine {
             }))
             .await
             .map_err(|e| self.api_error("list volumes", e))?;
+        // A volume shared by every session (`shareVolumes`) is no one session's to remove.
         Ok(list
             .volumes
             .unwrap_or_default()
             .into_iter()
+            .filter(|v| v.labels.get(labels::SHARED).map(String::as_str) != Some("true"))
             .map(|v| v.name)
             .collect())
     }

@@ -601,6 +601,8 @@ pub struct SessionFileContext<'a> {
     pub repo_root: Option<&'a str>,
     /// The subnet of the project's default network (see [`crate::subnet`]).
     pub subnet: Option<crate::subnet::Net>,
+    /// Volume keys whose fixed `name:` stays shared (`shareVolumes`).
+    pub share_volumes: &'a [String],
 }
 
 /// Labels every container of the session carries (a service adds its own on top).
@@ -608,6 +610,8 @@ pub mod labels {
     pub const MANAGED: &str = "dev-prism.managed";
     pub const WORKING_DIR: &str = "dev-prism.working_dir";
     pub const SESSION_ID: &str = "dev-prism.session_id";
+    /// On a volume: shared by every session (`shareVolumes`); a destroy never removes it.
+    pub const SHARED: &str = "dev-prism.shared";
     pub const SERVICE: &str = "dev-prism.service";
     pub const CREATED_AT: &str = "dev-prism.created_at";
     /// Hash of the service's definition: a changed compose file shows as drift.
@@ -717,6 +721,39 @@ struct LayeredDoc {
     services: BTreeMap<String, LayeredService>,
     #[serde(skip_serializing_if = "Option::is_none")]
     networks: Option<Value>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    volumes: Map<String, Value>,
+}
+
+/// What the session changes in the user's top-level volumes: a volume with a fixed `name:`
+/// gets a per-session name (as a fixed host port gets a random one), so sessions never share
+/// data by accident; one listed in `shareVolumes` keeps its name and is labelled shared (never
+/// removed by a destroy). `external` volumes are the user's and left alone.
+fn volume_overrides(model: &ComposeModel, ctx: &SessionFileContext<'_>) -> Map<String, Value> {
+    let mut out = Map::new();
+    let Some(Value::Object(volumes)) = model.top.get("volumes") else {
+        return out;
+    };
+    for (key, def) in volumes {
+        let external = def
+            .get("external")
+            .is_some_and(|e| e != &Value::Bool(false));
+        let Some(name) = def
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|_| !external)
+        else {
+            continue;
+        };
+        let change = if ctx.share_volumes.contains(key) {
+            serde_json::json!({"labels": {labels::SHARED: "true"}})
+        } else {
+            let suffix = crate::util::short_hash(ctx.dir.as_bytes(), 8);
+            serde_json::json!({"name": format!("{name}-{suffix}")})
+        };
+        out.insert(key.clone(), change);
+    }
+    out
 }
 
 /// `networks: {default: {ipam: {config: [{subnet: …}]}}}`; v1 merges it into the user's
@@ -763,7 +800,12 @@ pub fn session_file(model: &ComposeModel, ctx: &SessionFileContext<'_>) -> Resul
                 })
                 .collect();
             let networks = ctx.subnet.map(|n| default_network(n, Map::new()));
-            serde_saphyr::to_string(&LayeredDoc { services, networks })
+            let volumes = volume_overrides(model, ctx);
+            serde_saphyr::to_string(&LayeredDoc {
+                services,
+                networks,
+                volumes,
+            })
         }
         Flavor::V1 => {
             // `include` and `extends` were resolved into the model: everything is inline here.
@@ -805,6 +847,16 @@ pub fn session_file(model: &ComposeModel, ctx: &SessionFileContext<'_>) -> Resul
                     _ => Map::new(),
                 };
                 doc.insert("networks".into(), default_network(subnet, networks));
+            }
+            for (key, change) in volume_overrides(model, ctx) {
+                let volumes = doc
+                    .entry("volumes")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let (Some(Value::Object(def)), Value::Object(change)) =
+                    (volumes.get_mut(&key), change)
+                {
+                    def.extend(change);
+                }
             }
             serde_saphyr::to_string(&doc)
         }

@@ -18,6 +18,7 @@ fn ctx(flavor: Flavor) -> SessionFileContext<'static> {
         flavor,
         repo_root: None,
         subnet: None,
+        share_volumes: &[],
     }
 }
 
@@ -330,4 +331,30 @@ fn the_session_file_gives_the_default_network_its_subnet() {
 fn bind_mounts_of_host_paths_are_named() {
     let m = model(&["services:\n  web:\n    image: x\n    volumes:\n      - ./src:/app\n      - data:/data\n      - type: bind\n        source: /etc/x\n        target: /x\n"]);
     assert_eq!(bind_mounts(&m), vec!["web: ./src", "web: /etc/x"]);
+}
+
+#[test]
+fn fixed_volume_names_become_per_session_unless_shared_or_external() {
+    let m = model(&[
+        "services:\n  db:\n    image: x\n    volumes: [data:/d, shared:/s, ext:/e, plain:/p]\nvolumes:\n  data: {name: fixed}\n  shared: {name: common}\n  ext: {external: true, name: theirs}\n  plain: {}\n",
+    ]);
+    let share = vec!["shared".to_string()];
+    for flavor in [Flavor::V2, Flavor::V1] {
+        let c = SessionFileContext {
+            share_volumes: &share,
+            ..ctx(flavor)
+        };
+        let text = session_file(&m, &c).unwrap();
+        let doc: Value = serde_saphyr::from_str(&text).unwrap();
+        let v = &doc["volumes"];
+        let suffix = crate::util::short_hash(c.dir.as_bytes(), 8);
+        assert_eq!(v["data"]["name"], format!("fixed-{suffix}"), "{text}");
+        assert_eq!(v["shared"]["labels"][labels::SHARED], "true", "{text}");
+        assert!(
+            v["shared"].get("name").is_none_or(|n| n == "common"),
+            "{text}"
+        );
+        assert!(v["ext"].get("name").is_none_or(|n| n == "theirs"), "{text}");
+        assert!(v["plain"].get("name").is_none(), "{text}");
+    }
 }

@@ -73,6 +73,8 @@ pub struct RawConfig {
     /// Gitignored paths that are reproducible (dependency and build directories): deleted with
     /// a worktree without counting as work. Gitignore syntax.
     pub disposable: Option<Vec<String>>,
+    /// Volume keys whose fixed `name:` is kept, shared by every session (never removed).
+    pub share_volumes: Option<Vec<String>>,
     /// One-shot services (besides those another waits for with
     /// `condition: service_completed_successfully`): done when they exited 0.
     pub jobs: Option<Vec<String>>,
@@ -127,6 +129,8 @@ pub struct Config {
     pub env_rewrite: BTreeMap<String, String>,
     /// Ignored paths deleted with a worktree without counting as work (DESIGN §6).
     pub disposable: Vec<String>,
+    /// Volume keys whose fixed `name:` is shared by every session (`shareVolumes`).
+    pub share_volumes: Vec<String>,
     /// Services the config declares as one-shot jobs.
     pub jobs: Vec<String>,
     /// The original tool's `services` entries, checked against the compose file later.
@@ -355,6 +359,7 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         disposable: raw
             .disposable
             .unwrap_or_else(|| DEFAULT_DISPOSABLE.iter().map(|s| s.to_string()).collect()),
+        share_volumes: raw.share_volumes.unwrap_or_default(),
         jobs: raw.jobs.unwrap_or_default(),
         original_services,
         warnings,

@@ -218,6 +218,7 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
         flavor: inputs.flavor,
         repo_root: repo_text.as_deref(),
         subnet: inputs.subnet,
+        share_volumes: &config.share_volumes,
     };
     let session_file = compose::session_file(model, &ctx)?;
     for app in &inputs.selection.without {

@@ -459,3 +459,62 @@ fn the_engine_vanishing_mid_create_leaves_a_state_destroy_finishes() {
     assert_no_docker_objects(&repo, &dir);
     assert!(!dir.exists() && !has_branch(&repo, "vanish"));
 }
+
+fn volume_names(filter: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter", &format!("name={filter}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_volume_with_a_fixed_name_is_per_session_unless_shared() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let unique = format!("dp-fixed-{}", std::process::id());
+    let repo = Repo::new(
+        Flavor::V2,
+        &format!(
+            "services:\n  box:\n    image: {IMAGE}\n    command: [\"sleep\", \"300\"]\n    volumes: [\"data:/data\"]\n    stop_grace_period: 1s\nvolumes:\n  data:\n    name: {unique}\n"
+        ),
+    );
+    let a = create(&repo, "a");
+    let b = create(&repo, "b");
+    let mut names = volume_names(&unique);
+    names.sort();
+    assert_eq!(names.len(), 2, "one volume per session: {names:?}");
+    assert!(
+        !names.contains(&unique),
+        "the fixed name is not shared: {names:?}"
+    );
+    ok(&repo.dp(&a, &["destroy"]));
+    assert_eq!(
+        volume_names(&unique).len(),
+        1,
+        "a's volume removed, b's kept"
+    );
+    ok(&repo.dp(&b, &["destroy"]));
+    assert!(volume_names(&unique).is_empty());
+
+    // shareVolumes: one volume, the fixed name, shared; no destroy removes it.
+    repo.write("session.config.yaml", "shareVolumes: [data]\n");
+    repo.commit("share the data volume");
+    let a = create(&repo, "a2");
+    let b = create(&repo, "b2");
+    assert_eq!(volume_names(&unique), vec![unique.clone()]);
+    ok(&repo.dp(&a, &["destroy"]));
+    ok(&repo.dp(&b, &["destroy"]));
+    assert_eq!(
+        volume_names(&unique),
+        vec![unique.clone()],
+        "a shared volume is kept"
+    );
+    let _ = std::process::Command::new("docker")
+        .args(["volume", "rm", "-f", &unique])
+        .output();
+}
