@@ -205,6 +205,11 @@ fn marker(dir: &Path) -> Result<Option<PathBuf>> {
     }
 }
 
+/// Whether dev-prism made the worktree at `dir` (its marker is there).
+pub fn made_by_dev_prism(dir: &Path) -> Result<bool> {
+    marker(dir).map(|m| m.is_some())
+}
+
 /// `git status` entries as (status, path), ignored paths included (a matched directory as
 /// `dir/`).
 fn status_entries(dir: &Path) -> Result<Vec<(&'static str, String)>> {

@@ -221,6 +221,31 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                         })
                 });
             let gone: Vec<String> = gone.into_iter().map(|r| r.dir).collect();
+            // What an interrupted create (`kill -9`) can leave: a worktree dev-prism made whose
+            // session never got containers. Not a fault; `prune` or `destroy DIR` removes it.
+            let bare: Vec<String> = crate::adapters::git::worktrees(&this_repo)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|w| !w.is_main)
+                .filter(|w| crate::adapters::git::made_by_dev_prism(&w.path).unwrap_or(false))
+                .filter(|w| {
+                    !all.iter()
+                        .any(|c| c.working_dir().is_some_and(|d| Path::new(d) == w.path))
+                })
+                .map(|w| w.path.display().to_string())
+                .collect();
+            checks.push(check(
+                "session worktrees",
+                Ok(if bare.is_empty() {
+                    "every session worktree of this repository has its containers".into()
+                } else {
+                    format!(
+                        "{} session worktree(s) without containers (an interrupted create, or never started): {}; `dev-prism start DIR` starts one, `dev-prism prune` or `dev-prism destroy DIR` removes it",
+                        bare.len(),
+                        bare.join(", ")
+                    )
+                }),
+            ));
             checks.push(check(
                 "sessions",
                 if gone.is_empty() && others.is_empty() {

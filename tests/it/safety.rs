@@ -518,3 +518,32 @@ fn a_volume_with_a_fixed_name_is_per_session_unless_shared() {
         .args(["volume", "rm", "-f", &unique])
         .output();
 }
+
+#[test]
+fn a_create_killed_after_its_worktree_is_seen_by_doctor_and_pruned() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    // kill -9 right after the worktree step: a worktree and branch, no containers.
+    let out = dp_env(
+        &repo.path,
+        &["create", "--branch", "killed"],
+        &[
+            ("DEV_PRISM_COMPOSE", "v2"),
+            ("DEV_PRISM_FAULT", "signal-after:0:KILL"),
+        ],
+    );
+    assert_eq!(out.status.code(), None, "killed: {}", stderr(&out));
+    let dir = repo.sessions_dir().join("killed");
+    assert!(dir.is_dir() && has_branch(&repo, "killed"));
+    let doctor = stdout(&repo.dp(&repo.path, &["doctor"]));
+    assert!(
+        doctor.contains("session worktree(s) without containers")
+            && doctor.contains(&*dir.to_string_lossy()),
+        "{doctor}"
+    );
+    ok(&repo.dp(&repo.path, &["prune", "-y"]));
+    assert!(!dir.exists() && !has_branch(&repo, "killed"));
+    assert_no_docker_objects(&repo, &dir);
+}
