@@ -1,4 +1,5 @@
-//! Plans computed from observed states written as values.
+//! Plans computed from observed states written as values. (Long: one test per planning rule,
+//! each a few lines of data; splitting them by file would scatter the shared builders.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
