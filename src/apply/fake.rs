@@ -1,7 +1,8 @@
 //! A strict in-memory world for apply: files, containers, worktrees (over 400 lines: the world
-//! and its tests side by side). Stricter than the real one on purpose — it refuses steps out of order (Compose before the session file, setup
-//! before readiness, an env file that is not 0600, stopping an unknown container) — so the
-//! tests prove the plan's ordering, not just its contents.
+//! and its tests side by side). Stricter than the real one on purpose — it refuses steps out
+//! of order (Compose before the session file, setup before readiness, an env file that is not
+//! 0600, stopping an unknown container) — so the tests prove the plan's ordering, not just its
+//! contents.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
