@@ -458,10 +458,28 @@ fn worktree_facts(
     config: &Config,
     main_root: Option<PathBuf>,
 ) -> Option<crate::observed::WorktreeFacts> {
-    let wt = git::worktrees(dir)
-        .ok()?
-        .into_iter()
-        .find(|w| w.path == dir)?;
+    use crate::observed::{Fact, WorktreeFacts};
+    let wts = match git::worktrees(dir) {
+        Ok(wts) => wts,
+        // A linked worktree git can no longer read (its repository moved or was renamed): every
+        // fact is unknown, so nothing of it is removed, and the output says why.
+        Err(e) if dir.join(".git").is_file() => {
+            let why = format!("git cannot read this worktree: {}", e.message);
+            return Some(WorktreeFacts {
+                path: dir.to_path_buf(),
+                is_main: false,
+                branch: None,
+                branch_tip: None,
+                made_by_dev_prism: Fact::Unknown(why.clone()),
+                made_for: None,
+                paths: Fact::Unknown(why.clone()),
+                unmerged_commits: Fact::Unknown(why.clone()),
+                submodules: Fact::Unknown(why),
+            });
+        }
+        Err(_) => return None,
+    };
+    let wt = wts.into_iter().find(|w| w.path == dir)?;
     let owner = |path: &str, status: &'static str| {
         owner_of(dir, config, main_root.as_deref(), path, status)
     };

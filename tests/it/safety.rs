@@ -547,3 +547,90 @@ fn a_create_killed_after_its_worktree_is_seen_by_doctor_and_pruned() {
     assert!(!dir.exists() && !has_branch(&repo, "killed"));
     assert_no_docker_objects(&repo, &dir);
 }
+
+#[test]
+fn submodules_and_a_moved_main_repository_keep_the_worktree_not_the_containers() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    // A submodule initialised in the session's worktree: its repository would go with it.
+    let lib = repo.root.join("lib-repo");
+    std::fs::create_dir_all(&lib).unwrap();
+    git_in(&lib, &["init", "-q", "-b", "main"]);
+    std::fs::write(lib.join("lib.txt"), "lib\n").unwrap();
+    git_in(&lib, &["add", "-A"]);
+    git_in(&lib, &["commit", "-q", "-m", "lib"]);
+    repo.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        &lib.to_string_lossy(),
+        "vendor/lib",
+    ]);
+    repo.commit("add a submodule");
+    let dir = create(&repo, "with-sub");
+    git_in(
+        &dir,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "update",
+            "-q",
+            "--init",
+        ],
+    );
+    let out = repo.dp(&dir, &["destroy"]);
+    ok(&out);
+    assert!(stderr(&out).contains("submodules"), "{}", stderr(&out));
+    assert!(dir.join("vendor/lib/lib.txt").exists());
+    assert_no_docker_objects(&repo, &dir);
+    ok(&repo.dp(&dir, &["destroy", "--force"]));
+    assert!(!dir.exists());
+
+    // The main repository moved: git cannot describe the worktree any more, so it is kept;
+    // the session's Docker objects are still removed.
+    let dir = create(&repo, "orphaned");
+    let moved = repo.root.join("moved-main");
+    std::fs::rename(&repo.path, &moved).unwrap();
+    let out = repo.dp(&dir, &["destroy"]);
+    std::fs::rename(&moved, &repo.path).unwrap();
+    ok(&out);
+    assert!(stderr(&out).contains("kept worktree"), "{}", stderr(&out));
+    assert!(dir.exists());
+    assert_no_docker_objects(&repo, &dir);
+    ok(&repo.dp(&dir, &["destroy"]));
+    assert!(!dir.exists() && !has_branch(&repo, "orphaned"));
+}
+
+#[test]
+fn stop_removes_the_env_files_that_name_dead_ports() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    repo.write(
+        "session.config.yaml",
+        "appEnv:\n  app:\n    URL: \"http://${SESSION_HOST}:${ECHO_PORT}\"\n",
+    );
+    repo.write("app/keep.txt", "x\n");
+    repo.commit("app env");
+    let dir = create(&repo, "envs");
+    assert!(dir.join("app/.env.session").exists());
+    ok(&repo.dp(&dir, &["stop"]));
+    assert!(!dir.join(".env.session").exists());
+    assert!(
+        !dir.join("app/.env.session").exists(),
+        "app env file removed on stop"
+    );
+    ok(&repo.dp(&dir, &["start"]));
+    assert!(
+        dir.join("app/.env.session").exists(),
+        "written again on start"
+    );
+    ok(&repo.dp(&dir, &["destroy"]));
+    assert!(!dir.exists());
+}
