@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::adapters::compose::ComposeCli;
 use crate::adapters::docker::Engine;
 use crate::adapters::endpoint::{self, Endpoint};
-use crate::adapters::{fs, git, node};
+use crate::adapters::{fs, git, node, tree as fs_tree};
 use crate::compose::{self, labels, ComposeModel, Flavor, SESSION_FILE};
 use crate::config::{self, Config, Format, CONFIG_FILES};
 use crate::desired::{self, Desired, ENV_FILE};
@@ -521,6 +521,10 @@ fn owner_of(
     }
     if status == "ignored" && matches_any(&config.disposable, path) {
         return Owner::Disposable;
+    }
+    // A copy of `.worktreeinclude` / `copy` that still holds what dev-prism copied.
+    if main_root.is_some_and(|r| fs_tree::unchanged_copy(dir, r, &config.copy, path)) {
+        return Owner::DevPrism;
     }
     Owner::User
 }

@@ -11,6 +11,8 @@ use bollard::Docker;
 
 use std::sync::Arc;
 
+mod data;
+
 use super::endpoint::Endpoint;
 use super::ssh::Tunnel;
 use crate::compose::labels;

@@ -12,6 +12,7 @@ pub mod node;
 pub mod process;
 pub mod routes;
 pub mod ssh;
+pub mod tree;
 
 use std::process::{Command, Output};
 

@@ -10,6 +10,7 @@ use crate::context::Ctx;
 use crate::desired::{Desired, Var};
 use crate::error::{Error, Result};
 use crate::observed::Container;
+use crate::plan::ready::{DataSource, NewVolume};
 
 /// Every effect a plan's steps can have.
 #[allow(async_fn_in_trait)] // crate-internal; used with static dispatch only
@@ -44,6 +45,12 @@ pub trait Effects {
     /// Copies `from` (inside the main checkout) to `to` (never outside `root`).
     fn copy_file(&mut self, root: &Path, from: &Path, to: &Path, mode: u32) -> Result<()>;
     fn remove_worktree(&mut self, path: &Path, force: bool) -> Result<()>;
+    /// Copies `paths` (relative) from the main checkout `from` into the new worktree `to`:
+    /// never over an existing file, links as links, never through a link.
+    fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[String]) -> Result<()>;
+    /// Creates `volumes` carrying Compose's labels, each a copy of `source`'s volume it names
+    /// (or empty); `source`'s running containers are paused meanwhile and always unpaused.
+    async fn copy_volumes(&mut self, source: &DataSource, volumes: &[NewVolume]) -> Result<()>;
     fn delete_branch(&mut self, branch: &str, expected: Option<&str>, force: bool) -> Result<()>;
     /// Runs one setup command; a signal received meanwhile is forwarded to it and ends the
     /// step as interrupted.
@@ -174,6 +181,15 @@ impl Effects for Real<'_> {
 
     fn remove_worktree(&mut self, path: &Path, force: bool) -> Result<()> {
         git::remove_worktree(self.repo()?, path, force)
+    }
+
+    fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[String]) -> Result<()> {
+        crate::adapters::tree::copy_files(from, to, paths).map(|_| ())
+    }
+
+    async fn copy_volumes(&mut self, source: &DataSource, volumes: &[NewVolume]) -> Result<()> {
+        let engine = self.ctx.engine().await?;
+        engine.copy_volumes(source, volumes).await
     }
 
     fn delete_branch(&mut self, branch: &str, expected: Option<&str>, force: bool) -> Result<()> {

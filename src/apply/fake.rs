@@ -13,6 +13,7 @@ use crate::compose::{labels, PortSpec, SESSION_FILE};
 use crate::desired::{Desired, Var, ENV_FILE};
 use crate::error::{Error, Result};
 use crate::observed::{Container, Health, Observed, Published, State};
+use crate::plan::ready::{DataSource, NewVolume};
 
 /// How a started service behaves in the fake.
 #[derive(Clone, Debug, Default)]
@@ -35,6 +36,10 @@ pub struct Fake {
     pub log: Vec<String>,
     pub behaviour: BTreeMap<String, Behaviour>,
     pub failing_setup: Option<String>,
+    /// Volumes dev-prism created: name → the source volume it is a copy of.
+    pub volumes: BTreeMap<String, Option<String>>,
+    /// Containers paused now.
+    pub paused: Vec<String>,
     next_port: u16,
     polls: usize,
 }
@@ -260,6 +265,41 @@ impl Effects for Fake {
     fn remove_worktree(&mut self, path: &Path, _force: bool) -> Result<()> {
         self.worktrees.retain(|w| w != path);
         self.log.push(format!("remove worktree {}", path.display()));
+        Ok(())
+    }
+
+    fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[String]) -> Result<()> {
+        if !self.worktrees.iter().any(|w| w == to) {
+            return Err(Error::failure("copy into a worktree that does not exist"));
+        }
+        for p in paths {
+            if let Some(f) = self.files.get(&from.join(p)).cloned() {
+                self.files.entry(to.join(p)).or_insert(f);
+            }
+        }
+        self.log.push(format!("copy {} file(s)", paths.len()));
+        Ok(())
+    }
+
+    async fn copy_volumes(&mut self, source: &DataSource, volumes: &[NewVolume]) -> Result<()> {
+        if self.log.iter().any(|l| l.starts_with("up ")) {
+            return Err(Error::failure("volumes copied after services started"));
+        }
+        for id in &source.pause {
+            self.paused.push(id.clone());
+            self.log.push(format!("pause {id}"));
+        }
+        for v in volumes {
+            if self.volumes.contains_key(&v.name) {
+                return Err(Error::failure(format!("volume {} exists", v.name)));
+            }
+            self.volumes.insert(v.name.clone(), v.from.clone());
+            self.log.push(format!("volume {}", v.name));
+        }
+        for id in &source.pause {
+            self.paused.retain(|p| p != id);
+            self.log.push(format!("unpause {id}"));
+        }
         Ok(())
     }
 

@@ -145,6 +145,10 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
             start,
         } => fx.add_worktree(path, branch, *create_branch, start.as_deref()),
         Op::CopyFile { from, to, mode } => fx.copy_file(&desired.dir, from, to, *mode),
+        Op::CopyTree {
+            from, to, paths, ..
+        } => fx.copy_tree(from, to, paths),
+        Op::CopyVolumes { source, volumes } => fx.copy_volumes(source, volumes).await,
         Op::WriteFile {
             path,
             content: Content::Text { text },

@@ -17,6 +17,11 @@ pub struct Args {
     in_place: bool,
     #[command(flatten)]
     select: super::SelectionArgs,
+    /// Start every named volume as a copy of the same volume of the session (or plain Compose
+    /// project) in DIR, a directory of this repository; its running containers are paused
+    /// for the copy (default: config `dataFrom`).
+    #[arg(long, value_name = "DIR", conflicts_with = "in_place")]
+    data_from: Option<std::path::PathBuf>,
     /// Stream the services' logs after creation instead of returning (Ctrl-C stops streaming;
     /// the services keep running).
     #[arg(long)]
@@ -32,6 +37,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             selection: args.select.selection(Some(crate::desired::Mode::Docker)),
             setup: true,
         },
+        data_from: args.data_from.clone(),
     };
     let (p, _lock) = prepare_locked(ctx, &mut req, args.in_place).await?;
     let project_was_empty = p.observed.containers.is_empty() && p.observed.session_file.is_none();

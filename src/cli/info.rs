@@ -18,7 +18,10 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let dir_s = dir.to_string_lossy();
-    let observed = context::observe(ctx, &dir).await?;
+    // Where the session's data came from (its volumes' label), asked alongside.
+    let engine = ctx.engine().await?;
+    let (observed, seeded) = tokio::join!(context::observe(ctx, &dir), engine.seeded_volumes());
+    let observed = observed?;
     let containers = &observed.containers;
     if containers.is_empty() {
         return Err(Error::failure(format!("no session found in {dir_s}"))
@@ -41,18 +44,29 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         };
         ui.status(&format!("{verb} {ENV_FILE} from Docker's answer"));
     }
+    let data_from = seeded
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|(p, from)| (p == project).then_some(from));
     let branch = git::current_branch(&dir);
     if ui.json {
         let session = json::session(&dir_s, &project, branch.as_deref(), containers);
-        ui.json_out(&json::doc("info", json::InfoDoc { session, healed }));
-    } else {
-        ui.out(&render::info_text(
-            &dir_s,
-            &project,
-            branch.as_deref(),
-            containers,
-            ui.color,
+        ui.json_out(&json::doc(
+            "info",
+            json::InfoDoc {
+                session,
+                healed,
+                data_from,
+            },
         ));
+    } else {
+        let mut text = render::info_text(&dir_s, &project, branch.as_deref(), containers, ui.color);
+        if let Some(from) = data_from {
+            // After the header lines, before the services.
+            let at = text.find("\n\n").unwrap_or(text.len());
+            text.insert_str(at, &format!("\nData:     copied from {from}"));
+        }
+        ui.out(&text);
     }
     Ok(0)
 }

@@ -29,6 +29,15 @@ pub struct Args {
     /// With --create: plan a session in the current directory (as `create --in-place`).
     #[arg(long, requires = "create")]
     in_place: bool,
+    /// With --create: the volumes start as copies of the session in DIR (as
+    /// `create --data-from`).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "create",
+        conflicts_with = "in_place"
+    )]
+    data_from: Option<std::path::PathBuf>,
     /// Plan `stop` instead of `apply`.
     #[arg(long)]
     stop: bool,
@@ -49,6 +58,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                 selection: args.select.selection(Some(crate::desired::Mode::Docker)),
                 setup: true,
             },
+            data_from: args.data_from.clone(),
         };
         let p = reconcile::create::prepare_worktree(ctx, &req, &[]).await?;
         warn_remote_mounts(ctx, &p, ui)?;

@@ -88,6 +88,12 @@ pub struct RawConfig {
     /// IPv4 range (CIDR) session networks get their subnets from; `none` leaves subnets to
     /// Docker's pools. Default [`crate::subnet::DEFAULT_POOL`].
     pub subnet_pool: Option<String>,
+    /// Gitignored files and directories of the main checkout copied into every new worktree
+    /// (with `.worktreeinclude`). Gitignore syntax.
+    pub copy: Option<Vec<String>>,
+    /// A directory holding the session (or plain Compose project) whose volumes a new
+    /// session's volumes start as copies of, relative to the main checkout.
+    pub data_from: Option<String>,
 }
 
 /// An entry of the original tool's `services` list.
@@ -139,6 +145,10 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// Where session networks get their subnets (`None`: Docker's pools, `subnetPool: none`).
     pub subnet_pool: Option<crate::subnet::Net>,
+    /// Gitignored paths copied into a new worktree (besides `.worktreeinclude`).
+    pub copy: Vec<String>,
+    /// Where a new session's volumes are copied from (absolute; `--data-from` overrides).
+    pub data_from: Option<PathBuf>,
     /// The file this came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -363,6 +373,8 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         jobs: raw.jobs.unwrap_or_default(),
         original_services,
         warnings,
+        copy: raw.copy.unwrap_or_default(),
+        data_from: raw.data_from.map(|d| main_root.join(d)),
         source,
     })
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 mod destroy;
+pub mod ready;
 mod files;
 mod stop;
 mod up;
@@ -85,6 +86,23 @@ pub enum Op {
         from: PathBuf,
         to: PathBuf,
         mode: u32,
+    },
+    /// Gitignored files of the main checkout (`paths`, relative) that one copy pattern selects,
+    /// copied into a new worktree (never over an existing file; links as links).
+    CopyTree {
+        pattern: String,
+        from: PathBuf,
+        to: PathBuf,
+        files: usize,
+        bytes: u64,
+        #[serde(skip)]
+        paths: Vec<String>,
+    },
+    /// The session's named volumes, created before Compose starts, as copies of `source`'s
+    /// (its running containers paused meanwhile, always unpaused).
+    CopyVolumes {
+        source: ready::DataSource,
+        volumes: Vec<ready::NewVolume>,
     },
     WriteFile {
         path: PathBuf,

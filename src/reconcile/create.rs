@@ -22,6 +22,9 @@ pub struct CreateRequest {
     pub cwd: PathBuf,
     pub branch: Option<String>,
     pub wants: context::Wants,
+    /// `--data-from`: the session whose volumes the new ones start as copies of (overrides
+    /// config `dataFrom`).
+    pub data_from: Option<PathBuf>,
 }
 
 /// What a create's plan makes, so a failure removes exactly that.
@@ -43,7 +46,7 @@ impl Made {
                     made.worktree = true;
                     made.branch = *create_branch;
                 }
-                Op::ComposeUp { .. } => made.project = project_was_empty,
+                Op::ComposeUp { .. } | Op::CopyVolumes { .. } => made.project = project_was_empty,
                 _ => {}
             }
         }
@@ -139,6 +142,7 @@ pub async fn prepare_worktree(
         }
         observed.derived.insert(f.clone(), text.map(|t| (t, 0o600)));
     }
+    first.extend(super::ready::copy_steps(&repo, &config, &path)?);
     let session = Session {
         dir: path,
         main_root: Some(repo),
@@ -148,6 +152,8 @@ pub async fn prepare_worktree(
     };
     crate::subnet::observe::observe(ctx, &session, &session.project(), &mut observed).await?;
     let desired = context::desired_for(&session, &observed, flavor, &req.wants)?;
+    let data = super::ready::data_step(ctx, &session, &desired.project, req.data_from.as_deref());
+    first.extend(data.await?);
     let plan = plan::diff_after(&desired, &observed, Intent::Up, first);
     Ok(Prepared {
         session,

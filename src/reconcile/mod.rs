@@ -3,6 +3,7 @@
 
 pub mod bulk;
 pub mod create;
+pub mod ready;
 
 use std::path::Path;
 

@@ -155,6 +155,8 @@ pub struct SessionDoc {
 pub struct InfoDoc {
     pub session: Session,
     pub healed: Vec<String>,
+    /// Where the session's volumes were copied from (`create --data-from`).
+    pub data_from: Option<String>,
 }
 
 /// `list`.
@@ -405,6 +407,7 @@ mod tests {
                 InfoDoc {
                     session: s(),
                     healed: vec![],
+                    data_from: None,
                 },
             )),
             serde_json::to_value(doc(

@@ -1,0 +1,327 @@
+//! A new session's volumes as copies of another session's (`--data-from`), through the engine
+//! only — a remote engine has no host paths: a throwaway container (created from an image
+//! already on the engine, never started, so any image works, distroless included) mounts the
+//! source volumes read-only and the new ones, and the archive endpoints stream each source
+//! into its copy (GET archive → PUT archive, never held whole in memory).
+//!
+//! The source is never changed: its volumes are mounted read-only and without Docker's
+//! copy-up; its running containers are paused for the copy (a crash-consistent copy) and
+//! always unpaused — on success, on error, and when the copy is abandoned (Ctrl-C drops the
+//! future: a guard unpauses from its own thread and connection).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, ContainerSummaryStateEnum, HostConfig, Mount, MountType,
+    MountVolumeOptions, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    DownloadFromContainerOptions, ListContainersOptions, ListVolumesOptions,
+    RemoveContainerOptions, UploadToContainerOptions,
+};
+use futures_util::StreamExt;
+
+use super::Engine;
+use crate::adapters::endpoint::Endpoint;
+use crate::compose::labels;
+use crate::error::Result;
+use crate::plan::ready::{DataSource, NewVolume, DATA_FROM_LABEL};
+
+/// Compose's label naming a project's directory (v2 and v1).
+const COMPOSE_WORKING_DIR: &str = "com.docker.compose.project.working_dir";
+const COMPOSE_VOLUME: &str = "com.docker.compose.volume";
+/// A volume copy lasts as long as the data takes to stream.
+const COPY_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// A session (or plain Compose project) found in a directory.
+#[derive(Clone, Debug)]
+pub struct FoundSource {
+    pub project: String,
+    /// dev-prism's repository label, when it is a dev-prism session that recorded one.
+    pub repo_root: Option<String>,
+    pub dev_prism: bool,
+    pub running: Vec<String>,
+    pub image: String,
+}
+
+impl Engine {
+    /// The session in `dir`: a dev-prism session's containers (by `dev-prism.working_dir`),
+    /// else a Compose project's (by `com.docker.compose.project.working_dir`). Running or
+    /// stopped; `None` when no container names the directory.
+    pub async fn find_source(&self, dir: &Path) -> Result<Option<FoundSource>> {
+        let dir = dir.to_string_lossy();
+        for (label, dev_prism) in [(labels::WORKING_DIR, true), (COMPOSE_WORKING_DIR, false)] {
+            let list = self
+                .client
+                .list_containers(Some(ListContainersOptions {
+                    all: true,
+                    filters: Some(HashMap::from([(
+                        "label".to_string(),
+                        vec![format!("{label}={dir}")],
+                    )])),
+                    ..Default::default()
+                }))
+                .await
+                .map_err(|e| self.api_error("list containers", e))?;
+            let label_of = |c: &bollard::models::ContainerSummary, l: &str| {
+                c.labels.as_ref().and_then(|m| m.get(l)).cloned()
+            };
+            let Some(project) = list.iter().find_map(|c| label_of(c, labels::PROJECT)) else {
+                continue;
+            };
+            let mine: Vec<_> = list
+                .iter()
+                .filter(|c| label_of(c, labels::PROJECT).as_deref() == Some(project.as_str()))
+                .collect();
+            let image = mine
+                .iter()
+                .find_map(|c| c.image_id.clone().or_else(|| c.image.clone()))
+                .unwrap_or_default();
+            return Ok(Some(FoundSource {
+                repo_root: mine.iter().find_map(|c| label_of(c, labels::REPO_ROOT)),
+                running: mine
+                    .iter()
+                    .filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING))
+                    .filter_map(|c| c.id.clone())
+                    .collect(),
+                project,
+                dev_prism,
+                image,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// A project's volumes by Compose volume key.
+    pub async fn volumes_by_key(&self, project: &str) -> Result<BTreeMap<String, String>> {
+        let list = self
+            .client
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(super::project_filter(project)),
+            }))
+            .await
+            .map_err(|e| self.api_error("list volumes", e))?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| Some((v.labels.get(COMPOSE_VOLUME)?.clone(), v.name)))
+            .collect())
+    }
+
+    /// Volumes dev-prism seeded from another session, as (project, where the data came from):
+    /// one call, for `info`.
+    pub async fn seeded_volumes(&self) -> Result<Vec<(String, String)>> {
+        let list = self
+            .client
+            .list_volumes(Some(ListVolumesOptions {
+                filters: Some(HashMap::from([(
+                    "label".to_string(),
+                    vec![DATA_FROM_LABEL.to_string()],
+                )])),
+            }))
+            .await
+            .map_err(|e| self.api_error("list volumes", e))?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| {
+                Some((
+                    v.labels.get(labels::PROJECT)?.clone(),
+                    v.labels.get(DATA_FROM_LABEL)?.clone(),
+                ))
+            })
+            .collect())
+    }
+
+    /// Creates `volumes` and copies each from the source volume it names (see the module).
+    pub async fn copy_volumes(&self, source: &DataSource, volumes: &[NewVolume]) -> Result<()> {
+        for v in volumes {
+            let request = VolumeCreateRequest {
+                name: Some(v.name.clone()),
+                driver: v.driver.clone(),
+                driver_opts: Some(v.driver_opts.clone().into_iter().collect()),
+                labels: Some(v.labels.clone().into_iter().collect()),
+                ..Default::default()
+            };
+            self.client
+                .create_volume(request)
+                .await
+                .map_err(|e| self.api_error(&format!("create volume {}", v.name), e))?;
+        }
+        let copies: Vec<(&str, &str)> = volumes
+            .iter()
+            .filter_map(|v| Some((v.from.as_deref()?, v.name.as_str())))
+            .collect();
+        if copies.is_empty() {
+            return Ok(());
+        }
+        let mut guard = Guard {
+            endpoint: self.endpoint.clone(),
+            paused: vec![],
+            throwaway: None,
+        };
+        let result = self.copy_paused(source, &copies, &mut guard).await;
+        let cleanup = self.release(&mut guard).await;
+        result.and(cleanup)
+    }
+
+    async fn copy_paused(
+        &self,
+        source: &DataSource,
+        copies: &[(&str, &str)],
+        guard: &mut Guard,
+    ) -> Result<()> {
+        for id in &source.pause {
+            match self.client.pause_container(id).await {
+                Ok(()) => guard.paused.push(id.clone()),
+                // Gone, or no longer running (stopped, or paused by someone else): nothing
+                // to pause, and nothing of ours to unpause.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404 | 409,
+                    ..
+                }) => {}
+                Err(e) => return Err(self.api_error(&format!("pause container {id}"), e)),
+            }
+        }
+        let mut mounts = vec![];
+        for (i, (from, to)) in copies.iter().enumerate() {
+            for (volume, path, read_only) in [
+                (*from, format!("/dev-prism-from-{i}"), true),
+                (*to, format!("/dev-prism-to-{i}"), false),
+            ] {
+                mounts.push(Mount {
+                    target: Some(path),
+                    source: Some(volume.to_string()),
+                    typ: Some(MountType::VOLUME),
+                    read_only: Some(read_only),
+                    // Docker would otherwise fill an empty volume from the image.
+                    volume_options: Some(MountVolumeOptions {
+                        no_copy: Some(true),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
+            }
+        }
+        let body = ContainerCreateBody {
+            image: Some(source.image.clone()),
+            // Never started: the command need not exist in the image.
+            cmd: Some(vec!["/dev-prism-never-runs".into()]),
+            entrypoint: Some(vec![]),
+            network_disabled: Some(true),
+            labels: Some(HashMap::from([(
+                DATA_FROM_LABEL.to_string(),
+                source.dir.to_string_lossy().into_owned(),
+            )])),
+            host_config: Some(HostConfig {
+                mounts: Some(mounts),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .client
+            .create_container(None, body)
+            .await
+            .map_err(|e| self.api_error("create a container to copy volumes through", e))?;
+        guard.throwaway = Some(created.id.clone());
+        let patient = self.client.clone().with_timeout(COPY_TIMEOUT);
+        for (i, (from, to)) in copies.iter().enumerate() {
+            let tar = patient
+                .download_from_container(
+                    &created.id,
+                    Some(DownloadFromContainerOptions {
+                        path: format!("/dev-prism-from-{i}/."),
+                    }),
+                )
+                .map(|chunk| chunk.map_err(std::io::Error::other));
+            patient
+                .upload_to_container(
+                    &created.id,
+                    Some(UploadToContainerOptions {
+                        path: format!("/dev-prism-to-{i}"),
+                        ..Default::default()
+                    }),
+                    bollard::body_try_stream(tar),
+                )
+                .await
+                .map_err(|e| self.api_error(&format!("copy volume {from} into {to}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Unpauses what was paused and removes the throwaway container; disarms the guard.
+    async fn release(&self, guard: &mut Guard) -> Result<()> {
+        let mut first_error = None;
+        for id in std::mem::take(&mut guard.paused) {
+            if let Err(e) = self.client.unpause_container(&id).await {
+                first_error.get_or_insert(self.api_error(&format!("unpause container {id}"), e));
+            }
+        }
+        if let Some(id) = guard.throwaway.take() {
+            let _ = self
+                .client
+                .remove_container(
+                    &id,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        ..Default::default()
+                    }),
+                )
+                .await;
+        }
+        match first_error {
+            None => Ok(()),
+            Some(e) => Err(e.with_hint("run `docker unpause` on the source's containers")),
+        }
+    }
+}
+
+/// Unpauses the source and removes the throwaway container when the copy is abandoned
+/// (its future dropped: Ctrl-C). Runs on its own thread, runtime and connection, so it works
+/// while the caller's runtime is busy dropping the copy.
+struct Guard {
+    endpoint: Endpoint,
+    paused: Vec<String>,
+    throwaway: Option<String>,
+}
+
+impl Guard {
+    fn disarm(&mut self) {
+        self.paused.clear();
+        self.throwaway = None;
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.paused.is_empty() && self.throwaway.is_none() {
+            return;
+        }
+        let mut guard = Guard {
+            endpoint: self.endpoint.clone(),
+            paused: std::mem::take(&mut self.paused),
+            throwaway: self.throwaway.take(),
+        };
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(engine) = Engine::connect(guard.endpoint.clone(), None).await {
+                    let _ = engine.release(&mut guard).await;
+                }
+            });
+            // Tried once; never again from this guard's own drop.
+            guard.disarm();
+        })
+        .join();
+    }
+}

@@ -1,0 +1,397 @@
+//! Gitignored files of the main checkout copied into a new worktree (`.worktreeinclude`,
+//! config `copy`): listed by git, copied file by file in a few threads — copy-on-write where
+//! the file system can (reflink-copy: `FICLONE` on btrfs and XFS, `clonefile` on APFS), a
+//! plain kernel copy elsewhere.
+//!
+//! The rules (DESIGN §6): a file that exists in the worktree is never overwritten (the new file
+//! is created exclusively); a symbolic link is recreated as a link, never followed, so nothing
+//! outside the repository is read through one; a source file is opened without following a
+//! link; every directory between the worktree and a file must be a real directory (a link
+//! there is refused), so no write leaves the worktree.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::{Error, Result};
+use crate::observed::worktree::matches_any;
+pub use crate::plan::ready::Entry;
+use crate::plan::ready::{include_patterns, CopyPattern};
+
+/// Every gitignored file and link of the checkout at `repo` (`git ls-files --others --ignored
+/// --exclude-standard`): tracked files never appear; nested repositories are left out.
+pub fn ignored_files(repo: &Path) -> Result<Vec<Entry>> {
+    let out = super::run(
+        Command::new("git").current_dir(repo).args([
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+        ]),
+        "git",
+        "install git",
+    )?;
+    if !out.status.success() {
+        return Err(Error::failure(format!(
+            "git could not list the ignored files of {}: {}",
+            repo.display(),
+            super::tail(&out, 3)
+        )));
+    }
+    let mut entries = vec![];
+    for raw in out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+        // A nested repository is listed as `dir/`: its files are not ours to copy. Names that
+        // are not UTF-8 cannot be matched against patterns and are left out too.
+        let Ok(path) = std::str::from_utf8(raw) else {
+            continue;
+        };
+        if path.ends_with('/') {
+            continue;
+        }
+        if let Ok(m) = fs::symlink_metadata(repo.join(path)) {
+            entries.push(Entry {
+                path: path.to_string(),
+                bytes: m.len(),
+            });
+        }
+    }
+    Ok(entries)
+}
+
+/// The copy patterns of the repository whose main checkout is `repo`: its
+/// `.worktreeinclude`, then config `copy`.
+pub fn copy_patterns(repo: &Path, copy: &[String]) -> Vec<CopyPattern> {
+    let mut out = vec![];
+    if let Ok(text) = fs::read_to_string(repo.join(".worktreeinclude")) {
+        out.extend(
+            include_patterns(&text)
+                .into_iter()
+                .map(|pattern| CopyPattern {
+                    pattern,
+                    origin: ".worktreeinclude",
+                }),
+        );
+    }
+    out.extend(copy.iter().map(|p| CopyPattern {
+        pattern: p.clone(),
+        origin: "`copy` in the config",
+    }));
+    out
+}
+
+/// Whether `path` (relative to the worktree `dir`, as `git status` reports it; directories
+/// end in `/`) is a copy dev-prism made that still holds what it copied: every file in it is
+/// selected by the copy patterns and identical to the same path in the main checkout.
+pub fn unchanged_copy(dir: &Path, main_root: &Path, copy: &[String], path: &str) -> bool {
+    if dir == main_root {
+        return false;
+    }
+    let patterns: Vec<String> = copy_patterns(main_root, copy)
+        .into_iter()
+        .map(|p| p.pattern)
+        .collect();
+    if patterns.is_empty() {
+        return false;
+    }
+    let selected = |p: &Path| {
+        let Ok(rel) = p.strip_prefix(dir) else {
+            return false;
+        };
+        let rel = rel.to_string_lossy();
+        // Directories are walked; each file in them must be selected.
+        p.symlink_metadata().is_ok_and(|m| m.is_dir()) || matches_any(&patterns, &rel)
+    };
+    let rel = path.trim_end_matches('/');
+    selected(&dir.join(rel)) && same_as_source(&dir.join(rel), &main_root.join(rel), &selected)
+}
+
+/// What a copy did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Copied {
+    pub files: usize,
+    pub bytes: u64,
+    /// Files already in the worktree, left as they were.
+    pub kept: usize,
+    /// Files cloned copy-on-write.
+    pub cloned: usize,
+}
+
+/// Copies `paths` (relative) from `src_root` to `dst_root`, a few threads at once.
+pub fn copy_files(src_root: &Path, dst_root: &Path, paths: &[String]) -> Result<Copied> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8);
+    let chunk = paths.len().div_ceil(threads).max(256);
+    let results: Vec<Result<Copied>> = std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .map(|part| s.spawn(move || copy_chunk(src_root, dst_root, part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::failure("a copy thread panicked")))
+            })
+            .collect()
+    });
+    let mut total = Copied::default();
+    for r in results {
+        let c = r?;
+        total.files += c.files;
+        total.bytes += c.bytes;
+        total.kept += c.kept;
+        total.cloned += c.cloned;
+    }
+    Ok(total)
+}
+
+fn copy_chunk(src_root: &Path, dst_root: &Path, paths: &[String]) -> Result<Copied> {
+    let mut done = Copied::default();
+    let mut dirs: HashSet<PathBuf> = HashSet::new();
+    let mut try_clone = true;
+    for rel in paths {
+        let (src, dst) = (src_root.join(rel), dst_root.join(rel));
+        let fail = |e: std::io::Error| {
+            Error::failure(format!(
+                "could not copy {} to {}: {e}",
+                src.display(),
+                dst.display()
+            ))
+        };
+        let meta = match fs::symlink_metadata(&src) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NotFound => continue, // gone since the plan
+            Err(e) => return Err(fail(e)),
+        };
+        if fs::symlink_metadata(&dst).is_ok() {
+            done.kept += 1;
+            continue;
+        }
+        real_dirs(dst_root, rel, &mut dirs)?;
+        let result = if meta.file_type().is_symlink() {
+            fs::read_link(&src).and_then(|target| std::os::unix::fs::symlink(target, &dst))
+        } else if meta.is_file() {
+            copy_one(&src, &dst, meta.permissions().mode(), &mut try_clone).map(|cloned| {
+                done.cloned += usize::from(cloned);
+            })
+        } else {
+            continue; // sockets, fifos, devices: not files to copy
+        };
+        match result {
+            Ok(()) => {
+                done.files += 1;
+                done.bytes += meta.len();
+            }
+            // Appeared since the check above (another writer): kept, never overwritten.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => done.kept += 1,
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    Ok(done)
+}
+
+/// One regular file: opened without following a link, created exclusively; cloned when the
+/// file system can, else copied by the kernel. Returns whether it was cloned.
+fn copy_one(src: &Path, dst: &Path, mode: u32, try_clone: &mut bool) -> std::io::Result<bool> {
+    let from = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(src)?;
+    if *try_clone {
+        match reflink_copy::reflink_file_to_path(&from, dst) {
+            Ok(()) => {
+                copy_mtime(&from, dst);
+                return Ok(true);
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(e),
+            // Not supported here (ext4, tmpfs, another device): stop trying for this run.
+            Err(_) => *try_clone = false,
+        }
+    }
+    let mut to = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(mode & 0o7777)
+        .open(dst)?;
+    let result = std::io::copy(&mut (&from), &mut to)
+        .and_then(|_| to.set_permissions(fs::Permissions::from_mode(mode & 0o7777)));
+    if let Err(e) = result {
+        let _ = fs::remove_file(dst);
+        return Err(e);
+    }
+    copy_mtime(&from, dst);
+    Ok(false)
+}
+
+/// Keeps the source's modification time, as `cp -a` does (build tools compare them).
+fn copy_mtime(from: &fs::File, dst: &Path) {
+    if let (Ok(m), Ok(f)) = (
+        from.metadata(),
+        fs::OpenOptions::new().write(true).open(dst),
+    ) {
+        if let Ok(t) = m.modified() {
+            let _ = f.set_modified(t);
+        }
+    }
+}
+
+/// Makes sure every directory between `root` and `rel`'s parent is a real directory inside
+/// `root` (created when missing), remembering the ones checked.
+fn real_dirs(root: &Path, rel: &str, checked: &mut HashSet<PathBuf>) -> Result<()> {
+    let mut dir = root.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        if part.is_empty() || *part == "." || *part == ".." {
+            return Err(Error::failure(format!("refusing to copy `{rel}`")));
+        }
+        dir.push(part);
+        if checked.contains(&dir) {
+            continue;
+        }
+        let meta = match fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == ErrorKind::NotFound => match fs::create_dir(&dir) {
+                Ok(()) => fs::symlink_metadata(&dir),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => fs::symlink_metadata(&dir),
+                Err(e) => Err(e),
+            },
+            other => other,
+        }
+        .map_err(|e| Error::failure(format!("could not create {}: {e}", dir.display())))?;
+        if meta.file_type().is_symlink() {
+            return Err(Error::usage(format!(
+                "refusing to copy {rel} into {}: {} is a symbolic link",
+                root.display(),
+                dir.display()
+            ))
+            .with_hint("dev-prism never writes through a symbolic link in the session directory; remove the pattern from .worktreeinclude / copy, or the link"));
+        }
+        if !meta.is_dir() {
+            return Err(Error::failure(format!(
+                "could not copy {rel}: {} is not a directory",
+                dir.display()
+            )));
+        }
+        checked.insert(dir.clone());
+    }
+    Ok(())
+}
+
+/// Whether `copy` still holds exactly what `source` holds: the same link target, the same
+/// bytes, or — a directory — every entry in it the same (entries only the source has are
+/// fine: not everything was copied). Anything unreadable is "not the same".
+pub fn same_as_source(copy: &Path, source: &Path, keep: &dyn Fn(&Path) -> bool) -> bool {
+    let (Ok(c), Ok(s)) = (fs::symlink_metadata(copy), fs::symlink_metadata(source)) else {
+        return false;
+    };
+    if c.file_type().is_symlink() || s.file_type().is_symlink() {
+        return c.file_type().is_symlink()
+            && s.file_type().is_symlink()
+            && fs::read_link(copy).ok() == fs::read_link(source).ok();
+    }
+    if c.is_dir() && s.is_dir() {
+        let Ok(rd) = fs::read_dir(copy) else {
+            return false;
+        };
+        return rd.into_iter().all(|e| {
+            e.is_ok_and(|e| {
+                let inner = copy.join(e.file_name());
+                keep(&inner) && same_as_source(&inner, &source.join(e.file_name()), keep)
+            })
+        });
+    }
+    c.is_file() && s.is_file() && c.len() == s.len() && same_bytes(copy, source)
+}
+
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    let open = |p: &Path| {
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(p)
+    };
+    let (Ok(mut fa), Ok(mut fb)) = (open(a), open(b)) else {
+        return false;
+    };
+    let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let Ok(n) = fa.read(&mut ba) else {
+            return false;
+        };
+        if n == 0 {
+            return fb.read(&mut bb[..1]).is_ok_and(|m| m == 0);
+        }
+        if fb.read_exact(&mut bb[..n]).is_err() || ba[..n] != bb[..n] {
+            return false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn copies_files_and_links_never_over_existing_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+        fs::create_dir_all(src.join("a/b")).unwrap();
+        fs::create_dir_all(&dst).unwrap();
+        fs::write(src.join("a/b/f.txt"), "hello").unwrap();
+        fs::set_permissions(src.join("a/b/f.txt"), fs::Permissions::from_mode(0o750)).unwrap();
+        fs::write(src.join("keep.txt"), "new").unwrap();
+        fs::write(dst.join("keep.txt"), "mine").unwrap();
+        symlink("/etc/passwd", src.join("a/out")).unwrap();
+        let paths: Vec<String> = ["a/b/f.txt", "keep.txt", "a/out", "gone.txt"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let done = copy_files(&src, &dst, &paths).unwrap();
+        assert_eq!((done.files, done.kept), (2, 1));
+        assert_eq!(fs::read_to_string(dst.join("a/b/f.txt")).unwrap(), "hello");
+        let mode = fs::metadata(dst.join("a/b/f.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o750);
+        assert_eq!(fs::read_to_string(dst.join("keep.txt")).unwrap(), "mine");
+        assert_eq!(
+            fs::read_link(dst.join("a/out")).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        let all = |_: &Path| true;
+        assert!(same_as_source(&dst.join("a"), &src.join("a"), &all));
+        assert!(!same_as_source(
+            &dst.join("keep.txt"),
+            &src.join("keep.txt"),
+            &all
+        ));
+        fs::write(dst.join("a/b/f.txt"), "hellp").unwrap();
+        assert!(!same_as_source(&dst.join("a"), &src.join("a"), &all));
+    }
+
+    #[test]
+    fn never_writes_through_a_linked_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (src, dst, out) = (
+            tmp.path().join("src"),
+            tmp.path().join("dst"),
+            tmp.path().join("out"),
+        );
+        for d in [src.join("web"), dst.clone(), out.clone()] {
+            fs::create_dir_all(d).unwrap();
+        }
+        fs::write(src.join("web/.env.local"), "X=1").unwrap();
+        symlink(&out, dst.join("web")).unwrap();
+        let e = copy_files(&src, &dst, &["web/.env.local".to_string()]).unwrap_err();
+        assert!(e.message.contains("symbolic link"), "{}", e.message);
+        assert!(!out.join(".env.local").exists());
+    }
+}

@@ -1,0 +1,361 @@
+//! The steps that make a new session ready to code (issue 13), planned before anything
+//! exists: the gitignored files copied from the main checkout (`.worktreeinclude`, config
+//! `copy`: one step per pattern) and the volumes that start as copies of another session's
+//! (`--data-from`, config `dataFrom`: one step, the source paused once for all of them).
+//! Pure.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Action, Detail, Op, Step};
+use crate::compose::SESSION_FILE;
+use crate::desired::ENV_FILE;
+use crate::observed::worktree::{matches_any, pattern_matches};
+
+/// A gitignored file (or link) of the main checkout: its path relative to the checkout
+/// (`/`-separated) and its size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub path: String,
+    pub bytes: u64,
+}
+
+/// A copy pattern and where it was written (`.worktreeinclude`, or `copy` in the config).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopyPattern {
+    pub pattern: String,
+    pub origin: &'static str,
+}
+
+/// The patterns of a `.worktreeinclude` file (gitignore syntax: blank lines and `#` comments
+/// are not patterns).
+pub fn include_patterns(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// One step per pattern that selects files: which of the main checkout's gitignored `files`
+/// (never tracked ones) the patterns select, less the files other steps write (`skip`: the
+/// copied `envFiles`) and dev-prism's generated files. A file belongs to the first pattern
+/// that names it; a later `!pattern` leaves it out.
+pub fn copy_steps(
+    patterns: &[CopyPattern],
+    files: &[Entry],
+    skip: &[String],
+    from: &std::path::Path,
+    to: &std::path::Path,
+) -> Vec<Step> {
+    let all: Vec<String> = patterns.iter().map(|p| p.pattern.clone()).collect();
+    let mut groups: Vec<(usize, Vec<String>, u64)> = vec![];
+    for f in files {
+        let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+        if skip.contains(&f.path) || name == ENV_FILE || name == SESSION_FILE {
+            continue;
+        }
+        if !matches_any(&all, &f.path) {
+            continue;
+        }
+        let Some(i) = patterns
+            .iter()
+            .position(|p| !p.pattern.starts_with('!') && pattern_matches(&p.pattern, &f.path))
+        else {
+            continue;
+        };
+        match groups.iter_mut().find(|g| g.0 == i) {
+            Some(g) => {
+                g.1.push(f.path.clone());
+                g.2 += f.bytes;
+            }
+            None => groups.push((i, vec![f.path.clone()], f.bytes)),
+        }
+    }
+    groups.sort_by_key(|g| g.0);
+    groups
+        .into_iter()
+        .map(|(i, paths, bytes)| {
+            let p = &patterns[i];
+            Step {
+                action: Action::Create,
+                subject: format!(
+                    "copy {} ({} file{}, {})",
+                    p.pattern,
+                    paths.len(),
+                    if paths.len() == 1 { "" } else { "s" },
+                    human_bytes(bytes)
+                ),
+                reason: format!(
+                    "{} selects these gitignored files of the main checkout (files already in the worktree are kept)",
+                    p.origin
+                ),
+                diff: None,
+                details: vec![],
+                op: Op::CopyTree {
+                    pattern: p.pattern.clone(),
+                    from: from.to_path_buf(),
+                    to: to.to_path_buf(),
+                    files: paths.len(),
+                    bytes,
+                    paths,
+                },
+            }
+        })
+        .collect()
+}
+
+/// `1.2 MB`-style sizes (powers of 1000, as `du --si`).
+pub fn human_bytes(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+/// A volume dev-prism creates before Compose starts, carrying Compose's labels so Compose
+/// adopts it (and destroy removes it with the project).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NewVolume {
+    /// The volume's name (`<project>_<key>`, as Compose names it).
+    pub name: String,
+    /// Its key under `volumes:` in the compose file.
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    /// The source's volume it starts as a copy of; `None`: the source has none (starts empty).
+    pub from: Option<String>,
+}
+
+/// Where a new session's data comes from: a session (or plain Compose project) of the same
+/// repository, as observed when planning.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DataSource {
+    pub dir: PathBuf,
+    pub project: String,
+    /// Its containers that run: paused while copying, always unpaused.
+    pub pause: Vec<String>,
+    /// An image already on the engine, for a throwaway container (created, never started)
+    /// that mounts the volumes for the archive endpoints.
+    pub image: String,
+    /// The source's volumes by Compose volume key.
+    #[serde(skip)]
+    pub volumes: BTreeMap<String, String>,
+}
+
+/// The label naming where a session's data came from (on its volumes; `info` shows it).
+pub const DATA_FROM_LABEL: &str = "dev-prism.data_from";
+
+/// The step creating the session's named volumes as copies of `source`'s. `top` is the
+/// compose model's top-level keys; volumes declared `external` or with a fixed `name:` are
+/// shared with the source, never created or copied.
+pub fn data_step(
+    top: &serde_json::Map<String, Value>,
+    project: &str,
+    compose_version: &str,
+    source: &DataSource,
+) -> Option<Step> {
+    let Some(Value::Object(declared)) = top.get("volumes") else {
+        return None;
+    };
+    let mut volumes = vec![];
+    let mut details = vec![];
+    for (key, def) in declared {
+        let def = def.as_object();
+        let get = |k: &str| def.and_then(|d| d.get(k));
+        let external = get("external").is_some_and(|e| e != &Value::Bool(false) && !e.is_null());
+        if external || get("name").is_some_and(|n| !n.is_null()) {
+            continue;
+        }
+        let strings = |k: &str| -> BTreeMap<String, String> {
+            match get(k) {
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_string)))
+                    .collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|v| v.as_str()?.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                _ => BTreeMap::new(),
+            }
+        };
+        let mut labels = strings("labels");
+        labels.insert("com.docker.compose.project".into(), project.into());
+        labels.insert("com.docker.compose.volume".into(), key.clone());
+        labels.insert("com.docker.compose.version".into(), compose_version.into());
+        labels.insert(
+            DATA_FROM_LABEL.into(),
+            source.dir.to_string_lossy().into_owned(),
+        );
+        let name = format!("{project}_{key}");
+        let from = source.volumes.get(key).cloned();
+        details.push(Detail {
+            action: Action::Create,
+            subject: match &from {
+                Some(f) => format!("volume {name} (copy of {f})"),
+                None => format!("volume {name} (empty)"),
+            },
+            reason: match &from {
+                Some(_) => format!("volume `{key}` of {}", source.dir.display()),
+                None => format!(
+                    "{} has no volume `{key}`: it starts empty",
+                    source.dir.display()
+                ),
+            },
+        });
+        volumes.push(NewVolume {
+            name,
+            key: key.clone(),
+            driver: get("driver").and_then(Value::as_str).map(str::to_string),
+            driver_opts: strings("driver_opts"),
+            labels,
+            from,
+        });
+    }
+    if volumes.is_empty() {
+        return None;
+    }
+    let paused = if source.pause.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; its {} running container(s) are paused while copying",
+            source.pause.len()
+        )
+    };
+    Some(Step {
+        action: Action::Create,
+        subject: format!("data from {} ({})", source.dir.display(), source.project),
+        reason: format!(
+            "volumes start as copies of the source's, before any service starts{paused}"
+        ),
+        diff: None,
+        details,
+        op: Op::CopyVolumes {
+            source: source.clone(),
+            volumes,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn entry(path: &str, bytes: u64) -> Entry {
+        Entry {
+            path: path.into(),
+            bytes,
+        }
+    }
+
+    #[test]
+    fn one_step_per_pattern_with_counts() {
+        let patterns = vec![
+            CopyPattern {
+                pattern: "node_modules/".into(),
+                origin: ".worktreeinclude",
+            },
+            CopyPattern {
+                pattern: ".env.local".into(),
+                origin: "copy in the config",
+            },
+            CopyPattern {
+                pattern: "!node_modules/.cache/".into(),
+                origin: ".worktreeinclude",
+            },
+        ];
+        let files = vec![
+            entry("node_modules/a/index.js", 1500),
+            entry("node_modules/b.js", 500),
+            entry("node_modules/.cache/x", 9),
+            entry("apps/web/.env.local", 10),
+            entry(".env", 3),
+            entry("other.log", 3),
+            entry(".env.session", 3),
+        ];
+        let steps = copy_steps(
+            &patterns,
+            &files,
+            &[".env".to_string()],
+            Path::new("/r"),
+            Path::new("/w"),
+        );
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].subject, "copy node_modules/ (2 files, 2.0 kB)");
+        assert_eq!(steps[1].subject, "copy .env.local (1 file, 10 B)");
+        assert!(steps[1].reason.starts_with("copy in the config"));
+        let Op::CopyTree { paths, files, .. } = &steps[0].op else {
+            panic!("{:?}", steps[0].op)
+        };
+        assert_eq!(*files, 2);
+        assert_eq!(paths, &["node_modules/a/index.js", "node_modules/b.js"]);
+    }
+
+    #[test]
+    fn include_file_syntax() {
+        let text = "# deps\nnode_modules/\n\n.env.local  \n!x\n";
+        assert_eq!(
+            include_patterns(text),
+            vec!["node_modules/", ".env.local", "!x"]
+        );
+    }
+
+    #[test]
+    fn volumes_copy_by_key_and_skip_shared_ones() {
+        let top: serde_json::Map<String, Value> = serde_json::from_str(
+            r#"{"volumes": {"db": {"labels": {"team": "a"}}, "cache": null,
+                 "ext": {"external": true}, "fixed": {"name": "shared"}}}"#,
+        )
+        .unwrap();
+        let source = DataSource {
+            dir: "/src/app".into(),
+            project: "app-1234".into(),
+            pause: vec!["c1".into()],
+            image: "img".into(),
+            volumes: BTreeMap::from([("db".to_string(), "app-1234_db".to_string())]),
+        };
+        let step = data_step(&top, "app-9999", "2.40.3", &source).unwrap();
+        let subjects: Vec<&str> = step.details.iter().map(|d| d.subject.as_str()).collect();
+        assert_eq!(
+            subjects,
+            vec![
+                "volume app-9999_cache (empty)",
+                "volume app-9999_db (copy of app-1234_db)"
+            ]
+        );
+        assert!(step.details[0].reason.contains("starts empty"));
+        let Op::CopyVolumes { volumes, .. } = &step.op else {
+            panic!()
+        };
+        let db = &volumes[1];
+        assert_eq!(db.labels["com.docker.compose.project"], "app-9999");
+        assert_eq!(db.labels["com.docker.compose.volume"], "db");
+        assert_eq!(db.labels["team"], "a");
+        assert_eq!(db.labels[DATA_FROM_LABEL], "/src/app");
+        assert!(data_step(&serde_json::Map::new(), "p", "2", &source).is_none());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(240_000_000), "240.0 MB");
+    }
+}
