@@ -109,6 +109,31 @@ pub fn unchanged_copy(dir: &Path, main_root: &Path, copy: &[String], path: &str)
     selected(&dir.join(rel)) && same_as_source(&dir.join(rel), &main_root.join(rel), &selected)
 }
 
+/// The files committed at `rev` (a branch the new worktree checks out): they are in the
+/// worktree already, so no copy step counts them.
+pub fn tracked_at(repo: &Path, rev: &str) -> Result<HashSet<String>> {
+    let out = super::run(
+        Command::new("git")
+            .current_dir(repo)
+            .args(["ls-tree", "-r", "-z", "--name-only", rev]),
+        "git",
+        "install git",
+    )?;
+    if !out.status.success() {
+        return Err(Error::failure(format!(
+            "git could not list the files of {rev}: {}",
+            super::tail(&out, 3)
+        )));
+    }
+    Ok(out
+        .stdout
+        .split(|b| *b == 0)
+        .filter_map(|p| std::str::from_utf8(p).ok())
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
 /// What a copy did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Copied {

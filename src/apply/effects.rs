@@ -50,7 +50,12 @@ pub trait Effects {
     fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[String]) -> Result<()>;
     /// Creates `volumes` carrying Compose's labels, each a copy of `source`'s volume it names
     /// (or empty); `source`'s running containers are paused meanwhile and always unpaused.
-    async fn copy_volumes(&mut self, source: &DataSource, volumes: &[NewVolume]) -> Result<()>;
+    async fn copy_volumes(
+        &mut self,
+        desired: &Desired,
+        source: &DataSource,
+        volumes: &[NewVolume],
+    ) -> Result<()>;
     fn delete_branch(&mut self, branch: &str, expected: Option<&str>, force: bool) -> Result<()>;
     /// Runs one setup command; a signal received meanwhile is forwarded to it and ends the
     /// step as interrupted.
@@ -187,9 +192,17 @@ impl Effects for Real<'_> {
         crate::adapters::tree::copy_files(from, to, paths).map(|_| ())
     }
 
-    async fn copy_volumes(&mut self, source: &DataSource, volumes: &[NewVolume]) -> Result<()> {
+    async fn copy_volumes(
+        &mut self,
+        desired: &Desired,
+        source: &DataSource,
+        volumes: &[NewVolume],
+    ) -> Result<()> {
         let engine = self.ctx.engine().await?;
-        engine.copy_volumes(source, volumes).await
+        let dir = desired.dir.to_string_lossy();
+        engine
+            .copy_volumes(&dir, &desired.project, source, volumes)
+            .await
     }
 
     fn delete_branch(&mut self, branch: &str, expected: Option<&str>, force: bool) -> Result<()> {

@@ -281,7 +281,12 @@ impl Effects for Fake {
         Ok(())
     }
 
-    async fn copy_volumes(&mut self, source: &DataSource, volumes: &[NewVolume]) -> Result<()> {
+    async fn copy_volumes(
+        &mut self,
+        _desired: &Desired,
+        source: &DataSource,
+        volumes: &[NewVolume],
+    ) -> Result<()> {
         if self.log.iter().any(|l| l.starts_with("up ")) {
             return Err(Error::failure("volumes copied after services started"));
         }

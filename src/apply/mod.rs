@@ -148,7 +148,7 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
         Op::CopyTree {
             from, to, paths, ..
         } => fx.copy_tree(from, to, paths),
-        Op::CopyVolumes { source, volumes } => fx.copy_volumes(source, volumes).await,
+        Op::CopyVolumes { source, volumes } => fx.copy_volumes(desired, source, volumes).await,
         Op::WriteFile {
             path,
             content: Content::Text { text },

@@ -90,7 +90,7 @@ pub fn copy_steps(
                     human_bytes(bytes)
                 ),
                 reason: format!(
-                    "{} selects these gitignored files of the main checkout (files already in the worktree are kept)",
+                    "{} selects these gitignored files of the main checkout; files the worktree has are kept",
                     p.origin
                 ),
                 diff: None,
@@ -212,11 +212,8 @@ pub fn data_step(
                 None => format!("volume {name} (empty)"),
             },
             reason: match &from {
-                Some(_) => format!("volume `{key}` of {}", source.dir.display()),
-                None => format!(
-                    "{} has no volume `{key}`: it starts empty",
-                    source.dir.display()
-                ),
+                Some(_) => format!("the source's volume `{key}`"),
+                None => format!("the source has no volume `{key}`: it starts empty"),
             },
         });
         volumes.push(NewVolume {

@@ -142,7 +142,8 @@ pub async fn prepare_worktree(
         }
         observed.derived.insert(f.clone(), text.map(|t| (t, 0o600)));
     }
-    first.extend(super::ready::copy_steps(&repo, &config, &path)?);
+    let on_branch = existing.then_some(rev.as_str());
+    first.extend(super::ready::copy_steps(&repo, &config, &path, on_branch)?);
     let session = Session {
         dir: path,
         main_root: Some(repo),

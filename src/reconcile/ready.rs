@@ -12,13 +12,23 @@ use crate::plan::ready::{self, DataSource};
 use crate::plan::Step;
 
 /// One step per copy pattern (`.worktreeinclude`, config `copy`) that selects gitignored
-/// files of the main checkout `repo`, copied into the new worktree `worktree`.
-pub fn copy_steps(repo: &Path, config: &Config, worktree: &Path) -> Result<Vec<Step>> {
+/// files of the main checkout `repo`, copied into the new worktree `worktree`. `existing`: the
+/// existing branch the worktree checks out (its committed files are there already).
+pub fn copy_steps(
+    repo: &Path,
+    config: &Config,
+    worktree: &Path,
+    existing: Option<&str>,
+) -> Result<Vec<Step>> {
     let patterns = tree::copy_patterns(repo, &config.copy);
     if patterns.is_empty() {
         return Ok(vec![]);
     }
-    let files = tree::ignored_files(repo)?;
+    let mut files = tree::ignored_files(repo)?;
+    if let Some(rev) = existing {
+        let tracked = tree::tracked_at(repo, rev)?;
+        files.retain(|f| !tracked.contains(&f.path));
+    }
     Ok(ready::copy_steps(
         &patterns,
         &files,

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod copies;
 mod errors;
 mod exec;
 mod faults;

@@ -34,6 +34,8 @@ const COMPOSE_WORKING_DIR: &str = "com.docker.compose.project.working_dir";
 const COMPOSE_VOLUME: &str = "com.docker.compose.volume";
 /// A volume copy lasts as long as the data takes to stream.
 const COPY_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// How long an abandoned copy may take to unpause the source.
+const UNPAUSE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A session (or plain Compose project) found in a directory.
 #[derive(Clone, Debug)]
@@ -138,7 +140,16 @@ impl Engine {
     }
 
     /// Creates `volumes` and copies each from the source volume it names (see the module).
-    pub async fn copy_volumes(&self, source: &DataSource, volumes: &[NewVolume]) -> Result<()> {
+    /// `dir` and `project` are the new session's: the throwaway containers carry its labels,
+    /// so a copy abandoned halfway (Ctrl-C, `kill -9`) leaves nothing its destroy (or
+    /// create's rollback) does not remove.
+    pub async fn copy_volumes(
+        &self,
+        dir: &str,
+        project: &str,
+        source: &DataSource,
+        volumes: &[NewVolume],
+    ) -> Result<()> {
         for v in volumes {
             let request = VolumeCreateRequest {
                 name: Some(v.name.clone()),
@@ -162,18 +173,36 @@ impl Engine {
         let mut guard = Guard {
             endpoint: self.endpoint.clone(),
             paused: vec![],
-            throwaway: None,
         };
-        let result = self.copy_paused(source, &copies, &mut guard).await;
-        let cleanup = self.release(&mut guard).await;
-        result.and(cleanup)
+        let mut throwaways = vec![];
+        let result = self
+            .copy_paused(dir, project, source, &copies, &mut guard, &mut throwaways)
+            .await;
+        let unpaused = self.unpause(&mut guard).await;
+        for id in throwaways {
+            let _ = self
+                .client
+                .remove_container(
+                    &id,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        v: false,
+                        link: false,
+                    }),
+                )
+                .await;
+        }
+        result.and(unpaused)
     }
 
     async fn copy_paused(
         &self,
+        dir: &str,
+        project: &str,
         source: &DataSource,
         copies: &[(&str, &str)],
         guard: &mut Guard,
+        throwaways: &mut Vec<String>,
     ) -> Result<()> {
         for id in &source.pause {
             match self.client.pause_container(id).await {
@@ -187,53 +216,35 @@ impl Engine {
                 Err(e) => return Err(self.api_error(&format!("pause container {id}"), e)),
             }
         }
-        let mut mounts = vec![];
-        for (i, (from, to)) in copies.iter().enumerate() {
-            for (volume, path, read_only) in [
-                (*from, format!("/dev-prism-from-{i}"), true),
-                (*to, format!("/dev-prism-to-{i}"), false),
-            ] {
-                mounts.push(Mount {
-                    target: Some(path),
-                    source: Some(volume.to_string()),
-                    typ: Some(MountType::VOLUME),
-                    read_only: Some(read_only),
-                    // Docker would otherwise fill an empty volume from the image.
-                    volume_options: Some(MountVolumeOptions {
-                        no_copy: Some(true),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                });
-            }
-        }
-        let body = ContainerCreateBody {
-            image: Some(source.image.clone()),
-            // Never started: the command need not exist in the image.
-            cmd: Some(vec!["/dev-prism-never-runs".into()]),
-            entrypoint: Some(vec![]),
-            network_disabled: Some(true),
-            labels: Some(HashMap::from([(
-                DATA_FROM_LABEL.to_string(),
-                source.dir.to_string_lossy().into_owned(),
-            )])),
-            host_config: Some(HostConfig {
-                mounts: Some(mounts),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let created = self
-            .client
-            .create_container(None, body)
-            .await
-            .map_err(|e| self.api_error("create a container to copy volumes through", e))?;
-        guard.throwaway = Some(created.id.clone());
+        // Two containers: the engine locks a container while an archive streams out of it,
+        // so reading and writing through one would wait on itself.
+        let reader = self
+            .throwaway(
+                dir,
+                project,
+                source,
+                "from",
+                copies.iter().map(|c| c.0),
+                true,
+            )
+            .await?;
+        throwaways.push(reader.clone());
+        let writer = self
+            .throwaway(
+                dir,
+                project,
+                source,
+                "to",
+                copies.iter().map(|c| c.1),
+                false,
+            )
+            .await?;
+        throwaways.push(writer.clone());
         let patient = self.client.clone().with_timeout(COPY_TIMEOUT);
         for (i, (from, to)) in copies.iter().enumerate() {
             let tar = patient
                 .download_from_container(
-                    &created.id,
+                    &reader,
                     Some(DownloadFromContainerOptions {
                         path: format!("/dev-prism-from-{i}/."),
                     }),
@@ -241,7 +252,7 @@ impl Engine {
                 .map(|chunk| chunk.map_err(std::io::Error::other));
             patient
                 .upload_to_container(
-                    &created.id,
+                    &writer,
                     Some(UploadToContainerOptions {
                         path: format!("/dev-prism-to-{i}"),
                         ..Default::default()
@@ -254,25 +265,74 @@ impl Engine {
         Ok(())
     }
 
-    /// Unpauses what was paused and removes the throwaway container; disarms the guard.
-    async fn release(&self, guard: &mut Guard) -> Result<()> {
+    /// A container (created, never started) mounting `volumes` at `/dev-prism-<side>-<i>`,
+    /// labelled as the new session's.
+    async fn throwaway(
+        &self,
+        dir: &str,
+        project: &str,
+        source: &DataSource,
+        side: &str,
+        volumes: impl Iterator<Item = &str>,
+        read_only: bool,
+    ) -> Result<String> {
+        let mounts = volumes
+            .enumerate()
+            .map(|(i, volume)| Mount {
+                target: Some(format!("/dev-prism-{side}-{i}")),
+                source: Some(volume.to_string()),
+                typ: Some(MountType::VOLUME),
+                read_only: Some(read_only),
+                // Docker would otherwise fill an empty volume from the image.
+                volume_options: Some(MountVolumeOptions {
+                    no_copy: Some(true),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let labels = HashMap::from([
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::WORKING_DIR.to_string(), dir.to_string()),
+            (labels::PROJECT.to_string(), project.to_string()),
+            (
+                labels::SERVICE.to_string(),
+                format!("(copy of volumes: {side})"),
+            ),
+            (
+                DATA_FROM_LABEL.to_string(),
+                source.dir.to_string_lossy().into_owned(),
+            ),
+        ]);
+        let body = ContainerCreateBody {
+            image: Some(source.image.clone()),
+            // Never started: the command need not exist in the image.
+            cmd: Some(vec!["/dev-prism-never-runs".into()]),
+            entrypoint: Some(vec![]),
+            network_disabled: Some(true),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                mounts: Some(mounts),
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .client
+            .create_container(None, body)
+            .await
+            .map_err(|e| self.api_error("create a container to copy volumes through", e))?;
+        Ok(created.id)
+    }
+
+    /// Unpauses what was paused; disarms the guard.
+    async fn unpause(&self, guard: &mut Guard) -> Result<()> {
         let mut first_error = None;
         for id in std::mem::take(&mut guard.paused) {
             if let Err(e) = self.client.unpause_container(&id).await {
                 first_error.get_or_insert(self.api_error(&format!("unpause container {id}"), e));
             }
-        }
-        if let Some(id) = guard.throwaway.take() {
-            let _ = self
-                .client
-                .remove_container(
-                    &id,
-                    Some(RemoveContainerOptions {
-                        force: true,
-                        ..Default::default()
-                    }),
-                )
-                .await;
         }
         match first_error {
             None => Ok(()),
@@ -281,46 +341,40 @@ impl Engine {
     }
 }
 
-/// Unpauses the source and removes the throwaway container when the copy is abandoned
-/// (its future dropped: Ctrl-C). Runs on its own thread, runtime and connection, so it works
-/// while the caller's runtime is busy dropping the copy.
+/// Unpauses the source when the copy is abandoned (its future dropped: Ctrl-C). Runs on its
+/// own thread, runtime and connection, so it works while the caller's runtime is busy
+/// dropping the copy; the throwaway containers carry the new session's labels and go with
+/// its rollback.
 struct Guard {
     endpoint: Endpoint,
     paused: Vec<String>,
-    throwaway: Option<String>,
-}
-
-impl Guard {
-    fn disarm(&mut self) {
-        self.paused.clear();
-        self.throwaway = None;
-    }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if self.paused.is_empty() && self.throwaway.is_none() {
+        if self.paused.is_empty() {
             return;
         }
         let mut guard = Guard {
             endpoint: self.endpoint.clone(),
             paused: std::mem::take(&mut self.paused),
-            throwaway: self.throwaway.take(),
         };
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok(engine) = Engine::connect(guard.endpoint.clone(), None).await {
-                    let _ = engine.release(&mut guard).await;
-                }
-            });
+            {
+                rt.block_on(async {
+                    let unpause = async {
+                        if let Ok(engine) = Engine::connect(guard.endpoint.clone(), None).await {
+                            let _ = engine.unpause(&mut guard).await;
+                        }
+                    };
+                    let _ = tokio::time::timeout(UNPAUSE_TIMEOUT, unpause).await;
+                });
+            }
             // Tried once; never again from this guard's own drop.
-            guard.disarm();
+            guard.paused.clear();
         })
         .join();
     }

@@ -1,0 +1,307 @@
+//! Ready-to-code sessions (issue 13): gitignored files copied from the main checkout
+//! (`.worktreeinclude`, config `copy`) and volumes copied from another session
+//! (`--data-from`), on the real engine and real git.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+
+/// One service writing a seed file into its named volume the first time it starts.
+const DATA: &str = r#"services:
+  db:
+    image: dev-prism-test-busybox:1
+    command: ["sh", "-c", "[ -f /data/seed ] || echo from-first > /data/seed; exec sleep 3600"]
+    volumes: ["data:/data"]
+    stop_grace_period: 1s
+volumes:
+  data: {}
+"#;
+
+fn create(repo: &Repo, args: &[&str]) -> PathBuf {
+    let mut all = vec!["create", "-q"];
+    all.extend_from_slice(args);
+    PathBuf::from(ok(&repo.dp(&repo.path, &all)).lines().next().unwrap())
+}
+
+fn has_worktree(repo: &Repo, dir: &Path) -> bool {
+    repo.git(&["worktree", "list", "--porcelain"])
+        .lines()
+        .any(|l| l == format!("worktree {}", dir.display()))
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn included_ignored_files_arrive_and_nothing_else() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, DATA);
+    repo.write(
+        ".gitignore",
+        ".env.session\ndocker-compose.session.yml\nnode_modules/\n.env.local\ncache/\n*.log\nconfig/local.yml\n",
+    );
+    repo.write(
+        ".worktreeinclude",
+        "# deps\nnode_modules/\ncache/\nconfig/\ntracked.txt\n",
+    );
+    repo.write("session.config.yaml", "copy: [\".env.local\"]\n");
+    repo.write("tracked.txt", "committed\n");
+    repo.commit("include");
+    // A branch that commits a file the main checkout has only as an ignored one.
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write("config/local.yml", "from the branch\n");
+    repo.git(&["add", "-f", "config/local.yml"]);
+    repo.commit("branch config");
+    repo.git(&["checkout", "-q", "main"]);
+    // The main checkout's gitignored files, a tracked file with uncommitted changes, and links.
+    repo.write("node_modules/pkg/index.js", "module.exports = 1;\n");
+    repo.write("cache/data.bin", "cached\n");
+    repo.write(".env.local", "SECRET=1\n");
+    repo.write("debug.log", "not listed\n");
+    repo.write("config/local.yml", "from main\n");
+    repo.write("tracked.txt", "uncommitted\n");
+    let outside = repo.root.join("outside.txt");
+    std::fs::write(&outside, "outside the repository\n").unwrap();
+    std::os::unix::fs::symlink(&outside, repo.path.join("cache/out")).unwrap();
+    std::os::unix::fs::symlink("data.bin", repo.path.join("cache/in")).unwrap();
+
+    let plan = ok(&repo.dp(&repo.path, &["plan", "--create", "--branch", "feature"]));
+    assert!(
+        plan.contains("+ copy node_modules/ (1 file, 20 B)"),
+        "{plan}"
+    );
+    assert!(plan.contains("+ copy cache/ (3 files,"), "{plan}");
+    assert!(plan.contains("+ copy .env.local (1 file, 9 B)"), "{plan}");
+    assert!(
+        !plan.contains("tracked.txt") && !plan.contains(".log"),
+        "{plan}"
+    );
+    // The branch commits config/local.yml: nothing to copy there.
+    assert!(!plan.contains("copy config/"), "{plan}");
+
+    let dir = create(&repo, &["--branch", "feature"]);
+    assert_eq!(
+        read(&dir.join("node_modules/pkg/index.js")),
+        "module.exports = 1;\n"
+    );
+    assert_eq!(read(&dir.join("cache/data.bin")), "cached\n");
+    assert_eq!(read(&dir.join(".env.local")), "SECRET=1\n");
+    // Tracked files come from git, never from the main checkout's working copy.
+    assert_eq!(read(&dir.join("tracked.txt")), "committed\n");
+    // An ignored file nothing lists stays behind; a file the worktree has is kept.
+    assert!(!dir.join("debug.log").exists());
+    assert_eq!(read(&dir.join("config/local.yml")), "from the branch\n");
+    // Links stay links: the one leading out of the repository is not followed.
+    for (link, target) in [
+        ("cache/out", outside.clone()),
+        ("cache/in", "data.bin".into()),
+    ] {
+        let p = dir.join(link);
+        assert!(
+            p.symlink_metadata().unwrap().file_type().is_symlink(),
+            "{link}"
+        );
+        assert_eq!(std::fs::read_link(&p).unwrap(), target);
+    }
+
+    // Untouched copies are dev-prism's: destroy removes the worktree.
+    ok(&repo.dp(&dir, &["destroy"]));
+    assert!(
+        !has_worktree(&repo, &dir),
+        "the worktree with untouched copies was kept"
+    );
+
+    // An edited copy is work: destroy keeps the worktree and says why.
+    let dir = create(&repo, &["--branch", "second"]);
+    std::fs::write(dir.join("cache/data.bin"), "edited\n").unwrap();
+    let out = repo.dp(&dir, &["destroy"]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        has_worktree(&repo, &dir),
+        "an edited copy was deleted: {text}"
+    );
+    assert!(text.contains("cache/"), "{text}");
+    assert_eq!(read(&dir.join("cache/data.bin")), "edited\n");
+}
+
+fn exec(container: &str, script: &str) -> String {
+    let out = Command::new("docker")
+        .args(["exec", container, "sh", "-c", script])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn container_of(dir: &Path) -> String {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=dev-prism.working_dir={}", dir.display()),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .expect("a container")
+        .to_string()
+}
+
+fn status(container: &str) -> String {
+    let out = Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Status}}", container])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn data_from_another_session_is_a_copy_and_the_source_runs_on() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, DATA);
+    let first = create(&repo, &["--branch", "first"]);
+    let source = container_of(&first);
+    exec(&source, "echo written-later > /data/extra");
+
+    let plan = ok(&repo.dp(
+        &repo.path,
+        &[
+            "plan",
+            "--create",
+            "--branch",
+            "second",
+            "--data-from",
+            &first.to_string_lossy(),
+        ],
+    ));
+    let p1 = repo.project_of(&first);
+    assert!(plan.contains(&format!("(copy of {p1}_data)")), "{plan}");
+    assert!(plan.contains("paused while copying"), "{plan}");
+
+    let second = create(
+        &repo,
+        &[
+            "--branch",
+            "second",
+            "--data-from",
+            &first.to_string_lossy(),
+        ],
+    );
+    assert_eq!(status(&source), "running", "the source was left paused");
+    let copy = container_of(&second);
+    assert_eq!(
+        exec(&copy, "cat /data/seed /data/extra"),
+        "from-first\nwritten-later\n"
+    );
+    // Writes in the copy do not reach the source.
+    exec(&copy, "echo only-here > /data/new");
+    assert_eq!(exec(&source, "ls /data"), "extra\nseed\n");
+
+    let info = ok(&repo.dp(&second, &["info"]));
+    assert!(
+        info.contains(&format!("Data:     copied from {}", first.display())),
+        "{info}"
+    );
+
+    // Destroy removes the copy's volume, never the source's.
+    ok(&repo.dp(&second, &["destroy"]));
+    let p2 = repo.project_of(&second);
+    assert!(
+        by_project("volume", &p2).is_empty(),
+        "the copy's volume was left"
+    );
+    assert_eq!(
+        by_project("volume", &p1).len(),
+        1,
+        "the source's volume is gone"
+    );
+    assert_eq!(exec(&source, "cat /data/seed"), "from-first\n");
+}
+
+#[test]
+fn data_from_a_directory_without_a_session_leaves_nothing() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, DATA);
+    repo.write("sub/readme.txt", "no session here\n");
+    repo.commit("sub");
+    let out = repo.dp(
+        &repo.path,
+        &[
+            "create",
+            "--branch",
+            "x",
+            "--data-from",
+            &repo.path.join("sub").to_string_lossy(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("holds no session of this repository"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!repo.sessions_dir().join("x").exists());
+    assert!(repo.git(&["branch", "--list", "x"]).trim().is_empty());
+    assert!(containers_under(&repo.root).is_empty());
+    let project = repo.project_of(&repo.sessions_dir().join("x"));
+    assert!(by_project("volume", &project).is_empty());
+}
+
+/// A plain Compose project (no dev-prism) in the main checkout, removed when the test ends.
+struct PlainProject<'a> {
+    repo: &'a Repo,
+    name: String,
+}
+
+impl Drop for PlainProject<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .current_dir(&self.repo.path)
+            .args(["compose", "-p", &self.name, "down", "-v", "-t", "1"])
+            .output();
+    }
+}
+
+#[test]
+fn data_from_a_plain_compose_project_in_the_main_checkout() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, DATA);
+    let name = format!(
+        "plain{}",
+        repo.path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_lowercase()
+    );
+    let plain = PlainProject {
+        repo: &repo,
+        name: name.clone(),
+    };
+    let up = Command::new("docker")
+        .current_dir(&repo.path)
+        .args(["compose", "-p", &name, "up", "-d", "--wait"])
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let dir = create(&repo, &["--branch", "copy", "--data-from", "."]);
+    assert_eq!(exec(&container_of(&dir), "cat /data/seed"), "from-first\n");
+    ok(&repo.dp(&dir, &["destroy"]));
+    assert_eq!(by_project("volume", &plain.name).len(), 1);
+}
