@@ -4,6 +4,8 @@
 pub mod effects;
 #[cfg(test)]
 mod fake;
+#[cfg(test)]
+mod ready_tests;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

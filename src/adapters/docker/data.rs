@@ -1,8 +1,10 @@
 //! A new session's volumes as copies of another session's (`--data-from`), through the engine
-//! only — a remote engine has no host paths: a throwaway container (created from an image
-//! already on the engine, never started, so any image works, distroless included) mounts the
-//! source volumes read-only and the new ones, and the archive endpoints stream each source
-//! into its copy (GET archive → PUT archive, never held whole in memory).
+//! only — a remote engine has no host paths. Throwaway containers are made from an image
+//! already on the engine (the source's), mounting the source volumes read-only and the new
+//! ones. When that image has a `cp`, each copy is a started container running `cp -a` (the
+//! fast way, all volumes at once); when it has none (distroless), the containers are only
+//! created, never started, and the archive endpoints stream each source into its copy (GET
+//! archive → PUT archive, never held whole in memory).
 //!
 //! The source is never changed: its volumes are mounted read-only and without Docker's
 //! copy-up; its running containers are paused for the copy (a crash-consistent copy) and
@@ -216,29 +218,34 @@ impl Engine {
                 Err(e) => return Err(self.api_error(&format!("pause container {id}"), e)),
             }
         }
+        if self
+            .copy_by_cp(dir, project, source, copies, throwaways)
+            .await?
+        {
+            return Ok(());
+        }
         // Two containers: the engine locks a container while an archive streams out of it,
         // so reading and writing through one would wait on itself.
+        let mount = |side: &str, vols: Vec<&str>| -> Vec<(String, String, bool)> {
+            vols.into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    (
+                        v.to_string(),
+                        format!("/dev-prism-{side}-{i}"),
+                        side == "from",
+                    )
+                })
+                .collect()
+        };
+        let never = vec!["/dev-prism-never-runs".to_string()];
+        let from = mount("from", copies.iter().map(|c| c.0).collect());
         let reader = self
-            .throwaway(
-                dir,
-                project,
-                source,
-                "from",
-                copies.iter().map(|c| c.0),
-                true,
-            )
+            .throwaway(dir, project, source, from, never.clone())
             .await?;
         throwaways.push(reader.clone());
-        let writer = self
-            .throwaway(
-                dir,
-                project,
-                source,
-                "to",
-                copies.iter().map(|c| c.1),
-                false,
-            )
-            .await?;
+        let to = mount("to", copies.iter().map(|c| c.1).collect());
+        let writer = self.throwaway(dir, project, source, to, never).await?;
         throwaways.push(writer.clone());
         let patient = self.client.clone().with_timeout(COPY_TIMEOUT);
         for (i, (from, to)) in copies.iter().enumerate() {
@@ -265,22 +272,67 @@ impl Engine {
         Ok(())
     }
 
-    /// A container (created, never started) mounting `volumes` at `/dev-prism-<side>-<i>`,
-    /// labelled as the new session's.
+    /// The fast way, when the image has a `cp`: one started throwaway container per volume
+    /// running `cp -a` between the two mounts (as root, without network). `false` when the
+    /// image has no `cp` (nothing was written: the archive way follows).
+    async fn copy_by_cp(
+        &self,
+        dir: &str,
+        project: &str,
+        source: &DataSource,
+        copies: &[(&str, &str)],
+        throwaways: &mut Vec<String>,
+    ) -> Result<bool> {
+        // Every copy at once: each runs in its own container.
+        let mut running = vec![];
+        for (i, (from, to)) in copies.iter().enumerate() {
+            let mounts = vec![
+                (from.to_string(), "/dev-prism-from".to_string(), true),
+                (to.to_string(), "/dev-prism-to".to_string(), false),
+            ];
+            let cmd = ["cp", "-a", "/dev-prism-from/.", "/dev-prism-to/"];
+            let cmd = cmd.iter().map(|s| s.to_string()).collect();
+            let id = self.throwaway(dir, project, source, mounts, cmd).await?;
+            throwaways.push(id.clone());
+            match self.client.start_container(&id, None).await {
+                Ok(()) => running.push((id, from, to)),
+                // No `cp` in the image (distroless): the container never ran.
+                Err(_) if i == 0 => return Ok(false),
+                Err(e) => return Err(self.api_error(&format!("copy volume {from}"), e)),
+            }
+        }
+        let patient = self.client.clone().with_timeout(COPY_TIMEOUT);
+        for (id, from, to) in running {
+            let code = match patient.wait_container(&id, None).next().await {
+                Some(Ok(r)) => r.status_code,
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+                Some(Err(e)) => return Err(self.api_error(&format!("copy volume {from}"), e)),
+                None => -1,
+            };
+            if code != 0 {
+                return Err(crate::error::Error::failure(format!(
+                    "copying volume {from} into {to} failed: `cp -a` exited with code {code}"
+                )));
+            }
+        }
+        Ok(true)
+    }
+
+    /// A throwaway container mounting `mounts` (volume, path, read-only), labelled as the new
+    /// session's; `cmd` runs only when it is started.
     async fn throwaway(
         &self,
         dir: &str,
         project: &str,
         source: &DataSource,
-        side: &str,
-        volumes: impl Iterator<Item = &str>,
-        read_only: bool,
+        mounts: Vec<(String, String, bool)>,
+        cmd: Vec<String>,
     ) -> Result<String> {
-        let mounts = volumes
-            .enumerate()
-            .map(|(i, volume)| Mount {
-                target: Some(format!("/dev-prism-{side}-{i}")),
-                source: Some(volume.to_string()),
+        let mounts = mounts
+            .into_iter()
+            .map(|(volume, path, read_only)| Mount {
+                target: Some(path),
+                source: Some(volume),
                 typ: Some(MountType::VOLUME),
                 read_only: Some(read_only),
                 // Docker would otherwise fill an empty volume from the image.
@@ -295,10 +347,7 @@ impl Engine {
             (labels::MANAGED.to_string(), "true".to_string()),
             (labels::WORKING_DIR.to_string(), dir.to_string()),
             (labels::PROJECT.to_string(), project.to_string()),
-            (
-                labels::SERVICE.to_string(),
-                format!("(copy of volumes: {side})"),
-            ),
+            (labels::SERVICE.to_string(), "(volume copy)".to_string()),
             (
                 DATA_FROM_LABEL.to_string(),
                 source.dir.to_string_lossy().into_owned(),
@@ -306,9 +355,9 @@ impl Engine {
         ]);
         let body = ContainerCreateBody {
             image: Some(source.image.clone()),
-            // Never started: the command need not exist in the image.
-            cmd: Some(vec!["/dev-prism-never-runs".into()]),
+            cmd: Some(cmd),
             entrypoint: Some(vec![]),
+            user: Some("0:0".into()),
             network_disabled: Some(true),
             labels: Some(labels),
             host_config: Some(HostConfig {
