@@ -391,7 +391,7 @@ impl Engine {
 }
 
 /// Unpauses the source when the copy is abandoned (its future dropped: Ctrl-C). Runs on its
-/// own thread, runtime and connection, so it works while the caller's runtime is busy
+/// own thread, runtime, connection (and ssh tunnel), so it works while the caller's runtime is busy
 /// dropping the copy; the throwaway containers carry the new session's labels and go with
 /// its rollback.
 struct Guard {
@@ -415,7 +415,12 @@ impl Drop for Guard {
             {
                 rt.block_on(async {
                     let unpause = async {
-                        if let Ok(engine) = Engine::connect(guard.endpoint.clone(), None).await {
+                        // Its own ssh tunnel too: the caller's runs on the busy runtime.
+                        let tunnel =
+                            crate::adapters::endpoint::SshTarget::parse(&guard.endpoint.host)
+                                .and_then(|t| crate::adapters::ssh::Tunnel::start(&t).ok())
+                                .map(std::sync::Arc::new);
+                        if let Ok(engine) = Engine::connect(guard.endpoint.clone(), tunnel).await {
                             let _ = engine.unpause(&mut guard).await;
                         }
                     };
