@@ -12,6 +12,7 @@ use bollard::Docker;
 use std::sync::Arc;
 
 mod data;
+mod volume_copy;
 
 use super::endpoint::Endpoint;
 use super::ssh::Tunnel;

@@ -1,0 +1,328 @@
+//! A new session's volumes as copies of another session's (`--data-from`), through the engine
+//! only — a remote engine has no host paths. Throwaway containers are made from an image
+//! already on the engine (the source's), mounting the source volumes read-only and the new
+//! ones. When that image has a `cp`, each copy is a started container running `cp -a` (the
+//! fast way, all volumes at once); when it has none (distroless), the containers are only
+//! created, never started, and the archive endpoints stream each source into its copy (GET
+//! archive → PUT archive, never held whole in memory).
+//!
+//! The source is never changed: its volumes are mounted read-only and without Docker's
+//! copy-up; its running containers are paused for the copy (a crash-consistent copy) and
+//! always unpaused — on success, on error, and when the copy is abandoned (Ctrl-C drops the
+//! future: a guard unpauses from its own thread and connection).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, MountVolumeOptions, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    DownloadFromContainerOptions, RemoveContainerOptions, UploadToContainerOptions,
+};
+use futures_util::StreamExt;
+
+use super::Engine;
+use crate::adapters::endpoint::Endpoint;
+use crate::compose::labels;
+use crate::error::Result;
+use crate::plan::ready::{DataSource, NewVolume, DATA_FROM_LABEL};
+
+/// A volume copy lasts as long as the data takes to stream.
+const COPY_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// How long an abandoned copy may take to unpause the source.
+const UNPAUSE_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Engine {
+    /// Creates `volumes` and copies each from the source volume it names (see the module).
+    /// `dir` and `project` are the new session's: the throwaway containers carry its labels,
+    /// so a copy abandoned halfway (Ctrl-C, `kill -9`) leaves nothing its destroy (or
+    /// create's rollback) does not remove.
+    pub async fn copy_volumes(
+        &self,
+        dir: &str,
+        project: &str,
+        source: &DataSource,
+        volumes: &[NewVolume],
+    ) -> Result<()> {
+        for v in volumes {
+            let request = VolumeCreateRequest {
+                name: Some(v.name.clone()),
+                driver: v.driver.clone(),
+                driver_opts: Some(v.driver_opts.clone().into_iter().collect()),
+                labels: Some(v.labels.clone().into_iter().collect()),
+                ..Default::default()
+            };
+            self.client
+                .create_volume(request)
+                .await
+                .map_err(|e| self.api_error(&format!("create volume {}", v.name), e))?;
+        }
+        let copies: Vec<(&str, &str)> = volumes
+            .iter()
+            .filter_map(|v| Some((v.from.as_deref()?, v.name.as_str())))
+            .collect();
+        if copies.is_empty() {
+            return Ok(());
+        }
+        let mut guard = Guard {
+            endpoint: self.endpoint.clone(),
+            paused: vec![],
+        };
+        let mut throwaways = vec![];
+        let result = self
+            .copy_paused(dir, project, source, &copies, &mut guard, &mut throwaways)
+            .await;
+        let unpaused = self.unpause(&mut guard).await;
+        for id in throwaways {
+            let _ = self
+                .client
+                .remove_container(
+                    &id,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        v: false,
+                        link: false,
+                    }),
+                )
+                .await;
+        }
+        result.and(unpaused)
+    }
+
+    async fn copy_paused(
+        &self,
+        dir: &str,
+        project: &str,
+        source: &DataSource,
+        copies: &[(&str, &str)],
+        guard: &mut Guard,
+        throwaways: &mut Vec<String>,
+    ) -> Result<()> {
+        for id in &source.pause {
+            match self.client.pause_container(id).await {
+                Ok(()) => guard.paused.push(id.clone()),
+                // Gone, or no longer running (stopped, or paused by someone else): nothing
+                // to pause, and nothing of ours to unpause.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404 | 409,
+                    ..
+                }) => {}
+                Err(e) => return Err(self.api_error(&format!("pause container {id}"), e)),
+            }
+        }
+        if self
+            .copy_by_cp(dir, project, source, copies, throwaways)
+            .await?
+        {
+            return Ok(());
+        }
+        // Two containers: the engine locks a container while an archive streams out of it,
+        // so reading and writing through one would wait on itself.
+        let mount = |side: &str, vols: Vec<&str>| -> Vec<(String, String, bool)> {
+            vols.into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    (
+                        v.to_string(),
+                        format!("/dev-prism-{side}-{i}"),
+                        side == "from",
+                    )
+                })
+                .collect()
+        };
+        let never = vec!["/dev-prism-never-runs".to_string()];
+        let from = mount("from", copies.iter().map(|c| c.0).collect());
+        let reader = self
+            .throwaway(dir, project, source, from, never.clone())
+            .await?;
+        throwaways.push(reader.clone());
+        let to = mount("to", copies.iter().map(|c| c.1).collect());
+        let writer = self.throwaway(dir, project, source, to, never).await?;
+        throwaways.push(writer.clone());
+        let patient = self.client.clone().with_timeout(COPY_TIMEOUT);
+        for (i, (from, to)) in copies.iter().enumerate() {
+            let tar = patient
+                .download_from_container(
+                    &reader,
+                    Some(DownloadFromContainerOptions {
+                        path: format!("/dev-prism-from-{i}/."),
+                    }),
+                )
+                .map(|chunk| chunk.map_err(std::io::Error::other));
+            patient
+                .upload_to_container(
+                    &writer,
+                    Some(UploadToContainerOptions {
+                        path: format!("/dev-prism-to-{i}"),
+                        ..Default::default()
+                    }),
+                    bollard::body_try_stream(tar),
+                )
+                .await
+                .map_err(|e| self.api_error(&format!("copy volume {from} into {to}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// The fast way, when the image has a `cp`: one started throwaway container per volume
+    /// running `cp -a` between the two mounts (as root, without network). `false` when the
+    /// image has no `cp` (nothing was written: the archive way follows).
+    async fn copy_by_cp(
+        &self,
+        dir: &str,
+        project: &str,
+        source: &DataSource,
+        copies: &[(&str, &str)],
+        throwaways: &mut Vec<String>,
+    ) -> Result<bool> {
+        // Every copy at once: each runs in its own container.
+        let mut running = vec![];
+        for (i, (from, to)) in copies.iter().enumerate() {
+            let mounts = vec![
+                (from.to_string(), "/dev-prism-from".to_string(), true),
+                (to.to_string(), "/dev-prism-to".to_string(), false),
+            ];
+            let cmd = ["cp", "-a", "/dev-prism-from/.", "/dev-prism-to/"];
+            let cmd = cmd.iter().map(|s| s.to_string()).collect();
+            let id = self.throwaway(dir, project, source, mounts, cmd).await?;
+            throwaways.push(id.clone());
+            match self.client.start_container(&id, None).await {
+                Ok(()) => running.push((id, from, to)),
+                // No `cp` in the image (distroless): the container never ran.
+                Err(_) if i == 0 => return Ok(false),
+                Err(e) => return Err(self.api_error(&format!("copy volume {from}"), e)),
+            }
+        }
+        let patient = self.client.clone().with_timeout(COPY_TIMEOUT);
+        for (id, from, to) in running {
+            let code = match patient.wait_container(&id, None).next().await {
+                Some(Ok(r)) => r.status_code,
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+                Some(Err(e)) => return Err(self.api_error(&format!("copy volume {from}"), e)),
+                None => -1,
+            };
+            if code != 0 {
+                return Err(crate::error::Error::failure(format!(
+                    "copying volume {from} into {to} failed: `cp -a` exited with code {code}"
+                )));
+            }
+        }
+        Ok(true)
+    }
+
+    /// A throwaway container mounting `mounts` (volume, path, read-only), labelled as the new
+    /// session's; `cmd` runs only when it is started.
+    async fn throwaway(
+        &self,
+        dir: &str,
+        project: &str,
+        source: &DataSource,
+        mounts: Vec<(String, String, bool)>,
+        cmd: Vec<String>,
+    ) -> Result<String> {
+        let mounts = mounts
+            .into_iter()
+            .map(|(volume, path, read_only)| Mount {
+                target: Some(path),
+                source: Some(volume),
+                typ: Some(MountType::VOLUME),
+                read_only: Some(read_only),
+                // Docker would otherwise fill an empty volume from the image.
+                volume_options: Some(MountVolumeOptions {
+                    no_copy: Some(true),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let labels = HashMap::from([
+            (labels::MANAGED.to_string(), "true".to_string()),
+            (labels::WORKING_DIR.to_string(), dir.to_string()),
+            (labels::PROJECT.to_string(), project.to_string()),
+            (labels::SERVICE.to_string(), "(volume copy)".to_string()),
+            (
+                DATA_FROM_LABEL.to_string(),
+                source.dir.to_string_lossy().into_owned(),
+            ),
+        ]);
+        let body = ContainerCreateBody {
+            image: Some(source.image.clone()),
+            cmd: Some(cmd),
+            entrypoint: Some(vec![]),
+            user: Some("0:0".into()),
+            network_disabled: Some(true),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                mounts: Some(mounts),
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .client
+            .create_container(None, body)
+            .await
+            .map_err(|e| self.api_error("create a container to copy volumes through", e))?;
+        Ok(created.id)
+    }
+
+    /// Unpauses what was paused; disarms the guard.
+    async fn unpause(&self, guard: &mut Guard) -> Result<()> {
+        let mut first_error = None;
+        for id in std::mem::take(&mut guard.paused) {
+            if let Err(e) = self.client.unpause_container(&id).await {
+                first_error.get_or_insert(self.api_error(&format!("unpause container {id}"), e));
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(e) => Err(e.with_hint("run `docker unpause` on the source's containers")),
+        }
+    }
+}
+
+/// Unpauses the source when the copy is abandoned (its future dropped: Ctrl-C). Runs on its
+/// own thread, runtime, connection (and ssh tunnel), so it works while the caller's runtime is busy
+/// dropping the copy; the throwaway containers carry the new session's labels and go with
+/// its rollback.
+struct Guard {
+    endpoint: Endpoint,
+    paused: Vec<String>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.paused.is_empty() {
+            return;
+        }
+        let mut guard = Guard {
+            endpoint: self.endpoint.clone(),
+            paused: std::mem::take(&mut self.paused),
+        };
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(async {
+                    let unpause = async {
+                        // Its own ssh tunnel too: the caller's runs on the busy runtime.
+                        let tunnel =
+                            crate::adapters::endpoint::SshTarget::parse(&guard.endpoint.host)
+                                .and_then(|t| crate::adapters::ssh::Tunnel::start(&t).ok())
+                                .map(std::sync::Arc::new);
+                        if let Ok(engine) = Engine::connect(guard.endpoint.clone(), tunnel).await {
+                            let _ = engine.unpause(&mut guard).await;
+                        }
+                    };
+                    let _ = tokio::time::timeout(UNPAUSE_TIMEOUT, unpause).await;
+                });
+            }
+            // Tried once; never again from this guard's own drop.
+            guard.paused.clear();
+        })
+        .join();
+    }
+}
