@@ -42,7 +42,13 @@ async fn files_and_volumes_come_before_the_services() {
         volumes: BTreeMap::from([("pg".to_string(), "shop-1_pg".to_string())]),
     };
     let model = crate::compose::parse(&[("docker-compose.yml".into(), COMPOSE.into())]).unwrap();
-    first.extend(ready::data_step(&model.top, &d.project, "2.40.3", &source));
+    let target = ready::Target {
+        project: &d.project,
+        dir: Path::new(DIR),
+        shared: &[],
+        compose_version: "2.40.3",
+    };
+    first.extend(ready::data_step(&model.top, target, &source));
     let plan = diff_after(&d, &fx.observed(&d), Intent::Up, first);
     let ui = Ui {
         quiet: true,

@@ -748,12 +748,16 @@ fn volume_overrides(model: &ComposeModel, ctx: &SessionFileContext<'_>) -> Map<S
         let change = if ctx.share_volumes.contains(key) {
             serde_json::json!({"labels": {labels::SHARED: "true"}})
         } else {
-            let suffix = crate::util::short_hash(ctx.dir.as_bytes(), 8);
-            serde_json::json!({"name": format!("{name}-{suffix}")})
+            serde_json::json!({"name": per_session_volume_name(name, ctx.dir)})
         };
         out.insert(key.clone(), change);
     }
     out
+}
+
+/// The name a volume with a fixed `name:` gets in the session in `dir`.
+pub fn per_session_volume_name(name: &str, dir: &str) -> String {
+    format!("{name}-{}", crate::util::short_hash(dir.as_bytes(), 8))
 }
 
 /// `networks: {default: {ipam: {config: [{subnet: …}]}}}`; v1 merges it into the user's

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 mod destroy;
-pub mod ready;
 mod files;
+pub mod ready;
 mod stop;
 mod up;
 

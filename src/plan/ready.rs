@@ -160,15 +160,26 @@ pub struct DataSource {
 /// The label naming where a session's data came from (on its volumes; `info` shows it).
 pub const DATA_FROM_LABEL: &str = "dev-prism.data_from";
 
+/// The new session a data step creates volumes for.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    pub project: &'a str,
+    pub dir: &'a std::path::Path,
+    /// `shareVolumes`: keys whose volume every session shares (never created or copied).
+    pub shared: &'a [String],
+    pub compose_version: &'a str,
+}
+
 /// The step creating the session's named volumes as copies of `source`'s. `top` is the
-/// compose model's top-level keys; volumes declared `external` or with a fixed `name:` are
-/// shared with the source, never created or copied.
+/// compose model's top-level keys; `external` and shared (`shareVolumes`) volumes are the
+/// source's as well, never created or copied; a volume with a fixed `name:` gets the session's
+/// own name for it.
 pub fn data_step(
     top: &serde_json::Map<String, Value>,
-    project: &str,
-    compose_version: &str,
+    target: Target<'_>,
     source: &DataSource,
 ) -> Option<Step> {
+    let project = target.project;
     let Some(Value::Object(declared)) = top.get("volumes") else {
         return None;
     };
@@ -178,7 +189,7 @@ pub fn data_step(
         let def = def.as_object();
         let get = |k: &str| def.and_then(|d| d.get(k));
         let external = get("external").is_some_and(|e| e != &Value::Bool(false) && !e.is_null());
-        if external || get("name").is_some_and(|n| !n.is_null()) {
+        if external || target.shared.contains(key) {
             continue;
         }
         let strings = |k: &str| -> BTreeMap<String, String> {
@@ -198,12 +209,20 @@ pub fn data_step(
         let mut labels = strings("labels");
         labels.insert("com.docker.compose.project".into(), project.into());
         labels.insert("com.docker.compose.volume".into(), key.clone());
-        labels.insert("com.docker.compose.version".into(), compose_version.into());
+        labels.insert(
+            "com.docker.compose.version".into(),
+            target.compose_version.into(),
+        );
         labels.insert(
             DATA_FROM_LABEL.into(),
             source.dir.to_string_lossy().into_owned(),
         );
-        let name = format!("{project}_{key}");
+        let name = match get("name").and_then(Value::as_str) {
+            Some(fixed) => {
+                crate::compose::per_session_volume_name(fixed, &target.dir.to_string_lossy())
+            }
+            None => format!("{project}_{key}"),
+        };
         let from = source.volumes.get(key).cloned();
         details.push(Detail {
             action: Action::Create,
@@ -319,7 +338,7 @@ mod tests {
     fn volumes_copy_by_key_and_skip_shared_ones() {
         let top: serde_json::Map<String, Value> = serde_json::from_str(
             r#"{"volumes": {"db": {"labels": {"team": "a"}}, "cache": null,
-                 "ext": {"external": true}, "fixed": {"name": "shared"}}}"#,
+                 "ext": {"external": true}, "fixed": {"name": "pg"}, "both": {"name": "b"}}}"#,
         )
         .unwrap();
         let source = DataSource {
@@ -329,13 +348,22 @@ mod tests {
             image: "img".into(),
             volumes: BTreeMap::from([("db".to_string(), "app-1234_db".to_string())]),
         };
-        let step = data_step(&top, "app-9999", "2.40.3", &source).unwrap();
+        let shared = vec!["both".to_string()];
+        let target = Target {
+            project: "app-9999",
+            dir: Path::new("/s/one"),
+            shared: &shared,
+            compose_version: "2.40.3",
+        };
+        let step = data_step(&top, target, &source).unwrap();
         let subjects: Vec<&str> = step.details.iter().map(|d| d.subject.as_str()).collect();
+        let fixed = crate::compose::per_session_volume_name("pg", "/s/one");
         assert_eq!(
             subjects,
             vec![
-                "volume app-9999_cache (empty)",
-                "volume app-9999_db (copy of app-1234_db)"
+                "volume app-9999_cache (empty)".to_string(),
+                "volume app-9999_db (copy of app-1234_db)".to_string(),
+                format!("volume {fixed} (empty)"),
             ]
         );
         assert!(step.details[0].reason.contains("starts empty"));
@@ -347,7 +375,7 @@ mod tests {
         assert_eq!(db.labels["com.docker.compose.volume"], "db");
         assert_eq!(db.labels["team"], "a");
         assert_eq!(db.labels[DATA_FROM_LABEL], "/src/app");
-        assert!(data_step(&serde_json::Map::new(), "p", "2", &source).is_none());
+        assert!(data_step(&serde_json::Map::new(), target, &source).is_none());
     }
 
     #[test]

@@ -94,12 +94,13 @@ pub async fn data_step(
         image: found.image,
     };
     let version = ctx.compose()?.version;
-    Ok(ready::data_step(
-        &session.model.top,
+    let target = ready::Target {
         project,
-        &version,
-        &source,
-    ))
+        dir: &session.dir,
+        shared: &session.config.share_volumes,
+        compose_version: &version,
+    };
+    Ok(ready::data_step(&session.model.top, target, &source))
 }
 
 /// Whether `dir` belongs to the repository whose main checkout is `repo`: by the repository

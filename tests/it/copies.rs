@@ -18,6 +18,19 @@ volumes:
   data: {}
 "#;
 
+/// The same with a second volume whose `name:` is fixed (each session gets its own name).
+const DATA_FIXED: &str = r#"services:
+  db:
+    image: dev-prism-test-busybox:1
+    command: ["sh", "-c", "[ -f /data/seed ] || echo from-first > /data/seed; [ -f /fixed/seed ] || echo fixed-first > /fixed/seed; exec sleep 3600"]
+    volumes: ["data:/data", "fixed:/fixed"]
+    stop_grace_period: 1s
+volumes:
+  data: {}
+  fixed:
+    name: dp-it-fixed-name
+"#;
+
 fn create(repo: &Repo, args: &[&str]) -> PathBuf {
     let mut all = vec!["create", "-q"];
     all.extend_from_slice(args);
@@ -166,7 +179,7 @@ fn data_from_another_session_is_a_copy_and_the_source_runs_on() {
     if !docker_ready(Flavor::V2) {
         return;
     }
-    let repo = Repo::new(Flavor::V2, DATA);
+    let repo = Repo::new(Flavor::V2, DATA_FIXED);
     let first = create(&repo, &["--branch", "first"]);
     let source = container_of(&first);
     exec(&source, "echo written-later > /data/extra");
@@ -197,6 +210,7 @@ fn data_from_another_session_is_a_copy_and_the_source_runs_on() {
     );
     assert_eq!(status(&source), "running", "the source was left paused");
     let copy = container_of(&second);
+    assert_eq!(exec(&copy, "cat /fixed/seed"), "fixed-first\n");
     assert_eq!(
         exec(&copy, "cat /data/seed /data/extra"),
         "from-first\nwritten-later\n"
@@ -220,8 +234,8 @@ fn data_from_another_session_is_a_copy_and_the_source_runs_on() {
     );
     assert_eq!(
         by_project("volume", &p1).len(),
-        1,
-        "the source's volume is gone"
+        2,
+        "the source's volumes are gone"
     );
     assert_eq!(exec(&source, "cat /data/seed"), "from-first\n");
 }
