@@ -634,3 +634,54 @@ fn stop_removes_the_env_files_that_name_dead_ports() {
     ok(&repo.dp(&dir, &["destroy"]));
     assert!(!dir.exists());
 }
+
+#[test]
+fn a_rollback_keeps_work_written_into_the_new_worktree_meanwhile() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    repo.write(
+        "session.config.yaml",
+        "setup: [\"echo precious > notes.txt\", \"sleep 30\"]\n",
+    );
+    repo.commit("setup writes a file");
+    // SIGTERM while the second setup command runs: create rolls back, the first one's file is
+    // work in the new worktree.
+    let json = ok(&repo.dp(
+        &repo.path,
+        &["--json", "plan", "--create", "--branch", "busy"],
+    ));
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let index = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|s| s["subject"] == "setup `sleep 30`")
+        .expect("the plan lists the setup step");
+    let out = dp_env(
+        &repo.path,
+        &["create", "--branch", "busy"],
+        &[
+            ("DEV_PRISM_COMPOSE", "v2"),
+            (
+                "DEV_PRISM_FAULT",
+                &format!("signal-after:{}:TERM", index - 1),
+            ),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    let dir = repo.sessions_dir().join("busy");
+    let err = stderr(&out);
+    assert!(
+        err.contains("kept worktree") && err.contains("notes.txt"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
+        "precious\n"
+    );
+    assert_no_docker_objects(&repo, &dir);
+    ok(&repo.dp(&dir, &["destroy", "--force"]));
+    assert!(!dir.exists() && !has_branch(&repo, "busy"));
+}
