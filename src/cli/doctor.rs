@@ -203,6 +203,16 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             Err((e.message.clone(), e.hint.clone().unwrap_or_default())),
         )),
     }
+    // A new worktree session uses the config committed on its branch: an untracked or edited
+    // one here would not be what it runs with (create refuses it, naming the keys).
+    if let Some(repo) = &main_root {
+        checks.push(check(
+            "config committed",
+            crate::reconcile::create::config_is_committed(&top, repo, "HEAD")
+                .map(|()| "new worktree sessions use the config as you see it".to_string())
+                .map_err(|e| (e.message.clone(), e.hint.clone().unwrap_or_default())),
+        ));
+    }
 
     // Sessions whose directories vanished.
     if let Ok(engine) = &engine {

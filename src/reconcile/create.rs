@@ -228,7 +228,7 @@ fn absolute(path: &Path) -> PathBuf {
 /// The session's config is the one committed on its branch: a config in the checkout create
 /// runs from that is untracked or has uncommitted changes would be applied halfway, so create
 /// stops and names it (and the keys that differ).
-fn config_is_committed(top: &Path, repo: &Path, rev: &str) -> Result<()> {
+pub fn config_is_committed(top: &Path, repo: &Path, rev: &str) -> Result<()> {
     let dirty = git::status_of(top, CONFIG_FILES)?;
     let Some(line) = dirty.first() else {
         return Ok(());

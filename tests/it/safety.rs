@@ -285,6 +285,11 @@ fn uncommitted_config_stops_create_before_anything() {
         stderr(&out)
     );
     assert_eq!(snapshot(&repo), before);
+    let doctor = stdout(&repo.dp(&repo.path, &["doctor"]));
+    assert!(
+        doctor.contains("config committed") && doctor.contains("is not committed"),
+        "doctor reports it too: {doctor}"
+    );
     repo.commit("config");
     repo.write(
         "session.config.yaml",
