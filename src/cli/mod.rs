@@ -191,6 +191,22 @@ pub(crate) fn print_session(
     } else {
         ui.out(&crate::render::port_lines(containers));
     }
+    warn_if_remote_loopback(ui, dir, containers);
+}
+
+/// A remote engine publishing on its own loopback (the default `bindAddress`): nothing here
+/// reaches the ports until `dev-prism forward` forwards them.
+pub(crate) fn warn_if_remote_loopback(
+    ui: &Ui,
+    dir: &std::path::Path,
+    containers: &[crate::observed::Container],
+) {
+    if let Some(host) = crate::desired::address::needs_forward(containers) {
+        ui.warn(&format!(
+            "the ports are only on {host}'s loopback: run `dev-prism forward {}` to reach them at 127.0.0.1 here (or set bindAddress: 0.0.0.0 to publish them on {host})",
+            dir.display()
+        ));
+    }
 }
 
 /// After a failed create: the session directory on stdout when a session is left there (a
