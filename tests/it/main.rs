@@ -5,6 +5,7 @@ mod support;
 mod errors;
 mod exec;
 mod faults;
+mod forward;
 mod heal;
 mod journey;
 mod mcp;
