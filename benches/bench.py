@@ -16,6 +16,13 @@ Everything it creates lives under one temp directory and one label prefix, and i
 the end (also on failure). Results go to docs/benchmarks.md.
 
 Usage: python3 benches/bench.py [--runs 15] [--out docs/benchmarks.md]
+
+`--scale` measures instead how create and `list` behave from 1 to 200 sessions on one engine
+(one-service fixture, sessions created in parallel batches): per-session create time at each
+step and `list` against the curl floor, written as the "From 1 to 200 sessions" section of the
+report (the rest of the file is kept). Everything is removed at the end, also on failure.
+
+Usage: python3 benches/bench.py --scale [--steps 1,10,50,100,200] [--batch 10] [--runs 7]
 """
 
 import argparse
@@ -166,7 +173,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--scale", action="store_true", help="create and list from 1 to 200 sessions")
+    ap.add_argument("--steps", default="1,10,50,100,200")
+    ap.add_argument("--batch", type=int, default=10, help="creates run at once (--scale)")
     args = ap.parse_args()
+    if args.scale:
+        return scale_main(args)
 
     sh(["cargo", "build", "--release", "-q"], cwd=ROOT)
     ensure_image()
@@ -272,6 +284,97 @@ def run_all(base, runs, rows, notes):
     rows.append(("floor: engine, remove 10 containers + 10 networks at once", raw["rm 10"], None, None,
                  raw["rm 10"] / raw["rm 1"], 1.0))
     return rows
+
+
+CURL_LIST = ["curl", "-s", "--unix-socket", SOCKET, "-o", "/dev/null",
+             "http://localhost/containers/json?all=1&filters=%7B%22label%22%3A%5B%22dev-prism.managed%3Dtrue%22%5D%7D"]
+
+
+def scale_main(args):
+    steps = [int(n) for n in args.steps.split(",")]
+    runs = args.runs if args.runs != 15 else 7
+    sh(["cargo", "build", "--release", "-q"], cwd=ROOT)
+    ensure_image()
+    base = os.path.realpath(tempfile.mkdtemp(prefix="dp-bench-scale-"))
+    started = time.perf_counter()
+    table, failure = [], None
+    try:
+        failure = run_scale(base, steps, args.batch, runs, table)
+    finally:
+        # Parallel destroy first (fast), then the label sweep for anything it left.
+        dp("destroy", "--all", "--force", "--under", base, check=False)
+        cleanup(base)
+    write_scale(args.out, table, failure, args.batch, runs, time.perf_counter() - started)
+    print(open(args.out).read())
+    return table
+
+
+def run_scale(base, steps, batch, runs, table):
+    """Grows the sessions step by step; returns why it stopped early, or None."""
+    made = []
+    for n in steps:
+        creates = []
+        step_start = time.perf_counter()
+        while len(made) < n:
+            todo = [make_project(base, f"n{len(made) + i:03d}", ONE) for i in range(min(batch, n - len(made)))]
+            procs = [(d, time.perf_counter(), subprocess.Popen([BIN, "-q", "create", "--in-place"], cwd=d,
+                                                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                     for d in todo]
+            for d, t0, p in procs:
+                _, err = p.communicate()
+                creates.append(time.perf_counter() - t0)
+                if p.returncode != 0:
+                    return f"create of session {len(made) + 1} failed at N={n}: {err.decode().strip()}"
+                made.append(d)
+        step_wall = time.perf_counter() - step_start
+        floor = stats(measure(CURL_LIST, runs)[0])[0]
+        lst = stats(measure([BIN, "list"], runs, cwd=made[0])[0])[0]
+        info = stats(measure([BIN, "info"], runs, cwd=made[0])[0])[0]
+        table.append({"n": n, "new": len(creates), "create_median": statistics.median(creates),
+                      "create_max": max(creates), "per_session": step_wall / len(creates),
+                      "floor": floor, "list": lst, "info": info})
+        print(f"N={n}: {table[-1]}", file=sys.stderr)
+    return None
+
+
+def write_scale(path, table, failure, batch, runs, total):
+    engine = sh(["docker", "version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"], check=False).stdout.strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    lines = [
+        "## From 1 to 200 sessions",
+        "",
+        f"Produced by `python3 benches/bench.py --scale` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC "
+        f"(the whole run: {total:.0f} s). Machine: {os.cpu_count()} cores ({cpu}), shared with other work; "
+        f"{platform.system()} {platform.release()}; Docker engine {engine}; release build; default settings "
+        "(session subnets from the default `subnetPool`).",
+        f"Each step adds sessions of a one-service fixture, {batch} creates at once, until N run. `create` "
+        "columns are the wall time of each create in that step (median, slowest) and the step's wall time "
+        f"divided by the sessions it added; `list`/`info`/floor are medians of {runs} runs after 2 warm-ups "
+        "with N sessions running. Floor: one Engine API list call with curl --unix-socket.",
+        "",
+        "| N | added | create median | create slowest | step wall / session | curl floor | `list` | × floor | `info` |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in table:
+        lines.append(f"| {r['n']} | {r['new']} | {ms(r['create_median'])} | {ms(r['create_max'])} | "
+                     f"{ms(r['per_session'])} | {ms(r['floor'])} | {ms(r['list'])} | "
+                     f"{r['list'] / r['floor']:.2f} | {ms(r['info'])} |")
+    if failure:
+        lines += ["", f"Stopped early: {failure}"]
+    section = "\n".join(lines) + "\n"
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    head, sep, tail = text.partition("## From 1 to 200 sessions")
+    if sep:
+        # Replace the old section up to the next heading.
+        rest = tail.split("\n## ", 1)
+        tail = ("\n## " + rest[1]) if len(rest) > 1 else ""
+        text = head + section + tail
+    else:
+        marker = "## Profile:"
+        i = text.find(marker)
+        text = text[:i] + section + "\n" + text[i:] if i >= 0 else text.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(text)
 
 
 def engine_bulk_floor():

@@ -18,7 +18,7 @@ use super::endpoint::Endpoint;
 use super::ssh::Tunnel;
 use crate::compose::labels;
 use crate::error::{chain, Error, Kind, Result};
-use crate::observed::{container_from_summary, Container};
+use crate::observed::{container_from_summary, Container, EngineHost};
 
 /// How long connecting may take before the engine counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,6 +35,8 @@ pub struct Engine {
     client: Docker,
     pub endpoint: Endpoint,
     pub api_version: String,
+    /// Where its published ports are, seen from this machine.
+    pub host: EngineHost,
     /// Kept alive as long as the connection is used.
     _tunnel: Option<Arc<Tunnel>>,
 }
@@ -140,10 +142,12 @@ impl Engine {
             }
         };
         let api_version = client.client_version().to_string();
+        let host = endpoint.ports_host();
         Ok(Engine {
             client,
             endpoint,
             api_version,
+            host,
             _tunnel: tunnel,
         })
     }
@@ -178,7 +182,11 @@ impl Engine {
             started,
         );
         let list = list.map_err(|e| self.api_error("list containers", e))?;
-        Ok(list.iter().filter_map(container_from_summary).collect())
+        let mut list: Vec<Container> = list.iter().filter_map(container_from_summary).collect();
+        for c in &mut list {
+            c.engine_host = self.host.clone();
+        }
+        Ok(list)
     }
 
     /// Every container of the session in `dir`: ONE API call, filtered by both labels.

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::observed::EngineHost;
 
 pub const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
 
@@ -92,6 +93,50 @@ impl SshTarget {
     /// route to an ssh engine); the user's `~/.ssh/config` applies as for any ssh.
     /// `control`: a socket path for sharing one connection (`ControlMaster`).
     pub fn dial_args(&self, control: Option<&Path>) -> Vec<String> {
+        let mut args = self.args(control);
+        args.extend(["docker", "system", "dial-stdio"].map(String::from));
+        args
+    }
+
+    /// `ssh` arguments that forward each `(port, remote address)` from 127.0.0.1:PORT here to
+    /// ADDRESS:PORT on the host, and run nothing (`-N`); ssh exits when a forward cannot be set
+    /// up (the local port is taken).
+    pub fn forward_args(&self, forwards: &[(u16, String)]) -> Vec<String> {
+        let mut args: Vec<String> = ["-N", "-o", "ExitOnForwardFailure=yes"]
+            .map(String::from)
+            .to_vec();
+        for (port, to) in forwards {
+            let to = if to.contains(':') {
+                format!("[{to}]")
+            } else {
+                to.clone()
+            };
+            args.extend(["-L".into(), format!("127.0.0.1:{port}:{to}:{port}")]);
+        }
+        args.extend(self.args(None));
+        args
+    }
+
+    /// The host name ssh connects to (`ssh -G`), when ssh can say.
+    pub fn resolved_host(&self) -> Option<String> {
+        let mut args = self.args(None);
+        args.insert(0, "-G".into());
+        let out = std::process::Command::new("ssh")
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("hostname "))
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+    }
+
+    /// Options, user, port, `--` and the host: every ssh dev-prism runs starts so.
+    fn args(&self, control: Option<&Path>) -> Vec<String> {
         let mut args: Vec<String> = ["-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
             .map(String::from)
             .to_vec();
@@ -111,13 +156,7 @@ impl SshTarget {
         if let Some(p) = self.port {
             args.extend(["-p".into(), p.to_string()]);
         }
-        args.extend([
-            "--".into(),
-            self.host.clone(),
-            "docker".into(),
-            "system".into(),
-            "dial-stdio".into(),
-        ]);
+        args.extend(["--".into(), self.host.clone()]);
         args
     }
 }
@@ -159,6 +198,26 @@ impl Endpoint {
         match self.remote_host() {
             None => true,
             Some(h) => h == "localhost" || h.starts_with("127.") || h == "::1",
+        }
+    }
+
+    /// Where the engine's published ports are, seen from this machine: its host for a remote
+    /// engine. An ssh host is resolved the way ssh resolves it (`ssh -G`: a `Host` alias of
+    /// `~/.ssh/config` becomes its `HostName`), since a browser knows no ssh aliases.
+    pub fn ports_host(&self) -> EngineHost {
+        if self.is_local() {
+            return EngineHost::Local;
+        }
+        let Some(host) = self.remote_host() else {
+            return EngineHost::Local;
+        };
+        let resolved = SshTarget::parse(&self.host)
+            .and_then(|t| t.resolved_host())
+            .unwrap_or(host);
+        if resolved == "localhost" || resolved.starts_with("127.") || resolved == "::1" {
+            EngineHost::Local
+        } else {
+            EngineHost::Remote(resolved)
         }
     }
 
@@ -285,6 +344,11 @@ mod tests {
         assert_eq!(t.port, Some(2222));
         let args = t.dial_args(None).join(" ");
         assert!(args.contains("-l deploy -p 2222 -- build-box docker system dial-stdio"));
+        let fwd = t
+            .forward_args(&[(32768, "127.0.0.1".into()), (32769, "::1".into())])
+            .join(" ");
+        assert!(fwd.starts_with("-N -o ExitOnForwardFailure=yes -L 127.0.0.1:32768:127.0.0.1:32768 -L 127.0.0.1:32769:[::1]:32769 -T"), "{fwd}");
+        assert!(fwd.ends_with("-l deploy -p 2222 -- build-box"), "{fwd}");
         let bare = SshTarget::parse("ssh://box").unwrap();
         assert_eq!((bare.user, bare.port), (None, None));
         assert_eq!(SshTarget::parse("ssh://[::1]:22").unwrap().host, "::1");

@@ -122,6 +122,7 @@ impl Fake {
                 })
                 .collect(),
             labels: l,
+            engine_host: Default::default(),
         };
         self.containers.retain(|c| c.service != service);
         self.containers.push(container);

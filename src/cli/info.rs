@@ -68,5 +68,6 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         }
         ui.out(&text);
     }
+    super::warn_if_remote_loopback(ui, &dir, containers);
     Ok(0)
 }

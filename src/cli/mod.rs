@@ -18,6 +18,7 @@ mod destroy;
 mod doctor;
 mod env;
 mod exec;
+mod forward;
 mod heal;
 mod hooks;
 mod info;
@@ -64,6 +65,7 @@ const EXAMPLES: &str = "Examples:
   dev-prism destroy                     remove the session in this directory
   dev-prism hooks install               heal sessions after every checkout, merge, rebase
   dev-prism exec -- npm test            run a command with the session's ports in its env
+  dev-prism forward                     reach a remote (ssh) engine's session at 127.0.0.1
   eval \"$(dev-prism env)\"               export the session's variables into this shell
   dev-prism --json info                 machine-readable output (schema: docs/json.md)
   claude mcp add dev-prism -- dev-prism mcp   the same as MCP tools for coding agents";
@@ -126,6 +128,7 @@ pub enum Command {
     Claude(claude::Args),
     Env(env::Args),
     Exec(exec::Args),
+    Forward(forward::Args),
     Mcp(mcp::Args),
     Doctor(doctor::Args),
     Completions(completions::Args),
@@ -152,6 +155,7 @@ impl Command {
             Command::Claude(_) => "claude",
             Command::Env(_) => "env",
             Command::Exec(_) => "exec",
+            Command::Forward(_) => "forward",
             Command::Mcp(_) => "mcp",
             Command::Doctor(_) => "doctor",
             Command::Completions(_) => "completions",
@@ -190,6 +194,22 @@ pub(crate) fn print_session(
         ));
     } else {
         ui.out(&crate::render::port_lines(containers));
+    }
+    warn_if_remote_loopback(ui, dir, containers);
+}
+
+/// A remote engine publishing on its own loopback (the default `bindAddress`): nothing here
+/// reaches the ports until `dev-prism forward` forwards them.
+pub(crate) fn warn_if_remote_loopback(
+    ui: &Ui,
+    dir: &std::path::Path,
+    containers: &[crate::observed::Container],
+) {
+    if let Some(host) = crate::desired::address::needs_forward(containers) {
+        ui.warn(&format!(
+            "the ports are only on {host}'s loopback: run `dev-prism forward {}` to reach them at 127.0.0.1 here (or set bindAddress: 0.0.0.0 to publish them on {host})",
+            dir.display()
+        ));
     }
 }
 
@@ -250,6 +270,7 @@ pub async fn dispatch(cli: Cli) -> Result<i32> {
         Command::Claude(a) => claude::run(a, &ui),
         Command::Env(a) => env::run(a, &mut ctx, &ui).await,
         Command::Exec(a) => exec::run(a, &mut ctx, &ui).await,
+        Command::Forward(a) => forward::run(a, &mut ctx, &ui).await,
         Command::Mcp(a) => mcp::run(a).await,
         Command::Doctor(a) => doctor::run(a, &mut ctx, &ui).await,
         Command::Completions(a) => completions::run(a),

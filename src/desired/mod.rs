@@ -391,7 +391,10 @@ fn derived_files(
                     "DATABASE_URL".into(),
                     Rewrite::PointAt {
                         var,
-                        host: address::reachable_host(&config.bind_address),
+                        host: address::reachable_host(
+                            &config.bind_address,
+                            &crate::observed::EngineHost::Local,
+                        ),
                     },
                 );
             }

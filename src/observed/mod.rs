@@ -37,6 +37,17 @@ pub struct Published {
     pub host_port: u16,
 }
 
+/// Where an engine's published ports are, seen from this machine (the engine adapter fills it
+/// in from its endpoint, so the pure code can name the right address).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum EngineHost {
+    /// The engine runs here: a port bound to an address is on that address of this machine.
+    #[default]
+    Local,
+    /// The engine runs on this host (a name or address this machine reaches it by).
+    Remote(String),
+}
+
 /// A container of a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Container {
@@ -50,6 +61,8 @@ pub struct Container {
     pub status: String,
     pub ports: Vec<Published>,
     pub labels: BTreeMap<String, String>,
+    /// The host of the engine that reported it.
+    pub engine_host: EngineHost,
 }
 
 impl Container {
@@ -174,6 +187,7 @@ pub fn container_from_summary(s: &ContainerSummary) -> Option<Container> {
         status,
         ports,
         labels,
+        engine_host: EngineHost::Local,
     })
 }
 

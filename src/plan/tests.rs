@@ -67,6 +67,7 @@ fn container(d: &Desired, service: &str, state: State, host_port: u16) -> Contai
             vec![]
         },
         labels,
+        engine_host: Default::default(),
     }
 }
 

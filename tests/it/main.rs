@@ -6,6 +6,7 @@ mod copies;
 mod errors;
 mod exec;
 mod faults;
+mod forward;
 mod heal;
 mod journey;
 mod mcp;

@@ -17,7 +17,7 @@ const TINY: &str = r#"services:
 "#;
 
 /// True when `program` runs; with DEV_PRISM_REQUIRE_DOCKER=1 a missing one fails the test.
-fn have(program: &str) -> bool {
+pub(crate) fn have(program: &str) -> bool {
     let found = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {program}"))
@@ -33,7 +33,7 @@ fn have(program: &str) -> bool {
     found
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -47,7 +47,7 @@ fn run(cmd: &mut Command) {
 }
 
 /// A daemon this test started: killed (by its own pid) when the test ends, however it ends.
-struct Daemon(Child);
+pub(crate) struct Daemon(Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -56,19 +56,24 @@ impl Drop for Daemon {
     }
 }
 
-fn wait_for_port(port: u16) {
+fn wait_for_port(addr: &str, port: u16) {
     for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if std::net::TcpStream::connect((addr, port)).is_ok() {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("nothing listens on 127.0.0.1:{port}");
+    panic!("nothing listens on {addr}:{port}");
 }
 
 /// An sshd on 127.0.0.1:PORT accepting a generated key, and an `ssh` wrapper (first on PATH)
 /// that uses it: what a user's `~/.ssh/config` would do for a real remote host.
-fn sshd(dir: &Path) -> (Daemon, u16, String) {
+pub(crate) fn sshd(dir: &Path) -> (Daemon, u16, String) {
+    sshd_on(dir, "127.0.0.1")
+}
+
+/// [`sshd`] listening on `addr`.
+pub(crate) fn sshd_on(dir: &Path, addr: &str) -> (Daemon, u16, String) {
     let key = |name: &str| {
         run(Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -97,7 +102,8 @@ fn sshd(dir: &Path) -> (Daemon, u16, String) {
         .arg("-e")
         .args(["-p", &port.to_string(), "-h"])
         .arg(dir.join("host_key"))
-        .args(["-o", "ListenAddress=127.0.0.1"])
+        .arg("-o")
+        .arg(format!("ListenAddress={addr}"))
         .arg("-o")
         .arg(format!(
             "AuthorizedKeysFile={}",
@@ -112,7 +118,7 @@ fn sshd(dir: &Path) -> (Daemon, u16, String) {
         .spawn()
         .unwrap();
     let daemon = Daemon(sshd);
-    wait_for_port(port);
+    wait_for_port(addr, port);
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -121,7 +127,7 @@ fn sshd(dir: &Path) -> (Daemon, u16, String) {
     (daemon, port, path)
 }
 
-fn user() -> String {
+pub(crate) fn user() -> String {
     let out = Command::new("id").arg("-un").output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
@@ -261,7 +267,7 @@ fn a_tls_engine_runs_sessions() {
         .spawn()
         .unwrap();
     let _proxy = Daemon(proxy);
-    wait_for_port(port);
+    wait_for_port("127.0.0.1", port);
     let repo = Repo::new(Flavor::V2, TINY);
     let dir = &repo.path;
     let host = format!("tcp://127.0.0.1:{port}");

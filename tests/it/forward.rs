@@ -1,0 +1,217 @@
+//! Where a remote engine's ports are, and `dev-prism forward`, against the test-owned sshd of
+//! `remote.rs` standing in for the engine host.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::remote::{have, sshd, sshd_on, user};
+use crate::support::*;
+
+const ECHO: &str = r#"services:
+  echo:
+    image: dev-prism-test-busybox:1
+    command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
+    ports: ["7000"]
+    stop_grace_period: 1s
+"#;
+
+const WEB: &str = r#"services:
+  web:
+    image: dev-prism-test-busybox:1
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    ports: ["80"]
+    stop_grace_period: 1s
+"#;
+
+fn ssh_ready() -> bool {
+    docker_ready(Flavor::V2) && have("/usr/sbin/sshd") && have("ssh-keygen")
+}
+
+/// Destroys the session when the test ends, however it ends.
+struct Session<'a> {
+    repo: &'a Repo,
+    env: Vec<(&'a str, String)>,
+}
+
+impl Session<'_> {
+    fn env(&self) -> Vec<(&str, &str)> {
+        self.env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        let _ = dp_env(&self.repo.path, &["destroy", "-q"], &self.env());
+    }
+}
+
+/// The pids of `parent`'s children named `name`.
+fn children(parent: u32, name: &str) -> Vec<u32> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …
+        let Some((head, tail)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let comm = head.split_once(" (").map(|(_, c)| c).unwrap_or("");
+        let ppid = tail.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+        if ppid == Some(parent) && comm == name {
+            out.extend(entry.file_name().to_string_lossy().parse::<u32>().ok());
+        }
+    }
+    out
+}
+
+#[test]
+fn forward_brings_a_remote_sessions_ports_to_this_machine_and_ends_on_ctrl_c() {
+    if !ssh_ready() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (_sshd, port, path) = sshd(tmp.path());
+    let repo = Repo::new(Flavor::V2, ECHO);
+    // The engine binds 127.0.0.2 (its loopback), so 127.0.0.1:PORT here is free to forward to.
+    repo.write("session.config.yaml", "bindAddress: 127.0.0.2\n");
+    repo.commit("config");
+    let session = Session {
+        repo: &repo,
+        env: vec![
+            ("DOCKER_HOST", format!("ssh://{}@127.0.0.1:{port}", user())),
+            ("PATH", path),
+            ("DEV_PRISM_COMPOSE", "v2".into()),
+        ],
+    };
+    let env = session.env();
+    ok(&dp_env(&repo.path, &["create", "--in-place", "-q"], &env));
+    let vars = env_vars(&repo.path.join(".env.session"));
+    let echo: u16 = vars["ECHO_PORT"].parse().unwrap();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", echo)).is_err());
+
+    let mut fwd = dp_command(&repo.path, &["forward"], &env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(fwd.stdout.take().unwrap()).lines();
+    let line = lines.next().expect("a line per forwarded port").unwrap();
+    assert!(line.contains(&format!("127.0.0.1:{echo}")), "{line}");
+    assert!(line.contains("ECHO_PORT"), "{line}");
+    let ssh = children(fwd.id(), "ssh");
+    assert_eq!(ssh.len(), 1, "one ssh child: {ssh:?}");
+
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", echo)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    conn.write_all(b"through the tunnel\n").unwrap();
+    let mut got = [0u8; 19];
+    conn.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"through the tunnel\n");
+    drop(conn);
+
+    unsafe {
+        libc::kill(fwd.id() as libc::pid_t, libc::SIGINT);
+    }
+    let status = fwd.wait().unwrap();
+    let mut err = String::new();
+    let _ = fwd.stderr.take().unwrap().read_to_string(&mut err);
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", ssh[0])).exists(),
+        "ssh {} outlived forward",
+        ssh[0]
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", echo)).is_err());
+    drop(session);
+    assert!(containers_under(&repo.root).is_empty());
+}
+
+#[test]
+fn forward_on_a_local_engine_has_nothing_to_do() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ECHO);
+    let out = ok(&repo.dp(&repo.path, &["forward"]));
+    assert!(out.contains("nothing to forward"), "{out}");
+    // A TLS (or plain tcp) engine elsewhere: forward needs ssh.
+    let out = dp_env(
+        &repo.path,
+        &["forward"],
+        &[("DOCKER_HOST", "tcp://192.0.2.77:2376")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs an ssh engine"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// This machine's first IPv4 address that is not loopback.
+fn outside_address() -> Option<String> {
+    let out = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|a| !a.contains(':') && !a.starts_with("127."))
+        .map(str::to_string)
+}
+
+#[test]
+fn a_remote_engine_names_its_host_or_says_to_forward() {
+    if !ssh_ready() {
+        return;
+    }
+    let Some(addr) = outside_address() else {
+        assert!(
+            std::env::var("DEV_PRISM_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "DEV_PRISM_REQUIRE_DOCKER=1 but this machine has no non-loopback IPv4 address"
+        );
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (_sshd, port, path) = sshd_on(tmp.path(), &addr);
+    let host = format!("ssh://{}@{addr}:{port}", user());
+    for (bind, expected) in [("0.0.0.0", addr.as_str()), ("127.0.0.1", "127.0.0.1")] {
+        let repo = Repo::new(Flavor::V2, WEB);
+        repo.write("session.config.yaml", &format!("bindAddress: {bind}\n"));
+        repo.commit("config");
+        let session = Session {
+            repo: &repo,
+            env: vec![
+                ("DOCKER_HOST", host.clone()),
+                ("PATH", path.clone()),
+                ("DEV_PRISM_COMPOSE", "v2".into()),
+            ],
+        };
+        let env = session.env();
+        let out = dp_env(&repo.path, &["create", "--in-place"], &env);
+        let printed = ok(&out);
+        let vars = env_vars(&repo.path.join(".env.session"));
+        assert_eq!(vars["SESSION_HOST"], expected, "bindAddress {bind}");
+        let url = format!("http://{expected}:{}", vars["WEB_PORT"]);
+        assert!(printed.contains(&url), "{printed}");
+        let info = ok(&dp_env(&repo.path, &["info"], &env));
+        assert!(info.contains(&url), "{info}");
+        let says_forward = stderr(&out).contains("dev-prism forward");
+        assert_eq!(says_forward, bind == "127.0.0.1", "{}", stderr(&out));
+        if bind == "0.0.0.0" {
+            // The URL really reaches the service from this machine.
+            let mut conn = std::net::TcpStream::connect((
+                addr.as_str(),
+                vars["WEB_PORT"].parse::<u16>().unwrap(),
+            ))
+            .unwrap();
+            conn.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+            let mut body = String::new();
+            conn.read_to_string(&mut body).unwrap();
+            assert!(body.contains("hello from dev-prism test"), "{body}");
+        }
+    }
+}
