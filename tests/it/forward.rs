@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::remote::{have, sshd, sshd_on, user};
+use crate::remote::{have, sshd, user};
 use crate::support::*;
 
 const ECHO: &str = r#"services:
@@ -13,14 +13,6 @@ const ECHO: &str = r#"services:
     image: dev-prism-test-busybox:1
     command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
     ports: ["7000"]
-    stop_grace_period: 1s
-"#;
-
-const WEB: &str = r#"services:
-  web:
-    image: dev-prism-test-busybox:1
-    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
-    ports: ["80"]
     stop_grace_period: 1s
 "#;
 
@@ -149,69 +141,4 @@ fn forward_on_a_local_engine_has_nothing_to_do() {
         "{}",
         stderr(&out)
     );
-}
-
-/// This machine's first IPv4 address that is not loopback.
-fn outside_address() -> Option<String> {
-    let out = std::process::Command::new("hostname")
-        .arg("-I")
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .find(|a| !a.contains(':') && !a.starts_with("127."))
-        .map(str::to_string)
-}
-
-#[test]
-fn a_remote_engine_names_its_host_or_says_to_forward() {
-    if !ssh_ready() {
-        return;
-    }
-    let Some(addr) = outside_address() else {
-        assert!(
-            std::env::var("DEV_PRISM_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "DEV_PRISM_REQUIRE_DOCKER=1 but this machine has no non-loopback IPv4 address"
-        );
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
-    let (_sshd, port, path) = sshd_on(tmp.path(), &addr);
-    let host = format!("ssh://{}@{addr}:{port}", user());
-    for (bind, expected) in [("0.0.0.0", addr.as_str()), ("127.0.0.1", "127.0.0.1")] {
-        let repo = Repo::new(Flavor::V2, WEB);
-        repo.write("session.config.yaml", &format!("bindAddress: {bind}\n"));
-        repo.commit("config");
-        let session = Session {
-            repo: &repo,
-            env: vec![
-                ("DOCKER_HOST", host.clone()),
-                ("PATH", path.clone()),
-                ("DEV_PRISM_COMPOSE", "v2".into()),
-            ],
-        };
-        let env = session.env();
-        let out = dp_env(&repo.path, &["create", "--in-place"], &env);
-        let printed = ok(&out);
-        let vars = env_vars(&repo.path.join(".env.session"));
-        assert_eq!(vars["SESSION_HOST"], expected, "bindAddress {bind}");
-        let url = format!("http://{expected}:{}", vars["WEB_PORT"]);
-        assert!(printed.contains(&url), "{printed}");
-        let info = ok(&dp_env(&repo.path, &["info"], &env));
-        assert!(info.contains(&url), "{info}");
-        let says_forward = stderr(&out).contains("dev-prism forward");
-        assert_eq!(says_forward, bind == "127.0.0.1", "{}", stderr(&out));
-        if bind == "0.0.0.0" {
-            // The URL really reaches the service from this machine.
-            let mut conn = std::net::TcpStream::connect((
-                addr.as_str(),
-                vars["WEB_PORT"].parse::<u16>().unwrap(),
-            ))
-            .unwrap();
-            conn.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-            let mut body = String::new();
-            conn.read_to_string(&mut body).unwrap();
-            assert!(body.contains("hello from dev-prism test"), "{body}");
-        }
-    }
 }
