@@ -1,0 +1,197 @@
+//! Loads what a command needs, only when it asks: the session directory, its config and
+//! compose model (no Docker), the engine connection, the Compose CLI, and the observation.
+
+use std::path::{Path, PathBuf};
+
+use crate::adapters::compose::ComposeCli;
+use crate::adapters::docker::Engine;
+use crate::adapters::endpoint::{self, Endpoint};
+use crate::adapters::{fs, git, node, tree as fs_tree};
+use crate::compose::{self, labels, ComposeModel, Flavor, SESSION_FILE};
+use crate::config::{self, Config, Format, CONFIG_FILES};
+use crate::desired::{self, Desired, ENV_FILE};
+use crate::error::{Error, Result};
+use crate::observed::Observed;
+use crate::util::UtcTime;
+
+mod load;
+mod lock;
+mod observe;
+
+pub use load::*;
+pub use lock::*;
+pub use observe::*;
+
+/// The canonical form of a directory argument (default: the current directory).
+pub fn session_dir(arg: Option<&Path>) -> Result<PathBuf> {
+    let raw = match arg {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_dir()
+            .map_err(|e| Error::failure(format!("cannot read the current directory: {e}")))?,
+    };
+    std::fs::canonicalize(&raw).map_err(|_| {
+        Error::usage(format!("directory {} does not exist", raw.display()))
+            .with_hint("pass an existing session directory, or run the command inside one")
+    })
+}
+
+/// A session directory with its config and compose model loaded (no Docker involved).
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub dir: PathBuf,
+    /// The repository's main checkout, when `dir` is inside a git repository.
+    pub main_root: Option<PathBuf>,
+    pub config: Config,
+    /// The user's compose files, relative to `dir`, in `-f` order.
+    pub compose_files: Vec<String>,
+    pub model: ComposeModel,
+}
+
+impl Session {
+    pub fn project(&self) -> String {
+        desired::project_name(&self.config.project_name, &self.dir)
+    }
+}
+
+/// Engine and Compose CLI, connected on first use.
+#[derive(Default)]
+pub struct Ctx {
+    endpoint: Option<Endpoint>,
+    engine: Option<Engine>,
+    compose: Option<ComposeCli>,
+    /// The flavour an existing session was made with, preferred when detecting Compose.
+    prefer: Option<Flavor>,
+    /// The local socket an ssh engine is reached through (API and Compose alike).
+    tunnel: Option<std::sync::Arc<crate::adapters::ssh::Tunnel>>,
+}
+
+impl Ctx {
+    /// A context for another task, sharing this one's connections.
+    pub fn share(&self) -> Ctx {
+        Ctx {
+            endpoint: self.endpoint.clone(),
+            engine: self.engine.clone(),
+            compose: self.compose.clone(),
+            prefer: self.prefer,
+            tunnel: self.tunnel.clone(),
+        }
+    }
+
+    pub fn endpoint(&mut self) -> Result<Endpoint> {
+        if self.endpoint.is_none() {
+            self.endpoint = Some(endpoint::resolve()?);
+        }
+        Ok(self.endpoint.clone().expect("set above"))
+    }
+
+    /// For an ssh endpoint, the tunnel both the API client and Compose go through.
+    fn tunnel(&mut self) -> Result<Option<std::sync::Arc<crate::adapters::ssh::Tunnel>>> {
+        let ep = self.endpoint()?;
+        if self.tunnel.is_none() {
+            if let Some(target) = endpoint::SshTarget::parse(&ep.host) {
+                let t = crate::adapters::ssh::Tunnel::start(&target)?;
+                self.tunnel = Some(std::sync::Arc::new(t));
+            }
+        }
+        Ok(self.tunnel.clone())
+    }
+
+    pub async fn engine(&mut self) -> Result<Engine> {
+        if self.engine.is_none() {
+            let ep = self.endpoint()?;
+            let tunnel = self.tunnel()?;
+            self.engine = Some(Engine::connect(ep, tunnel).await?);
+        }
+        Ok(self.engine.clone().expect("set above"))
+    }
+
+    pub fn compose(&mut self) -> Result<ComposeCli> {
+        if self.compose.is_none() {
+            let ep = self.endpoint()?;
+            let dial = self.tunnel()?.map(|t| t.docker_host());
+            self.compose = Some(ComposeCli::detect(&ep, dial, self.prefer)?);
+        }
+        Ok(self.compose.clone().expect("set above"))
+    }
+}
+
+/// A fact the session recorded: a label on its containers or, when they are gone, the same
+/// label in its session file.
+fn recorded(observed: &Observed, label: &str) -> Option<String> {
+    observed
+        .containers
+        .iter()
+        .find_map(|c| c.label(label).map(str::to_string))
+        .or_else(|| {
+            let text = observed.session_file.as_deref()?;
+            compose::label_in(text, label)
+        })
+}
+
+/// The Compose flavour the session was made with, as recorded. No CLI process.
+pub fn recorded_flavor(observed: &Observed) -> Option<Flavor> {
+    recorded(observed, labels::COMPOSE).and_then(|f| Flavor::from_label(&f))
+}
+
+/// The Compose flavour to run the session with: what its containers were made with when they
+/// exist (no CLI process needed), else what the Compose CLI found answers as.
+pub fn flavor(ctx: &mut Ctx, observed: &Observed) -> Result<Flavor> {
+    let from_labels = observed
+        .containers
+        .iter()
+        .find_map(|c| c.label(labels::COMPOSE).and_then(Flavor::from_label));
+    ctx.prefer = from_labels;
+    match from_labels {
+        Some(f) if std::env::var_os("DEV_PRISM_COMPOSE").is_none() => Ok(f),
+        _ => Ok(ctx.compose()?.flavor),
+    }
+}
+
+/// What a command asks of the desired state beyond the config.
+#[derive(Clone, Debug, Default)]
+pub struct Wants {
+    pub selection: desired::Selection,
+    /// Run the setup commands (`create`).
+    pub setup: bool,
+}
+
+/// The desired state of a loaded session, keeping its creation time.
+pub fn desired_for(
+    session: &Session,
+    observed: &Observed,
+    flavor: Flavor,
+    wants: &Wants,
+) -> Result<Desired> {
+    let created_at =
+        recorded(observed, labels::CREATED_AT).unwrap_or_else(|| UtcTime::now().rfc3339());
+    let linked_worktree = session
+        .main_root
+        .as_deref()
+        .is_some_and(|r| r != session.dir);
+    desired::desired(
+        &session.config,
+        &session.model,
+        desired::Inputs {
+            dir: &session.dir,
+            flavor,
+            compose_files: session.compose_files.clone(),
+            created_at,
+            repo_root: session.main_root.as_deref(),
+            selection: wants.selection.clone(),
+            existing: observed
+                .containers
+                .iter()
+                .map(|c| c.service.clone())
+                .collect(),
+            rewrite_env_files: linked_worktree,
+            with_setup: wants.setup,
+            subnet: crate::subnet::choose(
+                session.config.subnet_pool,
+                &session.model,
+                observed.session_file.as_deref(),
+                observed.subnets.as_ref(),
+                crate::subnet::seed(&session.dir.to_string_lossy()),
+            ),
+        },
+    )
+}

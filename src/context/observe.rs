@@ -1,0 +1,137 @@
+//! Observation: one snapshot of a session directory (its files and containers — one Engine API
+//! call), and for destroy the project's networks, volumes, images and the worktree's facts.
+
+use super::*;
+
+/// Observes the session in `dir`: its files and its containers (one API call).
+pub async fn observe(ctx: &mut Ctx, dir: &Path) -> Result<Observed> {
+    let containers = ctx
+        .engine()
+        .await?
+        .session_containers(&dir.to_string_lossy())
+        .await?;
+    Ok(Observed {
+        session_file: fs::read(&dir.join(SESSION_FILE))?.map(|(t, _)| t),
+        env_file: fs::read(&dir.join(ENV_FILE))?,
+        containers,
+        ..Default::default()
+    })
+}
+
+/// What only destroy (and create's rollback) needs on top: the project's networks, volumes
+/// and built images, and the worktree with every fact its removal depends on.
+pub async fn observe_for_destroy(
+    ctx: &mut Ctx,
+    session: &Session,
+    observed: &mut Observed,
+) -> Result<()> {
+    let engine = ctx.engine().await?;
+    let dir = session.dir.clone();
+    let config = session.config.clone();
+    let main_root = session.main_root.clone();
+    let facts = tokio::task::spawn_blocking(move || worktree_facts(&dir, &config, main_root))
+        .await
+        .map_err(|e| Error::failure(format!("observing the worktree failed: {e}")))?;
+    if let Some(f) = facts.as_ref().and_then(|f| f.made_for.clone()) {
+        // A worktree moved with `git worktree move`: its containers carry the old directory.
+        if f != session.dir && observed.containers.is_empty() {
+            observed.containers = engine.session_containers(&f.to_string_lossy()).await?;
+        }
+    }
+    observed.worktree = facts;
+    let project = crate::observed::project_of(&observed.containers)
+        .map(str::to_string)
+        .unwrap_or_else(|| session.project());
+    observed.networks = engine.project_networks(&project).await?;
+    observed.volumes = engine.project_volumes(&project).await?;
+    observed.images = engine.project_images(&project).await?;
+    Ok(())
+}
+
+/// The worktree `dir` is the top of, with its facts; `None` when it is none (a plain
+/// directory, or git cannot list worktrees: then there is no worktree step at all).
+pub(super) fn worktree_facts(
+    dir: &Path,
+    config: &Config,
+    main_root: Option<PathBuf>,
+) -> Option<crate::observed::WorktreeFacts> {
+    use crate::observed::{Fact, WorktreeFacts};
+    let wts = match git::worktrees(dir) {
+        Ok(wts) => wts,
+        // A linked worktree git can no longer read (its repository moved or was renamed): every
+        // fact is unknown, so nothing of it is removed, and the output says why.
+        Err(e) if dir.join(".git").is_file() => {
+            let why = format!("git cannot read this worktree: {}", e.message);
+            return Some(WorktreeFacts {
+                path: dir.to_path_buf(),
+                is_main: false,
+                branch: None,
+                branch_tip: None,
+                made_by_dev_prism: Fact::Unknown(why.clone()),
+                made_for: None,
+                paths: Fact::Unknown(why.clone()),
+                unmerged_commits: Fact::Unknown(why.clone()),
+                submodules: Fact::Unknown(why),
+            });
+        }
+        Err(_) => return None,
+    };
+    let wt = wts.into_iter().find(|w| w.path == dir)?;
+    let owner = |path: &str, status: &'static str| {
+        owner_of(dir, config, main_root.as_deref(), path, status)
+    };
+    Some(git::facts(&wt, &owner))
+}
+
+/// Whose a path reported by `git status` is (DESIGN §6): a file carrying dev-prism's header, or
+/// a copied env file identical to its source in the main checkout apart from the keys
+/// dev-prism rewrites, is dev-prism's; an ignored path matching `disposable` is disposable;
+/// the rest (every modified tracked file included) is the user's.
+pub(super) fn owner_of(
+    dir: &Path,
+    config: &Config,
+    main_root: Option<&Path>,
+    path: &str,
+    status: &str,
+) -> crate::observed::Owner {
+    use crate::observed::{worktree::matches_any, Owner};
+    if status == "modified" {
+        return Owner::User;
+    }
+    if !path.ends_with('/') {
+        if let Ok(Some((text, _))) = fs::read(&dir.join(path)) {
+            if desired::is_generated(&text) {
+                return Owner::DevPrism;
+            }
+            let copied = config.env_files.iter().any(|f| f == path);
+            if copied {
+                if let Some(src) = main_root.and_then(|r| fs::read(&r.join(path)).ok().flatten()) {
+                    let mut keys: Vec<&str> =
+                        config.env_rewrite.keys().map(String::as_str).collect();
+                    keys.push("DATABASE_URL");
+                    if crate::observed::worktree::same_env_apart_from(&src.0, &text, &keys) {
+                        return Owner::DevPrism;
+                    }
+                }
+            }
+        }
+    }
+    if status == "ignored" && matches_any(&config.disposable, path) {
+        return Owner::Disposable;
+    }
+    // A copy of `.worktreeinclude` / `copy` that still holds what dev-prism copied.
+    if main_root.is_some_and(|r| fs_tree::unchanged_copy(dir, r, &config.copy, path)) {
+        return Owner::DevPrism;
+    }
+    Owner::User
+}
+
+/// Reads the derived files (other than `.env.session`) the desired state names.
+pub fn read_derived(desired: &Desired, observed: &mut Observed) -> Result<()> {
+    for f in desired.derived.iter().filter(|f| f.path != ENV_FILE) {
+        observed
+            .derived
+            .insert(f.path.clone(), fs::read(&desired.dir.join(&f.path))?);
+    }
+    Ok(())
+}
