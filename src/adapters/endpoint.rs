@@ -3,6 +3,7 @@
 //! `currentContext` in its config, with the context's TLS material), else the default socket.
 //! bollard honours only `DOCKER_HOST`, so contexts are resolved here and the same endpoint is
 //! handed to the Compose CLI.
+//! (About 400 lines: DOCKER_HOST, contexts and TLS material are one resolution.)
 
 use std::path::{Path, PathBuf};
 

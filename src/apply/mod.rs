@@ -1,5 +1,7 @@
 //! Walks a [`Plan`] in dependency order and performs each step through [`Effects`],
 //! reporting progress. The plan is the only input: what `plan` printed is what happens.
+//! (Over 400 lines: the walk, readiness — one observation in which every service holds — and
+//! the test-only fault switch, with readiness's own tests.)
 
 pub mod effects;
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The `--json` documents (schema `dev-prism/2`, documented in docs/json.md): one serde type
 //! per document, built from the same values the text renderers print. A test checks that every
 //! field these types can produce is documented.
+//! (Over 400 lines: every document type in one place, and the test that holds docs/json.md
+//! to them.)
 
 use std::collections::BTreeMap;
 use std::path::Path;

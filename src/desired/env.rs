@@ -1,0 +1,242 @@
+//! The session's variables and the env files rendered from them: `.env.session`, appEnv files
+//! (templates checked against the variables the session will have), rewritten envFiles.
+
+use super::*;
+
+/// The variable name of a service's `index`-th published port.
+pub fn port_var_name(service: &str, index: usize, spec: &PortSpec) -> String {
+    let base = env_name(service);
+    if index == 0 {
+        format!("{base}_PORT")
+    } else if spec.protocol == "tcp" {
+        format!("{base}_{}_PORT", spec.container_port)
+    } else {
+        format!(
+            "{base}_{}_{}_PORT",
+            spec.container_port,
+            spec.protocol.to_uppercase()
+        )
+    }
+}
+
+/// The variables the session will have once its running services publish their ports.
+pub(super) fn known_vars(services: &BTreeMap<String, DesiredService>) -> Vec<String> {
+    let mut names = vec![
+        "COMPOSE_PROJECT_NAME".to_string(),
+        "SESSION_DIR".to_string(),
+        "SESSION_HOST".to_string(),
+    ];
+    for (name, svc) in services.iter().filter(|(_, s)| s.run) {
+        for (i, spec) in svc.ports.iter().enumerate() {
+            names.push(port_var_name(name, i, spec));
+        }
+    }
+    names
+}
+
+pub(super) fn check_template(template: &str, known: &[String], what: &str) -> Result<()> {
+    for name in templates::names(template) {
+        if !known.contains(&name) {
+            return Err(Error::usage(format!(
+                "{what} uses ${{{name}}}, which is not a session variable"
+            ))
+            .with_hint(format!("session variables are: {}", known.join(", "))));
+        }
+    }
+    Ok(())
+}
+
+/// A service that looks like PostgreSQL: its port variable feeds the default DATABASE_URL.
+pub(super) fn postgres_port_var(
+    model: &ComposeModel,
+    services: &BTreeMap<String, DesiredService>,
+) -> Option<String> {
+    services
+        .iter()
+        .filter(|(_, s)| s.run)
+        .find_map(|(name, svc)| {
+            let image = model.services[name]
+                .raw
+                .get("image")
+                .and_then(|i| i.as_str())
+                .unwrap_or("");
+            let looks = image.contains("postgres")
+                || name.contains("postgres")
+                || image.contains("postgis");
+            let i = svc.ports.iter().position(|p| p.container_port == 5432)?;
+            (looks || name == "db").then(|| port_var_name(name, i, &svc.ports[i]))
+        })
+}
+
+pub(super) fn derived_files(
+    config: &Config,
+    model: &ComposeModel,
+    services: &BTreeMap<String, DesiredService>,
+    rewrite_env_files: bool,
+) -> Result<Vec<DerivedFile>> {
+    let known = known_vars(services);
+    let mut out = vec![DerivedFile {
+        path: ENV_FILE.into(),
+        render: Render::EnvSession,
+        mode: 0o600,
+    }];
+    for (app, vars) in &config.app_env {
+        // Stop and destroy plan without the compose model (only the files' names matter).
+        for (key, template) in vars.iter().filter(|_| !model.services.is_empty()) {
+            check_template(template, &known, &format!("appEnv `{app}` key {key}"))?;
+        }
+        out.push(DerivedFile {
+            path: format!("{}/{ENV_FILE}", app.trim_end_matches('/')),
+            render: Render::AppEnv { vars: vars.clone() },
+            mode: 0o600,
+        });
+    }
+    if rewrite_env_files && !config.env_files.is_empty() {
+        let mut rules: BTreeMap<String, Rewrite> = BTreeMap::new();
+        for (key, template) in &config.env_rewrite {
+            check_template(template, &known, &format!("envRewrite key {key}"))?;
+            rules.insert(key.clone(), Rewrite::Template(template.clone()));
+        }
+        if !rules.contains_key("DATABASE_URL") {
+            if let Some(var) = postgres_port_var(model, services) {
+                rules.insert(
+                    "DATABASE_URL".into(),
+                    Rewrite::PointAt {
+                        var,
+                        host: address::reachable_host(
+                            &config.bind_address,
+                            &crate::observed::EngineHost::Local,
+                        ),
+                    },
+                );
+            }
+        }
+        if !rules.is_empty() {
+            for f in &config.env_files {
+                out.push(DerivedFile {
+                    path: f.clone(),
+                    render: Render::Rewrite {
+                        rules: rules.clone(),
+                    },
+                    mode: 0o600,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Renders a derived file. `current` is the file's present bytes (rewrites keep every byte
+/// they do not rewrite). `None` when there is nothing to write (a rewrite of a file that does
+/// not exist).
+pub fn render_file(
+    render: &Render,
+    vars: &[Var],
+    current: Option<&[u8]>,
+) -> Result<Option<Vec<u8>>> {
+    let unknown = |name: String| {
+        Error::usage(format!(
+            "a template uses ${{{name}}}, which is not a session variable"
+        ))
+        .with_hint("check appEnv and envRewrite in the config against `dev-prism info`")
+    };
+    Ok(match render {
+        Render::EnvSession => Some(env_file_text(vars).into_bytes()),
+        Render::AppEnv {
+            vars: templates_map,
+        } => {
+            let mut out = String::from("# Auto-generated by dev-prism\n");
+            for (k, t) in templates_map {
+                let v = templates::render(t, vars).map_err(unknown)?;
+                out.push_str(&format!("{k}={}\n", dotenv_quote(&v)));
+            }
+            Some(out.into_bytes())
+        }
+        Render::Rewrite { rules } => match current {
+            None => None,
+            Some(bytes) => Some(templates::rewrite_env_text(bytes, rules, vars).map_err(unknown)?),
+        },
+    })
+}
+
+/// A session variable: name and value.
+pub type Var = (String, String);
+
+/// The session's variables, from Docker's answer alone: `COMPOSE_PROJECT_NAME`, `SESSION_DIR`,
+/// `SESSION_HOST` (where the ports are bound, as reached from this machine), then `<SERVICE>_PORT` for each service's first published port and
+/// `<SERVICE>_<CONTAINERPORT>_PORT` for the others.
+pub fn session_vars(project: &str, dir: &Path, containers: &[Container]) -> Vec<Var> {
+    let mut vars = vec![
+        ("COMPOSE_PROJECT_NAME".to_string(), project.to_string()),
+        (
+            "SESSION_DIR".to_string(),
+            dir.to_string_lossy().into_owned(),
+        ),
+        (
+            "SESSION_HOST".to_string(),
+            address::session_host(containers),
+        ),
+    ];
+    vars.extend(port_vars(containers));
+    vars
+}
+
+/// The port variables alone, in service-name order.
+pub fn port_vars(containers: &[Container]) -> Vec<Var> {
+    let mut by_service: BTreeMap<&str, &Container> = BTreeMap::new();
+    for c in containers.iter().filter(|c| c.state == State::Running) {
+        by_service.entry(c.service.as_str()).or_insert(c);
+    }
+    let mut vars = vec![];
+    for (service, c) in by_service {
+        for (i, spec) in c.declared_ports().iter().enumerate() {
+            if let Some(port) = c.host_port(spec) {
+                vars.push((port_var_name(service, i, spec), port.to_string()));
+            }
+        }
+    }
+    vars
+}
+
+/// The text of `.env.session`.
+pub fn env_file_text(vars: &[Var]) -> String {
+    let mut out = String::from("# Auto-generated by dev-prism\n");
+    for (i, (k, v)) in vars.iter().enumerate() {
+        if i == 3 {
+            out.push_str("\n# Discovered ports from running containers\n");
+        }
+        out.push_str(&format!("{k}={}\n", dotenv_quote(v)));
+    }
+    out
+}
+
+/// Quotes a value so that POSIX `sh` (`. .env.session`) and dotenv readers (Compose's
+/// `env_file`, node's `dotenv`, python-dotenv) read back exactly the value:
+/// - bare when it is made of `A-Z a-z 0-9 _ - . / : @ + , %` only;
+/// - else in single quotes, which all of them read literally (`$`, `"`, `#`, spaces, newlines,
+///   unicode), when it holds no `'` and no backslash a dotenv reader would take for an escape
+///   (`\\`, or one at the end);
+/// - else in double quotes, with `\`, `"`, `$` and `` ` `` escaped by a backslash: exact for
+///   `sh` and Compose's reader; a reader that does not unescape `\$` (node's `dotenv`) sees a
+///   backslash before the `$` of a value holding both a `'` and a `$` (no quoting carries
+///   such a value to every reader alike; the shell wins).
+pub fn dotenv_quote(v: &str) -> String {
+    let plain = !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:@+,%".contains(c));
+    if plain {
+        return v.to_string();
+    }
+    if !v.contains('\'') && !v.contains("\\\\") && !v.ends_with('\\') {
+        return format!("'{v}'");
+    }
+    let mut out = String::from("\"");
+    for c in v.chars() {
+        if matches!(c, '"' | '\\' | '$' | '`') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
