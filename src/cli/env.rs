@@ -17,6 +17,13 @@ pub struct Args {
 
 /// The variables of the running session in `dir`, from one API call.
 pub(super) async fn vars(ctx: &mut Ctx, dir: &Path) -> Result<Vec<Var>> {
+    let containers = running(ctx, dir).await?;
+    let project = project_of(&containers).unwrap_or_default().to_string();
+    Ok(session_vars(&project, dir, &containers))
+}
+
+/// The containers of the session in `dir`, when it runs (one API call).
+pub(super) async fn running(ctx: &mut Ctx, dir: &Path) -> Result<Vec<crate::observed::Container>> {
     let containers = ctx
         .engine()
         .await?
@@ -28,8 +35,7 @@ pub(super) async fn vars(ctx: &mut Ctx, dir: &Path) -> Result<Vec<Var>> {
                 .with_hint("run `dev-prism start` (or `dev-prism create`) first"),
         );
     }
-    let project = project_of(&containers).unwrap_or_default().to_string();
-    Ok(session_vars(&project, dir, &containers))
+    Ok(containers)
 }
 
 /// `'…'` quoting for POSIX shells.

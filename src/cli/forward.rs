@@ -15,7 +15,7 @@ use crate::adapters::process::{signal_group, Interrupt};
 use crate::context::{self, Ctx};
 use crate::desired::address::Address;
 use crate::error::{Error, Result};
-use crate::observed::{EngineHost, State};
+use crate::observed::EngineHost;
 use crate::ui::Ui;
 
 /// How long ssh may take to connect and set up every forward.
@@ -53,17 +53,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             .with_hint("point DOCKER_HOST (or a docker context) at ssh://user@host for the same engine, or set bindAddress: 0.0.0.0 to publish the ports on the engine host"));
         }
     };
-    let containers = ctx
-        .engine()
-        .await?
-        .session_containers(&dir.to_string_lossy())
-        .await?;
-    if !containers.iter().any(|c| c.state == State::Running) {
-        return Err(
-            Error::failure(format!("no running session in {}", dir.display()))
-                .with_hint("run `dev-prism start` (or `dev-prism create`) first"),
-        );
-    }
+    let containers = super::env::running(ctx, &dir).await?;
     let rows = remote_rows(&containers);
     let mut forwards = vec![];
     let mut lines = vec![];
