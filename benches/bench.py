@@ -39,12 +39,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "dev-prism")
-IMAGE = "dev-prism-test-busybox:1"
+IMAGE = "dev-prism-test-busybox:2"
 SOCKET = "/var/run/docker.sock"
 
 ONE = """services:
   svc:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["sleep", "100000"]
     init: true
     stop_grace_period: 1s
@@ -53,7 +53,7 @@ ONE = """services:
 
 THREE = """services:
   web:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["httpd", "-f", "-p", "80", "-h", "/www"]
     init: true
     ports: ["8080:80"]
@@ -63,13 +63,13 @@ THREE = """services:
       interval: 1s
       retries: 30
   echo:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
     init: true
     ports: ["7000"]
     stop_grace_period: 1s
   idle:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["sleep", "100000"]
     init: true
     stop_grace_period: 1s
@@ -120,10 +120,11 @@ def ensure_image():
         return
     root = tempfile.mkdtemp()
     try:
-        for d in ["bin", "tmp", "www"]:
+        for d in ["bin", "tmp", "www", "data"]:
             os.makedirs(os.path.join(root, d))
         shutil.copy("/bin/busybox", os.path.join(root, "bin", "busybox"))
-        for a in ["sh", "httpd", "nc", "wget", "sleep", "echo", "cat", "true"]:
+        # The same applets as tests/it/support.rs builds into this tag (`cp` included).
+        for a in ["sh", "httpd", "nc", "wget", "sleep", "echo", "cat", "ls", "true", "false", "touch", "cp"]:
             os.symlink("busybox", os.path.join(root, "bin", a))
         with open(os.path.join(root, "www", "index.html"), "w") as f:
             f.write("hello from dev-prism test\n")

@@ -10,7 +10,7 @@ use crate::support::*;
 /// One service writing a seed file into its named volume the first time it starts.
 const DATA: &str = r#"services:
   db:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["sh", "-c", "[ -f /data/seed ] || echo from-first > /data/seed; exec sleep 3600"]
     volumes: ["data:/data"]
     stop_grace_period: 1s
@@ -21,7 +21,7 @@ volumes:
 /// The same with a second volume whose `name:` is fixed (each session gets its own name).
 const DATA_FIXED: &str = r#"services:
   db:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["sh", "-c", "[ -f /data/seed ] || echo from-first > /data/seed; [ -f /fixed/seed ] || echo fixed-first > /fixed/seed; exec sleep 3600"]
     volumes: ["data:/data", "fixed:/fixed"]
     stop_grace_period: 1s
@@ -174,12 +174,51 @@ fn status(container: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-#[test]
-fn data_from_another_session_is_a_copy_and_the_source_runs_on() {
+/// Which way the copy went: the throwaway containers dev-prism started for `dir`'s volume
+/// copy since `since` (unix seconds). The `cp -a` way starts one per volume; the archive way
+/// never starts one.
+fn copy_containers_started(dir: &Path, since: u64) -> usize {
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let out = Command::new("docker")
+        .args([
+            "events",
+            "--since",
+            &since.to_string(),
+            "--until",
+            &until.to_string(),
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=start",
+            "--filter",
+            &format!("label=dev-prism.working_dir={}", dir.display()),
+            "--filter",
+            "label=dev-prism.service=(volume copy)",
+            "--format",
+            "{{.ID}}",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// A session created `--data-from` another one sees its data (both volumes), writes in it do
+/// not reach the source, the source runs on, and destroy removes only the copy's volumes.
+/// `image` decides the way: `cp -a` (it has `cp`) or the archive endpoints (it has none).
+fn data_from_another_session(image: &str, by_cp: bool) {
     if !docker_ready(Flavor::V2) {
         return;
     }
-    let repo = Repo::new(Flavor::V2, DATA_FIXED);
+    let repo = Repo::new(Flavor::V2, &DATA_FIXED.replace(IMAGE, image));
     let first = create(&repo, &["--branch", "first"]);
     let source = container_of(&first);
     exec(&source, "echo written-later > /data/extra");
@@ -199,6 +238,11 @@ fn data_from_another_session_is_a_copy_and_the_source_runs_on() {
     assert!(plan.contains(&format!("(copy of {p1}_data)")), "{plan}");
     assert!(plan.contains("paused while copying"), "{plan}");
 
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1;
     let second = create(
         &repo,
         &[
@@ -209,6 +253,18 @@ fn data_from_another_session_is_a_copy_and_the_source_runs_on() {
         ],
     );
     assert_eq!(status(&source), "running", "the source was left paused");
+    let started = copy_containers_started(&second, since);
+    if by_cp {
+        assert_eq!(
+            started, 2,
+            "not copied by `cp -a`: one container per volume"
+        );
+    } else {
+        assert_eq!(
+            started, 0,
+            "a throwaway container ran in an image without `cp`"
+        );
+    }
     let copy = container_of(&second);
     assert_eq!(exec(&copy, "cat /fixed/seed"), "fixed-first\n");
     assert_eq!(
@@ -238,6 +294,16 @@ fn data_from_another_session_is_a_copy_and_the_source_runs_on() {
         "the source's volumes are gone"
     );
     assert_eq!(exec(&source, "cat /data/seed"), "from-first\n");
+}
+
+#[test]
+fn data_from_another_session_is_a_copy_and_the_source_runs_on() {
+    data_from_another_session(IMAGE, true);
+}
+
+#[test]
+fn data_from_an_image_without_cp_streams_through_the_archive_endpoints() {
+    data_from_another_session(NOCP_IMAGE, false);
 }
 
 #[test]

@@ -34,7 +34,7 @@ pub(crate) fn assert_rolled_back(repo: &Repo, branch: &str) {
 }
 
 fn failing(compose_service: &str) -> String {
-    format!("{COMPOSE}  bad:\n    image: dev-prism-test-busybox:1\n    stop_grace_period: 1s\n{compose_service}")
+    format!("{COMPOSE}  bad:\n    image: dev-prism-test-busybox:2\n    stop_grace_period: 1s\n{compose_service}")
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn missing_image_rolls_back_an_existing_branch_is_kept() {
     }
     let repo = Repo::new(
         Flavor::V2,
-        &COMPOSE.replace("dev-prism-test-busybox:1", "dev-prism-test-no-such-image:0"),
+        &COMPOSE.replace("dev-prism-test-busybox:2", "dev-prism-test-no-such-image:0"),
     );
     repo.git(&["branch", "existing"]);
     let out = repo.dp(&repo.path, &["create", "--branch", "existing"]);
@@ -278,7 +278,7 @@ fn eight_parallel_creates_all_succeed_with_distinct_ports() {
     if !docker_ready(Flavor::V2) {
         return;
     }
-    let compose = "services:\n  echo:\n    image: dev-prism-test-busybox:1\n    command: [\"nc\", \"-ll\", \"-p\", \"7000\", \"-e\", \"cat\"]\n    ports: [\"7000:7000\"]\n    stop_grace_period: 1s\n";
+    let compose = "services:\n  echo:\n    image: dev-prism-test-busybox:2\n    command: [\"nc\", \"-ll\", \"-p\", \"7000\", \"-e\", \"cat\"]\n    ports: [\"7000:7000\"]\n    stop_grace_period: 1s\n";
     let repo = Repo::new(Flavor::V2, compose);
     let outs: Vec<_> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..8)

@@ -83,7 +83,7 @@ fn hooks_chain_user_hook_and_heal_on_branch_switch() {
     // A branch whose compose file adds a service.
     repo.git(&["checkout", "-q", "-b", "more"]);
     let more = format!(
-        "{COMPOSE}  extra:\n    image: dev-prism-test-busybox:1\n    command: [\"nc\", \"-ll\", \"-p\", \"9000\", \"-e\", \"cat\"]\n    ports: [\"9000\"]\n    stop_grace_period: 1s\n"
+        "{COMPOSE}  extra:\n    image: dev-prism-test-busybox:2\n    command: [\"nc\", \"-ll\", \"-p\", \"9000\", \"-e\", \"cat\"]\n    ports: [\"9000\"]\n    stop_grace_period: 1s\n"
     );
     repo.write("docker-compose.yml", &more);
     repo.commit("more");

@@ -272,7 +272,7 @@ fn changed_compose_file_is_planned_and_applied() {
     ));
     assert!(dir.ends_with("feature-more"), "{dir:?}");
     let more = format!(
-        "{COMPOSE}  extra:\n    image: dev-prism-test-busybox:1\n    command: [\"nc\", \"-ll\", \"-p\", \"9000\", \"-e\", \"cat\"]\n    ports: [\"9000\"]\n    stop_grace_period: 1s\n"
+        "{COMPOSE}  extra:\n    image: dev-prism-test-busybox:2\n    command: [\"nc\", \"-ll\", \"-p\", \"9000\", \"-e\", \"cat\"]\n    ports: [\"9000\"]\n    stop_grace_period: 1s\n"
     )
     .replace("retries: 20", "retries: 21");
     std::fs::write(dir.join("docker-compose.yml"), more).unwrap();
@@ -360,11 +360,11 @@ fn include_and_extends(flavor: Flavor) {
     );
     repo.write(
         "more/other.yml",
-        "services:\n  cache:\n    image: dev-prism-test-busybox:1\n    command: [\"nc\", \"-ll\", \"-p\", \"6379\", \"-e\", \"cat\"]\n    ports: [\"6379:6379\"]\n    stop_grace_period: 1s\n",
+        "services:\n  cache:\n    image: dev-prism-test-busybox:2\n    command: [\"nc\", \"-ll\", \"-p\", \"6379\", \"-e\", \"cat\"]\n    ports: [\"6379:6379\"]\n    stop_grace_period: 1s\n",
     );
     repo.write(
         "base.yml",
-        "services:\n  common:\n    image: dev-prism-test-busybox:1\n    command: [\"nc\", \"-ll\", \"-p\", \"9000\", \"-e\", \"cat\"]\n    ports: [\"9000:9000\"]\n    stop_grace_period: 1s\n",
+        "services:\n  common:\n    image: dev-prism-test-busybox:2\n    command: [\"nc\", \"-ll\", \"-p\", \"9000\", \"-e\", \"cat\"]\n    ports: [\"9000:9000\"]\n    stop_grace_period: 1s\n",
     );
     repo.commit("include and extends");
     let dirs: Vec<PathBuf> = (0..2)

@@ -134,7 +134,7 @@ fn mcp_client_creates_inspects_and_destroys_a_session() {
 /// A service that stays "starting" for an hour: create waits for it until cancelled.
 const NEVER_READY: &str = r#"services:
   slow:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["sleep", "3600"]
     stop_grace_period: 1s
     healthcheck:

@@ -7,12 +7,12 @@ use crate::support::*;
 
 const COMPOSE: &str = r#"services:
   db:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["nc", "-ll", "-p", "5432", "-e", "cat"]
     ports: ["5432:5432"]
     stop_grace_period: 1s
   app:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     profiles: ["app"]
     command: ["sh", "-c", "echo app-started-$$APP_NAME; exec nc -ll -p 3000 -e cat"]
     environment:
@@ -20,7 +20,7 @@ const COMPOSE: &str = r#"services:
     ports: ["3000"]
     stop_grace_period: 1s
   web:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     profiles: ["web"]
     command: ["httpd", "-f", "-p", "80", "-h", "/www"]
     ports: ["80"]

@@ -9,7 +9,7 @@ use crate::support::*;
 /// healthy, as a web app gated on its database does).
 const EXITS_AFTER_START: &str = r#"services:
   db:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["sh", "-c", "sleep 2; touch /tmp/ok; sleep 1000"]
     stop_grace_period: 1s
     healthcheck:
@@ -17,7 +17,7 @@ const EXITS_AFTER_START: &str = r#"services:
       interval: 1s
       retries: 30
   boot:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["sh", "-c", "echo booting; exit 3"]
     ports: ["3000"]
     depends_on:
@@ -50,7 +50,7 @@ fn a_service_that_exits_right_after_start_fails_create_v1() {
 /// Runs 4 s, then exits 3 on every (re)start: ready at first, then a crash loop.
 const CRASH_LOOP_LATER: &str = r#"services:
   crash:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["sh", "-c", "if [ -e /started ]; then exit 3; fi; touch /started; sleep 4; exit 3"]
     restart: always
     ports: ["5432"]
@@ -98,17 +98,17 @@ fn a_crash_loop_fails_create_and_is_shown_as_restarting() {
 
 const WITH_JOB: &str = r#"services:
   migrate:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["sh", "-c", "sleep 1; echo migrated"]
   web:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["httpd", "-f", "-p", "80", "-h", "/www"]
     ports: ["80"]
     stop_grace_period: 1s
     depends_on:
       migrate: {condition: service_completed_successfully}
   seed:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["sh", "-c", "echo seeded"]
 "#;
 
@@ -185,18 +185,18 @@ fn a_failing_job_fails_create_named() {
 
 const ADDRESSES: &str = r#"services:
   web:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["httpd", "-f", "-p", "80", "-h", "/www"]
     ports: ["80"]
     stop_grace_period: 1s
   api:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
     ports: ["7000", "5432", "6000/udp"]
     stop_grace_period: 1s
     x-dev-prism: {scheme: http}
   cache:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["nc", "-ll", "-p", "6379", "-e", "cat"]
     ports: ["6379", "6000/udp"]
     stop_grace_period: 1s
@@ -294,7 +294,7 @@ fn missing_image(flavor: Flavor) {
     let repo = Repo::new(
         flavor,
         &COMPOSE.replacen(
-            "dev-prism-test-busybox:1",
+            "dev-prism-test-busybox:2",
             "dev-prism-test-no-such-image:0",
             1,
         ),

@@ -11,7 +11,7 @@ use crate::support::*;
 
 const TINY: &str = r#"services:
   app:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["httpd", "-f", "-p", "80", "-h", "/www"]
     ports: ["80"]
 "#;

@@ -12,7 +12,7 @@ use crate::faults::assert_rolled_back;
 use crate::support::*;
 
 /// One tiny service: each create takes about a second.
-pub(crate) const ONE: &str = "services:\n  app:\n    image: dev-prism-test-busybox:1\n    command: [\"sleep\", \"1000\"]\n    ports: [\"7000\"]\n    stop_grace_period: 1s\n";
+pub(crate) const ONE: &str = "services:\n  app:\n    image: dev-prism-test-busybox:2\n    command: [\"sleep\", \"1000\"]\n    ports: [\"7000\"]\n    stop_grace_period: 1s\n";
 
 pub(crate) const V2: (&str, &str) = ("DEV_PRISM_COMPOSE", "v2");
 

@@ -9,7 +9,7 @@ use crate::support::*;
 
 const TINY: &str = r#"services:
   app:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["sleep", "3600"]
 "#;
 

@@ -8,7 +8,11 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-pub const IMAGE: &str = "dev-prism-test-busybox:1";
+/// The image every test uses: busybox with the applets the tests and fixtures run, `cp`
+/// included (so a `--data-from` copy takes the `cp -a` way).
+pub const IMAGE: &str = "dev-prism-test-busybox:2";
+/// An image without `cp` (like a distroless one): a `--data-from` copy takes the archive way.
+pub const NOCP_IMAGE: &str = "dev-prism-test-nocp:1";
 
 /// Which Compose CLI a test drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +58,17 @@ fn compose_answers(flavor: Flavor) -> bool {
 pub fn docker_ready(flavor: Flavor) -> bool {
     static DOCKER: OnceLock<bool> = OnceLock::new();
     let required = std::env::var("DEV_PRISM_REQUIRE_DOCKER").as_deref() == Ok("1");
-    let ok = *DOCKER.get_or_init(|| docker_answers() && build_image());
+    let ok = *DOCKER.get_or_init(|| {
+        docker_answers()
+            && build_image(
+                IMAGE,
+                &[
+                    "sh", "httpd", "nc", "wget", "sleep", "echo", "cat", "ls", "true", "false",
+                    "touch", "cp",
+                ],
+            )
+            && build_image(NOCP_IMAGE, &["sh", "sleep", "nc", "cat", "ls"])
+    });
     let compose_ok = ok && compose_answers(flavor);
     if !compose_ok {
         assert!(
@@ -76,10 +90,11 @@ pub fn docker_ready(flavor: Flavor) -> bool {
     compose_ok
 }
 
-/// `docker import` of a root filesystem holding the host's static busybox: no registry needed.
-fn build_image() -> bool {
+/// `docker import` of a root filesystem holding the host's static busybox with `applets`
+/// linked in /bin: no registry needed.
+fn build_image(image: &str, applets: &[&str]) -> bool {
     let exists = Command::new("docker")
-        .args(["image", "inspect", IMAGE])
+        .args(["image", "inspect", image])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
@@ -92,16 +107,14 @@ fn build_image() -> bool {
         std::fs::create_dir_all(r.join(d)).unwrap();
     }
     std::fs::copy("/bin/busybox", r.join("bin/busybox")).expect("static busybox at /bin/busybox");
-    for applet in [
-        "sh", "httpd", "nc", "wget", "sleep", "echo", "cat", "ls", "true", "false", "touch",
-    ] {
+    for applet in applets {
         std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
     }
     std::fs::write(r.join("www/index.html"), "hello from dev-prism test\n").unwrap();
     let status = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "tar -C '{}' -c . | docker import -c 'CMD [\"/bin/sh\"]' - {IMAGE} >/dev/null",
+            "tar -C '{}' -c . | docker import -c 'CMD [\"/bin/sh\"]' - {image} >/dev/null",
             r.display()
         ))
         .status()
@@ -113,7 +126,7 @@ fn build_image() -> bool {
 /// service with two ports and no healthcheck.
 pub const COMPOSE: &str = r#"services:
   web:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["httpd", "-f", "-p", "80", "-h", "/www"]
     ports: ["8080:80"]
     stop_grace_period: 1s
@@ -122,7 +135,7 @@ pub const COMPOSE: &str = r#"services:
       interval: 1s
       retries: 20
   echo:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
     ports: ["7000", "7001"]
     stop_grace_period: 1s

@@ -11,7 +11,7 @@ use crate::support::*;
 /// One long-running service with one published port; no healthcheck.
 const ECHO: &str = r#"services:
   echo:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
     ports: ["7000"]
     stop_grace_period: 1s
@@ -75,7 +75,7 @@ fn env_files_keep_bytes_that_are_not_utf8() {
     if !docker_ready(Flavor::V2) {
         return;
     }
-    let compose = "services:\n  db:\n    image: dev-prism-test-busybox:1\n    command: [\"nc\", \"-ll\", \"-p\", \"5432\", \"-e\", \"cat\"]\n    ports: [\"5432\"]\n    stop_grace_period: 1s\n";
+    let compose = "services:\n  db:\n    image: dev-prism-test-busybox:2\n    command: [\"nc\", \"-ll\", \"-p\", \"5432\", \"-e\", \"cat\"]\n    ports: [\"5432\"]\n    stop_grace_period: 1s\n";
     let repo = Repo::new(Flavor::V2, compose);
     repo.write("session.config.yaml", "envFiles: [.env]\n");
     repo.write(
@@ -104,7 +104,7 @@ fn network_mode_host_is_refused_before_anything_starts() {
     if !docker_ready(Flavor::V2) {
         return;
     }
-    let compose = "services:\n  echo:\n    image: dev-prism-test-busybox:1\n    command: [\"sleep\", \"600\"]\n    ports: [\"7000\"]\n    network_mode: host\n";
+    let compose = "services:\n  echo:\n    image: dev-prism-test-busybox:2\n    command: [\"sleep\", \"600\"]\n    ports: [\"7000\"]\n    network_mode: host\n";
     let repo = Repo::new(Flavor::V2, compose);
     let out = repo.dp(&repo.path, &["create", "--in-place"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
