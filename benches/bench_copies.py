@@ -155,9 +155,11 @@ def measure_files(b, run, repo, tag, runs, with_volume, src_project):
     r = {k: [] for k in ["cp", "copy step", "create", "floor create", "data step",
                          "create data", "floor volume"]}
     nm = os.path.join(repo, "node_modules")
+    # Floors copy on the repository's own file system (beside it), as create does.
+    home = os.path.dirname(repo)
     for i in range(runs + 1):  # the first round warms the caches and is discarded
         keep = i > 0
-        dst = os.path.join(run.base, f"{tag}-cp{i}")
+        dst = os.path.join(home, f"{tag}-cp{i}")
         t0 = time.perf_counter()
         b.sh(["cp", "-a", nm, dst])
         t_cp = time.perf_counter() - t0
@@ -166,7 +168,7 @@ def measure_files(b, run, repo, tag, runs, with_volume, src_project):
         t_create, d, steps = timed_create(b, repo, ["--branch", f"{tag}-c{i}"])
         b.sh([b.BIN, "-q", "destroy", "--force", d], cwd=repo)
 
-        wt = os.path.join(run.base, f"{tag}-floor{i}")
+        wt = os.path.join(home, f"{tag}-floor{i}")
         project = f"dpbcopies{tag}{i}{os.getpid()}"
         run.projects.append(project)
         t0 = time.perf_counter()
