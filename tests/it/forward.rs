@@ -10,7 +10,7 @@ use crate::support::*;
 
 const ECHO: &str = r#"services:
   echo:
-    image: dev-prism-test-busybox:1
+    image: dev-prism-test-busybox:2
     command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
     ports: ["7000"]
     stop_grace_period: 1s
