@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Transport};
 use super::tail;
 use crate::compose::Flavor;
 use crate::error::{Error, Kind, Result};
@@ -49,6 +49,7 @@ impl ComposeCli {
         dial: Option<String>,
         prefer: Option<Flavor>,
     ) -> Result<ComposeCli> {
+        let tunnelled = dial.is_some();
         let env = match dial {
             Some(host) => vec![("DOCKER_HOST".to_string(), host)],
             None => endpoint.cli_env(),
@@ -64,6 +65,7 @@ impl ComposeCli {
             other => vec![other.split_whitespace().map(str::to_string).collect()],
         };
         let mut last = String::new();
+        let mut tls_v1 = false;
         for argv in &candidates {
             let mut cli = ComposeCli {
                 program: argv[0].clone(),
@@ -97,8 +99,23 @@ impl ComposeCli {
             } else {
                 Flavor::V2
             };
+            // docker-compose 1.x (docker-py) fails certificate verification against TLS
+            // engines that the docker CLI and Compose v2 accept: say so instead of its error.
+            if cli.flavor == Flavor::V1 && !tunnelled && endpoint.transport() == Transport::Tls {
+                last = format!(
+                    "Compose v1 ({version}) is not supported with a TLS engine ({})",
+                    endpoint.host
+                );
+                tls_v1 = true;
+                continue;
+            }
             cli.version = version;
             return Ok(cli);
+        }
+        if tls_v1 {
+            return Err(Error::new(Kind::Usage, last).with_hint(
+                "use Compose v2 (`docker compose`; DEV_PRISM_COMPOSE=v2), or reach the engine over ssh://",
+            ));
         }
         let tried: Vec<String> = candidates.iter().map(|c| c.join(" ")).collect();
         Err(Error::new(

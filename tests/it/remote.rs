@@ -283,6 +283,17 @@ fn a_tls_engine_runs_sessions() {
     assert!(listed.contains(&dir.display().to_string()), "{listed}");
     ok(&dp_env(dir, &["destroy", "-q"], &env));
     assert!(containers_under(&repo.root).is_empty());
+    // Compose v1 cannot verify this engine: refused clearly, before anything is made.
+    let mut v1 = env;
+    v1[3] = ("DEV_PRISM_COMPOSE", "v1");
+    let out = dp_env(dir, &["create", "--in-place", "-q"], &v1);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Compose v1") && stderr(&out).contains("TLS engine"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(containers_under(&repo.root).is_empty());
     // Certificates the engine's CA did not sign are refused, with the cause.
     let other = tempfile::tempdir().unwrap();
     certificates(other.path());
