@@ -285,19 +285,27 @@ impl Engine {
         Ok(out)
     }
 
-    /// Volumes of a Compose project (by Compose's project label), except shared ones.
-    pub async fn project_volumes(&self, project: &str) -> Result<Vec<String>> {
+    /// Volumes matching `filters` (one API call).
+    pub(crate) async fn volumes(
+        &self,
+        filters: HashMap<String, Vec<String>>,
+    ) -> Result<Vec<bollard::models::Volume>> {
         let list = self
             .client
             .list_volumes(Some(ListVolumesOptions {
-                filters: Some(project_filter(project)),
+                filters: Some(filters),
             }))
             .await
             .map_err(|e| self.api_error("list volumes", e))?;
+        Ok(list.volumes.unwrap_or_default())
+    }
+
+    /// Volumes of a Compose project (by Compose's project label), except shared ones.
+    pub async fn project_volumes(&self, project: &str) -> Result<Vec<String>> {
         // A volume shared by every session (`shareVolumes`) is no one session's to remove.
-        Ok(list
-            .volumes
-            .unwrap_or_default()
+        Ok(self
+            .volumes(project_filter(project))
+            .await?
             .into_iter()
             .filter(|v| v.labels.get(labels::SHARED).map(String::as_str) != Some("true"))
             .map(|v| v.name)

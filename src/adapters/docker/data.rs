@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use bollard::models::ContainerSummaryStateEnum;
-use bollard::query_parameters::{ListContainersOptions, ListVolumesOptions};
+use bollard::query_parameters::ListContainersOptions;
 
 use super::Engine;
 use crate::compose::labels;
@@ -78,16 +78,9 @@ impl Engine {
 
     /// A project's volumes by Compose volume key.
     pub async fn volumes_by_key(&self, project: &str) -> Result<BTreeMap<String, String>> {
-        let list = self
-            .client
-            .list_volumes(Some(ListVolumesOptions {
-                filters: Some(super::project_filter(project)),
-            }))
-            .await
-            .map_err(|e| self.api_error("list volumes", e))?;
-        Ok(list
-            .volumes
-            .unwrap_or_default()
+        Ok(self
+            .volumes(super::project_filter(project))
+            .await?
             .into_iter()
             .filter_map(|v| Some((v.labels.get(COMPOSE_VOLUME)?.clone(), v.name)))
             .collect())
@@ -96,19 +89,12 @@ impl Engine {
     /// Volumes dev-prism seeded from another session, as (project, where the data came from):
     /// one call, for `info`.
     pub async fn seeded_volumes(&self) -> Result<Vec<(String, String)>> {
-        let list = self
-            .client
-            .list_volumes(Some(ListVolumesOptions {
-                filters: Some(HashMap::from([(
-                    "label".to_string(),
-                    vec![DATA_FROM_LABEL.to_string()],
-                )])),
-            }))
-            .await
-            .map_err(|e| self.api_error("list volumes", e))?;
-        Ok(list
-            .volumes
-            .unwrap_or_default()
+        Ok(self
+            .volumes(HashMap::from([(
+                "label".to_string(),
+                vec![DATA_FROM_LABEL.to_string()],
+            )]))
+            .await?
             .into_iter()
             .filter_map(|v| {
                 Some((
