@@ -470,11 +470,20 @@ def write_report(path, rows, notes, runs):
               "- Docker's default address pools hold about 30 bridge networks, and every session has one: "
               "the harness destroys the 30 scaling sessions before measuring `create`.",
               ""]
-    # The ready-sessions section (`--copies`) is measured separately: keep it.
+    # Sections measured by other modes (`--scale`, `--copies`) are kept as they are.
     old = open(path).read() if os.path.exists(path) else ""
-    kept = old[old.index("## Ready sessions (issue 13)"):] if "## Ready sessions (issue 13)" in old else ""
+    kept = [kept_section(old, h) for h in ("## From 1 to 200 sessions", "## Ready sessions (issue 13)")]
     with open(path, "w") as f:
-        f.write("\n".join(lines) + ("\n" + kept if kept else ""))
+        f.write("\n".join(lines) + "".join("\n" + k for k in kept if k))
+
+
+def kept_section(text, heading):
+    """The section of `text` under `heading` (its first occurrence), up to the next `## `."""
+    if heading not in text:
+        return ""
+    rest = text[text.index(heading):]
+    end = rest.find("\n## ", len(heading))
+    return rest if end < 0 else rest[: end + 1]
 
 
 if __name__ == "__main__":
