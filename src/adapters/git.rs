@@ -137,34 +137,20 @@ pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<()> {
 }
 
 /// Deletes a branch, only while it still points at `expected` (the tip observed when the plan
-/// was made, whose commits were checked): a commit made since keeps it. Without an observed
-/// tip only `force` deletes it.
-pub fn delete_branch(repo: &Path, branch: &str, expected: Option<&str>, force: bool) -> Result<()> {
+/// was made, whose commits were checked or forced): a commit made since keeps it.
+pub fn delete_branch(repo: &Path, branch: &str, expected: &str) -> Result<()> {
     let refname = format!("refs/heads/{branch}");
-    match (expected, force) {
-        (Some(sha), _) => {
-            must(
-                repo,
-                &["update-ref", "-d", &refname, sha],
-                &format!("delete branch {branch} (did it move since it was checked?)"),
-            )?;
-            // Its upstream settings go with it, as with `git branch -d`.
-            let _ = output(
-                repo,
-                &["config", "--remove-section", &format!("branch.{branch}")],
-            );
-            Ok(())
-        }
-        (None, true) => must(
-            repo,
-            &["branch", "-D", branch],
-            &format!("delete branch {branch}"),
-        )
-        .map(|_| ()),
-        (None, false) => Err(Error::failure(format!(
-            "branch {branch} was not deleted: its tip was not observed"
-        ))),
-    }
+    must(
+        repo,
+        &["update-ref", "-d", &refname, expected],
+        &format!("delete branch {branch} (did it move since it was checked?)"),
+    )?;
+    // Its upstream settings go with it, as with `git branch -d`.
+    let _ = output(
+        repo,
+        &["config", "--remove-section", &format!("branch.{branch}")],
+    );
+    Ok(())
 }
 
 /// The name of the marker dev-prism leaves in a worktree's administrative directory (inside

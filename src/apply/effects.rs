@@ -56,7 +56,9 @@ pub trait Effects {
         source: &DataSource,
         volumes: &[NewVolume],
     ) -> Result<()>;
-    fn delete_branch(&mut self, branch: &str, expected: Option<&str>, force: bool) -> Result<()>;
+    /// Deletes the branch while it still points at `expected` (`--force` was already decided
+    /// when the plan was made).
+    fn delete_branch(&mut self, branch: &str, expected: &str) -> Result<()>;
     /// Runs one setup command; a signal received meanwhile is forwarded to it and ends the
     /// step as interrupted.
     async fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()>;
@@ -205,8 +207,8 @@ impl Effects for Real<'_> {
             .await
     }
 
-    fn delete_branch(&mut self, branch: &str, expected: Option<&str>, force: bool) -> Result<()> {
-        git::delete_branch(self.repo()?, branch, expected, force)
+    fn delete_branch(&mut self, branch: &str, expected: &str) -> Result<()> {
+        git::delete_branch(self.repo()?, branch, expected)
     }
 
     async fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()> {

@@ -309,7 +309,7 @@ impl Effects for Fake {
         Ok(())
     }
 
-    fn delete_branch(&mut self, branch: &str, _expected: Option<&str>, _force: bool) -> Result<()> {
+    fn delete_branch(&mut self, branch: &str, _expected: &str) -> Result<()> {
         if self
             .worktrees
             .iter()

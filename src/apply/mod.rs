@@ -189,10 +189,8 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
         } => fx.remove_project(project, working_dir).await,
         Op::RemoveWorktree { path, force } => fx.remove_worktree(path, *force),
         Op::DeleteBranch {
-            branch,
-            expected,
-            force,
-        } => fx.delete_branch(branch, expected.as_deref(), *force),
+            branch, expected, ..
+        } => fx.delete_branch(branch, expected),
         Op::RunSetup { command } => {
             let containers = fx.containers(desired).await?;
             let vars = session_vars(&desired.project, &desired.dir, &containers);

@@ -18,7 +18,7 @@ use petgraph::graph::NodeIndex;
 use super::{remove_file_step, Action, Detail, Op, Plan, Step};
 use crate::compose::SESSION_FILE;
 use crate::desired::{is_generated, Desired, Render, Scope, ENV_FILE};
-use crate::observed::{Fact, Observed, Owner, WorktreeFacts};
+use crate::observed::{Fact, Observed, Owner, PathFact, WorktreeFacts};
 
 pub(super) fn plan_destroy(
     plan: &mut Plan,
@@ -54,12 +54,18 @@ pub(super) fn plan_destroy(
         }
         return;
     }
-    let discarded: Vec<Detail> = wt
+    let discarded: Vec<&PathFact> = wt
         .paths
         .known()
         .into_iter()
         .flatten()
         .filter(|p| !is_removed_file(desired, &p.path))
+        .collect();
+    // git refuses an unclean worktree (anything but ignored paths left); every path left is
+    // known to be removable, or forced.
+    let git_force = force || discarded.iter().any(|p| p.status != "ignored");
+    let details: Vec<Detail> = discarded
+        .iter()
         .map(|p| Detail {
             action: Action::Delete,
             subject: format!("{} {}", p.status, p.path),
@@ -70,8 +76,6 @@ pub(super) fn plan_destroy(
             },
         })
         .collect();
-    // git refuses an unclean worktree; every path left is known to be removable (or forced).
-    let git_force = force || !discarded.iter().all(|d| d.subject.starts_with("ignored "));
     let wt_node = plan.add(
         Step {
             action: Action::Delete,
@@ -82,7 +86,7 @@ pub(super) fn plan_destroy(
                 "dev-prism made it and it holds no work".into()
             },
             diff: None,
-            details: discarded,
+            details,
             op: Op::RemoveWorktree {
                 path: wt.path.clone(),
                 force: git_force,
@@ -92,10 +96,7 @@ pub(super) fn plan_destroy(
     );
     // A branch whose tip cannot be read no longer exists (deleted under the session): nothing
     // to delete. (A tip git failed to read is not deleted either: the safe direction.)
-    let Some(branch) = wt
-        .branch
-        .as_ref()
-        .filter(|_| scope.branch && wt.branch_tip.is_some())
+    let (Some(branch), Some(tip)) = (wt.branch.as_ref().filter(|_| scope.branch), &wt.branch_tip)
     else {
         return;
     };
@@ -125,7 +126,7 @@ pub(super) fn plan_destroy(
             details: vec![],
             op: Op::DeleteBranch {
                 branch: branch.clone(),
-                expected: wt.branch_tip.clone(),
+                expected: tip.clone(),
                 force,
             },
         },

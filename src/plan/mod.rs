@@ -136,7 +136,7 @@ pub enum Op {
     /// Deletes the branch while it still points at `expected` (the observed tip).
     DeleteBranch {
         branch: String,
-        expected: Option<String>,
+        expected: String,
         force: bool,
     },
     /// A setup command, through the shell, in the session directory with the session

@@ -327,7 +327,7 @@ fn destroy_removes_everything_of_a_clean_worktree() {
     // The branch goes only while it points where it was checked.
     let last = plan.ordered().last().unwrap().op.clone();
     assert!(
-        matches!(last, Op::DeleteBranch { expected: Some(ref t), force: false, .. } if t == "abc123")
+        matches!(last, Op::DeleteBranch { ref expected, force: false, .. } if expected == "abc123")
     );
 }
 

@@ -8,14 +8,6 @@ use std::time::Duration;
 use crate::remote::{have, sshd, user};
 use crate::support::*;
 
-const ECHO: &str = r#"services:
-  echo:
-    image: dev-prism-test-busybox:2
-    command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
-    ports: ["7000"]
-    stop_grace_period: 1s
-"#;
-
 fn ssh_ready() -> bool {
     docker_ready(Flavor::V2) && have("/usr/sbin/sshd") && have("ssh-keygen")
 }

@@ -5,17 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::support::*;
 
-/// One small service without a healthcheck: sessions come up in about a second.
-const ONE: &str = r#"services:
-  echo:
-    image: dev-prism-test-busybox:2
-    command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
-    ports: ["7000"]
-    stop_grace_period: 1s
-"#;
-
 fn repo() -> Repo {
-    let repo = Repo::new(Flavor::V2, ONE);
+    let repo = Repo::new(Flavor::V2, ECHO);
     repo.write(
         ".gitignore",
         ".env.session\ndocker-compose.session.yml\n*.db\nnode_modules/\n",
@@ -466,14 +457,7 @@ fn the_engine_vanishing_mid_create_leaves_a_state_destroy_finishes() {
 }
 
 fn volume_names(filter: &str) -> Vec<String> {
-    let out = std::process::Command::new("docker")
-        .args(["volume", "ls", "-q", "--filter", &format!("name={filter}")])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    docker_ls("volume", &format!("name={filter}"))
 }
 
 #[test]

@@ -335,15 +335,23 @@ pub fn containers_under(root: &Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// One long-running service with one published port and no healthcheck: up in about a second.
+pub const ECHO: &str = r#"services:
+  echo:
+    image: dev-prism-test-busybox:2
+    command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
+    ports: ["7000"]
+    stop_grace_period: 1s
+"#;
+
 pub fn by_project(kind: &str, project: &str) -> Vec<String> {
+    docker_ls(kind, &format!("label=com.docker.compose.project={project}"))
+}
+
+/// `docker KIND ls -q --filter FILTER`.
+pub fn docker_ls(kind: &str, filter: &str) -> Vec<String> {
     let out = Command::new("docker")
-        .args([
-            kind,
-            "ls",
-            "-q",
-            "--filter",
-            &format!("label=com.docker.compose.project={project}"),
-        ])
+        .args([kind, "ls", "-q", "--filter", filter])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout)

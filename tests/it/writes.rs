@@ -8,15 +8,6 @@ use std::process::Command;
 
 use crate::support::*;
 
-/// One long-running service with one published port; no healthcheck.
-const ECHO: &str = r#"services:
-  echo:
-    image: dev-prism-test-busybox:2
-    command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
-    ports: ["7000"]
-    stop_grace_period: 1s
-"#;
-
 fn created(out: &std::process::Output) -> PathBuf {
     PathBuf::from(ok(out).lines().next().unwrap())
 }
