@@ -36,6 +36,16 @@ pub fn read(path: &Path) -> Result<Option<(String, u32)>> {
     Ok(Some((String::from_utf8_lossy(&bytes).into_owned(), mode)))
 }
 
+/// The first `n` bytes of a file as text (lossy), empty when it cannot be read.
+pub fn head(path: &Path, n: u64) -> String {
+    use std::io::Read;
+    let mut buf = vec![];
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.take(n).read_to_end(&mut buf);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
 /// The bytes of a file, `None` when it does not exist.
 pub fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {

@@ -98,21 +98,22 @@ pub(super) fn owner_of(
     if status == "modified" {
         return Owner::User;
     }
-    if !path.ends_with('/') {
-        if let Ok(Some((text, _))) = fs::read(&dir.join(path)) {
-            if desired::is_generated(&text) {
+    // Only regular files are read (never through a link: an untracked link to /dev/zero would
+    // never end), and only their first bytes unless they are a listed env file.
+    let regular = std::fs::symlink_metadata(dir.join(path)).is_ok_and(|m| m.is_file());
+    if regular {
+        if desired::is_generated(&fs::head(&dir.join(path), 64)) {
+            return Owner::DevPrism;
+        }
+        let copied = config.env_files.iter().any(|f| f == path);
+        if let (true, Ok(Some((text, _)))) = (copied, fs::read(&dir.join(path))) {
+            let src = main_root.and_then(|r| fs::read(&r.join(path)).ok().flatten());
+            let mut keys: Vec<&str> = config.env_rewrite.keys().map(String::as_str).collect();
+            keys.push("DATABASE_URL");
+            if src.is_some_and(|(src, _)| {
+                crate::observed::worktree::same_env_apart_from(&src, &text, &keys)
+            }) {
                 return Owner::DevPrism;
-            }
-            let copied = config.env_files.iter().any(|f| f == path);
-            if copied {
-                if let Some(src) = main_root.and_then(|r| fs::read(&r.join(path)).ok().flatten()) {
-                    let mut keys: Vec<&str> =
-                        config.env_rewrite.keys().map(String::as_str).collect();
-                    keys.push("DATABASE_URL");
-                    if crate::observed::worktree::same_env_apart_from(&src.0, &text, &keys) {
-                        return Owner::DevPrism;
-                    }
-                }
             }
         }
     }

@@ -674,3 +674,41 @@ fn a_rollback_keeps_work_written_into_the_new_worktree_meanwhile() {
     ok(&repo.dp(&dir, &["destroy", "--force"]));
     assert!(!dir.exists() && !has_branch(&repo, "busy"));
 }
+
+#[test]
+fn an_untracked_link_to_an_endless_file_is_not_read() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo();
+    let dir = create(&repo, "endless");
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero")).unwrap();
+    // Destroy must observe the worktree without reading through the link (it used to hang).
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dev-prism"))
+        .current_dir(&dir)
+        .args(["destroy"])
+        .env("DEV_PRISM_COMPOSE", "v2")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("destroy read through the link to /dev/zero");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("untracked zero"), "{}", stderr(&out));
+    assert!(
+        dir.join("zero").symlink_metadata().is_ok(),
+        "the link is the user's: kept"
+    );
+    assert_no_docker_objects(&repo, &dir);
+    std::fs::remove_file(dir.join("zero")).unwrap();
+    ok(&repo.dp(&dir, &["destroy"]));
+    assert!(!dir.exists());
+}
