@@ -29,7 +29,20 @@ fn ok_text(dir: &Path, args: &[&str]) -> Result<Option<String>> {
 }
 
 fn must(dir: &Path, args: &[&str], what: &str) -> Result<String> {
-    let out = output(dir, args)?;
+    checked(output(dir, args)?, what)
+}
+
+/// [`must`] for a command that changes the repository: it runs in its own process group, so
+/// a Ctrl-C or closed terminal (sent to dev-prism's group) cannot stop it half-way — a branch
+/// made without its worktree, a worktree without dev-prism's marker. dev-prism notices the
+/// signal once the change is whole, and then undoes it as a whole.
+fn change(dir: &Path, args: &[&str], what: &str) -> Result<String> {
+    use std::os::unix::process::CommandExt;
+    let out = run(git(dir).args(args).process_group(0), "git", INSTALL_HINT)?;
+    checked(out, what)
+}
+
+fn checked(out: std::process::Output, what: &str) -> Result<String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -123,7 +136,7 @@ pub fn add_worktree(
     } else {
         args.extend(["--", &path_s, branch]);
     }
-    must(repo, &args, &format!("create worktree {}", path.display())).map(|_| ())
+    change(repo, &args, &format!("create worktree {}", path.display())).map(|_| ())
 }
 
 pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<()> {
@@ -133,14 +146,14 @@ pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<()> {
         args.push("--force");
     }
     args.push(&path_s);
-    must(repo, &args, &format!("remove worktree {}", path.display())).map(|_| ())
+    change(repo, &args, &format!("remove worktree {}", path.display())).map(|_| ())
 }
 
 /// Deletes a branch, only while it still points at `expected` (the tip observed when the plan
 /// was made, whose commits were checked or forced): a commit made since keeps it.
 pub fn delete_branch(repo: &Path, branch: &str, expected: &str) -> Result<()> {
     let refname = format!("refs/heads/{branch}");
-    must(
+    change(
         repo,
         &["update-ref", "-d", &refname, expected],
         &format!("delete branch {branch} (did it move since it was checked?)"),

@@ -153,14 +153,28 @@ pub async fn rollback(ctx: &mut Ctx, dir: &Path, made: create::Made, ui: &Ui) ->
     if !made.anything() {
         return Ok(Plan::default());
     }
-    let observed = context::observe(ctx, dir).await?;
     let intent = Intent::Destroy {
         force: false,
         scope: made.scope(),
     };
-    let p = prepare_from(ctx, dir, observed, intent, &context::Wants::default()).await?;
-    carry_out(ctx, &p, ui).await?;
-    Ok(p.plan)
+    let mut first = None;
+    // A Compose stopped half-way may have asked the engine for containers it is still making
+    // (measured: a SIGTERM during `up` left one "Created" after the rollback). Look again a
+    // moment later and remove what appeared, until nothing does.
+    for round in 0..4 {
+        let observed = context::observe(ctx, dir).await?;
+        if round > 0 && observed.containers.is_empty() {
+            break;
+        }
+        let p = prepare_from(ctx, dir, observed, intent, &context::Wants::default()).await?;
+        carry_out(ctx, &p, ui).await?;
+        first.get_or_insert(p.plan);
+        if !made.project {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    Ok(first.unwrap_or_default())
 }
 
 /// Applies a prepared plan and returns the session's containers afterwards.

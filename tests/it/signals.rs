@@ -316,8 +316,21 @@ fn signal_to_group_during_compose_up(signal: &str, code: i32) {
         return;
     }
     let repo = repo_with_setup("true");
+    signal_to_group_during(&repo, "compose up", &|| true, signal, code, &[V2]);
+}
+
+/// Sends `signal` to create's process group once its progress names `step` and `now()` holds;
+/// create reports the signal and leaves nothing.
+fn signal_to_group_during(
+    repo: &Repo,
+    step: &str,
+    now: &dyn Fn() -> bool,
+    signal: &str,
+    code: i32,
+    env: &[(&str, &str)],
+) {
     let branch = format!("group-{}", signal.to_lowercase());
-    let mut child = dp_command(&repo.path, &["create", "--branch", &branch], &[V2])
+    let mut child = dp_command(&repo.path, &["create", "--branch", &branch], env)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -329,7 +342,11 @@ fn signal_to_group_during_compose_up(signal: &str, code: i32) {
         let line = line.unwrap();
         seen.push_str(&line);
         seen.push('\n');
-        if line.contains("compose up") {
+        if line.contains(step) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !now() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
             kill(signal, &format!("-{}", child.id()));
             break;
         }
@@ -342,7 +359,60 @@ fn signal_to_group_during_compose_up(signal: &str, code: i32) {
         err.contains(&format!("interrupted by SIG{signal}")),
         "{err}"
     );
-    assert_nothing_left(&repo, &branch);
+    assert_nothing_left(repo, &branch);
+    let branches = repo.git(&["branch", "--list", &branch]);
+    assert!(branches.trim().is_empty(), "branch {branch} left");
+}
+
+/// Ctrl-C while git makes the worktree: git runs outside the terminal's process group, so it
+/// is never stopped half-way (a branch without its worktree, a worktree without dev-prism's
+/// marker); the rollback then removes both. A `git` that takes its time after `worktree add`
+/// makes the moment certain.
+#[test]
+fn ctrl_c_to_the_process_group_while_git_makes_the_worktree_rolls_back() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo_with_setup("true");
+    let bin = repo.root.join("slow-git");
+    std::fs::create_dir_all(&bin).unwrap();
+    let real = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let wrapper = bin.join("git");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" worktree add \"*) {real} \"$@\"; rc=$?; sleep 2; exit $rc;; esac\nexec {real} \"$@\"\n",
+            real = real.trim()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // Once git made the worktree, while the slow `git` still runs.
+    let made = session_dir(&repo, "group-int").join(".git");
+    signal_to_group_during(
+        &repo,
+        "worktree",
+        &|| made.exists(),
+        "INT",
+        130,
+        &[V2, ("PATH", &path)],
+    );
 }
 
 #[test]
