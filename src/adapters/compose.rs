@@ -82,6 +82,11 @@ impl ComposeCli {
             let out = match result {
                 Ok(o) if o.status.success() => o,
                 Ok(o) => {
+                    // Stopped by Ctrl-C or a closed terminal: not a missing Compose (no
+                    // fallback to the other one).
+                    if let Some(signal) = super::process::stopped_by(o.status) {
+                        return Err(super::process::interrupted(signal, "docker compose version"));
+                    }
                     last = tail(&o, 1);
                     continue;
                 }

@@ -16,7 +16,7 @@ pub mod tree;
 
 use std::process::{Command, Output};
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Result, Signal};
 
 /// Runs a command to completion, capturing its output. A missing program is a clear error.
 pub(crate) fn run(cmd: &mut Command, what: &str, install_hint: &str) -> Result<Output> {
@@ -24,6 +24,13 @@ pub(crate) fn run(cmd: &mut Command, what: &str, install_hint: &str) -> Result<O
     let started = std::time::Instant::now();
     let result = cmd.output();
     crate::ui::debug_call(&describe(cmd), started);
+    // A child killed by Ctrl-C or a closed terminal (they reach the whole process group): the
+    // command is being interrupted, whatever the child's failure would otherwise mean.
+    if let Some(signal) = result.as_ref().ok().and_then(|o| {
+        std::os::unix::process::ExitStatusExt::signal(&o.status).and_then(Signal::from_number)
+    }) {
+        return Err(process::interrupted(signal, what));
+    }
     result.map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::new(

@@ -166,6 +166,14 @@ fn ignored(signal: i32) -> bool {
     }
 }
 
+/// The signal dev-prism stops on that ended a child (by it, or by the shell's 128+n exit).
+pub fn stopped_by(status: ExitStatus) -> Option<Signal> {
+    status
+        .signal()
+        .or(status.code().map(|c| c - 128))
+        .and_then(Signal::from_number)
+}
+
 /// The error of an operation stopped by `signal`.
 pub fn interrupted(signal: Signal, during: &str) -> Error {
     Error::new(
@@ -219,11 +227,7 @@ pub async fn run_forwarding(cmd: &mut Command, what: &str) -> Result<ExitStatus>
     guard.0 = None;
     // Ctrl-C on a terminal reaches the command's group and ours at once: when the command died
     // of (or exited for) one of our signals, give ours a moment to be noticed.
-    let by_signal = status
-        .signal()
-        .or(status.code().map(|c| c - 128))
-        .and_then(Signal::from_number);
-    if by_signal.is_some() {
+    if stopped_by(status).is_some() {
         if let Ok(signal) = tokio::time::timeout(Duration::from_millis(300), interrupt.wait()).await
         {
             return Err(interrupted(signal, what));
