@@ -85,7 +85,10 @@ impl ComposeCli {
                     // Stopped by Ctrl-C or a closed terminal: not a missing Compose (no
                     // fallback to the other one).
                     if let Some(signal) = super::process::stopped_by(o.status) {
-                        return Err(super::process::interrupted(signal, "docker compose version"));
+                        return Err(super::process::interrupted(
+                            signal,
+                            "docker compose version",
+                        ));
                     }
                     last = tail(&o, 1);
                     continue;

@@ -324,7 +324,7 @@ impl Engine {
             let client = self.client.clone();
             set.spawn(async move {
                 let started = std::time::Instant::now();
-                let r = client
+                let mut r = client
                     .remove_container(
                         &c.id,
                         Some(RemoveContainerOptions {
@@ -334,6 +334,16 @@ impl Engine {
                         }),
                     )
                     .await;
+                // A removal already under way (a destroy interrupted a moment ago asked for
+                // it): wait for it to finish rather than fail (measured: 409 left the
+                // worktree, branch and volumes of a session a second destroy should finish).
+                if let Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409,
+                    ..
+                }) = &r
+                {
+                    r = gone(&client, &c.id).await.or(r);
+                }
                 crate::ui::debug_call(
                     &format!("Docker API: DELETE /containers/{}", c.name),
                     started,
@@ -390,6 +400,24 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Waits (up to a minute) until the container `id` no longer exists.
+async fn gone(
+    client: &bollard::Docker,
+    id: &str,
+) -> std::result::Result<(), bollard::errors::Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        match client.inspect_container(id, None).await {
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(()),
+            Err(e) => return Err(e),
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    Err(bollard::errors::Error::RequestTimeoutError)
 }
 
 /// A network as far as subnets are concerned.
