@@ -96,9 +96,27 @@ pub async fn apply_counted<E: Effects>(
             // Forwards a signal to the command and reports the interruption itself.
             execute(step, desired, fx).await
         } else {
+            let run = execute(step, desired, fx);
+            tokio::pin!(run);
             tokio::select! {
-                r = execute(step, desired, fx) => r,
-                s = interrupt.wait() => Err(interrupted(s, &step.subject)),
+                r = &mut run => r,
+                s = interrupt.wait() => {
+                    if engine_finishes(&step.op) {
+                        // The engine goes on with a stop or removal it began whether we wait or
+                        // not; a command run right after would race it (measured: `start`
+                        // after an interrupted `stop` saw its service killed meanwhile).
+                        ui.warn(&format!(
+                            "{}: waiting for the engine to finish `{}`, which it already began (press Ctrl-C again to leave it to the engine)",
+                            s.name(),
+                            step.subject
+                        ));
+                        tokio::select! {
+                            _ = &mut run => {}
+                            _ = interrupt.wait() => {}
+                        }
+                    }
+                    Err(interrupted(s, &step.subject))
+                }
             }
         };
         drop(spinner);
@@ -349,6 +367,11 @@ async fn wait_ready<E: Effects>(desired: &Desired, services: &[String], fx: &mut
         fx.pause(poll).await;
         poll = (poll * 2).min(Duration::from_millis(100));
     }
+}
+
+/// Steps the engine carries on with once asked, even when dev-prism stops waiting.
+fn engine_finishes(op: &Op) -> bool {
+    matches!(op, Op::StopContainers { .. } | Op::RemoveProject { .. })
 }
 
 fn service_failed<E: Effects>(desired: &Desired, fx: &mut E, service: &str, why: &str) -> Error {

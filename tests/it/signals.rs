@@ -451,3 +451,52 @@ fn sigterm_stops_following_logs_after_create() {
     assert_eq!(containers_under(&repo.root).len(), 1, "still running");
     ok(&repo.dp(&repo.path, &["destroy"]));
 }
+
+/// A service that ignores SIGTERM: the engine stops it only when its grace period ends.
+const STUBBORN: &str = "services:\n  app:\n    image: dev-prism-test-busybox:2\n    command: [\"sh\", \"-c\", \"trap '' TERM; while true; do sleep 1; done\"]\n    stop_grace_period: 3s\n";
+
+/// A stop interrupted while the engine stops a service waits for the engine to finish what it
+/// began (a second Ctrl-C would leave it), so a `start` right after is not undone by it.
+#[test]
+fn an_interrupted_stop_finishes_so_a_start_right_after_holds() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, STUBBORN);
+    ok(&dp_env(&repo.path, &["create", "--in-place", "-q"], &[V2]));
+    let mut child = dp_command(&repo.path, &["stop"], &[V2])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("stop ") {
+            std::thread::sleep(Duration::from_millis(300));
+            kill("TERM", &child.id().to_string());
+            break;
+        }
+    }
+    let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
+    let status = wait_exit(&mut child, 30);
+    let err = format!("{seen}{}", rest.join("\n"));
+    assert_eq!(status.code(), Some(143), "{err}");
+    assert!(err.contains("waiting for the engine to finish"), "{err}");
+    ok(&dp_env(&repo.path, &["start", "-q"], &[V2]));
+    // Past the grace period the interrupted stop began with: the service still runs.
+    std::thread::sleep(Duration::from_secs(4));
+    let project = repo.project_of(&repo.path);
+    // `docker container ls` without `-a`: running containers only.
+    let running = by_project("container", &project);
+    assert_eq!(
+        running.len(),
+        1,
+        "the service was stopped after start: {err}"
+    );
+    ok(&dp_env(&repo.path, &["destroy", "-q"], &[V2]));
+}
