@@ -155,13 +155,28 @@ pub struct Wants {
     pub setup: bool,
 }
 
-/// The desired state of a loaded session, keeping its creation time.
+/// The desired state of a loaded session, keeping its creation time and where its data came
+/// from.
 pub fn desired_for(
     session: &Session,
     observed: &Observed,
     flavor: Flavor,
     wants: &Wants,
 ) -> Result<Desired> {
+    desired_seeded(session, observed, flavor, wants, None)
+}
+
+/// [`desired_for`] of a session whose volumes are copied from `data_from` (`create
+/// --data-from`): recorded on its containers, so `info` reads it from them and every later
+/// rewrite of the session file keeps it. Without one, what was recorded is kept.
+pub fn desired_seeded(
+    session: &Session,
+    observed: &Observed,
+    flavor: Flavor,
+    wants: &Wants,
+    data_from: Option<String>,
+) -> Result<Desired> {
+    let data_from = data_from.or_else(|| recorded(observed, labels::DATA_FROM));
     let created_at =
         recorded(observed, labels::CREATED_AT).unwrap_or_else(|| UtcTime::now().rfc3339());
     let linked_worktree = session
@@ -192,6 +207,7 @@ pub fn desired_for(
                 observed.subnets.as_ref(),
                 crate::subnet::seed(&session.dir.to_string_lossy()),
             ),
+            data_from,
         },
     )
 }

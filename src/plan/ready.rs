@@ -157,8 +157,9 @@ pub struct DataSource {
     pub volumes: BTreeMap<String, String>,
 }
 
-/// The label naming where a session's data came from (on its volumes; `info` shows it).
-pub const DATA_FROM_LABEL: &str = "dev-prism.data_from";
+/// The label naming where a session's data came from (on its volumes and containers; `info`
+/// shows it).
+pub const DATA_FROM_LABEL: &str = crate::compose::labels::DATA_FROM;
 
 /// The new session a data step creates volumes for.
 #[derive(Clone, Copy, Debug)]
