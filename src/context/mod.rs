@@ -211,3 +211,57 @@ pub fn desired_seeded(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observed::{Container, Health, State};
+
+    fn session() -> Session {
+        let raw = config::parse("{}", Path::new("session.config.yaml"), Format::Yaml).unwrap();
+        let model = compose::parse(&[(
+            "docker-compose.yml".into(),
+            "services:\n  db: {image: x}\n".into(),
+        )])
+        .unwrap();
+        Session {
+            dir: "/w/s1".into(),
+            main_root: None,
+            config: config::resolve(raw, Path::new("/w/s1"), None).unwrap(),
+            compose_files: vec!["docker-compose.yml".into()],
+            model,
+        }
+    }
+
+    fn seeded(desired: &Desired) -> Option<String> {
+        compose::label_in(&desired.session_file, labels::DATA_FROM)
+    }
+
+    #[test]
+    fn where_the_data_came_from_is_kept_from_the_containers_and_absent_stays_absent() {
+        let s = session();
+        let wants = Wants::default();
+        let mut observed = Observed::default();
+        // A session made without `--data-from`, or by a version before the label: none.
+        let plain = desired_for(&s, &observed, Flavor::V2, &wants).unwrap();
+        assert_eq!(seeded(&plain), None);
+        // create records its source...
+        let made = desired_seeded(&s, &observed, Flavor::V2, &wants, Some("/w/main".into()));
+        assert_eq!(seeded(&made.unwrap()).as_deref(), Some("/w/main"));
+        // ...and every later rewrite keeps what the containers carry.
+        observed.containers.push(Container {
+            id: "c1".into(),
+            name: "db-1".into(),
+            service: "db".into(),
+            state: State::Running,
+            health: Health::None,
+            exit_code: None,
+            status: String::new(),
+            ports: vec![],
+            labels: [(labels::DATA_FROM.to_string(), "/w/main".to_string())].into(),
+            engine_host: Default::default(),
+        });
+        let healed = desired_for(&s, &observed, Flavor::V2, &wants).unwrap();
+        assert_eq!(seeded(&healed).as_deref(), Some("/w/main"));
+    }
+}

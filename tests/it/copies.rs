@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::engine_proxy::EngineProxy;
 use crate::support::*;
 
 /// One service writing a seed file into its named volume the first time it starts.
@@ -280,6 +281,34 @@ fn data_from_another_session(image: &str, by_cp: bool) {
         info.contains(&format!("Data:     copied from {}", first.display())),
         "{info}"
     );
+    // …from the containers `info` lists anyway: one Engine API call.
+    let proxy = EngineProxy::start(&repo.root);
+    let info = ok(&dp_env(
+        &second,
+        &["info", "--json"],
+        &[("DOCKER_HOST", &proxy.host())],
+    ));
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(
+        info["data_from"],
+        first.to_string_lossy().as_ref(),
+        "{info}"
+    );
+    let calls = proxy.api_calls();
+    assert!(
+        calls.len() == 1 && calls[0].contains("/containers/json"),
+        "{calls:?}"
+    );
+    // Nothing to change for either (the source never had the label); a session file written
+    // again keeps it, from the containers.
+    for dir in [&first, &second] {
+        let out = repo.dp(dir, &["plan", "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    }
+    std::fs::remove_file(second.join("docker-compose.session.yml")).unwrap();
+    ok(&repo.dp(&second, &["heal"]));
+    let file = read(&second.join("docker-compose.session.yml"));
+    assert!(file.contains("dev-prism.data_from: "), "{file}");
 
     // Destroy removes the copy's volume, never the source's.
     ok(&repo.dp(&second, &["destroy"]));
