@@ -215,11 +215,11 @@ fn copy_containers_started(dir: &Path, since: u64) -> usize {
 /// A session created `--data-from` another one sees its data (both volumes), writes in it do
 /// not reach the source, the source runs on, and destroy removes only the copy's volumes.
 /// `image` decides the way: `cp -a` (it has `cp`) or the archive endpoints (it has none).
-fn data_from_another_session(image: &str, by_cp: bool) {
-    if !docker_ready(Flavor::V2) {
+fn data_from_another_session(image: &str, by_cp: bool, flavor: Flavor) {
+    if !docker_ready(flavor) {
         return;
     }
-    let repo = Repo::new(Flavor::V2, &DATA_FIXED.replace(IMAGE, image));
+    let repo = Repo::new(flavor, &DATA_FIXED.replace(IMAGE, image));
     let first = create(&repo, &["--branch", "first"]);
     let source = container_of(&first);
     exec(&source, "echo written-later > /data/extra");
@@ -281,22 +281,22 @@ fn data_from_another_session(image: &str, by_cp: bool) {
         info.contains(&format!("Data:     copied from {}", first.display())),
         "{info}"
     );
-    // …from the containers `info` lists anyway: one Engine API call.
+    // …from the containers it lists anyway: `info` (as `list` and `heal`) makes one Engine
+    // API call.
     let proxy = EngineProxy::start(&repo.root);
-    let info = ok(&dp_env(
-        &second,
-        &["info", "--json"],
-        &[("DOCKER_HOST", &proxy.host())],
-    ));
-    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    let host = proxy.host();
+    let through = |args: &[&str]| ok(&dp_env(&second, args, &[("DOCKER_HOST", &host)]));
+    let info: serde_json::Value = serde_json::from_str(&through(&["info", "--json"])).unwrap();
     assert_eq!(
         info["data_from"],
         first.to_string_lossy().as_ref(),
         "{info}"
     );
+    through(&["list"]);
+    through(&["heal"]);
     let calls = proxy.api_calls();
     assert!(
-        calls.len() == 1 && calls[0].contains("/containers/json"),
+        calls.len() == 3 && calls.iter().all(|c| c.contains("/containers/json")),
         "{calls:?}"
     );
     // Nothing to change for either (the source never had the label); a session file written
@@ -327,12 +327,17 @@ fn data_from_another_session(image: &str, by_cp: bool) {
 
 #[test]
 fn data_from_another_session_is_a_copy_and_the_source_runs_on() {
-    data_from_another_session(IMAGE, true);
+    data_from_another_session(IMAGE, true, Flavor::V2);
+}
+
+#[test]
+fn data_from_another_session_under_compose_v1() {
+    data_from_another_session(IMAGE, true, Flavor::V1);
 }
 
 #[test]
 fn data_from_an_image_without_cp_streams_through_the_archive_endpoints() {
-    data_from_another_session(NOCP_IMAGE, false);
+    data_from_another_session(NOCP_IMAGE, false, Flavor::V2);
 }
 
 #[test]
