@@ -8,12 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// What one connection's client sent, in order.
+type Sent = Arc<Mutex<Vec<u8>>>;
+
 /// Every connection is relayed until `stop`.
 pub struct EngineProxy {
     path: PathBuf,
     stop: Arc<AtomicBool>,
-    /// What each connection's client sent, in order.
-    sent: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
+    /// Each connection's, in the order they were made.
+    sent: Arc<Mutex<Vec<Sent>>>,
 }
 
 impl EngineProxy {
@@ -22,7 +25,7 @@ impl EngineProxy {
         let listener = UnixListener::bind(&path).unwrap();
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
-        let sent: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>> = Arc::default();
+        let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
         let (flag, log) = (stop.clone(), sent.clone());
         std::thread::spawn(move || {
             let mut open: Vec<UnixStream> = vec![];
@@ -33,7 +36,7 @@ impl EngineProxy {
                         let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else {
                             continue;
                         };
-                        let record = Arc::new(Mutex::new(vec![]));
+                        let record: Sent = Arc::default();
                         log.lock().unwrap().push(record.clone());
                         let (mut from, mut to) =
                             (client.try_clone().unwrap(), engine.try_clone().unwrap());
