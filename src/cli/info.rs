@@ -1,5 +1,6 @@
 use crate::adapters::git;
 use crate::apply::{self, effects::Real};
+use crate::compose::labels;
 use crate::context::{self, Ctx};
 use crate::desired::{project_name, ENV_FILE};
 use crate::error::{Error, Result};
@@ -18,10 +19,7 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let dir_s = dir.to_string_lossy();
-    // Where the session's data came from (its volumes' label), asked alongside.
-    let engine = ctx.engine().await?;
-    let (observed, seeded) = tokio::join!(context::observe(ctx, &dir), engine.seeded_volumes());
-    let observed = observed?;
+    let observed = context::observe(ctx, &dir).await?;
     let containers = &observed.containers;
     if containers.is_empty() {
         return Err(Error::failure(format!("no session found in {dir_s}"))
@@ -44,10 +42,10 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         };
         ui.status(&format!("{verb} {ENV_FILE} from Docker's answer"));
     }
-    let data_from = seeded
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|(p, from)| (p == project).then_some(from));
+    // Where the session's data came from: recorded on its containers (`create --data-from`).
+    let data_from = containers
+        .iter()
+        .find_map(|c| c.label(labels::DATA_FROM).map(str::to_string));
     let branch = git::current_branch(&dir);
     if ui.json {
         let session = json::session(&dir_s, &project, branch.as_deref(), containers);

@@ -18,6 +18,8 @@ pub struct SessionFileContext<'a> {
     pub subnet: Option<crate::subnet::Net>,
     /// Volume keys whose fixed `name:` stays shared (`shareVolumes`).
     pub share_volumes: &'a [String],
+    /// Where the session's volumes were copied from (`create --data-from`), when they were.
+    pub data_from: Option<&'a str>,
 }
 
 /// Labels every container of the session carries (a service adds its own on top).
@@ -41,6 +43,9 @@ pub mod labels {
     pub const JOB: &str = "dev-prism.job";
     /// The URL scheme of a service's ports (`http`, `https`), declared by the user.
     pub const SCHEME: &str = "dev-prism.scheme";
+    /// The directory whose session the session's volumes were copied from (`create
+    /// --data-from`), on its containers and volumes; absent when they were not.
+    pub const DATA_FROM: &str = "dev-prism.data_from";
     /// Compose's own project label.
     pub const PROJECT: &str = "com.docker.compose.project";
 }
@@ -120,6 +125,9 @@ pub(super) fn raw_service_labels(
     }
     if let Some(scheme) = &service.scheme {
         l.insert(labels::SCHEME.into(), scheme.clone());
+    }
+    if let Some(from) = ctx.data_from {
+        l.insert(labels::DATA_FROM.into(), from.into());
     }
     l
 }

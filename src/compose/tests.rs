@@ -19,6 +19,7 @@ fn ctx(flavor: Flavor) -> SessionFileContext<'static> {
         repo_root: None,
         subnet: None,
         share_volumes: &[],
+        data_from: None,
     }
 }
 
@@ -356,5 +357,36 @@ fn fixed_volume_names_become_per_session_unless_shared_or_external() {
         );
         assert!(v["ext"].get("name").is_none_or(|n| n == "theirs"), "{text}");
         assert!(v["plain"].get("name").is_none(), "{text}");
+    }
+}
+
+#[test]
+fn where_the_data_came_from_is_a_label_only_when_it_was_copied() {
+    let m = model(&["services:\n  db: {image: x}\n  web: {image: x}\n"]);
+    for flavor in [Flavor::V2, Flavor::V1] {
+        let seeded = session_file(
+            &m,
+            &SessionFileContext {
+                data_from: Some("/w/main $HOME"),
+                ..ctx(flavor)
+            },
+        )
+        .unwrap();
+        let doc: Value = serde_saphyr::from_str(&seeded).unwrap();
+        for svc in ["db", "web"] {
+            assert_eq!(
+                doc["services"][svc]["labels"][labels::DATA_FROM],
+                "/w/main $$HOME",
+                "{seeded}"
+            );
+        }
+        assert_eq!(
+            label_in(&seeded, labels::DATA_FROM).as_deref(),
+            Some("/w/main $HOME")
+        );
+        // A session not made `--data-from` (or by a version before the label) gets none: its
+        // session file, and so its containers, stay as they were.
+        let plain = session_file(&m, &ctx(flavor)).unwrap();
+        assert!(!plain.contains(labels::DATA_FROM), "{plain}");
     }
 }

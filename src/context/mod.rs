@@ -155,13 +155,28 @@ pub struct Wants {
     pub setup: bool,
 }
 
-/// The desired state of a loaded session, keeping its creation time.
+/// The desired state of a loaded session, keeping its creation time and where its data came
+/// from.
 pub fn desired_for(
     session: &Session,
     observed: &Observed,
     flavor: Flavor,
     wants: &Wants,
 ) -> Result<Desired> {
+    desired_seeded(session, observed, flavor, wants, None)
+}
+
+/// [`desired_for`] of a session whose volumes are copied from `data_from` (`create
+/// --data-from`): recorded on its containers, so `info` reads it from them and every later
+/// rewrite of the session file keeps it. Without one, what was recorded is kept.
+pub fn desired_seeded(
+    session: &Session,
+    observed: &Observed,
+    flavor: Flavor,
+    wants: &Wants,
+    data_from: Option<String>,
+) -> Result<Desired> {
+    let data_from = data_from.or_else(|| recorded(observed, labels::DATA_FROM));
     let created_at =
         recorded(observed, labels::CREATED_AT).unwrap_or_else(|| UtcTime::now().rfc3339());
     let linked_worktree = session
@@ -192,6 +207,61 @@ pub fn desired_for(
                 observed.subnets.as_ref(),
                 crate::subnet::seed(&session.dir.to_string_lossy()),
             ),
+            data_from,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observed::{Container, Health, State};
+
+    fn session() -> Session {
+        let raw = config::parse("{}", Path::new("session.config.yaml"), Format::Yaml).unwrap();
+        let model = compose::parse(&[(
+            "docker-compose.yml".into(),
+            "services:\n  db: {image: x}\n".into(),
+        )])
+        .unwrap();
+        Session {
+            dir: "/w/s1".into(),
+            main_root: None,
+            config: config::resolve(raw, Path::new("/w/s1"), None).unwrap(),
+            compose_files: vec!["docker-compose.yml".into()],
+            model,
+        }
+    }
+
+    fn seeded(desired: &Desired) -> Option<String> {
+        compose::label_in(&desired.session_file, labels::DATA_FROM)
+    }
+
+    #[test]
+    fn where_the_data_came_from_is_kept_from_the_containers_and_absent_stays_absent() {
+        let s = session();
+        let wants = Wants::default();
+        let mut observed = Observed::default();
+        // A session made without `--data-from`, or by a version before the label: none.
+        let plain = desired_for(&s, &observed, Flavor::V2, &wants).unwrap();
+        assert_eq!(seeded(&plain), None);
+        // create records its source...
+        let made = desired_seeded(&s, &observed, Flavor::V2, &wants, Some("/w/main".into()));
+        assert_eq!(seeded(&made.unwrap()).as_deref(), Some("/w/main"));
+        // ...and every later rewrite keeps what the containers carry.
+        observed.containers.push(Container {
+            id: "c1".into(),
+            name: "db-1".into(),
+            service: "db".into(),
+            state: State::Running,
+            health: Health::None,
+            exit_code: None,
+            status: String::new(),
+            ports: vec![],
+            labels: [(labels::DATA_FROM.to_string(), "/w/main".to_string())].into(),
+            engine_host: Default::default(),
+        });
+        let healed = desired_for(&s, &observed, Flavor::V2, &wants).unwrap();
+        assert_eq!(seeded(&healed).as_deref(), Some("/w/main"));
+    }
 }

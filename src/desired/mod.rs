@@ -208,6 +208,9 @@ pub struct Inputs<'a> {
     pub with_setup: bool,
     /// The default network's subnet ([`crate::subnet::choose`]).
     pub subnet: Option<crate::subnet::Net>,
+    /// Where the session's volumes were copied from (kept from the containers or the session
+    /// file, or `create --data-from`'s source).
+    pub data_from: Option<String>,
 }
 
 /// Computes the desired session.
@@ -222,6 +225,7 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
         repo_root: repo_text.as_deref(),
         subnet: inputs.subnet,
         share_volumes: &config.share_volumes,
+        data_from: inputs.data_from.as_deref(),
     };
     let session_file = compose::session_file(model, &ctx)?;
     for app in &inputs.selection.without {

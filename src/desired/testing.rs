@@ -41,6 +41,7 @@ pub fn desired(
             rewrite_env_files: true,
             with_setup,
             subnet: None,
+            data_from: None,
         },
     )
 }

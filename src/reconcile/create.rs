@@ -152,9 +152,15 @@ pub async fn prepare_worktree(
         model,
     };
     crate::subnet::observe::observe(ctx, &session, &session.project(), &mut observed).await?;
-    let desired = context::desired_for(&session, &observed, flavor, &req.wants)?;
-    let data = super::ready::data_step(ctx, &session, &desired.project, req.data_from.as_deref());
-    first.extend(data.await?);
+    let project = session.project();
+    let data = super::ready::data_step(ctx, &session, &project, req.data_from.as_deref()).await?;
+    // Where the volumes come from is recorded on the containers (`info` reads it there).
+    let data_from = data.as_ref().and_then(|step| match &step.op {
+        Op::CopyVolumes { source, .. } => Some(source.dir.to_string_lossy().into_owned()),
+        _ => None,
+    });
+    let desired = context::desired_seeded(&session, &observed, flavor, &req.wants, data_from)?;
+    first.extend(data);
     let plan = plan::diff_after(&desired, &observed, Intent::Up, first);
     Ok(Prepared {
         session,

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::engine_proxy::EngineProxy;
 use crate::support::*;
 
 /// One service writing a seed file into its named volume the first time it starts.
@@ -214,11 +215,11 @@ fn copy_containers_started(dir: &Path, since: u64) -> usize {
 /// A session created `--data-from` another one sees its data (both volumes), writes in it do
 /// not reach the source, the source runs on, and destroy removes only the copy's volumes.
 /// `image` decides the way: `cp -a` (it has `cp`) or the archive endpoints (it has none).
-fn data_from_another_session(image: &str, by_cp: bool) {
-    if !docker_ready(Flavor::V2) {
+fn data_from_another_session(image: &str, by_cp: bool, flavor: Flavor) {
+    if !docker_ready(flavor) {
         return;
     }
-    let repo = Repo::new(Flavor::V2, &DATA_FIXED.replace(IMAGE, image));
+    let repo = Repo::new(flavor, &DATA_FIXED.replace(IMAGE, image));
     let first = create(&repo, &["--branch", "first"]);
     let source = container_of(&first);
     exec(&source, "echo written-later > /data/extra");
@@ -280,6 +281,34 @@ fn data_from_another_session(image: &str, by_cp: bool) {
         info.contains(&format!("Data:     copied from {}", first.display())),
         "{info}"
     );
+    // …from the containers it lists anyway: `info` (as `list` and `heal`) makes one Engine
+    // API call.
+    let proxy = EngineProxy::start(&repo.root);
+    let host = proxy.host();
+    let through = |args: &[&str]| ok(&dp_env(&second, args, &[("DOCKER_HOST", &host)]));
+    let info: serde_json::Value = serde_json::from_str(&through(&["info", "--json"])).unwrap();
+    assert_eq!(
+        info["data_from"],
+        first.to_string_lossy().as_ref(),
+        "{info}"
+    );
+    through(&["list"]);
+    through(&["heal"]);
+    let calls = proxy.api_calls();
+    assert!(
+        calls.len() == 3 && calls.iter().all(|c| c.contains("/containers/json")),
+        "{calls:?}"
+    );
+    // Nothing to change for either (the source never had the label); a session file written
+    // again keeps it, from the containers.
+    for dir in [&first, &second] {
+        let out = repo.dp(dir, &["plan", "--detailed-exitcode"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    }
+    std::fs::remove_file(second.join("docker-compose.session.yml")).unwrap();
+    ok(&repo.dp(&second, &["heal"]));
+    let file = read(&second.join("docker-compose.session.yml"));
+    assert!(file.contains("dev-prism.data_from: "), "{file}");
 
     // Destroy removes the copy's volume, never the source's.
     ok(&repo.dp(&second, &["destroy"]));
@@ -298,12 +327,17 @@ fn data_from_another_session(image: &str, by_cp: bool) {
 
 #[test]
 fn data_from_another_session_is_a_copy_and_the_source_runs_on() {
-    data_from_another_session(IMAGE, true);
+    data_from_another_session(IMAGE, true, Flavor::V2);
+}
+
+#[test]
+fn data_from_another_session_under_compose_v1() {
+    data_from_another_session(IMAGE, true, Flavor::V1);
 }
 
 #[test]
 fn data_from_an_image_without_cp_streams_through_the_archive_endpoints() {
-    data_from_another_session(NOCP_IMAGE, false);
+    data_from_another_session(NOCP_IMAGE, false, Flavor::V2);
 }
 
 #[test]

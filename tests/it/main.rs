@@ -3,6 +3,7 @@
 mod support;
 
 mod copies;
+mod engine_proxy;
 mod errors;
 mod exec;
 mod faults;

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::engine_proxy::EngineProxy;
 use crate::support::*;
 
 fn repo() -> Repo {
@@ -334,70 +335,6 @@ fn stop_waits_for_a_grace_period_longer_than_the_client_timeout() {
     assert!(!repo.path.join(".env.session").exists());
     ok(&repo.dp(&repo.path, &["destroy"]));
     assert_no_docker_objects(&repo, &repo.path);
-}
-
-/// A Unix socket proxy in front of the engine that the test owns and can take away (never the
-/// shared dockerd itself): every connection is relayed until `stop`.
-struct EngineProxy {
-    path: PathBuf,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl EngineProxy {
-    fn start(dir: &Path) -> EngineProxy {
-        use std::os::unix::net::{UnixListener, UnixStream};
-        use std::sync::atomic::{AtomicBool, Ordering};
-        let path = dir.join("engine.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        std::thread::spawn(move || {
-            let mut open: Vec<UnixStream> = vec![];
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        client.set_nonblocking(false).unwrap();
-                        let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else {
-                            continue;
-                        };
-                        for (mut from, mut to) in [
-                            (client.try_clone().unwrap(), engine.try_clone().unwrap()),
-                            (engine.try_clone().unwrap(), client.try_clone().unwrap()),
-                        ] {
-                            std::thread::spawn(move || {
-                                let _ = std::io::copy(&mut from, &mut to);
-                                let _ = to.shutdown(std::net::Shutdown::Write);
-                            });
-                        }
-                        open.push(client);
-                        open.push(engine);
-                    }
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
-                }
-            }
-            // The engine goes away: every relayed connection is cut.
-            for s in open {
-                let _ = s.shutdown(std::net::Shutdown::Both);
-            }
-        });
-        EngineProxy { path, stop }
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}", self.path.display())
-    }
-
-    fn stop(&self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-impl Drop for EngineProxy {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[test]

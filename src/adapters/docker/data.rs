@@ -1,6 +1,6 @@
 //! Where a new session's data comes from (`--data-from`): the session (or plain Compose
-//! project) in a directory, its volumes by Compose volume key, and which sessions were
-//! seeded from where (`info`). The copy itself is in `volume_copy`.
+//! project) in a directory, and its volumes by Compose volume key. The copy itself is in
+//! `volume_copy`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -11,7 +11,6 @@ use bollard::query_parameters::ListContainersOptions;
 use super::Engine;
 use crate::compose::labels;
 use crate::error::Result;
-use crate::plan::ready::DATA_FROM_LABEL;
 
 /// Compose's label naming a project's directory (v2 and v1).
 const COMPOSE_WORKING_DIR: &str = "com.docker.compose.project.working_dir";
@@ -83,25 +82,6 @@ impl Engine {
             .await?
             .into_iter()
             .filter_map(|v| Some((v.labels.get(COMPOSE_VOLUME)?.clone(), v.name)))
-            .collect())
-    }
-
-    /// Volumes dev-prism seeded from another session, as (project, where the data came from):
-    /// one call, for `info`.
-    pub async fn seeded_volumes(&self) -> Result<Vec<(String, String)>> {
-        Ok(self
-            .volumes(HashMap::from([(
-                "label".to_string(),
-                vec![DATA_FROM_LABEL.to_string()],
-            )]))
-            .await?
-            .into_iter()
-            .filter_map(|v| {
-                Some((
-                    v.labels.get(labels::PROJECT)?.clone(),
-                    v.labels.get(DATA_FROM_LABEL)?.clone(),
-                ))
-            })
             .collect())
     }
 }
