@@ -95,7 +95,7 @@ pub fn refuse_foreign_files(p: &Prepared) -> Result<()> {
 /// `heal`: plans the derived files only, with the flavour and project the session recorded
 /// (no Compose process). `None` when `dir` holds no session.
 pub async fn prepare_heal(ctx: &mut Ctx, dir: &Path) -> Result<Option<Prepared>> {
-    let observed = context::observe(ctx, dir).await?;
+    let mut observed = context::observe(ctx, dir).await?;
     if observed.containers.is_empty() && observed.session_file.is_none() {
         return Ok(None);
     }
@@ -104,6 +104,10 @@ pub async fn prepare_heal(ctx: &mut Ctx, dir: &Path) -> Result<Option<Prepared>>
     let project = project_of(&observed.containers)
         .map(str::to_string)
         .unwrap_or_else(|| session.project());
+    // Only when the session file records no subnet (it was deleted): heal writes what `plan`
+    // wants, the network's own subnet (measured: without it, heal wrote the file without one
+    // and `plan` wanted to add it, for ever).
+    crate::subnet::observe::observe(ctx, &session, &project, &mut observed).await?;
     let wants = context::Wants::default();
     finish(session, observed, flavor, &wants, project, plan::heal).map(Some)
 }
