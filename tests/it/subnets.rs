@@ -124,7 +124,11 @@ fn a_session_keeps_its_subnet_from_the_configured_pool() {
         // heal wrote is what plan wants.
         std::fs::remove_file(dir.join("docker-compose.session.yml")).unwrap();
         ok(&repo.dp(dir, &["heal"]));
-        assert_eq!(recorded(dir).as_deref(), Some(subnet.as_str()), "{flavor:?}");
+        assert_eq!(
+            recorded(dir).as_deref(),
+            Some(subnet.as_str()),
+            "{flavor:?}"
+        );
         let out = repo.dp(dir, &["plan", "--detailed-exitcode"]);
         assert_eq!(out.status.code(), Some(0), "{flavor:?}: {}", stdout(&out));
         ok(&repo.dp(dir, &["destroy", "-q"]));
