@@ -5,7 +5,7 @@
 
 pub mod effects;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod ready_tests;
 
