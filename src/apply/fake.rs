@@ -247,7 +247,7 @@ impl Effects for Fake {
         Ok(())
     }
 
-    async fn compose_up(
+    async fn up(
         &mut self,
         desired: &Desired,
         services: &[String],
@@ -585,10 +585,7 @@ mod tests {
         // Proves the strictness the other tests rely on.
         let d = desired(COMPOSE, "", Selection::default(), &[], false).unwrap();
         let mut fx = Fake::default();
-        let err = fx
-            .compose_up(&d, &["db".into()], &[], false)
-            .await
-            .unwrap_err();
+        let err = fx.up(&d, &["db".into()], &[], false).await.unwrap_err();
         assert!(err.message.contains("before the session file"));
     }
 }

@@ -132,9 +132,20 @@ fn ops(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
+fn result_of<'a>(results: &'a [(PathBuf, Result<Plan>)], dir: &Path) -> &'a Result<Plan> {
+    &results.iter().find(|(d, _)| d == dir).unwrap().1
+}
+
 fn plan_of<'a>(results: &'a [(PathBuf, Result<Plan>)], dir: &Path) -> &'a Plan {
-    let (_, r) = results.iter().find(|(d, _)| d == dir).unwrap();
-    r.as_ref().unwrap()
+    result_of(results, dir).as_ref().unwrap()
+}
+
+/// The sessions in the order a bulk command meets them: the failing one (the last) first, so
+/// a failure that stopped the rest would show.
+fn failing_first(d: &[PathBuf]) -> Vec<PathBuf> {
+    let mut order = d.to_vec();
+    order.rotate_right(1);
+    order
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -153,12 +164,12 @@ async fn stop_all_stops_only_running_containers_one_plan_per_session() {
         session(&mut fx, &d[2], &[("db", State::Running)], None);
         fx.fail_on = Some(format!("stop {}-db", project(&d[2])));
     }
-    let results = bulk::each(&mut world, d.clone(), Intent::Stop, &quiet())
+    let results = bulk::each(&mut world, failing_first(&d), Intent::Stop, &quiet())
         .await
         .unwrap();
     assert_eq!(
         results.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
-        d,
+        failing_first(&d),
         "one result per session, in order"
     );
     assert_eq!(
@@ -171,7 +182,7 @@ async fn stop_all_stops_only_running_containers_one_plan_per_session() {
     // Nothing running: no stop step, only the void env file goes.
     assert_eq!(ops(plan_of(&results, &d[1])), vec!["remove .env.session"]);
     // The failing session is reported; the others were carried out all the same.
-    let err = results[2].1.as_ref().unwrap_err();
+    let err = result_of(&results, &d[2]).as_ref().unwrap_err();
     assert!(err.message.contains("failed"), "{}", err.message);
     let fx = world.0.lock().await;
     assert!(fx
@@ -207,9 +218,14 @@ async fn destroy_all_removes_a_worktree_only_on_positive_facts_and_reports_failu
         );
         fx.fail_on = Some(format!("remove project {}", project(&d[3])));
     }
-    let results = bulk::each(&mut world, d.clone(), Intent::destroy(false), &quiet())
-        .await
-        .unwrap();
+    let results = bulk::each(
+        &mut world,
+        failing_first(&d),
+        Intent::destroy(false),
+        &quiet(),
+    )
+    .await
+    .unwrap();
     // Made by dev-prism, clean, merged: project, files, worktree, then its branch.
     let made = plan_of(&results, &d[0]);
     assert_eq!(
@@ -244,7 +260,7 @@ async fn destroy_all_removes_a_worktree_only_on_positive_facts_and_reports_failu
     assert!(plain.kept.is_empty());
     // The failing session is reported, and keeps its worktree and branch (its first step
     // failed); the others were destroyed.
-    let err = results[3].1.as_ref().unwrap_err();
+    let err = result_of(&results, &d[3]).as_ref().unwrap_err();
     assert!(err.message.contains("remove project"), "{}", err.message);
     let fx = world.0.lock().await;
     assert_eq!(fx.worktrees, vec![d[3].clone()]);
