@@ -22,7 +22,9 @@ pub trait Effects {
     /// Writes `path`, never outside `root` (the session directory).
     fn write_file(&mut self, root: &Path, path: &Path, content: &[u8], mode: u32) -> Result<()>;
     fn remove_file(&mut self, root: &Path, path: &Path) -> Result<()>;
-    async fn compose_up(
+    /// Brings the session's `services` up (those `profiles` enable among them), recreating
+    /// the changed ones; `remove_orphans` also removes containers of services it no longer has.
+    async fn up(
         &mut self,
         desired: &Desired,
         services: &[String],
@@ -103,7 +105,7 @@ impl Effects for Real<'_> {
         fs::remove(root, path)
     }
 
-    async fn compose_up(
+    async fn up(
         &mut self,
         desired: &Desired,
         services: &[String],

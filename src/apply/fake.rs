@@ -1,15 +1,17 @@
-//! A strict in-memory world for apply: files, containers, worktrees (over 400 lines: the world
-//! and its tests side by side). Stricter than the real one on purpose — it refuses steps out
-//! of order (Compose before the session file, setup before readiness, an env file that is not
-//! 0600, stopping an unknown container) — so the tests prove the plan's ordering, not just its
-//! contents.
+//! A strict in-memory world for apply and observation: files, containers, worktrees of any
+//! number of sessions (over 400 lines: the world and its tests side by side). Stricter than the
+//! real one on purpose — it refuses steps out of order (Compose before the session file, setup
+//! before readiness, an env file that is not 0600, stopping an unknown container) — so the
+//! tests prove the plan's ordering, not just its contents. It is observed through the same
+//! [`Observer`] seam as the real world.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::effects::{setup_failed, Effects};
-use crate::compose::{labels, PortSpec, SESSION_FILE};
+use crate::compose::{labels, Flavor, PortSpec, SESSION_FILE};
+use crate::context::{Observer, Session};
 use crate::desired::{Desired, Var, ENV_FILE};
 use crate::error::{Error, Result};
 use crate::observed::{Container, Health, Observed, Published, State};
@@ -40,39 +42,104 @@ pub struct Fake {
     pub volumes: BTreeMap<String, Option<String>>,
     /// Containers paused now.
     pub paused: Vec<String>,
+    /// Worktrees git cannot read (their repository moved): every fact about them is unknown.
+    pub unreadable: Vec<PathBuf>,
+    /// An effect (as its log line would read) that fails instead.
+    pub fail_on: Option<String>,
     next_port: u16,
     polls: usize,
 }
 
-impl Fake {
-    /// What `observe` would report of this world for `desired`.
-    pub fn observed(&self, desired: &Desired) -> Observed {
-        let file = |name: &str| self.files.get(&desired.dir.join(name)).cloned();
-        let mut o = Observed {
+impl Observer for Fake {
+    async fn session(&mut self, dir: &Path) -> Result<Observed> {
+        let file = |name: &str| self.files.get(&dir.join(name)).cloned();
+        Ok(Observed {
             session_file: file(SESSION_FILE).map(|(t, _)| t),
             env_file: file(ENV_FILE),
-            containers: self.containers.clone(),
+            containers: self.containers_of(dir),
             ..Default::default()
-        };
-        for f in desired.derived.iter().filter(|f| f.path != ENV_FILE) {
-            o.derived.insert(f.path.clone(), file(&f.path));
+        })
+    }
+
+    async fn for_destroy(&mut self, session: &Session, observed: &mut Observed) -> Result<()> {
+        use crate::observed::{Fact, WorktreeFacts};
+        let dir = &session.dir;
+        // A worktree this world made: clean, marked, its branch at a known tip. One it cannot
+        // read: nothing known. Anything else is no worktree.
+        let known = self.worktrees.contains(dir);
+        fn fact<T>(known: bool, value: T) -> Fact<T> {
+            match known {
+                true => Fact::Known(value),
+                false => Fact::Unknown("the fake cannot read this worktree".to_string()),
+            }
         }
-        // A worktree this world made: clean, marked, its branch at a known tip.
-        if self.worktrees.contains(&desired.dir) {
-            let branch = self.worktree_branch.get(&desired.dir).cloned();
-            o.worktree = Some(crate::observed::WorktreeFacts {
-                path: desired.dir.clone(),
+        observed.worktree = (known || self.unreadable.contains(dir)).then(|| {
+            let branch = self.worktree_branch.get(dir).filter(|_| known).cloned();
+            WorktreeFacts {
+                path: dir.clone(),
                 is_main: false,
                 branch_tip: branch.as_ref().map(|_| "tip".to_string()),
                 branch,
-                made_by_dev_prism: crate::observed::Fact::Known(true),
-                made_for: Some(desired.dir.clone()),
-                paths: crate::observed::Fact::Known(vec![]),
-                unmerged_commits: crate::observed::Fact::Known(0),
-                submodules: crate::observed::Fact::Known(vec![]),
-            });
+                made_by_dev_prism: fact(known, true),
+                made_for: known.then(|| dir.clone()),
+                paths: fact(known, vec![]),
+                unmerged_commits: fact(known, 0),
+                submodules: fact(known, vec![]),
+            }
+        });
+        let project = crate::observed::project_of(&observed.containers)
+            .map(str::to_string)
+            .unwrap_or_else(|| session.project());
+        let prefix = format!("{project}_");
+        observed.volumes = self
+            .volumes
+            .keys()
+            .filter(|v| v.starts_with(&prefix))
+            .cloned()
+            .collect();
+        Ok(())
+    }
+
+    async fn derived(&mut self, desired: &Desired, observed: &mut Observed) -> Result<()> {
+        for f in desired.derived.iter().filter(|f| f.path != ENV_FILE) {
+            let file = self.files.get(&desired.dir.join(&f.path)).cloned();
+            observed.derived.insert(f.path.clone(), file);
         }
+        Ok(())
+    }
+
+    async fn subnets(&mut self, _: &Session, _: &str, _: &mut Observed) -> Result<()> {
+        Ok(())
+    }
+
+    async fn flavor(&mut self, observed: &Observed) -> Result<Flavor> {
+        Ok(crate::context::recorded_flavor(observed).unwrap_or(Flavor::V2))
+    }
+}
+
+impl Fake {
+    /// Observes `desired`'s session as `apply` finds it: its files, containers and derived
+    /// files, through the [`Observer`] seam.
+    pub async fn observed(&mut self, desired: &Desired) -> Observed {
+        let mut o = self.session(&desired.dir).await.expect("the fake observes");
+        self.derived(desired, &mut o)
+            .await
+            .expect("the fake observes");
         o
+    }
+
+    fn containers_of(&self, dir: &Path) -> Vec<Container> {
+        let dir = dir.to_string_lossy();
+        let mine = |c: &&Container| c.working_dir() == Some(dir.as_ref());
+        self.containers.iter().filter(mine).cloned().collect()
+    }
+
+    /// Fails when `effect` is the one this world was told to fail.
+    fn check(&self, effect: &str) -> Result<()> {
+        match &self.fail_on {
+            Some(f) if f == effect => Err(Error::failure(format!("{effect} failed"))),
+            _ => Ok(()),
+        }
     }
 
     fn start(&mut self, desired: &Desired, service: &str) {
@@ -130,7 +197,7 @@ impl Fake {
 }
 
 impl Effects for Fake {
-    async fn containers(&mut self, _desired: &Desired) -> Result<Vec<Container>> {
+    async fn containers(&mut self, desired: &Desired) -> Result<Vec<Container>> {
         // Health progresses with every observation.
         self.polls += 1;
         for c in &mut self.containers {
@@ -142,7 +209,7 @@ impl Effects for Fake {
                 c.health = Health::Healthy;
             }
         }
-        Ok(self.containers.clone())
+        Ok(self.containers_of(&desired.dir))
     }
 
     fn read_file(&mut self, path: &Path) -> Result<Option<Vec<u8>>> {
@@ -180,7 +247,7 @@ impl Effects for Fake {
         Ok(())
     }
 
-    async fn compose_up(
+    async fn up(
         &mut self,
         desired: &Desired,
         services: &[String],
@@ -213,6 +280,7 @@ impl Effects for Fake {
     }
 
     async fn stop(&mut self, ids: &[String]) -> Result<()> {
+        self.check(&format!("stop {}", ids.join(",")))?;
         for id in ids {
             let c = self
                 .containers
@@ -227,6 +295,9 @@ impl Effects for Fake {
     }
 
     async fn remove_project(&mut self, project: &str, working_dir: &str) -> Result<()> {
+        self.check(&format!("remove project {project}"))?;
+        let prefix = format!("{project}_");
+        self.volumes.retain(|v, _| !v.starts_with(&prefix));
         self.containers
             .retain(|c| c.project() != Some(project) || c.working_dir() != Some(working_dir));
         self.log.push(format!("remove project {project}"));
@@ -264,6 +335,7 @@ impl Effects for Fake {
     }
 
     fn remove_worktree(&mut self, path: &Path, _force: bool) -> Result<()> {
+        self.check(&format!("remove worktree {}", path.display()))?;
         self.worktrees.retain(|w| w != path);
         self.log.push(format!("remove worktree {}", path.display()));
         Ok(())
@@ -368,81 +440,8 @@ mod tests {
     }
 
     async fn converge(fx: &mut Fake, d: &Desired) -> Result<()> {
-        let plan = diff(d, &fx.observed(d), Intent::Up, None);
+        let plan = diff(d, &fx.observed(d).await, Intent::Up, None);
         super::super::apply(&plan, d, fx, &quiet()).await
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_failed_create_rolls_back_through_a_destroy_plan_of_exactly_what_it_made() {
-        use crate::reconcile::create::Made;
-        let d = desired(COMPOSE, "", Selection::default(), &[], false).unwrap();
-        let mut fx = Fake::default();
-        fx.branches.push("main".into());
-        fx.behaviour.insert(
-            "web".into(),
-            Behaviour {
-                starting_polls: 0,
-                exits_with: Some(1),
-            },
-        );
-        let first = vec![crate::plan::add_worktree_step(
-            PathBuf::from(DIR),
-            "session/x",
-            true,
-            Some("abc".into()),
-        )];
-        let plan = crate::plan::diff_after(&d, &Observed::default(), Intent::Up, first);
-        let mut done = 0;
-        let err = super::super::apply_counted(&plan, &d, &mut fx, &quiet(), &mut done)
-            .await
-            .unwrap_err();
-        assert!(err.message.contains("`web`"), "{}", err.message);
-        let made = Made::after(&plan, done, true);
-        assert_eq!(
-            made,
-            Made {
-                project: true,
-                worktree: true,
-                branch: true
-            }
-        );
-        let rollback = diff(
-            &d,
-            &fx.observed(&d),
-            Intent::Destroy {
-                force: false,
-                scope: made.scope(),
-            },
-            None,
-        );
-        fx.log.clear();
-        super::super::apply(&rollback, &d, &mut fx, &quiet())
-            .await
-            .unwrap();
-        assert!(fx.containers.is_empty() && fx.worktrees.is_empty());
-        assert_eq!(fx.branches, vec!["main".to_string()]);
-        // The fake refuses to delete a branch whose worktree exists: the order is proven.
-        assert_eq!(fx.log.last().unwrap(), "delete branch session/x");
-        assert!(fx.log[0].starts_with("remove project"), "{:?}", fx.log);
-
-        // A create that only checked out an existing branch and found the project stopped
-        // removes neither.
-        let kept = Made::after(
-            &crate::plan::diff_after(
-                &d,
-                &Observed::default(),
-                Intent::Up,
-                vec![crate::plan::add_worktree_step(
-                    PathBuf::from(DIR),
-                    "existing",
-                    false,
-                    None,
-                )],
-            ),
-            usize::MAX,
-            false,
-        );
-        assert!(kept.worktree && !kept.branch && !kept.project);
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -482,7 +481,7 @@ mod tests {
         );
         // Planning again against the world apply left finds nothing to do (setup is create's).
         let again = desired(COMPOSE, CONFIG, Selection::default(), &["db", "web"], false).unwrap();
-        let plan = diff(&again, &fx.observed(&again), Intent::Up, None);
+        let plan = diff(&again, &fx.observed(&again).await, Intent::Up, None);
         assert!(
             plan.is_empty(),
             "{:?}",
@@ -500,11 +499,11 @@ mod tests {
         converge(&mut fx, &d).await.unwrap();
         let first_ports = fx.files[&Path::new(DIR).join(ENV_FILE)].0.clone();
         for intent in [Intent::Stop, Intent::Up, Intent::destroy(false)] {
-            let plan = diff(&d, &fx.observed(&d), intent, None);
+            let plan = diff(&d, &fx.observed(&d).await, intent, None);
             super::super::apply(&plan, &d, &mut fx, &quiet())
                 .await
                 .unwrap();
-            let after = diff(&d, &fx.observed(&d), intent, None);
+            let after = diff(&d, &fx.observed(&d).await, intent, None);
             assert!(
                 after.is_empty(),
                 "{intent:?} left {:?}",
@@ -586,10 +585,7 @@ mod tests {
         // Proves the strictness the other tests rely on.
         let d = desired(COMPOSE, "", Selection::default(), &[], false).unwrap();
         let mut fx = Fake::default();
-        let err = fx
-            .compose_up(&d, &["db".into()], &[], false)
-            .await
-            .unwrap_err();
+        let err = fx.up(&d, &["db".into()], &[], false).await.unwrap_err();
         assert!(err.message.contains("before the session file"));
     }
 }

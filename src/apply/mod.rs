@@ -5,7 +5,7 @@
 
 pub mod effects;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod ready_tests;
 
@@ -195,10 +195,7 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
             services,
             profiles,
             remove_orphans,
-        } => {
-            fx.compose_up(desired, services, profiles, *remove_orphans)
-                .await
-        }
+        } => fx.up(desired, services, profiles, *remove_orphans).await,
         Op::WaitReady { services } => wait_ready(desired, services, fx).await,
         Op::StopContainers { ids } => fx.stop(ids).await,
         Op::RemoveProject {

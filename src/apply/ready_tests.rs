@@ -49,7 +49,7 @@ async fn files_and_volumes_come_before_the_services() {
         compose_version: "2.40.3",
     };
     first.extend(ready::data_step(&model.top, target, &source));
-    let plan = diff_after(&d, &fx.observed(&d), Intent::Up, first);
+    let plan = diff_after(&d, &fx.observed(&d).await, Intent::Up, first);
     let ui = Ui {
         quiet: true,
         ..Default::default()

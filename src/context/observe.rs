@@ -1,51 +1,106 @@
 //! Observation: one snapshot of a session directory (its files and containers — one Engine API
 //! call), and for destroy the project's networks, volumes, images and the worktree's facts.
+//! [`Observer`] is the seam reconciliation observes through; [`Ctx`] is the real observer
+//! (Engine API, git, files), the strict fake in `apply/fake.rs` the one tests use.
+
+use std::future::Future;
 
 use super::*;
 
-/// Observes the session in `dir`: its files and its containers (one API call).
-pub async fn observe(ctx: &mut Ctx, dir: &Path) -> Result<Observed> {
-    let containers = ctx
-        .engine()
-        .await?
-        .session_containers(&dir.to_string_lossy())
-        .await?;
-    Ok(Observed {
-        session_file: fs::read(&dir.join(SESSION_FILE))?.map(|(t, _)| t),
-        env_file: fs::read(&dir.join(ENV_FILE))?,
-        containers,
-        ..Default::default()
-    })
+/// What reconciliation may learn about a session, in the session's terms. Every method is one
+/// observation of the world; none changes it.
+pub trait Observer: Send {
+    /// The session in `dir`: its files and its containers (one Engine API call).
+    fn session(&mut self, dir: &Path) -> impl Future<Output = Result<Observed>> + Send;
+    /// What only destroy (and create's rollback) needs on top: the project's networks,
+    /// volumes and built images, and the worktree with every fact its removal depends on.
+    fn for_destroy(
+        &mut self,
+        session: &Session,
+        observed: &mut Observed,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The derived files (other than `.env.session`) the desired state names.
+    fn derived(
+        &mut self,
+        desired: &Desired,
+        observed: &mut Observed,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// For bringing the session up: which subnets are taken, when its network needs a new one.
+    fn subnets(
+        &mut self,
+        session: &Session,
+        project: &str,
+        observed: &mut Observed,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The Compose flavour to bring the session up with.
+    fn flavor(&mut self, observed: &Observed) -> impl Future<Output = Result<Flavor>> + Send;
 }
 
-/// What only destroy (and create's rollback) needs on top: the project's networks, volumes
-/// and built images, and the worktree with every fact its removal depends on.
-pub async fn observe_for_destroy(
-    ctx: &mut Ctx,
-    session: &Session,
-    observed: &mut Observed,
-) -> Result<()> {
-    let engine = ctx.engine().await?;
-    let dir = session.dir.clone();
-    let config = session.config.clone();
-    let main_root = session.main_root.clone();
-    let facts = tokio::task::spawn_blocking(move || worktree_facts(&dir, &config, main_root))
-        .await
-        .map_err(|e| Error::failure(format!("observing the worktree failed: {e}")))?;
-    if let Some(f) = facts.as_ref().and_then(|f| f.made_for.clone()) {
-        // A worktree moved with `git worktree move`: its containers carry the old directory.
-        if f != session.dir && observed.containers.is_empty() {
-            observed.containers = engine.session_containers(&f.to_string_lossy()).await?;
-        }
+/// Observes the session in `dir`: its files and its containers (one API call).
+pub async fn observe(ctx: &mut Ctx, dir: &Path) -> Result<Observed> {
+    ctx.session(dir).await
+}
+
+impl Observer for Ctx {
+    async fn session(&mut self, dir: &Path) -> Result<Observed> {
+        let containers = self
+            .engine()
+            .await?
+            .session_containers(&dir.to_string_lossy())
+            .await?;
+        Ok(Observed {
+            session_file: fs::read(&dir.join(SESSION_FILE))?.map(|(t, _)| t),
+            env_file: fs::read(&dir.join(ENV_FILE))?,
+            containers,
+            ..Default::default()
+        })
     }
-    observed.worktree = facts;
-    let project = crate::observed::project_of(&observed.containers)
-        .map(str::to_string)
-        .unwrap_or_else(|| session.project());
-    observed.networks = engine.project_networks(&project).await?;
-    observed.volumes = engine.project_volumes(&project).await?;
-    observed.images = engine.project_images(&project).await?;
-    Ok(())
+
+    async fn for_destroy(&mut self, session: &Session, observed: &mut Observed) -> Result<()> {
+        let engine = self.engine().await?;
+        let dir = session.dir.clone();
+        let config = session.config.clone();
+        let main_root = session.main_root.clone();
+        let facts = tokio::task::spawn_blocking(move || worktree_facts(&dir, &config, main_root))
+            .await
+            .map_err(|e| Error::failure(format!("observing the worktree failed: {e}")))?;
+        if let Some(f) = facts.as_ref().and_then(|f| f.made_for.clone()) {
+            // A worktree moved with `git worktree move`: its containers carry the old directory.
+            if f != session.dir && observed.containers.is_empty() {
+                observed.containers = engine.session_containers(&f.to_string_lossy()).await?;
+            }
+        }
+        observed.worktree = facts;
+        let project = crate::observed::project_of(&observed.containers)
+            .map(str::to_string)
+            .unwrap_or_else(|| session.project());
+        observed.networks = engine.project_networks(&project).await?;
+        observed.volumes = engine.project_volumes(&project).await?;
+        observed.images = engine.project_images(&project).await?;
+        Ok(())
+    }
+
+    async fn derived(&mut self, desired: &Desired, observed: &mut Observed) -> Result<()> {
+        for f in desired.derived.iter().filter(|f| f.path != ENV_FILE) {
+            observed
+                .derived
+                .insert(f.path.clone(), fs::read(&desired.dir.join(&f.path))?);
+        }
+        Ok(())
+    }
+
+    async fn subnets(
+        &mut self,
+        session: &Session,
+        project: &str,
+        observed: &mut Observed,
+    ) -> Result<()> {
+        crate::subnet::observe::observe(self, session, project, observed).await
+    }
+
+    async fn flavor(&mut self, observed: &Observed) -> Result<Flavor> {
+        flavor(self, observed)
+    }
 }
 
 /// The worktree `dir` is the top of, with its facts; `None` when it is none (a plain
@@ -125,14 +180,4 @@ pub(super) fn owner_of(
         return Owner::DevPrism;
     }
     Owner::User
-}
-
-/// Reads the derived files (other than `.env.session`) the desired state names.
-pub fn read_derived(desired: &Desired, observed: &mut Observed) -> Result<()> {
-    for f in desired.derived.iter().filter(|f| f.path != ENV_FILE) {
-        observed
-            .derived
-            .insert(f.path.clone(), fs::read(&desired.dir.join(&f.path))?);
-    }
-    Ok(())
 }

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use crate::context::{self, Ctx};
+use super::World;
+use crate::context;
 use crate::desired::Intent;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
@@ -12,31 +13,36 @@ use crate::ui::Ui;
 
 /// Carries out `intent` on the session in `dir` (which may no longer exist: its Docker objects
 /// are still found by their labels). Returns the plan it carried out.
-pub async fn one(ctx: &mut Ctx, dir: &std::path::Path, intent: Intent, ui: &Ui) -> Result<Plan> {
+pub async fn one<W: World>(
+    world: &mut W,
+    dir: &std::path::Path,
+    intent: Intent,
+    ui: &Ui,
+) -> Result<Plan> {
     let _lock = context::lock(dir)?;
-    let p = super::prepare(ctx, dir, intent, &context::Wants::default()).await?;
+    let p = super::prepare(world, dir, intent, &context::Wants::default()).await?;
     if !p.plan.is_empty() {
-        super::carry_out(ctx, &p, ui).await?;
+        world.carry_out(&p, ui, &mut 0).await?;
     }
     Ok(p.plan)
 }
 
 /// [`one`] for every directory at once; results in the order of `dirs`.
-pub async fn each(
-    ctx: &mut Ctx,
+pub async fn each<W: World>(
+    world: &mut W,
     dirs: Vec<PathBuf>,
     intent: Intent,
     ui: &Ui,
 ) -> Result<Vec<(PathBuf, Result<Plan>)>> {
     // Connect once, before the tasks: they share the connection.
-    ctx.engine().await?;
+    world.connect().await?;
     let quiet = Ui { quiet: true, ..*ui };
     let mut set = tokio::task::JoinSet::new();
     for (i, dir) in dirs.into_iter().enumerate() {
-        let mut ctx = ctx.share();
+        let mut world = world.share();
         let ui = quiet;
         set.spawn(async move {
-            let r = one(&mut ctx, &dir, intent, &ui).await;
+            let r = one(&mut world, &dir, intent, &ui).await;
             (i, dir, r)
         });
     }

@@ -4,12 +4,15 @@
 pub mod bulk;
 pub mod create;
 pub mod ready;
+#[cfg(test)]
+mod tests;
 
+use std::future::Future;
 use std::path::Path;
 
 use crate::apply;
 use crate::compose::Flavor;
-use crate::context::{self, Ctx, Session};
+use crate::context::{self, Ctx, Observer, Session};
 use crate::desired::{Desired, Intent};
 use crate::error::{Error, Result};
 use crate::observed::{project_of, Container, Observed};
@@ -24,22 +27,52 @@ pub struct Prepared {
     pub plan: Plan,
 }
 
+/// What reconciliation runs against: an [`Observer`] that can also carry out a plan. The real
+/// world is [`Ctx`] (Engine API, Compose, git, files); the unit tests use the strict fake.
+pub trait World: Observer + Sized + 'static {
+    /// Connects before handles are shared, so every task uses the one connection.
+    fn connect(&mut self) -> impl Future<Output = Result<()>> + Send;
+    /// Another handle on the same world, for a concurrent task.
+    fn share(&self) -> Self;
+    /// Applies a prepared plan, counting the steps done (see [`apply::apply_counted`]).
+    fn carry_out(
+        &mut self,
+        prepared: &Prepared,
+        ui: &Ui,
+        done: &mut usize,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+impl World for Ctx {
+    async fn connect(&mut self) -> Result<()> {
+        self.engine().await.map(|_| ())
+    }
+
+    fn share(&self) -> Ctx {
+        Ctx::share(self)
+    }
+
+    async fn carry_out(&mut self, prepared: &Prepared, ui: &Ui, done: &mut usize) -> Result<()> {
+        carry_out_counted(self, prepared, ui, done).await
+    }
+}
+
 /// Loads the session in `dir`, observes it and plans `intent`.
-pub async fn prepare(
-    ctx: &mut Ctx,
+pub async fn prepare<O: Observer>(
+    obs: &mut O,
     dir: &Path,
     intent: Intent,
     wants: &context::Wants,
 ) -> Result<Prepared> {
-    let observed = context::observe(ctx, dir).await?;
-    prepare_from(ctx, dir, observed, intent, wants).await
+    let observed = obs.session(dir).await?;
+    prepare_from(obs, dir, observed, intent, wants).await
 }
 
 /// Plans `intent` from an observation already made (callers that must look before deciding
 /// do not observe twice). Stop and destroy still work when the compose file is gone or broken
 /// (a branch switch can do that): they only need the session's identity.
-pub async fn prepare_from(
-    ctx: &mut Ctx,
+pub async fn prepare_from<O: Observer>(
+    obs: &mut O,
     dir: &Path,
     mut observed: Observed,
     intent: Intent,
@@ -54,7 +87,7 @@ pub async fn prepare_from(
         Intent::Destroy { .. } => context::load_identity(dir, true)?,
     };
     if let Intent::Destroy { .. } = intent {
-        context::observe_for_destroy(ctx, &session, &mut observed).await?;
+        obs.for_destroy(&session, &mut observed).await?;
     }
     // Tearing down acts on the project the containers carry, even if the config's
     // projectName changed since.
@@ -64,15 +97,16 @@ pub async fn prepare_from(
     };
     let project = project.unwrap_or_else(|| session.project());
     if intent == Intent::Up {
-        crate::subnet::observe::observe(ctx, &session, &project, &mut observed).await?;
+        obs.subnets(&session, &project, &mut observed).await?;
     }
     let flavor = match intent {
-        Intent::Up => context::flavor(ctx, &observed)?,
+        Intent::Up => obs.flavor(&observed).await?,
         _ => context::recorded_flavor(&observed).unwrap_or(Flavor::V2),
     };
-    let p = finish(session, observed, flavor, wants, project, |d, o| {
+    let p = finish(obs, session, observed, flavor, wants, project, |d, o| {
         plan::diff(d, o, intent, None)
-    })?;
+    })
+    .await?;
     if intent == Intent::Up {
         refuse_foreign_files(&p)?;
     }
@@ -94,8 +128,8 @@ pub fn refuse_foreign_files(p: &Prepared) -> Result<()> {
 
 /// `heal`: plans the derived files only, with the flavour and project the session recorded
 /// (no Compose process). `None` when `dir` holds no session.
-pub async fn prepare_heal(ctx: &mut Ctx, dir: &Path) -> Result<Option<Prepared>> {
-    let mut observed = context::observe(ctx, dir).await?;
+pub async fn prepare_heal<O: Observer>(obs: &mut O, dir: &Path) -> Result<Option<Prepared>> {
+    let mut observed = obs.session(dir).await?;
     if observed.containers.is_empty() && observed.session_file.is_none() {
         return Ok(None);
     }
@@ -107,12 +141,15 @@ pub async fn prepare_heal(ctx: &mut Ctx, dir: &Path) -> Result<Option<Prepared>>
     // Only when the session file records no subnet (it was deleted): heal writes what `plan`
     // wants, the network's own subnet (measured: without it, heal wrote the file without one
     // and `plan` wanted to add it, for ever).
-    crate::subnet::observe::observe(ctx, &session, &project, &mut observed).await?;
+    obs.subnets(&session, &project, &mut observed).await?;
     let wants = context::Wants::default();
-    finish(session, observed, flavor, &wants, project, plan::heal).map(Some)
+    finish(obs, session, observed, flavor, &wants, project, plan::heal)
+        .await
+        .map(Some)
 }
 
-fn finish(
+async fn finish<O: Observer>(
+    obs: &mut O,
     session: Session,
     mut observed: Observed,
     flavor: Flavor,
@@ -122,7 +159,7 @@ fn finish(
 ) -> Result<Prepared> {
     let mut desired = context::desired_for(&session, &observed, flavor, wants)?;
     desired.project = project;
-    context::read_derived(&desired, &mut observed)?;
+    obs.derived(&desired, &mut observed).await?;
     let plan = planner(&desired, &observed);
     Ok(Prepared {
         session,
@@ -153,7 +190,12 @@ pub async fn carry_out_counted(
 
 /// Rolls back a failed create: a destroy of exactly what it made, with every rule of destroy
 /// (work written into the new worktree meanwhile is kept). Returns the plan carried out.
-pub async fn rollback(ctx: &mut Ctx, dir: &Path, made: create::Made, ui: &Ui) -> Result<Plan> {
+pub async fn rollback<W: World>(
+    world: &mut W,
+    dir: &Path,
+    made: create::Made,
+    ui: &Ui,
+) -> Result<Plan> {
     if !made.anything() {
         return Ok(Plan::default());
     }
@@ -166,12 +208,12 @@ pub async fn rollback(ctx: &mut Ctx, dir: &Path, made: create::Made, ui: &Ui) ->
     // (measured: a SIGTERM during `up` left one "Created" after the rollback). Look again a
     // moment later and remove what appeared, until nothing does.
     for round in 0..4 {
-        let observed = context::observe(ctx, dir).await?;
+        let observed = world.session(dir).await?;
         if round > 0 && observed.containers.is_empty() {
             break;
         }
-        let p = prepare_from(ctx, dir, observed, intent, &context::Wants::default()).await?;
-        carry_out(ctx, &p, ui).await?;
+        let p = prepare_from(world, dir, observed, intent, &context::Wants::default()).await?;
+        world.carry_out(&p, ui, &mut 0).await?;
         first.get_or_insert(p.plan);
         if !made.project {
             break;
