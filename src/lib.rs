@@ -38,14 +38,13 @@ pub fn run() -> i32 {
             }
             if std::env::args().any(|a| a == "--json") {
                 let err = Error::usage(e.kind().to_string()).with_hint("see `dev-prism --help`");
-                ui::out(&render::json::to_string(&render::json::error("", &err)));
+                Ui::default().json_out(&render::json::error("", &err));
             }
             let _ = e.print();
             return Kind::Usage.exit_code();
         }
     };
-    let json = cli.json;
-    let color = cli.color;
+    let ui = Ui::new(cli.quiet, cli.json, cli.color, cli.verbose);
     let command = cli.command.name();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -54,35 +53,37 @@ pub fn run() -> i32 {
         Ok(rt) => rt,
         Err(e) => {
             report(
+                &ui,
                 &Error::failure(format!("cannot start the async runtime: {e}")),
                 false,
             );
             return Kind::Failure.exit_code();
         }
     };
-    match runtime.block_on(cli::dispatch(cli)) {
+    match runtime.block_on(cli::dispatch(cli, &ui)) {
         Ok(code) => code,
         Err(e) => {
-            if json {
-                ui::out(&render::json::to_string(&render::json::error(command, &e)));
+            if ui.json {
+                ui.json_out(&render::json::error(command, &e));
             }
-            report(&e, Ui::new(true, json, color, false).color_err);
+            report(&ui, &e, ui.color_err);
             e.kind.exit_code()
         }
     }
 }
 
-/// Prints an error: one sentence, the file snippet when there is one, and the hint.
-pub fn report(e: &Error, color: bool) {
-    ui::err(&format!(
+/// Prints an error on `ui`'s stderr: one sentence, the file snippet when there is one, and
+/// the hint.
+pub fn report(ui: &Ui, e: &Error, color: bool) {
+    ui.warn(&format!(
         "{} {}",
         ui::paint(color, "1;31", "error:"),
         e.message
     ));
     if let Some(d) = &e.diagnostic {
-        ui::err(&format!("{d:?}"));
+        ui.warn(&format!("{d:?}"));
     }
     if let Some(h) = &e.hint {
-        ui::err(&format!("{} {h}", ui::paint(color, "1;36", "hint:")));
+        ui.warn(&format!("{} {h}", ui::paint(color, "1;36", "hint:")));
     }
 }

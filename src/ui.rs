@@ -1,12 +1,14 @@
-//! All output goes through here: data to stdout, progress and diagnostics to stderr. Colour
-//! only on a terminal (or `--color always`), never with `NO_COLOR`. Output that cannot be
-//! written (a closed pipe or terminal) is dropped: it never stops a command half-way.
+//! All output goes through a [`Ui`]: data to stdout, progress and diagnostics to stderr,
+//! prompts read from its input. Colour only on a terminal (or `--color always`), never with
+//! `NO_COLOR`. Output that cannot be written (a closed pipe or terminal) is dropped: it never
+//! stops a command half-way. No output state is global: a command's `Ui` (and the [`Trace`]
+//! handle it gives the adapters for `--verbose`) owns its streams.
 
-use std::io::{IsTerminal, Write};
+use std::collections::HashSet;
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-static VERBOSE: AtomicBool = AtomicBool::new(false);
 
 /// `--color`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -17,8 +19,22 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Output settings for one run.
-#[derive(Clone, Copy, Debug, Default)]
+/// One output stream, shared by every copy of the `Ui` (lines from concurrent tasks never
+/// interleave within a line).
+type Writer = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// Where a prompt's answer comes from.
+enum Input {
+    /// The process's stdin, a terminal.
+    Stdin,
+    /// Given lines (tests).
+    Reader(Box<dyn BufRead + Send>),
+    /// Nobody to ask: stdin is not a terminal.
+    Nobody,
+}
+
+/// Output settings and streams for one run. Cheap to clone: copies share the streams.
+#[derive(Clone)]
 pub struct Ui {
     pub quiet: bool,
     /// Colour on stdout.
@@ -27,6 +43,43 @@ pub struct Ui {
     pub color_err: bool,
     /// One JSON document on stdout instead of text.
     pub json: bool,
+    /// stderr is a terminal: progress may be animated.
+    err_terminal: bool,
+    out: Writer,
+    err: Writer,
+    input: Arc<Mutex<Input>>,
+    /// Warnings already printed by [`Ui::warn_once`].
+    warned: Arc<Mutex<HashSet<String>>>,
+    trace: Trace,
+}
+
+impl std::fmt::Debug for Ui {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ui")
+            .field("quiet", &self.quiet)
+            .field("color", &self.color)
+            .field("color_err", &self.color_err)
+            .field("json", &self.json)
+            .field("verbose", &self.trace.on())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The process's own streams, nothing verbose, no colour.
+impl Default for Ui {
+    fn default() -> Ui {
+        let input = if std::io::stdin().is_terminal() {
+            Input::Stdin
+        } else {
+            Input::Nobody
+        };
+        Ui::with(
+            Box::new(std::io::stdout()),
+            Box::new(std::io::stderr()),
+            input,
+            false,
+        )
+    }
 }
 
 fn wants_color(choice: ColorChoice, terminal: bool) -> bool {
@@ -37,20 +90,88 @@ fn wants_color(choice: ColorChoice, terminal: bool) -> bool {
     }
 }
 
+fn writer(w: Box<dyn Write + Send>) -> Writer {
+    Arc::new(Mutex::new(w))
+}
+
 impl Ui {
+    /// The process's stdout, stderr and stdin, with the global options.
     pub fn new(quiet: bool, json: bool, color: ColorChoice, verbose: bool) -> Ui {
-        VERBOSE.store(verbose, Ordering::Relaxed);
+        let ui = Ui::default();
         Ui {
             quiet,
+            json,
             color: !json && wants_color(color, std::io::stdout().is_terminal()),
             color_err: wants_color(color, std::io::stderr().is_terminal()),
-            json,
+            err_terminal: std::io::stderr().is_terminal(),
+            trace: Trace(verbose.then(|| ui.err.clone())),
+            ..ui
         }
+    }
+
+    /// Output into `out` and `err`, prompts answered from `input` (`None`: nobody to ask);
+    /// not quiet, no colour, no animation.
+    pub fn with_streams(
+        out: Box<dyn Write + Send>,
+        err: Box<dyn Write + Send>,
+        input: Option<Box<dyn BufRead + Send>>,
+        verbose: bool,
+    ) -> Ui {
+        let input = input.map_or(Input::Nobody, Input::Reader);
+        Ui::with(out, err, input, verbose)
+    }
+
+    fn with(
+        out: Box<dyn Write + Send>,
+        err: Box<dyn Write + Send>,
+        input: Input,
+        verbose: bool,
+    ) -> Ui {
+        let err = writer(err);
+        Ui {
+            quiet: false,
+            color: false,
+            color_err: false,
+            json: false,
+            err_terminal: false,
+            out: writer(out),
+            trace: Trace(verbose.then(|| err.clone())),
+            err,
+            input: Arc::new(Mutex::new(input)),
+            warned: Arc::default(),
+        }
+    }
+
+    /// This Ui with progress silenced (warnings still shown).
+    pub fn quieted(&self) -> Ui {
+        Ui {
+            quiet: true,
+            ..self.clone()
+        }
+    }
+
+    /// This Ui with stdout closed: for the MCP server, whose stdout carries only the protocol.
+    /// Diagnostics still go to stderr; nothing written through the Ui reaches stdout.
+    pub fn diagnostics_only(&self) -> Ui {
+        Ui {
+            out: writer(Box::new(std::io::sink())),
+            ..self.clone()
+        }
+    }
+
+    /// The handle adapters log their external calls through (`--verbose`).
+    pub fn trace(&self) -> &Trace {
+        &self.trace
     }
 
     /// Data: the command's answer.
     pub fn out(&self, text: &str) {
-        out(text);
+        write_line(&self.out, text);
+    }
+
+    /// Data bytes as they are (completion scripts, man pages).
+    pub fn out_raw(&self, bytes: &[u8]) {
+        write_raw(&self.out, bytes);
     }
 
     /// The command's answer as one JSON document.
@@ -61,28 +182,90 @@ impl Ui {
     /// Progress: what is happening now.
     pub fn status(&self, text: &str) {
         if !self.quiet {
-            err(text);
+            write_line(&self.err, text);
         }
     }
 
     /// A warning or note that must be seen even with `--quiet`.
     pub fn warn(&self, text: &str) {
-        err(text);
+        write_line(&self.err, text);
+    }
+
+    /// A warning printed once per run however often its cause is met (config warnings: the
+    /// config is read more than once by some commands). Copies of this Ui share what was seen.
+    pub fn warn_once(&self, text: &str) {
+        let mut seen = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.insert(text.to_string()) {
+            self.warn(text);
+        }
+    }
+
+    /// Asks `question` on stderr and reads one line of answer (without its line end). `None`
+    /// when there is nobody to ask (stdin is not a terminal).
+    pub fn ask(&self, question: &str) -> Option<std::io::Result<String>> {
+        let mut input = self.input.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*input, Input::Nobody) {
+            return None;
+        }
+        write_raw(&self.err, question.as_bytes());
+        let mut line = String::new();
+        let read = match &mut *input {
+            Input::Stdin => std::io::stdin().read_line(&mut line),
+            Input::Reader(r) => r.read_line(&mut line),
+            Input::Nobody => unreachable!("returned above"),
+        };
+        Some(read.map(|_| line.trim_end_matches(['\n', '\r']).to_string()))
+    }
+
+    /// Whether progress may be animated: stderr is a terminal and progress is not silenced.
+    pub fn animate(&self) -> bool {
+        !self.quiet && self.err_terminal
+    }
+
+    /// A one-line spinner on this Ui's stderr, cleared when dropped.
+    pub fn spinner(&self, text: String) -> Spinner {
+        Spinner::start(self.err.clone(), text)
     }
 }
 
-/// A warning printed once per process however often its cause is met (config warnings:
-/// the config is read more than once by some commands).
-pub fn warn_once(text: &str) {
-    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    if !seen.iter().any(|s| s == text) {
-        err(text);
-        seen.push(text.to_string());
+/// With `--verbose`, logs each external call (Docker API, Compose, git, node, ssh) and its
+/// duration on the run's stderr; otherwise does nothing. Cheap to clone; the default is off.
+#[derive(Clone, Default)]
+pub struct Trace(Option<Writer>);
+
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Trace").field(&self.on()).finish()
     }
 }
 
-fn write_line(mut to: impl Write, text: &str) {
+impl Trace {
+    /// Whether calls are logged.
+    pub fn on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Logs one external call that began at `started`.
+    pub fn call(&self, what: &str, started: Instant) {
+        if let Some(err) = &self.0 {
+            write_line(
+                err,
+                &format!(
+                    "debug: {what} ({:.1} ms)",
+                    started.elapsed().as_secs_f64() * 1000.0
+                ),
+            );
+        }
+    }
+}
+
+fn lock(to: &Writer) -> std::sync::MutexGuard<'_, Box<dyn Write + Send>> {
+    to.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A line; a write that fails is ignored.
+fn write_line(to: &Writer, text: &str) {
+    let mut to = lock(to);
     let _ = to.write_all(text.as_bytes());
     if !text.ends_with('\n') && !text.is_empty() {
         let _ = to.write_all(b"\n");
@@ -90,43 +273,11 @@ fn write_line(mut to: impl Write, text: &str) {
     let _ = to.flush();
 }
 
-/// A line on stdout; a write that fails is ignored.
-pub fn out(text: &str) {
-    write_line(std::io::stdout().lock(), text);
-}
-
-/// A line on stderr; a write that fails is ignored.
-pub fn err(text: &str) {
-    write_line(std::io::stderr().lock(), text);
-}
-
-/// Bytes on stdout as they are; a write that fails is ignored.
-pub fn out_raw(bytes: &[u8]) {
-    let mut o = std::io::stdout().lock();
-    let _ = o.write_all(bytes);
-    let _ = o.flush();
-}
-
-/// Text on stderr as it is (no newline added); a write that fails is ignored.
-pub fn err_raw(text: &str) {
-    let mut e = std::io::stderr().lock();
-    let _ = e.write_all(text.as_bytes());
-    let _ = e.flush();
-}
-
-/// Whether `-v` asked for debug logging.
-pub fn verbose() -> bool {
-    VERBOSE.load(Ordering::Relaxed)
-}
-
-/// With `-v`: logs one external call (Docker API, Compose, git, node) and its duration.
-pub fn debug_call(what: &str, started: Instant) {
-    if verbose() {
-        err(&format!(
-            "debug: {what} ({:.1} ms)",
-            started.elapsed().as_secs_f64() * 1000.0
-        ));
-    }
+/// Bytes as they are (no newline added); a write that fails is ignored.
+fn write_raw(to: &Writer, bytes: &[u8]) {
+    let mut to = lock(to);
+    let _ = to.write_all(bytes);
+    let _ = to.flush();
 }
 
 /// ANSI styling, applied only when `on`.
@@ -138,30 +289,31 @@ pub fn paint(on: bool, code: &str, text: &str) -> String {
     }
 }
 
-/// A one-line spinner on stderr with elapsed time, for terminals only; cleared on drop.
+/// A one-line spinner with elapsed time, for terminals only; cleared on drop.
 pub struct Spinner {
-    stop: std::sync::Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Spinner {
-    pub fn start(text: String) -> Spinner {
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
+    fn start(err: Writer, text: String) -> Spinner {
+        let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
             const FRAMES: &[char] = &['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
             let started = Instant::now();
             let mut i = 0;
             while !flag.load(Ordering::Relaxed) {
-                err_raw(&format!(
+                let frame = format!(
                     "\r\x1b[2K{} {text} {:.1}s",
                     FRAMES[i % FRAMES.len()],
                     started.elapsed().as_secs_f64()
-                ));
+                );
+                write_raw(&err, frame.as_bytes());
                 i += 1;
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
-            err_raw("\r\x1b[2K");
+            write_raw(&err, b"\r\x1b[2K");
         });
         Spinner {
             stop,
@@ -179,9 +331,5 @@ impl Drop for Spinner {
     }
 }
 
-impl Ui {
-    /// Whether progress may be animated: stderr is a terminal and progress is not silenced.
-    pub fn animate(&self) -> bool {
-        !self.quiet && std::io::stderr().is_terminal()
-    }
-}
+#[cfg(test)]
+mod tests;

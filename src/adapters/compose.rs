@@ -9,6 +9,7 @@ use super::endpoint::{Endpoint, Transport};
 use super::tail;
 use crate::compose::Flavor;
 use crate::error::{Error, Kind, Result};
+use crate::ui::Trace;
 
 const INSTALL_HINT: &str =
     "install Docker Compose v2 (`docker compose`) or v1 (`docker-compose`), or set DEV_PRISM_COMPOSE";
@@ -22,6 +23,8 @@ pub struct ComposeCli {
     pub version: String,
     /// `DOCKER_HOST` and, for TLS, `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`.
     env: Vec<(String, String)>,
+    /// Logs each call with `--verbose`.
+    trace: Trace,
 }
 
 impl ComposeCli {
@@ -48,6 +51,7 @@ impl ComposeCli {
         endpoint: &Endpoint,
         dial: Option<String>,
         prefer: Option<Flavor>,
+        trace: &Trace,
     ) -> Result<ComposeCli> {
         let tunnelled = dial.is_some();
         let env = match dial {
@@ -73,12 +77,13 @@ impl ComposeCli {
                 flavor: Flavor::V2,
                 version: String::new(),
                 env: env.clone(),
+                trace: trace.clone(),
             };
             let mut version_cmd = cli.command();
             version_cmd.args(["version", "--short"]);
             let started = std::time::Instant::now();
             let result = version_cmd.output();
-            crate::ui::debug_call(&super::describe(&version_cmd), started);
+            trace.call(&super::describe(&version_cmd), started);
             let out = match result {
                 Ok(o) if o.status.success() => o,
                 Ok(o) => {
@@ -172,9 +177,14 @@ impl ComposeCli {
                 c.arg("--no-deps");
             }
             c.arg("--").args(services);
-            let out =
-                super::process::output(&mut c, "docker compose", Kind::Unreachable, INSTALL_HINT)
-                    .await?;
+            let out = super::process::output(
+                &mut c,
+                "docker compose",
+                Kind::Unreachable,
+                INSTALL_HINT,
+                &self.trace,
+            )
+            .await?;
             if out.status.success() {
                 return Ok(());
             }

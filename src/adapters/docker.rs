@@ -20,6 +20,7 @@ use super::ssh::Tunnel;
 use crate::compose::labels;
 use crate::error::{chain, Error, Kind, Result};
 use crate::observed::{container_from_summary, Container, EngineHost};
+use crate::ui::Trace;
 
 /// How long connecting may take before the engine counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -40,6 +41,8 @@ pub struct Engine {
     pub host: EngineHost,
     /// Kept alive as long as the connection is used.
     _tunnel: Option<Arc<Tunnel>>,
+    /// Logs each API call with `--verbose`.
+    trace: Trace,
 }
 
 fn unreachable(endpoint: &Endpoint, cause: &str) -> Error {
@@ -81,7 +84,11 @@ fn project_filter(project: &str) -> HashMap<String, Vec<String>> {
 impl Engine {
     /// Connects and negotiates the API version, failing within about two seconds. An ssh
     /// endpoint is reached through `tunnel` (see [`super::ssh`]).
-    pub async fn connect(endpoint: Endpoint, tunnel: Option<Arc<Tunnel>>) -> Result<Engine> {
+    pub async fn connect(
+        endpoint: Endpoint,
+        tunnel: Option<Arc<Tunnel>>,
+        trace: &Trace,
+    ) -> Result<Engine> {
         let host = match &tunnel {
             Some(t) => t.docker_host(),
             None => endpoint.host.clone(),
@@ -124,7 +131,7 @@ impl Engine {
             CONNECT_TIMEOUT
         };
         let negotiated = tokio::time::timeout(connect_timeout, client.negotiate_version()).await;
-        crate::ui::debug_call(
+        trace.call(
             &format!("Docker API: negotiate version at {}", endpoint.host),
             started,
         );
@@ -150,6 +157,7 @@ impl Engine {
             api_version,
             host,
             _tunnel: tunnel,
+            trace: trace.clone(),
         })
     }
 
@@ -178,7 +186,7 @@ impl Engine {
         let started = std::time::Instant::now();
         let filters = options.filters.clone();
         let list = self.client.list_containers(Some(options)).await;
-        crate::ui::debug_call(
+        self.trace.call(
             &format!("Docker API: GET /containers/json {filters:?}"),
             started,
         );
@@ -213,6 +221,7 @@ impl Engine {
         for id in ids {
             let client = patient.clone();
             let id = id.clone();
+            let trace = self.trace.clone();
             set.spawn(async move {
                 let started = std::time::Instant::now();
                 let r = client
@@ -224,7 +233,7 @@ impl Engine {
                         }),
                     )
                     .await;
-                crate::ui::debug_call(&format!("Docker API: POST /containers/{id}/stop"), started);
+                trace.call(&format!("Docker API: POST /containers/{id}/stop"), started);
                 (id, r)
             });
         }
@@ -322,6 +331,7 @@ impl Engine {
             .filter(|c| c.project() == Some(project))
         {
             let client = self.client.clone();
+            let trace = self.trace.clone();
             set.spawn(async move {
                 let started = std::time::Instant::now();
                 let mut r = client
@@ -344,7 +354,7 @@ impl Engine {
                 {
                     r = gone(&client, &c.id).await.or(r);
                 }
-                crate::ui::debug_call(
+                trace.call(
                     &format!("Docker API: DELETE /containers/{}", c.name),
                     started,
                 );
@@ -436,7 +446,7 @@ impl Engine {
     pub async fn network_subnets(&self) -> Result<Vec<NetworkSubnets>> {
         let started = std::time::Instant::now();
         let list = self.client.list_networks(None::<ListNetworksOptions>).await;
-        crate::ui::debug_call("Docker API: GET /networks", started);
+        self.trace.call("Docker API: GET /networks", started);
         let list = list.map_err(|e| self.api_error("list networks", e))?;
         Ok(list
             .into_iter()

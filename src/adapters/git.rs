@@ -6,6 +6,7 @@ use std::process::Command;
 use super::{run, tail};
 use crate::error::{Error, Result};
 use crate::observed::{Fact, Owner, PathFact, Worktree, WorktreeFacts};
+use crate::ui::Trace;
 
 const INSTALL_HINT: &str = "install git (https://git-scm.com) and make sure it is on PATH";
 
@@ -15,12 +16,12 @@ fn git(dir: &Path) -> Command {
     c
 }
 
-fn output(dir: &Path, args: &[&str]) -> Result<std::process::Output> {
-    run(git(dir).args(args), "git", INSTALL_HINT)
+fn output(t: &Trace, dir: &Path, args: &[&str]) -> Result<std::process::Output> {
+    run(git(dir).args(args), "git", INSTALL_HINT, t)
 }
 
-fn ok_text(dir: &Path, args: &[&str]) -> Result<Option<String>> {
-    let out = output(dir, args)?;
+fn ok_text(t: &Trace, dir: &Path, args: &[&str]) -> Result<Option<String>> {
+    let out = output(t, dir, args)?;
     Ok(out.status.success().then(|| {
         String::from_utf8_lossy(&out.stdout)
             .trim_end_matches('\n')
@@ -28,17 +29,17 @@ fn ok_text(dir: &Path, args: &[&str]) -> Result<Option<String>> {
     }))
 }
 
-fn must(dir: &Path, args: &[&str], what: &str) -> Result<String> {
-    checked(output(dir, args)?, what)
+fn must(t: &Trace, dir: &Path, args: &[&str], what: &str) -> Result<String> {
+    checked(output(t, dir, args)?, what)
 }
 
 /// [`must`] for a command that changes the repository: it runs in its own process group, so
 /// a Ctrl-C or closed terminal (sent to dev-prism's group) cannot stop it half-way — a branch
 /// made without its worktree, a worktree without dev-prism's marker. dev-prism notices the
 /// signal once the change is whole, and then undoes it as a whole.
-fn change(dir: &Path, args: &[&str], what: &str) -> Result<String> {
+fn change(t: &Trace, dir: &Path, args: &[&str], what: &str) -> Result<String> {
     use std::os::unix::process::CommandExt;
-    let out = run(git(dir).args(args).process_group(0), "git", INSTALL_HINT)?;
+    let out = run(git(dir).args(args).process_group(0), "git", INSTALL_HINT, t)?;
     checked(out, what)
 }
 
@@ -54,13 +55,14 @@ fn checked(out: std::process::Output, what: &str) -> Result<String> {
 }
 
 /// The top of the working tree containing `dir`, if it is inside one.
-pub fn toplevel(dir: &Path) -> Result<Option<PathBuf>> {
-    Ok(ok_text(dir, &["rev-parse", "--show-toplevel"])?.map(PathBuf::from))
+pub fn toplevel(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(ok_text(t, dir, &["rev-parse", "--show-toplevel"])?.map(PathBuf::from))
 }
 
 /// The repository's main checkout (the directory holding the common `.git`).
-pub fn main_checkout(dir: &Path) -> Result<Option<PathBuf>> {
+pub fn main_checkout(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
     let Some(common) = ok_text(
+        t,
         dir,
         &["rev-parse", "--path-format=absolute", "--git-common-dir"],
     )?
@@ -75,8 +77,13 @@ pub fn main_checkout(dir: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// `git worktree list --porcelain`, parsed. The first entry is the main worktree.
-pub fn worktrees(dir: &Path) -> Result<Vec<Worktree>> {
-    let text = must(dir, &["worktree", "list", "--porcelain"], "list worktrees")?;
+pub fn worktrees(t: &Trace, dir: &Path) -> Result<Vec<Worktree>> {
+    let text = must(
+        t,
+        dir,
+        &["worktree", "list", "--porcelain"],
+        "list worktrees",
+    )?;
     Ok(parse_worktrees(&text))
 }
 
@@ -98,8 +105,9 @@ pub fn parse_worktrees(text: &str) -> Vec<Worktree> {
     out
 }
 
-pub fn branch_exists(repo: &Path, branch: &str) -> Result<bool> {
+pub fn branch_exists(t: &Trace, repo: &Path, branch: &str) -> Result<bool> {
     let out = output(
+        t,
         repo,
         &[
             "show-ref",
@@ -112,8 +120,8 @@ pub fn branch_exists(repo: &Path, branch: &str) -> Result<bool> {
 }
 
 /// Whether git accepts `name` as a branch name.
-pub fn valid_branch_name(repo: &Path, name: &str) -> Result<bool> {
-    Ok(output(repo, &["check-ref-format", "--branch", name])?
+pub fn valid_branch_name(t: &Trace, repo: &Path, name: &str) -> Result<bool> {
+    Ok(output(t, repo, &["check-ref-format", "--branch", name])?
         .status
         .success())
 }
@@ -122,6 +130,7 @@ pub fn valid_branch_name(repo: &Path, name: &str) -> Result<bool> {
 /// user's hooks do not run: a failing `post-checkout` hook (husky-style) would make git report
 /// failure for a worktree it made.
 pub fn add_worktree(
+    t: &Trace,
     repo: &Path,
     path: &Path,
     branch: &str,
@@ -136,30 +145,44 @@ pub fn add_worktree(
     } else {
         args.extend(["--", &path_s, branch]);
     }
-    change(repo, &args, &format!("create worktree {}", path.display())).map(|_| ())
+    change(
+        t,
+        repo,
+        &args,
+        &format!("create worktree {}", path.display()),
+    )
+    .map(|_| ())
 }
 
-pub fn remove_worktree(repo: &Path, path: &Path, force: bool) -> Result<()> {
+pub fn remove_worktree(t: &Trace, repo: &Path, path: &Path, force: bool) -> Result<()> {
     let path_s = path.to_string_lossy();
     let mut args = vec!["worktree", "remove"];
     if force {
         args.push("--force");
     }
     args.push(&path_s);
-    change(repo, &args, &format!("remove worktree {}", path.display())).map(|_| ())
+    change(
+        t,
+        repo,
+        &args,
+        &format!("remove worktree {}", path.display()),
+    )
+    .map(|_| ())
 }
 
 /// Deletes a branch, only while it still points at `expected` (the tip observed when the plan
 /// was made, whose commits were checked or forced): a commit made since keeps it.
-pub fn delete_branch(repo: &Path, branch: &str, expected: &str) -> Result<()> {
+pub fn delete_branch(t: &Trace, repo: &Path, branch: &str, expected: &str) -> Result<()> {
     let refname = format!("refs/heads/{branch}");
     change(
+        t,
         repo,
         &["update-ref", "-d", &refname, expected],
         &format!("delete branch {branch} (did it move since it was checked?)"),
     )?;
     // Its upstream settings go with it, as with `git branch -d`.
     let _ = output(
+        t,
         repo,
         &["config", "--remove-section", &format!("branch.{branch}")],
     );
@@ -171,8 +194,9 @@ pub fn delete_branch(repo: &Path, branch: &str, expected: &str) -> Result<()> {
 const MARKER: &str = "dev-prism-session";
 
 /// The worktree's administrative directory (`.git/worktrees/<id>`, or `.git` for the main one).
-fn admin_dir(dir: &Path) -> Result<PathBuf> {
+fn admin_dir(t: &Trace, dir: &Path) -> Result<PathBuf> {
     let text = must(
+        t,
         dir,
         &["rev-parse", "--absolute-git-dir"],
         "find the git directory",
@@ -181,8 +205,8 @@ fn admin_dir(dir: &Path) -> Result<PathBuf> {
 }
 
 /// Records that dev-prism made the worktree at `dir` for this session directory.
-pub fn mark_worktree(dir: &Path) -> Result<()> {
-    let marker = admin_dir(dir)?.join(MARKER);
+pub fn mark_worktree(t: &Trace, dir: &Path) -> Result<()> {
+    let marker = admin_dir(t, dir)?.join(MARKER);
     std::fs::write(&marker, format!("{}\n", dir.display())).map_err(|e| {
         Error::failure(format!(
             "could not record the session in {}: {e}",
@@ -192,8 +216,8 @@ pub fn mark_worktree(dir: &Path) -> Result<()> {
 }
 
 /// The directory the marker names; `None` when there is no marker (dev-prism did not make it).
-fn marker(dir: &Path) -> Result<Option<PathBuf>> {
-    let marker = admin_dir(dir)?.join(MARKER);
+fn marker(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
+    let marker = admin_dir(t, dir)?.join(MARKER);
     match std::fs::read_to_string(&marker) {
         Ok(text) => Ok(Some(PathBuf::from(text.trim_end_matches('\n')))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -205,14 +229,15 @@ fn marker(dir: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// Whether dev-prism made the worktree at `dir` (its marker is there).
-pub fn made_by_dev_prism(dir: &Path) -> Result<bool> {
-    marker(dir).map(|m| m.is_some())
+pub fn made_by_dev_prism(t: &Trace, dir: &Path) -> Result<bool> {
+    marker(t, dir).map(|m| m.is_some())
 }
 
 /// `git status` entries as (status, path), ignored paths included (a matched directory as
 /// `dir/`).
-fn status_entries(dir: &Path) -> Result<Vec<(&'static str, String)>> {
+fn status_entries(t: &Trace, dir: &Path) -> Result<Vec<(&'static str, String)>> {
     let out = must(
+        t,
         dir,
         &[
             "status",
@@ -241,8 +266,9 @@ fn status_entries(dir: &Path) -> Result<Vec<(&'static str, String)>> {
 }
 
 /// The commit a ref points at; `None` when it does not exist.
-fn rev(dir: &Path, name: &str) -> Result<Option<String>> {
+fn rev(t: &Trace, dir: &Path, name: &str) -> Result<Option<String>> {
     ok_text(
+        t,
         dir,
         &["rev-parse", "--verify", "-q", &format!("{name}^{{commit}}")],
     )
@@ -250,9 +276,14 @@ fn rev(dir: &Path, name: &str) -> Result<Option<String>> {
 
 /// Commits reachable from HEAD (detached or not) and from the branch that no other branch,
 /// remote branch or tag holds. 0 when HEAD is unborn and the branch gone (nothing committed).
-fn unmerged(dir: &Path, branch: Option<&str>, branch_tip: Option<&str>) -> Result<usize> {
+fn unmerged(
+    t: &Trace,
+    dir: &Path,
+    branch: Option<&str>,
+    branch_tip: Option<&str>,
+) -> Result<usize> {
     let mut args: Vec<String> = vec!["rev-list".into(), "--count".into()];
-    if rev(dir, "HEAD")?.is_some() {
+    if rev(t, dir, "HEAD")?.is_some() {
         args.push("HEAD".into());
     }
     if let Some(tip) = branch_tip {
@@ -268,18 +299,18 @@ fn unmerged(dir: &Path, branch: Option<&str>, branch_tip: Option<&str>) -> Resul
     }
     args.extend(["--branches", "--remotes", "--tags"].map(String::from));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let text = must(dir, &args, "count unmerged commits")?;
+    let text = must(t, dir, &args, "count unmerged commits")?;
     text.trim()
         .parse()
         .map_err(|_| Error::failure(format!("git rev-list said `{}`", text.trim())))
 }
 
 /// Initialised submodules of the worktree (none without `.gitmodules`: no process).
-fn submodules(dir: &Path) -> Result<Vec<String>> {
+fn submodules(t: &Trace, dir: &Path) -> Result<Vec<String>> {
     if !dir.join(".gitmodules").exists() {
         return Ok(vec![]);
     }
-    let out = must(dir, &["submodule", "status"], "list submodules")?;
+    let out = must(t, dir, &["submodule", "status"], "list submodules")?;
     Ok(out
         .lines()
         .filter(|l| !l.starts_with('-'))
@@ -290,13 +321,17 @@ fn submodules(dir: &Path) -> Result<Vec<String>> {
 /// Everything destroy checks about the worktree `wt`. A fact git cannot establish is recorded
 /// as unknown (and then blocks removal); nothing is guessed. `owner` says whose a path
 /// reported by `git status` is.
-pub fn facts(wt: &Worktree, owner: &dyn Fn(&str, &'static str) -> Owner) -> WorktreeFacts {
+pub fn facts(
+    t: &Trace,
+    wt: &Worktree,
+    owner: &dyn Fn(&str, &'static str) -> Owner,
+) -> WorktreeFacts {
     let dir = wt.path.as_path();
     let branch_tip = wt
         .branch
         .as_deref()
-        .and_then(|b| rev(dir, &format!("refs/heads/{b}")).ok().flatten());
-    let made_for = marker(dir);
+        .and_then(|b| rev(t, dir, &format!("refs/heads/{b}")).ok().flatten());
+    let made_for = marker(t, dir);
     WorktreeFacts {
         path: wt.path.clone(),
         is_main: wt.is_main,
@@ -306,7 +341,7 @@ pub fn facts(wt: &Worktree, owner: &dyn Fn(&str, &'static str) -> Owner) -> Work
             Err(e) => Fact::Unknown(e.to_string()),
         },
         made_for: made_for.ok().flatten(),
-        paths: Fact::from_result(status_entries(dir).map(|es| {
+        paths: Fact::from_result(status_entries(t, dir).map(|es| {
             es.into_iter()
                 .map(|(status, path)| PathFact {
                     owner: owner(&path, status),
@@ -316,19 +351,21 @@ pub fn facts(wt: &Worktree, owner: &dyn Fn(&str, &'static str) -> Owner) -> Work
                 .collect()
         })),
         unmerged_commits: Fact::from_result(unmerged(
+            t,
             dir,
             wt.branch.as_deref(),
             branch_tip.as_deref(),
         )),
-        submodules: Fact::from_result(submodules(dir)),
+        submodules: Fact::from_result(submodules(t, dir)),
         branch_tip,
     }
 }
 
 /// Where git runs hooks for the worktree at `top` (honours `core.hooksPath`; a linked worktree
 /// shares the common dir's hooks).
-pub fn hooks_dir(top: &Path) -> Result<PathBuf> {
+pub fn hooks_dir(t: &Trace, top: &Path) -> Result<PathBuf> {
     let text = must(
+        t,
         top,
         &["rev-parse", "--git-path", "hooks"],
         "find the hooks directory",
@@ -361,8 +398,8 @@ pub fn current_branch(dir: &Path) -> Option<String> {
 }
 
 /// The text of `path` committed at `rev`; `None` when the revision has no such file.
-pub fn show(repo: &Path, rev: &str, path: &str) -> Result<Option<String>> {
-    let out = output(repo, &["cat-file", "blob", &format!("{rev}:{path}")])?;
+pub fn show(t: &Trace, repo: &Path, rev: &str, path: &str) -> Result<Option<String>> {
+    let out = output(t, repo, &["cat-file", "blob", &format!("{rev}:{path}")])?;
     Ok(out
         .status
         .success()
@@ -370,16 +407,16 @@ pub fn show(repo: &Path, rev: &str, path: &str) -> Result<Option<String>> {
 }
 
 /// The commit `name` resolves to in `dir`; `None` when it does not exist (an unborn HEAD).
-pub fn commit_of(dir: &Path, name: &str) -> Result<Option<String>> {
-    rev(dir, name)
+pub fn commit_of(t: &Trace, dir: &Path, name: &str) -> Result<Option<String>> {
+    rev(t, dir, name)
 }
 
 /// `git status --porcelain` lines for `paths` in the checkout at `dir` (uncommitted or
 /// untracked).
-pub fn status_of(dir: &Path, paths: &[&str]) -> Result<Vec<String>> {
+pub fn status_of(t: &Trace, dir: &Path, paths: &[&str]) -> Result<Vec<String>> {
     let mut args = vec!["status", "--porcelain", "--untracked-files=all", "--"];
     args.extend_from_slice(paths);
-    Ok(must(dir, &args, "read the status of the config")?
+    Ok(must(t, dir, &args, "read the status of the config")?
         .lines()
         .map(str::to_string)
         .collect())

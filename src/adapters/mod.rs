@@ -19,11 +19,16 @@ use std::process::{Command, Output};
 use crate::error::{Error, Kind, Result, Signal};
 
 /// Runs a command to completion, capturing its output. A missing program is a clear error.
-pub(crate) fn run(cmd: &mut Command, what: &str, install_hint: &str) -> Result<Output> {
+pub(crate) fn run(
+    cmd: &mut Command,
+    what: &str,
+    install_hint: &str,
+    trace: &crate::ui::Trace,
+) -> Result<Output> {
     cmd.stdin(std::process::Stdio::null());
     let started = std::time::Instant::now();
     let result = cmd.output();
-    crate::ui::debug_call(&describe(cmd), started);
+    trace.call(&describe(cmd), started);
     // A child killed by Ctrl-C or a closed terminal (they reach the whole process group): the
     // command is being interrupted, whatever the child's failure would otherwise mean.
     if let Some(signal) = result.as_ref().ok().and_then(|o| {

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::error::{Error, Result};
+use crate::ui::Trace;
 
 const SCRIPT: &str = "const {pathToFileURL} = require('url');\
 import(pathToFileURL(process.argv[1]).href).then(m => {\
@@ -12,7 +13,7 @@ import(pathToFileURL(process.argv[1]).href).then(m => {\
 }).catch(e => { process.stderr.write(String(e && e.stack || e)); process.exit(1); });";
 
 /// The module's default export, as JSON text.
-pub fn export_json(path: &Path) -> Result<String> {
+pub fn export_json(t: &Trace, path: &Path) -> Result<String> {
     let started = std::time::Instant::now();
     let output = Command::new("node")
         .arg("-e")
@@ -20,7 +21,7 @@ pub fn export_json(path: &Path) -> Result<String> {
         .arg(path)
         .stdin(std::process::Stdio::null())
         .output();
-    crate::ui::debug_call(&format!("node (import {})", path.display()), started);
+    t.call(&format!("node (import {})", path.display()), started);
     let output = match output {
         Ok(o) => o,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

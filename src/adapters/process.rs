@@ -43,6 +43,7 @@ pub async fn output(
     what: &str,
     missing_kind: Kind,
     install_hint: &str,
+    trace: &crate::ui::Trace,
 ) -> Result<Output> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -71,7 +72,7 @@ pub async fn output(
         }
     };
     guard.0 = None;
-    crate::ui::debug_call(&super::describe(cmd), started);
+    trace.call(&super::describe(cmd), started);
     Ok(Output {
         status,
         stdout: out.join().unwrap_or_default(),

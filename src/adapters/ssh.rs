@@ -17,6 +17,7 @@ use tokio::net::{UnixListener, UnixStream};
 
 use super::endpoint::SshTarget;
 use crate::error::{Error, Result};
+use crate::ui::Trace;
 
 /// A listening tunnel; dropping it stops listening, ends its ssh processes and removes its
 /// socket directory.
@@ -31,7 +32,7 @@ pub struct Tunnel {
 
 impl Tunnel {
     /// Starts listening (must run inside the tokio runtime).
-    pub fn start(target: &SshTarget) -> Result<Tunnel> {
+    pub fn start(target: &SshTarget, trace: &Trace) -> Result<Tunnel> {
         use std::os::unix::fs::DirBuilderExt;
         let base = std::env::var_os("XDG_RUNTIME_DIR")
             .filter(|d| !d.is_empty())
@@ -53,9 +54,10 @@ impl Tunnel {
         let control = dir.join("cm");
         let args = target.dial_args(Some(&control));
         let errors = last_error.clone();
+        let trace = trace.clone();
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                tokio::spawn(relay(conn, args.clone(), errors.clone()));
+                tokio::spawn(relay(conn, args.clone(), errors.clone(), trace.clone()));
             }
         });
         Ok(Tunnel {
@@ -101,7 +103,7 @@ impl Drop for Tunnel {
 }
 
 /// One API connection: an ssh running `docker system dial-stdio`, bytes copied both ways.
-async fn relay(conn: UnixStream, args: Vec<String>, errors: Arc<Mutex<String>>) {
+async fn relay(conn: UnixStream, args: Vec<String>, errors: Arc<Mutex<String>>, trace: Trace) {
     let started = std::time::Instant::now();
     let child = tokio::process::Command::new("ssh")
         .args(&args)
@@ -119,7 +121,7 @@ async fn relay(conn: UnixStream, args: Vec<String>, errors: Arc<Mutex<String>>) 
             return;
         }
     };
-    crate::ui::debug_call(&format!("ssh {}", args.join(" ")), started);
+    trace.call(&format!("ssh {}", args.join(" ")), started);
     let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {

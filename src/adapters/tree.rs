@@ -20,10 +20,11 @@ use crate::error::{Error, Result};
 use crate::observed::worktree::matches_any;
 pub use crate::plan::ready::Entry;
 use crate::plan::ready::{include_patterns, CopyPattern};
+use crate::ui::Trace;
 
 /// Every gitignored file and link of the checkout at `repo` (`git ls-files --others --ignored
 /// --exclude-standard`): tracked files never appear; nested repositories are left out.
-pub fn ignored_files(repo: &Path) -> Result<Vec<Entry>> {
+pub fn ignored_files(t: &Trace, repo: &Path) -> Result<Vec<Entry>> {
     let out = super::run(
         Command::new("git").current_dir(repo).args([
             "ls-files",
@@ -34,6 +35,7 @@ pub fn ignored_files(repo: &Path) -> Result<Vec<Entry>> {
         ]),
         "git",
         "install git",
+        t,
     )?;
     if !out.status.success() {
         return Err(Error::failure(format!(
@@ -111,13 +113,14 @@ pub fn unchanged_copy(dir: &Path, main_root: &Path, copy: &[String], path: &str)
 
 /// The files committed at `rev` (a branch the new worktree checks out): they are in the
 /// worktree already, so no copy step counts them.
-pub fn tracked_at(repo: &Path, rev: &str) -> Result<HashSet<String>> {
+pub fn tracked_at(t: &Trace, repo: &Path, rev: &str) -> Result<HashSet<String>> {
     let out = super::run(
         Command::new("git")
             .current_dir(repo)
             .args(["ls-tree", "-r", "-z", "--name-only", rev]),
         "git",
         "install git",
+        t,
     )?;
     if !out.status.success() {
         return Err(Error::failure(format!(

@@ -177,8 +177,9 @@ impl Effects for Real<'_> {
             std::fs::create_dir_all(parent)
                 .map_err(|e| Error::failure(format!("cannot create {}: {e}", parent.display())))?;
         }
-        git::add_worktree(self.repo()?, path, branch, create_branch, start)?;
-        git::mark_worktree(path)
+        let t = self.ctx.trace();
+        git::add_worktree(t, self.repo()?, path, branch, create_branch, start)?;
+        git::mark_worktree(t, path)
     }
 
     fn copy_file(&mut self, root: &Path, from: &Path, to: &Path, mode: u32) -> Result<()> {
@@ -189,7 +190,7 @@ impl Effects for Real<'_> {
     }
 
     fn remove_worktree(&mut self, path: &Path, force: bool) -> Result<()> {
-        git::remove_worktree(self.repo()?, path, force)
+        git::remove_worktree(self.ctx.trace(), self.repo()?, path, force)
     }
 
     fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[String]) -> Result<()> {
@@ -210,7 +211,7 @@ impl Effects for Real<'_> {
     }
 
     fn delete_branch(&mut self, branch: &str, expected: &str) -> Result<()> {
-        git::delete_branch(self.repo()?, branch, expected)
+        git::delete_branch(self.ctx.trace(), self.repo()?, branch, expected)
     }
 
     async fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()> {

@@ -433,10 +433,7 @@ mod tests {
     const CONFIG: &str = "envFiles: [app/.env]\nsetup: ['make seed']\nappEnv:\n  app:\n    URL: 'http://localhost:${WEB_PORT}'\n";
 
     fn quiet() -> Ui {
-        Ui {
-            quiet: true,
-            ..Default::default()
-        }
+        Ui::default().quieted()
     }
 
     async fn converge(fx: &mut Fake, d: &Desired) -> Result<()> {

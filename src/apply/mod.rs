@@ -88,7 +88,7 @@ pub async fn apply_counted<E: Effects>(
         let line = format!("{} {}", step.action.glyph(), step.subject);
         // Setup commands print their own output: no spinner over it.
         let setup = matches!(step.op, Op::RunSetup { .. });
-        let spinner = (ui.animate() && !setup).then(|| crate::ui::Spinner::start(line.clone()));
+        let spinner = (ui.animate() && !setup).then(|| ui.spinner(line.clone()));
         if spinner.is_none() {
             ui.status(&format!("{line} …"));
         }

@@ -50,10 +50,7 @@ async fn files_and_volumes_come_before_the_services() {
     };
     first.extend(ready::data_step(&model.top, target, &source));
     let plan = diff_after(&d, &fx.observed(&d).await, Intent::Up, first);
-    let ui = Ui {
-        quiet: true,
-        ..Default::default()
-    };
+    let ui = Ui::default().quieted();
     super::apply(&plan, &d, &mut fx, &ui).await.unwrap();
     let name = format!("{}_pg", d.project);
     assert_eq!(

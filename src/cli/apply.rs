@@ -20,7 +20,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         selection: args.select.selection(None),
         setup: false,
     };
-    let p = reconcile::prepare(ctx, &dir, Intent::Up, &wants).await?;
+    let p = reconcile::prepare(ctx, &dir, Intent::Up, &wants, ui).await?;
     converge(ctx, p, ui, "apply").await
 }
 

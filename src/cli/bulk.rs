@@ -111,14 +111,15 @@ pub async fn destroy_all(ctx: &mut Ctx, under: Option<&Path>, force: bool, ui: &
 /// running, after confirmation.
 pub async fn prune(ctx: &mut Ctx, yes: bool, force: bool, ui: &Ui) -> Result<i32> {
     let cwd = context::session_dir(None)?;
-    let Some(top) = crate::adapters::git::toplevel(&cwd)? else {
+    let t = ui.trace();
+    let Some(top) = crate::adapters::git::toplevel(t, &cwd)? else {
         return Err(
             Error::usage(format!("{} is not inside a git repository", cwd.display()))
                 .with_hint("run prune inside the repository whose sessions should go"),
         );
     };
-    let repo = crate::adapters::git::main_checkout(&top)?.unwrap_or(top.clone());
-    let config = context::load_config(&top, Some(&repo))?;
+    let repo = crate::adapters::git::main_checkout(t, &top)?.unwrap_or(top.clone());
+    let config = context::load_config(ui, &top, Some(&repo))?;
     let sessions_dir = std::fs::canonicalize(&config.sessions_dir).ok();
     let running: Vec<String> = ctx
         .engine()
@@ -129,7 +130,7 @@ pub async fn prune(ctx: &mut Ctx, yes: bool, force: bool, ui: &Ui) -> Result<i32
         .filter(|c| c.state == State::Running)
         .filter_map(|c| c.working_dir().map(str::to_string))
         .collect();
-    let candidates: Vec<PathBuf> = crate::adapters::git::worktrees(&repo)?
+    let candidates: Vec<PathBuf> = crate::adapters::git::worktrees(t, &repo)?
         .into_iter()
         .filter(|w| !w.is_main)
         .map(|w| w.path)
@@ -144,7 +145,12 @@ pub async fn prune(ctx: &mut Ctx, yes: bool, force: bool, ui: &Ui) -> Result<i32
     for c in &candidates {
         ui.out(&format!("  {}", c.display()));
     }
-    if !yes && !confirm(&format!("Remove {} session(s)? [y/N] ", candidates.len()))? {
+    if !yes
+        && !confirm(
+            ui,
+            &format!("Remove {} session(s)? [y/N] ", candidates.len()),
+        )?
+    {
         ui.out("Nothing removed.");
         return Ok(0);
     }
@@ -153,18 +159,13 @@ pub async fn prune(ctx: &mut Ctx, yes: bool, force: bool, ui: &Ui) -> Result<i32
 }
 
 /// Asks on the terminal. Without a terminal there is nobody to ask: refuse.
-fn confirm(question: &str) -> Result<bool> {
-    use std::io::IsTerminal;
-    if !std::io::stdin().is_terminal() {
+fn confirm(ui: &Ui, question: &str) -> Result<bool> {
+    let Some(answer) = ui.ask(question) else {
         return Err(
             Error::usage("prune needs confirmation, and there is no terminal to ask")
                 .with_hint("run `dev-prism prune -y` to confirm up front"),
         );
-    }
-    crate::ui::err_raw(question);
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| Error::failure(format!("cannot read the answer: {e}")))?;
+    };
+    let line = answer.map_err(|e| Error::failure(format!("cannot read the answer: {e}")))?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }

@@ -18,7 +18,7 @@ pub struct Args {
 
 pub fn run(args: Args, ui: &Ui) -> Result<i32> {
     let cwd = context::session_dir(None)?;
-    let root = git::toplevel(&cwd)?.unwrap_or(cwd);
+    let root = git::toplevel(ui.trace(), &cwd)?.unwrap_or(cwd);
     install(
         &root,
         claude::COMMAND_FILE,

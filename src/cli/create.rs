@@ -123,7 +123,8 @@ async fn prepare_locked(
     if in_place {
         let dir = req.cwd.clone();
         let lock = context::lock(&dir)?;
-        let p = reconcile::prepare(ctx, &dir, Intent::Up, &req.wants).await?;
+        let ui = ctx.ui().clone();
+        let p = reconcile::prepare(ctx, &dir, Intent::Up, &req.wants, &ui).await?;
         if p.observed
             .containers
             .iter()

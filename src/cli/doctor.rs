@@ -89,7 +89,10 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     // Compose: both flavours, and which one dev-prism uses.
     let v2 = version_of("docker", &["compose", "version", "--short"]);
     let v1 = version_of("docker-compose", &["version", "--short"]);
-    let used = ep.as_ref().ok().map(|e| ComposeCli::detect(e, None, None));
+    let used = ep
+        .as_ref()
+        .ok()
+        .map(|e| ComposeCli::detect(e, None, None, ui.trace()));
     checks.push(check(
         "docker compose",
         match &used {
@@ -136,7 +139,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     ));
 
     // The config and compose file here, if this is a project directory.
-    let top = crate::adapters::git::toplevel(&cwd)
+    let top = crate::adapters::git::toplevel(ui.trace(), &cwd)
         .ok()
         .flatten()
         .unwrap_or(cwd.clone());
@@ -154,8 +157,10 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                 )),
         ));
     }
-    let main_root = crate::adapters::git::main_checkout(&top).ok().flatten();
-    match context::load_config(&top, main_root.as_deref()) {
+    let main_root = crate::adapters::git::main_checkout(ui.trace(), &top)
+        .ok()
+        .flatten();
+    match context::load_config(ui, &top, main_root.as_deref()) {
         Ok(config) => {
             checks.push(check(
                 "config",
@@ -190,7 +195,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             {
                 checks.push(check(
                     "compose file",
-                    context::load_compose(&top, &config)
+                    context::load_compose(ui, &top, &config)
                         .map(|(files, model)| {
                             format!("{} ({} services)", files.join(", "), model.services.len())
                         })
@@ -208,7 +213,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     if let Some(repo) = &main_root {
         checks.push(check(
             "config committed",
-            crate::reconcile::create::config_is_committed(&top, repo, "HEAD")
+            crate::reconcile::create::config_is_committed(ui.trace(), &top, repo, "HEAD")
                 .map(|()| "new worktree sessions use the config as you see it".to_string())
                 .map_err(|e| (e.message.clone(), e.hint.clone().unwrap_or_default())),
         ));
@@ -233,11 +238,13 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             let gone: Vec<String> = gone.into_iter().map(|r| r.dir).collect();
             // What an interrupted create (`kill -9`) can leave: a worktree dev-prism made whose
             // session never got containers. Not a fault; `prune` or `destroy DIR` removes it.
-            let bare: Vec<String> = crate::adapters::git::worktrees(&this_repo)
+            let bare: Vec<String> = crate::adapters::git::worktrees(ui.trace(), &this_repo)
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|w| !w.is_main)
-                .filter(|w| crate::adapters::git::made_by_dev_prism(&w.path).unwrap_or(false))
+                .filter(|w| {
+                    crate::adapters::git::made_by_dev_prism(ui.trace(), &w.path).unwrap_or(false)
+                })
                 .filter(|w| {
                     !all.iter()
                         .any(|c| c.working_dir().is_some_and(|d| Path::new(d) == w.path))

@@ -2,7 +2,6 @@
 //! host's loopback (the default `bindAddress`); one `ssh -N -L …` forwards each of them to the
 //! same port on 127.0.0.1 here, where `SESSION_HOST` and the URLs already point.
 
-use std::io::Write;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -83,7 +82,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         ui.out("nothing to forward: the session publishes no TCP ports");
         return Ok(0);
     }
-    let mut ssh = spawn(&target, &forwards)?;
+    let mut ssh = spawn(&target, &forwards, ui)?;
     let last = ssh.last.clone();
     let ended = |status: std::io::Result<std::process::ExitStatus>| {
         let said = last.lock().map(|l| l.clone()).unwrap_or_default();
@@ -169,7 +168,7 @@ struct Ssh {
     last: Arc<Mutex<String>>,
 }
 
-fn spawn(target: &SshTarget, forwards: &[(u16, String)]) -> Result<Ssh> {
+fn spawn(target: &SshTarget, forwards: &[(u16, String)], ui: &Ui) -> Result<Ssh> {
     let args = target.forward_args(forwards);
     let started = Instant::now();
     let mut child = tokio::process::Command::new("ssh")
@@ -184,14 +183,15 @@ fn spawn(target: &SshTarget, forwards: &[(u16, String)]) -> Result<Ssh> {
             Error::failure(format!("cannot run ssh: {e}"))
                 .with_hint("install the OpenSSH client (`ssh`)")
         })?;
-    crate::ui::debug_call(&format!("ssh {}", args.join(" ")), started);
+    ui.trace().call(&format!("ssh {}", args.join(" ")), started);
     let last = Arc::new(Mutex::new(String::new()));
     if let Some(stderr) = child.stderr.take() {
         let last = last.clone();
+        let ui = ui.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                let _ = writeln!(std::io::stderr(), "ssh: {line}");
+                ui.warn(&format!("ssh: {line}"));
                 if let Ok(mut l) = last.lock() {
                     *l = line;
                 }

@@ -29,7 +29,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         Err(e) if e.kind == Kind::Busy => None,
         Err(e) => return Err(e),
     };
-    let Some(prepared) = reconcile::prepare_heal(ctx, &dir).await? else {
+    let Some(prepared) = reconcile::prepare_heal(ctx, &dir, ui).await? else {
         // Not a session: nothing to heal.
         if ui.json {
             ui.json_out(&crate::render::json::doc(
@@ -67,7 +67,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     }
     if !args.check {
         // One line per file below is the report; apply's own progress stays silent.
-        let quiet = Ui { quiet: true, ..*ui };
+        let quiet = ui.quieted();
         reconcile::carry_out(ctx, &prepared, &quiet).await?;
     }
     if ui.json {

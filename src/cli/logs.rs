@@ -63,7 +63,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
 
 /// Streams the session's logs with the Compose CLI.
 pub async fn follow(ctx: &mut Ctx, dir: &Path, options: &LogOptions, ui: &Ui) -> Result<()> {
-    let p = reconcile::prepare(ctx, dir, Intent::Up, &options.wants).await?;
+    let p = reconcile::prepare(ctx, dir, Intent::Up, &options.wants, ui).await?;
     if p.observed.containers.is_empty() {
         return Err(
             Error::failure(format!("no session found in {}", dir.display()))

@@ -77,7 +77,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             .selection(args.create.then_some(crate::desired::Mode::Docker)),
         setup: args.create,
     };
-    let p = reconcile::prepare(ctx, &dir, intent, &wants).await?;
+    let p = reconcile::prepare(ctx, &dir, intent, &wants, ui).await?;
     if intent == Intent::Up {
         warn_remote_mounts(ctx, &p, ui)?;
     }

@@ -27,6 +27,6 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         selection: args.select.selection(None),
         setup: false,
     };
-    let p = reconcile::prepare_from(ctx, &dir, observed, Intent::Up, &wants).await?;
+    let p = reconcile::prepare_from(ctx, &dir, observed, Intent::Up, &wants, ui).await?;
     super::apply::converge(ctx, p, ui, "start").await
 }

@@ -14,7 +14,7 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let _lock = context::lock(&dir)?;
-    let p = reconcile::prepare(ctx, &dir, Intent::Stop, &context::Wants::default()).await?;
+    let p = reconcile::prepare(ctx, &dir, Intent::Stop, &context::Wants::default(), ui).await?;
     if p.plan.is_empty() {
         ui.status("Nothing to stop.");
         super::print_applied(ui, "stop", &dir, &p.plan);

@@ -12,10 +12,10 @@ pub enum Source<'a> {
 
 impl Source<'_> {
     /// The text of `rel`, `None` when it does not exist.
-    pub fn read(&self, rel: &str) -> Result<Option<String>> {
+    pub fn read(&self, t: &Trace, rel: &str) -> Result<Option<String>> {
         match self {
             Source::Dir(dir) => fs::read(&dir.join(rel)).map(|o| o.map(|(t, _)| t)),
-            Source::Git { repo, rev } => git::show(repo, rev, rel),
+            Source::Git { repo, rev } => git::show(t, repo, rev, rel),
         }
     }
 
@@ -29,25 +29,26 @@ impl Source<'_> {
 }
 
 /// Reads and validates the config found in `dir` (defaults when there is none).
-pub fn load_config(dir: &Path, main_root: Option<&Path>) -> Result<Config> {
-    load_config_from(&Source::Dir(dir), main_root.unwrap_or(dir))
+pub fn load_config(ui: &Ui, dir: &Path, main_root: Option<&Path>) -> Result<Config> {
+    load_config_from(ui, &Source::Dir(dir), main_root.unwrap_or(dir))
 }
 
 /// Reads and validates the config of `source`; `root` is the main checkout (defaults and
 /// `sessionsDir` are relative to it).
-pub fn load_config_from(source: &Source<'_>, root: &Path) -> Result<Config> {
+pub fn load_config_from(ui: &Ui, source: &Source<'_>, root: &Path) -> Result<Config> {
+    let t = ui.trace();
     for name in CONFIG_FILES {
-        let Some(text) = source.read(name)? else {
+        let Some(text) = source.read(t, name)? else {
             continue;
         };
         let path = source.name(name);
         let format = Format::of(&path);
         let text = match (format, source) {
-            (Format::Module, Source::Dir(_)) => node::export_json(&path)?,
+            (Format::Module, Source::Dir(_)) => node::export_json(t, &path)?,
             (Format::Module, Source::Git { .. }) => {
                 // node imports files: the committed version goes through a private temp copy.
                 let tmp = tempdir_for_module(name, &text)?;
-                let json = node::export_json(&tmp.join(name));
+                let json = node::export_json(t, &tmp.join(name));
                 let _ = std::fs::remove_dir_all(&tmp);
                 json?
             }
@@ -72,12 +73,13 @@ pub(super) fn tempdir_for_module(name: &str, text: &str) -> Result<PathBuf> {
 }
 
 /// Finds and parses the user's compose files in `dir`.
-pub fn load_compose(dir: &Path, config: &Config) -> Result<(Vec<String>, ComposeModel)> {
-    load_compose_from(&Source::Dir(dir), config)
+pub fn load_compose(ui: &Ui, dir: &Path, config: &Config) -> Result<(Vec<String>, ComposeModel)> {
+    load_compose_from(ui, &Source::Dir(dir), config)
 }
 
 /// Finds and parses the user's compose files of `source`.
 pub fn load_compose_from(
+    ui: &Ui,
     source: &Source<'_>,
     config: &Config,
 ) -> Result<(Vec<String>, ComposeModel)> {
@@ -89,7 +91,7 @@ pub fn load_compose_from(
     match &config.compose_files {
         Some(list) => {
             for f in list {
-                let Some(text) = source.read(f)? else {
+                let Some(text) = source.read(ui.trace(), f)? else {
                     return Err(Error::usage(format!(
                         "compose file {f} (from composeFile in the config) does not exist in {place}"
                     ))
@@ -100,10 +102,10 @@ pub fn load_compose_from(
         }
         None => {
             for main in compose::DEFAULT_FILES {
-                if let Some(text) = source.read(main)? {
+                if let Some(text) = source.read(ui.trace(), main)? {
                     texts.push((main.to_string(), text));
                     for o in compose::override_candidates(main) {
-                        if let Some(text) = source.read(&o)? {
+                        if let Some(text) = source.read(ui.trace(), &o)? {
                             texts.push((o, text));
                             break;
                         }
@@ -121,7 +123,7 @@ pub fn load_compose_from(
         }
     }
     let load = |rel: &str| -> Result<String> {
-        source.read(rel)?.ok_or_else(|| {
+        source.read(ui.trace(), rel)?.ok_or_else(|| {
             Error::usage(format!(
                 "compose file {rel} (named by include/extends) does not exist in {place}"
             ))
@@ -130,17 +132,17 @@ pub fn load_compose_from(
     };
     let mut model = compose::parse_with(&texts, &load)?;
     for w in config::adopt(config, &mut model)? {
-        crate::ui::warn_once(&format!("warning: {w}"));
+        ui.warn_once(&format!("warning: {w}"));
     }
     let files = texts.into_iter().map(|(f, _)| f).collect();
     Ok((files, model))
 }
 
 /// Loads a session directory: git root, config, compose model.
-pub fn load_session(dir: &Path) -> Result<Session> {
-    let main_root = git::main_checkout(dir).unwrap_or(None);
-    let config = load_config(dir, main_root.as_deref())?;
-    let (compose_files, model) = load_compose(dir, &config)?;
+pub fn load_session(ui: &Ui, dir: &Path) -> Result<Session> {
+    let main_root = git::main_checkout(ui.trace(), dir).unwrap_or(None);
+    let config = load_config(ui, dir, main_root.as_deref())?;
+    let (compose_files, model) = load_compose(ui, dir, &config)?;
     Ok(Session {
         dir: dir.to_path_buf(),
         main_root,
@@ -152,9 +154,9 @@ pub fn load_session(dir: &Path) -> Result<Session> {
 
 /// A session's identity without its compose files: the directory, the repository and the
 /// config (defaults when `lenient` and the config cannot be read).
-pub fn load_identity(dir: &Path, lenient: bool) -> Result<Session> {
-    let main_root = git::main_checkout(dir).unwrap_or(None);
-    let config = match load_config(dir, main_root.as_deref()) {
+pub fn load_identity(ui: &Ui, dir: &Path, lenient: bool) -> Result<Session> {
+    let main_root = git::main_checkout(ui.trace(), dir).unwrap_or(None);
+    let config = match load_config(ui, dir, main_root.as_deref()) {
         Ok(c) => c,
         Err(_) if lenient => config::resolve(
             Default::default(),

@@ -12,6 +12,7 @@ use crate::config::{self, Config, Format, CONFIG_FILES};
 use crate::desired::{self, Desired, ENV_FILE};
 use crate::error::{Error, Result};
 use crate::observed::Observed;
+use crate::ui::{Trace, Ui};
 use crate::util::UtcTime;
 
 mod load;
@@ -63,9 +64,19 @@ pub struct Ctx {
     prefer: Option<Flavor>,
     /// The local socket an ssh engine is reached through (API and Compose alike).
     tunnel: Option<std::sync::Arc<crate::adapters::ssh::Tunnel>>,
+    /// The run's output: config warnings, and the `--verbose` trace the adapters log through.
+    ui: Ui,
 }
 
 impl Ctx {
+    /// A context whose adapters log through `ui`'s trace.
+    pub fn new(ui: &Ui) -> Ctx {
+        Ctx {
+            ui: ui.clone(),
+            ..Ctx::default()
+        }
+    }
+
     /// A context for another task, sharing this one's connections.
     pub fn share(&self) -> Ctx {
         Ctx {
@@ -74,7 +85,18 @@ impl Ctx {
             compose: self.compose.clone(),
             prefer: self.prefer,
             tunnel: self.tunnel.clone(),
+            ui: self.ui.clone(),
         }
+    }
+
+    /// The run's output.
+    pub fn ui(&self) -> &Ui {
+        &self.ui
+    }
+
+    /// The handle adapters log their external calls through.
+    pub fn trace(&self) -> &Trace {
+        self.ui.trace()
     }
 
     pub fn endpoint(&mut self) -> Result<Endpoint> {
@@ -89,7 +111,7 @@ impl Ctx {
         let ep = self.endpoint()?;
         if self.tunnel.is_none() {
             if let Some(target) = endpoint::SshTarget::parse(&ep.host) {
-                let t = crate::adapters::ssh::Tunnel::start(&target)?;
+                let t = crate::adapters::ssh::Tunnel::start(&target, self.trace())?;
                 self.tunnel = Some(std::sync::Arc::new(t));
             }
         }
@@ -100,7 +122,7 @@ impl Ctx {
         if self.engine.is_none() {
             let ep = self.endpoint()?;
             let tunnel = self.tunnel()?;
-            self.engine = Some(Engine::connect(ep, tunnel).await?);
+            self.engine = Some(Engine::connect(ep, tunnel, self.trace()).await?);
         }
         Ok(self.engine.clone().expect("set above"))
     }
@@ -109,7 +131,7 @@ impl Ctx {
         if self.compose.is_none() {
             let ep = self.endpoint()?;
             let dial = self.tunnel()?.map(|t| t.docker_host());
-            self.compose = Some(ComposeCli::detect(&ep, dial, self.prefer)?);
+            self.compose = Some(ComposeCli::detect(&ep, dial, self.prefer, self.trace())?);
         }
         Ok(self.compose.clone().expect("set above"))
     }

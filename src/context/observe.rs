@@ -61,9 +61,11 @@ impl Observer for Ctx {
         let dir = session.dir.clone();
         let config = session.config.clone();
         let main_root = session.main_root.clone();
-        let facts = tokio::task::spawn_blocking(move || worktree_facts(&dir, &config, main_root))
-            .await
-            .map_err(|e| Error::failure(format!("observing the worktree failed: {e}")))?;
+        let trace = self.trace().clone();
+        let facts =
+            tokio::task::spawn_blocking(move || worktree_facts(&trace, &dir, &config, main_root))
+                .await
+                .map_err(|e| Error::failure(format!("observing the worktree failed: {e}")))?;
         if let Some(f) = facts.as_ref().and_then(|f| f.made_for.clone()) {
             // A worktree moved with `git worktree move`: its containers carry the old directory.
             if f != session.dir && observed.containers.is_empty() {
@@ -106,12 +108,13 @@ impl Observer for Ctx {
 /// The worktree `dir` is the top of, with its facts; `None` when it is none (a plain
 /// directory, or git cannot list worktrees: then there is no worktree step at all).
 pub(super) fn worktree_facts(
+    t: &crate::ui::Trace,
     dir: &Path,
     config: &Config,
     main_root: Option<PathBuf>,
 ) -> Option<crate::observed::WorktreeFacts> {
     use crate::observed::{Fact, WorktreeFacts};
-    let wts = match git::worktrees(dir) {
+    let wts = match git::worktrees(t, dir) {
         Ok(wts) => wts,
         // A linked worktree git can no longer read (its repository moved or was renamed): every
         // fact is unknown, so nothing of it is removed, and the output says why.
@@ -135,7 +138,7 @@ pub(super) fn worktree_facts(
     let owner = |path: &str, status: &'static str| {
         owner_of(dir, config, main_root.as_deref(), path, status)
     };
-    Some(git::facts(&wt, &owner))
+    Some(git::facts(t, &wt, &owner))
 }
 
 /// Whose a path reported by `git status` is (DESIGN §6): a file carrying dev-prism's header, or

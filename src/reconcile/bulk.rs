@@ -20,7 +20,7 @@ pub async fn one<W: World>(
     ui: &Ui,
 ) -> Result<Plan> {
     let _lock = context::lock(dir)?;
-    let p = super::prepare(world, dir, intent, &context::Wants::default()).await?;
+    let p = super::prepare(world, dir, intent, &context::Wants::default(), ui).await?;
     if !p.plan.is_empty() {
         world.carry_out(&p, ui, &mut 0).await?;
     }
@@ -36,11 +36,11 @@ pub async fn each<W: World>(
 ) -> Result<Vec<(PathBuf, Result<Plan>)>> {
     // Connect once, before the tasks: they share the connection.
     world.connect().await?;
-    let quiet = Ui { quiet: true, ..*ui };
+    let quiet = ui.quieted();
     let mut set = tokio::task::JoinSet::new();
     for (i, dir) in dirs.into_iter().enumerate() {
         let mut world = world.share();
-        let ui = quiet;
+        let ui = quiet.clone();
         set.spawn(async move {
             let r = one(&mut world, &dir, intent, &ui).await;
             (i, dir, r)

@@ -13,6 +13,7 @@ use crate::desired::{Intent, Scope};
 use crate::error::{Error, Result};
 use crate::observed::Observed;
 use crate::plan::{self, Op, Step};
+use crate::ui::Trace;
 use crate::util::UtcTime;
 
 /// What a create is asked for.
@@ -74,18 +75,20 @@ pub async fn prepare_worktree(
     req: &CreateRequest,
     avoid: &[PathBuf],
 ) -> Result<Prepared> {
-    let Some(top) = git::toplevel(&req.cwd)? else {
+    let ui = ctx.ui().clone();
+    let t = ui.trace();
+    let Some(top) = git::toplevel(t, &req.cwd)? else {
         return Err(Error::usage(format!(
             "{} is not inside a git repository",
             req.cwd.display()
         ))
         .with_hint("run `git init` first, or use `dev-prism create --in-place`"));
     };
-    let repo = git::main_checkout(&top)?.unwrap_or_else(|| top.clone());
+    let repo = git::main_checkout(t, &top)?.unwrap_or_else(|| top.clone());
     let explicit = req.branch.is_some();
     let base = match &req.branch {
         Some(b) => {
-            if !git::valid_branch_name(&repo, b)? {
+            if !git::valid_branch_name(t, &repo, b)? {
                 return Err(
                     Error::usage(format!("`{b}` is not a valid git branch name"))
                         .with_hint("see `git check-ref-format --help`; e.g. feature/my-change"),
@@ -95,26 +98,26 @@ pub async fn prepare_worktree(
         }
         None => format!("session/{}", UtcTime::now().slug()),
     };
-    let head = git::commit_of(&top, "HEAD")?.ok_or_else(|| {
+    let head = git::commit_of(t, &top, "HEAD")?.ok_or_else(|| {
         Error::usage(format!("{} has no commit yet", top.display()))
             .with_hint("commit once (`git commit`), or use `dev-prism create --in-place`")
     })?;
     // The working copy's config is validated first: its errors point into the file.
-    context::load_config(&top, Some(&repo))?;
-    let existing = explicit && git::branch_exists(&repo, &base)?;
+    context::load_config(&ui, &top, Some(&repo))?;
+    let existing = explicit && git::branch_exists(t, &repo, &base)?;
     let rev = if existing { base.clone() } else { head.clone() };
-    config_is_committed(&top, &repo, &rev)?;
+    config_is_committed(t, &top, &repo, &rev)?;
     let source = Source::Git {
         repo: &repo,
         rev: &rev,
     };
-    let config = context::load_config_from(&source, &repo)?;
-    let (compose_files, model) = context::load_compose_from(&source, &config)?;
+    let config = context::load_config_from(&ui, &source, &repo)?;
+    let (compose_files, model) = context::load_compose_from(&ui, &source, &config)?;
     // Ask the engine before planning: an unreachable engine must stop create before anything.
     ctx.engine().await?;
     let flavor = ctx.compose()?.flavor;
     let sessions_dir = absolute(&config.sessions_dir);
-    let (path, name, create_branch) = pick(&repo, &sessions_dir, &base, explicit, avoid)?;
+    let (path, name, create_branch) = pick(t, &repo, &sessions_dir, &base, explicit, avoid)?;
     let mut first = vec![plan::add_worktree_step(
         path.clone(),
         &name,
@@ -126,7 +129,7 @@ pub async fn prepare_worktree(
     for f in &config.env_files {
         let from = repo.join(f);
         // Only gitignored files the branch lacks; a committed one is already there.
-        let committed = git::show(&repo, &rev, f)?;
+        let committed = git::show(t, &repo, &rev, f)?;
         let copy = committed.is_none() && from.is_file();
         let text = match committed {
             Some(text) => Some(text),
@@ -143,7 +146,9 @@ pub async fn prepare_worktree(
         observed.derived.insert(f.clone(), text.map(|t| (t, 0o600)));
     }
     let on_branch = existing.then_some(rev.as_str());
-    first.extend(super::ready::copy_steps(&repo, &config, &path, on_branch)?);
+    first.extend(super::ready::copy_steps(
+        t, &repo, &config, &path, on_branch,
+    )?);
     let session = Session {
         dir: path,
         main_root: Some(repo),
@@ -173,6 +178,7 @@ pub async fn prepare_worktree(
 /// The worktree's directory and branch: `base`, or (when the name was not given) the first of
 /// `base-2`, `base-3`, … that is free.
 fn pick(
+    t: &Trace,
     repo: &Path,
     sessions_dir: &Path,
     base: &str,
@@ -185,7 +191,7 @@ fn pick(
         } else {
             format!("{base}-{attempt}")
         };
-        let exists = git::branch_exists(repo, &name)?;
+        let exists = git::branch_exists(t, repo, &name)?;
         let path = sessions_dir.join(name.replace('/', "-"));
         if avoid.contains(&path) {
             continue;
@@ -234,13 +240,13 @@ fn absolute(path: &Path) -> PathBuf {
 /// The session's config is the one committed on its branch: a config in the checkout create
 /// runs from that is untracked or has uncommitted changes would be applied halfway, so create
 /// stops and names it (and the keys that differ).
-pub fn config_is_committed(top: &Path, repo: &Path, rev: &str) -> Result<()> {
-    let dirty = git::status_of(top, CONFIG_FILES)?;
+pub fn config_is_committed(t: &Trace, top: &Path, repo: &Path, rev: &str) -> Result<()> {
+    let dirty = git::status_of(t, top, CONFIG_FILES)?;
     let Some(line) = dirty.first() else {
         return Ok(());
     };
     let file = line.get(3..).unwrap_or(line).trim_matches('"').to_string();
-    let committed = git::show(repo, rev, &file)?;
+    let committed = git::show(t, repo, rev, &file)?;
     let current = std::fs::read_to_string(top.join(&file)).unwrap_or_default();
     let keys = differing_keys(committed.as_deref().unwrap_or(""), &current);
     let what = match (&committed, keys.is_empty()) {

@@ -63,28 +63,31 @@ pub async fn prepare<O: Observer>(
     dir: &Path,
     intent: Intent,
     wants: &context::Wants,
+    ui: &Ui,
 ) -> Result<Prepared> {
     let observed = obs.session(dir).await?;
-    prepare_from(obs, dir, observed, intent, wants).await
+    prepare_from(obs, dir, observed, intent, wants, ui).await
 }
 
 /// Plans `intent` from an observation already made (callers that must look before deciding
 /// do not observe twice). Stop and destroy still work when the compose file is gone or broken
-/// (a branch switch can do that): they only need the session's identity.
+/// (a branch switch can do that): they only need the session's identity. Config warnings and
+/// the `--verbose` trace of loading go to `ui`.
 pub async fn prepare_from<O: Observer>(
     obs: &mut O,
     dir: &Path,
     mut observed: Observed,
     intent: Intent,
     wants: &context::Wants,
+    ui: &Ui,
 ) -> Result<Prepared> {
     let session = match intent {
-        Intent::Up => context::load_session(dir)?,
+        Intent::Up => context::load_session(ui, dir)?,
         // Stop and destroy need only the session's identity, so they work when a branch switch
         // removed or broke the compose files; destroy even with a broken config (the project is
         // read from the containers, and defaults recognise less as dev-prism's: keep more).
-        Intent::Stop => context::load_identity(dir, false)?,
-        Intent::Destroy { .. } => context::load_identity(dir, true)?,
+        Intent::Stop => context::load_identity(ui, dir, false)?,
+        Intent::Destroy { .. } => context::load_identity(ui, dir, true)?,
     };
     if let Intent::Destroy { .. } = intent {
         obs.for_destroy(&session, &mut observed).await?;
@@ -128,12 +131,16 @@ pub fn refuse_foreign_files(p: &Prepared) -> Result<()> {
 
 /// `heal`: plans the derived files only, with the flavour and project the session recorded
 /// (no Compose process). `None` when `dir` holds no session.
-pub async fn prepare_heal<O: Observer>(obs: &mut O, dir: &Path) -> Result<Option<Prepared>> {
+pub async fn prepare_heal<O: Observer>(
+    obs: &mut O,
+    dir: &Path,
+    ui: &Ui,
+) -> Result<Option<Prepared>> {
     let mut observed = obs.session(dir).await?;
     if observed.containers.is_empty() && observed.session_file.is_none() {
         return Ok(None);
     }
-    let session = context::load_session(dir)?;
+    let session = context::load_session(ui, dir)?;
     let flavor = context::recorded_flavor(&observed).unwrap_or(Flavor::V2);
     let project = project_of(&observed.containers)
         .map(str::to_string)
@@ -212,7 +219,8 @@ pub async fn rollback<W: World>(
         if round > 0 && observed.containers.is_empty() {
             break;
         }
-        let p = prepare_from(world, dir, observed, intent, &context::Wants::default()).await?;
+        let wants = context::Wants::default();
+        let p = prepare_from(world, dir, observed, intent, &wants, ui).await?;
         world.carry_out(&p, ui, &mut 0).await?;
         first.get_or_insert(p.plan);
         if !made.project {

@@ -10,11 +10,13 @@ use crate::context::{Ctx, Session};
 use crate::error::{Error, Result};
 use crate::plan::ready::{self, DataSource};
 use crate::plan::Step;
+use crate::ui::Trace;
 
 /// One step per copy pattern (`.worktreeinclude`, config `copy`) that selects gitignored
 /// files of the main checkout `repo`, copied into the new worktree `worktree`. `existing`: the
 /// existing branch the worktree checks out (its committed files are there already).
 pub fn copy_steps(
+    t: &Trace,
     repo: &Path,
     config: &Config,
     worktree: &Path,
@@ -24,9 +26,9 @@ pub fn copy_steps(
     if patterns.is_empty() {
         return Ok(vec![]);
     }
-    let mut files = tree::ignored_files(repo)?;
+    let mut files = tree::ignored_files(t, repo)?;
     if let Some(rev) = existing {
-        let tracked = tree::tracked_at(repo, rev)?;
+        let tracked = tree::tracked_at(t, repo, rev)?;
         files.retain(|f| !tracked.contains(&f.path));
     }
     Ok(ready::copy_steps(
@@ -78,7 +80,7 @@ pub async fn data_step(
         .main_root
         .clone()
         .unwrap_or_else(|| session.dir.clone());
-    if !same_repository(&dir, &repo, found.repo_root.as_deref()) {
+    if !same_repository(ctx.trace(), &dir, &repo, found.repo_root.as_deref()) {
         let kind = if found.dev_prism {
             "its session belongs to another repository"
         } else {
@@ -105,11 +107,11 @@ pub async fn data_step(
 
 /// Whether `dir` belongs to the repository whose main checkout is `repo`: by the repository
 /// the session recorded, else by git.
-fn same_repository(dir: &Path, repo: &Path, recorded: Option<&str>) -> bool {
+fn same_repository(t: &Trace, dir: &Path, repo: &Path, recorded: Option<&str>) -> bool {
     let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     if let Some(r) = recorded {
         return canonical(Path::new(r)) == canonical(repo);
     }
-    let main: Option<PathBuf> = git::main_checkout(dir).ok().flatten();
+    let main: Option<PathBuf> = git::main_checkout(t, dir).ok().flatten();
     main.is_some_and(|m| canonical(&m) == canonical(repo))
 }

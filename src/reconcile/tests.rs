@@ -61,10 +61,7 @@ impl World for Shared {
 }
 
 fn quiet() -> Ui {
-    Ui {
-        quiet: true,
-        ..Default::default()
-    }
+    Ui::default().quieted()
 }
 
 /// Session directories no other test (or test process) locks.

@@ -80,7 +80,7 @@ pub async fn replace(
         .ok_or_else(|| Error::failure(format!("{} disappeared", path.display())))?;
     let rewritten = with_subnet(&text, choice.net, next);
     fs::write_atomic(&desired.dir, &path, rewritten.as_bytes(), 0o644)?;
-    crate::ui::debug_call(
+    ctx.trace().call(
         &format!("subnet {} was taken; retrying with {next}", choice.net),
         std::time::Instant::now(),
     );

@@ -68,6 +68,7 @@ impl Engine {
         let mut guard = Guard {
             endpoint: self.endpoint.clone(),
             paused: vec![],
+            trace: self.trace.clone(),
         };
         let mut throwaways = vec![];
         let result = self
@@ -290,6 +291,7 @@ impl Engine {
 struct Guard {
     endpoint: Endpoint,
     paused: Vec<String>,
+    trace: crate::ui::Trace,
 }
 
 impl Drop for Guard {
@@ -300,6 +302,7 @@ impl Drop for Guard {
         let mut guard = Guard {
             endpoint: self.endpoint.clone(),
             paused: std::mem::take(&mut self.paused),
+            trace: self.trace.clone(),
         };
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -311,9 +314,13 @@ impl Drop for Guard {
                         // Its own ssh tunnel too: the caller's runs on the busy runtime.
                         let tunnel =
                             crate::adapters::endpoint::SshTarget::parse(&guard.endpoint.host)
-                                .and_then(|t| crate::adapters::ssh::Tunnel::start(&t).ok())
+                                .and_then(|t| {
+                                    crate::adapters::ssh::Tunnel::start(&t, &guard.trace).ok()
+                                })
                                 .map(std::sync::Arc::new);
-                        if let Ok(engine) = Engine::connect(guard.endpoint.clone(), tunnel).await {
+                        let connected =
+                            Engine::connect(guard.endpoint.clone(), tunnel, &guard.trace).await;
+                        if let Ok(engine) = connected {
                             let _ = engine.unpause(&mut guard).await;
                         }
                     };

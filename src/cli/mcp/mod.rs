@@ -26,6 +26,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::RwLock;
 
 use crate::error::{Error, Result};
+use crate::ui::Ui;
 
 /// Serve dev-prism's commands as MCP tools over stdio, for coding agents
 /// (`claude mcp add dev-prism -- dev-prism mcp`).
@@ -44,15 +45,18 @@ struct Server {
     /// Held (shared) by every running call; taken whole at the end so that calls cancelled by
     /// the end of input finish their rollback before the server exits.
     calls: Arc<RwLock<()>>,
+    /// Diagnostics only (the children's stderr): stdout carries the protocol.
+    ui: Ui,
 }
 
-pub async fn run(_args: Args) -> Result<i32> {
+pub async fn run(_args: Args, ui: &Ui) -> Result<i32> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::failure(format!("cannot find this program's path: {e}")))?;
     let calls = Arc::new(RwLock::new(()));
     let server = Server {
         exe,
         calls: calls.clone(),
+        ui: ui.clone(),
     };
     let service = match server.serve(rmcp::transport::stdio()).await {
         Ok(s) => s,
@@ -109,7 +113,8 @@ impl ServerHandler for Server {
             .meta
             .get_progress_token()
             .map(|token| (token, context.peer.clone()));
-        let output = run_child(&self.exe, &invocation, context.ct.cancelled(), progress).await;
+        let cancelled = context.ct.cancelled();
+        let output = run_child(&self.exe, &invocation, cancelled, progress, &self.ui).await;
         Ok(answer(&name, &invocation, output).into())
     }
 }
@@ -128,6 +133,7 @@ async fn run_child(
     invocation: &invoke::Invocation,
     cancelled: impl Future<Output = ()>,
     progress: Option<(ProgressToken, Peer<RoleServer>)>,
+    ui: &Ui,
 ) -> std::io::Result<ChildOutput> {
     let mut cmd = tokio::process::Command::new(exe);
     cmd.args(&invocation.args)
@@ -155,7 +161,7 @@ async fn run_child(
         let mut lines = BufReader::new(s).lines();
         let mut n = 0u32;
         while let Ok(Some(line)) = lines.next_line().await {
-            crate::ui::err(&line);
+            ui.warn(&line);
             n += 1;
             if let Some((token, peer)) = &progress {
                 let note = ProgressNotificationParam::new(token.clone(), f64::from(n))
