@@ -344,3 +344,26 @@ fn completions_and_man_page() {
     let v = ok(&dp_env(tmp.path(), &["--version"], &[]));
     assert!(v.starts_with("dev-prism "));
 }
+
+#[test]
+fn verbose_traces_git_docker_and_compose_calls_on_stderr_only() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    let plain = repo.dp(&repo.path, &["plan"]);
+    assert!(!stderr(&plain).contains("debug:"), "{}", stderr(&plain));
+    // With --quiet too: traces are asked for, progress is not.
+    for args in [&["-v", "plan"][..], &["-q", "--verbose", "plan"]] {
+        let o = repo.dp(&repo.path, args);
+        let (out, err) = (ok(&o), stderr(&o));
+        assert!(!out.contains("debug:"), "traces never reach stdout: {out}");
+        for call in [
+            "debug: git rev-parse ",
+            "debug: Docker API: GET /containers/json ",
+            "debug: docker compose version --short (",
+        ] {
+            assert!(err.contains(call), "{args:?}: no `{call}` in\n{err}");
+        }
+    }
+}
