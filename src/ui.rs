@@ -210,9 +210,8 @@ impl Ui {
         write_raw(&self.err, question.as_bytes());
         let mut line = String::new();
         let read = match &mut *input {
-            Input::Stdin => std::io::stdin().read_line(&mut line),
             Input::Reader(r) => r.read_line(&mut line),
-            Input::Nobody => unreachable!("returned above"),
+            _ => std::io::stdin().read_line(&mut line),
         };
         Some(read.map(|_| line.trim_end_matches(['\n', '\r']).to_string()))
     }
