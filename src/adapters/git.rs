@@ -1,4 +1,6 @@
-//! git: worktrees, branches, and the state destroy checks before removing anything.
+//! git: worktrees, branches, and the state destroy checks before removing anything. Every
+//! call takes the run's [`Trace`] (`--verbose`). Over 400 lines: it is the one place git runs,
+//! and splitting it would spread the process handling over files.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
