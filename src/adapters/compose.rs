@@ -301,6 +301,9 @@ impl ComposeCli {
                     match status {
                         None => {}
                         Some(s) if s.success() => return Ok(false),
+                        // Nobody reads the logs any more (`| head -1`): Compose failed to
+                        // write them, which is the end the reader asked for.
+                        Some(_) if super::process::stdout_closed() => return Ok(false),
                         Some(s) => {
                             return Err(Error::failure(format!("`docker compose logs` exited with {s}")))
                         }

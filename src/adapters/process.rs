@@ -167,6 +167,19 @@ fn ignored(signal: i32) -> bool {
     }
 }
 
+/// Whether nobody reads dev-prism's stdout any more: a pipe whose reader closed (`| head -1`)
+/// or a terminal that hung up.
+pub fn stdout_closed() -> bool {
+    let mut fd = libc::pollfd {
+        fd: 1,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd and a zero timeout: poll(2) only fills `revents`.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready == 1 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
 /// The signal dev-prism stops on that ended a child (by it, or by the shell's 128+n exit).
 pub fn stopped_by(status: ExitStatus) -> Option<Signal> {
     status

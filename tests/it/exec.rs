@@ -119,3 +119,26 @@ fn output_that_cannot_be_written_changes_nothing() {
     assert!(containers_under(&repo.root).is_empty());
     assert!(by_project("network", &repo.project_of(&repo.path)).is_empty());
 }
+
+/// `logs | head -1`: once the reader is gone, following ends quietly with exit 0 (Compose
+/// fails to write, which is the end the reader asked for), the services keep running.
+#[test]
+fn logs_end_quietly_when_nobody_reads_them() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    const CHATTY: &str = "services:\n  chat:\n    image: dev-prism-test-busybox:2\n    command: [\"sh\", \"-c\", \"while true; do echo tick; sleep 0.2; done\"]\n    stop_grace_period: 1s\n";
+    let repo = Repo::new(Flavor::V2, CHATTY);
+    ok(&dp_env(&repo.path, &["create", "--in-place", "-q"], &[V2]));
+    let mut child = dp_command(&repo.path, &["logs"], &[V2])
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut child, 30);
+    let err = stderr(&child.wait_with_output().unwrap());
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!err.contains("error"), "{err}");
+    assert_eq!(containers_under(&repo.root).len(), 1, "still running");
+    ok(&dp_env(&repo.path, &["destroy", "-q"], &[V2]));
+}
