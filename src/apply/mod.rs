@@ -85,7 +85,8 @@ pub async fn apply_counted<E: Effects>(
     let steps = plan.ordered();
     for (index, step) in steps.iter().enumerate() {
         let started = Instant::now();
-        let line = format!("{} {}", step.action.glyph(), step.subject);
+        let subject = step.subject.to_string();
+        let line = format!("{} {subject}", step.action.glyph());
         // Setup commands print their own output: no spinner over it.
         let setup = matches!(step.op, Op::RunSetup { .. });
         let spinner = (ui.animate() && !setup).then(|| ui.spinner(line.clone()));
@@ -108,14 +109,14 @@ pub async fn apply_counted<E: Effects>(
                         ui.warn(&format!(
                             "{}: waiting for the engine to finish `{}`, which it already began (press Ctrl-C again to leave it to the engine)",
                             s.name(),
-                            step.subject
+                            subject
                         ));
                         tokio::select! {
                             _ = &mut run => {}
                             _ = interrupt.wait() => {}
                         }
                     }
-                    Err(interrupted(s, &step.subject))
+                    Err(interrupted(s, &subject))
                 }
             }
         };
@@ -127,18 +128,18 @@ pub async fn apply_counted<E: Effects>(
                 Kind::Interrupted(_) => e,
                 _ => match tokio::time::timeout(Duration::from_millis(200), interrupt.wait()).await
                 {
-                    Ok(s) => interrupted(s, &step.subject),
+                    Ok(s) => interrupted(s, &subject),
                     Err(_) => e,
                 },
             });
         }
         // A failure from here on counts as this step's (its effects exist).
-        fault_after(index, &mut interrupt, &step.subject).await?;
+        fault_after(index, &mut interrupt, &subject).await?;
         // A signal that came as the step finished ends the apply here, not a step later (the
         // yield lets the runtime notice one that arrived during a blocking step).
         tokio::task::yield_now().await;
         if let Some(s) = interrupt.take() {
-            return Err(interrupted(s, &step.subject));
+            return Err(interrupted(s, &subject));
         }
         *done += 1;
         let took = started.elapsed().as_secs_f64();

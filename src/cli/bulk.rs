@@ -40,7 +40,7 @@ fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
                         dir,
                         ok: true,
                         summary: summary(plan).trim().to_string(),
-                        kept: plan.kept.clone(),
+                        kept: plan.kept.iter().map(ToString::to_string).collect(),
                     },
                     Err(e) => BulkRow::Failed {
                         dir,

@@ -56,7 +56,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         let name = path.strip_prefix(&dir).unwrap_or(path).display();
         files.push(HealFile {
             path: name.to_string(),
-            reason: step.reason.clone(),
+            reason: step.reason.to_string(),
         });
         let verb = if args.check {
             "would rewrite"

@@ -15,10 +15,10 @@
 
 use petgraph::graph::NodeIndex;
 
-use super::{remove_file_step, Action, Detail, Op, Plan, Step};
+use super::{remove_file_step, Action, Blocker, Detail, Kept, Op, Plan, Reason, Step, Subject};
 use crate::compose::SESSION_FILE;
 use crate::desired::{is_generated, Desired, Render, Scope, ENV_FILE};
-use crate::observed::{Fact, Observed, Owner, PathFact, WorktreeFacts};
+use crate::observed::{Fact, Observed, PathFact, WorktreeFacts};
 
 pub(super) fn plan_destroy(
     plan: &mut Plan,
@@ -43,14 +43,12 @@ pub(super) fn plan_destroy(
     let after: Vec<NodeIndex> = prev.iter().chain(files.iter()).copied().collect();
     let blockers = worktree_blockers(wt, force);
     if !blockers.is_empty() {
-        plan.kept.push(format!(
-            "kept worktree {}: {}",
-            wt.path.display(),
-            blockers.join("; ")
-        ));
+        plan.kept.push(Kept::Worktree {
+            path: wt.path.clone(),
+            why: blockers,
+        });
         if let Some(b) = wt.branch.as_ref().filter(|_| scope.branch) {
-            plan.kept
-                .push(format!("kept branch {b}: its worktree was kept"));
+            plan.kept.push(Kept::BranchOfKeptWorktree(b.clone()));
         }
         return;
     }
@@ -68,22 +66,21 @@ pub(super) fn plan_destroy(
         .iter()
         .map(|p| Detail {
             action: Action::Delete,
-            subject: format!("{} {}", p.status, p.path),
-            reason: match p.owner {
-                Owner::DevPrism => "dev-prism made it and it is unchanged".into(),
-                Owner::Disposable => "it is disposable (reproducible)".into(),
-                Owner::User => "--force".into(),
+            subject: Subject::Path {
+                status: p.status,
+                path: p.path.clone(),
             },
+            reason: Reason::Discarded(p.owner),
         })
         .collect();
     let wt_node = plan.add(
         Step {
             action: Action::Delete,
-            subject: format!("worktree {}", wt.path.display()),
+            subject: Subject::Worktree(wt.path.clone()),
             reason: if force && wt.work().is_none_or(|w| !w.is_empty()) {
-                "--force: the session is destroyed, whatever work it holds".into()
+                Reason::ForcedWorktree
             } else {
-                "dev-prism made it and it holds no work".into()
+                Reason::NoWork
             },
             diff: None,
             details,
@@ -101,26 +98,28 @@ pub(super) fn plan_destroy(
         return;
     };
     let reason = match (&wt.unmerged_commits, force) {
-        (Fact::Known(0), _) => "every commit on it is on another branch".to_string(),
-        (Fact::Known(n), true) => format!("--force: its {n} unmerged commit(s) are dropped"),
-        (Fact::Unknown(_), true) => "--force: its commits were not checked".to_string(),
+        (Fact::Known(0), _) => Reason::Merged,
+        (Fact::Known(n), true) => Reason::ForcedUnmerged(*n),
+        (Fact::Unknown(_), true) => Reason::ForcedUnchecked,
         (Fact::Known(n), false) => {
-            plan.kept.push(format!(
-                "kept branch {branch}: it has {n} commit(s) no other branch contains; merge it, or delete it with `git branch -D {branch}`"
-            ));
+            plan.kept.push(Kept::Unmerged {
+                branch: branch.clone(),
+                commits: *n,
+            });
             return;
         }
         (Fact::Unknown(why), false) => {
-            plan.kept.push(format!(
-                "kept branch {branch}: could not tell whether its commits are on another branch ({why})"
-            ));
+            plan.kept.push(Kept::Unchecked {
+                branch: branch.clone(),
+                why: why.clone(),
+            });
             return;
         }
     };
     plan.add(
         Step {
             action: Action::Delete,
-            subject: format!("branch {branch}"),
+            subject: Subject::Branch(branch.clone()),
             reason,
             diff: None,
             details: vec![],
@@ -148,19 +147,22 @@ fn project_step(desired: &Desired, observed: &Observed) -> Option<Step> {
         .iter()
         .map(|c| Detail {
             action: Action::Delete,
-            subject: format!("container {}", c.name),
-            reason: format!("it belongs to service {}", c.service),
+            subject: Subject::Container(c.name.clone()),
+            reason: Reason::BelongsToService(c.service.clone()),
         })
         .collect();
     for (kind, names) in [
-        ("network", &observed.networks),
-        ("volume", &observed.volumes),
-        ("image", &observed.images),
+        (
+            Subject::Network as fn(String) -> Subject,
+            &observed.networks,
+        ),
+        (Subject::Volume, &observed.volumes),
+        (Subject::Image, &observed.images),
     ] {
         details.extend(names.iter().map(|n| Detail {
             action: Action::Delete,
-            subject: format!("{kind} {n}"),
-            reason: "it belongs to the session's project".into(),
+            subject: kind(n.clone()),
+            reason: Reason::BelongsToProject,
         }));
     }
     // The directory label the containers carry (a moved worktree's containers carry the
@@ -172,8 +174,8 @@ fn project_step(desired: &Desired, observed: &Observed) -> Option<Step> {
         .unwrap_or_else(|| desired.dir.to_string_lossy().into_owned());
     Some(Step {
         action: Action::Delete,
-        subject: format!("project {}", desired.project),
-        reason: "the session is destroyed".into(),
+        subject: Subject::Project(desired.project.clone()),
+        reason: Reason::SessionDestroyed,
         diff: None,
         details,
         op: Op::RemoveProject {
@@ -209,13 +211,11 @@ fn file_steps(
     for (name, text) in present {
         if is_generated(text) {
             nodes.push(plan.add(
-                remove_file_step(desired, name, "the session is destroyed"),
+                remove_file_step(desired, name, Reason::SessionDestroyed),
                 prev,
             ));
         } else {
-            plan.kept.push(format!(
-                "kept file {name}: it does not carry dev-prism's generated header, so it is yours"
-            ));
+            plan.kept.push(Kept::File(name.to_string()));
         }
     }
     nodes
@@ -228,47 +228,33 @@ fn is_removed_file(desired: &Desired, path: &str) -> bool {
 }
 
 /// Why the worktree must be kept; empty when it may go.
-fn worktree_blockers(wt: &WorktreeFacts, force: bool) -> Vec<String> {
+fn worktree_blockers(wt: &WorktreeFacts, force: bool) -> Vec<Blocker> {
     let mut why = vec![];
     match &wt.made_by_dev_prism {
         Fact::Known(true) => {}
-        Fact::Known(false) => why.push(
-            "dev-prism did not make it (remove it yourself with `git worktree remove`)".into(),
-        ),
-        Fact::Unknown(e) => why.push(format!("could not tell who made it ({e})")),
+        Fact::Known(false) => why.push(Blocker::NotMadeByDevPrism),
+        Fact::Unknown(e) => why.push(Blocker::MakerUnknown(e.clone())),
     }
     if force {
         return why;
     }
     match wt.work() {
-        None => why.push(format!(
-            "its files could not be checked ({})",
-            unknown(&wt.paths)
-        )),
-        Some(work) if !work.is_empty() => why.push(format!(
-            "it holds {} path(s) of yours ({}); commit, stash or move them, or run `dev-prism destroy --force` to delete them",
-            work.len(),
-            list(work.iter().map(|p| format!("{} {}", p.status, p.path)))
-        )),
+        None => why.push(Blocker::FilesUnknown(unknown(&wt.paths).to_string())),
+        Some(work) if !work.is_empty() => {
+            why.push(Blocker::Work(work.into_iter().cloned().collect()))
+        }
         Some(_) => {}
     }
     match &wt.submodules {
         Fact::Known(s) if s.is_empty() => {}
-        Fact::Known(s) => why.push(format!(
-            "it has initialised submodules ({}) whose repositories would be deleted; `dev-prism destroy --force` deletes them",
-            list(s.iter().cloned())
-        )),
-        Fact::Unknown(e) => why.push(format!("its submodules could not be checked ({e})")),
+        Fact::Known(s) => why.push(Blocker::Submodules(s.clone())),
+        Fact::Unknown(e) => why.push(Blocker::SubmodulesUnknown(e.clone())),
     }
     if wt.branch.is_none() {
         match &wt.unmerged_commits {
             Fact::Known(0) => {}
-            Fact::Known(n) => why.push(format!(
-                "its detached HEAD holds {n} commit(s) no branch contains; `git branch NAME` keeps them, `dev-prism destroy --force` drops them"
-            )),
-            Fact::Unknown(e) => why.push(format!(
-                "could not tell whether its detached HEAD holds commits no branch contains ({e})"
-            )),
+            Fact::Known(n) => why.push(Blocker::DetachedCommits(*n)),
+            Fact::Unknown(e) => why.push(Blocker::DetachedUnknown(e.clone())),
         }
     }
     why
@@ -279,14 +265,4 @@ fn unknown<T>(f: &Fact<T>) -> &str {
         Fact::Unknown(e) => e,
         Fact::Known(_) => "",
     }
-}
-
-/// The first few items, and how many more.
-fn list(items: impl Iterator<Item = String>) -> String {
-    let all: Vec<String> = items.collect();
-    let mut out = all.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
-    if all.len() > 5 {
-        out.push_str(&format!(", and {} more", all.len() - 5));
-    }
-    out
 }

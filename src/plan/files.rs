@@ -21,36 +21,24 @@ pub(super) fn write_step(
 ) -> Option<Step> {
     let known = desired.as_ref().ok().map(String::as_str);
     let (action, reason, diff) = match (observed, known) {
-        (None, None) => (
-            Action::Create,
-            "services just started publish their ports".to_string(),
-            None,
-        ),
-        (Some(_), None) => (
-            Action::Update,
-            "ports change whenever containers start".to_string(),
-            None,
-        ),
+        (None, None) => (Action::Create, Reason::PortsPublished, None),
+        (Some(_), None) => (Action::Update, Reason::PortsChange, None),
         (None, Some(new)) => (
             Action::Create,
-            "it does not exist".to_string(),
+            Reason::FileMissing,
             Some(file_diff("", new, name)),
         ),
         (Some(old), Some(new)) if old != new => (
             Action::Update,
-            "its content differs from what it should be".to_string(),
+            Reason::ContentDiffers,
             Some(file_diff(old, new, name)),
         ),
-        (Some(_), Some(_)) if !mode_ok => (
-            Action::Update,
-            format!("its permissions are not {mode:o}"),
-            None,
-        ),
+        (Some(_), Some(_)) if !mode_ok => (Action::Update, Reason::Mode(mode), None),
         (Some(_), Some(_)) => return None,
     };
     Some(Step {
         action,
-        subject: format!("file {name}"),
+        subject: Subject::File(name.to_string()),
         reason,
         diff,
         details: vec![],

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 mod destroy;
 mod files;
 pub mod ready;
+mod reason;
 mod stop;
 mod up;
 
 use files::derived_steps;
 pub use files::{env_file_plan, foreign_files};
+pub use reason::{Blocker, Drift, Kept, Reason, Subject};
 use stop::plan_stop;
 pub use up::{classify, ServiceState};
 use up::{plan_up, session_file_step};
@@ -25,7 +27,7 @@ use crate::desired::{
 };
 use crate::observed::{Container, Health, Observed, State};
 
-/// What a step does to its subject; owns its glyph.
+/// What a step does to its subject (its glyph, colour and legend are `render`'s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
@@ -34,39 +36,6 @@ pub enum Action {
     Replace,
     Delete,
     Run,
-}
-
-impl Action {
-    /// ANSI colour of the glyph.
-    pub fn color(self) -> &'static str {
-        match self {
-            Action::Create => "32",
-            Action::Update => "33",
-            Action::Replace => "35",
-            Action::Delete => "31",
-            Action::Run => "36",
-        }
-    }
-
-    pub fn glyph(self) -> &'static str {
-        match self {
-            Action::Create => "+",
-            Action::Update => "~",
-            Action::Replace => "-/+",
-            Action::Delete => "-",
-            Action::Run => ">",
-        }
-    }
-
-    pub fn legend(self) -> &'static str {
-        match self {
-            Action::Create => "create",
-            Action::Update => "update in place",
-            Action::Replace => "destroy and then create replacement",
-            Action::Delete => "destroy",
-            Action::Run => "run",
-        }
-    }
 }
 
 /// The operation apply performs for a step.
@@ -159,16 +128,16 @@ pub enum Content {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Detail {
     pub action: Action,
-    pub subject: String,
-    pub reason: String,
+    pub subject: Subject,
+    pub reason: Reason,
 }
 
 /// One node of the plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Step {
     pub action: Action,
-    pub subject: String,
-    pub reason: String,
+    pub subject: Subject,
+    pub reason: Reason,
     /// Unified diff for file updates (display only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
@@ -181,10 +150,10 @@ pub struct Step {
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
     /// Reality changed outside dev-prism.
-    pub drift: Vec<String>,
+    pub drift: Vec<Drift>,
     pub graph: DiGraph<Step, ()>,
     /// Things a destroy keeps to protect the user's work, with how to remove them.
-    pub kept: Vec<String>,
+    pub kept: Vec<Kept>,
 }
 
 /// Counts for the summary line.
@@ -255,15 +224,13 @@ pub fn add_worktree_step(
     create_branch: bool,
     start: Option<String>,
 ) -> Step {
-    let reason = if create_branch {
-        format!("a new session gets its own worktree on new branch `{branch}`")
-    } else {
-        format!("a new session gets its own worktree on existing branch `{branch}`")
-    };
     Step {
         action: Action::Create,
-        subject: format!("worktree {}", path.display()),
-        reason,
+        subject: Subject::Worktree(path.clone()),
+        reason: Reason::NewWorktree {
+            branch: branch.to_string(),
+            create_branch,
+        },
         diff: None,
         details: vec![],
         op: Op::AddWorktree {
@@ -276,11 +243,11 @@ pub fn add_worktree_step(
 }
 
 /// A step copying `rel` from the main checkout into a new worktree.
-pub fn copy_file_step(rel: &str, from: PathBuf, to: PathBuf, why: &str) -> Step {
+pub fn copy_file_step(rel: &str, from: PathBuf, to: PathBuf, why: Reason) -> Step {
     Step {
         action: Action::Create,
-        subject: format!("file {rel}"),
-        reason: why.to_string(),
+        subject: Subject::File(rel.to_string()),
+        reason: why,
         diff: None,
         details: vec![],
         op: Op::CopyFile {
@@ -337,11 +304,11 @@ pub fn heal(desired: &Desired, observed: &Observed) -> Plan {
     plan
 }
 
-pub(crate) fn remove_file_step(desired: &Desired, name: &str, reason: &str) -> Step {
+pub(crate) fn remove_file_step(desired: &Desired, name: &str, reason: Reason) -> Step {
     Step {
         action: Action::Delete,
-        subject: format!("file {name}"),
-        reason: reason.into(),
+        subject: Subject::File(name.to_string()),
+        reason,
         diff: None,
         details: vec![],
         op: Op::RemoveFile {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Action, Detail, Op, Step};
+use super::{Action, Detail, Op, Reason, Step, Subject};
 use crate::compose::SESSION_FILE;
 use crate::desired::ENV_FILE;
 use crate::observed::worktree::{matches_any, pattern_matches};
@@ -82,17 +82,12 @@ pub fn copy_steps(
             let p = &patterns[i];
             Step {
                 action: Action::Create,
-                subject: format!(
-                    "copy {} ({} file{}, {})",
-                    p.pattern,
-                    paths.len(),
-                    if paths.len() == 1 { "" } else { "s" },
-                    human_bytes(bytes)
-                ),
-                reason: format!(
-                    "{} selects these gitignored files of the main checkout; files the worktree has are kept",
-                    p.origin
-                ),
+                subject: Subject::CopyTree {
+                    pattern: p.pattern.clone(),
+                    files: paths.len(),
+                    bytes,
+                },
+                reason: Reason::CopySelects { origin: p.origin },
                 diff: None,
                 details: vec![],
                 op: Op::CopyTree {
@@ -106,22 +101,6 @@ pub fn copy_steps(
             }
         })
         .collect()
-}
-
-/// `1.2 MB`-style sizes (powers of 1000, as `du --si`).
-pub fn human_bytes(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < units.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
 }
 
 /// A volume dev-prism creates before Compose starts, carrying Compose's labels so Compose
@@ -235,13 +214,13 @@ pub fn data_step(
         let from = from.cloned();
         details.push(Detail {
             action: Action::Create,
-            subject: match &from {
-                Some(f) => format!("volume {name} (copy of {f})"),
-                None => format!("volume {name} (empty)"),
+            subject: Subject::NewVolume {
+                name: name.clone(),
+                from: from.clone(),
             },
             reason: match &from {
-                Some(_) => format!("the source's volume `{key}`"),
-                None => format!("the source has no volume `{key}`: it starts empty"),
+                Some(_) => Reason::SourceVolume(key.clone()),
+                None => Reason::NoSourceVolume(key.clone()),
             },
         });
         volumes.push(NewVolume {
@@ -256,20 +235,15 @@ pub fn data_step(
     if volumes.is_empty() {
         return None;
     }
-    let paused = if source.pause.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; its {} running container(s) are paused while copying",
-            source.pause.len()
-        )
-    };
     Some(Step {
         action: Action::Create,
-        subject: format!("data from {} ({})", source.dir.display(), source.project),
-        reason: format!(
-            "volumes start as copies of the source's, before any service starts{paused}"
-        ),
+        subject: Subject::DataFrom {
+            dir: source.dir.clone(),
+            project: source.project.clone(),
+        },
+        reason: Reason::DataCopied {
+            paused: source.pause.len(),
+        },
         diff: None,
         details,
         op: Op::CopyVolumes {
@@ -324,9 +298,18 @@ mod tests {
             Path::new("/w"),
         );
         assert_eq!(steps.len(), 2);
-        assert_eq!(steps[0].subject, "copy node_modules/ (2 files, 2.0 kB)");
-        assert_eq!(steps[1].subject, "copy .env.local (1 file, 10 B)");
-        assert!(steps[1].reason.starts_with("copy in the config"));
+        assert_eq!(
+            steps[0].subject.to_string(),
+            "copy node_modules/ (2 files, 2.0 kB)"
+        );
+        assert_eq!(
+            steps[1].subject.to_string(),
+            "copy .env.local (1 file, 10 B)"
+        );
+        assert!(steps[1]
+            .reason
+            .to_string()
+            .starts_with("copy in the config"));
         let Op::CopyTree { paths, files, .. } = &steps[0].op else {
             panic!("{:?}", steps[0].op)
         };
@@ -365,7 +348,7 @@ mod tests {
             compose_version: "2.40.3",
         };
         let step = data_step(&top, target, &source).unwrap();
-        let subjects: Vec<&str> = step.details.iter().map(|d| d.subject.as_str()).collect();
+        let subjects: Vec<String> = step.details.iter().map(|d| d.subject.to_string()).collect();
         let fixed = crate::compose::per_session_volume_name("pg", "/s/one");
         assert_eq!(
             subjects,
@@ -375,7 +358,7 @@ mod tests {
                 format!("volume {fixed} (empty)"),
             ]
         );
-        assert!(step.details[0].reason.contains("starts empty"));
+        assert!(step.details[0].reason.to_string().contains("starts empty"));
         let Op::CopyVolumes { volumes, .. } = &step.op else {
             panic!()
         };
@@ -409,15 +392,10 @@ mod tests {
         assert!(
             step.details[0]
                 .subject
+                .to_string()
                 .ends_with(&format!("(copy of {theirs})")),
             "{:?}",
             step.details
         );
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(240_000_000), "240.0 MB");
     }
 }

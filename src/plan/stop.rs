@@ -13,15 +13,15 @@ pub(super) fn plan_stop(plan: &mut Plan, desired: &Desired, observed: &Observed)
         let node = plan.add(
             Step {
                 action: Action::Update,
-                subject: format!("stop {}", desired.project),
-                reason: "containers are kept, with their volumes".into(),
+                subject: Subject::Stop(desired.project.clone()),
+                reason: Reason::ContainersKept,
                 diff: None,
                 details: running
                     .iter()
                     .map(|c| Detail {
                         action: Action::Update,
-                        subject: format!("service {}", c.service),
-                        reason: "it is running; it will be stopped".into(),
+                        subject: Subject::Service(c.service.clone()),
+                        reason: Reason::Running,
                     })
                     .collect(),
                 op: Op::StopContainers {
@@ -52,9 +52,6 @@ pub(super) fn plan_stop(plan: &mut Plan, desired: &Desired, observed: &Observed)
         }
     }
     for name in generated {
-        plan.add(
-            remove_file_step(desired, &name, "its ports are void once containers stop"),
-            &prev,
-        );
+        plan.add(remove_file_step(desired, &name, Reason::PortsVoid), &prev);
     }
 }

@@ -76,6 +76,11 @@ fn converged(d: &Desired) -> Observed {
     converged_with(d, &["db", "web"])
 }
 
+/// Drift or kept entries as they read.
+fn texts<T: ToString>(items: &[T]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
+}
+
 fn subjects(plan: &Plan) -> Vec<String> {
     plan.ordered()
         .iter()
@@ -141,7 +146,7 @@ fn container_removed_by_hand_is_drift_and_recreated() {
     o.containers.retain(|c| c.service != "web");
     let plan = diff(&d, &o, Intent::Up, None);
     assert_eq!(
-        plan.drift,
+        texts(&plan.drift),
         vec!["service `web` has no container (removed outside dev-prism, or new since the session last started)"]
     );
     let up = plan
@@ -150,7 +155,7 @@ fn container_removed_by_hand_is_drift_and_recreated() {
         .find(|s| matches!(s.op, Op::ComposeUp { .. }))
         .unwrap();
     assert_eq!(up.details.len(), 1);
-    assert_eq!(up.details[0].subject, "service web");
+    assert_eq!(up.details[0].subject.to_string(), "service web");
     assert_eq!(up.details[0].action, Action::Create);
 }
 
@@ -161,7 +166,7 @@ fn stopped_container_is_started() {
     o.containers[0] = container(&d, "db", State::Stopped, 0);
     let plan = diff(&d, &o, Intent::Up, None);
     assert_eq!(
-        plan.drift,
+        texts(&plan.drift),
         vec!["container of service `db` was stopped outside dev-prism"]
     );
     let up = &plan.ordered()[0];
@@ -174,7 +179,7 @@ fn missing_env_file_is_rewritten_with_known_ports() {
     let mut o = converged(&d);
     o.env_file = None;
     let plan = diff(&d, &o, Intent::Up, None);
-    assert_eq!(plan.drift, vec!["file .env.session was deleted"]);
+    assert_eq!(texts(&plan.drift), vec!["file .env.session was deleted"]);
     let steps = plan.ordered();
     assert_eq!(steps.len(), 1);
     let Op::WriteFile {
@@ -212,23 +217,26 @@ fn changed_compose_file_replaces_changed_service_and_adds_new_one() {
         plan.drift
     );
     let steps = plan.ordered();
-    assert_eq!(steps[0].subject, "file docker-compose.session.yml");
+    assert_eq!(
+        steps[0].subject.to_string(),
+        "file docker-compose.session.yml"
+    );
     assert_eq!(steps[0].action, Action::Update);
     assert!(steps[0].diff.as_deref().unwrap().contains("+  cache:"));
     let up = steps
         .iter()
         .find(|s| matches!(s.op, Op::ComposeUp { .. }))
         .unwrap();
-    let details: Vec<(Action, &str)> = up
+    let details: Vec<(Action, String)> = up
         .details
         .iter()
-        .map(|d| (d.action, d.subject.as_str()))
+        .map(|d| (d.action, d.subject.to_string()))
         .collect();
     assert_eq!(
         details,
         vec![
-            (Action::Create, "service cache"),
-            (Action::Replace, "service web")
+            (Action::Create, "service cache".to_string()),
+            (Action::Replace, "service web".to_string())
         ]
     );
 }
@@ -340,7 +348,11 @@ fn destroy_keeps_dirty_worktree_and_unmerged_branch() {
     };
     let plan = destroy(&d, dirty.clone(), false);
     assert!(!removes_worktree(&plan) && !removes_branch(&plan));
-    assert!(plan.kept[0].contains("notes.txt"), "{:?}", plan.kept);
+    assert!(
+        plan.kept[0].to_string().contains("notes.txt"),
+        "{:?}",
+        plan.kept
+    );
     assert!(removes_worktree(&destroy(&d, dirty, true)));
 
     let unmerged = WorktreeFacts {
@@ -350,7 +362,7 @@ fn destroy_keeps_dirty_worktree_and_unmerged_branch() {
     let plan = destroy(&d, unmerged, false);
     assert!(removes_worktree(&plan));
     assert!(!removes_branch(&plan));
-    assert!(plan.kept[0].contains("2 commit(s)"));
+    assert!(plan.kept[0].to_string().contains("2 commit(s)"));
 }
 
 #[test]
@@ -366,7 +378,11 @@ fn destroy_keeps_ignored_work_and_deletes_only_disposable_and_generated_paths() 
     };
     let plan = destroy(&d, facts.clone(), false);
     assert!(!removes_worktree(&plan));
-    assert!(plan.kept[0].contains("ignored local.db"), "{:?}", plan.kept);
+    assert!(
+        plan.kept[0].to_string().contains("ignored local.db"),
+        "{:?}",
+        plan.kept
+    );
     let without_db = WorktreeFacts {
         paths: Fact::Known(facts.paths.known().unwrap()[..2].to_vec()),
         ..clean_facts()
@@ -377,10 +393,10 @@ fn destroy_keeps_ignored_work_and_deletes_only_disposable_and_generated_paths() 
     let wt = plan
         .ordered()
         .into_iter()
-        .find(|s| s.subject.starts_with("worktree"))
+        .find(|s| matches!(s.subject, Subject::Worktree(_)))
         .unwrap()
         .clone();
-    let listed: Vec<&str> = wt.details.iter().map(|x| x.subject.as_str()).collect();
+    let listed: Vec<String> = wt.details.iter().map(|x| x.subject.to_string()).collect();
     assert_eq!(listed, ["ignored node_modules/", "ignored .env"]);
 }
 
@@ -407,7 +423,7 @@ fn destroy_keeps_what_is_unknown_or_not_dev_prisms() {
         for force in [false, true] {
             let plan = destroy(&d, facts.clone(), force);
             assert!(!removes_worktree(&plan) && !removes_branch(&plan));
-            assert!(plan.kept[0].contains(word), "{:?}", plan.kept);
+            assert!(plan.kept[0].to_string().contains(word), "{:?}", plan.kept);
             // Its Docker objects are still removed.
             assert_eq!(subjects(&plan)[0], format!("- project {}", d.project));
         }
@@ -449,7 +465,9 @@ fn destroy_keeps_a_detached_head_holding_commits_no_branch_contains() {
     let plan = destroy(&d, detached.clone(), false);
     assert!(!removes_worktree(&plan));
     assert!(
-        plan.kept[0].contains("detached HEAD holds 1 commit"),
+        plan.kept[0]
+            .to_string()
+            .contains("detached HEAD holds 1 commit"),
         "{:?}",
         plan.kept
     );
@@ -492,7 +510,9 @@ fn generated_files_without_the_header_are_the_users() {
     let d = desired_from(COMPOSE);
     let mut o = converged(&d);
     o.env_file = Some(("MY=own\n".into(), 0o644));
-    assert!(diff(&d, &o, Intent::destroy(false), None).kept[0].contains(".env.session"));
+    assert!(diff(&d, &o, Intent::destroy(false), None).kept[0]
+        .to_string()
+        .contains(".env.session"));
     assert!(!subjects(&diff(&d, &o, Intent::destroy(false), None))
         .iter()
         .any(|s| s.contains(".env.session")));
@@ -635,7 +655,7 @@ fn derived_files_and_setup_follow_the_ports() {
             Op::WriteFile {
                 content: Content::Text { text },
                 ..
-            } => Some((s.subject.clone(), text.clone())),
+            } => Some((s.subject.to_string(), text.clone())),
             _ => None,
         })
         .collect();

@@ -49,8 +49,8 @@ fn setup_steps(desired: &Desired) -> Vec<Step> {
         .iter()
         .map(|command| Step {
             action: Action::Run,
-            subject: format!("setup `{command}`"),
-            reason: "setup commands run once the session is ready".into(),
+            subject: Subject::Setup(command.clone()),
+            reason: Reason::SetupRuns,
             diff: None,
             details: vec![],
             op: Op::RunSetup {
@@ -84,11 +84,8 @@ pub(super) fn session_file_step(desired: &Desired, observed: &Observed) -> Optio
     if let Some(choice) = desired.subnet.filter(|c| recorded != Some(c.net)) {
         step.details.push(Detail {
             action: Action::Create,
-            subject: format!("network default: subnet {}", choice.net),
-            reason: format!(
-                "a free subnet of subnetPool {} sized to its services",
-                choice.pool
-            ),
+            subject: Subject::Subnet(choice.net),
+            reason: Reason::FreeSubnet { pool: choice.pool },
         });
     }
     Some(step)
@@ -125,42 +122,36 @@ pub(super) fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, r
                 // written a service that is new on this branch into the session file: say
                 // only what is certain.
                 if previous.contains(name) && !observed.containers.is_empty() {
-                    plan.drift.push(format!(
-                        "service `{name}` has no container (removed outside dev-prism, or new since the session last started)"
-                    ));
+                    plan.drift.push(Drift::NoContainer(name.clone()));
                 }
                 details.push(Detail {
                     action: Action::Create,
-                    subject: format!("service {name}"),
-                    reason: "no container exists".into(),
+                    subject: Subject::Service(name.clone()),
+                    reason: Reason::NoContainer,
                 });
             }
             // Why: kept containers keep their volumes; starting gives new ports.
             ServiceState::Stopped => {
                 if observed.env_file.is_some() {
-                    plan.drift.push(format!(
-                        "container of service `{name}` was stopped outside dev-prism"
-                    ));
+                    plan.drift.push(Drift::Stopped(name.clone()));
                 }
                 details.push(Detail {
                     action: Action::Update,
-                    subject: format!("service {name}"),
-                    reason: match c.and_then(|c| c.exit_code) {
-                        Some(code) => format!("it exited with code {code}; it will be started"),
-                        None => "it is stopped; it will be started".into(),
+                    subject: Subject::Service(name.clone()),
+                    reason: Reason::Stopped {
+                        exit_code: c.and_then(|c| c.exit_code),
                     },
                 });
             }
             // Why: the definition in the compose files changed (branch switch, edit).
             ServiceState::Drifted => details.push(Detail {
                 action: Action::Replace,
-                subject: format!("service {name}"),
-                reason: "its definition in the compose file changed".into(),
+                subject: Subject::Service(name.clone()),
+                reason: Reason::DefinitionChanged,
             }),
             ServiceState::Matches => {
                 if c.is_some_and(|c| c.health == Health::Unhealthy) {
-                    plan.drift
-                        .push(format!("service `{name}` is running but unhealthy"));
+                    plan.drift.push(Drift::Unhealthy(name.clone()));
                 }
             }
             // Why: not wanted by this command; never touched.
@@ -172,15 +163,15 @@ pub(super) fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, r
             orphans = true;
             details.push(Detail {
                 action: Action::Delete,
-                subject: format!("service {}", c.service),
-                reason: "it is no longer in the compose file".into(),
+                subject: Subject::Service(c.service.clone()),
+                reason: Reason::NotInCompose,
             });
         }
     }
     let deps: Vec<NodeIndex> = file_node.into_iter().chain(root.iter().copied()).collect();
     if details.is_empty() {
         if observed.env_file.is_none() && !observed.containers.is_empty() {
-            plan.drift.push(format!("file {ENV_FILE} was deleted"));
+            plan.drift.push(Drift::EnvFileDeleted);
         }
         let files = derived_steps(desired, observed, false);
         let last = chain(plan, files, deps);
@@ -201,8 +192,8 @@ pub(super) fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, r
         .collect();
     let up = Step {
         action: Action::Run,
-        subject: format!("compose up ({})", desired.project),
-        reason: "services must run".into(),
+        subject: Subject::ComposeUp(desired.project.clone()),
+        reason: Reason::ServicesMustRun,
         diff: None,
         details,
         op: Op::ComposeUp {
@@ -215,8 +206,8 @@ pub(super) fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, r
     let wait = plan.add(
         Step {
             action: Action::Run,
-            subject: "wait until ready".into(),
-            reason: "healthy, or running when there is no healthcheck".into(),
+            subject: Subject::WaitReady,
+            reason: Reason::ReadyWhen,
             diff: None,
             details: vec![],
             op: Op::WaitReady {

@@ -140,7 +140,7 @@ pub async fn prepare_worktree(
                 f,
                 from,
                 path.join(f),
-                "envFiles copies it from the main checkout",
+                plan::Reason::EnvFileCopied,
             ));
         }
         observed.derived.insert(f.clone(), text.map(|t| (t, 0o600)));

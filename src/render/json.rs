@@ -230,8 +230,8 @@ fn steps(plan: &Plan) -> Vec<StepDoc> {
         .map(|s: &Step| StepDoc {
             action: s.action,
             glyph: s.action.glyph(),
-            subject: s.subject.clone(),
-            reason: s.reason.clone(),
+            subject: s.subject.to_string(),
+            reason: s.reason.to_string(),
             known_after_apply: matches!(
                 &s.op,
                 Op::WriteFile {
@@ -245,13 +245,18 @@ fn steps(plan: &Plan) -> Vec<StepDoc> {
                 .map(|d| DetailDoc {
                     action: d.action,
                     glyph: d.action.glyph(),
-                    subject: d.subject.clone(),
-                    reason: d.reason.clone(),
+                    subject: d.subject.to_string(),
+                    reason: d.reason.to_string(),
                 })
                 .collect(),
             diff: s.diff.clone(),
         })
         .collect()
+}
+
+/// Drift or kept entries, each as its sentence.
+fn texts<T: ToString>(items: &[T]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
 }
 
 /// `plan`: drift, steps in execution order, the summary, what is kept.
@@ -271,10 +276,10 @@ pub fn plan(plan: &Plan, dir: &str, project: &str) -> PlanDoc {
         dir: dir.to_string(),
         project: project.to_string(),
         changes: !plan.is_empty(),
-        drift: plan.drift.clone(),
+        drift: texts(&plan.drift),
         steps: steps(plan),
         summary: plan.summary(),
-        kept: plan.kept.clone(),
+        kept: texts(&plan.kept),
     }
 }
 
@@ -293,10 +298,10 @@ pub fn applied(plan: &Plan, dir: &str) -> AppliedDoc {
     AppliedDoc {
         dir: dir.to_string(),
         changes: !plan.is_empty(),
-        drift: plan.drift.clone(),
+        drift: texts(&plan.drift),
         applied: steps(plan),
         summary: plan.summary(),
-        kept: plan.kept.clone(),
+        kept: texts(&plan.kept),
     }
 }
 
@@ -388,16 +393,16 @@ mod tests {
         .remove(0);
         let s = || session("/w/s", "p-1", Some("b"), std::slice::from_ref(&c));
         let mut plan = Plan::default();
-        plan.drift.push("x".into());
+        plan.drift.push(crate::plan::Drift::EnvFileDeleted);
         plan.graph.add_node(Step {
             action: Action::Create,
-            subject: "file f".into(),
-            reason: "r".into(),
+            subject: crate::plan::Subject::File("f".into()),
+            reason: crate::plan::Reason::FileMissing,
             diff: Some("d".into()),
             details: vec![crate::plan::Detail {
                 action: Action::Create,
-                subject: "s".into(),
-                reason: "r".into(),
+                subject: crate::plan::Subject::Service("s".into()),
+                reason: crate::plan::Reason::NoContainer,
             }],
             op: Op::RemoveFile { path: "f".into() },
         });

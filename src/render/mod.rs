@@ -2,6 +2,7 @@
 //! only print values.
 
 pub mod json;
+mod reason;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

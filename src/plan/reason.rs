@@ -1,0 +1,167 @@
+//! What a plan says about its steps, as data: the subject a step acts on, why, what changed
+//! outside dev-prism and what a destroy keeps. The English is `render`'s (render/reason.rs):
+//! nothing decides on these values' wording.
+
+use std::path::PathBuf;
+
+use crate::observed::{Owner, PathFact};
+use crate::subnet::Net;
+
+/// What a step (or a line under it) acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A file of the session, by its name relative to the session directory.
+    File(String),
+    Service(String),
+    Worktree(PathBuf),
+    Branch(String),
+    /// The session's Compose project (its containers, networks, volumes, images).
+    Project(String),
+    Container(String),
+    Network(String),
+    Volume(String),
+    Image(String),
+    /// A path `git status` reported, discarded with the worktree.
+    Path {
+        status: &'static str,
+        path: String,
+    },
+    /// `compose up` of the project.
+    ComposeUp(String),
+    WaitReady,
+    /// Stopping the project's containers.
+    Stop(String),
+    Setup(String),
+    /// The subnet chosen for the session's default network.
+    Subnet(Net),
+    /// Gitignored files one copy pattern selects.
+    CopyTree {
+        pattern: String,
+        files: usize,
+        bytes: u64,
+    },
+    /// The session's volumes copied from another session's.
+    DataFrom {
+        dir: PathBuf,
+        project: String,
+    },
+    /// A volume created for the session: a copy of `from`, or empty.
+    NewVolume {
+        name: String,
+        from: Option<String>,
+    },
+}
+
+/// Why a step (or a line under it) is in the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A new session's worktree on `branch` (new, or existing).
+    NewWorktree {
+        branch: String,
+        create_branch: bool,
+    },
+    /// An `envFiles` entry copied from the main checkout.
+    EnvFileCopied,
+    SetupRuns,
+    /// A free subnet of the pool.
+    FreeSubnet {
+        pool: Net,
+    },
+    NoContainer,
+    /// The service's container is stopped (with its exit code when it has one).
+    Stopped {
+        exit_code: Option<i64>,
+    },
+    DefinitionChanged,
+    NotInCompose,
+    ServicesMustRun,
+    ReadyWhen,
+    /// A derived file rendered after start, missing now.
+    PortsPublished,
+    /// A derived file rendered after start, present now.
+    PortsChange,
+    FileMissing,
+    ContentDiffers,
+    /// The file's permissions are not `mode`.
+    Mode(u32),
+    ContainersKept,
+    Running,
+    PortsVoid,
+    SessionDestroyed,
+    /// A path discarded with the worktree, by its owner (`User`: only with --force).
+    Discarded(Owner),
+    /// The worktree goes with --force, whatever work it holds.
+    ForcedWorktree,
+    NoWork,
+    /// Every commit on the branch is on another branch.
+    Merged,
+    /// --force drops the branch's unmerged commits.
+    ForcedUnmerged(usize),
+    /// --force drops the branch though its commits could not be checked.
+    ForcedUnchecked,
+    BelongsToService(String),
+    BelongsToProject,
+    /// Files a copy pattern selects, by where the pattern was written.
+    CopySelects {
+        origin: &'static str,
+    },
+    /// The source's volume `key` is copied.
+    SourceVolume(String),
+    /// The source has no volume `key`.
+    NoSourceVolume(String),
+    /// Volumes copied before anything starts, `paused` running containers of the source paused.
+    DataCopied {
+        paused: usize,
+    },
+}
+
+/// Reality changed outside dev-prism.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Drift {
+    /// A service of the session has no container.
+    NoContainer(String),
+    /// A service's container was stopped.
+    Stopped(String),
+    Unhealthy(String),
+    /// `.env.session` was deleted.
+    EnvFileDeleted,
+}
+
+/// Something a destroy keeps to protect the user's work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kept {
+    Worktree {
+        path: PathBuf,
+        why: Vec<Blocker>,
+    },
+    /// The branch of a kept worktree.
+    BranchOfKeptWorktree(String),
+    /// A branch with `commits` no other branch contains.
+    Unmerged {
+        branch: String,
+        commits: usize,
+    },
+    /// A branch whose commits could not be checked.
+    Unchecked {
+        branch: String,
+        why: String,
+    },
+    /// A file without dev-prism's generated header.
+    File(String),
+}
+
+/// Why a worktree is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Blocker {
+    NotMadeByDevPrism,
+    /// Who made it is unknown (why).
+    MakerUnknown(String),
+    FilesUnknown(String),
+    /// Paths of the user's.
+    Work(Vec<PathFact>),
+    Submodules(Vec<String>),
+    SubmodulesUnknown(String),
+    /// A detached HEAD holding commits no branch contains.
+    DetachedCommits(usize),
+    DetachedUnknown(String),
+}
