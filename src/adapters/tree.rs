@@ -19,7 +19,7 @@ use std::process::Command;
 use crate::error::{Error, Result};
 use crate::observed::worktree::matches_any;
 pub use crate::plan::ready::Entry;
-use crate::plan::ready::{include_patterns, CopyPattern};
+use crate::plan::ready::{include_patterns, CopyOrigin, CopyPattern};
 use crate::ui::Trace;
 
 /// Every gitignored file and link of the checkout at `repo` (`git ls-files --others --ignored
@@ -74,13 +74,13 @@ pub fn copy_patterns(repo: &Path, copy: &[String]) -> Vec<CopyPattern> {
                 .into_iter()
                 .map(|pattern| CopyPattern {
                     pattern,
-                    origin: ".worktreeinclude",
+                    origin: CopyOrigin::WorktreeInclude,
                 }),
         );
     }
     out.extend(copy.iter().map(|p| CopyPattern {
         pattern: p.clone(),
-        origin: "`copy` in the config",
+        origin: CopyOrigin::Config,
     }));
     out
 }

@@ -24,7 +24,7 @@ async fn files_and_volumes_come_before_the_services() {
     first.extend(ready::copy_steps(
         &[CopyPattern {
             pattern: "node_modules/".into(),
-            origin: ".worktreeinclude",
+            origin: ready::CopyOrigin::WorktreeInclude,
         }],
         &[Entry {
             path: "node_modules/x.js".into(),

@@ -23,11 +23,19 @@ pub struct Entry {
     pub bytes: u64,
 }
 
-/// A copy pattern and where it was written (`.worktreeinclude`, or `copy` in the config).
+/// A copy pattern and where it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CopyPattern {
     pub pattern: String,
-    pub origin: &'static str,
+    pub origin: CopyOrigin,
+}
+
+/// Where a copy pattern was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyOrigin {
+    WorktreeInclude,
+    /// `copy` in the config.
+    Config,
 }
 
 /// The patterns of a `.worktreeinclude` file (gitignore syntax: blank lines and `#` comments
@@ -270,15 +278,15 @@ mod tests {
         let patterns = vec![
             CopyPattern {
                 pattern: "node_modules/".into(),
-                origin: ".worktreeinclude",
+                origin: CopyOrigin::WorktreeInclude,
             },
             CopyPattern {
                 pattern: ".env.local".into(),
-                origin: "copy in the config",
+                origin: CopyOrigin::Config,
             },
             CopyPattern {
                 pattern: "!node_modules/.cache/".into(),
-                origin: ".worktreeinclude",
+                origin: CopyOrigin::WorktreeInclude,
             },
         ];
         let files = vec![
@@ -309,7 +317,7 @@ mod tests {
         assert!(steps[1]
             .reason
             .to_string()
-            .starts_with("copy in the config"));
+            .starts_with("`copy` in the config"));
         let Op::CopyTree { paths, files, .. } = &steps[0].op else {
             panic!("{:?}", steps[0].op)
         };

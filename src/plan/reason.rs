@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use super::ready::CopyOrigin;
 use crate::observed::{Owner, PathFact};
 use crate::subnet::Net;
 
@@ -103,7 +104,7 @@ pub enum Reason {
     BelongsToProject,
     /// Files a copy pattern selects, by where the pattern was written.
     CopySelects {
-        origin: &'static str,
+        origin: CopyOrigin,
     },
     /// The source's volume `key` is copied.
     SourceVolume(String),

@@ -7,6 +7,7 @@ use serde::{Serialize, Serializer};
 
 use crate::desired::ENV_FILE;
 use crate::observed::Owner;
+use crate::plan::ready::CopyOrigin;
 use crate::plan::{Action, Blocker, Drift, Kept, Reason, Subject};
 
 impl Action {
@@ -149,6 +150,15 @@ impl Display for Reason {
                 Ok(())
             }
         }
+    }
+}
+
+impl Display for CopyOrigin {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CopyOrigin::WorktreeInclude => ".worktreeinclude",
+            CopyOrigin::Config => "`copy` in the config",
+        })
     }
 }
 
@@ -301,6 +311,12 @@ mod tests {
                 "--force: its 2 unmerged commit(s) are dropped",
             ),
             (Reason::Discarded(Owner::User), "--force"),
+            (
+                Reason::CopySelects {
+                    origin: CopyOrigin::Config,
+                },
+                "`copy` in the config selects these gitignored files of the main checkout; files the worktree has are kept",
+            ),
             (
                 Reason::DataCopied { paused: 0 },
                 "volumes start as copies of the source's, before any service starts",
