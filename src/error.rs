@@ -1,9 +1,13 @@
-//! The one error type. Every variant of failure carries what the user needs: one sentence, an
-//! optional hint, and a kind that decides the exit code (see [`Kind::exit_code`]).
+//! The one error type. A failure is a [`Problem`]: one variant per kind of failure, carrying its
+//! data (the path, the service, the operation, the source error). Its sentence is rendered from
+//! that data, and [`Problem::kind`] is the one place that classifies it (exit code, JSON kind).
+//! An [`Error`] is a problem plus the hint that says what to do next.
 
 use std::fmt;
+use std::path::PathBuf;
 
-/// What kind of failure this is; the kind alone decides the process exit code.
+/// The classification of a [`Problem`] (derived, never stored): it alone decides the process
+/// exit code and the JSON `kind`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// An operation failed (Docker, Compose, git, a service that did not become ready).
@@ -87,35 +91,286 @@ impl Kind {
 /// Exit code of `plan --detailed-exitcode` and `heal --check` when there is something to do.
 pub const EXIT_CHANGES_PENDING: i32 = 5;
 
-/// A user-facing error: a sentence, a hint, and optionally a rendered diagnostic (miette) that
-/// points into a file.
+/// What went wrong, with the data to say it. `Display` renders the sentence the user reads.
+#[derive(Debug)]
+pub enum Problem {
+    /// A file-system operation on `path` failed. `op` is the operation as the sentence starts
+    /// ("could not read", "cannot create").
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Copying one file into a session failed.
+    Copy {
+        from: PathBuf,
+        to: PathBuf,
+        source: std::io::Error,
+    },
+    /// A program could not be started or waited for (`op`: "could not run", "could not wait for").
+    Run {
+        op: &'static str,
+        command: String,
+        source: std::io::Error,
+    },
+    /// A program dev-prism needs is not installed. `engine`: it is the way to the engine (the
+    /// Compose CLI), so its absence means the engine cannot be reached.
+    NotInstalled { program: String, engine: bool },
+    /// A Docker Engine API call was refused or failed.
+    Engine {
+        operation: String,
+        source: bollard::errors::Error,
+    },
+    /// The Docker engine cannot be reached at `endpoint` ("HOST (where it was configured)").
+    Unreachable { endpoint: String, cause: String },
+    /// No Compose CLI that works was found.
+    NoCompose { tried: Vec<String>, cause: String },
+    /// A git command failed; `stderr` is the tail of what it said.
+    Git { operation: String, stderr: String },
+    /// A Compose command (`docker compose SUBCOMMAND`) failed; `stderr` is the tail of its output.
+    Compose { command: String, stderr: String },
+    /// A command dev-prism ran ended unsuccessfully.
+    Exited {
+        command: String,
+        status: std::process::ExitStatus,
+    },
+    /// A service failed or did not become ready; `logs` are its last log lines (may be empty).
+    ServiceFailed {
+        service: String,
+        reason: String,
+        logs: String,
+    },
+    /// A `setup` command failed on its own (`status`: its exit code, or the signal).
+    SetupFailed { command: String, status: String },
+    /// A config or compose file is wrong. `file` is its name as shown, `at` the line and column,
+    /// `diagnostic` a pre-rendered snippet of the file (miette).
+    Config {
+        file: String,
+        at: Option<(usize, usize)>,
+        message: String,
+        diagnostic: Option<Box<miette::Report>>,
+    },
+    /// Another dev-prism command holds the session directory `dir`.
+    Busy { dir: PathBuf },
+    /// Stopped by `signal` while doing `during`.
+    Interrupted { signal: Signal, during: String },
+    /// `exec`: the command was not found.
+    CommandNotFound { command: String },
+    /// `exec`: the command exists but cannot be executed.
+    NotExecutable {
+        command: String,
+        source: std::io::Error,
+    },
+    /// The user's input is wrong (flags, config values, directory, branch name): a sentence.
+    Usage(String),
+    /// An operation failed, said in a sentence.
+    Failure(String),
+}
+
+impl Problem {
+    /// The one classification of every variant: exit code and JSON kind follow from it.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Problem::Io { .. }
+            | Problem::Copy { .. }
+            | Problem::Run { .. }
+            | Problem::NotInstalled { engine: false, .. }
+            | Problem::Engine { .. }
+            | Problem::Git { .. }
+            | Problem::Compose { .. }
+            | Problem::Exited { .. }
+            | Problem::ServiceFailed { .. }
+            | Problem::SetupFailed { .. }
+            | Problem::Failure(_) => Kind::Failure,
+            Problem::Config { .. } | Problem::Usage(_) => Kind::Usage,
+            Problem::NotInstalled { engine: true, .. }
+            | Problem::Unreachable { .. }
+            | Problem::NoCompose { .. } => Kind::Unreachable,
+            Problem::Busy { .. } => Kind::Busy,
+            Problem::Interrupted { signal, .. } => Kind::Interrupted(*signal),
+            Problem::CommandNotFound { .. } => Kind::CommandNotFound,
+            Problem::NotExecutable { .. } => Kind::NotExecutable,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Io { op, path, source } => write!(f, "{op} {}: {source}", path.display()),
+            Problem::Copy { from, to, source } => write!(
+                f,
+                "could not copy {} to {}: {source}",
+                from.display(),
+                to.display()
+            ),
+            Problem::Run {
+                op,
+                command,
+                source,
+            } => write!(f, "{op} {command}: {source}"),
+            Problem::NotInstalled { program, .. } => {
+                write!(f, "{program} is not installed (or not on PATH)")
+            }
+            Problem::Engine { operation, source } => {
+                write!(f, "Docker could not {operation}: {}", chain(source))
+            }
+            Problem::Unreachable { endpoint, cause } => {
+                write!(f, "cannot reach the Docker engine at {endpoint}: {cause}")
+            }
+            Problem::NoCompose { tried, cause } => write!(
+                f,
+                "no working Docker Compose found (tried {}): {cause}",
+                tried.join(", ")
+            ),
+            Problem::Git { operation, stderr } => write!(f, "git could not {operation}: {stderr}"),
+            Problem::Compose { command, stderr } => {
+                write!(f, "`docker compose {command}` failed:\n{stderr}")
+            }
+            Problem::Exited { command, status } => write!(f, "`{command}` exited with {status}"),
+            Problem::ServiceFailed {
+                service,
+                reason,
+                logs,
+            } => {
+                write!(f, "service `{service}` {reason}")?;
+                if !logs.is_empty() {
+                    write!(f, "; its last log lines:\n{logs}")?;
+                }
+                Ok(())
+            }
+            Problem::SetupFailed { command, status } => {
+                write!(f, "setup command `{command}` failed with {status}")
+            }
+            Problem::Config {
+                file, at, message, ..
+            } => match at {
+                Some((line, column)) => write!(f, "{file}:{line}:{column}: {message}"),
+                None => write!(f, "{file}: {message}"),
+            },
+            Problem::Busy { dir } => write!(
+                f,
+                "another dev-prism command is working on {}",
+                dir.display()
+            ),
+            Problem::Interrupted { signal, during } => {
+                write!(f, "interrupted by {} during: {during}", signal.name())
+            }
+            Problem::CommandNotFound { command } => write!(f, "command not found: `{command}`"),
+            Problem::NotExecutable { command, source } => {
+                let verb = match source.kind() {
+                    std::io::ErrorKind::PermissionDenied => "execute",
+                    _ => "run",
+                };
+                write!(f, "cannot {verb} `{command}`: {source}")
+            }
+            Problem::Usage(message) | Problem::Failure(message) => f.write_str(message),
+        }
+    }
+}
+
+/// A user-facing error: the problem (its sentence and data) and what to do next.
 #[derive(Debug)]
 pub struct Error {
-    pub kind: Kind,
-    pub message: String,
+    problem: Box<Problem>,
     pub hint: Option<String>,
-    /// A pre-rendered diagnostic with source snippet (config and compose parse errors).
-    pub diagnostic: Option<Box<miette::Report>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl Error {
-    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+impl From<Problem> for Error {
+    fn from(problem: Problem) -> Self {
         Error {
-            kind,
-            message: message.into(),
+            problem: Box::new(problem),
             hint: None,
-            diagnostic: None,
         }
     }
+}
 
+impl Error {
     pub fn failure(message: impl Into<String>) -> Self {
-        Self::new(Kind::Failure, message)
+        Problem::Failure(message.into()).into()
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
-        Self::new(Kind::Usage, message)
+        Problem::Usage(message.into()).into()
+    }
+
+    /// A file-system operation on `path` that failed (see [`Problem::Io`]).
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Problem::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+        .into()
+    }
+
+    /// A program that could not be started (`op` "could not run") or waited for.
+    pub fn run(op: &'static str, command: impl Into<String>, source: std::io::Error) -> Self {
+        Problem::Run {
+            op,
+            command: command.into(),
+            source,
+        }
+        .into()
+    }
+
+    /// A config or compose file `file` that is wrong, without a position or snippet.
+    pub fn config(file: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem::Config {
+            file: file.into(),
+            at: None,
+            message: message.into(),
+            diagnostic: None,
+        }
+        .into()
+    }
+
+    /// A git command that failed, with the tail of what it said.
+    pub fn git(operation: impl Into<String>, stderr: impl Into<String>) -> Self {
+        Problem::Git {
+            operation: operation.into(),
+            stderr: stderr.into(),
+        }
+        .into()
+    }
+
+    /// The stopped operation of a signal.
+    pub fn interrupted(signal: Signal, during: impl Into<String>) -> Self {
+        Problem::Interrupted {
+            signal,
+            during: during.into(),
+        }
+        .into()
+    }
+
+    /// What went wrong, with its data.
+    pub fn problem(&self) -> &Problem {
+        &self.problem
+    }
+
+    /// The classification, derived from the problem.
+    pub fn kind(&self) -> Kind {
+        self.problem.kind()
+    }
+
+    /// The process exit code, derived from the problem.
+    pub fn exit_code(&self) -> i32 {
+        self.kind().exit_code()
+    }
+
+    /// The sentence the user reads.
+    pub fn message(&self) -> String {
+        self.problem.to_string()
+    }
+
+    /// The snippet of the file a config or compose error points into, when there is one.
+    pub fn diagnostic(&self) -> Option<&miette::Report> {
+        match &*self.problem {
+            Problem::Config { diagnostic, .. } => diagnostic.as_deref(),
+            _ => None,
+        }
     }
 
     /// Adds what to do next after the hint already there (the cause's), or sets it.
@@ -132,20 +387,26 @@ impl Error {
         self.hint = Some(hint.into());
         self
     }
-
-    pub fn with_diagnostic(mut self, report: miette::Report) -> Self {
-        self.diagnostic = Some(Box::new(report));
-        self
-    }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        self.problem.fmt(f)
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &*self.problem {
+            Problem::Io { source, .. }
+            | Problem::Copy { source, .. }
+            | Problem::Run { source, .. }
+            | Problem::NotExecutable { source, .. } => Some(source),
+            Problem::Engine { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 /// Renders an error chain (`a: b: c`) — bollard and io errors hide their cause otherwise.
 pub fn chain(err: &dyn std::error::Error) -> String {
@@ -163,20 +424,4 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_codes_follow_the_shell_conventions() {
-        let code = |s| Kind::Interrupted(s).exit_code();
-        assert_eq!(
-            (code(Signal::Hup), code(Signal::Int), code(Signal::Term)),
-            (129, 130, 143)
-        );
-        assert_eq!(Kind::CommandNotFound.exit_code(), 127);
-        assert_eq!(Kind::NotExecutable.exit_code(), 126);
-        assert_eq!(Kind::Interrupted(Signal::Term).name(), "interrupted");
-        assert_eq!(Signal::from_number(15), Some(Signal::Term));
-        assert_eq!(Signal::from_number(9), None);
-    }
-}
+mod tests;

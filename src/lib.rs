@@ -67,7 +67,7 @@ pub fn run() -> i32 {
                 ui.json_out(&render::json::error(command, &e));
             }
             report(&ui, &e, ui.color_err);
-            e.kind.exit_code()
+            e.exit_code()
         }
     }
 }
@@ -78,9 +78,9 @@ pub fn report(ui: &Ui, e: &Error, color: bool) {
     ui.warn(&format!(
         "{} {}",
         ui::paint(color, "1;31", "error:"),
-        e.message
+        e.message()
     ));
-    if let Some(d) = &e.diagnostic {
+    if let Some(d) = e.diagnostic() {
         ui.warn(&format!("{d:?}"));
     }
     if let Some(h) = &e.hint {

@@ -8,7 +8,7 @@ use std::process::Command;
 use super::endpoint::{Endpoint, Transport};
 use super::tail;
 use crate::compose::Flavor;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Problem, Result};
 use crate::ui::Trace;
 
 const INSTALL_HINT: &str =
@@ -126,19 +126,12 @@ impl ComposeCli {
             return Ok(cli);
         }
         if tls_v1 {
-            return Err(Error::new(Kind::Usage, last).with_hint(
+            return Err(Error::usage(last).with_hint(
                 "use Compose v2 (`docker compose`; DEV_PRISM_COMPOSE=v2), or reach the engine over ssh://",
             ));
         }
         let tried: Vec<String> = candidates.iter().map(|c| c.join(" ")).collect();
-        Err(Error::new(
-            Kind::Unreachable,
-            format!(
-                "no working Docker Compose found (tried {}): {last}",
-                tried.join(", ")
-            ),
-        )
-        .with_hint(INSTALL_HINT))
+        Err(Error::from(Problem::NoCompose { tried, cause: last }).with_hint(INSTALL_HINT))
     }
 
     fn base(&self, dir: &Path, project: &str, files: &[String]) -> Command {
@@ -180,7 +173,7 @@ impl ComposeCli {
             let out = super::process::output(
                 &mut c,
                 "docker compose",
-                Kind::Unreachable,
+                true,
                 INSTALL_HINT,
                 &self.trace,
             )
@@ -212,9 +205,11 @@ impl ComposeCli {
             } else {
                 "fix the cause above"
             };
-            return Err(
-                Error::failure(format!("`docker compose up` failed:\n{why}")).with_hint(hint),
-            );
+            return Err(Error::from(Problem::Compose {
+                command: "up".into(),
+                stderr: why,
+            })
+            .with_hint(hint));
         }
     }
 
@@ -283,7 +278,7 @@ impl ComposeCli {
         c.stdin(std::process::Stdio::null());
         let mut child = c
             .spawn()
-            .map_err(|e| Error::failure(format!("could not run docker compose logs: {e}")))?;
+            .map_err(|e| Error::run("could not run", "docker compose logs", e))?;
         let mut interrupt = super::process::Interrupt::install();
         loop {
             tokio::select! {
@@ -305,7 +300,10 @@ impl ComposeCli {
                         // write them, which is the end the reader asked for.
                         Some(_) if super::process::stdout_closed() => return Ok(false),
                         Some(s) => {
-                            return Err(Error::failure(format!("`docker compose logs` exited with {s}")))
+                            return Err(Error::from(Problem::Exited {
+                                command: "docker compose logs".into(),
+                                status: s,
+                            }))
                         }
                     }
                 }

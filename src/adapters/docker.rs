@@ -18,7 +18,7 @@ mod volume_copy;
 use super::endpoint::Endpoint;
 use super::ssh::Tunnel;
 use crate::compose::labels;
-use crate::error::{chain, Error, Kind, Result};
+use crate::error::{chain, Error, Problem, Result};
 use crate::observed::{container_from_summary, Container, EngineHost};
 use crate::ui::Trace;
 
@@ -63,13 +63,10 @@ fn unreachable(endpoint: &Endpoint, cause: &str) -> Error {
     } else {
         "check that the engine is running and that DOCKER_HOST / the docker context point to it"
     };
-    Error::new(
-        Kind::Unreachable,
-        format!(
-            "cannot reach the Docker engine at {} ({}): {cause}",
-            endpoint.host, endpoint.source
-        ),
-    )
+    Error::from(Problem::Unreachable {
+        endpoint: format!("{} ({})", endpoint.host, endpoint.source),
+        cause: cause.to_string(),
+    })
     .with_hint(hint)
 }
 
@@ -172,7 +169,10 @@ impl Engine {
         if connection {
             return unreachable(&self.endpoint, &format!("could not {what}: {}", chain(&e)));
         }
-        Error::failure(format!("Docker could not {what}: {}", chain(&e)))
+        Error::from(Problem::Engine {
+            operation: what.to_string(),
+            source: e,
+        })
     }
 
     async fn list(&self, filters: Vec<String>) -> Result<Vec<Container>> {

@@ -16,7 +16,7 @@ pub mod tree;
 
 use std::process::{Command, Output};
 
-use crate::error::{Error, Kind, Result, Signal};
+use crate::error::{Error, Problem, Result, Signal};
 
 /// Runs a command to completion, capturing its output. A missing program is a clear error.
 pub(crate) fn run(
@@ -38,13 +38,13 @@ pub(crate) fn run(
     }
     result.map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::new(
-                Kind::Failure,
-                format!("{what} is not installed (or not on PATH)"),
-            )
+            Error::from(Problem::NotInstalled {
+                program: what.to_string(),
+                engine: false,
+            })
             .with_hint(install_hint.to_string())
         } else {
-            Error::failure(format!("could not run {what}: {e}"))
+            Error::run("could not run", what, e)
         }
     })
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::error::{Error, Kind, Result, Signal};
+use crate::error::{Error, Problem, Result, Signal};
 
 /// Kills the child (and its process group, when it leads one) when dropped before it finished.
 struct KillOnDrop(Option<Child>, bool);
@@ -37,11 +37,12 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Ve
 }
 
 /// Runs `cmd` to completion, capturing its output, yielding to the runtime while it runs.
-/// A missing program is an error of `missing_kind` with `install_hint`.
+/// A missing program is [`Problem::NotInstalled`] (`engine`: the engine cannot be reached
+/// without it) with `install_hint`.
 pub async fn output(
     cmd: &mut Command,
     what: &str,
-    missing_kind: Kind,
+    engine: bool,
     install_hint: &str,
     trace: &crate::ui::Trace,
 ) -> Result<Output> {
@@ -51,13 +52,13 @@ pub async fn output(
     let started = std::time::Instant::now();
     let mut child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::new(
-                missing_kind,
-                format!("{what} is not installed (or not on PATH)"),
-            )
+            Error::from(Problem::NotInstalled {
+                program: what.to_string(),
+                engine,
+            })
             .with_hint(install_hint.to_string())
         } else {
-            Error::failure(format!("could not run {what}: {e}"))
+            Error::run("could not run", what, e)
         }
     })?;
     let out = drain(child.stdout.take());
@@ -68,7 +69,7 @@ pub async fn output(
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) => tokio::time::sleep(Duration::from_millis(20)).await,
-            Err(e) => return Err(Error::failure(format!("could not wait for {what}: {e}"))),
+            Err(e) => return Err(Error::run("could not wait for", what, e)),
         }
     };
     guard.0 = None;
@@ -190,11 +191,7 @@ pub fn stopped_by(status: ExitStatus) -> Option<Signal> {
 
 /// The error of an operation stopped by `signal`.
 pub fn interrupted(signal: Signal, during: &str) -> Error {
-    Error::new(
-        Kind::Interrupted(signal),
-        format!("interrupted by {} during: {during}", signal.name()),
-    )
-    .with_hint("run `dev-prism plan` to see where the session stands")
+    Error::interrupted(signal, during).with_hint("run `dev-prism plan` to see where the session stands")
 }
 
 /// Sends `signal` to the process group `group` (a child started with `process_group(0)`).
@@ -215,7 +212,7 @@ pub async fn run_forwarding(cmd: &mut Command, what: &str) -> Result<ExitStatus>
     let child = cmd
         .process_group(0)
         .spawn()
-        .map_err(|e| Error::failure(format!("could not run {what}: {e}")))?;
+        .map_err(|e| Error::run("could not run", what, e))?;
     let mut guard = KillOnDrop(Some(child), true);
     let group = guard.0.as_ref().map_or(0, Child::id);
     let status = loop {
@@ -223,7 +220,7 @@ pub async fn run_forwarding(cmd: &mut Command, what: &str) -> Result<ExitStatus>
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) => {}
-            Err(e) => return Err(Error::failure(format!("could not wait for {what}: {e}"))),
+            Err(e) => return Err(Error::run("could not wait for", what, e)),
         }
         tokio::select! {
             signal = interrupt.wait() => {

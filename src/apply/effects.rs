@@ -145,7 +145,7 @@ impl Effects for Real<'_> {
                 .await;
             match (up, choice) {
                 (Err(e), Some(c))
-                    if crate::subnet::is_overlap_error(&e.message)
+                    if crate::subnet::is_overlap_error(&e.message())
                         && tried.len() < crate::subnet::observe::ATTEMPTS =>
                 {
                     tried.push(c.net);

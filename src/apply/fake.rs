@@ -532,7 +532,7 @@ mod tests {
         );
         let err = converge(&mut fx, &d).await.unwrap_err();
         assert_eq!(
-            err.message,
+            err.message(),
             "service `web` exited with code 3; its last log lines:\nweb | boom"
         );
         assert!(!fx.log.iter().any(|l| l.starts_with("setup")));
@@ -547,7 +547,7 @@ mod tests {
         };
         let err = converge(&mut fx, &d).await.unwrap_err();
         assert_eq!(
-            err.message,
+            err.message(),
             "setup command `make seed` failed with exit code 1"
         );
         assert_eq!(fx.containers.len(), 2);
@@ -560,12 +560,12 @@ mod tests {
         let mut fx = Fake::default();
         let err = converge(&mut fx, &d).await.unwrap_err();
         assert!(
-            err.message
+            err.message()
                 .contains("service `db` uses `network_mode: host`"),
             "{}",
-            err.message
+            err.message()
         );
-        assert!(err.message.contains("5432/tcp"), "{}", err.message);
+        assert!(err.message().contains("5432/tcp"), "{}", err.message());
         assert!(err.hint.is_some());
         assert!(fx.log.is_empty(), "{:?}", fx.log);
         // Without published ports it only warns.
@@ -583,6 +583,6 @@ mod tests {
         let d = desired(COMPOSE, "", Selection::default(), &[], false).unwrap();
         let mut fx = Fake::default();
         let err = fx.up(&d, &["db".into()], &[], false).await.unwrap_err();
-        assert!(err.message.contains("before the session file"));
+        assert!(err.message().contains("before the session file"));
     }
 }

@@ -124,7 +124,7 @@ pub async fn apply_counted<E: Effects>(
         if let Err(e) = result {
             // Ctrl-C on a terminal also reaches Compose and git, which may fail first: the
             // signal, once noticed, is the cause.
-            return Err(match e.kind {
+            return Err(match e.kind() {
                 Kind::Interrupted(_) => e,
                 _ => match tokio::time::timeout(Duration::from_millis(200), interrupt.wait()).await
                 {

@@ -39,7 +39,7 @@ pub(super) async fn converge(
     }
     let containers = reconcile::execute(ctx, &p, ui)
         .await
-        .map_err(|e| match e.kind {
+        .map_err(|e| match e.kind() {
             // What did run stays; the same command converges the rest.
             Kind::Failure => e.then(format!("then run `dev-prism {command}` again")),
             _ => e,

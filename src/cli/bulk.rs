@@ -45,7 +45,7 @@ fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
                     Err(e) => BulkRow::Failed {
                         dir,
                         ok: false,
-                        error: e.message.clone(),
+                        error: e.message(),
                         hint: e.hint.clone(),
                     },
                 }
@@ -65,7 +65,7 @@ fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
     for (dir, r) in results {
         match r {
             Ok(plan) => ui.out(&format!("{verb} {}{}", dir.display(), summary(plan))),
-            Err(e) => ui.out(&format!("FAILED {}: {}", dir.display(), e.message)),
+            Err(e) => ui.out(&format!("FAILED {}: {}", dir.display(), e.message())),
         }
     }
     if failed > 0 {

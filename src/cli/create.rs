@@ -62,7 +62,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             Ok(0)
         }
         // A setup command that fails on its own leaves the running session for inspection.
-        Err(e) if is_setup(&p.plan, done) && !matches!(e.kind, Kind::Interrupted(_)) => {
+        Err(e) if is_setup(&p.plan, done) && !matches!(e.kind(), Kind::Interrupted(_)) => {
             if let Ok(containers) = ctx
                 .engine()
                 .await?
@@ -97,7 +97,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                         return Err(e.then(again));
                     }
                     Err(r) => {
-                        ui.warn(&format!("  the rollback did not finish: {}", r.message));
+                        ui.warn(&format!("  the rollback did not finish: {}", r.message()));
                         super::print_dir_if_session(ui, ctx, &dir).await;
                         return Err(e.with_hint(format!(
                             "`dev-prism plan --destroy {}` shows what is left; `dev-prism destroy {0}` removes it",
@@ -142,7 +142,7 @@ async fn prepare_locked(
         let p = create::prepare_worktree(ctx, req, &avoid).await?;
         match context::lock(&p.desired.dir) {
             Ok(lock) => return Ok((p, lock)),
-            Err(e) if e.kind == Kind::Busy && req.branch.is_none() && avoid.len() < 20 => {
+            Err(e) if e.kind() == Kind::Busy && req.branch.is_none() && avoid.len() < 20 => {
                 avoid.push(p.desired.dir.clone());
             }
             Err(e) => return Err(e),

@@ -45,7 +45,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     };
     let plan = bulk::one(ctx, &dir, Intent::destroy(args.force), ui)
         .await
-        .map_err(|e| match e.kind {
+        .map_err(|e| match e.kind() {
             // What was removed stays removed; the same command finishes the rest.
             Kind::Interrupted(_) => e.with_hint(format!(
                 "`dev-prism plan --destroy {0}` shows what is left; `dev-prism destroy {0}` finishes it",

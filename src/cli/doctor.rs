@@ -68,7 +68,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                     e.transport().label()
                 )
             })
-            .map_err(|e| (e.message.clone(), e.hint.clone().unwrap_or_default())),
+            .map_err(|e| (e.message(), e.hint.clone().unwrap_or_default())),
     ));
     let engine = ctx.engine().await;
     let engine_check = match &engine {
@@ -82,7 +82,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                 engine.api_version
             ))
         }
-        Err(e) => Err((e.message.clone(), e.hint.clone().unwrap_or_default())),
+        Err(e) => Err((e.message(), e.hint.clone().unwrap_or_default())),
     };
     checks.push(check("docker engine", engine_check));
 
@@ -103,7 +103,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                 v2.as_deref().unwrap_or("not found"),
                 v1.as_deref().unwrap_or("not found"),
             )),
-            Some(Err(e)) => Err((e.message.clone(), e.hint.clone().unwrap_or_default())),
+            Some(Err(e)) => Err((e.message(), e.hint.clone().unwrap_or_default())),
             None => Err(("no Docker endpoint".into(), "fix the endpoint first".into())),
         },
     ));
@@ -199,13 +199,13 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                         .map(|(files, model)| {
                             format!("{} ({} services)", files.join(", "), model.services.len())
                         })
-                        .map_err(|e| (e.message.clone(), e.hint.clone().unwrap_or_default())),
+                        .map_err(|e| (e.message(), e.hint.clone().unwrap_or_default())),
                 ));
             }
         }
         Err(e) => checks.push(check(
             "config",
-            Err((e.message.clone(), e.hint.clone().unwrap_or_default())),
+            Err((e.message(), e.hint.clone().unwrap_or_default())),
         )),
     }
     // A new worktree session uses the config committed on its branch: an untracked or edited
@@ -215,7 +215,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             "config committed",
             crate::reconcile::create::config_is_committed(ui.trace(), &top, repo, "HEAD")
                 .map(|()| "new worktree sessions use the config as you see it".to_string())
-                .map_err(|e| (e.message.clone(), e.hint.clone().unwrap_or_default())),
+                .map_err(|e| (e.message(), e.hint.clone().unwrap_or_default())),
         ));
     }
 

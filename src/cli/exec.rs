@@ -1,5 +1,5 @@
 use crate::context::{self, Ctx};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Problem, Result};
 use crate::ui::Ui;
 
 /// Run a command (no shell) with the session's variables in its environment: `dev-prism exec
@@ -27,14 +27,17 @@ pub async fn run(args: Args, ctx: &mut Ctx, _ui: &Ui) -> Result<i32> {
         .exec();
     Err(match e.kind() {
         std::io::ErrorKind::NotFound => {
-            Error::new(Kind::CommandNotFound, format!("command not found: `{program}`"))
+            Error::from(Problem::CommandNotFound { command: program.clone() })
                 .with_hint("check the command name and that it is on PATH; `exec` runs no shell: use `dev-prism exec -- sh -c '…'` for one")
         }
-        std::io::ErrorKind::PermissionDenied => Error::new(
-            Kind::NotExecutable,
-            format!("cannot execute `{program}`: {e}"),
-        )
+        std::io::ErrorKind::PermissionDenied => Error::from(Problem::NotExecutable {
+            command: program.clone(),
+            source: e,
+        })
         .with_hint("check that it is a program and has the execute permission"),
-        _ => Error::new(Kind::NotExecutable, format!("cannot run `{program}`: {e}")),
+        _ => Error::from(Problem::NotExecutable {
+            command: program.clone(),
+            source: e,
+        }),
     })
 }

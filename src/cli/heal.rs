@@ -25,8 +25,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     // Another command is converging this session right now; it will leave the files right.
     let _lock = match context::lock(&dir) {
         Ok(l) => Some(l),
-        Err(e) if e.kind == Kind::Busy && !args.check => return Ok(0),
-        Err(e) if e.kind == Kind::Busy => None,
+        Err(e) if e.kind() == Kind::Busy && !args.check => return Ok(0),
+        Err(e) if e.kind() == Kind::Busy => None,
         Err(e) => return Err(e),
     };
     let Some(prepared) = reconcile::prepare_heal(ctx, &dir, ui).await? else {

@@ -87,15 +87,15 @@ fn merge_keys_profiles_healthchecks() {
 fn rejects_bad_documents() {
     let bad = |t: &str| parse(&[("c.yml".into(), t.into())]).unwrap_err();
     assert!(bad("services: {}\n")
-        .message
+        .message()
         .contains("defines no services"));
     assert!(bad("services:\n  'bad name':\n    image: x\n")
-        .message
+        .message()
         .contains("service name `bad name` is not valid"));
     let e = bad("services:\n  web:\n    image: [\n");
-    assert!(e.message.starts_with("c.yml:"), "{}", e.message);
+    assert!(e.message().starts_with("c.yml:"), "{}", e.message());
     let e = bad("services:\n  web:\n    ports: ['3000-3005:3000-3005']\n");
-    assert!(e.message.contains("port range"), "{}", e.message);
+    assert!(e.message().contains("port range"), "{}", e.message());
 }
 
 #[test]
@@ -207,7 +207,7 @@ fn extends_and_include_are_resolved_into_the_model() {
         )],
         &load,
     );
-    assert!(cyclic.unwrap_err().message.contains("nests too deep"));
+    assert!(cyclic.unwrap_err().message().contains("nests too deep"));
 }
 
 #[test]

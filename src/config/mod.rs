@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Problem, Result};
 
 /// File names looked up, in order, in the session directory.
 pub const CONFIG_FILES: &[&str] = &[
@@ -191,11 +191,11 @@ fn module_error(e: &serde_json::Error, text: &str, name: &str) -> Error {
     };
     let message = match key {
         Some((k, e)) if !whole.contains(&format!("`{k}`")) => {
-            format!("{name}: key `{k}`: {}", strip_json_position(&e.to_string()))
+            format!("key `{k}`: {}", strip_json_position(&e.to_string()))
         }
-        _ => format!("{name}: {whole}"),
+        _ => whole,
     };
-    Error::usage(message)
+    Error::config(name, message)
         .with_hint("fix the default export of the config module; the keys are listed in the README")
 }
 
@@ -207,22 +207,25 @@ fn json_error(e: &serde_json::Error, text: &str, name: &str) -> Error {
         "{message}"
     )
     .with_source_code(miette::NamedSource::new(name, text.to_string()));
-    Error::usage(format!("{name}:{}:{}: {message}", e.line(), e.column()))
-        .with_hint("fix the config file; the keys are listed in the README")
-        .with_diagnostic(report)
+    Error::from(Problem::Config {
+        file: name.to_string(),
+        at: Some((e.line(), e.column())),
+        message,
+        diagnostic: Some(Box::new(report)),
+    })
+    .with_hint("fix the config file; the keys are listed in the README")
 }
 
 /// A YAML parse or type error as one sentence with `file:line:col`, plus the snippet.
 pub(crate) fn yaml_error(e: &serde_saphyr::Error, text: &str, name: &str) -> Error {
-    let at = e
-        .location()
-        .map(|l| format!(":{}:{}", l.line(), l.column()))
-        .unwrap_or_default();
-    Error::usage(format!(
-        "{name}{at}: {}",
-        first_line(&strip_location(&e.to_string()))
-    ))
-    .with_diagnostic(serde_saphyr::miette::to_miette_report(e, text, name))
+    Error::from(Problem::Config {
+        file: name.to_string(),
+        at: e.location().map(|l| (l.line() as usize, l.column() as usize)),
+        message: first_line(&strip_location(&e.to_string())).to_string(),
+        diagnostic: Some(Box::new(serde_saphyr::miette::to_miette_report(
+            e, text, name,
+        ))),
+    })
 }
 
 fn first_line(s: &str) -> &str {
@@ -268,7 +271,7 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
     };
     let project_name = match raw.project_name {
         Some(name) if name.trim().is_empty() => {
-            return Err(Error::usage(format!("{}: projectName is empty", file()))
+            return Err(Error::config(file(), "projectName is empty")
                 .with_hint("remove the key to use the directory name, or give a name"))
         }
         Some(name) => name,
@@ -285,10 +288,10 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
     };
     let bind_address = raw.bind_address.unwrap_or_else(|| "127.0.0.1".into());
     if bind_address.parse::<IpAddr>().is_err() {
-        return Err(Error::usage(format!(
-            "{}: bindAddress `{bind_address}` is not an IP address",
-            file()
-        ))
+        return Err(Error::config(
+            file(),
+            format!("bindAddress `{bind_address}` is not an IP address"),
+        )
         .with_hint("use 127.0.0.1 (the default), 0.0.0.0 or another address of this host"));
     }
     for path in raw
@@ -298,19 +301,19 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         .chain(raw.app_env.iter().flat_map(|m| m.keys()))
     {
         if Path::new(path).is_absolute() || path.split('/').any(|c| c == "..") {
-            return Err(Error::usage(format!(
-                "{}: `{path}` must be a path inside the repository",
-                file()
-            ))
+            return Err(Error::config(
+                file(),
+                format!("`{path}` must be a path inside the repository"),
+            )
             .with_hint("write paths relative to the repository root, without `..`"));
         }
     }
     for (app, vars) in raw.app_env.iter().flatten() {
         if let Some(key) = vars.keys().find(|k| !is_var_name(k)) {
-            return Err(Error::usage(format!(
-                "{}: appEnv `{app}` key `{key}` is not a variable name",
-                file()
-            ))
+            return Err(Error::config(
+                file(),
+                format!("appEnv `{app}` key `{key}` is not a variable name"),
+            )
             .with_hint("variable names are letters, digits and `_`, not starting with a digit (e.g. API_URL)"));
         }
     }
@@ -320,7 +323,7 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
     });
     if compose_files.as_ref().is_some_and(|v| v.is_empty()) {
         return Err(
-            Error::usage(format!("{}: composeFile is an empty list", file()))
+            Error::config(file(), "composeFile is an empty list")
                 .with_hint("name at least one compose file, or remove the key"),
         );
     }
@@ -341,11 +344,13 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
             match pool {
                 Some(p) => Some(p),
                 None => {
-                    return Err(Error::usage(format!(
-                        "{}: subnetPool `{text}` is not an IPv4 range of /{} or larger",
+                    return Err(Error::config(
                         file(),
-                        crate::subnet::SMALLEST
-                    ))
+                        format!(
+                            "subnetPool `{text}` is not an IPv4 range of /{} or larger",
+                            crate::subnet::SMALLEST
+                        ),
+                    )
                     .with_hint(format!(
                     "write a CIDR such as {} (the default), or `none` to leave subnets to Docker",
                     crate::subnet::DEFAULT_POOL
@@ -470,11 +475,11 @@ mod tests {
                 ..Default::default()
             };
             let err = resolve(raw, Path::new("/r"), None).unwrap_err();
-            assert_eq!(err.kind, crate::error::Kind::Usage);
+            assert_eq!(err.kind(), crate::error::Kind::Usage);
             assert!(
-                err.message.contains(&format!("key `{bad}`")),
+                err.message().contains(&format!("key `{bad}`")),
                 "{}",
-                err.message
+                err.message()
             );
         }
         assert!(is_var_name("_A1") && is_var_name("api_url"));
@@ -483,23 +488,23 @@ mod tests {
     #[test]
     fn unknown_key_names_file_line_column() {
         let err = yaml("projectName: x\nprojectname: y\n").unwrap_err();
-        assert_eq!(err.kind, crate::error::Kind::Usage);
+        assert_eq!(err.kind(), crate::error::Kind::Usage);
         assert!(
-            err.message
+            err.message()
                 .starts_with("session.config.yaml:2:1: unknown field `projectname`"),
             "{}",
-            err.message
+            err.message()
         );
-        assert!(err.diagnostic.is_some());
+        assert!(err.diagnostic().is_some());
     }
 
     #[test]
     fn wrong_type_names_line_column() {
         let err = yaml("apps: web\n").unwrap_err();
         assert!(
-            err.message.starts_with("session.config.yaml:1:7:"),
+            err.message().starts_with("session.config.yaml:1:7:"),
             "{}",
-            err.message
+            err.message()
         );
     }
 
@@ -512,15 +517,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.message.starts_with("session.config.json:2:"),
+            err.message().starts_with("session.config.json:2:"),
             "{}",
-            err.message
+            err.message()
         );
         let err = parse("{\"bogus\": 1}", Path::new("c.json"), Format::Json).unwrap_err();
         assert!(
-            err.message.contains("unknown field `bogus`"),
+            err.message().contains("unknown field `bogus`"),
             "{}",
-            err.message
+            err.message()
         );
     }
 
@@ -528,7 +533,7 @@ mod tests {
     fn bad_bind_address() {
         let raw = yaml("bindAddress: localhost\n").unwrap();
         let err = resolve(raw, Path::new("/r"), None).unwrap_err();
-        assert!(err.message.contains("bindAddress `localhost`"));
+        assert!(err.message().contains("bindAddress `localhost`"));
         assert!(err.hint.is_some());
     }
 
@@ -570,16 +575,16 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            err.message,
+            err.message(),
             "session.config.mjs: key `readyTimeout`: invalid type: string \"soon\", expected u64"
         );
-        assert!(err.diagnostic.is_none());
+        assert!(err.diagnostic().is_none());
         let err = parse(r#"{"projectName":"x","bogus":1}"#, name, Format::Module).unwrap_err();
         assert!(
-            err.message
+            err.message()
                 .starts_with("session.config.mjs: unknown field `bogus`"),
             "{}",
-            err.message
+            err.message()
         );
     }
 

@@ -2,6 +2,7 @@
 //! owner and mode are checked, released by the OS however the process ends.
 
 use super::*;
+use crate::error::Problem;
 
 /// Held while a command changes a session; released when the process exits, however it
 /// exits (an OS file lock), so a crashed command never leaves a stale lock behind.
@@ -32,12 +33,12 @@ pub fn lock(dir: &Path) -> Result<SessionLock> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .map_err(|e| {
-            Error::failure(format!("cannot open lock file {}: {e}", path.display()))
+            Error::io("cannot open lock file", &path, e)
                 .with_hint("a symbolic link there is refused; remove it and run the command again")
         })?;
     let owner = file
         .metadata()
-        .map_err(|e| Error::failure(format!("cannot inspect {}: {e}", path.display())))?
+        .map_err(|e| Error::io("cannot inspect", &path, e))?
         .uid();
     if owner != uid {
         return Err(Error::failure(format!(
@@ -48,15 +49,11 @@ pub fn lock(dir: &Path) -> Result<SessionLock> {
     }
     match file.try_lock() {
         Ok(()) => Ok(SessionLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
-            crate::error::Kind::Busy,
-            format!("another dev-prism command is working on {}", dir.display()),
-        )
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::from(Problem::Busy {
+            dir: dir.to_path_buf(),
+        })
         .with_hint("wait for it to finish and run the command again")),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::failure(format!(
-            "cannot lock {}: {e}",
-            path.display()
-        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("cannot lock", &path, e)),
     }
 }
 

@@ -119,7 +119,7 @@ pub(super) fn worktree_facts(
         // A linked worktree git can no longer read (its repository moved or was renamed): every
         // fact is unknown, so nothing of it is removed, and the output says why.
         Err(e) if dir.join(".git").is_file() => {
-            let why = format!("git cannot read this worktree: {}", e.message);
+            let why = format!("git cannot read this worktree: {}", e.message());
             return Some(WorktreeFacts {
                 path: dir.to_path_buf(),
                 is_main: false,

@@ -593,10 +593,10 @@ fn modes_select_services() {
     )
     .unwrap_err();
     assert!(
-        err.message
+        err.message()
             .contains("`nope` (from --without) is not one of the apps"),
         "{}",
-        err.message
+        err.message()
     );
     assert_eq!(err.hint.as_deref(), Some("apps are: app, web"));
 }
@@ -691,7 +691,7 @@ fn unknown_template_variable_is_named() {
     let cfg = "apps: [app]\nappEnv:\n  apps/app:\n    URL: 'http://localhost:${API_PORT}'\n";
     let err = try_desired(MONOREPO, cfg, Selection::default(), &[], false).unwrap_err();
     assert_eq!(
-        err.message,
+        err.message(),
         "appEnv `apps/app` key URL uses ${API_PORT}, which is not a session variable"
     );
     assert!(err.hint.unwrap().contains("POSTGRES_PORT"));

@@ -180,7 +180,7 @@ async fn stop_all_stops_only_running_containers_one_plan_per_session() {
     assert_eq!(ops(plan_of(&results, &d[1])), vec!["remove .env.session"]);
     // The failing session is reported; the others were carried out all the same.
     let err = result_of(&results, &d[2]).as_ref().unwrap_err();
-    assert!(err.message.contains("failed"), "{}", err.message);
+    assert!(err.message().contains("failed"), "{}", err.message());
     let fx = world.0.lock().await;
     assert!(fx
         .containers
@@ -258,7 +258,7 @@ async fn destroy_all_removes_a_worktree_only_on_positive_facts_and_reports_failu
     // The failing session is reported, and keeps its worktree and branch (its first step
     // failed); the others were destroyed.
     let err = result_of(&results, &d[3]).as_ref().unwrap_err();
-    assert!(err.message.contains("remove project"), "{}", err.message);
+    assert!(err.message().contains("remove project"), "{}", err.message());
     let fx = world.0.lock().await;
     assert_eq!(fx.worktrees, vec![d[3].clone()]);
     assert_eq!(
@@ -351,7 +351,7 @@ async fn a_failed_create_rolls_back_through_a_destroy_plan_of_exactly_what_it_ma
         let err = crate::apply::apply_counted(&plan, &d, &mut *fx, &quiet(), &mut done)
             .await
             .unwrap_err();
-        assert!(err.message.contains("`web`"), "{}", err.message);
+        assert!(err.message().contains("`web`"), "{}", err.message());
         fx.log.clear();
         plan
     };

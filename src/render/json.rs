@@ -348,9 +348,9 @@ pub fn error<'a>(command: &'a str, e: &Error) -> Doc<'a, ErrorDoc> {
         command,
         ErrorDoc {
             error: ErrorBody {
-                exit_code: e.kind.exit_code(),
-                kind: e.kind.name().to_string(),
-                message: e.message.clone(),
+                exit_code: e.exit_code(),
+                kind: e.kind().name().to_string(),
+                message: e.message(),
                 hint: e.hint.clone(),
             },
         },

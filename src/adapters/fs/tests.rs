@@ -48,14 +48,14 @@ fn a_symlinked_directory_pointing_outside_is_refused() {
     let target = root.join("apps/web/.env.session");
     let e = write_atomic(&root, &target, b"X=1\n", 0o600).unwrap_err();
     assert!(
-        e.message.contains("apps/web is a symbolic link"),
+        e.message().contains("apps/web is a symbolic link"),
         "{}",
-        e.message
+        e.message()
     );
     assert!(
-        e.message.contains(&target.display().to_string()),
+        e.message().contains(&target.display().to_string()),
         "{}",
-        e.message
+        e.message()
     );
     assert!(e.hint.is_some());
     assert_eq!(
@@ -101,7 +101,7 @@ fn a_symlink_at_the_target_is_neither_followed_nor_replaced_nor_removed() {
     let target = root.join(".env.session");
     symlink(&victim, &target).unwrap();
     let e = write_atomic(&root, &target, b"X=1\n", 0o600).unwrap_err();
-    assert!(e.message.contains("symbolic link"), "{}", e.message);
+    assert!(e.message().contains("symbolic link"), "{}", e.message());
     assert!(remove(&root, &target).is_err());
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
     assert!(fs::symlink_metadata(&target)
@@ -144,7 +144,7 @@ fn copy_keeps_every_byte_and_reads_only_inside_its_root() {
         0o600,
     )
     .unwrap_err();
-    assert!(e.message.contains("leads out of"), "{}", e.message);
+    assert!(e.message().contains("leads out of"), "{}", e.message());
     assert!(!root.join("leak.env").exists());
     // A link inside the repository is fine.
     symlink(repo.join(".env"), repo.join("alias.env")).unwrap();

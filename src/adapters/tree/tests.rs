@@ -54,6 +54,6 @@ fn never_writes_through_a_linked_directory() {
     fs::write(src.join("web/.env.local"), "X=1").unwrap();
     symlink(&out, dst.join("web")).unwrap();
     let e = copy_files(&src, &dst, &["web/.env.local".to_string()]).unwrap_err();
-    assert!(e.message.contains("symbolic link"), "{}", e.message);
+    assert!(e.message().contains("symbolic link"), "{}", e.message());
     assert!(!out.join(".env.local").exists());
 }
