@@ -51,10 +51,7 @@ pub fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
     match fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::failure(format!(
-            "could not read {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(Error::io("could not read", path, e)),
     }
 }
 
@@ -109,7 +106,7 @@ fn confined_parent(root: &Path, path: &Path, create: bool) -> Result<PathBuf> {
     }
     let resolve = |p: &Path| {
         fs::canonicalize(p)
-            .map_err(|e| Error::failure(format!("could not resolve {}: {e}", p.display())))
+            .map_err(|e| Error::io("could not resolve", p, e))
     };
     if !resolve(&dir)?.starts_with(resolve(root)?) {
         return Err(outside());
@@ -126,10 +123,7 @@ fn not_a_link(path: &Path) -> Result<bool> {
         )),
         Ok(_) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::failure(format!(
-            "could not inspect {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(Error::io("could not inspect", path, e)),
     }
 }
 
@@ -153,8 +147,7 @@ fn temp_name(name: &str) -> String {
 pub fn write_atomic(root: &Path, path: &Path, content: &[u8], mode: u32) -> Result<()> {
     let dir = confined_parent(root, path, false)?;
     not_a_link(path)?;
-    let fail =
-        |e: std::io::Error| Error::failure(format!("could not write {}: {e}", path.display()));
+    let fail = |e: std::io::Error| Error::io("could not write", path, e);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -201,10 +194,7 @@ pub fn remove(root: &Path, path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::failure(format!(
-            "could not remove {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(Error::io("could not remove", path, e)),
     }
 }
 
@@ -212,9 +202,9 @@ pub fn remove(root: &Path, path: &Path) -> Result<()> {
 /// out of it) to `dst` (inside `dst_root`), byte for byte, creating parent directories.
 pub fn copy(src_root: &Path, src: &Path, dst_root: &Path, dst: &Path, mode: u32) -> Result<()> {
     let resolved = fs::canonicalize(src)
-        .map_err(|e| Error::failure(format!("could not read {}: {e}", src.display())))?;
+        .map_err(|e| Error::io("could not read", src, e))?;
     let real_root = fs::canonicalize(src_root)
-        .map_err(|e| Error::failure(format!("could not resolve {}: {e}", src_root.display())))?;
+        .map_err(|e| Error::io("could not resolve", src_root, e))?;
     if !resolved.starts_with(&real_root) {
         return Err(Error::usage(format!(
             "refusing to copy {}: it leads out of {} (to {})",
@@ -225,7 +215,7 @@ pub fn copy(src_root: &Path, src: &Path, dst_root: &Path, dst: &Path, mode: u32)
         .with_hint("envFiles are copied only from inside the main checkout; replace the link with the file"));
     }
     let bytes = fs::read(&resolved)
-        .map_err(|e| Error::failure(format!("could not read {}: {e}", src.display())))?;
+        .map_err(|e| Error::io("could not read", src, e))?;
     confined_parent(dst_root, dst, true)?;
     write_atomic(dst_root, dst, &bytes, mode)
 }

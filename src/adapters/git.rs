@@ -49,10 +49,7 @@ fn checked(out: std::process::Output, what: &str) -> Result<String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(Error::failure(format!(
-            "git could not {what}: {}",
-            tail(&out, 3)
-        )))
+        Err(Error::git(what, tail(&out, 3)))
     }
 }
 
@@ -209,12 +206,9 @@ fn admin_dir(t: &Trace, dir: &Path) -> Result<PathBuf> {
 /// Records that dev-prism made the worktree at `dir` for this session directory.
 pub fn mark_worktree(t: &Trace, dir: &Path) -> Result<()> {
     let marker = admin_dir(t, dir)?.join(MARKER);
-    std::fs::write(&marker, format!("{}\n", dir.display())).map_err(|e| {
-        Error::failure(format!(
-            "could not record the session in {}: {e}",
-            marker.display()
-        ))
-    })
+    std::fs::write(&marker, format!("{}
+", dir.display()))
+        .map_err(|e| Error::io("could not record the session in", &marker, e))
 }
 
 /// The directory the marker names; `None` when there is no marker (dev-prism did not make it).
@@ -223,10 +217,7 @@ fn marker(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
     match std::fs::read_to_string(&marker) {
         Ok(text) => Ok(Some(PathBuf::from(text.trim_end_matches('\n')))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::failure(format!(
-            "could not read {}: {e}",
-            marker.display()
-        ))),
+        Err(e) => Err(Error::io("could not read", &marker, e)),
     }
 }
 

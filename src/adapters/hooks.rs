@@ -44,7 +44,7 @@ pub enum Outcome {
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::failure(format!("cannot update {}: {e}", path.display()))
+    Error::io("cannot update", path, e)
 }
 
 fn is_ours(path: &Path) -> bool {

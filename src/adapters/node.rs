@@ -33,7 +33,7 @@ pub fn export_json(t: &Trace, path: &Path) -> Result<String> {
                 "install node, or convert it: write the same object as session.config.yaml",
             ))
         }
-        Err(e) => return Err(Error::failure(format!("could not run node: {e}"))),
+        Err(e) => return Err(Error::run("could not run", "node", e)),
     };
     if !output.status.success() {
         let err = String::from_utf8_lossy(&output.stderr);

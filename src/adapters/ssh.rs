@@ -46,10 +46,10 @@ impl Tunnel {
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
-            .map_err(|e| Error::failure(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| Error::io("cannot create", &dir, e))?;
         let socket = dir.join("docker.sock");
         let listener = UnixListener::bind(&socket)
-            .map_err(|e| Error::failure(format!("cannot listen on {}: {e}", socket.display())))?;
+            .map_err(|e| Error::io("cannot listen on", &socket, e))?;
         let last_error = Arc::new(Mutex::new(String::new()));
         let control = dir.join("cm");
         let args = target.dial_args(Some(&control));

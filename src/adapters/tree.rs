@@ -16,7 +16,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Problem, Result};
 use crate::observed::worktree::matches_any;
 pub use crate::plan::ready::Entry;
 use crate::plan::ready::{include_patterns, CopyOrigin, CopyPattern};
@@ -38,11 +38,10 @@ pub fn ignored_files(t: &Trace, repo: &Path) -> Result<Vec<Entry>> {
         t,
     )?;
     if !out.status.success() {
-        return Err(Error::failure(format!(
-            "git could not list the ignored files of {}: {}",
-            repo.display(),
-            super::tail(&out, 3)
-        )));
+        return Err(Error::git(
+            format!("list the ignored files of {}", repo.display()),
+            super::tail(&out, 3),
+        ));
     }
     let mut entries = vec![];
     for raw in out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
@@ -123,10 +122,10 @@ pub fn tracked_at(t: &Trace, repo: &Path, rev: &str) -> Result<HashSet<String>> 
         t,
     )?;
     if !out.status.success() {
-        return Err(Error::failure(format!(
-            "git could not list the files of {rev}: {}",
-            super::tail(&out, 3)
-        )));
+        return Err(Error::git(
+            format!("list the files of {rev}"),
+            super::tail(&out, 3),
+        ));
     }
     Ok(out
         .stdout
@@ -186,11 +185,11 @@ fn copy_chunk(src_root: &Path, dst_root: &Path, paths: &[String]) -> Result<Copi
     for rel in paths {
         let (src, dst) = (src_root.join(rel), dst_root.join(rel));
         let fail = |e: std::io::Error| {
-            Error::failure(format!(
-                "could not copy {} to {}: {e}",
-                src.display(),
-                dst.display()
-            ))
+            Error::from(Problem::Copy {
+                from: src.clone(),
+                to: dst.clone(),
+                source: e,
+            })
         };
         let meta = match fs::symlink_metadata(&src) {
             Ok(m) => m,
@@ -291,7 +290,7 @@ fn real_dirs(root: &Path, rel: &str, checked: &mut HashSet<PathBuf>) -> Result<(
             },
             other => other,
         }
-        .map_err(|e| Error::failure(format!("could not create {}: {e}", dir.display())))?;
+        .map_err(|e| Error::io("could not create", &dir, e))?;
         if meta.file_type().is_symlink() {
             return Err(Error::usage(format!(
                 "refusing to copy {rel} into {}: {} is a symbolic link",

@@ -8,7 +8,7 @@ use crate::adapters::{fs, git};
 use crate::compose::file_args;
 use crate::context::Ctx;
 use crate::desired::{Desired, Var};
-use crate::error::{Error, Result};
+use crate::error::{Error, Problem, Result};
 use crate::observed::Container;
 use crate::plan::ready::{DataSource, NewVolume};
 
@@ -143,10 +143,14 @@ impl Effects for Real<'_> {
                     (remove_orphans, no_deps),
                 )
                 .await;
+            // Compose's own words say whether the engine refused the subnet.
+            let overlap = |e: &Error| {
+                matches!(e.problem(), Problem::Compose { stderr, .. }
+                    if crate::subnet::is_overlap_error(stderr))
+            };
             match (up, choice) {
                 (Err(e), Some(c))
-                    if crate::subnet::is_overlap_error(&e.message())
-                        && tried.len() < crate::subnet::observe::ATTEMPTS =>
+                    if overlap(&e) && tried.len() < crate::subnet::observe::ATTEMPTS =>
                 {
                     tried.push(c.net);
                     let net = crate::subnet::observe::replace(self.ctx, desired, c, &tried).await?;
@@ -175,7 +179,7 @@ impl Effects for Real<'_> {
     ) -> Result<()> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
-                .map_err(|e| Error::failure(format!("cannot create {}: {e}", parent.display())))?;
+                .map_err(|e| Error::io("cannot create", parent, e))?;
         }
         let t = self.ctx.trace();
         git::add_worktree(t, self.repo()?, path, branch, create_branch, start)?;
@@ -261,5 +265,8 @@ impl Effects for Real<'_> {
 /// A failed setup command, named with its exit code (create keeps the session: see
 /// `reconcile::create::is_setup`).
 pub fn setup_failed(command: &str, code: &str) -> Error {
-    Error::failure(format!("setup command `{command}` failed with {code}"))
+    Error::from(Problem::SetupFailed {
+        command: command.to_string(),
+        status: code.to_string(),
+    })
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::adapters::process::{interrupted, Interrupt};
 use crate::desired::{render_file, session_vars, Desired};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Kind, Problem, Result};
 use crate::observed::{Container, Health, State};
 use crate::plan::{Content, Op, Plan, Step};
 use crate::ui::Ui;
@@ -373,13 +373,12 @@ fn engine_finishes(op: &Op) -> bool {
 }
 
 fn service_failed<E: Effects>(desired: &Desired, fx: &mut E, service: &str, why: &str) -> Error {
-    let logs = fx.service_logs(desired, service);
-    let mut message = format!("service `{service}` {why}");
-    if !logs.is_empty() {
-        message.push_str("; its last log lines:\n");
-        message.push_str(&logs);
-    }
-    Error::failure(message).with_hint(format!(
+    Error::from(Problem::ServiceFailed {
+        service: service.to_string(),
+        reason: why.to_string(),
+        logs: fx.service_logs(desired, service),
+    })
+    .with_hint(format!(
         "see `docker compose -p {} logs {service}` and fix it",
         desired.project
     ))

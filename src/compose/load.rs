@@ -14,7 +14,7 @@ pub(super) fn parse_doc(name: &str, text: &str) -> Result<Map<String, Value>> {
     };
     let Value::Object(mut doc) = doc else {
         return Err(
-            Error::usage(format!("{name}: a compose file must be a mapping"))
+            Error::config(name, "a compose file must be a mapping")
                 .with_hint("it should start with `services:`"),
         );
     };
@@ -45,7 +45,7 @@ pub(super) fn load_doc(
 ) -> Result<Map<String, Value>> {
     if depth > 8 {
         return Err(
-            Error::usage(format!("{name}: `include` nests too deep (a cycle?)"))
+            Error::config(name, "`include` nests too deep (a cycle?)")
                 .with_hint("check the include chain of your compose files"),
         );
     }
@@ -70,7 +70,7 @@ pub(super) fn load_doc(
             })
             .collect(),
         _ => {
-            return Err(Error::usage(format!("{name}: `include` must be a list"))
+            return Err(Error::config(name, "`include` must be a list")
                 .with_hint("write `include:` followed by `- path/to/compose.yaml` entries"))
         }
     };
