@@ -104,10 +104,7 @@ fn confined_parent(root: &Path, path: &Path, create: bool) -> Result<PathBuf> {
             Err(e) => return Err(fail(&dir, e.to_string())),
         }
     }
-    let resolve = |p: &Path| {
-        fs::canonicalize(p)
-            .map_err(|e| Error::io("could not resolve", p, e))
-    };
+    let resolve = |p: &Path| fs::canonicalize(p).map_err(|e| Error::io("could not resolve", p, e));
     if !resolve(&dir)?.starts_with(resolve(root)?) {
         return Err(outside());
     }
@@ -201,10 +198,9 @@ pub fn remove(root: &Path, path: &Path) -> Result<()> {
 /// Copies `src` (inside `src_root`, the main checkout: never read through a link that leads
 /// out of it) to `dst` (inside `dst_root`), byte for byte, creating parent directories.
 pub fn copy(src_root: &Path, src: &Path, dst_root: &Path, dst: &Path, mode: u32) -> Result<()> {
-    let resolved = fs::canonicalize(src)
-        .map_err(|e| Error::io("could not read", src, e))?;
-    let real_root = fs::canonicalize(src_root)
-        .map_err(|e| Error::io("could not resolve", src_root, e))?;
+    let resolved = fs::canonicalize(src).map_err(|e| Error::io("could not read", src, e))?;
+    let real_root =
+        fs::canonicalize(src_root).map_err(|e| Error::io("could not resolve", src_root, e))?;
     if !resolved.starts_with(&real_root) {
         return Err(Error::usage(format!(
             "refusing to copy {}: it leads out of {} (to {})",
@@ -214,8 +210,7 @@ pub fn copy(src_root: &Path, src: &Path, dst_root: &Path, dst: &Path, mode: u32)
         ))
         .with_hint("envFiles are copied only from inside the main checkout; replace the link with the file"));
     }
-    let bytes = fs::read(&resolved)
-        .map_err(|e| Error::io("could not read", src, e))?;
+    let bytes = fs::read(&resolved).map_err(|e| Error::io("could not read", src, e))?;
     confined_parent(dst_root, dst, true)?;
     write_atomic(dst_root, dst, &bytes, mode)
 }

@@ -191,7 +191,8 @@ pub fn stopped_by(status: ExitStatus) -> Option<Signal> {
 
 /// The error of an operation stopped by `signal`.
 pub fn interrupted(signal: Signal, during: &str) -> Error {
-    Error::interrupted(signal, during).with_hint("run `dev-prism plan` to see where the session stands")
+    Error::interrupted(signal, during)
+        .with_hint("run `dev-prism plan` to see where the session stands")
 }
 
 /// Sends `signal` to the process group `group` (a child started with `process_group(0)`).

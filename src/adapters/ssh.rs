@@ -48,8 +48,8 @@ impl Tunnel {
             .create(&dir)
             .map_err(|e| Error::io("cannot create", &dir, e))?;
         let socket = dir.join("docker.sock");
-        let listener = UnixListener::bind(&socket)
-            .map_err(|e| Error::io("cannot listen on", &socket, e))?;
+        let listener =
+            UnixListener::bind(&socket).map_err(|e| Error::io("cannot listen on", &socket, e))?;
         let last_error = Arc::new(Mutex::new(String::new()));
         let control = dir.join("cm");
         let args = target.dial_args(Some(&control));

@@ -178,8 +178,7 @@ impl Effects for Real<'_> {
         start: Option<&str>,
     ) -> Result<()> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io("cannot create", parent, e))?;
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
         }
         let t = self.ctx.trace();
         git::add_worktree(t, self.repo()?, path, branch, create_branch, start)?;

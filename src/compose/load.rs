@@ -13,10 +13,8 @@ pub(super) fn parse_doc(name: &str, text: &str) -> Result<Map<String, Value>> {
         })?
     };
     let Value::Object(mut doc) = doc else {
-        return Err(
-            Error::config(name, "a compose file must be a mapping")
-                .with_hint("it should start with `services:`"),
-        );
+        return Err(Error::config(name, "a compose file must be a mapping")
+            .with_hint("it should start with `services:`"));
     };
     if let Some(Value::Object(services)) = doc.get_mut("services") {
         services.values_mut().for_each(normalise_service);
@@ -44,10 +42,8 @@ pub(super) fn load_doc(
     depth: usize,
 ) -> Result<Map<String, Value>> {
     if depth > 8 {
-        return Err(
-            Error::config(name, "`include` nests too deep (a cycle?)")
-                .with_hint("check the include chain of your compose files"),
-        );
+        return Err(Error::config(name, "`include` nests too deep (a cycle?)")
+            .with_hint("check the include chain of your compose files"));
     }
     let mut doc = parse_doc(name, text)?;
     let Some(include) = doc.remove("include") else {

@@ -220,7 +220,9 @@ fn json_error(e: &serde_json::Error, text: &str, name: &str) -> Error {
 pub(crate) fn yaml_error(e: &serde_saphyr::Error, text: &str, name: &str) -> Error {
     Error::from(Problem::Config {
         file: name.to_string(),
-        at: e.location().map(|l| (l.line() as usize, l.column() as usize)),
+        at: e
+            .location()
+            .map(|l| (l.line() as usize, l.column() as usize)),
         message: first_line(&strip_location(&e.to_string())).to_string(),
         diagnostic: Some(Box::new(serde_saphyr::miette::to_miette_report(
             e, text, name,
@@ -322,10 +324,8 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         OneOrMany::Many(v) => v,
     });
     if compose_files.as_ref().is_some_and(|v| v.is_empty()) {
-        return Err(
-            Error::config(file(), "composeFile is an empty list")
-                .with_hint("name at least one compose file, or remove the key"),
-        );
+        return Err(Error::config(file(), "composeFile is an empty list")
+            .with_hint("name at least one compose file, or remove the key"));
     }
     let mut warnings = vec![];
     let original_services = raw.services.unwrap_or_default();
