@@ -1,7 +1,8 @@
 //! The one error type. A failure is a [`Problem`]: one variant per kind of failure, carrying its
 //! data (the path, the service, the operation, the source error). Its sentence is rendered from
 //! that data, and [`Problem::kind`] is the one place that classifies it (exit code, JSON kind).
-//! An [`Error`] is a problem plus the hint that says what to do next.
+//! An [`Error`] is a problem plus the hint that says what to do next. (Slightly over 400 lines:
+//! the variants, their one classification and their sentences are read together.)
 
 use std::fmt;
 use std::path::PathBuf;
