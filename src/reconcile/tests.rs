@@ -258,7 +258,11 @@ async fn destroy_all_removes_a_worktree_only_on_positive_facts_and_reports_failu
     // The failing session is reported, and keeps its worktree and branch (its first step
     // failed); the others were destroyed.
     let err = result_of(&results, &d[3]).as_ref().unwrap_err();
-    assert!(err.message().contains("remove project"), "{}", err.message());
+    assert!(
+        err.message().contains("remove project"),
+        "{}",
+        err.message()
+    );
     let fx = world.0.lock().await;
     assert_eq!(fx.worktrees, vec![d[3].clone()]);
     assert_eq!(
