@@ -170,14 +170,9 @@ impl ComposeCli {
                 c.arg("--no-deps");
             }
             c.arg("--").args(services);
-            let out = super::process::output(
-                &mut c,
-                "docker compose",
-                true,
-                INSTALL_HINT,
-                &self.trace,
-            )
-            .await?;
+            let out =
+                super::process::output(&mut c, "docker compose", true, INSTALL_HINT, &self.trace)
+                    .await?;
             if out.status.success() {
                 return Ok(());
             }

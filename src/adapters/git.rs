@@ -206,8 +206,7 @@ fn admin_dir(t: &Trace, dir: &Path) -> Result<PathBuf> {
 /// Records that dev-prism made the worktree at `dir` for this session directory.
 pub fn mark_worktree(t: &Trace, dir: &Path) -> Result<()> {
     let marker = admin_dir(t, dir)?.join(MARKER);
-    std::fs::write(&marker, format!("{}
-", dir.display()))
+    std::fs::write(&marker, format!("{}\n", dir.display()))
         .map_err(|e| Error::io("could not record the session in", &marker, e))
 }
 
