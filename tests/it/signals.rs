@@ -319,18 +319,19 @@ fn signal_to_group_during_compose_up(signal: &str, code: i32) {
     signal_to_group_during(&repo, "compose up", &|| true, signal, code, &[V2]);
 }
 
-/// Sends `signal` to create's process group once its progress names `step` and `now()` holds;
-/// create reports the signal and leaves nothing.
-fn signal_to_group_during(
-    repo: &Repo,
+/// Runs dev-prism `args` in its own process group and sends `signal` (to the whole group when
+/// `group`) once a progress line names `step` and `now()` holds (waiting up to 10 s for it).
+/// Returns how it ended and everything it printed on stderr.
+fn signal_when(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
     step: &str,
     now: &dyn Fn() -> bool,
     signal: &str,
-    code: i32,
-    env: &[(&str, &str)],
-) {
-    let branch = format!("group-{}", signal.to_lowercase());
-    let mut child = dp_command(&repo.path, &["create", "--branch", &branch], env)
+    group: bool,
+) -> (ExitStatus, String) {
+    let mut child = dp_command(dir, args, env)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -347,13 +348,36 @@ fn signal_to_group_during(
             while !now() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            kill(signal, &format!("-{}", child.id()));
+            let target = if group { "-" } else { "" };
+            kill(signal, &format!("{target}{}", child.id()));
             break;
         }
     }
     let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
     let status = wait_exit(&mut child, 60);
-    let err = format!("{seen}{}", rest.join("\n"));
+    (status, format!("{seen}{}", rest.join("\n")))
+}
+
+/// Sends `signal` to create's process group once its progress names `step` and `now()` holds;
+/// create reports the signal and leaves nothing.
+fn signal_to_group_during(
+    repo: &Repo,
+    step: &str,
+    now: &dyn Fn() -> bool,
+    signal: &str,
+    code: i32,
+    env: &[(&str, &str)],
+) {
+    let branch = format!("group-{}", signal.to_lowercase());
+    let (status, err) = signal_when(
+        &repo.path,
+        &["create", "--branch", &branch],
+        env,
+        step,
+        now,
+        signal,
+        true,
+    );
     assert_eq!(status.code(), Some(code), "{err}");
     assert!(
         err.contains(&format!("interrupted by SIG{signal}")),
@@ -464,27 +488,18 @@ fn an_interrupted_stop_finishes_so_a_start_right_after_holds() {
     }
     let repo = Repo::new(Flavor::V2, STUBBORN);
     ok(&dp_env(&repo.path, &["create", "--in-place", "-q"], &[V2]));
-    let mut child = dp_command(&repo.path, &["stop"], &[V2])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("stop ") {
+    let (status, err) = signal_when(
+        &repo.path,
+        &["stop"],
+        &[V2],
+        "stop ",
+        &|| {
             std::thread::sleep(Duration::from_millis(300));
-            kill("TERM", &child.id().to_string());
-            break;
-        }
-    }
-    let rest: Vec<String> = lines.map_while(|l| l.ok()).collect();
-    let status = wait_exit(&mut child, 30);
-    let err = format!("{seen}{}", rest.join("\n"));
+            true
+        },
+        "TERM",
+        false,
+    );
     assert_eq!(status.code(), Some(143), "{err}");
     assert!(err.contains("waiting for the engine to finish"), "{err}");
     ok(&dp_env(&repo.path, &["start", "-q"], &[V2]));
