@@ -28,8 +28,16 @@ pub fn copy_steps(
     }
     let mut files = tree::ignored_files(t, repo)?;
     if let Some(rev) = existing {
+        // A committed path, or a committed file or link where the main checkout has an
+        // ignored directory: the branch's entry is what the worktree has.
         let tracked = tree::tracked_at(t, repo, rev)?;
-        files.retain(|f| !tracked.contains(&f.path));
+        files.retain(|f| {
+            !tracked.contains(&f.path)
+                && !f
+                    .path
+                    .match_indices('/')
+                    .any(|(i, _)| tracked.contains(&f.path[..i]))
+        });
     }
     Ok(ready::copy_steps(
         &patterns,

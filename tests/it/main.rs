@@ -2,6 +2,7 @@
 
 mod support;
 
+mod attacks;
 mod copies;
 mod engine_proxy;
 mod errors;
