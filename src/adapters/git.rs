@@ -398,6 +398,13 @@ pub fn show(t: &Trace, repo: &Path, rev: &str, path: &str) -> Result<Option<Stri
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
+/// The mode git records for `path` at `rev` (`100644`, `100755`, `120000` a link, `040000` a
+/// directory, `160000` a submodule); `None` when it has no such path.
+pub fn mode_at(t: &Trace, repo: &Path, rev: &str, path: &str) -> Result<Option<String>> {
+    let out = ok_text(t, repo, &["ls-tree", rev, "--", path])?;
+    Ok(out.and_then(|l| l.split(' ').next().filter(|m| !m.is_empty()).map(str::to_string)))
+}
+
 /// The commit `name` resolves to in `dir`; `None` when it does not exist (an unborn HEAD).
 pub fn commit_of(t: &Trace, dir: &Path, name: &str) -> Result<Option<String>> {
     rev(t, dir, name)

@@ -65,3 +65,48 @@ fn a_branch_committing_a_link_where_main_has_an_ignored_directory_keeps_the_link
     );
     ok(&repo.dp(&dir, &["destroy"]));
 }
+
+/// An `envFiles` entry the branch commits as a directory or a link cannot be copied or
+/// rewritten: create refuses before anything is made (no service started), naming the file
+/// and what it is, exit 2.
+#[test]
+fn an_env_file_committed_as_a_directory_or_link_is_refused_before_anything_starts() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ONE);
+    repo.write(
+        ".gitignore",
+        ".env.session\ndocker-compose.session.yml\n.env\n",
+    );
+    repo.write("session.config.yaml", "envFiles: [.env]\n");
+    repo.commit("env files");
+    repo.git(&["checkout", "-q", "-b", "dir"]);
+    repo.write(".env/inner", "x\n");
+    repo.git(&["add", "-f", ".env/inner"]);
+    repo.commit(".env is a directory");
+    repo.git(&["checkout", "-q", "-b", "link", "main"]);
+    let outside = repo.root.join("outside.env");
+    std::fs::write(&outside, "OUTSIDE=1\n").unwrap();
+    std::os::unix::fs::symlink(&outside, repo.path.join(".env")).unwrap();
+    repo.git(&["add", "-f", ".env"]);
+    repo.commit(".env is a link");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write(".env", "DATABASE_URL=postgres://u:p@localhost:5432/db\n");
+
+    for (branch, what) in [("dir", "a directory"), ("link", "a symbolic link")] {
+        let out = repo.dp(&repo.path, &["create", "--branch", branch]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("envFiles entry `.env` is {what} on branch `{branch}`")),
+            "{err}"
+        );
+        assert!(err.contains("hint: "), "{err}");
+        // Refused while planning: nothing was started, nothing is left.
+        assert!(!err.contains("compose up"), "{err}");
+        assert!(!repo.sessions_dir().join(branch).exists());
+        assert!(containers_under(&repo.root).is_empty());
+    }
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "OUTSIDE=1\n");
+}
