@@ -99,7 +99,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                     Err(r) => {
                         ui.warn(&format!("  the rollback did not finish: {}", r.message()));
                         super::print_dir_if_session(ui, ctx, &dir).await;
-                        return Err(e.with_hint(format!(
+                        // The failure's own hint stays (a source left paused, say).
+                        return Err(e.then(format!(
                             "`dev-prism plan --destroy {}` shows what is left; `dev-prism destroy {0}` removes it",
                             dir.display()
                         )));

@@ -110,3 +110,93 @@ fn an_env_file_committed_as_a_directory_or_link_is_refused_before_anything_start
     }
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "OUTSIDE=1\n");
 }
+
+/// One service whose named volume holds about 400 MB (200 copies of busybox), so a
+/// `--data-from` copy of it takes a while.
+const BIG: &str = r#"services:
+  db:
+    image: dev-prism-test-busybox:2
+    command: ["sh", "-c", "[ -f /data/seed ] || { i=0; while [ $$i -lt 200 ]; do cp /bin/busybox /data/b$$i; i=$$((i+1)); done; echo ok > /data/seed; }; exec sleep 3600"]
+    volumes: ["data:/data"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD-SHELL", "[ -f /data/seed ]"]
+      interval: 1s
+      start_period: 120s
+volumes:
+  data: {}
+"#;
+
+fn state(id: &str) -> String {
+    let out = std::process::Command::new("docker")
+        .args(["inspect", "-f", "{{.State.Status}}", id])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Unpauses a container when the test ends, whatever happened.
+struct Unpause(String);
+
+impl Drop for Unpause {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["unpause", &self.0])
+            .output();
+    }
+}
+
+/// The engine going away while `--data-from` has the source paused: create cannot unpause
+/// it, so it says so in one sentence naming the container, with the command that does, and
+/// the state it leaves is one `destroy` finishes once the engine is back.
+#[test]
+fn the_engine_vanishing_while_the_source_is_paused_says_how_to_unpause_it() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, BIG);
+    let out = repo.dp(&repo.path, &["create", "-q", "--branch", "src"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let src = PathBuf::from(stdout(&out).lines().next().unwrap());
+    let ids = containers_under(&src);
+    let id = ids[0].0.clone();
+    let _unpause = Unpause(id.clone());
+
+    let proxy = crate::engine_proxy::EngineProxy::start(&repo.root);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_dev-prism"))
+        .current_dir(&repo.path)
+        .args(["create", "--branch", "copy", "--data-from"])
+        .arg(&src)
+        .env("DOCKER_HOST", proxy.host())
+        .env("DEV_PRISM_COMPOSE", "v2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while state(&id) != "paused" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    proxy.stop();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    // dev-prism could not unpause it (the engine was gone for it): it says so, and how.
+    assert_eq!(state(&id), "paused", "{err}");
+    assert!(
+        err.contains(&format!("left paused: run `docker unpause {id}")),
+        "{err}"
+    );
+    assert!(err.contains("dev-prism destroy"), "{err}");
+    std::process::Command::new("docker")
+        .args(["unpause", &id])
+        .output()
+        .unwrap();
+    // With the engine back, destroy finishes: nothing of the new session is left.
+    let dir = repo.sessions_dir().join("copy");
+    let out = repo.dp(&repo.path, &["destroy", &dir.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!dir.exists(), "{}", stderr(&out));
+    assert!(by_project("volume", &repo.project_of(&dir)).is_empty());
+    assert_eq!(state(&id), "running");
+}

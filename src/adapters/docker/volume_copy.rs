@@ -88,7 +88,12 @@ impl Engine {
                 )
                 .await;
         }
-        result.and(unpaused)
+        // A source left paused matters more than why the copy failed (the engine going away
+        // fails both): that is the error, and its hint the command that unpauses it.
+        match unpaused {
+            Ok(()) => result,
+            Err(e) => Err(e),
+        }
     }
 
     async fn copy_paused(
@@ -271,15 +276,19 @@ impl Engine {
 
     /// Unpauses what was paused; disarms the guard.
     async fn unpause(&self, guard: &mut Guard) -> Result<()> {
-        let mut first_error = None;
+        let (mut first_error, mut left) = (None, vec![]);
         for id in std::mem::take(&mut guard.paused) {
             if let Err(e) = self.client.unpause_container(&id).await {
                 first_error.get_or_insert(self.api_error(&format!("unpause container {id}"), e));
+                left.push(id);
             }
         }
         match first_error {
             None => Ok(()),
-            Some(e) => Err(e.with_hint("run `docker unpause` on the source's containers")),
+            Some(e) => Err(e.with_hint(format!(
+                "the source's containers are left paused: run `docker unpause {}` once the engine answers",
+                left.join(" ")
+            ))),
         }
     }
 }
