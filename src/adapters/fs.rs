@@ -46,13 +46,49 @@ pub fn head(path: &Path, n: u64) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// The bytes of a file, `None` when it does not exist.
+/// The bytes of a file, `None` when it does not exist. Only a regular file is read: a FIFO
+/// there would make every command wait forever (it is opened without blocking), a device
+/// could be endless, and neither is a file dev-prism wrote — refused, naming it.
 pub fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("could not read", path, e)),
+    use std::io::Read;
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("could not read", path, e)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io("could not read", path, e))?;
+    if !meta.is_file() {
+        return Err(not_a_file(path, meta.file_type()));
     }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    (&file)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("could not read", path, e))?;
+    Ok(Some(bytes))
+}
+
+fn not_a_file(path: &Path, kind: fs::FileType) -> Error {
+    use std::os::unix::fs::FileTypeExt;
+    let what = if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a device"
+    };
+    Error::usage(format!(
+        "{} is {what}, not a file: dev-prism reads and writes only regular files there",
+        path.display()
+    ))
+    .with_hint("it is not dev-prism's, so it is left as it is; move or remove it, then run the command again")
 }
 
 const LINK_HINT: &str = "dev-prism never writes through a symbolic link in the session \

@@ -67,7 +67,8 @@ pub fn ignored_files(t: &Trace, repo: &Path) -> Result<Vec<Entry>> {
 /// `.worktreeinclude`, then config `copy`.
 pub fn copy_patterns(repo: &Path, copy: &[String]) -> Vec<CopyPattern> {
     let mut out = vec![];
-    if let Ok(text) = fs::read_to_string(repo.join(".worktreeinclude")) {
+    // Only a regular file is read (a FIFO or a link to a device there is not a list).
+    if let Ok(Some((text, _))) = super::fs::read(&repo.join(".worktreeinclude")) {
         out.extend(
             include_patterns(&text)
                 .into_iter()

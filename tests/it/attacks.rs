@@ -1,6 +1,7 @@
 //! An adversarial user on the ready-to-code and file-writing paths (issues 11-13): each test
 //! is a fault found by attacking dev-prism, kept so it stays fixed.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 
 use crate::support::*;
@@ -199,4 +200,65 @@ fn the_engine_vanishing_while_the_source_is_paused_says_how_to_unpause_it() {
     assert!(!dir.exists(), "{}", stderr(&out));
     assert!(by_project("volume", &repo.project_of(&dir)).is_empty());
     assert_eq!(state(&id), "running");
+}
+
+/// Runs dev-prism with `args` in `dir`, killing it (and failing) if it has not ended within
+/// a minute: a command must never wait forever on a file.
+fn bounded(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dev-prism"))
+        .current_dir(dir)
+        .args(args)
+        .env("DEV_PRISM_COMPOSE", "v2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`dev-prism {}` hung", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A FIFO (or a link to a device) where a generated file belongs is the user's, not a file:
+/// no command waits on it forever or reads it endlessly; each says which path is in the
+/// way and what to do (exit 2), and leaves it where it is. Once it is gone, destroy finishes.
+#[test]
+fn a_fifo_or_device_at_a_generated_file_name_does_not_hang_any_command() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ONE);
+    repo.write(".worktreeinclude", "local/\n");
+    repo.commit("include");
+    let out = repo.dp(&repo.path, &["create", "-q", "--branch", "fifo"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dir = PathBuf::from(stdout(&out).lines().next().unwrap());
+    let env = dir.join(".env.session");
+    std::fs::remove_file(&env).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&env).status().unwrap();
+    assert!(made.success());
+    for args in [["info"], ["plan"], ["apply"], ["destroy"]] {
+        let out = bounded(&dir, &args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("{} is a FIFO", env.display())) && err.contains("hint: "),
+            "{args:?}: {err}"
+        );
+        assert!(env.symlink_metadata().unwrap().file_type().is_fifo());
+    }
+    // A `.worktreeinclude` that is a link to an endless device is not read endlessly.
+    std::fs::remove_file(repo.path.join(".worktreeinclude")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", repo.path.join(".worktreeinclude")).unwrap();
+    let out = bounded(&repo.path, &["plan", "--create", "--branch", "other"]);
+    assert!(!stdout(&out).contains("copy"), "{}", stdout(&out));
+
+    std::fs::remove_file(&env).unwrap();
+    ok(&repo.dp(&dir, &["destroy"]));
+    assert!(!dir.exists());
 }
