@@ -402,7 +402,12 @@ pub fn show(t: &Trace, repo: &Path, rev: &str, path: &str) -> Result<Option<Stri
 /// directory, `160000` a submodule); `None` when it has no such path.
 pub fn mode_at(t: &Trace, repo: &Path, rev: &str, path: &str) -> Result<Option<String>> {
     let out = ok_text(t, repo, &["ls-tree", rev, "--", path])?;
-    Ok(out.and_then(|l| l.split(' ').next().filter(|m| !m.is_empty()).map(str::to_string)))
+    Ok(out.and_then(|l| {
+        l.split(' ')
+            .next()
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+    }))
 }
 
 /// The commit `name` resolves to in `dir`; `None` when it does not exist (an unborn HEAD).

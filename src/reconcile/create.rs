@@ -295,6 +295,21 @@ pub fn is_setup(plan: &plan::Plan, index: usize) -> bool {
         .is_some_and(|s: &&Step| matches!(s.op, Op::RunSetup { .. }))
 }
 
+/// An `envFiles` entry the branch commits as something other than a file (a directory, a
+/// link, a submodule) can be neither copied nor rewritten: refused before anything is made.
+fn refuse_non_file(t: &Trace, repo: &Path, rev: &str, branch: &str, f: &str) -> Result<()> {
+    let what = match git::mode_at(t, repo, rev, f)?.as_deref() {
+        None | Some("100644" | "100755") => return Ok(()),
+        Some("120000") => "a symbolic link",
+        Some("040000") => "a directory",
+        Some(_) => "a submodule",
+    };
+    Err(Error::usage(format!(
+        "envFiles entry `{f}` is {what} on branch `{branch}`, not a file dev-prism can copy and rewrite"
+    ))
+    .with_hint("remove it from envFiles in the config, or commit a regular file at that path"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,19 +329,4 @@ mod tests {
         assert!(p.is_absolute());
         assert!(p.ends_with("dp-none-x/z"));
     }
-}
-
-/// An `envFiles` entry the branch commits as something other than a file (a directory, a
-/// link, a submodule) can be neither copied nor rewritten: refused before anything is made.
-fn refuse_non_file(t: &Trace, repo: &Path, rev: &str, branch: &str, f: &str) -> Result<()> {
-    let what = match git::mode_at(t, repo, rev, f)?.as_deref() {
-        None | Some("100644" | "100755") => return Ok(()),
-        Some("120000") => "a symbolic link",
-        Some("040000") => "a directory",
-        Some(_) => "a submodule",
-    };
-    Err(Error::usage(format!(
-        "envFiles entry `{f}` is {what} on branch `{branch}`, not a file dev-prism can copy and rewrite"
-    ))
-    .with_hint("remove it from envFiles in the config, or commit a regular file at that path"))
 }

@@ -100,7 +100,9 @@ fn an_env_file_committed_as_a_directory_or_link_is_refused_before_anything_start
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(
-            err.contains(&format!("envFiles entry `.env` is {what} on branch `{branch}`")),
+            err.contains(&format!(
+                "envFiles entry `.env` is {what} on branch `{branch}`"
+            )),
             "{err}"
         );
         assert!(err.contains("hint: "), "{err}");
@@ -240,7 +242,10 @@ fn a_fifo_or_device_at_a_generated_file_name_does_not_hang_any_command() {
     let dir = PathBuf::from(stdout(&out).lines().next().unwrap());
     let env = dir.join(".env.session");
     std::fs::remove_file(&env).unwrap();
-    let made = std::process::Command::new("mkfifo").arg(&env).status().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&env)
+        .status()
+        .unwrap();
     assert!(made.success());
     for args in [["info"], ["plan"], ["apply"], ["destroy"]] {
         let out = bounded(&dir, &args);
