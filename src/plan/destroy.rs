@@ -18,7 +18,7 @@ use petgraph::graph::NodeIndex;
 use super::{remove_file_step, Action, Blocker, Detail, Kept, Op, Plan, Reason, Step, Subject};
 use crate::compose::SESSION_FILE;
 use crate::desired::{is_generated, Desired, Render, Scope, ENV_FILE};
-use crate::observed::{Fact, Observed, PathFact, WorktreeFacts};
+use crate::observed::{Fact, Observed, Owner, PathFact, WorktreeFacts};
 
 pub(super) fn plan_destroy(
     plan: &mut Plan,
@@ -57,8 +57,11 @@ pub(super) fn plan_destroy(
         .known()
         .into_iter()
         .flatten()
-        .filter(|p| !is_removed_file(desired, &p.path))
+        // A file of the user's at a generated name is not removed before the worktree: it
+        // goes with it (forced), and is listed so.
+        .filter(|p| !is_removed_file(desired, &p.path) || p.owner != Owner::DevPrism)
         .collect();
+    plan.kept.retain(|k| !matches!(k, Kept::File(_)));
     // git refuses an unclean worktree (anything but ignored paths left); every path left is
     // known to be removable, or forced.
     let git_force = force || discarded.iter().any(|p| p.status != "ignored");

@@ -267,3 +267,31 @@ fn a_fifo_or_device_at_a_generated_file_name_does_not_hang_any_command() {
     ok(&repo.dp(&dir, &["destroy"]));
     assert!(!dir.exists());
 }
+
+/// A file of the user's at a generated name (`.env.session` without dev-prism's header): a
+/// plain destroy keeps it and the worktree; `destroy --force` removes the worktree, and then
+/// says the file went with it — never "kept" for a file it deleted.
+#[test]
+fn destroy_force_never_reports_as_kept_a_user_file_it_deleted() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ONE);
+    let out = repo.dp(&repo.path, &["create", "-q", "--branch", "mine"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dir = PathBuf::from(stdout(&out).lines().next().unwrap());
+    std::fs::write(dir.join(".env.session"), "MINE=1\n").unwrap();
+
+    let out = repo.dp(&dir, &["destroy"]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(dir.join(".env.session").exists(), "{text}");
+    assert!(text.contains("kept file .env.session"), "{text}");
+
+    let plan = ok(&repo.dp(&dir, &["plan", "--destroy", "--force"]));
+    assert!(plan.contains(".env.session"), "listed as removed: {plan}");
+    let out = repo.dp(&dir, &["destroy", "--force"]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!dir.exists(), "{text}");
+    assert!(!text.contains("kept file"), "it was deleted: {text}");
+}
