@@ -234,6 +234,16 @@ pub fn remove(root: &Path, path: &Path) -> Result<()> {
 /// Copies `src` (inside `src_root`, the main checkout: never read through a link that leads
 /// out of it) to `dst` (inside `dst_root`), byte for byte, creating parent directories.
 pub fn copy(src_root: &Path, src: &Path, dst_root: &Path, dst: &Path, mode: u32) -> Result<()> {
+    let resolved = source_inside(src_root, src)?;
+    let bytes = read_bytes(&resolved)?
+        .ok_or_else(|| Error::io("could not read", src, std::io::ErrorKind::NotFound.into()))?;
+    confined_parent(dst_root, dst, true)?;
+    write_atomic(dst_root, dst, &bytes, mode)
+}
+
+/// Where `src` (a file of the main checkout `src_root`) really is; refused when a link leads
+/// out of `src_root` (checked when planning, so `plan --create` says it too).
+pub fn source_inside(src_root: &Path, src: &Path) -> Result<PathBuf> {
     let resolved = fs::canonicalize(src).map_err(|e| Error::io("could not read", src, e))?;
     let real_root =
         fs::canonicalize(src_root).map_err(|e| Error::io("could not resolve", src_root, e))?;
@@ -246,9 +256,7 @@ pub fn copy(src_root: &Path, src: &Path, dst_root: &Path, dst: &Path, mode: u32)
         ))
         .with_hint("envFiles are copied only from inside the main checkout; replace the link with the file"));
     }
-    let bytes = fs::read(&resolved).map_err(|e| Error::io("could not read", src, e))?;
-    confined_parent(dst_root, dst, true)?;
-    write_atomic(dst_root, dst, &bytes, mode)
+    Ok(resolved)
 }
 
 #[cfg(test)]

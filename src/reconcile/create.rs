@@ -132,6 +132,9 @@ pub async fn prepare_worktree(
         refuse_non_file(t, &repo, &rev, &name, f)?;
         let committed = git::show(t, &repo, &rev, f)?;
         let copy = committed.is_none() && from.is_file();
+        if copy {
+            crate::adapters::fs::source_inside(&repo, &from)?;
+        }
         let text = match committed {
             Some(text) => Some(text),
             None => crate::adapters::fs::read(&from)?.map(|(t, _)| t),

@@ -295,3 +295,37 @@ fn destroy_force_never_reports_as_kept_a_user_file_it_deleted() {
     assert!(!dir.exists(), "{text}");
     assert!(!text.contains("kept file"), "it was deleted: {text}");
 }
+
+/// An `envFiles` file of the main checkout that is a link leading out of it: `plan --create`
+/// refuses it as `create` does (exit 2, naming the link), and create makes nothing.
+#[test]
+fn an_env_file_linking_out_of_the_main_checkout_is_refused_by_plan_create_too() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ONE);
+    repo.write(
+        ".gitignore",
+        ".env.session\ndocker-compose.session.yml\n.env\n",
+    );
+    repo.write("session.config.yaml", "envFiles: [.env]\n");
+    repo.commit("env files");
+    let outside = repo.root.join("outside.env");
+    std::fs::write(&outside, "SECRET=outside\n").unwrap();
+    std::os::unix::fs::symlink(&outside, repo.path.join(".env")).unwrap();
+    for args in [
+        &["plan", "--create", "--branch", "out"][..],
+        &["create", "--branch", "out"][..],
+    ] {
+        let out = repo.dp(&repo.path, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("it leads out of"), "{args:?}: {err}");
+        assert!(
+            !err.contains("+ worktree"),
+            "refused before anything: {err}"
+        );
+    }
+    assert!(!repo.sessions_dir().join("out").exists());
+    assert!(repo.git(&["branch", "--list", "out"]).trim().is_empty());
+}
