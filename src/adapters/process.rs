@@ -120,6 +120,14 @@ impl Interrupt {
         })
     }
 
+    /// Makes `signal` pending again, for the next [`Interrupt`] to report: one signal stops
+    /// every task of a bulk command, not only the one that noticed it.
+    pub fn repost(&self, signal: Signal) {
+        if let Some((tx, _)) = self.latch.as_ref() {
+            tx.send_replace(Some(signal));
+        }
+    }
+
     /// Resolves with a signal, reporting it, once one is pending (never, if none could be
     /// registered).
     pub async fn wait(&mut self) -> Signal {

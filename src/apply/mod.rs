@@ -81,6 +81,8 @@ pub async fn apply_counted<E: Effects>(
     *done = 0;
     check_host_network(plan, desired, ui)?;
     let mut interrupt = Interrupt::install();
+    // A signal whose report waits for the step that completes the one it interrupted.
+    let mut held = None;
     let all = Instant::now();
     let steps = plan.ordered();
     for (index, step) in steps.iter().enumerate() {
@@ -138,8 +140,17 @@ pub async fn apply_counted<E: Effects>(
         // A signal that came as the step finished ends the apply here, not a step later (the
         // yield lets the runtime notice one that arrived during a blocking step).
         tokio::task::yield_now().await;
-        if let Some(s) = interrupt.take() {
-            return Err(interrupted(s, &subject));
+        if let Some(s) = interrupt.take().or(held.take()) {
+            // git forgets a removed worktree's branch: the branch goes with it, whole, or is
+            // never found again.
+            let branch_next = matches!(
+                steps.get(index + 1).map(|n| &n.op),
+                Some(Op::DeleteBranch { .. })
+            );
+            if !(matches!(step.op, Op::RemoveWorktree { .. }) && branch_next) {
+                return Err(interrupted(s, &subject));
+            }
+            held = Some(s);
         }
         *done += 1;
         let took = started.elapsed().as_secs_f64();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::context::{self, Ctx};
 use crate::desired::Intent;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::observed::{Container, State};
 use crate::plan::Plan;
 use crate::reconcile::bulk;
@@ -25,9 +25,43 @@ async fn sessions(ctx: &mut Ctx, under: Option<&Path>) -> Result<Vec<(PathBuf, V
         .collect())
 }
 
-/// Prints one line per session (or the JSON document); 1 when any failed.
+/// The signal that stopped any of the sessions.
+fn signal_of(results: &[(PathBuf, Result<Plan>)]) -> Option<crate::error::Signal> {
+    results
+        .iter()
+        .find_map(|(_, r)| match r.as_ref().err()?.kind() {
+            Kind::Interrupted(s) => Some(s),
+            _ => None,
+        })
+}
+
+/// Each interrupted session's error with the command that finishes it: `command DIR` (the
+/// bulk command may no longer find it: an interrupted destroy can leave a worktree without
+/// containers).
+fn finished(results: Vec<(PathBuf, Result<Plan>)>, command: &str) -> Vec<(PathBuf, Result<Plan>)> {
+    results
+        .into_iter()
+        .map(|(dir, r)| {
+            let r = r.map_err(|e| match e.kind() {
+                Kind::Interrupted(_) => e.with_hint(format!(
+                    "`dev-prism {command} {}` finishes it",
+                    dir.display()
+                )),
+                _ => e,
+            });
+            (dir, r)
+        })
+        .collect()
+}
+
+/// Prints one line per session (or the JSON document); 1 when any failed, 128+n when a
+/// signal n stopped them.
 fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    let code = match signal_of(results) {
+        Some(s) => Kind::Interrupted(s).exit_code(),
+        None => i32::from(failed > 0),
+    };
     let summary =
         |plan: &Plan| -> String { plan.kept.iter().map(|k| format!("\n  note: {k}")).collect() };
     if ui.json {
@@ -60,20 +94,29 @@ fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
             command,
             BulkDoc { results: rows },
         ));
-        return i32::from(failed > 0);
+        return code;
     }
     for (dir, r) in results {
         match r {
             Ok(plan) => ui.out(&format!("{verb} {}{}", dir.display(), summary(plan))),
-            Err(e) => ui.out(&format!("FAILED {}: {}", dir.display(), e.message())),
+            Err(e) => {
+                ui.out(&format!("FAILED {}: {}", dir.display(), e.message()));
+                if let Some(hint) = &e.hint {
+                    ui.out(&format!("  hint: {hint}"));
+                }
+            }
         }
     }
-    if failed > 0 {
-        ui.warn(&format!("{failed} of {} session(s) failed", results.len()));
-        1
-    } else {
-        0
+    match signal_of(results) {
+        Some(s) => ui.warn(&format!(
+            "interrupted by {}: {failed} of {} session(s) not finished",
+            s.name(),
+            results.len()
+        )),
+        None if failed > 0 => ui.warn(&format!("{failed} of {} session(s) failed", results.len())),
+        None => {}
     }
+    code
 }
 
 /// Stops every running session (one plan each, all at once).
@@ -89,6 +132,7 @@ pub async fn stop_all(ctx: &mut Ctx, under: Option<&Path>, ui: &Ui) -> Result<i3
         return Ok(0);
     }
     let results = bulk::each(ctx, dirs, Intent::Stop, ui).await?;
+    let results = finished(results, "stop");
     Ok(report(ui, &results, "stopped"))
 }
 
@@ -103,7 +147,10 @@ pub async fn destroy_all(ctx: &mut Ctx, under: Option<&Path>, force: bool, ui: &
         ui.out("No sessions.");
         return Ok(0);
     }
-    let results = bulk::each(ctx, dirs, Intent::destroy(force), ui).await?;
+    let results = finished(
+        bulk::each(ctx, dirs, Intent::destroy(force), ui).await?,
+        "destroy",
+    );
     Ok(report(ui, &results, "destroyed"))
 }
 
@@ -154,7 +201,10 @@ pub async fn prune(ctx: &mut Ctx, yes: bool, force: bool, ui: &Ui) -> Result<i32
         ui.out("Nothing removed.");
         return Ok(0);
     }
-    let results = bulk::each(ctx, candidates, Intent::destroy(force), ui).await?;
+    let results = finished(
+        bulk::each(ctx, candidates, Intent::destroy(force), ui).await?,
+        "destroy",
+    );
     Ok(report(ui, &results, "pruned"))
 }
 

@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use super::World;
+use crate::adapters::process::Interrupt;
 use crate::context;
 use crate::desired::Intent;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::plan::Plan;
 use crate::ui::Ui;
 
@@ -46,9 +47,18 @@ pub async fn each<W: World>(
             (i, dir, r)
         });
     }
+    // One Ctrl-C reaches one task's `Interrupt`: passed on, it stops the others too.
+    let interrupt = Interrupt::install();
     let mut results = vec![];
     while let Some(joined) = set.join_next().await {
-        results.push(joined.map_err(|e| Error::failure(format!("a session task failed: {e}")))?);
+        let joined = joined.map_err(|e| Error::failure(format!("a session task failed: {e}")))?;
+        if let (Kind::Interrupted(s), false) = (
+            joined.2.as_ref().err().map_or(Kind::Failure, Error::kind),
+            set.is_empty(),
+        ) {
+            interrupt.repost(s);
+        }
+        results.push(joined);
     }
     results.sort_by_key(|(i, _, _)| *i);
     Ok(results.into_iter().map(|(_, d, r)| (d, r)).collect())

@@ -26,13 +26,13 @@ fn repo_with_setup(setup: &str) -> Repo {
     repo
 }
 
-fn session_dir(repo: &Repo, branch: &str) -> PathBuf {
+pub(crate) fn session_dir(repo: &Repo, branch: &str) -> PathBuf {
     repo.sessions_dir().join(branch)
 }
 
 /// Asserts that nothing of the session on `branch` is left, volumes included.
 #[track_caller]
-fn assert_nothing_left(repo: &Repo, branch: &str) {
+pub(crate) fn assert_nothing_left(repo: &Repo, branch: &str) {
     assert_rolled_back(repo, branch);
     let project = repo.project_of(&session_dir(repo, branch));
     assert!(by_project("volume", &project).is_empty(), "no volume left");
@@ -477,7 +477,7 @@ fn sigterm_stops_following_logs_after_create() {
 }
 
 /// A service that ignores SIGTERM: the engine stops it only when its grace period ends.
-const STUBBORN: &str = "services:\n  app:\n    image: dev-prism-test-busybox:2\n    command: [\"sh\", \"-c\", \"trap '' TERM; while true; do sleep 1; done\"]\n    stop_grace_period: 3s\n";
+pub(crate) const STUBBORN: &str = "services:\n  app:\n    image: dev-prism-test-busybox:2\n    command: [\"sh\", \"-c\", \"trap '' TERM; while true; do sleep 1; done\"]\n    stop_grace_period: 3s\n";
 
 /// A stop interrupted while the engine stops a service waits for the engine to finish what it
 /// began (a second Ctrl-C would leave it), so a `start` right after is not undone by it.
