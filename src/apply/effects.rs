@@ -122,6 +122,11 @@ impl Effects for Real<'_> {
             ))
             .with_hint("set DEV_PRISM_COMPOSE to the flavour the session was made with, or destroy and re-create it"));
         }
+        self.ctx
+            .engine()
+            .await?
+            .unpause_session(&desired.dir.to_string_lossy())
+            .await?;
         // A job that is done is left out of `services`; as a dependency Compose would run it
         // again, so dependencies are not pulled in then (every other one is listed).
         let no_deps = desired

@@ -1,7 +1,8 @@
 //! Interruptions of the commands over many sessions (`stop-all --under`, `destroy --all
 //! --under`): one Ctrl-C stops them all, the exit code is 128+n, and every session left half-way
 //! names the command that finishes it (a destroy stopped while git removes a worktree deletes
-//! its branch too: no later destroy could tell which branch it was).
+//! its branch too: no later destroy could tell which branch it was); and what `kill -9` during a
+//! `--data-from` copy leaves (a paused source) is converged by the source's next `apply`.
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -139,4 +140,31 @@ fn ctrl_c_stops_destroy_all_with_130_and_the_hinted_command_finishes() {
     for b in ["one", "two"] {
         assert_nothing_left(&repo, b);
     }
+}
+
+/// `kill -9` while `create --data-from` copies leaves the source's containers paused (nothing
+/// can unpause them then): the source's next `apply` unpauses them and converges, its data and
+/// ports untouched.
+#[test]
+fn apply_unpauses_a_session_a_killed_data_copy_left_paused() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ECHO);
+    ok(&dp_env(&repo.path, &["create", "-q", "--in-place"], &[V2]));
+    let before = env_vars(&repo.path.join(".env.session"));
+    let project = repo.project_of(&repo.path);
+    for id in by_project("container", &project) {
+        let paused = std::process::Command::new("docker")
+            .args(["pause", &id])
+            .status()
+            .unwrap();
+        assert!(paused.success());
+    }
+    ok(&dp_env(&repo.path, &["apply", "-q"], &[V2]));
+    let plan = dp_env(&repo.path, &["plan", "--detailed-exitcode"], &[V2]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+    assert_eq!(env_vars(&repo.path.join(".env.session")), before);
+    assert!(echo_answers(port(&before, "ECHO_PORT")));
+    ok(&dp_env(&repo.path, &["destroy", "-q"], &[V2]));
 }

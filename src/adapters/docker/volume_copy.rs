@@ -26,6 +26,7 @@ use super::Engine;
 use crate::adapters::endpoint::Endpoint;
 use crate::compose::labels;
 use crate::error::Result;
+use crate::observed::State;
 use crate::plan::ready::{DataSource, NewVolume, DATA_FROM_LABEL};
 
 /// A volume copy lasts as long as the data takes to stream.
@@ -290,6 +291,22 @@ impl Engine {
                 left.join(" ")
             ))),
         }
+    }
+}
+
+impl Engine {
+    /// Unpauses the paused containers of the session in `dir`, before Compose brings it up
+    /// (Compose cannot start a paused container). A copy whose dev-prism was killed (`kill
+    /// -9`) could not unpause its source: the source's next `apply` or `start` does.
+    pub async fn unpause_session(&self, dir: &str) -> Result<()> {
+        let paused = self.session_containers(dir).await?;
+        for c in paused.iter().filter(|c| c.state == State::Paused) {
+            self.client
+                .unpause_container(&c.id)
+                .await
+                .map_err(|e| self.api_error(&format!("unpause container {}", c.id), e))?;
+        }
+        Ok(())
     }
 }
 
