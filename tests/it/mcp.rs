@@ -294,3 +294,49 @@ fn claude_registers_the_mcp_server_and_installs_the_skill() {
         "{ broken"
     );
 }
+
+/// The client goes away (its input ends) while `create` runs: the call is cancelled at once and
+/// rolls back, instead of finishing a session no client will ever hear of.
+#[test]
+fn mcp_end_of_input_during_create_rolls_it_back() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ECHO);
+    let mut child = Command::new(BIN)
+        .arg("mcp")
+        .env("DEV_PRISM_COMPOSE", "v2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let init = rpc(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+               "clientInfo": {"name": "raw", "version": "1"}}),
+    );
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let create = rpc(
+        2,
+        "tools/call",
+        json!({"name": "create", "arguments": {"repo": repo.path, "branch": "gone"}}),
+    );
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{init}\n{initialized}\n{create}").unwrap();
+    // Once create made the worktree, the client goes away.
+    let made = repo.sessions_dir().join("gone").join(".git");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !made.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(answer.contains("interrupted by SIGINT"), "{answer}");
+    assert!(containers_under(&repo.root).is_empty());
+    assert!(repo.git(&["branch", "--list", "gone"]).is_empty());
+    assert!(!repo.git(&["worktree", "list"]).contains("gone"));
+}

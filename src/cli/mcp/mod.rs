@@ -6,6 +6,7 @@
 //! client asked for progress, sent as progress notifications; a cancelled call is Ctrl-C
 //! (SIGINT) for its child, so `create` rolls back. stdout carries only the protocol.
 
+mod eof;
 mod invoke;
 mod tools;
 
@@ -45,6 +46,8 @@ struct Server {
     /// Held (shared) by every running call; taken whole at the end so that calls cancelled by
     /// the end of input finish their rollback before the server exits.
     calls: Arc<RwLock<()>>,
+    /// The client's input ended: running calls are cancelled.
+    ended: eof::Ended,
     /// Diagnostics only (the children's stderr): stdout carries the protocol.
     ui: Ui,
 }
@@ -53,12 +56,15 @@ pub async fn run(_args: Args, ui: &Ui) -> Result<i32> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::failure(format!("cannot find this program's path: {e}")))?;
     let calls = Arc::new(RwLock::new(()));
+    let (stdin, stdout) = rmcp::transport::stdio();
+    let (stdin, ended) = eof::watch(stdin);
     let server = Server {
         exe,
         calls: calls.clone(),
+        ended,
         ui: ui.clone(),
     };
-    let service = match server.serve(rmcp::transport::stdio()).await {
+    let service = match server.serve((stdin, stdout)).await {
         Ok(s) => s,
         // Input ended before the client initialized: nothing to do.
         Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(0),
@@ -113,7 +119,13 @@ impl ServerHandler for Server {
             .meta
             .get_progress_token()
             .map(|token| (token, context.peer.clone()));
-        let cancelled = context.ct.cancelled();
+        let ended = self.ended.clone();
+        let cancelled = async move {
+            tokio::select! {
+                _ = context.ct.cancelled() => {}
+                _ = ended.wait() => {}
+            }
+        };
         let output = run_child(&self.exe, &invocation, cancelled, progress, &self.ui).await;
         Ok(answer(&name, &invocation, output).into())
     }
