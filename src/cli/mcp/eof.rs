@@ -1,7 +1,8 @@
 //! The end of the client's input, seen by the server itself: rmcp lets calls still running at
 //! end of input finish for a few seconds (to send their answers), so a `create` that ends
-//! meanwhile would leave a session that no client will ever hear of. A call running when the
-//! input ends is cancelled at once instead (Ctrl-C for its child: `create` rolls back).
+//! meanwhile would leave a session that no client will ever hear of. A call that changes a
+//! session and still runs when the input ends is cancelled at once instead (Ctrl-C for its
+//! child: `create` rolls back).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -103,12 +103,12 @@ impl ServerHandler for Server {
         context: RequestContext<RoleServer>,
     ) -> std::result::Result<CallToolResponse, McpError> {
         let name = request.name.to_string();
-        if tools::get(&name).is_none() {
+        let Some(tool) = tools::get(&name) else {
             return Err(McpError::invalid_params(
                 format!("unknown tool `{name}`"),
                 None,
             ));
-        }
+        };
         let invocation =
             match invoke::invocation(&name, &request.arguments.clone().unwrap_or_default()) {
                 Ok(i) => i,
@@ -119,11 +119,16 @@ impl ServerHandler for Server {
             .meta
             .get_progress_token()
             .map(|token| (token, context.peer.clone()));
+        // A change whose client went away is undone (a create rolls back); a question is
+        // still answered (a client may close its input after its last request).
         let ended = self.ended.clone();
+        let changes = tool
+            .annotations
+            .is_some_and(|a| a.read_only_hint != Some(true));
         let cancelled = async move {
             tokio::select! {
                 _ = context.ct.cancelled() => {}
-                _ = ended.wait() => {}
+                _ = ended.wait(), if changes => {}
             }
         };
         let output = run_child(&self.exe, &invocation, cancelled, progress, &self.ui).await;
