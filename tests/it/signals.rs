@@ -439,6 +439,35 @@ fn ctrl_c_to_the_process_group_while_git_makes_the_worktree_rolls_back() {
     );
 }
 
+/// SIGTERM to dev-prism alone (`kill PID`, an MCP cancel) during `compose up`: Compose is not
+/// signalled; create waits for it, so nothing it was still creating (the network) appears after
+/// the rollback looked.
+#[test]
+fn sigterm_to_create_alone_during_compose_up_leaves_no_network() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = repo_with_setup("true");
+    // At several moments of `compose up` (before the fix, about one in three left a network).
+    for n in 0..8 {
+        let branch = format!("alone-{n}");
+        let (status, err) = signal_when(
+            &repo.path,
+            &["create", "--branch", &branch],
+            &[V2],
+            "compose up",
+            &|| {
+                std::thread::sleep(Duration::from_millis(10 * (n + 1)));
+                true
+            },
+            "TERM",
+            false,
+        );
+        assert_eq!(status.code(), Some(143), "{err}");
+        assert_nothing_left(&repo, &branch);
+    }
+}
+
 #[test]
 fn ctrl_c_to_the_process_group_during_compose_up_rolls_back() {
     signal_to_group_during_compose_up("INT", 130);
