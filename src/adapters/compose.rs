@@ -1,6 +1,7 @@
 //! The Compose CLI (v2 `docker compose` preferred, v1 `docker-compose` as fallback,
 //! `DEV_PRISM_COMPOSE` to choose). Always run with `-p` and explicit `-f` files, in the
-//! session directory, against the same engine endpoint the API client uses.
+//! session directory, against the same engine endpoint the API client uses. (Just over 400
+//! lines: detection, the commands and their error mapping belong together; tests at the end.)
 
 use std::path::Path;
 use std::process::Command;

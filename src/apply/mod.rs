@@ -109,9 +109,10 @@ pub async fn apply_counted<E: Effects>(
                         // not; a command run right after would race it (measured: `start`
                         // after an interrupted `stop` saw its service killed meanwhile).
                         ui.warn(&format!(
-                            "{}: waiting for the engine to finish `{}`, which it already began (press Ctrl-C again to leave it to the engine)",
+                            "{}: waiting for the engine to finish `{}`, which it already began ({} again to leave it to the engine)",
                             s.name(),
-                            subject
+                            subject,
+                            if s == crate::error::Signal::Int { "press Ctrl-C" } else { "send a signal" }
                         ));
                         tokio::select! {
                             _ = &mut run => {}

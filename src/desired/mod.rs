@@ -1,4 +1,5 @@
-//! (Config, compose model, command) → the session as it should be. Pure.
+//! (Config, compose model, command) → the session as it should be. Pure. (Over 400 lines:
+//! nearly a third is its unit tests, next to the one function they check.)
 
 pub mod address;
 mod env;

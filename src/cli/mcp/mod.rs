@@ -1,4 +1,5 @@
 //! `dev-prism mcp`: a Model Context Protocol server over stdio (the official Rust SDK, rmcp).
+//! (Just over 400 lines: the server and its unit tests; end of input is handled in `eof.rs`.)
 //!
 //! Every tool call runs this same program as a child process, `dev-prism --json <command> …`,
 //! so a call behaves exactly like the command: the same session lock, safety rules, exit codes
