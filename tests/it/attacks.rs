@@ -75,13 +75,7 @@ fn an_env_file_committed_as_a_directory_or_link_is_refused_before_anything_start
     if !docker_ready(Flavor::V2) {
         return;
     }
-    let repo = Repo::new(Flavor::V2, ONE);
-    repo.write(
-        ".gitignore",
-        ".env.session\ndocker-compose.session.yml\n.env\n",
-    );
-    repo.write("session.config.yaml", "envFiles: [.env]\n");
-    repo.commit("env files");
+    let repo = Repo::new(Flavor::V2, ONE).with_env_file();
     repo.git(&["checkout", "-q", "-b", "dir"]);
     repo.write(".env/inner", "x\n");
     repo.git(&["add", "-f", ".env/inner"]);
@@ -303,13 +297,7 @@ fn an_env_file_linking_out_of_the_main_checkout_is_refused_by_plan_create_too() 
     if !docker_ready(Flavor::V2) {
         return;
     }
-    let repo = Repo::new(Flavor::V2, ONE);
-    repo.write(
-        ".gitignore",
-        ".env.session\ndocker-compose.session.yml\n.env\n",
-    );
-    repo.write("session.config.yaml", "envFiles: [.env]\n");
-    repo.commit("env files");
+    let repo = Repo::new(Flavor::V2, ONE).with_env_file();
     let outside = repo.root.join("outside.env");
     std::fs::write(&outside, "SECRET=outside\n").unwrap();
     std::os::unix::fs::symlink(&outside, repo.path.join(".env")).unwrap();

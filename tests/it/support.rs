@@ -195,6 +195,17 @@ impl Repo {
         git_in(&self.path, args)
     }
 
+    /// Config `envFiles: [.env]` with `.env` gitignored, committed.
+    pub fn with_env_file(self) -> Self {
+        self.write(
+            ".gitignore",
+            ".env.session\ndocker-compose.session.yml\n.env\n",
+        );
+        self.write("session.config.yaml", "envFiles: [.env]\n");
+        self.commit("env files");
+        self
+    }
+
     pub fn commit(&self, message: &str) {
         self.git(&["add", "-A"]);
         self.git(&["commit", "-q", "-m", message]);

@@ -67,13 +67,7 @@ fn env_files_keep_bytes_that_are_not_utf8() {
         return;
     }
     let compose = "services:\n  db:\n    image: dev-prism-test-busybox:2\n    command: [\"nc\", \"-ll\", \"-p\", \"5432\", \"-e\", \"cat\"]\n    ports: [\"5432\"]\n    stop_grace_period: 1s\n";
-    let repo = Repo::new(Flavor::V2, compose);
-    repo.write("session.config.yaml", "envFiles: [.env]\n");
-    repo.write(
-        ".gitignore",
-        ".env.session\ndocker-compose.session.yml\n.env\n",
-    );
-    repo.commit("env files");
+    let repo = Repo::new(Flavor::V2, compose).with_env_file();
     let before = b"# caf\xe9\nDATABASE_URL=postgresql://u:p@localhost:5432/x\nLATIN=\xff\xfe\n";
     std::fs::write(repo.path.join(".env"), before).unwrap();
     let dir = created(&repo.dp(&repo.path, &["create", "-q"]));
