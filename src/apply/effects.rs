@@ -32,6 +32,8 @@ pub trait Effects {
         remove_orphans: bool,
     ) -> Result<()>;
     async fn stop(&mut self, ids: &[String]) -> Result<()>;
+    /// Unpauses the given containers of the session.
+    async fn unpause(&mut self, ids: &[String]) -> Result<()>;
     /// Removes the project's containers labelled with `working_dir`, then its networks,
     /// volumes and built images: the one place a session's Docker objects are removed.
     async fn remove_project(&mut self, project: &str, working_dir: &str) -> Result<()>;
@@ -122,11 +124,6 @@ impl Effects for Real<'_> {
             ))
             .with_hint("set DEV_PRISM_COMPOSE to the flavour the session was made with, or destroy and re-create it"));
         }
-        self.ctx
-            .engine()
-            .await?
-            .unpause_session(&desired.dir.to_string_lossy())
-            .await?;
         // A job that is done is left out of `services`; as a dependency Compose would run it
         // again, so dependencies are not pulled in then (every other one is listed).
         let no_deps = desired
@@ -164,6 +161,10 @@ impl Effects for Real<'_> {
                 (up, _) => return up,
             }
         }
+    }
+
+    async fn unpause(&mut self, ids: &[String]) -> Result<()> {
+        self.ctx.engine().await?.unpause_containers(ids).await
     }
 
     async fn stop(&mut self, ids: &[String]) -> Result<()> {

@@ -279,6 +279,20 @@ impl Effects for Fake {
         Ok(())
     }
 
+    async fn unpause(&mut self, ids: &[String]) -> Result<()> {
+        self.check(&format!("unpause {}", ids.join(",")))?;
+        for id in ids {
+            let c = self
+                .containers
+                .iter_mut()
+                .find(|c| &c.id == id && c.state == State::Paused)
+                .ok_or_else(|| Error::failure(format!("unpause of a container not paused {id}")))?;
+            c.state = State::Running;
+        }
+        self.log.push(format!("unpause {}", ids.len()));
+        Ok(())
+    }
+
     async fn stop(&mut self, ids: &[String]) -> Result<()> {
         self.check(&format!("stop {}", ids.join(",")))?;
         for id in ids {

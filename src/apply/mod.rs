@@ -208,7 +208,13 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
             services,
             profiles,
             remove_orphans,
-        } => fx.up(desired, services, profiles, *remove_orphans).await,
+            unpause,
+        } => {
+            if !unpause.is_empty() {
+                fx.unpause(unpause).await?;
+            }
+            fx.up(desired, services, profiles, *remove_orphans).await
+        }
         Op::WaitReady { services } => wait_ready(desired, services, fx).await,
         Op::StopContainers { ids } => fx.stop(ids).await,
         Op::RemoveProject {

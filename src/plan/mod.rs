@@ -85,6 +85,9 @@ pub enum Op {
         services: Vec<String>,
         profiles: Vec<String>,
         remove_orphans: bool,
+        /// The session's containers observed paused (a copy killed while it paused them):
+        /// unpaused first, or Compose cannot start them.
+        unpause: Vec<String>,
     },
     WaitReady {
         services: Vec<String>,

@@ -116,7 +116,8 @@ fn fresh_directory_plans_everything_in_order() {
         Op::ComposeUp {
             services: vec!["db".into(), "web".into()],
             profiles: vec![],
-            remove_orphans: false
+            remove_orphans: false,
+            unpause: vec![]
         }
     );
     assert_eq!(up.details.len(), 2);
@@ -171,6 +172,28 @@ fn stopped_container_is_started() {
     );
     let up = &plan.ordered()[0];
     assert_eq!(up.details[0].action, Action::Update);
+}
+
+/// A container left paused (a data copy killed while it paused its source) is unpaused by
+/// the same compose-up step that starts it: Compose cannot start a paused container.
+#[test]
+fn paused_container_is_unpaused_before_compose_up() {
+    let d = desired_from(COMPOSE);
+    let mut o = converged(&d);
+    o.containers[0] = container(&d, "db", State::Paused, 0);
+    let id = o.containers[0].id.clone();
+    let plan = diff(&d, &o, Intent::Up, None);
+    let up = &plan.ordered()[0];
+    let Op::ComposeUp { unpause, .. } = &up.op else {
+        panic!("{:?}", up.op)
+    };
+    assert_eq!(unpause, &vec![id]);
+    // Nothing paused: nothing to unpause.
+    let plan = diff(&d, &converged(&d), Intent::Up, None);
+    assert!(plan
+        .ordered()
+        .iter()
+        .all(|s| !matches!(&s.op, Op::ComposeUp { unpause, .. } if !unpause.is_empty())));
 }
 
 #[test]

@@ -200,6 +200,12 @@ pub(super) fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, r
             services: services.clone(),
             profiles: desired.profiles.clone(),
             remove_orphans: orphans,
+            unpause: observed
+                .containers
+                .iter()
+                .filter(|c| c.state == State::Paused)
+                .map(|c| c.id.clone())
+                .collect(),
         },
     };
     let up_node = plan.add(up, &deps);

@@ -26,7 +26,6 @@ use super::Engine;
 use crate::adapters::endpoint::Endpoint;
 use crate::compose::labels;
 use crate::error::Result;
-use crate::observed::State;
 use crate::plan::ready::{DataSource, NewVolume, DATA_FROM_LABEL};
 
 /// A volume copy lasts as long as the data takes to stream.
@@ -295,16 +294,15 @@ impl Engine {
 }
 
 impl Engine {
-    /// Unpauses the paused containers of the session in `dir`, before Compose brings it up
+    /// Unpauses containers a plan observed paused, before Compose brings the session up
     /// (Compose cannot start a paused container). A copy whose dev-prism was killed (`kill
     /// -9`) could not unpause its source: the source's next `apply` or `start` does.
-    pub async fn unpause_session(&self, dir: &str) -> Result<()> {
-        let paused = self.session_containers(dir).await?;
-        for c in paused.iter().filter(|c| c.state == State::Paused) {
+    pub async fn unpause_containers(&self, ids: &[String]) -> Result<()> {
+        for id in ids {
             self.client
-                .unpause_container(&c.id)
+                .unpause_container(id)
                 .await
-                .map_err(|e| self.api_error(&format!("unpause container {}", c.id), e))?;
+                .map_err(|e| self.api_error(&format!("unpause container {id}"), e))?;
         }
         Ok(())
     }
