@@ -64,13 +64,34 @@ pub async fn output(
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
     let mut guard = KillOnDrop(Some(child), false);
+    // A signal dev-prism gets while the command runs: a terminal's reaches the command too; one
+    // sent to dev-prism alone (`kill PID`, an MCP cancel) is passed on as SIGTERM after a moment,
+    // so whoever waits for the command to end (apply, for a Compose that talks to the engine)
+    // does not wait for all of its work.
+    let mut arrivals = Interrupt::arrivals();
+    let mut pass_on_at = None;
     let status = loop {
         let child = guard.0.as_mut().expect("present until finished");
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Ok(None) => {}
             Err(e) => return Err(Error::run("could not wait for", what, e)),
         }
+        if arrivals
+            .as_ref()
+            .is_some_and(|rx| rx.has_changed().unwrap_or(false))
+        {
+            arrivals = None;
+            pass_on_at = Some(std::time::Instant::now() + Duration::from_millis(300));
+        }
+        if pass_on_at.is_some_and(|t| std::time::Instant::now() >= t) {
+            pass_on_at = None;
+            // SAFETY: kill(2) has no memory effects; the child is not reaped yet.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     guard.0 = None;
     trace.call(&super::describe(cmd), started);
@@ -109,6 +130,17 @@ impl Interrupt {
             Some((tx, rx))
         });
         Interrupt { latch: live }
+    }
+
+    /// Tells, without installing anything or reporting a signal, whether one arrives from now
+    /// on (`has_changed`); `None` when dev-prism is not listening for signals.
+    pub fn arrivals() -> Option<Seen> {
+        let latch = LATCH.lock().unwrap_or_else(|e| e.into_inner());
+        let (tx, rx) = latch.as_ref()?;
+        tx.upgrade()?;
+        let mut rx = rx.clone();
+        rx.mark_unchanged();
+        Some(rx)
     }
 
     /// Reports the pending signal, if any.
