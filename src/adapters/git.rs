@@ -193,8 +193,11 @@ pub fn delete_branch(t: &Trace, repo: &Path, branch: &str, expected: &str) -> Re
 const MARKER: &str = "dev-prism-session";
 
 /// The worktree's administrative directory (`.git/worktrees/<id>`, or `.git` for the main one).
+/// Asked outside the terminal's process group like a change: marking a worktree just made is
+/// part of making it, and a Ctrl-C between the two would leave one dev-prism cannot prove it
+/// made.
 fn admin_dir(t: &Trace, dir: &Path) -> Result<PathBuf> {
-    let text = must(
+    let text = change(
         t,
         dir,
         &["rev-parse", "--absolute-git-dir"],

@@ -144,10 +144,6 @@ pub struct DataSource {
     pub volumes: BTreeMap<String, String>,
 }
 
-/// The label naming where a session's data came from (on its volumes and containers; `info`
-/// shows it).
-pub const DATA_FROM_LABEL: &str = crate::compose::labels::DATA_FROM;
-
 /// The new session a data step creates volumes for.
 #[derive(Clone, Copy, Debug)]
 pub struct Target<'a> {
@@ -202,7 +198,7 @@ pub fn data_step(
             target.compose_version.into(),
         );
         labels.insert(
-            DATA_FROM_LABEL.into(),
+            crate::compose::labels::DATA_FROM.into(),
             source.dir.to_string_lossy().into_owned(),
         );
         let fixed = get("name").and_then(Value::as_str);
@@ -374,7 +370,7 @@ mod tests {
         assert_eq!(db.labels["com.docker.compose.project"], "app-9999");
         assert_eq!(db.labels["com.docker.compose.volume"], "db");
         assert_eq!(db.labels["team"], "a");
-        assert_eq!(db.labels[DATA_FROM_LABEL], "/src/app");
+        assert_eq!(db.labels[crate::compose::labels::DATA_FROM], "/src/app");
         assert!(data_step(&serde_json::Map::new(), target, &source).is_none());
     }
 

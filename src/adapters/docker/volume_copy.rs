@@ -26,7 +26,7 @@ use super::Engine;
 use crate::adapters::endpoint::Endpoint;
 use crate::compose::labels;
 use crate::error::Result;
-use crate::plan::ready::{DataSource, NewVolume, DATA_FROM_LABEL};
+use crate::plan::ready::{DataSource, NewVolume};
 
 /// A volume copy lasts as long as the data takes to stream.
 const COPY_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -90,10 +90,7 @@ impl Engine {
         }
         // A source left paused matters more than why the copy failed (the engine going away
         // fails both): that is the error, and its hint the command that unpauses it.
-        match unpaused {
-            Ok(()) => result,
-            Err(e) => Err(e),
-        }
+        unpaused.and(result)
     }
 
     async fn copy_paused(
@@ -248,7 +245,7 @@ impl Engine {
             (labels::PROJECT.to_string(), project.to_string()),
             (labels::SERVICE.to_string(), "(volume copy)".to_string()),
             (
-                DATA_FROM_LABEL.to_string(),
+                crate::compose::labels::DATA_FROM.to_string(),
                 source.dir.to_string_lossy().into_owned(),
             ),
         ]);
