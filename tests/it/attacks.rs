@@ -255,6 +255,7 @@ fn a_fifo_or_device_at_a_generated_file_name_does_not_hang_any_command() {
     std::fs::remove_file(repo.path.join(".worktreeinclude")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", repo.path.join(".worktreeinclude")).unwrap();
     let out = bounded(&repo.path, &["plan", "--create", "--branch", "other"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stdout(&out).contains("copy"), "{}", stdout(&out));
 
     std::fs::remove_file(&env).unwrap();
@@ -278,6 +279,7 @@ fn destroy_force_never_reports_as_kept_a_user_file_it_deleted() {
 
     let out = repo.dp(&dir, &["destroy"]);
     let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(dir.join(".env.session").exists(), "{text}");
     assert!(text.contains("kept file .env.session"), "{text}");
 

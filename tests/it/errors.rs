@@ -156,12 +156,7 @@ fn module_config_is_read_through_node() {
     if !docker_ready(Flavor::V2) {
         return;
     }
-    if std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: node is not installed");
+    if !crate::remote::have("node") {
         return;
     }
     let repo = Repo::new(Flavor::V2, COMPOSE);

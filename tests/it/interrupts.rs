@@ -37,9 +37,12 @@ fn ctrl_c_when(
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !now() && Instant::now() < deadline {
+    let mut hit = now();
+    while !hit && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
+        hit = now();
     }
+    assert!(hit, "the moment to send SIGINT never came");
     kill("INT", &format!("-{}", child.id()));
     let status = wait_exit(&mut child, 60);
     let out = child.wait_with_output().unwrap();
@@ -98,6 +101,14 @@ fn ctrl_c_stops_stop_all_with_130_and_the_hinted_command_finishes() {
     assert_eq!(code, Some(130), "{out}\n{err}");
     assert!(err.contains("interrupted by SIGINT"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+    // Every session left half-way names the command that finishes it.
+    let unfinished: usize = err
+        .split("interrupted by SIGINT: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(hinted(&out).len(), unfinished, "{out}\n{err}");
     for cmd in hinted(&out) {
         assert_eq!(cmd[0], "stop", "{out}");
         let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
@@ -132,6 +143,14 @@ fn ctrl_c_stops_destroy_all_with_130_and_the_hinted_command_finishes() {
     );
     assert_eq!(code, Some(130), "{out}\n{err}");
     assert!(err.contains("interrupted by SIGINT"), "{err}");
+    // Every session left half-way names the command that finishes it.
+    let unfinished: usize = err
+        .split("interrupted by SIGINT: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(hinted(&out).len(), unfinished, "{out}\n{err}");
     for cmd in hinted(&out) {
         assert_eq!(cmd[0], "destroy", "{out}");
         let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
@@ -154,7 +173,9 @@ fn apply_unpauses_a_session_a_killed_data_copy_left_paused() {
     ok(&dp_env(&repo.path, &["create", "-q", "--in-place"], &[V2]));
     let before = env_vars(&repo.path.join(".env.session"));
     let project = repo.project_of(&repo.path);
-    for id in by_project("container", &project) {
+    let ids = by_project("container", &project);
+    assert!(!ids.is_empty(), "the session runs");
+    for id in ids {
         let paused = std::process::Command::new("docker")
             .args(["pause", &id])
             .status()

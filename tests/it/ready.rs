@@ -325,16 +325,7 @@ fn the_original_tools_config_is_accepted_with_warnings() {
     if !docker_ready(Flavor::V2) {
         return;
     }
-    if std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var("DEV_PRISM_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "node is required"
-        );
-        eprintln!("skipped: node is not installed");
+    if !crate::remote::have("node") {
         return;
     }
     let repo = Repo::new(Flavor::V2, COMPOSE);

@@ -345,9 +345,12 @@ fn signal_when(
         seen.push('\n');
         if line.contains(step) {
             let deadline = Instant::now() + Duration::from_secs(10);
-            while !now() && Instant::now() < deadline {
+            let mut hit = now();
+            while !hit && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
+                hit = now();
             }
+            assert!(hit, "the moment to send SIG{signal} never came: {seen}");
             let target = if group { "-" } else { "" };
             kill(signal, &format!("{target}{}", child.id()));
             break;
