@@ -78,12 +78,23 @@ fn slow_worktree_remove(repo: &Repo, started: &Path) -> String {
 }
 
 /// The commands the output names to finish what was interrupted (`hint: `dev-prism … DIR``).
-fn hinted(out: &str) -> Vec<Vec<String>> {
-    out.lines()
+/// Asserts that every session the interrupted command left half-way (as many as its last
+/// line on stderr counts) is hinted with one command.
+fn hinted(out: &str, err: &str) -> Vec<Vec<String>> {
+    let hints: Vec<Vec<String>> = out
+        .lines()
         .filter_map(|l| l.trim().strip_prefix("hint: `dev-prism "))
         .filter_map(|l| l.split_once('`'))
         .map(|(cmd, _)| cmd.split(' ').map(str::to_string).collect())
-        .collect()
+        .collect();
+    let unfinished: usize = err
+        .split("interrupted by SIGINT: ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(hints.len(), unfinished, "{out}\n{err}");
+    hints
 }
 
 #[test]
@@ -101,15 +112,7 @@ fn ctrl_c_stops_stop_all_with_130_and_the_hinted_command_finishes() {
     assert_eq!(code, Some(130), "{out}\n{err}");
     assert!(err.contains("interrupted by SIGINT"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    // Every session left half-way names the command that finishes it.
-    let unfinished: usize = err
-        .split("interrupted by SIGINT: ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert_eq!(hinted(&out).len(), unfinished, "{out}\n{err}");
-    for cmd in hinted(&out) {
+    for cmd in hinted(&out, &err) {
         assert_eq!(cmd[0], "stop", "{out}");
         let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
         ok(&dp_env(&repo.path, &args, &[V2]));
@@ -143,15 +146,7 @@ fn ctrl_c_stops_destroy_all_with_130_and_the_hinted_command_finishes() {
     );
     assert_eq!(code, Some(130), "{out}\n{err}");
     assert!(err.contains("interrupted by SIGINT"), "{err}");
-    // Every session left half-way names the command that finishes it.
-    let unfinished: usize = err
-        .split("interrupted by SIGINT: ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert_eq!(hinted(&out).len(), unfinished, "{out}\n{err}");
-    for cmd in hinted(&out) {
+    for cmd in hinted(&out, &err) {
         assert_eq!(cmd[0], "destroy", "{out}");
         let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
         ok(&dp_env(&repo.path, &args, &[V2]));
