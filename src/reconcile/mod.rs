@@ -211,19 +211,21 @@ pub async fn rollback<W: World>(
         scope: made.scope(),
     };
     let mut first = None;
-    // A Compose stopped half-way may have asked the engine for containers it is still making
-    // (measured: a SIGTERM during `up` left one "Created" after the rollback). Look again a
-    // moment later and remove what appeared, until nothing does.
-    for round in 0..4 {
+    // A Compose stopped half-way may have asked the engine for containers or networks it is
+    // still making (measured: a SIGTERM during `up` left one "Created" after the rollback).
+    // Converge as the reconciler does: observe and plan again a moment later, until the plan
+    // is empty (a few rounds at most).
+    const ROUNDS: usize = 4;
+    for round in 0..ROUNDS {
         let observed = world.session(dir).await?;
-        if round > 0 && observed.containers.is_empty() {
-            break;
-        }
         let wants = context::Wants::default();
         let p = prepare_from(world, dir, observed, intent, &wants, ui).await?;
+        if round > 0 && p.plan.is_empty() {
+            break;
+        }
         world.carry_out(&p, ui, &mut 0).await?;
         first.get_or_insert(p.plan);
-        if !made.project {
+        if !made.project || round + 1 == ROUNDS {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
