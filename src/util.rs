@@ -19,6 +19,14 @@ pub fn short_hash(data: &[u8], n: usize) -> String {
     full[..n.min(16)].to_string()
 }
 
+/// The first 16 hex digits (64 bits) of the SHA-256 of `data`: a session directory's identity
+/// in its Compose project name, long enough that crafted collisions stay out of reach.
+pub fn dir_id(data: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data);
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A UTC civil date-time split into its fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UtcTime {
@@ -105,6 +113,8 @@ mod tests {
     fn hash_is_stable() {
         // Pinned: project names derived from it must not change between releases.
         assert_eq!(short_hash(b"/tmp/a", 8), short_hash(b"/tmp/a", 8));
+        // SHA-256("abc") starts ba7816bf8f01cfea.
+        assert_eq!(dir_id(b"abc"), "ba7816bf8f01cfea");
         assert_eq!(format!("{:016x}", stable_hash(b"")), "cbf29ce484222325");
         assert_eq!(format!("{:016x}", stable_hash(b"a")), "af63dc4c8601ec8c");
     }

@@ -207,6 +207,18 @@ impl Engine {
         .await
     }
 
+    /// Everything carrying the Compose project label `project`, whoever made it: its
+    /// containers (one call), volumes and networks (one each).
+    pub async fn project_owners(&self, project: &str) -> Result<crate::observed::Owners> {
+        Ok(crate::observed::Owners {
+            containers: self
+                .list(vec![format!("{}={project}", labels::PROJECT)])
+                .await?,
+            volumes: self.project_volumes(project).await?,
+            networks: self.project_networks(project).await?,
+        })
+    }
+
     /// Every dev-prism container on this engine: ONE API call.
     pub async fn all_sessions(&self) -> Result<Vec<Container>> {
         self.list(vec![format!("{}=true", labels::MANAGED)]).await

@@ -108,6 +108,25 @@ impl Observer for Fake {
         Ok(())
     }
 
+    async fn owners(&mut self, project: &str) -> Result<crate::observed::Owners> {
+        let prefix = format!("{project}_");
+        Ok(crate::observed::Owners {
+            containers: self
+                .containers
+                .iter()
+                .filter(|c| c.project() == Some(project))
+                .cloned()
+                .collect(),
+            volumes: self
+                .volumes
+                .keys()
+                .filter(|v| v.starts_with(&prefix))
+                .cloned()
+                .collect(),
+            networks: vec![],
+        })
+    }
+
     async fn subnets(&mut self, _: &Session, _: &str, _: &mut Observed) -> Result<()> {
         Ok(())
     }

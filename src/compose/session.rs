@@ -20,6 +20,9 @@ pub struct SessionFileContext<'a> {
     pub share_volumes: &'a [String],
     /// Where the session's volumes were copied from (`create --data-from`), when they were.
     pub data_from: Option<&'a str>,
+    /// What per-session volume names end in: the directory part of the project name
+    /// ([`crate::desired::project_suffix`]), so old sessions keep their volumes.
+    pub volume_suffix: &'a str,
 }
 
 /// Labels every container of the session carries (a service adds its own on top).
@@ -174,16 +177,17 @@ pub(super) fn volume_overrides(
         let change = if ctx.share_volumes.contains(key) {
             serde_json::json!({"labels": {labels::SHARED: "true"}})
         } else {
-            serde_json::json!({"name": per_session_volume_name(name, ctx.dir)})
+            serde_json::json!({"name": per_session_volume_name(name, ctx.volume_suffix)})
         };
         out.insert(key.clone(), change);
     }
     out
 }
 
-/// The name a volume with a fixed `name:` gets in the session in `dir`.
-pub fn per_session_volume_name(name: &str, dir: &str) -> String {
-    format!("{name}-{}", crate::util::short_hash(dir.as_bytes(), 8))
+/// The name a volume with a fixed `name:` gets in the session whose project name ends in
+/// `suffix` ([`crate::desired::project_suffix`]).
+pub fn per_session_volume_name(name: &str, suffix: &str) -> String {
+    format!("{name}-{suffix}")
 }
 
 /// `networks: {default: {ipam: {config: [{subnet: …}]}}}`; v1 merges it into the user's

@@ -20,6 +20,7 @@ fn ctx(flavor: Flavor) -> SessionFileContext<'static> {
         subnet: None,
         share_volumes: &[],
         data_from: None,
+        volume_suffix: "0123456789abcdef",
     }
 }
 
@@ -348,8 +349,7 @@ fn fixed_volume_names_become_per_session_unless_shared_or_external() {
         let text = session_file(&m, &c).unwrap();
         let doc: Value = serde_saphyr::from_str(&text).unwrap();
         let v = &doc["volumes"];
-        let suffix = crate::util::short_hash(c.dir.as_bytes(), 8);
-        assert_eq!(v["data"]["name"], format!("fixed-{suffix}"), "{text}");
+        assert_eq!(v["data"]["name"], "fixed-0123456789abcdef", "{text}");
         assert_eq!(v["shared"]["labels"][labels::SHARED], "true", "{text}");
         assert!(
             v["shared"].get("name").is_none_or(|n| n == "common"),

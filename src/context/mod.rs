@@ -49,8 +49,20 @@ pub struct Session {
 }
 
 impl Session {
+    /// The project name a new session in this directory gets.
     pub fn project(&self) -> String {
         desired::project_name(&self.config.project_name, &self.dir)
+    }
+
+    /// The project to bring this session up as: the name its containers carry when an earlier
+    /// version gave it (8 hex, [`desired::legacy_project_name`]), else [`Session::project`]
+    /// (a changed `projectName` still moves the session to its new name, as before).
+    pub fn project_for(&self, observed: &Observed) -> String {
+        let legacy = desired::legacy_project_name(&self.config.project_name, &self.dir);
+        match crate::observed::project_of(&observed.containers) {
+            Some(p) if p == legacy => legacy,
+            _ => self.project(),
+        }
     }
 }
 
@@ -230,6 +242,7 @@ pub fn desired_seeded(
                 crate::subnet::seed(&session.dir.to_string_lossy()),
             ),
             data_from,
+            project: session.project_for(observed),
         },
     )
 }

@@ -32,6 +32,12 @@ pub trait Observer: Send {
         project: &str,
         observed: &mut Observed,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Everything on the engine under the Compose project `project` (DESIGN §10 "project
+    /// identity": who owns the name).
+    fn owners(
+        &mut self,
+        project: &str,
+    ) -> impl Future<Output = Result<crate::observed::Owners>> + Send;
     /// The Compose flavour to bring the session up with.
     fn flavor(&mut self, observed: &Observed) -> impl Future<Output = Result<Flavor>> + Send;
 }
@@ -98,6 +104,10 @@ impl Observer for Ctx {
         observed: &mut Observed,
     ) -> Result<()> {
         crate::subnet::observe::observe(self, session, project, observed).await
+    }
+
+    async fn owners(&mut self, project: &str) -> Result<crate::observed::Owners> {
+        self.engine().await?.project_owners(project).await
     }
 
     async fn flavor(&mut self, observed: &Observed) -> Result<Flavor> {

@@ -167,9 +167,28 @@ impl Desired {
     }
 }
 
-/// `<projectName>-<first 8 hex of a hash of the dir>`, normalised to what Compose accepts:
-/// lowercase `[a-z0-9_-]`, starting with a letter or digit.
+/// `<projectName>-<16 hex of the SHA-256 of the dir>`, normalised to what Compose accepts:
+/// lowercase `[a-z0-9_-]`, starting with a letter or digit. 64 bits: two directories whose
+/// names collide cannot be crafted (DESIGN §10 "project identity").
 pub fn project_name(prefix: &str, dir: &Path) -> String {
+    let hash = crate::util::dir_id(dir.as_os_str().as_encoded_bytes());
+    format!("{}-{hash}", project_prefix(prefix))
+}
+
+/// The name versions before 64-bit identities gave the session in `dir` (8 hex of FNV-1a):
+/// a session whose containers carry it keeps it.
+pub fn legacy_project_name(prefix: &str, dir: &Path) -> String {
+    let hash = short_hash(dir.as_os_str().as_encoded_bytes(), 8);
+    format!("{}-{hash}", project_prefix(prefix))
+}
+
+/// The part of a project name that identifies its directory (after the last `-`): the suffix
+/// per-session volume names carry, so a session keeps its volumes under either naming.
+pub fn project_suffix(project: &str) -> &str {
+    project.rsplit('-').next().unwrap_or(project)
+}
+
+fn project_prefix(prefix: &str) -> String {
     let mut name: String = prefix
         .to_lowercase()
         .chars()
@@ -187,8 +206,7 @@ pub fn project_name(prefix: &str, dir: &Path) -> String {
     if name.is_empty() {
         name = "session".into();
     }
-    let hash = short_hash(dir.as_os_str().as_encoded_bytes(), 8);
-    format!("{name}-{hash}")
+    name
 }
 
 /// Inputs besides config and compose model.
@@ -212,6 +230,8 @@ pub struct Inputs<'a> {
     /// Where the session's volumes were copied from (kept from the containers or the session
     /// file, or `create --data-from`'s source).
     pub data_from: Option<String>,
+    /// The Compose project: the one the session's containers carry, or [`project_name`].
+    pub project: String,
 }
 
 /// Computes the desired session.
@@ -227,6 +247,7 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
         subnet: inputs.subnet,
         share_volumes: &config.share_volumes,
         data_from: inputs.data_from.as_deref(),
+        volume_suffix: project_suffix(&inputs.project),
     };
     let session_file = compose::session_file(model, &ctx)?;
     for app in &inputs.selection.without {
@@ -279,7 +300,7 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
     let derived = derived_files(config, model, &services, inputs.rewrite_env_files)?;
     Ok(Desired {
         dir: inputs.dir.to_path_buf(),
-        project: project_name(&config.project_name, inputs.dir),
+        project: inputs.project.clone(),
         flavor: inputs.flavor,
         compose_files: inputs.compose_files,
         session_file,
@@ -309,7 +330,12 @@ mod tests {
         let dir = Path::new("/w/a");
         let n = project_name("My Shop.v2", dir);
         assert!(n.starts_with("my-shop-v2-"), "{n}");
-        assert_eq!(n.len(), "my-shop-v2-".len() + 8);
+        assert_eq!(n.len(), "my-shop-v2-".len() + 16);
+        // Sessions made before keep their 8-hex names; both end in the volume suffix.
+        let old = legacy_project_name("My Shop.v2", dir);
+        assert_eq!(old.len(), "my-shop-v2-".len() + 8);
+        assert_eq!(project_suffix(&old), &old["my-shop-v2-".len()..]);
+        assert_eq!(project_suffix(&n), &n["my-shop-v2-".len()..]);
         assert!(project_name("__x", dir).starts_with("x-"));
         assert!(project_name("!!", dir).starts_with("session-"));
         assert_ne!(

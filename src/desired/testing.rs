@@ -42,6 +42,7 @@ pub fn desired(
             with_setup,
             subnet: None,
             data_from: None,
+            project: super::project_name(&cfg.project_name, Path::new(DIR)),
         },
     )
 }

@@ -228,6 +228,63 @@ pub struct Observed {
     pub subnets: Option<crate::subnet::Facts>,
 }
 
+/// Everything on the engine that carries one Compose project's label: who owns the name.
+#[derive(Clone, Debug, Default)]
+pub struct Owners {
+    /// Every container under the project, whoever made it.
+    pub containers: Vec<Container>,
+    /// Its volumes (shared ones, `shareVolumes`, left out: they are everyone's) and networks.
+    pub volumes: Vec<String>,
+    pub networks: Vec<String>,
+}
+
+impl Owners {
+    /// DESIGN §10 "project identity": a session acts on `project` only when the name is its
+    /// own. Every container under it must carry this directory's label; and when none does
+    /// (the project is about to be made), no volume or network may carry the name either —
+    /// unless `finishing`, a stop or destroy that only removes what a create of this directory
+    /// left (its containers already gone).
+    pub fn check(&self, dir: &str, project: &str, finishing: bool) -> crate::error::Result<()> {
+        use crate::error::Error;
+        if let Some(c) = self
+            .containers
+            .iter()
+            .find(|c| c.working_dir() != Some(dir))
+        {
+            let whose = match c.working_dir() {
+                Some(other) => format!("the session in {other}"),
+                None => "something other than a dev-prism session".to_string(),
+            };
+            return Err(Error::usage(format!(
+                "the Compose project {project} belongs to {whose} (container {}), not to {dir}; dev-prism leaves it alone",
+                c.name
+            ))
+            .with_hint(
+                "two directories whose project names collide cannot both be sessions: set another `projectName` in session.config.yaml, or remove the other project first",
+            ));
+        }
+        if finishing || !self.containers.is_empty() {
+            return Ok(());
+        }
+        let objects: Vec<String> = self
+            .volumes
+            .iter()
+            .map(|v| format!("volume {v}"))
+            .chain(self.networks.iter().map(|n| format!("network {n}")))
+            .collect();
+        if objects.is_empty() {
+            return Ok(());
+        }
+        Err(Error::usage(format!(
+            "the Compose project {project} already exists without a container of {dir} ({}); dev-prism does not take it over",
+            objects.join(", ")
+        ))
+        .with_hint(
+            "if they are left from this directory's own interrupted create, remove them (`docker volume rm` / `docker network rm`) and run the command again; else set another `projectName` in session.config.yaml",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -203,16 +203,17 @@ pub fn data_step(
         );
         let fixed = get("name").and_then(Value::as_str);
         let name = match fixed {
-            Some(fixed) => {
-                crate::compose::per_session_volume_name(fixed, &target.dir.to_string_lossy())
-            }
+            Some(fixed) => crate::compose::per_session_volume_name(
+                fixed,
+                crate::desired::project_suffix(project),
+            ),
             None => format!("{project}_{key}"),
         };
         // Compose v1 labels a volume with a fixed `name:` by its name, not its key.
         let from = source.volumes.get(key).or_else(|| {
             let fixed = fixed?;
-            let dir = source.dir.to_string_lossy();
-            let per_session = crate::compose::per_session_volume_name(fixed, &dir);
+            let suffix = crate::desired::project_suffix(&source.project);
+            let per_session = crate::compose::per_session_volume_name(fixed, suffix);
             source.volumes.get(&per_session)
         });
         let from = from.cloned();
@@ -353,7 +354,7 @@ mod tests {
         };
         let step = data_step(&top, target, &source).unwrap();
         let subjects: Vec<String> = step.details.iter().map(|d| d.subject.to_string()).collect();
-        let fixed = crate::compose::per_session_volume_name("pg", "/s/one");
+        let fixed = crate::compose::per_session_volume_name("pg", "9999");
         assert_eq!(
             subjects,
             vec![
@@ -378,7 +379,7 @@ mod tests {
     fn a_compose_v1_source_names_its_fixed_volume_by_name() {
         let top: serde_json::Map<String, Value> =
             serde_json::from_str(r#"{"volumes": {"fixed": {"name": "pg"}}}"#).unwrap();
-        let theirs = crate::compose::per_session_volume_name("pg", "/src/app");
+        let theirs = crate::compose::per_session_volume_name("pg", "1234");
         let source = DataSource {
             dir: "/src/app".into(),
             project: "app-1234".into(),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::Prepared;
 use crate::adapters::git;
 use crate::config::CONFIG_FILES;
-use crate::context::{self, Ctx, Session, Source};
+use crate::context::{self, Ctx, Observer, Session, Source};
 use crate::desired::{Intent, Scope};
 use crate::error::{Error, Result};
 use crate::observed::Observed;
@@ -160,8 +160,12 @@ pub async fn prepare_worktree(
         compose_files,
         model,
     };
-    crate::subnet::observe::observe(ctx, &session, &session.project(), &mut observed).await?;
     let project = session.project();
+    // A name some other directory's objects already carry is never taken over (DESIGN §10).
+    ctx.owners(&project)
+        .await?
+        .check(&session.dir.to_string_lossy(), &project, false)?;
+    crate::subnet::observe::observe(ctx, &session, &project, &mut observed).await?;
     let data = super::ready::data_step(ctx, &session, &project, req.data_from.as_deref()).await?;
     // Where the volumes come from is recorded on the containers (`info` reads it there).
     let data_from = data.as_ref().and_then(|step| match &step.op {

@@ -95,10 +95,21 @@ pub async fn prepare_from<O: Observer>(
     // Tearing down acts on the project the containers carry, even if the config's
     // projectName changed since.
     let project = match intent {
-        Intent::Up => None,
+        Intent::Up => Some(session.project_for(&observed)),
         _ => project_of(&observed.containers).map(str::to_string),
     };
     let project = project.unwrap_or_else(|| session.project());
+    // The name must be this directory's before anything acts on it (DESIGN §10).
+    // A worktree moved with `git worktree move`: its containers carry the old directory.
+    let owner = observed
+        .containers
+        .iter()
+        .find_map(Container::working_dir)
+        .map(str::to_string)
+        .unwrap_or_else(|| session.dir.to_string_lossy().into_owned());
+    obs.owners(&project)
+        .await?
+        .check(&owner, &project, intent != Intent::Up)?;
     if intent == Intent::Up {
         obs.subnets(&session, &project, &mut observed).await?;
     }

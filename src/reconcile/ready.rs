@@ -96,6 +96,14 @@ pub async fn data_step(
         };
         return Err(none(kind));
     }
+    if found.dev_prism {
+        // Its volumes are read only when the project is the source directory's alone.
+        engine.project_owners(&found.project).await?.check(
+            &dir.to_string_lossy(),
+            &found.project,
+            true,
+        )?;
+    }
     let source = DataSource {
         dir,
         volumes: engine.volumes_by_key(&found.project).await?,

@@ -40,6 +40,10 @@ impl Observer for Shared {
         self.0.lock().await.subnets(s, project, o).await
     }
 
+    async fn owners(&mut self, project: &str) -> Result<crate::observed::Owners> {
+        self.0.lock().await.owners(project).await
+    }
+
     async fn flavor(&mut self, observed: &Observed) -> Result<crate::compose::Flavor> {
         self.0.lock().await.flavor(observed).await
     }
