@@ -1,6 +1,7 @@
-//! Commands over every session on the engine (`stop-all`, `destroy --all`) and over this
-//! repository's stopped sessions (`prune`): each session in parallel, each result reported,
-//! non-zero exit when any failed.
+//! Commands over many sessions (`stop-all`, `destroy --all`: this repository's, those under a
+//! directory, or with `--all-repos` every one on the engine) and over this repository's stopped
+//! sessions (`prune`): each session in parallel, each result reported, non-zero exit when any
+//! failed.
 
 use std::path::{Path, PathBuf};
 
@@ -14,14 +15,74 @@ use crate::render;
 use crate::render::json::{BulkDoc, BulkRow};
 use crate::ui::Ui;
 
-/// Sessions on the engine (one API call): directory → its containers; only those under
-/// `under` when given.
-async fn sessions(ctx: &mut Ctx, under: Option<&Path>) -> Result<Vec<(PathBuf, Vec<Container>)>> {
+/// Which sessions `stop-all` and `destroy --all` reach (DESIGN §10 "bulk scope").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// `--all-repos`: every session on the engine.
+    Everything,
+    /// `--under DIR`: sessions whose directory is under DIR.
+    Under(PathBuf),
+    /// Run inside a repository: its sessions (by the `dev-prism.repo_root` label; a session
+    /// without it, by its directory under `sessionsDir`).
+    Repo {
+        root: PathBuf,
+        sessions_dir: Option<PathBuf>,
+    },
+}
+
+impl Reach {
+    /// The reach of a bulk command run in the current directory. Outside a repository it must
+    /// be said (`--all-repos` or `--under`).
+    pub fn resolve(ui: &Ui, all_repos: bool, under: Option<&Path>, command: &str) -> Result<Reach> {
+        if all_repos {
+            return Ok(Reach::Everything);
+        }
+        if let Some(u) = under {
+            return Ok(Reach::Under(context::session_dir(Some(u))?));
+        }
+        let cwd = context::session_dir(None)?;
+        let t = ui.trace();
+        let Some(top) = crate::adapters::git::toplevel(t, &cwd)? else {
+            return Err(Error::usage(format!(
+                "`{command}` outside a repository needs `--all-repos` or `--under DIR`"
+            ))
+            .with_hint(format!(
+                "run it inside the repository whose sessions it is for, or say `{command} --under DIR` (sessions under DIR) or `{command} --all-repos` (every session on this engine)"
+            )));
+        };
+        let root = crate::adapters::git::main_checkout(t, &top)?.unwrap_or(top.clone());
+        // A broken config must not stop a bulk destroy: the labelled sessions are still found.
+        let sessions_dir = context::load_config(ui, &top, Some(&root))
+            .ok()
+            .and_then(|c| std::fs::canonicalize(c.sessions_dir).ok());
+        Ok(Reach::Repo { root, sessions_dir })
+    }
+
+    /// Whether the session in `dir` with `containers` is within reach.
+    pub fn includes(&self, dir: &Path, containers: &[Container]) -> bool {
+        match self {
+            Reach::Everything => true,
+            Reach::Under(u) => dir.starts_with(u),
+            Reach::Repo { root, sessions_dir } => {
+                match containers
+                    .iter()
+                    .find_map(|c| c.label(crate::compose::labels::REPO_ROOT))
+                {
+                    Some(r) => Path::new(r) == root,
+                    None => sessions_dir.as_ref().is_some_and(|s| dir.starts_with(s)),
+                }
+            }
+        }
+    }
+}
+
+/// Sessions on the engine (one API call) within `reach`: directory → its containers.
+async fn sessions(ctx: &mut Ctx, reach: &Reach) -> Result<Vec<(PathBuf, Vec<Container>)>> {
     let all = ctx.engine().await?.all_sessions().await?;
     Ok(render::sessions(&all)
         .into_iter()
-        .filter(|r| under.is_none_or(|u| Path::new(&r.dir).starts_with(u)))
         .map(|r| (PathBuf::from(r.dir), r.containers))
+        .filter(|(dir, cs)| reach.includes(dir, cs))
         .collect())
 }
 
@@ -120,8 +181,8 @@ fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
 }
 
 /// Stops every running session (one plan each, all at once).
-pub async fn stop_all(ctx: &mut Ctx, under: Option<&Path>, ui: &Ui) -> Result<i32> {
-    let dirs: Vec<PathBuf> = sessions(ctx, under)
+pub async fn stop_all(ctx: &mut Ctx, reach: &Reach, ui: &Ui) -> Result<i32> {
+    let dirs: Vec<PathBuf> = sessions(ctx, reach)
         .await?
         .into_iter()
         .filter(|(_, cs)| cs.iter().any(|c| c.state != State::Stopped))
@@ -136,9 +197,16 @@ pub async fn stop_all(ctx: &mut Ctx, under: Option<&Path>, ui: &Ui) -> Result<i3
     Ok(report(ui, &results, "stopped"))
 }
 
-/// `destroy --all`: every session on the engine, keeping the data-safety rules of `destroy`.
-pub async fn destroy_all(ctx: &mut Ctx, under: Option<&Path>, force: bool, ui: &Ui) -> Result<i32> {
-    let dirs: Vec<PathBuf> = sessions(ctx, under)
+/// `destroy --all`: every session within `reach`, keeping the data-safety rules of `destroy`,
+/// after the user saw the list and said yes (or `-y`).
+pub async fn destroy_all(
+    ctx: &mut Ctx,
+    reach: &Reach,
+    force: bool,
+    yes: bool,
+    ui: &Ui,
+) -> Result<i32> {
+    let dirs: Vec<PathBuf> = sessions(ctx, reach)
         .await?
         .into_iter()
         .map(|(d, _)| d)
@@ -146,6 +214,17 @@ pub async fn destroy_all(ctx: &mut Ctx, under: Option<&Path>, force: bool, ui: &
     if dirs.is_empty() {
         ui.out("No sessions.");
         return Ok(0);
+    }
+    if !yes {
+        ui.status("These sessions will be destroyed (containers, networks, volumes, worktrees):");
+        for d in &dirs {
+            ui.status(&format!("  {}", d.display()));
+        }
+        let question = format!("Destroy {} session(s)? [y/N] ", dirs.len());
+        if !confirm(ui, &question, "destroy --all")? {
+            ui.out("Nothing destroyed.");
+            return Ok(0);
+        }
     }
     let results = finished(
         bulk::each(ctx, dirs, Intent::destroy(force), ui).await?,
@@ -196,6 +275,7 @@ pub async fn prune(ctx: &mut Ctx, yes: bool, force: bool, ui: &Ui) -> Result<i32
         && !confirm(
             ui,
             &format!("Remove {} session(s)? [y/N] ", candidates.len()),
+            "prune",
         )?
     {
         ui.out("Nothing removed.");
@@ -209,13 +289,55 @@ pub async fn prune(ctx: &mut Ctx, yes: bool, force: bool, ui: &Ui) -> Result<i32
 }
 
 /// Asks on the terminal. Without a terminal there is nobody to ask: refuse.
-fn confirm(ui: &Ui, question: &str) -> Result<bool> {
+fn confirm(ui: &Ui, question: &str, command: &str) -> Result<bool> {
     let Some(answer) = ui.ask(question) else {
-        return Err(
-            Error::usage("prune needs confirmation, and there is no terminal to ask")
-                .with_hint("run `dev-prism prune -y` to confirm up front"),
-        );
+        return Err(Error::usage(format!(
+            "{command} needs confirmation, and there is no terminal to ask"
+        ))
+        .with_hint(format!("run `dev-prism {command} -y` to confirm up front")));
     };
     let line = answer.map_err(|e| Error::failure(format!("cannot read the answer: {e}")))?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::labels;
+
+    fn session(repo: Option<&str>) -> Vec<Container> {
+        let json = match repo {
+            Some(r) => format!(
+                r#"[{{"Id": "c1", "Labels": {{"{}": "{r}"}}}}]"#,
+                labels::REPO_ROOT
+            ),
+            None => r#"[{"Id": "c1", "Labels": {}}]"#.to_string(),
+        };
+        crate::observed::containers_from_json(&json).unwrap()
+    }
+
+    #[test]
+    fn a_repository_reaches_its_own_sessions_only() {
+        let repo = Reach::Repo {
+            root: "/w/shop".into(),
+            sessions_dir: Some("/w/shop-sessions".into()),
+        };
+        let dir = Path::new("/w/shop-sessions/feat");
+        // By the label first: a session of another repository under the same folder is not ours.
+        assert!(repo.includes(dir, &session(Some("/w/shop"))));
+        assert!(!repo.includes(dir, &session(Some("/w/other"))));
+        assert!(repo.includes(Path::new("/elsewhere"), &session(Some("/w/shop"))));
+        // Without the label (older sessions): by the sessions directory.
+        assert!(repo.includes(dir, &session(None)));
+        assert!(!repo.includes(Path::new("/w/other-sessions/x"), &session(None)));
+        let no_dir = Reach::Repo {
+            root: "/w/shop".into(),
+            sessions_dir: None,
+        };
+        assert!(!no_dir.includes(dir, &session(None)));
+        assert!(Reach::Everything.includes(Path::new("/any"), &session(Some("/w/other"))));
+        let under = Reach::Under("/w/shop-sessions".into());
+        assert!(under.includes(dir, &session(Some("/w/other"))));
+        assert!(!under.includes(Path::new("/w/shop"), &session(None)));
+    }
 }

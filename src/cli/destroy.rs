@@ -15,22 +15,34 @@ pub struct Args {
     /// Also remove a worktree with uncommitted changes and a branch with unmerged commits.
     #[arg(long)]
     force: bool,
-    /// Destroy every session on this Docker engine, in parallel.
+    /// Destroy every session of this repository, in parallel (it lists them and asks first).
     #[arg(long, conflicts_with = "dir")]
     all: bool,
     /// With --all: only sessions whose directory is under DIR.
-    #[arg(long, value_name = "DIR", requires = "all")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "all",
+        conflicts_with = "all_repos"
+    )]
     under: Option<std::path::PathBuf>,
+    /// With --all: every session on this Docker engine, whichever repository it belongs to.
+    #[arg(long, requires = "all")]
+    all_repos: bool,
+    /// With --all: do not ask for confirmation.
+    #[arg(short = 'y', long, requires = "all")]
+    yes: bool,
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     if args.all {
-        let under = args
-            .under
-            .as_deref()
-            .map(|u| context::session_dir(Some(u)))
-            .transpose()?;
-        return super::bulk::destroy_all(ctx, under.as_deref(), args.force, ui).await;
+        let reach = super::bulk::Reach::resolve(
+            ui,
+            args.all_repos,
+            args.under.as_deref(),
+            "destroy --all",
+        )?;
+        return super::bulk::destroy_all(ctx, &reach, args.force, args.yes, ui).await;
     }
     // A session whose directory is gone is destroyed by its path: its Docker objects still
     // carry it.

@@ -2,19 +2,19 @@ use crate::context::Ctx;
 use crate::error::Result;
 use crate::ui::Ui;
 
-/// Stop every running session on this Docker engine, in parallel.
+/// Stop the running sessions of this repository (or under DIR, or every one on the engine), in
+/// parallel.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only sessions whose directory is under DIR (e.g. one project's sessions directory).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "all_repos")]
     under: Option<std::path::PathBuf>,
+    /// Every session on this Docker engine, whichever repository it belongs to.
+    #[arg(long)]
+    all_repos: bool,
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
-    let under = args
-        .under
-        .as_deref()
-        .map(|u| crate::context::session_dir(Some(u)))
-        .transpose()?;
-    super::bulk::stop_all(ctx, under.as_deref(), ui).await
+    let reach = super::bulk::Reach::resolve(ui, args.all_repos, args.under.as_deref(), "stop-all")?;
+    super::bulk::stop_all(ctx, &reach, ui).await
 }

@@ -216,25 +216,21 @@ fn foreign_containers_are_never_touched() {
     let running =
         |id: &str| stdout(&docker(&["inspect", "-f", "{{.State.Running}}", id])).trim() == "true";
 
-    ok(&repo.dp(&dir, &["stop"]));
-    ok(&repo.dp(
+    // A project holding another directory's container is not this session's to act on
+    // (DESIGN §10 "project identity"): every command refuses, naming the other directory.
+    let other = other_dir.to_string_lossy().into_owned();
+    for args in [&["stop"][..], &["destroy"], &["apply"]] {
+        let out = repo.dp(&dir, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&other), "{}", stderr(&out));
+    }
+    let sessions = repo.sessions_dir().to_string_lossy().into_owned();
+    let out = repo.dp(
         &repo.path,
-        &[
-            "stop-all",
-            "--under",
-            &repo.sessions_dir().to_string_lossy(),
-        ],
-    ));
-    ok(&repo.dp(&repo.path, &["destroy", &dir.to_string_lossy()]));
-    ok(&repo.dp(
-        &repo.path,
-        &[
-            "destroy",
-            "--all",
-            "--under",
-            &repo.sessions_dir().to_string_lossy(),
-        ],
-    ));
+        &["destroy", "--all", "-y", "--under", &sessions],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&other), "{}", stdout(&out));
     for id in &ids {
         assert!(running(id), "foreign container {id} must keep running");
     }
@@ -246,6 +242,8 @@ fn foreign_containers_are_never_touched() {
     for id in &ids {
         docker(&["rm", "-f", id]);
     }
+    // The name is the session's alone again: destroy goes through.
+    ok(&repo.dp(&dir, &["destroy"]));
 }
 
 #[test]

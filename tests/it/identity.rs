@@ -211,3 +211,46 @@ fn up_as(dir: &Path, project: &str) {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn destroy_all_in_one_repository_leaves_another_repositorys_sessions() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let mine = Repo::new(Flavor::V2, ECHO);
+    let theirs = Repo::new(Flavor::V2, ECHO);
+    ok(&mine.dp(&mine.path, &["create", "-q", "--branch", "a"]));
+    ok(&theirs.dp(&theirs.path, &["create", "-q", "--branch", "b"]));
+    let a = mine.sessions_dir().join("a");
+    let b = theirs.sessions_dir().join("b");
+    // Outside any repository a bulk command must be told its reach.
+    for args in [&["stop-all"][..], &["destroy", "--all", "-y"]] {
+        let out = dp_env(&mine.root, args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--all-repos"), "{}", stderr(&out));
+    }
+    // Without a terminal and without -y: the list, then a refusal; nothing removed. The list
+    // holds this repository's session only (checked before anything runs for real).
+    let out = mine.dp(&mine.path, &["destroy", "--all"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    let listed: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("  /"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(listed, vec![a.to_str().unwrap()], "{err}");
+    assert!(err.contains("destroy --all -y"), "{err}");
+    assert!(a.exists());
+    let out = ok(&mine.dp(&mine.path, &["destroy", "--all", "-y"]));
+    assert!(out.contains(&format!("destroyed {}", a.display())), "{out}");
+    assert!(!out.contains(&b.display().to_string()), "{out}");
+    assert!(!a.exists());
+    assert!(containers_under(&mine.root).is_empty());
+    assert_eq!(
+        containers_under(&theirs.root).len(),
+        1,
+        "their session was touched"
+    );
+    assert!(b.exists());
+}

@@ -124,7 +124,7 @@ fn ctrl_c_stops_stop_all_with_130_and_the_hinted_command_finishes() {
     }
     ok(&dp_env(
         &repo.path,
-        &["destroy", "--all", "--under", &under],
+        &["destroy", "--all", "-y", "--under", &under],
         &[V2],
     ));
 }
@@ -140,7 +140,7 @@ fn ctrl_c_stops_destroy_all_with_130_and_the_hinted_command_finishes() {
     let path = slow_worktree_remove(&repo, &started);
     let (code, out, err) = ctrl_c_when(
         &repo,
-        &["destroy", "--all", "--under", &under],
+        &["destroy", "--all", "-y", "--under", &under],
         &[V2, ("PATH", &path)],
         &|| started.exists(),
     );

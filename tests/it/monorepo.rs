@@ -254,7 +254,13 @@ fn stop_all_and_destroy_all_in_parallel() {
     std::fs::write(dirs[0].join("wip.txt"), "unsaved\n").unwrap();
     let out = ok(&repo.dp(
         &repo.path,
-        &["destroy", "--all", "--under", &under.to_string_lossy()],
+        &[
+            "destroy",
+            "--all",
+            "-y",
+            "--under",
+            &under.to_string_lossy(),
+        ],
     ));
     for d in &dirs {
         assert!(out.contains(&format!("destroyed {}", d.display())), "{out}");
