@@ -212,10 +212,14 @@ impl Effects for Real<'_> {
         source: &DataSource,
         volumes: &[NewVolume],
     ) -> Result<()> {
+        // Shared with other copies of the source, never with a command changing it: its
+        // destroy or apply waits for the copy (busy), and this copy fails at once while one
+        // runs (DESIGN §10 "a busy source").
+        let share = crate::context::lock_shared(&source.dir)?;
         let engine = self.ctx.engine().await?;
         let dir = desired.dir.to_string_lossy();
         engine
-            .copy_volumes(&dir, &desired.project, source, volumes)
+            .copy_volumes(&dir, &desired.project, source, volumes, &|| share.last())
             .await
     }
 

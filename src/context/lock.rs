@@ -18,6 +18,58 @@ pub struct SessionLock {
 /// (not a link), owned by the current user, mode 700; the lock file is opened without
 /// following a link and must be the user's too.
 pub fn lock(dir: &Path) -> Result<SessionLock> {
+    let file = lock_file(dir)?;
+    match file.try_lock() {
+        Ok(()) => Ok(SessionLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(busy(dir)),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::failure(format!(
+            "cannot lock the session {}: {e}",
+            dir.display()
+        ))),
+    }
+}
+
+/// A copy's hold on its source (`--data-from DIR`): shared with every other copy of DIR, never
+/// with a command that changes DIR (those take [`lock`]); released when dropped or when the
+/// process ends.
+#[derive(Debug)]
+pub struct SharedLock {
+    file: std::fs::File,
+}
+
+impl SharedLock {
+    /// Whether this is the last copy still holding the source: the lock is turned exclusive,
+    /// which succeeds only when no other copy holds it. The turn is one atomic step in the
+    /// kernel that drops this copy's share first, so of copies ending together exactly the
+    /// last one to ask gets `true`, and the one that does unpauses the source. Asked once.
+    pub fn last(&self) -> bool {
+        self.file.try_lock().is_ok()
+    }
+}
+
+/// Takes a shared hold on `dir` for a copy of its data, or fails at once with the busy error
+/// while a command changes `dir` (its create, apply, start, stop or destroy).
+pub fn lock_shared(dir: &Path) -> Result<SharedLock> {
+    let file = lock_file(dir)?;
+    match file.try_lock_shared() {
+        Ok(()) => Ok(SharedLock { file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(busy(dir)),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::failure(format!(
+            "cannot lock the session {}: {e}",
+            dir.display()
+        ))),
+    }
+}
+
+fn busy(dir: &Path) -> Error {
+    Error::from(Problem::Busy {
+        dir: dir.to_path_buf(),
+    })
+    .with_hint("wait for it to finish and run the command again")
+}
+
+/// The lock file of `dir`, opened (made when missing) and verified.
+fn lock_file(dir: &Path) -> Result<std::fs::File> {
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let uid = current_uid()?;
     let base = lock_dir(uid)?;
@@ -47,14 +99,7 @@ pub fn lock(dir: &Path) -> Result<SessionLock> {
         ))
         .with_hint("remove it and run the command again"));
     }
-    match file.try_lock() {
-        Ok(()) => Ok(SessionLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::from(Problem::Busy {
-            dir: dir.to_path_buf(),
-        })
-        .with_hint("wait for it to finish and run the command again")),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("cannot lock", &path, e)),
-    }
+    Ok(file)
 }
 
 /// The effective uid, without libc: the owner of `/proc/self`, else of a file this process
@@ -128,4 +173,31 @@ pub(super) fn lock_dir(uid: u32) -> Result<PathBuf> {
         }
     }
     Ok(base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Kind;
+
+    #[test]
+    fn copies_share_a_source_and_the_last_one_out_knows_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let a = lock_shared(dir).unwrap();
+        let b = lock_shared(dir).unwrap();
+        // A command changing the source waits for every copy; a copy waits for it.
+        assert_eq!(lock(dir).unwrap_err().kind(), Kind::Busy);
+        // The first copy to end is not the last: it leaves the source paused.
+        assert!(!a.last());
+        drop(a);
+        assert_eq!(lock(dir).unwrap_err().kind(), Kind::Busy);
+        // The last one is, and holds the source alone while it unpauses.
+        assert!(b.last());
+        assert_eq!(lock_shared(dir).unwrap_err().kind(), Kind::Busy);
+        drop(b);
+        let changing = lock(dir).unwrap();
+        assert_eq!(lock_shared(dir).unwrap_err().kind(), Kind::Busy);
+        drop(changing);
+    }
 }

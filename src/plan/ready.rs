@@ -134,7 +134,8 @@ pub struct NewVolume {
 pub struct DataSource {
     pub dir: PathBuf,
     pub project: String,
-    /// Its containers that run: paused while copying, always unpaused.
+    /// Its containers that run (or that another copy holds paused): paused while copying;
+    /// the last copy out unpauses them.
     pub pause: Vec<String>,
     /// An image already on the engine, for a throwaway container (created, never started)
     /// that mounts the volumes for the archive endpoints.

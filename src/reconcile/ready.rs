@@ -71,6 +71,8 @@ pub async fn data_step(
         ))
         .with_hint("name the directory of a session of this repository (its main checkout, or a session worktree)")
     })?;
+    // A source still being created (or changed) is busy: say so now, before anything is made.
+    drop(crate::context::lock_shared(&dir)?);
     let engine = ctx.engine().await?;
     let none = |why: &str| {
         Error::usage(format!(

@@ -419,3 +419,46 @@ fn data_from_a_plain_compose_project_in_the_main_checkout() {
     ok(&repo.dp(&dir, &["destroy"]));
     assert_eq!(by_project("volume", &plain.name).len(), 1);
 }
+
+/// DESIGN §10 "a busy source": a copy and a command changing its source never overlap;
+/// whichever comes second fails at once (exit 4) and changes nothing.
+#[test]
+fn a_busy_source_is_never_copied_or_changed_halfway() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, DATA);
+    let first = create(&repo, &["--branch", "first"]);
+    let from = first.to_string_lossy().into_owned();
+    // The source still being created (or applied): its command holds the lock alone.
+    let changing = dev_prism::context::lock(&first).unwrap();
+    let args = ["create", "--branch", "second", "--data-from", &from];
+    let out = repo.dp(&repo.path, &args);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        !repo.sessions_dir().join("second").exists(),
+        "made a worktree"
+    );
+    assert_eq!(containers_under(&repo.root).len(), 1);
+    drop(changing);
+    // A copy reading the source: commands changing it wait (busy), the source untouched.
+    let copying = dev_prism::context::lock_shared(&first).unwrap();
+    for args in [&["destroy"][..], &["stop"], &["apply"]] {
+        let out = repo.dp(&first, args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(status(&container_of(&first)), "running");
+    // ...while another copy shares it.
+    let second = create(&repo, &["--branch", "second", "--data-from", &from]);
+    assert_eq!(
+        exec(&container_of(&second), "cat /data/seed").trim(),
+        "from-first"
+    );
+    // The other copy still holds the source: the one that ended left it paused.
+    assert_eq!(status(&container_of(&first)), "paused");
+    assert!(copying.last());
+    drop(copying);
+    // A source left paused comes back with its next apply.
+    ok(&repo.dp(&first, &["apply"]));
+    assert_eq!(status(&container_of(&first)), "running");
+}

@@ -62,9 +62,19 @@ impl Engine {
                 .unwrap_or_default();
             return Ok(Some(FoundSource {
                 repo_root: mine.iter().find_map(|c| label_of(c, labels::REPO_ROOT)),
+                // Paused ones too: another copy may hold them paused, and the last copy out
+                // unpauses them all.
                 running: mine
                     .iter()
-                    .filter(|c| c.state == Some(ContainerSummaryStateEnum::RUNNING))
+                    .filter(|c| {
+                        matches!(
+                            c.state,
+                            Some(
+                                ContainerSummaryStateEnum::RUNNING
+                                    | ContainerSummaryStateEnum::PAUSED
+                            )
+                        )
+                    })
                     .filter_map(|c| c.id.clone())
                     .collect(),
                 project,

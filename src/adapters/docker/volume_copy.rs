@@ -37,13 +37,16 @@ impl Engine {
     /// Creates `volumes` and copies each from the source volume it names (see the module).
     /// `dir` and `project` are the new session's: the throwaway containers carry its labels,
     /// so a copy abandoned halfway (Ctrl-C, `kill -9`) leaves nothing its destroy (or
-    /// create's rollback) does not remove.
+    /// create's rollback) does not remove. Several copies of one source may run at once (they
+    /// share its lock): each pauses it, and only the one for which `last_out` says no other
+    /// copy remains unpauses it.
     pub async fn copy_volumes(
         &self,
         dir: &str,
         project: &str,
         source: &DataSource,
         volumes: &[NewVolume],
+        last_out: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<()> {
         for v in volumes {
             let request = VolumeCreateRequest {
@@ -74,7 +77,19 @@ impl Engine {
         let result = self
             .copy_paused(dir, project, source, &copies, &mut guard, &mut throwaways)
             .await;
-        let unpaused = self.unpause(&mut guard).await;
+        // Another copy still reading the source keeps it paused; the last one out unpauses
+        // every container of the source, whichever copy paused it.
+        let unpaused = if last_out() {
+            for id in &source.pause {
+                if !guard.paused.contains(id) {
+                    guard.paused.push(id.clone());
+                }
+            }
+            self.unpause(&mut guard).await
+        } else {
+            guard.paused.clear();
+            Ok(())
+        };
         for id in throwaways {
             let _ = self
                 .client
@@ -275,9 +290,19 @@ impl Engine {
     async fn unpause(&self, guard: &mut Guard) -> Result<()> {
         let (mut first_error, mut left) = (None, vec![]);
         for id in std::mem::take(&mut guard.paused) {
-            if let Err(e) = self.client.unpause_container(&id).await {
-                first_error.get_or_insert(self.api_error(&format!("unpause container {id}"), e));
-                left.push(id);
+            match self.client.unpause_container(&id).await {
+                Ok(()) => {}
+                // Gone (its session destroyed) or not paused: nothing left to unpause, and
+                // nothing to advise.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404 | 409,
+                    ..
+                }) => {}
+                Err(e) => {
+                    first_error
+                        .get_or_insert(self.api_error(&format!("unpause container {id}"), e));
+                    left.push(id);
+                }
             }
         }
         match first_error {
