@@ -34,6 +34,11 @@ pub trait Effects {
     async fn stop(&mut self, ids: &[String]) -> Result<()>;
     /// Unpauses the given containers of the session.
     async fn unpause(&mut self, ids: &[String]) -> Result<()>;
+    /// Whether the container's health status can be believed: false for one this apply
+    /// unpaused until its next healthcheck has run (its checks failed while it was paused).
+    async fn health_is_current(&mut self, _id: &str) -> Result<bool> {
+        Ok(true)
+    }
     /// Removes the project's containers labelled with `working_dir`, then its networks,
     /// volumes and built images: the one place a session's Docker objects are removed.
     async fn remove_project(&mut self, project: &str, working_dir: &str) -> Result<()>;
@@ -77,6 +82,9 @@ pub struct Real<'a> {
     pub ctx: &'a mut Ctx,
     /// The main checkout, where worktree and branch operations run.
     pub repo: Option<&'a Path>,
+    /// Containers this apply unpaused → when their last healthcheck (one run while they
+    /// were paused) started; gone from here once a newer one has run.
+    pub unpaused: std::collections::BTreeMap<String, Option<String>>,
 }
 
 impl Real<'_> {
@@ -164,7 +172,25 @@ impl Effects for Real<'_> {
     }
 
     async fn unpause(&mut self, ids: &[String]) -> Result<()> {
-        self.ctx.engine().await?.unpause_containers(ids).await
+        let engine = self.ctx.engine().await?;
+        engine.unpause_containers(ids).await?;
+        for id in ids {
+            let last = engine.last_health_check(id).await?;
+            self.unpaused.insert(id.clone(), last);
+        }
+        Ok(())
+    }
+
+    async fn health_is_current(&mut self, id: &str) -> Result<bool> {
+        let Some(before) = self.unpaused.get(id) else {
+            return Ok(true);
+        };
+        let last = self.ctx.engine().await?.last_health_check(id).await?;
+        if &last == before {
+            return Ok(false);
+        }
+        self.unpaused.remove(id);
+        Ok(true)
     }
 
     async fn stop(&mut self, ids: &[String]) -> Result<()> {

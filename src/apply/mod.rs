@@ -357,6 +357,18 @@ async fn wait_ready<E: Effects>(desired: &Desired, services: &[String], fx: &mut
                     .then(|| *running_since.entry(c.id.clone()).or_insert(now));
                 let settled = !c.status.contains("Less than a second")
                     || since.is_some_and(|t| now.duration_since(t) >= SETTLE);
+                // Unhealthy from checks that failed while it was paused: wait for a check
+                // of the running container (DESIGN §10 "paused").
+                if c.state == State::Running
+                    && c.health == Health::Unhealthy
+                    && !fx.health_is_current(&c.id).await?
+                {
+                    waiting.get_or_insert((
+                        s.clone(),
+                        "unpaused, its next healthcheck has not run yet".into(),
+                    ));
+                    continue;
+                }
                 match readiness(c, is_job, settled) {
                     Readiness::Ready => {}
                     Readiness::Waiting(why) => {

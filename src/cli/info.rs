@@ -31,7 +31,11 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         .unwrap_or_else(|| project_name("session", &dir));
     // Heal what was read: a missing or stale `.env.session`.
     let healing = plan::env_file_plan(&project, &dir, &observed);
-    let mut fx = Real { ctx, repo: None };
+    let mut fx = Real {
+        ctx,
+        repo: None,
+        unpaused: Default::default(),
+    };
     let mut healed = vec![];
     for step in apply::write_files(&healing, &dir, &mut fx)? {
         healed.push(dir.join(ENV_FILE).to_string_lossy().into_owned());

@@ -202,6 +202,7 @@ pub async fn carry_out_counted(
     let mut fx = apply::effects::Real {
         ctx,
         repo: prepared.session.main_root.as_deref(),
+        unpaused: Default::default(),
     };
     apply::apply_counted(&prepared.plan, &prepared.desired, &mut fx, ui, done).await
 }

@@ -358,3 +358,55 @@ fn the_original_tools_config_is_accepted_with_warnings() {
     );
     assert!(!err.contains("session.config.mjs:1:"), "{err}");
 }
+
+/// A healthchecked service whose checks fail at once while it is paused.
+const HEALTHCHECKED: &str = r#"services:
+  db:
+    image: dev-prism-test-busybox:2
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+      timeout: 1s
+      retries: 1
+"#;
+
+/// A source left paused by a killed copy (here: `docker pause`) long enough for its
+/// healthcheck to fail comes back with `start` and with `apply`: readiness waits for the
+/// check after the unpause instead of failing on the stale "unhealthy".
+#[test]
+fn a_paused_healthchecked_session_comes_back_with_start_and_apply() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, HEALTHCHECKED);
+    ok(&repo.dp(&repo.path, &["create", "--in-place"]));
+    let id = containers_under(&repo.root)[0].0.clone();
+    let inspect = |format: &str| {
+        let out = std::process::Command::new("docker")
+            .args(["inspect", "-f", format, &id])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    for command in ["start", "apply"] {
+        let paused = std::process::Command::new("docker")
+            .args(["pause", &id])
+            .output()
+            .unwrap();
+        assert!(paused.status.success(), "{}", stderr(&paused));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while inspect("{{.State.Health.Status}}") != "unhealthy" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the paused container never turned unhealthy"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        ok(&repo.dp(&repo.path, &[command]));
+        assert_eq!(inspect("{{.State.Status}}"), "running", "{command}");
+        assert_eq!(inspect("{{.State.Health.Status}}"), "healthy", "{command}");
+    }
+    ok(&repo.dp(&repo.path, &["destroy"]));
+}

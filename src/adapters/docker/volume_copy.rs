@@ -328,6 +328,21 @@ impl Engine {
         }
         Ok(())
     }
+
+    /// When the container's last healthcheck started, as the engine reports it (`None`: no
+    /// healthcheck ran yet, or none is defined). One inspect: asked only of containers
+    /// dev-prism just unpaused, whose health status may be stale.
+    pub async fn last_health_check(&self, id: &str) -> Result<Option<String>> {
+        let c = self
+            .client
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| self.api_error(&format!("inspect container {id}"), e))?;
+        Ok(c.state
+            .and_then(|s| s.health)
+            .and_then(|h| h.log)
+            .and_then(|log| log.last().and_then(|l| l.start.clone())))
+    }
 }
 
 /// Unpauses the source when the copy is abandoned (its future dropped: Ctrl-C). Runs on its
