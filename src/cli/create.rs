@@ -39,7 +39,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         },
         data_from: args.data_from.clone(),
     };
-    let (p, _lock) = prepare_locked(ctx, &mut req, args.in_place).await?;
+    let (p, lock) = prepare_locked(ctx, &mut req, args.in_place).await?;
     let project_was_empty = p.observed.containers.is_empty() && p.observed.session_file.is_none();
     let mut done = 0;
     let result = reconcile::carry_out_counted(ctx, &p, ui, &mut done).await;
@@ -86,6 +86,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                         }
                         // The hint of the failure spoke of a session that no longer exists.
                         let again = if plan.kept.is_empty() {
+                            // Nothing is left of the session: nor of its lock file.
+                            lock.remove();
                             "then run `dev-prism create` again (this one was rolled back and left nothing)".to_string()
                         } else {
                             format!(

@@ -8,7 +8,20 @@ use crate::error::Problem;
 /// exits (an OS file lock), so a crashed command never leaves a stale lock behind.
 #[derive(Debug)]
 pub struct SessionLock {
-    _file: std::fs::File,
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl SessionLock {
+    /// Releases the lock and removes its file: for a directory whose session is gone
+    /// (destroyed), so lock files do not pile up. Removed while held; a command that opened
+    /// the file before and locks it after finds the path no longer names it and opens the
+    /// path again (see [`acquire`]).
+    pub fn remove(self) {
+        if is_current(&self.file, &self.path) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Takes the session's lock or fails at once with a "busy" error. The lock file lives in a
@@ -18,14 +31,39 @@ pub struct SessionLock {
 /// (not a link), owned by the current user, mode 700; the lock file is opened without
 /// following a link and must be the user's too.
 pub fn lock(dir: &Path) -> Result<SessionLock> {
-    let file = lock_file(dir)?;
-    match file.try_lock() {
-        Ok(()) => Ok(SessionLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(busy(dir)),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::failure(format!(
-            "cannot lock the session {}: {e}",
-            dir.display()
-        ))),
+    let (file, path) = acquire(dir, false)?;
+    Ok(SessionLock { file, path })
+}
+
+/// Opens `dir`'s lock file and locks it (shared or alone) without waiting. A lock file is
+/// removed only by its holder ([`SessionLock::remove`]), so a lock taken on a file the path no
+/// longer names is worthless: it is dropped and the path opened again.
+fn acquire(dir: &Path, shared: bool) -> Result<(std::fs::File, PathBuf)> {
+    for _ in 0..8 {
+        let (file, path) = lock_file(dir)?;
+        let locked = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match locked {
+            Ok(()) if is_current(&file, &path) => return Ok((file, path)),
+            Ok(()) => continue,
+            Err(std::fs::TryLockError::WouldBlock) => return Err(busy(dir)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io("cannot lock", &path, e));
+            }
+        }
+    }
+    Err(busy(dir))
+}
+
+/// Whether `path` still names the open `file` (same device and inode).
+fn is_current(file: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
@@ -50,15 +88,8 @@ impl SharedLock {
 /// Takes a shared hold on `dir` for a copy of its data, or fails at once with the busy error
 /// while a command changes `dir` (its create, apply, start, stop or destroy).
 pub fn lock_shared(dir: &Path) -> Result<SharedLock> {
-    let file = lock_file(dir)?;
-    match file.try_lock_shared() {
-        Ok(()) => Ok(SharedLock { file }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(busy(dir)),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::failure(format!(
-            "cannot lock the session {}: {e}",
-            dir.display()
-        ))),
-    }
+    let (file, _) = acquire(dir, true)?;
+    Ok(SharedLock { file })
 }
 
 fn busy(dir: &Path) -> Error {
@@ -68,15 +99,20 @@ fn busy(dir: &Path) -> Error {
     .with_hint("wait for it to finish and run the command again")
 }
 
-/// The lock file of `dir`, opened (made when missing) and verified.
-fn lock_file(dir: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let uid = current_uid()?;
-    let base = lock_dir(uid)?;
-    let path = base.join(format!(
+/// Where `dir`'s lock file is (the per-user lock directory is made and verified).
+pub fn lock_path(dir: &Path) -> Result<PathBuf> {
+    let base = lock_dir(current_uid()?)?;
+    Ok(base.join(format!(
         "{}.lock",
         crate::util::short_hash(dir.as_os_str().as_encoded_bytes(), 16)
-    ));
+    )))
+}
+
+/// The lock file of `dir`, opened (made when missing) and verified, with its path.
+fn lock_file(dir: &Path) -> Result<(std::fs::File, PathBuf)> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let uid = current_uid()?;
+    let path = lock_path(dir)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -99,7 +135,7 @@ fn lock_file(dir: &Path) -> Result<std::fs::File> {
         ))
         .with_hint("remove it and run the command again"));
     }
-    Ok(file)
+    Ok((file, path))
 }
 
 /// The effective uid, without libc: the owner of `/proc/self`, else of a file this process
@@ -198,6 +234,30 @@ mod tests {
         drop(b);
         let changing = lock(dir).unwrap();
         assert_eq!(lock_shared(dir).unwrap_err().kind(), Kind::Busy);
-        drop(changing);
+        changing.remove();
+    }
+
+    #[test]
+    fn a_destroyed_sessions_lock_file_goes_and_a_stale_open_never_locks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let held = lock(dir).unwrap();
+        let path = held.path.clone();
+        assert!(path.exists());
+        // Another command opened the file just before the holder removed it.
+        let (stale, _) = lock_file(dir).unwrap();
+        held.remove();
+        assert!(!path.exists(), "the lock file is left behind");
+        // It could lock the removed file, but the path names another one now.
+        stale.try_lock().unwrap();
+        assert!(!is_current(&stale, &path));
+        // A lock taken now is on the path's file, and excludes every other.
+        let now = lock(dir).unwrap();
+        assert!(is_current(&now.file, &path));
+        assert_eq!(lock(dir).unwrap_err().kind(), Kind::Busy);
+        drop(now);
+        drop(stale);
+        lock(dir).unwrap().remove();
+        assert!(!path.exists());
     }
 }

@@ -20,10 +20,14 @@ pub async fn one<W: World>(
     intent: Intent,
     ui: &Ui,
 ) -> Result<Plan> {
-    let _lock = context::lock(dir)?;
+    let lock = context::lock(dir)?;
     let p = super::prepare(world, dir, intent, &context::Wants::default(), ui).await?;
     if !p.plan.is_empty() {
         world.carry_out(&p, ui, &mut 0).await?;
+    }
+    // The session is gone: so is its lock file (one per directory ever touched otherwise).
+    if let Intent::Destroy { .. } = intent {
+        lock.remove();
     }
     Ok(p.plan)
 }

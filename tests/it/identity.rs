@@ -111,6 +111,8 @@ fn a_project_name_carrying_another_directorys_objects_is_never_taken_or_removed(
     }
     // Nothing planted: the create goes through, under the 64-bit name.
     ok(&repo.dp(&repo.path, &["create", "-q", "--branch", "feat"]));
+    let lock_file = dev_prism::context::lock_path(&dir).unwrap();
+    assert!(lock_file.exists());
     assert!(containers_under(&repo.root)
         .iter()
         .all(|(_, _, p)| p == &project));
@@ -132,6 +134,8 @@ fn a_project_name_carrying_another_directorys_objects_is_never_taken_or_removed(
     drop(planted);
     ok(&repo.dp(&dir, &["destroy", "--force"]));
     assert!(under("volume", &project).is_empty());
+    // A destroyed session leaves no lock file behind.
+    assert!(!lock_file.exists(), "{} left", lock_file.display());
 }
 
 #[test]
