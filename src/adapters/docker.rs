@@ -208,14 +208,29 @@ impl Engine {
     }
 
     /// Everything carrying the Compose project label `project`, whoever made it: its
-    /// containers (one call), volumes and networks (one each).
-    pub async fn project_owners(&self, project: &str) -> Result<crate::observed::Owners> {
+    /// containers (one call); when there are none and the project is to be `made`, also its
+    /// volumes and networks (one call each; see [`crate::observed::Owners::check`]).
+    pub async fn project_owners(
+        &self,
+        project: &str,
+        made: bool,
+    ) -> Result<crate::observed::Owners> {
+        let containers = self
+            .list(vec![format!("{}={project}", labels::PROJECT)])
+            .await?;
+        let objects = made && containers.is_empty();
         Ok(crate::observed::Owners {
-            containers: self
-                .list(vec![format!("{}={project}", labels::PROJECT)])
-                .await?,
-            volumes: self.project_volumes(project).await?,
-            networks: self.project_networks(project).await?,
+            volumes: if objects {
+                self.project_volumes(project).await?
+            } else {
+                vec![]
+            },
+            networks: if objects {
+                self.project_networks(project).await?
+            } else {
+                vec![]
+            },
+            containers,
         })
     }
 

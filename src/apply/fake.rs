@@ -108,7 +108,7 @@ impl Observer for Fake {
         Ok(())
     }
 
-    async fn owners(&mut self, project: &str) -> Result<crate::observed::Owners> {
+    async fn owners(&mut self, project: &str, _made: bool) -> Result<crate::observed::Owners> {
         let prefix = format!("{project}_");
         Ok(crate::observed::Owners {
             containers: self

@@ -34,9 +34,12 @@ pub trait Observer: Send {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Everything on the engine under the Compose project `project` (DESIGN §10 "project
     /// identity": who owns the name).
+    /// `made`: the project may be made now (its volumes and networks matter when it has no
+    /// container).
     fn owners(
         &mut self,
         project: &str,
+        made: bool,
     ) -> impl Future<Output = Result<crate::observed::Owners>> + Send;
     /// The Compose flavour to bring the session up with.
     fn flavor(&mut self, observed: &Observed) -> impl Future<Output = Result<Flavor>> + Send;
@@ -106,8 +109,8 @@ impl Observer for Ctx {
         crate::subnet::observe::observe(self, session, project, observed).await
     }
 
-    async fn owners(&mut self, project: &str) -> Result<crate::observed::Owners> {
-        self.engine().await?.project_owners(project).await
+    async fn owners(&mut self, project: &str, made: bool) -> Result<crate::observed::Owners> {
+        self.engine().await?.project_owners(project, made).await
     }
 
     async fn flavor(&mut self, observed: &Observed) -> Result<Flavor> {

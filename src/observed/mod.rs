@@ -292,6 +292,49 @@ mod tests {
     const RECORDED: &str = include_str!("../../tests/fixtures/containers-api-1.41.json");
 
     #[test]
+    fn a_project_name_is_one_directorys() {
+        let container = |dir: Option<&str>| {
+            let labels = match dir {
+                Some(d) => format!(r#"{{"{}": "{d}"}}"#, labels::WORKING_DIR),
+                None => "{}".to_string(),
+            };
+            let json = format!(r#"[{{"Id": "c", "Names": ["/x-1"], "Labels": {labels}}}]"#);
+            containers_from_json(&json).unwrap().remove(0)
+        };
+        let owners = |cs: Vec<Container>, volumes: &[&str]| Owners {
+            containers: cs,
+            volumes: volumes.iter().map(|v| v.to_string()).collect(),
+            networks: vec![],
+        };
+        let mine = || container(Some("/w/a"));
+        // Free, or ours alone: go on, making it or not.
+        for finishing in [false, true] {
+            assert!(owners(vec![], &[]).check("/w/a", "p", finishing).is_ok());
+            assert!(owners(vec![mine()], &["p_data"])
+                .check("/w/a", "p", finishing)
+                .is_ok());
+        }
+        // Another directory's container, or one not dev-prism's: never, naming it.
+        for other in [Some("/w/b"), None] {
+            let e = owners(vec![mine(), container(other)], &[])
+                .check("/w/a", "p", true)
+                .unwrap_err();
+            assert_eq!(e.kind(), crate::error::Kind::Usage);
+            let whose = other.unwrap_or("something other than a dev-prism session");
+            assert!(e.message().contains(whose), "{}", e.message());
+        }
+        // Volumes or networks under the name and no container of ours: not made over them;
+        // a destroy of what is left goes on.
+        let left = owners(vec![], &["p_data"]);
+        assert!(left
+            .check("/w/a", "p", false)
+            .unwrap_err()
+            .message()
+            .contains("volume p_data"));
+        assert!(left.check("/w/a", "p", true).is_ok());
+    }
+
+    #[test]
     fn converts_recorded_engine_answer() {
         let cs = containers_from_json(RECORDED).unwrap();
         assert_eq!(cs.len(), 3);

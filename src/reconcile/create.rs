@@ -162,7 +162,7 @@ pub async fn prepare_worktree(
     };
     let project = session.project();
     // A name some other directory's objects already carry is never taken over (DESIGN §10).
-    ctx.owners(&project)
+    ctx.owners(&project, true)
         .await?
         .check(&session.dir.to_string_lossy(), &project, false)?;
     crate::subnet::observe::observe(ctx, &session, &project, &mut observed).await?;

@@ -107,9 +107,10 @@ pub async fn prepare_from<O: Observer>(
         .find_map(Container::working_dir)
         .map(str::to_string)
         .unwrap_or_else(|| session.dir.to_string_lossy().into_owned());
-    obs.owners(&project)
+    let made = intent == Intent::Up;
+    obs.owners(&project, made)
         .await?
-        .check(&owner, &project, intent != Intent::Up)?;
+        .check(&owner, &project, !made)?;
     if intent == Intent::Up {
         obs.subnets(&session, &project, &mut observed).await?;
     }

@@ -100,7 +100,7 @@ pub async fn data_step(
     }
     if found.dev_prism {
         // Its volumes are read only when the project is the source directory's alone.
-        engine.project_owners(&found.project).await?.check(
+        engine.project_owners(&found.project, false).await?.check(
             &dir.to_string_lossy(),
             &found.project,
             true,

@@ -40,8 +40,8 @@ impl Observer for Shared {
         self.0.lock().await.subnets(s, project, o).await
     }
 
-    async fn owners(&mut self, project: &str) -> Result<crate::observed::Owners> {
-        self.0.lock().await.owners(project).await
+    async fn owners(&mut self, project: &str, made: bool) -> Result<crate::observed::Owners> {
+        self.0.lock().await.owners(project, made).await
     }
 
     async fn flavor(&mut self, observed: &Observed) -> Result<crate::compose::Flavor> {
