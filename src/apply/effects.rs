@@ -82,8 +82,8 @@ pub struct Real<'a> {
     pub ctx: &'a mut Ctx,
     /// The main checkout, where worktree and branch operations run.
     pub repo: Option<&'a Path>,
-    /// Containers this apply unpaused → when their last healthcheck (one run while they
-    /// were paused) started; gone from here once a newer one has run.
+    /// Containers this apply unpaused → when their last healthcheck seen right after the
+    /// unpause started; gone from here once a check of the running container has run.
     pub unpaused: std::collections::BTreeMap<String, Option<String>>,
 }
 
@@ -175,18 +175,19 @@ impl Effects for Real<'_> {
         let engine = self.ctx.engine().await?;
         engine.unpause_containers(ids).await?;
         for id in ids {
-            let last = engine.last_health_check(id).await?;
-            self.unpaused.insert(id.clone(), last);
+            let log = engine.health_log(id).await?;
+            self.unpaused
+                .insert(id.clone(), log.last().map(|(start, _)| start.clone()));
         }
         Ok(())
     }
 
     async fn health_is_current(&mut self, id: &str) -> Result<bool> {
-        let Some(before) = self.unpaused.get(id) else {
+        let Some(seen) = self.unpaused.get(id) else {
             return Ok(true);
         };
-        let last = self.ctx.engine().await?.last_health_check(id).await?;
-        if &last == before {
+        let log = self.ctx.engine().await?.health_log(id).await?;
+        if !crate::apply::checked_since(&log, seen.as_deref()) {
             return Ok(false);
         }
         self.unpaused.remove(id);

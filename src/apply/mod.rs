@@ -292,6 +292,23 @@ enum Readiness {
     Failed(String),
 }
 
+/// Whether a healthcheck of the running container has run since the check that started at
+/// `seen` (the last one logged right after the unpause; `None`: none was). Checks run one at a
+/// time, so of the checks logged after `seen` only the first can have started while the
+/// container was still paused: a second one, or a first that passed, is the running
+/// container's. `log` is the engine's (oldest first, the last five).
+pub fn checked_since(log: &[(String, i64)], seen: Option<&str>) -> bool {
+    let after = match seen {
+        None => log,
+        Some(seen) => match log.iter().position(|(start, _)| start == seen) {
+            Some(i) => &log[i + 1..],
+            // Rotated out of the log: five checks have run since.
+            None => return true,
+        },
+    };
+    after.len() >= 2 || after.first().is_some_and(|(_, code)| *code == 0)
+}
+
 /// How long a container without a healthcheck must be seen running before it counts: one that
 /// exits right after starting is caught (Compose's `up --wait` first looks after 500 ms).
 const SETTLE: Duration = Duration::from_millis(500);
@@ -436,6 +453,29 @@ mod readiness_tests {
         c.status = status.into();
         c.exit_code = exit_code;
         c
+    }
+
+    #[test]
+    fn health_counts_from_a_check_of_the_running_container() {
+        let log = |entries: &[(&str, i64)]| -> Vec<(String, i64)> {
+            entries.iter().map(|(s, c)| (s.to_string(), *c)).collect()
+        };
+        let paused = log(&[("t1", 1), ("t2", 1)]);
+        assert!(!checked_since(&paused, Some("t2")));
+        // The first check after the unpause may have started before it: a failure does not
+        // count, a pass does.
+        assert!(!checked_since(
+            &log(&[("t1", 1), ("t2", 1), ("t3", 1)]),
+            Some("t2")
+        ));
+        assert!(checked_since(&log(&[("t2", 1), ("t3", 0)]), Some("t2")));
+        assert!(checked_since(
+            &log(&[("t2", 1), ("t3", 1), ("t4", 1)]),
+            Some("t2")
+        ));
+        assert!(checked_since(&log(&[("t6", 1), ("t7", 1)]), Some("t2")));
+        assert!(!checked_since(&[], None));
+        assert!(checked_since(&log(&[("t1", 0)]), None));
     }
 
     #[test]

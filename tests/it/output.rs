@@ -38,7 +38,7 @@ fn mask_ports(s: &str) -> String {
 fn normalise(text: &str, root: &Path) -> String {
     let mut out = text.replace(&*root.to_string_lossy(), "<ROOT>");
     out = mask_ports(&out);
-    // `<name>-<8 hex>` project names.
+    // `<name>-<16 hex>` project names (8 hex: sessions named by earlier versions).
     let words: Vec<String> = out
         .split_inclusive(|c: char| c.is_whitespace() || c == '(' || c == ')')
         .map(|w| {
@@ -46,7 +46,7 @@ fn normalise(text: &str, root: &Path) -> String {
             let rest = &w[core.len()..];
             match core.rsplit_once('-') {
                 Some((_, h))
-                    if h.len() == 8
+                    if (h.len() == 16 || h.len() == 8)
                         && h.chars().all(|c| c.is_ascii_hexdigit())
                         && core.starts_with("app") =>
                 {

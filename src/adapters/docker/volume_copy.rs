@@ -329,10 +329,10 @@ impl Engine {
         Ok(())
     }
 
-    /// When the container's last healthcheck started, as the engine reports it (`None`: no
-    /// healthcheck ran yet, or none is defined). One inspect: asked only of containers
-    /// dev-prism just unpaused, whose health status may be stale.
-    pub async fn last_health_check(&self, id: &str) -> Result<Option<String>> {
+    /// The container's recent healthchecks, oldest first: when each started and its exit
+    /// code. One inspect: asked only of containers dev-prism just unpaused, whose health
+    /// status may be stale.
+    pub async fn health_log(&self, id: &str) -> Result<Vec<(String, i64)>> {
         let c = self
             .client
             .inspect_container(id, None)
@@ -341,7 +341,10 @@ impl Engine {
         Ok(c.state
             .and_then(|s| s.health)
             .and_then(|h| h.log)
-            .and_then(|log| log.last().and_then(|l| l.start.clone())))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| (l.start.unwrap_or_default(), l.exit_code.unwrap_or(-1)))
+            .collect())
     }
 }
 
