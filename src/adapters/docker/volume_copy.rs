@@ -72,6 +72,8 @@ impl Engine {
             endpoint: self.endpoint.clone(),
             paused: vec![],
             trace: self.trace.clone(),
+            last_out: Some(last_out),
+            all: source.pause.clone(),
         };
         let mut throwaways = vec![];
         let result = self
@@ -79,7 +81,8 @@ impl Engine {
             .await;
         // Another copy still reading the source keeps it paused; the last one out unpauses
         // every container of the source, whichever copy paused it.
-        let unpaused = if last_out() {
+        let last = guard.last_out.take().is_some_and(|f| f());
+        let unpaused = if last {
             for id in &source.pause {
                 if !guard.paused.contains(id) {
                     guard.paused.push(id.clone());
@@ -114,7 +117,7 @@ impl Engine {
         project: &str,
         source: &DataSource,
         copies: &[(&str, &str)],
-        guard: &mut Guard,
+        guard: &mut Guard<'_>,
         throwaways: &mut Vec<String>,
     ) -> Result<()> {
         for id in &source.pause {
@@ -287,7 +290,7 @@ impl Engine {
     }
 
     /// Unpauses what was paused; disarms the guard.
-    async fn unpause(&self, guard: &mut Guard) -> Result<()> {
+    async fn unpause(&self, guard: &mut Guard<'_>) -> Result<()> {
         let (mut first_error, mut left) = (None, vec![]);
         for id in std::mem::take(&mut guard.paused) {
             match self.client.unpause_container(&id).await {
@@ -351,15 +354,31 @@ impl Engine {
 /// Unpauses the source when the copy is abandoned (its future dropped: Ctrl-C). Runs on its
 /// own thread, runtime, connection (and ssh tunnel), so it works while the caller's runtime is busy
 /// dropping the copy; the throwaway containers carry the new session's labels and go with
-/// its rollback.
-struct Guard {
+/// its rollback. Like a copy that ends, an abandoned one unpauses the source only when no
+/// other copy still reads it (`last_out`), and then all of it.
+struct Guard<'a> {
     endpoint: Endpoint,
     paused: Vec<String>,
     trace: crate::ui::Trace,
+    /// Asked once, by whichever ends first: the copy, or this guard.
+    last_out: Option<&'a (dyn Fn() -> bool + Send + Sync)>,
+    /// Every container of the source the copy found running or paused.
+    all: Vec<String>,
 }
 
-impl Drop for Guard {
+impl Drop for Guard<'_> {
     fn drop(&mut self) {
+        if let Some(last_out) = self.last_out.take() {
+            if last_out() {
+                for id in std::mem::take(&mut self.all) {
+                    if !self.paused.contains(&id) {
+                        self.paused.push(id);
+                    }
+                }
+            } else {
+                self.paused.clear();
+            }
+        }
         if self.paused.is_empty() {
             return;
         }
@@ -367,6 +386,8 @@ impl Drop for Guard {
             endpoint: self.endpoint.clone(),
             paused: std::mem::take(&mut self.paused),
             trace: self.trace.clone(),
+            last_out: None,
+            all: vec![],
         };
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
