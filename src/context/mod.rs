@@ -228,7 +228,7 @@ pub fn desired_seeded(
                 observed.session_file.as_deref(),
                 observed.subnets.as_ref(),
                 crate::subnet::seed(&session.dir.to_string_lossy()),
-            ),
+            )?,
             data_from,
         },
     )
