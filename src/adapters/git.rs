@@ -418,6 +418,24 @@ pub fn commit_of(t: &Trace, dir: &Path, name: &str) -> Result<Option<String>> {
     rev(t, dir, name)
 }
 
+/// Which of `paths` (relative to the checkout `dir`) its sparse checkout leaves out: a worktree
+/// added from `dir` takes the same sparse patterns (git copies them), so it would not have
+/// them either. Empty when sparse checkout is off.
+pub fn outside_sparse_checkout(t: &Trace, dir: &Path, paths: &[&str]) -> Result<Vec<String>> {
+    let on = ok_text(t, dir, &["config", "--bool", "core.sparseCheckout"])?;
+    if on.as_deref() != Some("true") || paths.is_empty() {
+        return Ok(vec![]);
+    }
+    // `-t` tags skip-worktree entries (those outside the sparse patterns) with `S`.
+    let mut args = vec!["ls-files", "-t", "--"];
+    args.extend_from_slice(paths);
+    Ok(must(t, dir, &args, "read the sparse checkout")?
+        .lines()
+        .filter_map(|l| l.strip_prefix("S "))
+        .map(str::to_string)
+        .collect())
+}
+
 /// `git status --porcelain` lines for `paths` in the checkout at `dir` (uncommitted or
 /// untracked).
 pub fn status_of(t: &Trace, dir: &Path, paths: &[&str]) -> Result<Vec<String>> {

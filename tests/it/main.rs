@@ -10,6 +10,7 @@ mod exec;
 mod faults;
 mod forward;
 mod heal;
+mod inputs;
 mod interrupts;
 mod journey;
 mod mcp;
