@@ -58,7 +58,8 @@ pub fn toplevel(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
     Ok(ok_text(t, dir, &["rev-parse", "--show-toplevel"])?.map(PathBuf::from))
 }
 
-/// The repository's main checkout (the directory holding the common `.git`).
+/// The repository's main checkout (the directory holding the common `.git`), or the
+/// directory of a bare repository.
 pub fn main_checkout(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
     let Some(common) = ok_text(
         t,
@@ -69,10 +70,18 @@ pub fn main_checkout(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
         return Ok(None);
     };
     let common = PathBuf::from(common);
-    Ok(match common.file_name() {
-        Some(n) if n == ".git" => common.parent().map(Path::to_path_buf),
-        _ => None,
-    })
+    if common.file_name().is_some_and(|n| n == ".git") {
+        return Ok(common.parent().map(Path::to_path_buf));
+    }
+    // A bare repository with linked worktrees has no main checkout: the bare directory is
+    // where every worktree's branch and worktree operations run, and what sessionsDir is
+    // relative to (the same for every worktree, so destroy and prune find what create made).
+    Ok(is_bare(t, &common)?.then_some(common))
+}
+
+/// Whether `dir` is a bare repository's directory.
+pub fn is_bare(t: &Trace, dir: &Path) -> Result<bool> {
+    Ok(ok_text(t, dir, &["rev-parse", "--is-bare-repository"])?.as_deref() == Some("true"))
 }
 
 /// `git worktree list --porcelain`, parsed. The first entry is the main worktree.

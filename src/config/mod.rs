@@ -281,9 +281,14 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
                 .with_hint("remove the key to use the directory name, or give a name"))
         }
         Some(name) => name,
+        // A bare repository's directory (`shop.git`) names the project without its suffix.
         None => main_root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
+            .map(|n| match n.strip_suffix(".git") {
+                Some(stem) if !stem.is_empty() => stem.to_string(),
+                _ => n,
+            })
             .unwrap_or_else(|| "session".into()),
     };
     let sessions_dir = match raw.sessions_dir {
@@ -537,6 +542,10 @@ mod tests {
         assert_eq!(c.bind_address, "127.0.0.1");
         assert_eq!(c.compose_files, None);
         assert_eq!(c.ready_timeout_secs, 120);
+        // A bare repository's directory names the project without `.git`.
+        let c = resolve(RawConfig::default(), Path::new("/src/shop.git"), None).unwrap();
+        assert_eq!(c.project_name, "shop");
+        assert_eq!(c.sessions_dir, Path::new("/src/shop.git/../shop-sessions"));
     }
 
     #[test]
