@@ -140,3 +140,64 @@ fn bare_repositories_destroy_and_prune() {
     let worktrees = git_in(&bare, &["worktree", "list", "--porcelain"]);
     assert_eq!(worktrees.matches("worktree ").count(), 2, "{worktrees}");
 }
+
+/// Nothing an outside link would receive: every target of `dev-prism claude` is checked before
+/// the first write; links that stay inside the repository are followed.
+#[test]
+fn claude_checks_every_target_before_writing_and_follows_inside_links() {
+    let repo = Repo::new(Flavor::V2, ECHO);
+    let files = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    // `.claude` leading out of the repository: refused, nothing made there or here.
+    let outside = repo.root.join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, repo.path.join(".claude")).unwrap();
+    let before = files(&repo.path);
+    let out = dp_env(&repo.path, &["claude"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("leads out of"), "{}", stderr(&out));
+    assert!(files(&outside).is_empty(), "{:?}", files(&outside));
+    assert_eq!(files(&repo.path), before);
+    std::fs::remove_file(repo.path.join(".claude")).unwrap();
+    // CLAUDE.md leading out: refused before the command and skill files are written.
+    let elsewhere = repo.root.join("elsewhere.md");
+    std::os::unix::fs::symlink(&elsewhere, repo.path.join("CLAUDE.md")).unwrap();
+    let out = dp_env(&repo.path, &["claude"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!repo.path.join(".claude").exists() && !elsewhere.exists());
+    assert!(!repo.path.join(".mcp.json").exists());
+    // The common `CLAUDE.md -> AGENTS.md`: the section goes into AGENTS.md, the link stays.
+    std::fs::remove_file(repo.path.join("CLAUDE.md")).unwrap();
+    std::fs::write(repo.path.join("AGENTS.md"), "# Agents\n\nmine\n").unwrap();
+    std::os::unix::fs::symlink("AGENTS.md", repo.path.join("CLAUDE.md")).unwrap();
+    let text = ok(&dp_env(&repo.path, &["claude"], &[]));
+    assert!(
+        text.contains("CLAUDE.md: dev-prism section written"),
+        "{text}"
+    );
+    let agents = std::fs::read_to_string(repo.path.join("AGENTS.md")).unwrap();
+    assert!(agents.starts_with("# Agents\n\nmine\n") && agents.contains("dev-prism"));
+    assert!(std::fs::symlink_metadata(repo.path.join("CLAUDE.md"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(repo
+        .path
+        .join(".claude/skills/dev-prism/SKILL.md")
+        .is_file());
+    // A dangling inside link: the file is made where it points.
+    let again = Repo::new(Flavor::V2, ECHO);
+    std::os::unix::fs::symlink("docs/AGENTS.md", again.path.join("CLAUDE.md")).unwrap();
+    std::fs::create_dir(again.path.join("docs")).unwrap();
+    ok(&dp_env(&again.path, &["claude"], &[]));
+    assert!(std::fs::read_to_string(again.path.join("docs/AGENTS.md"))
+        .unwrap()
+        .contains("dev-prism"));
+}
