@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io::{ErrorKind, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,17 +46,17 @@ pub fn ignored_files(t: &Trace, repo: &Path) -> Result<Vec<Entry>> {
     }
     let mut entries = vec![];
     for raw in out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
-        // A nested repository is listed as `dir/`: its files are not ours to copy. Names that
-        // are not UTF-8 cannot be matched against patterns and are left out too.
-        let Ok(path) = std::str::from_utf8(raw) else {
-            continue;
-        };
-        if path.ends_with('/') {
+        // A nested repository is listed as `dir/`: its files are not ours to copy.
+        if raw.ends_with(b"/") {
             continue;
         }
-        if let Ok(m) = fs::symlink_metadata(repo.join(path)) {
+        // A name that is not UTF-8 is matched as text with U+FFFD for its bad bytes (which
+        // wildcards match) and copied under its exact bytes.
+        let file = PathBuf::from(std::ffi::OsStr::from_bytes(raw));
+        if let Ok(m) = fs::symlink_metadata(repo.join(&file)) {
             entries.push(Entry {
-                path: path.to_string(),
+                path: String::from_utf8_lossy(raw).into_owned(),
+                file,
                 bytes: m.len(),
             });
         }
@@ -131,9 +132,9 @@ pub fn tracked_at(t: &Trace, repo: &Path, rev: &str) -> Result<HashSet<String>> 
     Ok(out
         .stdout
         .split(|b| *b == 0)
-        .filter_map(|p| std::str::from_utf8(p).ok())
         .filter(|p| !p.is_empty())
-        .map(str::to_string)
+        // As text, like the ignored files' names ([`Entry::path`]).
+        .map(|p| String::from_utf8_lossy(p).into_owned())
         .collect())
 }
 
@@ -149,7 +150,11 @@ pub struct Copied {
 }
 
 /// Copies `paths` (relative) from `src_root` to `dst_root`, a few threads at once.
-pub fn copy_files(src_root: &Path, dst_root: &Path, paths: &[String]) -> Result<Copied> {
+pub fn copy_files<P: AsRef<Path> + Sync>(
+    src_root: &Path,
+    dst_root: &Path,
+    paths: &[P],
+) -> Result<Copied> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -179,11 +184,12 @@ pub fn copy_files(src_root: &Path, dst_root: &Path, paths: &[String]) -> Result<
     Ok(total)
 }
 
-fn copy_chunk(src_root: &Path, dst_root: &Path, paths: &[String]) -> Result<Copied> {
+fn copy_chunk<P: AsRef<Path>>(src_root: &Path, dst_root: &Path, paths: &[P]) -> Result<Copied> {
     let mut done = Copied::default();
     let mut dirs: HashSet<PathBuf> = HashSet::new();
     let mut try_clone = true;
     for rel in paths {
+        let rel = rel.as_ref();
         let (src, dst) = (src_root.join(rel), dst_root.join(rel));
         let fail = |e: std::io::Error| {
             Error::from(Problem::Copy {
@@ -349,13 +355,16 @@ fn copy_mtime(from: &fs::File, dst: &Path) {
 
 /// Makes sure every directory between `root` and `rel`'s parent is a real directory inside
 /// `root` (created when missing), remembering the ones checked.
-fn real_dirs(root: &Path, rel: &str, checked: &mut HashSet<PathBuf>) -> Result<()> {
+fn real_dirs(root: &Path, rel: &Path, checked: &mut HashSet<PathBuf>) -> Result<()> {
     let mut dir = root.to_path_buf();
-    let parts: Vec<&str> = rel.split('/').collect();
+    let parts: Vec<std::path::Component> = rel.components().collect();
     for part in &parts[..parts.len().saturating_sub(1)] {
-        if part.is_empty() || *part == "." || *part == ".." {
-            return Err(Error::failure(format!("refusing to copy `{rel}`")));
-        }
+        let std::path::Component::Normal(part) = part else {
+            return Err(Error::failure(format!(
+                "refusing to copy `{}`",
+                rel.display()
+            )));
+        };
         dir.push(part);
         if checked.contains(&dir) {
             continue;
@@ -371,7 +380,8 @@ fn real_dirs(root: &Path, rel: &str, checked: &mut HashSet<PathBuf>) -> Result<(
         .map_err(|e| Error::io("could not create", &dir, e))?;
         if meta.file_type().is_symlink() {
             return Err(Error::usage(format!(
-                "refusing to copy {rel} into {}: {} is a symbolic link",
+                "refusing to copy {} into {}: {} is a symbolic link",
+                rel.display(),
                 root.display(),
                 dir.display()
             ))
@@ -379,7 +389,8 @@ fn real_dirs(root: &Path, rel: &str, checked: &mut HashSet<PathBuf>) -> Result<(
         }
         if !meta.is_dir() {
             return Err(Error::failure(format!(
-                "could not copy {rel}: {} is not a directory",
+                "could not copy {}: {} is not a directory",
+                rel.display(),
                 dir.display()
             )));
         }

@@ -201,3 +201,38 @@ fn claude_checks_every_target_before_writing_and_follows_inside_links() {
         .unwrap()
         .contains("dev-prism"));
 }
+
+/// A gitignored file whose name is not UTF-8 is copied like any other (and the copy is
+/// dev-prism's: destroy removes it with the worktree).
+#[test]
+fn names_that_are_not_utf8_are_copied() {
+    use std::os::unix::ffi::OsStrExt;
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ECHO);
+    repo.write(
+        ".gitignore",
+        ".env.session\ndocker-compose.session.yml\ndata/\n",
+    );
+    repo.write(".worktreeinclude", "data/\n");
+    repo.commit("copy data");
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.bin");
+    std::fs::create_dir(repo.path.join("data")).unwrap();
+    std::fs::write(repo.path.join("data").join(name), "latin-1").unwrap();
+    std::fs::write(repo.path.join("data/plain.bin"), "ascii").unwrap();
+    let plan = ok(&repo.dp(&repo.path, &["plan", "--create", "--branch", "l1"]));
+    assert!(plan.contains("+ copy data/ (2 files"), "{plan}");
+    let dir = PathBuf::from(
+        ok(&repo.dp(&repo.path, &["create", "-q", "--branch", "l1"]))
+            .lines()
+            .next()
+            .unwrap(),
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("data").join(name)).unwrap(),
+        "latin-1"
+    );
+    ok(&repo.dp(&dir, &["destroy"]));
+    assert!(!dir.exists(), "destroy kept the worktree");
+}
