@@ -73,6 +73,25 @@ pub fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
+/// [`read`] for observing a generated file's name: an object there that is not a regular file
+/// (a FIFO, a directory, a socket) is the user's, observed as present with content that is
+/// not dev-prism's (empty, no generated header), so no step writes or removes it and the
+/// command says it kept it, instead of failing on it.
+pub fn read_observed(path: &Path) -> Result<Option<(String, u32)>> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if !m.is_file() && !m.file_type().is_symlink() => {
+            Ok(Some((String::new(), m.permissions().mode())))
+        }
+        _ => read(path),
+    }
+}
+
+/// Whether `path` holds something other than a regular file or a link (a FIFO, a directory, a
+/// socket, a device).
+pub fn is_special(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| !m.is_file() && !m.file_type().is_symlink())
+}
+
 fn not_a_file(path: &Path, kind: fs::FileType) -> Error {
     use std::os::unix::fs::FileTypeExt;
     let what = if kind.is_dir() {

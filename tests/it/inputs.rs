@@ -236,3 +236,51 @@ fn names_that_are_not_utf8_are_copied() {
     ok(&repo.dp(&dir, &["destroy"]));
     assert!(!dir.exists(), "destroy kept the worktree");
 }
+
+/// A FIFO or a directory at a generated name is the user's: destroy removes the session's
+/// containers, keeps the object (and so the worktree holding it) and says so.
+#[test]
+fn special_files_at_generated_names_do_not_block_destroy() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ECHO);
+    let dir = PathBuf::from(
+        ok(&repo.dp(&repo.path, &["create", "-q", "--branch", "fifo"]))
+            .lines()
+            .next()
+            .unwrap(),
+    );
+    let (env, file) = (
+        dir.join(".env.session"),
+        dir.join("docker-compose.session.yml"),
+    );
+    std::fs::remove_file(&env).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&env)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    let out = repo.dp(&dir, &["destroy"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("kept file .env.session")
+            && err.contains("kept file docker-compose.session.yml"),
+        "{err}"
+    );
+    assert!(containers_under(&repo.root).is_empty());
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&env)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(file.is_dir());
+    // Once the user moved them, destroy finishes.
+    std::fs::remove_file(&env).unwrap();
+    std::fs::remove_dir(&file).unwrap();
+    ok(&repo.dp(&dir, &["destroy"]));
+    assert!(!dir.exists());
+}
