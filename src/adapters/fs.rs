@@ -73,6 +73,25 @@ pub fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
     Ok(Some(bytes))
 }
 
+/// [`read`] for observing a generated file's name: an object there that is not a regular file
+/// (a FIFO, a directory, a socket) is the user's, observed as present with content that is
+/// not dev-prism's (empty, no generated header), so no step writes or removes it and the
+/// command says it kept it, instead of failing on it.
+pub fn read_observed(path: &Path) -> Result<Option<(String, u32)>> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if !m.is_file() && !m.file_type().is_symlink() => {
+            Ok(Some((String::new(), m.permissions().mode())))
+        }
+        _ => read(path),
+    }
+}
+
+/// Whether `path` holds something other than a regular file or a link (a FIFO, a directory, a
+/// socket, a device).
+pub fn is_special(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| !m.is_file() && !m.file_type().is_symlink())
+}
+
 fn not_a_file(path: &Path, kind: fs::FileType) -> Error {
     use std::os::unix::fs::FileTypeExt;
     let what = if kind.is_dir() {
@@ -214,6 +233,61 @@ pub fn write_atomic(root: &Path, path: &Path, content: &[u8], mode: u32) -> Resu
         let _ = fs::remove_file(&tmp);
     }
     result.map_err(fail)
+}
+
+/// Where a write to `path` (under `root`) lands once every symbolic link on the way is
+/// followed, the last component included (a dangling link's target is where the file will
+/// be): a path inside `root` whose existing components are no links, or a refusal naming
+/// where it leads when that is outside `root`. Nothing is written, so a caller with several
+/// files resolves them all before writing any.
+pub fn resolve_inside(root: &Path, path: &Path) -> Result<PathBuf> {
+    let real_root = fs::canonicalize(root).map_err(|e| Error::io("could not resolve", root, e))?;
+    let rel = path
+        .strip_prefix(root)
+        .map_err(|_| refuse(path, format!("it is outside {}", root.display())))?;
+    let mut pending: std::collections::VecDeque<std::ffi::OsString> =
+        rel.iter().map(|p| p.to_os_string()).collect();
+    let mut cur = real_root.clone();
+    let mut hops = 0;
+    while let Some(part) = pending.pop_front() {
+        match part.to_str() {
+            Some("/") => cur = PathBuf::from("/"),
+            Some(".") => {}
+            Some("..") => {
+                cur.pop();
+            }
+            _ => {
+                let next = cur.join(&part);
+                match fs::symlink_metadata(&next) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        hops += 1;
+                        if hops > 40 {
+                            return Err(refuse(path, "too many levels of symbolic links".into()));
+                        }
+                        let target = fs::read_link(&next)
+                            .map_err(|e| Error::io("could not read the link", &next, e))?;
+                        // The link's target replaces it; `cur` (its directory) holds no link.
+                        for c in target.iter().rev() {
+                            pending.push_front(c.to_os_string());
+                        }
+                    }
+                    _ => cur = next,
+                }
+            }
+        }
+    }
+    if !cur.starts_with(&real_root) || cur == real_root {
+        return Err(refuse(
+            path,
+            format!("it leads out of {} (to {})", root.display(), cur.display()),
+        ));
+    }
+    Ok(cur)
+}
+
+/// Creates the missing directories above `path` inside `root`, never through a link.
+pub fn create_parents(root: &Path, path: &Path) -> Result<()> {
+    confined_parent(root, path, true).map(|_| ())
 }
 
 /// Removes a file inside `root`; a missing file is not an error. Never follows a link out of

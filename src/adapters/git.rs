@@ -58,7 +58,8 @@ pub fn toplevel(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
     Ok(ok_text(t, dir, &["rev-parse", "--show-toplevel"])?.map(PathBuf::from))
 }
 
-/// The repository's main checkout (the directory holding the common `.git`).
+/// The repository's main checkout (the directory holding the common `.git`), or the
+/// directory of a bare repository.
 pub fn main_checkout(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
     let Some(common) = ok_text(
         t,
@@ -69,10 +70,18 @@ pub fn main_checkout(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
         return Ok(None);
     };
     let common = PathBuf::from(common);
-    Ok(match common.file_name() {
-        Some(n) if n == ".git" => common.parent().map(Path::to_path_buf),
-        _ => None,
-    })
+    if common.file_name().is_some_and(|n| n == ".git") {
+        return Ok(common.parent().map(Path::to_path_buf));
+    }
+    // A bare repository with linked worktrees has no main checkout: the bare directory is
+    // where every worktree's branch and worktree operations run, and what sessionsDir is
+    // relative to (the same for every worktree, so destroy and prune find what create made).
+    Ok(is_bare(t, &common)?.then_some(common))
+}
+
+/// Whether `dir` is a bare repository's directory.
+pub fn is_bare(t: &Trace, dir: &Path) -> Result<bool> {
+    Ok(ok_text(t, dir, &["rev-parse", "--is-bare-repository"])?.as_deref() == Some("true"))
 }
 
 /// `git worktree list --porcelain`, parsed. The first entry is the main worktree.
@@ -416,6 +425,24 @@ pub fn mode_at(t: &Trace, repo: &Path, rev: &str, path: &str) -> Result<Option<S
 /// The commit `name` resolves to in `dir`; `None` when it does not exist (an unborn HEAD).
 pub fn commit_of(t: &Trace, dir: &Path, name: &str) -> Result<Option<String>> {
     rev(t, dir, name)
+}
+
+/// Which of `paths` (relative to the checkout `dir`) its sparse checkout leaves out: a worktree
+/// added from `dir` takes the same sparse patterns (git copies them), so it would not have
+/// them either. Empty when sparse checkout is off.
+pub fn outside_sparse_checkout(t: &Trace, dir: &Path, paths: &[&str]) -> Result<Vec<String>> {
+    let on = ok_text(t, dir, &["config", "--bool", "core.sparseCheckout"])?;
+    if on.as_deref() != Some("true") || paths.is_empty() {
+        return Ok(vec![]);
+    }
+    // `-t` tags skip-worktree entries (those outside the sparse patterns) with `S`.
+    let mut args = vec!["ls-files", "-t", "--"];
+    args.extend_from_slice(paths);
+    Ok(must(t, dir, &args, "read the sparse checkout")?
+        .lines()
+        .filter_map(|l| l.strip_prefix("S "))
+        .map(str::to_string)
+        .collect())
 }
 
 /// `git status --porcelain` lines for `paths` in the checkout at `dir` (uncommitted or

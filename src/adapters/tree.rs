@@ -12,6 +12,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io::{ErrorKind, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,17 +46,17 @@ pub fn ignored_files(t: &Trace, repo: &Path) -> Result<Vec<Entry>> {
     }
     let mut entries = vec![];
     for raw in out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
-        // A nested repository is listed as `dir/`: its files are not ours to copy. Names that
-        // are not UTF-8 cannot be matched against patterns and are left out too.
-        let Ok(path) = std::str::from_utf8(raw) else {
-            continue;
-        };
-        if path.ends_with('/') {
+        // A nested repository is listed as `dir/`: its files are not ours to copy.
+        if raw.ends_with(b"/") {
             continue;
         }
-        if let Ok(m) = fs::symlink_metadata(repo.join(path)) {
+        // A name that is not UTF-8 is matched as text with U+FFFD for its bad bytes (which
+        // wildcards match) and copied under its exact bytes.
+        let file = PathBuf::from(std::ffi::OsStr::from_bytes(raw));
+        if let Ok(m) = fs::symlink_metadata(repo.join(&file)) {
             entries.push(Entry {
-                path: path.to_string(),
+                path: String::from_utf8_lossy(raw).into_owned(),
+                file,
                 bytes: m.len(),
             });
         }
@@ -131,9 +132,9 @@ pub fn tracked_at(t: &Trace, repo: &Path, rev: &str) -> Result<HashSet<String>> 
     Ok(out
         .stdout
         .split(|b| *b == 0)
-        .filter_map(|p| std::str::from_utf8(p).ok())
         .filter(|p| !p.is_empty())
-        .map(str::to_string)
+        // As text, like the ignored files' names ([`Entry::path`]).
+        .map(|p| String::from_utf8_lossy(p).into_owned())
         .collect())
 }
 
@@ -149,7 +150,11 @@ pub struct Copied {
 }
 
 /// Copies `paths` (relative) from `src_root` to `dst_root`, a few threads at once.
-pub fn copy_files(src_root: &Path, dst_root: &Path, paths: &[String]) -> Result<Copied> {
+pub fn copy_files<P: AsRef<Path> + Sync>(
+    src_root: &Path,
+    dst_root: &Path,
+    paths: &[P],
+) -> Result<Copied> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -179,11 +184,12 @@ pub fn copy_files(src_root: &Path, dst_root: &Path, paths: &[String]) -> Result<
     Ok(total)
 }
 
-fn copy_chunk(src_root: &Path, dst_root: &Path, paths: &[String]) -> Result<Copied> {
+fn copy_chunk<P: AsRef<Path>>(src_root: &Path, dst_root: &Path, paths: &[P]) -> Result<Copied> {
     let mut done = Copied::default();
     let mut dirs: HashSet<PathBuf> = HashSet::new();
     let mut try_clone = true;
     for rel in paths {
+        let rel = rel.as_ref();
         let (src, dst) = (src_root.join(rel), dst_root.join(rel));
         let fail = |e: std::io::Error| {
             Error::from(Problem::Copy {
@@ -242,13 +248,13 @@ fn copy_one(src: &Path, dst: &Path, mode: u32, try_clone: &mut bool) -> std::io:
             Err(_) => *try_clone = false,
         }
     }
-    let mut to = fs::OpenOptions::new()
+    let to = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .custom_flags(libc::O_NOFOLLOW)
         .mode(mode & 0o7777)
         .open(dst)?;
-    let result = std::io::copy(&mut (&from), &mut to)
+    let result = copy_data(&from, &to)
         .and_then(|_| to.set_permissions(fs::Permissions::from_mode(mode & 0o7777)));
     if let Err(e) = result {
         let _ = fs::remove_file(dst);
@@ -256,6 +262,83 @@ fn copy_one(src: &Path, dst: &Path, mode: u32, try_clone: &mut bool) -> std::io:
     }
     copy_mtime(&from, dst);
     Ok(false)
+}
+
+/// Copies the bytes of `from` into the empty `to`, keeping holes: only the data regions
+/// (`SEEK_DATA`/`SEEK_HOLE`) are copied, by the kernel, and the length is set at the end — a
+/// sparse file (a VM disk, a database preallocated by `truncate`) stays as cheap as its
+/// original instead of becoming fully allocated. A file system without hole reporting says
+/// the whole file is data, which is then a plain copy.
+fn copy_data(from: &fs::File, to: &fs::File) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let len = i64::try_from(from.metadata()?.len()).unwrap_or(i64::MAX);
+    let src = from.as_raw_fd();
+    let mut pos: i64 = 0;
+    while pos < len {
+        // SAFETY: lseek on a file descriptor this function borrows; no memory is passed.
+        let data = unsafe { libc::lseek(src, pos, libc::SEEK_DATA) };
+        if data < 0 {
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ENXIO) => break, // only a hole is left
+                Some(libc::EINVAL) => return copy_range(from, to, pos, len), // no hole support
+                _ => return Err(e),
+            }
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(src, data, libc::SEEK_HOLE) };
+        let end = if hole < 0 { len } else { hole.min(len) };
+        copy_range(from, to, data, end)?;
+        pos = end;
+    }
+    to.set_len(len as u64)
+}
+
+/// Copies bytes `start..end` of `src` to the same offsets of `dst` (`copy_file_range`, else
+/// reads and writes).
+fn copy_range(from: &fs::File, to: &fs::File, start: i64, end: i64) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let (src, dst) = (from.as_raw_fd(), to.as_raw_fd());
+    let (mut off_in, mut off_out) = (start, start);
+    while off_in < end {
+        let want = usize::try_from(end - off_in)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
+        // SAFETY: both descriptors are open for the call; the offsets are this frame's.
+        let n = unsafe { libc::copy_file_range(src, &mut off_in, dst, &mut off_out, want, 0) };
+        if n > 0 {
+            continue;
+        }
+        if n == 0 {
+            break; // the source got shorter while copying
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ENOSYS | libc::EXDEV | libc::EINVAL | libc::EOPNOTSUPP) => {
+                return copy_by_reads(from, to, off_in, end)
+            }
+            _ => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn copy_by_reads(from: &fs::File, to: &fs::File, mut off: i64, end: i64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 1 << 17];
+    while off < end {
+        let want = buf
+            .len()
+            .min(usize::try_from(end - off).unwrap_or(usize::MAX));
+        let n = from.read_at(&mut buf[..want], off as u64)?;
+        if n == 0 {
+            break;
+        }
+        to.write_all_at(&buf[..n], off as u64)?;
+        off += n as i64;
+    }
+    Ok(())
 }
 
 /// Keeps the source's modification time, as `cp -a` does (build tools compare them).
@@ -272,13 +355,16 @@ fn copy_mtime(from: &fs::File, dst: &Path) {
 
 /// Makes sure every directory between `root` and `rel`'s parent is a real directory inside
 /// `root` (created when missing), remembering the ones checked.
-fn real_dirs(root: &Path, rel: &str, checked: &mut HashSet<PathBuf>) -> Result<()> {
+fn real_dirs(root: &Path, rel: &Path, checked: &mut HashSet<PathBuf>) -> Result<()> {
     let mut dir = root.to_path_buf();
-    let parts: Vec<&str> = rel.split('/').collect();
+    let parts: Vec<std::path::Component> = rel.components().collect();
     for part in &parts[..parts.len().saturating_sub(1)] {
-        if part.is_empty() || *part == "." || *part == ".." {
-            return Err(Error::failure(format!("refusing to copy `{rel}`")));
-        }
+        let std::path::Component::Normal(part) = part else {
+            return Err(Error::failure(format!(
+                "refusing to copy `{}`",
+                rel.display()
+            )));
+        };
         dir.push(part);
         if checked.contains(&dir) {
             continue;
@@ -294,7 +380,8 @@ fn real_dirs(root: &Path, rel: &str, checked: &mut HashSet<PathBuf>) -> Result<(
         .map_err(|e| Error::io("could not create", &dir, e))?;
         if meta.file_type().is_symlink() {
             return Err(Error::usage(format!(
-                "refusing to copy {rel} into {}: {} is a symbolic link",
+                "refusing to copy {} into {}: {} is a symbolic link",
+                rel.display(),
                 root.display(),
                 dir.display()
             ))
@@ -302,7 +389,8 @@ fn real_dirs(root: &Path, rel: &str, checked: &mut HashSet<PathBuf>) -> Result<(
         }
         if !meta.is_dir() {
             return Err(Error::failure(format!(
-                "could not copy {rel}: {} is not a directory",
+                "could not copy {}: {} is not a directory",
+                rel.display(),
                 dir.display()
             )));
         }

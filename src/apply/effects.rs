@@ -56,7 +56,7 @@ pub trait Effects {
     fn remove_worktree(&mut self, path: &Path, force: bool) -> Result<()>;
     /// Copies `paths` (relative) from the main checkout `from` into the new worktree `to`:
     /// never over an existing file, links as links, never through a link.
-    fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[String]) -> Result<()>;
+    fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[std::path::PathBuf]) -> Result<()>;
     /// Creates `volumes` carrying Compose's labels, each a copy of `source`'s volume it names
     /// (or empty); `source`'s running containers are paused meanwhile and always unpaused.
     async fn copy_volumes(
@@ -229,7 +229,7 @@ impl Effects for Real<'_> {
         git::remove_worktree(self.ctx.trace(), self.repo()?, path, force)
     }
 
-    fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[String]) -> Result<()> {
+    fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[std::path::PathBuf]) -> Result<()> {
         crate::adapters::tree::copy_files(from, to, paths).map(|_| ())
     }
 

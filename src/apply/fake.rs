@@ -374,7 +374,7 @@ impl Effects for Fake {
         Ok(())
     }
 
-    fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[String]) -> Result<()> {
+    fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[std::path::PathBuf]) -> Result<()> {
         if !self.worktrees.iter().any(|w| w == to) {
             return Err(Error::failure("copy into a worktree that does not exist"));
         }

@@ -28,6 +28,7 @@ async fn files_and_volumes_come_before_the_services() {
         }],
         &[Entry {
             path: "node_modules/x.js".into(),
+            file: "node_modules/x.js".into(),
             bytes: 1,
         }],
         &[],

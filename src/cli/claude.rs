@@ -19,25 +19,44 @@ pub struct Args {
 pub fn run(args: Args, ui: &Ui) -> Result<i32> {
     let cwd = context::session_dir(None)?;
     let root = git::toplevel(ui.trace(), &cwd)?.unwrap_or(cwd);
+    // Every target is resolved before anything is written: a link that stays inside the
+    // repository (`CLAUDE.md -> AGENTS.md`) is followed, one that leaves it refuses the whole
+    // command while nothing has been made yet.
+    let real_root = std::fs::canonicalize(&root)
+        .map_err(|e| Error::io("could not resolve", root.clone(), e))?;
+    let target = |rel: &str| fs::resolve_inside(&root, &root.join(rel));
+    let command = target(claude::COMMAND_FILE)?;
+    let skill = target(claude::SKILL_FILE)?;
+    let md = target(claude::CLAUDE_MD)?;
+    let mcp = target(claude::MCP_FILE)?;
+    let current_mcp = fs::read(&mcp)?.map(|(t, _)| t);
+    let mcp_merge = claude::merge_mcp(current_mcp.as_deref(), args.force).map_err(|message| {
+        Error::usage(message).with_hint(format!(
+            "fix {} (left unchanged) and run again",
+            claude::MCP_FILE
+        ))
+    })?;
+    let current_md = fs::read(&md)?.map(|(t, _)| t);
+    let md_merge = claude::merge(current_md.as_deref(), args.force);
     install(
-        &root,
+        &real_root,
         claude::COMMAND_FILE,
+        &command,
         claude::COMMAND_TEXT,
         args.force,
         ui,
     )?;
     install(
-        &root,
+        &real_root,
         claude::SKILL_FILE,
+        &skill,
         claude::SKILL_TEXT,
         args.force,
         ui,
     )?;
-    let md = root.join(claude::CLAUDE_MD);
-    let current = fs::read(&md)?.map(|(t, _)| t);
-    match claude::merge(current.as_deref(), args.force) {
+    match md_merge {
         Merge::Write(text) => {
-            fs::write_atomic(&root, &md, text.as_bytes(), 0o644)?;
+            fs::write_atomic(&real_root, &md, text.as_bytes(), 0o644)?;
             ui.out(&format!("{}: dev-prism section written", claude::CLAUDE_MD));
         }
         Merge::Unchanged => ui.out(&format!(
@@ -49,52 +68,39 @@ pub fn run(args: Args, ui: &Ui) -> Result<i32> {
             claude::CLAUDE_MD
         )),
     }
-    let mcp = root.join(claude::MCP_FILE);
-    let current = fs::read(&mcp)?.map(|(t, _)| t);
-    match claude::merge_mcp(current.as_deref(), args.force) {
-        Ok(Merge::Write(text)) => {
-            fs::write_atomic(&root, &mcp, text.as_bytes(), 0o644)?;
+    match mcp_merge {
+        Merge::Write(text) => {
+            fs::write_atomic(&real_root, &mcp, text.as_bytes(), 0o644)?;
             ui.out(&format!(
                 "{}: MCP server `{}` registered",
                 claude::MCP_FILE,
                 claude::MCP_SERVER
             ));
         }
-        Ok(Merge::Unchanged) => ui.out(&format!(
+        Merge::Unchanged => ui.out(&format!(
             "{}: MCP server `{}` already registered",
             claude::MCP_FILE,
             claude::MCP_SERVER
         )),
-        Ok(Merge::Differs) => ui.out(&format!(
+        Merge::Differs => ui.out(&format!(
             "{}: MCP server `{}` was edited; kept (use --force to rewrite only that entry)",
             claude::MCP_FILE,
             claude::MCP_SERVER
         )),
-        Err(message) => {
-            return Err(Error::usage(message).with_hint(format!(
-                "fix {} (left unchanged) and run again",
-                claude::MCP_FILE
-            )))
-        }
     }
     Ok(0)
 }
 
 /// Writes one file we own entirely, unless it exists and differs (then only with `force`).
-fn install(root: &Path, rel: &str, text: &str, force: bool, ui: &Ui) -> Result<()> {
-    let path = root.join(rel);
-    match fs::read(&path)? {
+fn install(root: &Path, rel: &str, path: &Path, text: &str, force: bool, ui: &Ui) -> Result<()> {
+    match fs::read(path)? {
         Some((current, _)) if current == text => ui.out(&format!("{rel}: already up to date")),
         Some(_) if !force => ui.out(&format!(
             "{rel}: exists and differs; kept (use --force to rewrite it)"
         )),
         existing => {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    Error::failure(format!("cannot create {}: {e}", parent.display()))
-                })?;
-            }
-            fs::write_atomic(root, &path, text.as_bytes(), 0o644)?;
+            fs::create_parents(root, path)?;
+            fs::write_atomic(root, path, text.as_bytes(), 0o644)?;
             let verb = if existing.is_some() {
                 "rewritten"
             } else {

@@ -52,7 +52,8 @@ pub enum OneOrMany {
 pub struct RawConfig {
     /// Prefix of the Compose project name. Default: the main checkout's directory name.
     pub project_name: Option<String>,
-    /// Where worktrees are created, relative to the main checkout.
+    /// Where worktrees are created, relative to the main checkout. Never inside a `.git`.
+    #[serde(default, deserialize_with = "bounds::sessions_dir")]
     pub sessions_dir: Option<String>,
     /// Compose profiles holding app services.
     pub apps: Option<Vec<String>>,
@@ -66,7 +67,9 @@ pub struct RawConfig {
     pub bind_address: Option<String>,
     /// The user's compose file(s). Default: what Compose itself looks for.
     pub compose_file: Option<OneOrMany>,
-    /// Seconds to wait for services to become ready. Default 120.
+    /// Seconds to wait for services to become ready. Default 120, range
+    /// [`bounds::READY_TIMEOUT`].
+    #[serde(default, deserialize_with = "bounds::ready_timeout")]
     pub ready_timeout: Option<u64>,
     /// Keys rewritten in every `envFiles` file, as templates over the session variables.
     pub env_rewrite: Option<BTreeMap<String, String>>,
@@ -86,7 +89,8 @@ pub struct RawConfig {
     pub port_base: Option<serde_json::Value>,
     pub ports: Option<serde_json::Value>,
     /// IPv4 range (CIDR) session networks get their subnets from; `none` leaves subnets to
-    /// Docker's pools. Default [`crate::subnet::DEFAULT_POOL`].
+    /// Docker's pools. Default [`crate::subnet::DEFAULT_POOL`]. Private ranges only.
+    #[serde(default, deserialize_with = "bounds::subnet_pool")]
     pub subnet_pool: Option<String>,
     /// Gitignored files and directories of the main checkout copied into every new worktree
     /// (with `.worktreeinclude`). Gitignore syntax.
@@ -277,13 +281,18 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
                 .with_hint("remove the key to use the directory name, or give a name"))
         }
         Some(name) => name,
+        // A bare repository's directory (`shop.git`) names the project without its suffix.
         None => main_root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
+            .map(|n| match n.strip_suffix(".git") {
+                Some(stem) if !stem.is_empty() => stem.to_string(),
+                _ => n,
+            })
             .unwrap_or_else(|| "session".into()),
     };
     let sessions_dir = match raw.sessions_dir {
-        Some(dir) => main_root.join(dir),
+        Some(ref dir) => main_root.join(dir),
         None => main_root
             .join("..")
             .join(format!("{project_name}-sessions")),
@@ -335,30 +344,23 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
             file()
         ));
     }
-    let subnet_pool = match raw.subnet_pool.as_deref().map(str::trim) {
-        Some("none") => None,
-        text => {
-            let text = text.unwrap_or(crate::subnet::DEFAULT_POOL);
-            let pool = crate::subnet::Net::parse(text)
-                .filter(|p| text.contains('/') && p.prefix <= crate::subnet::SMALLEST);
-            match pool {
-                Some(p) => Some(p),
-                None => {
-                    return Err(Error::config(
-                        file(),
-                        format!(
-                            "subnetPool `{text}` is not an IPv4 range of /{} or larger",
-                            crate::subnet::SMALLEST
-                        ),
-                    )
-                    .with_hint(format!(
-                    "write a CIDR such as {} (the default), or `none` to leave subnets to Docker",
-                    crate::subnet::DEFAULT_POOL
-                )))
-                }
+    let subnet_pool =
+        match raw.subnet_pool.as_deref().map(str::trim) {
+            Some("none") => None,
+            text => {
+                let text = text.unwrap_or(crate::subnet::DEFAULT_POOL);
+                Some(bounds::pool(text).map_err(|message| {
+                    Error::config(file(), message).with_hint(bounds::POOL_HINT)
+                })?)
             }
-        }
-    };
+        };
+    // Checked again here for configs that never went through `parse` (built in code).
+    if let Some(t) = raw.ready_timeout {
+        bounds::check_ready_timeout(t).map_err(|m| Error::config(file(), m))?;
+    }
+    if let Some(d) = raw.sessions_dir.as_deref() {
+        bounds::check_sessions_dir(d).map_err(|m| Error::config(file(), m))?;
+    }
     Ok(Config {
         subnet_pool,
         project_name,
@@ -382,6 +384,101 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         data_from: raw.data_from.map(|d| main_root.join(d)),
         source,
     })
+}
+
+/// Ranges of the config's durations, counts and addresses (DESIGN §10 "config bounds"),
+/// checked while the file is deserialized so that an error carries the file, line and column
+/// like any other config error. The README's config section lists the same ranges.
+pub mod bounds {
+    use std::ops::RangeInclusive;
+
+    use serde::{de::Error as _, Deserialize, Deserializer};
+
+    use crate::subnet::Net;
+
+    /// `readyTimeout`, seconds: 1 s to 24 h. Zero could never be met; a larger value only
+    /// hides a service that never becomes ready (and overflowed the deadline).
+    pub const READY_TIMEOUT: RangeInclusive<u64> = 1..=86_400;
+
+    /// The ranges `subnetPool` must lie in: RFC 1918 and the shared address space (RFC 6598).
+    pub const PRIVATE_RANGES: &[&str] = &[
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+    ];
+
+    pub const POOL_HINT: &str = "write a private IPv4 CIDR such as 10.199.0.0/16 (the default) inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10, or `none` to leave subnets to Docker";
+
+    pub fn check_ready_timeout(secs: u64) -> Result<(), String> {
+        if READY_TIMEOUT.contains(&secs) {
+            Ok(())
+        } else {
+            Err(format!(
+                "readyTimeout {secs} is out of range: {} to {} seconds (24 hours)",
+                READY_TIMEOUT.start(),
+                READY_TIMEOUT.end()
+            ))
+        }
+    }
+
+    /// `sessionsDir` may not lead into a `.git` directory: git would see the worktrees as its
+    /// own files, and removing one would write into the repository's store.
+    pub fn check_sessions_dir(dir: &str) -> Result<(), String> {
+        if dir.trim().is_empty() {
+            return Err("sessionsDir is empty".into());
+        }
+        if std::path::Path::new(dir)
+            .components()
+            .any(|c| c.as_os_str() == ".git")
+        {
+            return Err(format!("sessionsDir `{dir}` is inside a `.git` directory"));
+        }
+        Ok(())
+    }
+
+    /// A `subnetPool` value other than `none`: an IPv4 CIDR of /28 or larger inside one of the
+    /// [`PRIVATE_RANGES`].
+    pub fn pool(text: &str) -> Result<Net, String> {
+        let smallest = crate::subnet::SMALLEST;
+        let pool = Net::parse(text)
+            .filter(|p| text.contains('/') && p.prefix <= smallest)
+            .ok_or_else(|| {
+                format!("subnetPool `{text}` is not an IPv4 range of /{smallest} or larger")
+            })?;
+        let private = PRIVATE_RANGES
+            .iter()
+            .filter_map(|r| Net::parse(r))
+            .any(|r| r.contains(&pool));
+        if !private {
+            return Err(format!(
+                "subnetPool `{text}` is not a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10)"
+            ));
+        }
+        Ok(pool)
+    }
+
+    pub(super) fn ready_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let secs = u64::deserialize(d)?;
+        check_ready_timeout(secs).map_err(D::Error::custom)?;
+        Ok(Some(secs))
+    }
+
+    pub(super) fn sessions_dir<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<String>, D::Error> {
+        let dir = String::deserialize(d)?;
+        check_sessions_dir(&dir).map_err(D::Error::custom)?;
+        Ok(Some(dir))
+    }
+
+    pub(super) fn subnet_pool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim() != "none" {
+            pool(text.trim()).map_err(D::Error::custom)?;
+        }
+        Ok(Some(text))
+    }
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`: a name every shell and dotenv reader accepts as a variable.
@@ -445,6 +542,10 @@ mod tests {
         assert_eq!(c.bind_address, "127.0.0.1");
         assert_eq!(c.compose_files, None);
         assert_eq!(c.ready_timeout_secs, 120);
+        // A bare repository's directory names the project without `.git`.
+        let c = resolve(RawConfig::default(), Path::new("/src/shop.git"), None).unwrap();
+        assert_eq!(c.project_name, "shop");
+        assert_eq!(c.sessions_dir, Path::new("/src/shop.git/../shop-sessions"));
     }
 
     #[test]
@@ -598,5 +699,90 @@ mod tests {
     fn offsets() {
         assert_eq!(offset_of("ab\ncd\n", 2, 2), 4);
         assert_eq!(offset_of("ab", 9, 1), 2);
+    }
+
+    #[test]
+    fn durations_are_bounded_with_file_line_column() {
+        for bad in ["0", "86401", "18446744073709551615"] {
+            let err = yaml(&format!("projectName: x\nreadyTimeout: {bad}\n")).unwrap_err();
+            assert!(
+                err.message().starts_with("session.config.yaml:2:")
+                    && err.message().contains("readyTimeout")
+                    && err.message().contains("out of range: 1 to 86400 seconds"),
+                "{}",
+                err.message()
+            );
+            let err = parse(
+                &format!("{{\n \"readyTimeout\": {bad}}}"),
+                Path::new("session.config.json"),
+                Format::Json,
+            )
+            .unwrap_err();
+            assert!(
+                err.message().starts_with("session.config.json:2:"),
+                "{}",
+                err.message()
+            );
+        }
+        for good in [1, 86_400] {
+            let raw = yaml(&format!("readyTimeout: {good}\n")).unwrap();
+            assert_eq!(
+                resolve(raw, Path::new("/r"), None)
+                    .unwrap()
+                    .ready_timeout_secs,
+                good
+            );
+        }
+        // A config built without `parse` is held to the same range.
+        let raw = RawConfig {
+            ready_timeout: Some(0),
+            ..Default::default()
+        };
+        assert!(resolve(raw, Path::new("/r"), None).is_err());
+    }
+
+    #[test]
+    fn subnet_pool_must_be_private() {
+        for bad in [
+            "8.8.0.0/16",
+            "127.0.0.0/16",
+            "224.0.0.0/16",
+            "0.0.0.0/0",
+            "10.0.0.0/7",
+            "172.32.0.0/16",
+            "100.128.0.0/16",
+        ] {
+            let err = yaml(&format!("projectName: x\nsubnetPool: {bad}\n")).unwrap_err();
+            assert!(
+                err.message().starts_with("session.config.yaml:2:")
+                    && err.message().contains("is not a private range"),
+                "{bad}: {}",
+                err.message()
+            );
+        }
+        for good in [
+            "10.199.0.0/16",
+            "172.16.0.0/12",
+            "192.168.8.0/24",
+            "100.64.0.0/10",
+            "none",
+        ] {
+            let raw = yaml(&format!("subnetPool: {good}\n")).unwrap();
+            resolve(raw, Path::new("/r"), None).unwrap();
+        }
+    }
+
+    #[test]
+    fn sessions_dir_never_inside_git() {
+        for bad in [".git/sessions", "./.git", "../shop/.git/worktrees/x", ""] {
+            let err = yaml(&format!("projectName: x\nsessionsDir: '{bad}'\n")).unwrap_err();
+            assert!(
+                err.message().starts_with("session.config.yaml:2:")
+                    && err.message().contains("sessionsDir"),
+                "{bad}: {}",
+                err.message()
+            );
+        }
+        yaml("sessionsDir: ../.github-sessions\n").unwrap();
     }
 }

@@ -240,7 +240,7 @@ pub fn desired_seeded(
                 observed.session_file.as_deref(),
                 observed.subnets.as_ref(),
                 crate::subnet::seed(&session.dir.to_string_lossy()),
-            ),
+            )?,
             data_from,
             project: session.project_for(observed),
         },

@@ -58,8 +58,8 @@ impl Observer for Ctx {
             .session_containers(&dir.to_string_lossy())
             .await?;
         Ok(Observed {
-            session_file: fs::read(&dir.join(SESSION_FILE))?.map(|(t, _)| t),
-            env_file: fs::read(&dir.join(ENV_FILE))?,
+            session_file: fs::read_observed(&dir.join(SESSION_FILE))?.map(|(t, _)| t),
+            env_file: fs::read_observed(&dir.join(ENV_FILE))?,
             containers,
             ..Default::default()
         })
@@ -93,9 +93,10 @@ impl Observer for Ctx {
 
     async fn derived(&mut self, desired: &Desired, observed: &mut Observed) -> Result<()> {
         for f in desired.derived.iter().filter(|f| f.path != ENV_FILE) {
-            observed
-                .derived
-                .insert(f.path.clone(), fs::read(&desired.dir.join(&f.path))?);
+            observed.derived.insert(
+                f.path.clone(),
+                fs::read_observed(&desired.dir.join(&f.path))?,
+            );
         }
         Ok(())
     }
@@ -151,7 +152,30 @@ pub(super) fn worktree_facts(
     let owner = |path: &str, status: &'static str| {
         owner_of(dir, config, main_root.as_deref(), path, status)
     };
-    Some(git::facts(t, &wt, &owner))
+    let mut facts = git::facts(t, &wt, &owner);
+    // git status never lists a FIFO or socket (nor an empty directory): one at a generated
+    // name is the user's all the same, and removing the worktree would delete it.
+    if let Fact::Known(paths) = &mut facts.paths {
+        let generated = [ENV_FILE.to_string(), SESSION_FILE.to_string()]
+            .into_iter()
+            .chain(
+                config
+                    .app_env
+                    .keys()
+                    .map(|app| format!("{}/{ENV_FILE}", app.trim_end_matches('/'))),
+            );
+        for name in generated.filter(|n| fs::is_special(&dir.join(n))) {
+            let listed = paths.iter().any(|p| p.path.trim_end_matches('/') == name);
+            if !listed {
+                paths.push(crate::observed::PathFact {
+                    path: name,
+                    status: "untracked",
+                    owner: crate::observed::Owner::User,
+                });
+            }
+        }
+    }
+    Some(facts)
 }
 
 /// Whose a path reported by `git status` is (DESIGN §6): a file carrying dev-prism's header, or

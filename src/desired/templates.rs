@@ -52,7 +52,10 @@ pub enum Rewrite {
     PointAt { var: String, host: String },
 }
 
-/// Replaces `host[:port]` in a URL's authority, keeping everything else.
+/// Replaces `host[:port]` in a URL's authority, keeping everything else. For a PostgreSQL URL
+/// (scheme `postgres…`), query parameters that libpq lets win over the authority (`host`,
+/// `hostaddr`, `port`, also percent-encoded) are dropped: otherwise
+/// `postgresql:///app?host=/var/run/postgresql` would still reach the developer's own database.
 pub fn point_url_at(url: &str, host: &str, port: &str) -> Option<String> {
     let scheme_end = url.find("://")? + 3;
     let rest = &url[scheme_end..];
@@ -62,11 +65,66 @@ pub fn point_url_at(url: &str, host: &str, port: &str) -> Option<String> {
         Some(at) => &authority[..=at],
         None => "",
     };
+    let tail = &rest[auth_end..];
+    let tail = if url[..scheme_end]
+        .to_ascii_lowercase()
+        .starts_with("postgres")
+    {
+        without_libpq_address_params(tail)
+    } else {
+        tail.to_string()
+    };
     Some(format!(
-        "{}{userinfo}{host}:{port}{}",
-        &url[..scheme_end],
-        &rest[auth_end..]
+        "{}{userinfo}{host}:{port}{tail}",
+        &url[..scheme_end]
     ))
+}
+
+/// `path?query#fragment` with the query's `host`, `hostaddr` and `port` parameters removed (and
+/// the `?` with them when nothing is left).
+fn without_libpq_address_params(tail: &str) -> String {
+    let (before_fragment, fragment) = match tail.find('#') {
+        Some(i) => tail.split_at(i),
+        None => (tail, ""),
+    };
+    let Some((path, query)) = before_fragment.split_once('?') else {
+        return tail.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|param| {
+            let key = param.split_once('=').map_or(*param, |(k, _)| k);
+            !matches!(
+                percent_decode(key).as_deref(),
+                Some("host" | "hostaddr" | "port")
+            )
+        })
+        .collect();
+    let query = kept.join("&");
+    if query.is_empty() {
+        format!("{path}{fragment}")
+    } else {
+        format!("{path}?{query}{fragment}")
+    }
+}
+
+/// `%XX` decoded (libpq decodes parameter names too); `None` when the result is not UTF-8 or
+/// an escape is malformed.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Rewrites the given keys of a dotenv file, keeping every other byte (comments, order, other
@@ -189,6 +247,45 @@ mod tests {
             "redis://127.0.0.1:1"
         );
         assert_eq!(point_url_at("not a url", "h", "1"), None);
+    }
+
+    #[test]
+    fn libpq_address_parameters_cannot_win_over_the_session() {
+        let cases = [
+            (
+                "postgresql:///app?host=/var/run/postgresql",
+                "postgresql://127.0.0.1:49153/app",
+            ),
+            (
+                "postgres://u:p@db/app?sslmode=disable&host=localhost&port=5432",
+                "postgres://u:p@127.0.0.1:49153/app?sslmode=disable",
+            ),
+            (
+                "postgresql://db/app?hostaddr=10.0.0.5&application_name=x#frag",
+                "postgresql://127.0.0.1:49153/app?application_name=x#frag",
+            ),
+            (
+                "postgresql://db/app?h%6Fst=/tmp&%70ort=1&hosts=keep",
+                "postgresql://127.0.0.1:49153/app?hosts=keep",
+            ),
+            (
+                "postgresql+psycopg://db/app?port=5433",
+                "postgresql+psycopg://127.0.0.1:49153/app",
+            ),
+            ("postgresql://?host=/tmp", "postgresql://127.0.0.1:49153"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(
+                point_url_at(url, "127.0.0.1", "49153").unwrap(),
+                want,
+                "{url}"
+            );
+        }
+        // Other schemes' parameters mean other things: kept.
+        assert_eq!(
+            point_url_at("mysql://db/app?port=1", "127.0.0.1", "49153").unwrap(),
+            "mysql://127.0.0.1:49153/app?port=1"
+        );
     }
 
     #[test]

@@ -65,7 +65,16 @@ pub struct Container {
     pub engine_host: EngineHost,
 }
 
+/// The service label of the throwaway containers a `--data-from` copy runs through: labelled
+/// as the new session's (so destroy removes one a killed copy left), but no service of it.
+pub const VOLUME_COPY_SERVICE: &str = "(volume copy)";
+
 impl Container {
+    /// A throwaway container of a `--data-from` copy, not a service of the session.
+    pub fn is_volume_copy(&self) -> bool {
+        self.label(labels::SERVICE) == Some(VOLUME_COPY_SERVICE)
+    }
+
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels.get(key).map(String::as_str)
     }

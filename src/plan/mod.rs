@@ -65,7 +65,7 @@ pub enum Op {
         files: usize,
         bytes: u64,
         #[serde(skip)]
-        paths: Vec<String>,
+        paths: Vec<PathBuf>,
     },
     /// The session's named volumes, created before Compose starts, as copies of `source`'s
     /// (its running containers paused meanwhile, always unpaused).

@@ -16,10 +16,12 @@ use crate::desired::ENV_FILE;
 use crate::observed::worktree::{matches_any, pattern_matches};
 
 /// A gitignored file (or link) of the main checkout: its path relative to the checkout
-/// (`/`-separated) and its size.
+/// (`/`-separated, as text for matching patterns: a name that is not UTF-8 has U+FFFD for each
+/// bad byte), the exact path, and its size.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub path: String,
+    pub file: std::path::PathBuf,
     pub bytes: u64,
 }
 
@@ -60,7 +62,7 @@ pub fn copy_steps(
     to: &std::path::Path,
 ) -> Vec<Step> {
     let all: Vec<String> = patterns.iter().map(|p| p.pattern.clone()).collect();
-    let mut groups: Vec<(usize, Vec<String>, u64)> = vec![];
+    let mut groups: Vec<(usize, Vec<std::path::PathBuf>, u64)> = vec![];
     for f in files {
         let name = f.path.rsplit('/').next().unwrap_or(&f.path);
         if skip.contains(&f.path) || name == ENV_FILE || name == SESSION_FILE {
@@ -77,10 +79,10 @@ pub fn copy_steps(
         };
         match groups.iter_mut().find(|g| g.0 == i) {
             Some(g) => {
-                g.1.push(f.path.clone());
+                g.1.push(f.file.clone());
                 g.2 += f.bytes;
             }
-            None => groups.push((i, vec![f.path.clone()], f.bytes)),
+            None => groups.push((i, vec![f.file.clone()], f.bytes)),
         }
     }
     groups.sort_by_key(|g| g.0);
@@ -267,6 +269,7 @@ mod tests {
     fn entry(path: &str, bytes: u64) -> Entry {
         Entry {
             path: path.into(),
+            file: path.into(),
             bytes,
         }
     }
@@ -320,7 +323,8 @@ mod tests {
             panic!("{:?}", steps[0].op)
         };
         assert_eq!(*files, 2);
-        assert_eq!(paths, &["node_modules/a/index.js", "node_modules/b.js"]);
+        let paths: Vec<&str> = paths.iter().filter_map(|p| p.to_str()).collect();
+        assert_eq!(paths, ["node_modules/a/index.js", "node_modules/b.js"]);
     }
 
     #[test]

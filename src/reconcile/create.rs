@@ -118,6 +118,7 @@ pub async fn prepare_worktree(
     let flavor = ctx.compose()?.flavor;
     let sessions_dir = absolute(&config.sessions_dir);
     let (path, name, create_branch) = pick(t, &repo, &sessions_dir, &base, explicit, avoid)?;
+    refuse_unusable(t, &repo, &path, &name, existing, &compose_files)?;
     let mut first = vec![plan::add_worktree_step(
         path.clone(),
         &name,
@@ -181,6 +182,55 @@ pub async fn prepare_worktree(
         desired,
         plan,
     })
+}
+
+/// What `git worktree add` or Compose would refuse later, refused before anything is made (so
+/// `plan --create` and `create` say the same): a branch already checked out elsewhere, a
+/// directory path Compose cannot read files under, compose files a sparse checkout leaves out.
+fn refuse_unusable(
+    t: &Trace,
+    repo: &Path,
+    path: &Path,
+    branch: &str,
+    existing: bool,
+    compose_files: &[String],
+) -> Result<()> {
+    if existing {
+        if let Some(w) = git::worktrees(t, repo)?
+            .into_iter()
+            .find(|w| w.branch.as_deref() == Some(branch))
+        {
+            return Err(Error::usage(format!(
+                "branch `{branch}` is already checked out in {}; git checks a branch out in one worktree only",
+                w.path.display()
+            ))
+            .with_hint(format!(
+                "run dev-prism in {} (`dev-prism create --in-place` there), or choose another --branch",
+                w.path.display()
+            )));
+        }
+    }
+    if path.to_string_lossy().chars().any(char::is_control) {
+        return Err(Error::usage(format!(
+            "the session directory {path:?} would contain a control character (a newline?), and Compose cannot read files under such a path"
+        ))
+        .with_hint("rename the directory, or set sessionsDir in the config to a path without one"));
+    }
+    let files: Vec<&str> = compose_files.iter().map(String::as_str).collect();
+    let outside = git::outside_sparse_checkout(t, repo, &files)?;
+    if !outside.is_empty() {
+        return Err(Error::usage(format!(
+            "{} is outside the sparse checkout of {}; a new worktree takes the same sparse patterns and would not have it",
+            outside.join(", "),
+            repo.display()
+        ))
+        .with_hint(format!(
+            "`git sparse-checkout add {}` in {}, or `git sparse-checkout disable`",
+            outside.join(" "),
+            repo.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The worktree's directory and branch: `base`, or (when the name was not given) the first of

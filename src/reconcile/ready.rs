@@ -23,7 +23,8 @@ pub fn copy_steps(
     existing: Option<&str>,
 ) -> Result<Vec<Step>> {
     let patterns = tree::copy_patterns(repo, &config.copy);
-    if patterns.is_empty() {
+    // A bare repository (its directory stands for the main checkout) has no files to copy.
+    if patterns.is_empty() || crate::adapters::git::is_bare(t, repo)? {
         return Ok(vec![]);
     }
     let mut files = tree::ignored_files(t, repo)?;

@@ -384,6 +384,43 @@ mod tests {
     }
 
     #[test]
+    fn a_volume_copy_container_is_no_service_of_the_session() {
+        let mut service: Container = crate::observed::containers_from_json(include_str!(
+            "../../tests/fixtures/containers-api-1.41.json"
+        ))
+        .unwrap()
+        .remove(0);
+        service
+            .labels
+            .insert(labels::WORKING_DIR.into(), "/w/s".into());
+        let mut copy = service.clone();
+        copy.id = "copy".into();
+        copy.ports.clear();
+        copy.state = crate::observed::State::Running;
+        copy.labels.insert(
+            labels::SERVICE.into(),
+            crate::observed::VOLUME_COPY_SERVICE.into(),
+        );
+        let rows = crate::render::sessions(&[service.clone(), copy.clone()]);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].containers, vec![service.clone()]);
+        let text = crate::render::list_text(&rows, false);
+        assert!(!text.contains("(volume copy)"), "{text}");
+        // A session whose copy is still running: listed, with no container of its own yet.
+        let mut other = copy.clone();
+        other
+            .labels
+            .insert(labels::WORKING_DIR.into(), "/w/t".into());
+        let rows = crate::render::sessions(&[other]);
+        assert_eq!((rows.len(), rows[0].containers.len()), (1, 0));
+        let doc = session("/w/t", "p", None, &rows[0].containers);
+        assert!(serde_json::to_value(doc).unwrap()["services"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
     fn every_field_of_every_document_is_in_docs_json_md() {
         let docs = include_str!("../../docs/json.md");
         let c: Container = crate::observed::containers_from_json(include_str!(

@@ -203,7 +203,12 @@ pub fn sessions(containers: &[Container]) -> Vec<SessionRow> {
     let mut by_dir: BTreeMap<&str, Vec<Container>> = BTreeMap::new();
     for c in containers {
         if let Some(dir) = c.working_dir().filter(|d| d.starts_with('/')) {
-            by_dir.entry(dir).or_default().push(c.clone());
+            let row = by_dir.entry(dir).or_default();
+            // A `--data-from` copy's throwaway container is no service or container of the
+            // session: its row is there (a create under way), without it.
+            if !c.is_volume_copy() {
+                row.push(c.clone());
+            }
         }
     }
     by_dir

@@ -10,6 +10,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::compose::ComposeModel;
+use crate::error::{Error, Result};
 
 /// The default `subnetPool`: inside 10.0.0.0/8 (private, RFC 1918), away from Docker's default
 /// local pools (172.17.0.0/16 … 172.31.0.0/16 and 192.168.0.0/16 in /20s), from swarm's
@@ -164,24 +165,44 @@ pub struct Facts {
 /// The subnet the session's default network should have. Stable: the one the session file
 /// records, else the one its existing network has (when dev-prism gave it, i.e. it lies in the
 /// pool; a network Docker sized stays as it is), else a free one from the pool. `None` also when
-/// nothing was observed (then the session file is not being made anew).
+/// nothing was observed (then the session file is not being made anew). A full pool is an
+/// error naming it: leaving the network to Docker's own pools would put the session where
+/// `subnetPool` says it must not be.
 pub fn choose(
     pool: Option<Net>,
     model: &ComposeModel,
     session_file: Option<&str>,
     facts: Option<&Facts>,
     seed: u64,
-) -> Option<Net> {
-    let pool = pool?;
-    let members = default_network_members(model)?;
+) -> Result<Option<Net>> {
+    let (Some(pool), Some(members)) = (pool, default_network_members(model)) else {
+        return Ok(None);
+    };
     if let Some(net) = session_file.and_then(recorded) {
-        return Some(net);
+        return Ok(Some(net));
     }
-    let facts = facts?;
+    let Some(facts) = facts else {
+        return Ok(None);
+    };
     match facts.existing {
-        Some(existing) => existing.filter(|n| pool.contains(n)),
-        None => allocate(pool, prefix_for(members), &facts.taken, seed),
+        Some(existing) => Ok(existing.filter(|n| pool.contains(n))),
+        None => {
+            let prefix = prefix_for(members);
+            allocate(pool, prefix, &facts.taken, seed)
+                .map(Some)
+                .ok_or_else(|| exhausted(pool, prefix))
+        }
     }
+}
+
+/// The error of a `subnetPool` with no free subnet of `prefix` left.
+pub fn exhausted(pool: Net, prefix: u8) -> Error {
+    Error::failure(format!(
+        "subnetPool {pool} has no free /{prefix} subnet left"
+    ))
+    .with_hint(
+        "give subnetPool a larger range, or remove sessions you no longer need (`dev-prism prune`)",
+    )
 }
 
 /// Whether a Compose or engine error says that a subnet is already in use.

@@ -67,13 +67,8 @@ pub async fn replace(
     let mut taken = facts(&engine, &desired.project).await?.taken;
     taken.extend_from_slice(tried);
     let seed = super::seed(&desired.dir.to_string_lossy()).wrapping_add(tried.len() as u64 * 7919);
-    let next = allocate(choice.pool, choice.net.prefix, &taken, seed).ok_or_else(|| {
-        Error::failure(format!(
-            "subnetPool {} has no free /{} subnet left",
-            choice.pool, choice.net.prefix
-        ))
-        .with_hint("give subnetPool a larger range, or remove sessions you no longer need (`dev-prism prune`)")
-    })?;
+    let next = allocate(choice.pool, choice.net.prefix, &taken, seed)
+        .ok_or_else(|| super::exhausted(choice.pool, choice.net.prefix))?;
     let path = desired.dir.join(SESSION_FILE);
     let text = fs::read(&path)?
         .map(|(t, _)| t)

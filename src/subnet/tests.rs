@@ -107,7 +107,7 @@ fn the_choice_is_stable_for_an_existing_session() {
     };
     // The session file's subnet wins, even when the facts would pick another.
     assert_eq!(
-        choose(pool, &m, Some(file), Some(&facts), 1),
+        choose(pool, &m, Some(file), Some(&facts), 1).unwrap(),
         Some(net("10.199.9.16/28"))
     );
     // An existing network keeps its subnet when dev-prism gave it; one Docker sized stays.
@@ -116,21 +116,45 @@ fn the_choice_is_stable_for_an_existing_session() {
         taken: vec![],
     };
     assert_eq!(
-        choose(pool, &m, None, Some(&existing("10.199.4.0/28")), 1),
+        choose(pool, &m, None, Some(&existing("10.199.4.0/28")), 1).unwrap(),
         Some(net("10.199.4.0/28"))
     );
     assert_eq!(
-        choose(pool, &m, None, Some(&existing("172.18.0.0/16")), 1),
+        choose(pool, &m, None, Some(&existing("172.18.0.0/16")), 1).unwrap(),
         None
     );
     // Nothing observed, no file: no subnet (the file is not made anew).
-    assert_eq!(choose(pool, &m, None, None, 1), None);
+    assert_eq!(choose(pool, &m, None, None, 1).unwrap(), None);
     // No pool: never a subnet.
-    assert_eq!(choose(None, &m, Some(file), Some(&facts), 1), None);
+    assert_eq!(choose(None, &m, Some(file), Some(&facts), 1).unwrap(), None);
     // A new session gets a free one.
-    let got = choose(pool, &m, None, Some(&facts), 0).unwrap();
+    let got = choose(pool, &m, None, Some(&facts), 0).unwrap().unwrap();
     assert_eq!(got.prefix, 28);
     assert!(!got.overlaps(&net("10.199.9.16/28")));
+}
+
+#[test]
+fn an_exhausted_pool_is_an_error_naming_it() {
+    let m = model("services:\n  a: {image: x}\n");
+    let pool = net("10.199.0.0/27");
+    let full = Facts {
+        existing: None,
+        taken: vec![net("10.199.0.0/28"), net("10.199.0.16/28")],
+    };
+    let err = choose(Some(pool), &m, None, Some(&full), 3).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "subnetPool 10.199.0.0/27 has no free /28 subnet left"
+    );
+    // One slot free: that one, never Docker's pools.
+    let one = Facts {
+        existing: None,
+        taken: vec![net("10.199.0.0/28")],
+    };
+    assert_eq!(
+        choose(Some(pool), &m, None, Some(&one), 3).unwrap(),
+        Some(net("10.199.0.16/28"))
+    );
 }
 
 #[test]

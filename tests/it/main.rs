@@ -11,6 +11,7 @@ mod faults;
 mod forward;
 mod heal;
 mod identity;
+mod inputs;
 mod interrupts;
 mod journey;
 mod mcp;

@@ -340,3 +340,45 @@ fn mcp_end_of_input_during_create_rolls_it_back() {
     assert!(repo.git(&["branch", "--list", "gone"]).is_empty());
     assert!(!repo.git(&["worktree", "list"]).contains("gone"));
 }
+
+#[test]
+fn mcp_answers_malformed_lines_and_non_object_arguments_as_json_rpc_requires() {
+    let init = rpc(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {},
+               "clientInfo": {"name": "raw", "version": "1"}}),
+    );
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let input = [
+        init,
+        initialized.to_string(),
+        "{not json".to_string(),
+        rpc(7, "tools/call", json!({"name": "list", "arguments": "x"})),
+        rpc(8, "tools/call", json!({"name": "list", "arguments": [1]})),
+        rpc(9, "tools/list", json!({})),
+    ]
+    .join("\n")
+        + "\n";
+    let (code, lines) = serve(&input);
+    assert_eq!(code, Some(0), "{lines:?}");
+    let parse: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["error"]["code"] == -32700)
+        .collect();
+    assert_eq!(parse.len(), 1, "{lines:?}");
+    assert_eq!(parse[0]["id"], Value::Null);
+    for id in [7, 8] {
+        let a = lines.iter().find(|l| l["id"] == id).unwrap();
+        assert_eq!(a["error"]["code"], -32602, "{a}");
+    }
+    // Still serving, and every line on stdout is JSON-RPC.
+    let list = lines.iter().find(|l| l["id"] == 9).unwrap();
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 10);
+    assert!(lines.iter().all(|l| l["jsonrpc"] == "2.0"), "{lines:?}");
+    // A malformed first line, then end of input: the parse error still goes out.
+    let (code, lines) = serve("{bad\n");
+    assert_eq!(code, Some(0));
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["error"]["code"], -32700);
+}

@@ -261,7 +261,10 @@ impl Engine {
             (labels::MANAGED.to_string(), "true".to_string()),
             (labels::WORKING_DIR.to_string(), dir.to_string()),
             (labels::PROJECT.to_string(), project.to_string()),
-            (labels::SERVICE.to_string(), "(volume copy)".to_string()),
+            (
+                labels::SERVICE.to_string(),
+                crate::observed::VOLUME_COPY_SERVICE.to_string(),
+            ),
             (
                 crate::compose::labels::DATA_FROM.to_string(),
                 source.dir.to_string_lossy().into_owned(),

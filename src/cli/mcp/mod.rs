@@ -8,6 +8,7 @@
 //! (SIGINT) for its child, so `create` rolls back. stdout carries only the protocol.
 
 mod eof;
+mod framing;
 mod invoke;
 mod tools;
 
@@ -57,7 +58,12 @@ pub async fn run(_args: Args, ui: &Ui) -> Result<i32> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::failure(format!("cannot find this program's path: {e}")))?;
     let calls = Arc::new(RwLock::new(()));
-    let (stdin, stdout) = rmcp::transport::stdio();
+    // stdin → framing::filter → rmcp; rmcp and the filter's own answers → whole lines → stdout.
+    let (to_rmcp, from_client) = tokio::io::duplex(1 << 16);
+    let (lines, out) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(framing::filter(tokio::io::stdin(), to_rmcp, lines.clone()));
+    let writer = tokio::spawn(framing::write_lines(tokio::io::stdout(), out));
+    let (stdin, stdout) = (from_client, framing::Lines::new(lines));
     let (stdin, ended) = eof::watch(stdin);
     let server = Server {
         exe,
@@ -68,11 +74,16 @@ pub async fn run(_args: Args, ui: &Ui) -> Result<i32> {
     let service = match server.serve((stdin, stdout)).await {
         Ok(s) => s,
         // Input ended before the client initialized: nothing to do.
-        Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(0),
+        Err(ServerInitializeError::ConnectionClosed(_)) => {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+            return Ok(0);
+        }
         Err(e) => return Err(Error::failure(format!("MCP session failed to start: {e}"))),
     };
     let _ = service.waiting().await;
     let _all_finished = calls.write().await;
+    // Every answer written before exiting (the writer ends when its last sender is gone).
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
     Ok(0)
 }
 
