@@ -45,6 +45,10 @@ pub trait Effects {
         create_branch: bool,
         start: Option<&str>,
     ) -> Result<()>;
+    /// Adds the generated `names` (relative to the new worktree `path`) to the repository's
+    /// `info/exclude` block unless git ignores them already (best effort: a failure is a
+    /// warning, the session works without it).
+    fn exclude_generated(&mut self, path: &Path, names: &[String]);
     /// Copies a file into the session directory, never over an existing one.
     /// Copies `from` (inside the main checkout) to `to` (never outside `root`).
     fn copy_file(&mut self, root: &Path, from: &Path, to: &Path, mode: u32) -> Result<()>;
@@ -189,6 +193,15 @@ impl Effects for Real<'_> {
         let t = self.ctx.trace();
         git::add_worktree(t, self.repo()?, path, branch, create_branch, start)?;
         git::mark_worktree(t, path)
+    }
+
+    fn exclude_generated(&mut self, path: &Path, names: &[String]) {
+        if let Err(e) = git::exclude_generated(self.ctx.trace(), path, names) {
+            self.ctx.ui().warn(&format!(
+                "could not add the generated files to the repository's info/exclude ({}); `git status` in the session shows them",
+                e.message()
+            ));
+        }
     }
 
     fn copy_file(&mut self, root: &Path, from: &Path, to: &Path, mode: u32) -> Result<()> {

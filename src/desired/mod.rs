@@ -3,6 +3,7 @@
 
 pub mod address;
 mod env;
+pub mod exclude;
 pub mod templates;
 
 pub use env::*;

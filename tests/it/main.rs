@@ -12,6 +12,7 @@ mod forward;
 mod heal;
 mod interrupts;
 mod journey;
+mod limits;
 mod mcp;
 mod monorepo;
 mod output;
