@@ -73,3 +73,97 @@ fn names_the_repository_ignores_are_not_added() {
     );
     ok(&repo.dp(&dir, &["destroy"]));
 }
+
+/// The container of `service` in the session in `dir`.
+fn container(dir: &std::path::Path, service: &str) -> String {
+    let l1 = format!("label=dev-prism.working_dir={}", dir.display());
+    let l2 = format!("label=dev-prism.service={service}");
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-q", "--filter", &l1, "--filter", &l2])
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        !id.is_empty(),
+        "no container for {service} in {}",
+        dir.display()
+    );
+    id
+}
+
+fn docker_out(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn default_limits_are_applied_and_enforced() {
+    for flavor in [Flavor::V2, Flavor::V1] {
+        if !docker_ready(flavor) {
+            continue;
+        }
+        let repo = Repo::new(
+            flavor,
+            r#"services:
+  app:
+    image: dev-prism-test-busybox:2
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+  own:
+    image: dev-prism-test-busybox:2
+    command: ["sleep", "3600"]
+    mem_limit: 64m
+    stop_grace_period: 1s
+"#,
+        );
+        repo.write(
+            "session.config.yaml",
+            "resources: {memory: 96m, cpus: 0.5}\n",
+        );
+        repo.commit("limits");
+        let dir = create(&repo, &[]);
+        let inspect = |svc: &str| {
+            docker_out(&[
+                "inspect",
+                "-f",
+                "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}",
+                &container(&dir, svc),
+            ])
+        };
+        assert_eq!(
+            inspect("app"),
+            format!("{} 500000000", 96 << 20),
+            "{flavor:?}"
+        );
+        // A service's own limit stays; the CPU default still reaches it.
+        assert_eq!(
+            inspect("own"),
+            format!("{} 500000000", 64 << 20),
+            "{flavor:?}"
+        );
+        // Enforced by the kernel inside the container (this engine runs cgroup v1).
+        let read =
+            |svc: &str, file: &str| docker_out(&["exec", &container(&dir, svc), "cat", file]);
+        assert_eq!(
+            read("app", "/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+            (96u64 << 20).to_string()
+        );
+        assert_eq!(read("app", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), "50000");
+        assert_eq!(
+            read("own", "/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+            (64u64 << 20).to_string()
+        );
+        // Converged: the limits are part of what the plan compares.
+        let plan = repo.dp(&dir, &["plan", "--detailed-exitcode"]);
+        assert_eq!(plan.status.code(), Some(0), "{}", stdout(&plan));
+        ok(&repo.dp(&dir, &["destroy"]));
+    }
+}
