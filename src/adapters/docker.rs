@@ -207,6 +207,15 @@ impl Engine {
         .await
     }
 
+    /// Every container of the repository whose main checkout is `root`: ONE API call.
+    pub async fn repo_containers(&self, root: &str) -> Result<Vec<Container>> {
+        self.list(vec![
+            format!("{}=true", labels::MANAGED),
+            format!("{}={root}", labels::REPO_ROOT),
+        ])
+        .await
+    }
+
     /// Every dev-prism container on this engine: ONE API call.
     pub async fn all_sessions(&self) -> Result<Vec<Container>> {
         self.list(vec![format!("{}=true", labels::MANAGED)]).await

@@ -167,3 +167,80 @@ fn default_limits_are_applied_and_enforced() {
         ok(&repo.dp(&dir, &["destroy"]));
     }
 }
+
+fn branches(repo: &Repo) -> Vec<String> {
+    repo.git(&["branch", "--format=%(refname:short)"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn session_dirs(repo: &Repo) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo.sessions_dir())
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn max_running_refuses_with_nothing_made_even_in_parallel() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ONE);
+    repo.write("session.config.yaml", "maxRunning: 1\n");
+    repo.commit("one at a time");
+    let first = create(&repo, &[]);
+    let (dirs, branches_before) = (session_dirs(&repo), branches(&repo));
+    let refused = repo.dp(&repo.path, &["create", "-q"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let err = stderr(&refused);
+    assert!(err.contains("(maxRunning: 1)"), "{err}");
+    assert!(err.contains(&first.display().to_string()), "{err}");
+    assert!(
+        err.contains(&format!("dev-prism stop {}", first.display())),
+        "{err}"
+    );
+    assert_eq!(session_dirs(&repo), dirs, "nothing made");
+    assert_eq!(branches(&repo), branches_before, "no branch made");
+    assert_eq!(containers_under(&repo.root).len(), 1);
+
+    // With the first stopped, two creates at once: exactly one runs.
+    ok(&repo.dp(&first, &["stop"]));
+    let spawn = || {
+        dp_command(
+            &repo.path,
+            &["create", "-q"],
+            &[("DEV_PRISM_COMPOSE", repo.flavor.env())],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert!(
+        codes.contains(&Some(0)) && codes.contains(&Some(2)),
+        "{codes:?}: {} / {}",
+        stderr(&outs[0]),
+        stderr(&outs[1])
+    );
+    let running: Vec<_> = containers_under(&repo.root);
+    let winner = PathBuf::from(
+        stdout(outs.iter().find(|o| o.status.success()).unwrap())
+            .lines()
+            .next()
+            .unwrap(),
+    );
+    // `start` of the stopped one is refused as well, naming the one that runs.
+    let start = repo.dp(&first, &["start"]);
+    assert_eq!(start.status.code(), Some(2), "{}", stderr(&start));
+    assert!(stderr(&start).contains(&winner.display().to_string()));
+    assert_eq!(session_dirs(&repo).len(), 2, "{running:?}");
+    for d in [&winner, &first] {
+        ok(&repo.dp(d, &["destroy"]));
+    }
+}
