@@ -223,6 +223,20 @@ fn marker(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
     }
 }
 
+/// The name of the manifest of setup outputs, beside the marker.
+const SETUP_OUTPUTS: &str = "dev-prism-setup-outputs";
+
+/// The worktree's git directory and the path of its setup-outputs manifest, when dev-prism
+/// made the worktree (its marker is there); `None` otherwise (the main checkout, a worktree
+/// of the user's: their files are never dev-prism's).
+pub fn setup_manifest(t: &Trace, dir: &Path) -> Result<Option<(PathBuf, PathBuf)>> {
+    let admin = admin_dir(t, dir)?;
+    Ok(admin
+        .join(MARKER)
+        .is_file()
+        .then(|| (admin.clone(), admin.join(SETUP_OUTPUTS))))
+}
+
 /// Whether dev-prism made the worktree at `dir` (its marker is there).
 pub fn made_by_dev_prism(t: &Trace, dir: &Path) -> Result<bool> {
     marker(t, dir).map(|m| m.is_some())

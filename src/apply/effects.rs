@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::adapters::{fs, git};
+use crate::adapters::{fs, git, outputs};
 use crate::compose::file_args;
 use crate::context::Ctx;
 use crate::desired::{Desired, Var};
@@ -244,9 +244,21 @@ impl Effects for Real<'_> {
             .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(std::process::Stdio::null())
             .stdout(std::io::stderr());
+        // What the command writes in a worktree dev-prism made is recorded as its output.
+        let t = self.ctx.trace().clone();
+        let manifest = git::setup_manifest(&t, dir).ok().flatten();
+        let before = manifest.as_ref().map(|_| outputs::stamps(dir));
         let status =
-            crate::adapters::process::run_forwarding(&mut cmd, &format!("setup `{command}`"))
-                .await?;
+            crate::adapters::process::run_forwarding(&mut cmd, &format!("setup `{command}`")).await;
+        if let (Some((root, file)), Some(before)) = (&manifest, &before) {
+            if let Err(e) = outputs::record(root, file, dir, before) {
+                self.ctx.ui().warn(&format!(
+                    "could not record what `{command}` wrote ({}); a destroy keeps it as work",
+                    e.message()
+                ));
+            }
+        }
+        let status = status?;
         if status.success() {
             return Ok(());
         }

@@ -244,3 +244,47 @@ fn max_running_refuses_with_nothing_made_even_in_parallel() {
         ok(&repo.dp(d, &["destroy"]));
     }
 }
+
+#[test]
+fn setup_outputs_are_pruned_when_unchanged_and_kept_when_edited() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ONE);
+    // An untracked file and an ignored directory, written by setup; a tracked file it changes.
+    repo.write(
+        ".gitignore",
+        ".env.session\ndocker-compose.session.yml\nout/\n",
+    );
+    repo.write("tracked.txt", "committed\n");
+    repo.write(
+        "session.config.yaml",
+        "setup:\n  - mkdir -p out/sub && echo built > out/sub/gen.txt && echo v1 > version.txt\n",
+    );
+    repo.commit("setup writes files");
+    let clean = create(&repo, &[]);
+    let edited = create(&repo, &[]);
+    assert_eq!(
+        std::fs::read_to_string(clean.join("version.txt")).unwrap(),
+        "v1\n"
+    );
+    std::fs::write(edited.join("out/sub/gen.txt"), "changed by hand\n").unwrap();
+    // Unchanged outputs are dev-prism's; a tracked change setup did not make is the user's.
+    let plan = stdout(&repo.dp(&clean, &["plan", "--destroy"]));
+    assert!(!plan.contains("kept"), "{plan}");
+    for d in [&clean, &edited] {
+        ok(&repo.dp(d, &["stop"]));
+    }
+    let out = repo.dp(&repo.path, &["prune", "-y"]);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        !clean.exists(),
+        "unchanged setup outputs do not block prune: {said}"
+    );
+    assert!(edited.join("out/sub/gen.txt").is_file(), "{said}");
+    assert!(
+        said.contains("out/"),
+        "the edited output is listed as kept: {said}"
+    );
+    ok(&repo.dp(&edited, &["destroy", "--force"]));
+}
