@@ -259,5 +259,39 @@ pub fn source_inside(src_root: &Path, src: &Path) -> Result<PathBuf> {
     Ok(resolved)
 }
 
+/// The free space (bytes an unprivileged user may write) of the file system `path` is on, and
+/// the directory asked: `path`, or its nearest existing ancestor when it does not exist yet.
+pub fn free_space(path: &Path) -> Result<(PathBuf, u64)> {
+    let mut at = path.to_path_buf();
+    while fs::symlink_metadata(&at).is_err() {
+        if !at.pop() {
+            return Err(Error::failure(format!(
+                "no existing directory on the way to {}",
+                path.display()
+            )));
+        }
+    }
+    let c = std::ffi::CString::new(at.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::failure(format!("{} holds a NUL byte", at.display())))?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(Error::io(
+            "cannot learn the free space of",
+            &at,
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // The field types differ between platforms (u32 on some 32-bit ones).
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize));
+    Ok((at, free))
+}
+
+/// The size of a file (0 when it cannot be read: the copy step reports that itself).
+pub fn size_of(path: &Path) -> u64 {
+    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests;

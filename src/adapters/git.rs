@@ -427,6 +427,28 @@ pub fn mode_at(t: &Trace, repo: &Path, rev: &str, path: &str) -> Result<Option<S
     }))
 }
 
+/// The bytes the files committed at `rev` take when checked out (blob sizes; one process).
+pub fn tree_bytes(t: &Trace, repo: &Path, rev: &str) -> Result<u64> {
+    let text = must(
+        t,
+        repo,
+        &["ls-tree", "-r", "-l", "--full-tree", rev],
+        "list the files of the new worktree",
+    )?;
+    // `<mode> <type> <object> <size>\t<path>`; a submodule's size is `-`.
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            l.split('\t')
+                .next()?
+                .split_whitespace()
+                .nth(3)?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum())
+}
+
 /// The commit `name` resolves to in `dir`; `None` when it does not exist (an unborn HEAD).
 pub fn commit_of(t: &Trace, dir: &Path, name: &str) -> Result<Option<String>> {
     rev(t, dir, name)

@@ -65,6 +65,53 @@ pub async fn admit(ctx: &mut Ctx, p: &Prepared) -> Result<Option<RepoLock>> {
     Ok(Some(lock))
 }
 
+/// What a create's plan writes into the sessions directory's file system: the checkout of
+/// the new worktree (the revision to measure) and the bytes of its copies (`CopyTree` steps
+/// carry theirs; `CopyFile` sources are measured by `size`).
+pub fn copied_bytes<'a>(
+    ops: impl IntoIterator<Item = &'a Op>,
+    size: &dyn Fn(&Path) -> u64,
+) -> (Option<String>, u64) {
+    let mut rev = None;
+    let mut bytes = 0u64;
+    for op in ops {
+        match op {
+            Op::AddWorktree { branch, start, .. } => {
+                rev = Some(start.clone().unwrap_or_else(|| branch.clone()))
+            }
+            Op::CopyTree { bytes: b, .. } => bytes = bytes.saturating_add(*b),
+            Op::CopyFile { from, .. } => bytes = bytes.saturating_add(size(from)),
+            _ => {}
+        }
+    }
+    (rev, bytes)
+}
+
+/// Before create makes anything: the new worktree's checkout and its copies must fit in the
+/// free space of the file system the sessions directory is on; refused with both figures.
+pub fn check_disk(t: &crate::ui::Trace, p: &Prepared) -> Result<()> {
+    use crate::adapters::{fs, git};
+    let Some(repo) = p.session.main_root.as_deref() else {
+        return Ok(());
+    };
+    let (rev, copies) = copied_bytes(p.plan.ordered().iter().map(|s| &s.op), &fs::size_of);
+    let Some(rev) = rev else {
+        return Ok(());
+    };
+    let needed = git::tree_bytes(t, repo, &rev)?.saturating_add(copies);
+    let (at, free) = fs::free_space(&p.desired.dir)?;
+    if needed <= free {
+        return Ok(());
+    }
+    Err(Error::from(Problem::NoSpace {
+        what: "the new worktree and the files copied into it".into(),
+        needed,
+        free,
+        at,
+    })
+    .with_hint("free some space there (`dev-prism prune` removes stopped sessions), copy less (`copy`, `.worktreeinclude`), or point `sessionsDir` at a larger file system"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +151,34 @@ mod tests {
             "2 session(s) of this repository already run (maxRunning: 2):\n  /s/a\n  /s/c"
         );
         assert!(err.hint.unwrap().contains("`dev-prism stop /s/a`"));
+    }
+
+    #[test]
+    fn what_a_create_copies() {
+        let steps = vec![
+            crate::plan::add_worktree_step("/s/x".into(), "x", true, Some("abc".into())),
+            crate::plan::copy_file_step(
+                ".env",
+                "/r/.env".into(),
+                "/s/x/.env".into(),
+                crate::plan::Reason::EnvFileCopied,
+            ),
+        ];
+        let mut ops: Vec<Op> = steps.into_iter().map(|s| s.op).collect();
+        ops.push(Op::CopyTree {
+            pattern: "node_modules/".into(),
+            from: "/r".into(),
+            to: "/s/x".into(),
+            files: 2,
+            bytes: 100,
+            paths: vec![],
+        });
+        assert_eq!(copied_bytes(&ops, &|_| 7), (Some("abc".into()), 107));
+        // An existing branch is checked out as it is.
+        let existing = crate::plan::add_worktree_step("/s/y".into(), "feat", false, None);
+        assert_eq!(
+            copied_bytes([&existing.op], &|_| 0),
+            (Some("feat".into()), 0)
+        );
     }
 }

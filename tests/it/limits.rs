@@ -288,3 +288,86 @@ fn setup_outputs_are_pruned_when_unchanged_and_kept_when_edited() {
     );
     ok(&repo.dp(&edited, &["destroy", "--force"]));
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallFs(PathBuf);
+
+impl SmallFs {
+    /// `None` (with a message) where mounting is not permitted; as root it is expected to
+    /// work, so under `DEV_PRISM_REQUIRE_DOCKER=1` a failure there fails the test.
+    fn mount(dir: &std::path::Path, size: &str) -> Option<SmallFs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let root = std::fs::metadata("/proc/self").map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.uid() == 0
+        });
+        if root.is_ok_and(|r| !r) {
+            eprintln!("skipped: mounting a small file system needs root");
+            return None;
+        }
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(
+                std::env::var_os("DEV_PRISM_REQUIRE_DOCKER").is_none(),
+                "mount as root failed: {why}"
+            );
+            eprintln!("skipped: cannot mount a tmpfs here: {why}");
+            return None;
+        }
+        Some(SmallFs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn create_refuses_a_copy_larger_than_the_free_space() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ONE);
+    let small = repo.root.join("small");
+    let Some(_fs) = SmallFs::mount(&small, "8m") else {
+        return;
+    };
+    repo.write(
+        ".gitignore",
+        ".env.session\ndocker-compose.session.yml\nbig.bin\n",
+    );
+    repo.write(
+        "session.config.yaml",
+        &format!("sessionsDir: {}\ncopy: [big.bin]\n", small.display()),
+    );
+    repo.commit("copy a big file");
+    std::fs::write(repo.path.join("big.bin"), vec![7u8; 16 << 20]).unwrap();
+    let branches_before = branches(&repo);
+    let out = repo.dp(&repo.path, &["create", "-q"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("not enough disk space"), "{err}");
+    assert!(
+        err.contains(&format!("{} bytes", 16 << 20)) || err.contains("16.8 MB"),
+        "{err}"
+    );
+    assert!(err.contains(&small.display().to_string()), "{err}");
+    assert!(err.contains("bytes) free"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&small).unwrap().count(),
+        0,
+        "nothing made"
+    );
+    assert_eq!(branches(&repo), branches_before, "no branch made");
+    assert!(containers_under(&repo.root).is_empty());
+}
