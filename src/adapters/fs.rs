@@ -288,6 +288,25 @@ pub fn free_space(path: &Path) -> Result<(PathBuf, u64)> {
     Ok((at, free))
 }
 
+/// The bytes of the regular files under `dir` (never through a link); `None` when any part
+/// of it cannot be read (then its size is unknown, not 0).
+pub fn dir_bytes(dir: &Path) -> Option<u64> {
+    let mut total = 0u64;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).ok()? {
+            let e = e.ok()?;
+            let m = e.metadata().ok()?;
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.is_file() {
+                total = total.saturating_add(m.len());
+            }
+        }
+    }
+    Some(total)
+}
+
 /// The size of a file (0 when it cannot be read: the copy step reports that itself).
 pub fn size_of(path: &Path) -> u64 {
     fs::metadata(path).map(|m| m.len()).unwrap_or(0)

@@ -43,6 +43,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     // Refused here, before anything is made.
     if !args.in_place {
         reconcile::limits::check_disk(ctx.trace(), &p)?;
+        reconcile::limits::check_volume_disk(ctx, &p).await?;
     }
     // Refused here too; held until the session runs.
     let _admitted = reconcile::limits::admit(ctx, &p).await?;

@@ -98,18 +98,73 @@ pub fn check_disk(t: &crate::ui::Trace, p: &Prepared) -> Result<()> {
     let Some(rev) = rev else {
         return Ok(());
     };
+    let started = std::time::Instant::now();
     let needed = git::tree_bytes(t, repo, &rev)?.saturating_add(copies);
     let (at, free) = fs::free_space(&p.desired.dir)?;
-    if needed <= free {
-        return Ok(());
+    t.call(
+        &format!(
+            "disk check: the worktree and its copies need {needed} bytes, {} has {free} free",
+            at.display()
+        ),
+        started,
+    );
+    if needed > free {
+        return Err(Error::from(Problem::NoSpace {
+            what: "the new worktree and the files copied into it".into(),
+            needed,
+            free,
+            at,
+        })
+        .with_hint("free some space there (`dev-prism prune` removes stopped sessions), copy less (`copy`, `.worktreeinclude`), or point `sessionsDir` at a larger file system"));
     }
-    Err(Error::from(Problem::NoSpace {
-        what: "the new worktree and the files copied into it".into(),
-        needed,
-        free,
-        at,
-    })
-    .with_hint("free some space there (`dev-prism prune` removes stopped sessions), copy less (`copy`, `.worktreeinclude`), or point `sessionsDir` at a larger file system"))
+    Ok(())
+}
+
+/// The volumes a `--data-from` copy reads (their names on the engine).
+pub fn copied_volumes<'a>(ops: impl IntoIterator<Item = &'a Op>) -> Vec<String> {
+    ops.into_iter()
+        .filter_map(|op| match op {
+            Op::CopyVolumes { volumes, .. } => Some(volumes),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|v| v.from.clone())
+        .collect()
+}
+
+/// Before create makes anything, for a `--data-from` copy on an engine on this machine: the
+/// source's volumes must fit in the free space of the engine's data root. A volume whose
+/// size cannot be read (not root, another driver) makes the check say nothing.
+pub async fn check_volume_disk(ctx: &mut Ctx, p: &Prepared) -> Result<()> {
+    use crate::adapters::fs;
+    let started = std::time::Instant::now();
+    let names = copied_volumes(p.plan.ordered().iter().map(|s| &s.op));
+    let Some((root, paths)) = ctx.engine().await?.local_volume_paths(&names).await? else {
+        return Ok(());
+    };
+    let Some(needed) = paths.iter().map(|p| fs::dir_bytes(p)).sum::<Option<u64>>() else {
+        return Ok(());
+    };
+    let Ok((at, free)) = fs::free_space(&root) else {
+        return Ok(());
+    };
+    ctx.trace().call(
+        &format!(
+            "disk check: the volumes to copy hold {needed} bytes, {} has {free} free",
+            at.display()
+        ),
+        started,
+    );
+    if needed > free {
+        return Err(Error::from(Problem::NoSpace {
+            what: "the volumes copied with --data-from".into(),
+            needed,
+            free,
+            at,
+        })
+        .with_hint("free some space on the engine (`docker system df` shows what holds it), or create without --data-from"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -174,6 +229,25 @@ mod tests {
             paths: vec![],
         });
         assert_eq!(copied_bytes(&ops, &|_| 7), (Some("abc".into()), 107));
+        let vol = |from: Option<&str>| crate::plan::ready::NewVolume {
+            name: "p_data".into(),
+            key: "data".into(),
+            driver: None,
+            driver_opts: Default::default(),
+            labels: Default::default(),
+            from: from.map(str::to_string),
+        };
+        let copy = Op::CopyVolumes {
+            source: crate::plan::ready::DataSource {
+                dir: "/s/main".into(),
+                project: "p".into(),
+                pause: vec![],
+                image: "x".into(),
+                volumes: Default::default(),
+            },
+            volumes: vec![vol(Some("src_data")), vol(None)],
+        };
+        assert_eq!(copied_volumes([&copy]), vec!["src_data"]);
         // An existing branch is checked out as it is.
         let existing = crate::plan::add_worktree_step("/s/y".into(), "feat", false, None);
         assert_eq!(
