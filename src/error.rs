@@ -384,6 +384,15 @@ impl Error {
     }
 
     /// What went wrong, with its data.
+    /// A config error without a position gets `at` (the line and column of the key it is
+    /// about, found by the caller in the file's text).
+    pub fn at(mut self, line: usize, column: usize) -> Self {
+        if let Problem::Config { at: at @ None, .. } = self.problem.as_mut() {
+            *at = Some((line, column));
+        }
+        self
+    }
+
     pub fn problem(&self) -> &Problem {
         &self.problem
     }

@@ -250,7 +250,10 @@ impl Effects for Real<'_> {
         let before = manifest.as_ref().map(|_| outputs::stamps(dir));
         let status =
             crate::adapters::process::run_forwarding(&mut cmd, &format!("setup `{command}`")).await;
-        if let (Some((root, file)), Some(before)) = (&manifest, &before) {
+        // Only a command that succeeded: one interrupted or failed leaves a session that is
+        // rolled back or inspected, and what appeared meanwhile may be someone's work.
+        let succeeded = status.as_ref().is_ok_and(|s| s.success());
+        if let (Some((root, file)), Some(before), true) = (&manifest, &before, succeeded) {
             if let Err(e) = outputs::record(root, file, dir, before) {
                 self.ctx.ui().warn(&format!(
                     "could not record what `{command}` wrote ({}); a destroy keeps it as work",

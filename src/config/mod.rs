@@ -375,6 +375,57 @@ fn strip_json_position(s: &str) -> String {
     }
 }
 
+/// Gives a value error of [`resolve`] the position of the key it names (its message starts
+/// with the key's path, e.g. `resources.memory` or `maxRunning`) in the file's `text`, YAML
+/// or JSON; a module's text is node's output, not the user's file, so it gets none.
+pub fn locate(e: Error, text: &str, format: Format) -> Error {
+    let Problem::Config {
+        at: None, message, ..
+    } = e.problem()
+    else {
+        return e;
+    };
+    let key = message.split([' ', ':']).next().unwrap_or("");
+    if format == Format::Module
+        || key.is_empty()
+        || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+    {
+        return e;
+    }
+    match key_position(text, key) {
+        Some((line, column)) => e.at(line, column),
+        None => e,
+    }
+}
+
+/// The 1-based line and column of the last component of the dotted `key` path: each
+/// component is looked for (as `name:` or `"name"`) after the previous one.
+pub fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    let mut from = 0;
+    let mut found = None;
+    for part in key.split('.') {
+        let rest = &text[from..];
+        let hit = [format!("\"{part}\""), format!("{part}:")]
+            .iter()
+            .filter_map(|needle| {
+                rest.match_indices(needle.as_str())
+                    .find(|(i, _)| {
+                        // A whole key: not the tail of a longer name.
+                        let before = text[..from + i].chars().next_back();
+                        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                    })
+                    .map(|(i, _)| from + i)
+            })
+            .min()?;
+        found = Some(hit);
+        from = hit + part.len();
+    }
+    let at = found?;
+    let line = text[..at].matches('\n').count() + 1;
+    let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    Some((line, column))
+}
+
 /// Byte offset of a 1-based line and column.
 pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
     let mut offset = 0;
