@@ -162,6 +162,17 @@ pub enum Problem {
         command: String,
         source: std::io::Error,
     },
+    /// `maxRunning` sessions of the repository already run (`running`: their directories).
+    TooManyRunning { limit: u64, running: Vec<PathBuf> },
+    /// A create would copy more than the file system it copies to has free.
+    NoSpace {
+        /// What is copied ("the worktree and its copied files", "the volumes").
+        what: String,
+        needed: u64,
+        free: u64,
+        /// Where it goes (a directory on that file system).
+        at: PathBuf,
+    },
     /// The user's input is wrong (flags, config values, directory, branch name): a sentence.
     Usage(String),
     /// An operation failed, said in a sentence.
@@ -183,7 +194,10 @@ impl Problem {
             | Problem::ServiceFailed { .. }
             | Problem::SetupFailed { .. }
             | Problem::Failure(_) => Kind::Failure,
-            Problem::Config { .. } | Problem::Usage(_) => Kind::Usage,
+            Problem::Config { .. }
+            | Problem::Usage(_)
+            | Problem::TooManyRunning { .. }
+            | Problem::NoSpace { .. } => Kind::Usage,
             Problem::NotInstalled { engine: true, .. }
             | Problem::Unreachable { .. }
             | Problem::NoCompose { .. } => Kind::Unreachable,
@@ -265,6 +279,29 @@ impl fmt::Display for Problem {
                 };
                 write!(f, "cannot {verb} `{command}`: {source}")
             }
+            Problem::TooManyRunning { limit, running } => {
+                write!(
+                    f,
+                    "{} session(s) of this repository already run (maxRunning: {limit}):",
+                    running.len()
+                )?;
+                for dir in running {
+                    write!(f, "\n  {}", dir.display())?;
+                }
+                Ok(())
+            }
+            Problem::NoSpace {
+                what,
+                needed,
+                free,
+                at,
+            } => write!(
+                f,
+                "not enough disk space: {what} need {} ({needed} bytes) but {} has {} ({free} bytes) free",
+                crate::render::reason::human_bytes(*needed),
+                at.display(),
+                crate::render::reason::human_bytes(*free)
+            ),
             Problem::Usage(message) | Problem::Failure(message) => f.write_str(message),
         }
     }
@@ -347,6 +384,15 @@ impl Error {
     }
 
     /// What went wrong, with its data.
+    /// A config error without a position gets `at` (the line and column of the key it is
+    /// about, found by the caller in the file's text).
+    pub fn at(mut self, line: usize, column: usize) -> Self {
+        if let Problem::Config { at: at @ None, .. } = self.problem.as_mut() {
+            *at = Some((line, column));
+        }
+        self
+    }
+
     pub fn problem(&self) -> &Problem {
         &self.problem
     }

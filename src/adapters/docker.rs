@@ -234,6 +234,15 @@ impl Engine {
         })
     }
 
+    /// Every container of the repository whose main checkout is `root`: ONE API call.
+    pub async fn repo_containers(&self, root: &str) -> Result<Vec<Container>> {
+        self.list(vec![
+            format!("{}=true", labels::MANAGED),
+            format!("{}={root}", labels::REPO_ROOT),
+        ])
+        .await
+    }
+
     /// Every dev-prism container on this engine: ONE API call.
     pub async fn all_sessions(&self) -> Result<Vec<Container>> {
         self.list(vec![format!("{}=true", labels::MANAGED)]).await
@@ -334,6 +343,36 @@ impl Engine {
             .await
             .map_err(|e| self.api_error("list volumes", e))?;
         Ok(list.volumes.unwrap_or_default())
+    }
+
+    /// For an engine on this machine: its data root and the mount points of `volumes`, so a
+    /// copy of them can be sized on disk; `None` for an engine elsewhere (its disk is not
+    /// ours to measure). One call for the root, one per volume.
+    pub async fn local_volume_paths(
+        &self,
+        volumes: &[String],
+    ) -> Result<Option<(std::path::PathBuf, Vec<std::path::PathBuf>)>> {
+        if self.host != EngineHost::Local || volumes.is_empty() {
+            return Ok(None);
+        }
+        let info = self
+            .client
+            .info()
+            .await
+            .map_err(|e| self.api_error("read the engine's data root", e))?;
+        let Some(root) = info.docker_root_dir.filter(|r| !r.is_empty()) else {
+            return Ok(None);
+        };
+        let mut paths = vec![];
+        for name in volumes {
+            let v = self
+                .client
+                .inspect_volume(name)
+                .await
+                .map_err(|e| self.api_error(&format!("inspect volume {name}"), e))?;
+            paths.push(std::path::PathBuf::from(v.mountpoint));
+        }
+        Ok(Some((root.into(), paths)))
     }
 
     /// Volumes of a Compose project (by Compose's project label), except shared ones.

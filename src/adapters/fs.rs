@@ -333,5 +333,58 @@ pub fn source_inside(src_root: &Path, src: &Path) -> Result<PathBuf> {
     Ok(resolved)
 }
 
+/// The free space (bytes an unprivileged user may write) of the file system `path` is on, and
+/// the directory asked: `path`, or its nearest existing ancestor when it does not exist yet.
+pub fn free_space(path: &Path) -> Result<(PathBuf, u64)> {
+    let mut at = path.to_path_buf();
+    while fs::symlink_metadata(&at).is_err() {
+        if !at.pop() {
+            return Err(Error::failure(format!(
+                "no existing directory on the way to {}",
+                path.display()
+            )));
+        }
+    }
+    let c = std::ffi::CString::new(at.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::failure(format!("{} holds a NUL byte", at.display())))?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(Error::io(
+            "cannot learn the free space of",
+            &at,
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // The field types differ between platforms (u32 on some 32-bit ones).
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize));
+    Ok((at, free))
+}
+
+/// The bytes of the regular files under `dir` (never through a link); `None` when any part
+/// of it cannot be read (then its size is unknown, not 0).
+pub fn dir_bytes(dir: &Path) -> Option<u64> {
+    let mut total = 0u64;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).ok()? {
+            let e = e.ok()?;
+            let m = e.metadata().ok()?;
+            if m.is_dir() {
+                stack.push(e.path());
+            } else if m.is_file() {
+                total = total.saturating_add(m.len());
+            }
+        }
+    }
+    Some(total)
+}
+
+/// The size of a file (0 when it cannot be read: the copy step reports that itself).
+pub fn size_of(path: &Path) -> u64 {
+    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests;

@@ -232,6 +232,20 @@ fn marker(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
     }
 }
 
+/// The name of the manifest of setup outputs, beside the marker.
+const SETUP_OUTPUTS: &str = "dev-prism-setup-outputs";
+
+/// The worktree's git directory and the path of its setup-outputs manifest, when dev-prism
+/// made the worktree (its marker is there); `None` otherwise (the main checkout, a worktree
+/// of the user's: their files are never dev-prism's).
+pub fn setup_manifest(t: &Trace, dir: &Path) -> Result<Option<(PathBuf, PathBuf)>> {
+    let admin = admin_dir(t, dir)?;
+    Ok(admin
+        .join(MARKER)
+        .is_file()
+        .then(|| (admin.clone(), admin.join(SETUP_OUTPUTS))))
+}
+
 /// Whether dev-prism made the worktree at `dir` (its marker is there).
 pub fn made_by_dev_prism(t: &Trace, dir: &Path) -> Result<bool> {
     marker(t, dir).map(|m| m.is_some())
@@ -422,6 +436,28 @@ pub fn mode_at(t: &Trace, repo: &Path, rev: &str, path: &str) -> Result<Option<S
     }))
 }
 
+/// The bytes the files committed at `rev` take when checked out (blob sizes; one process).
+pub fn tree_bytes(t: &Trace, repo: &Path, rev: &str) -> Result<u64> {
+    let text = must(
+        t,
+        repo,
+        &["ls-tree", "-r", "-l", "--full-tree", rev],
+        "list the files of the new worktree",
+    )?;
+    // `<mode> <type> <object> <size>\t<path>`; a submodule's size is `-`.
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            l.split('\t')
+                .next()?
+                .split_whitespace()
+                .nth(3)?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum())
+}
+
 /// The commit `name` resolves to in `dir`; `None` when it does not exist (an unborn HEAD).
 pub fn commit_of(t: &Trace, dir: &Path, name: &str) -> Result<Option<String>> {
     rev(t, dir, name)
@@ -454,4 +490,58 @@ pub fn status_of(t: &Trace, dir: &Path, paths: &[&str]) -> Result<Vec<String>> {
         .lines()
         .map(str::to_string)
         .collect())
+}
+
+/// Adds the generated `names` (relative to the worktree `dir`) that git does not ignore yet to
+/// dev-prism's marked block in the repository's `info/exclude` (the common git directory's,
+/// shared by every worktree): the one write outside a session directory (DESIGN §6). One git
+/// process asks about every name at once; the file is replaced atomically, never through a
+/// link, and every line of the user's is kept.
+pub fn exclude_generated(t: &Trace, dir: &Path, names: &[String]) -> Result<()> {
+    use crate::desired::exclude;
+    // A name git would quote (a newline or quote in it) is not recognised below and gets a
+    // line of its own: redundant, never wrong.
+    let mut args = vec!["-c", "core.quotePath=false", "check-ignore", "--"];
+    args.extend(names.iter().map(String::as_str));
+    let out = output(t, dir, &args)?;
+    // 0: some are ignored, 1: none is; anything else is a failure.
+    if !matches!(out.status.code(), Some(0 | 1)) {
+        return Err(Error::git("check which names are ignored", tail(&out, 3)));
+    }
+    let ignored = String::from_utf8_lossy(&out.stdout);
+    let ignored: Vec<&str> = ignored.lines().collect();
+    let wanted: Vec<String> = names
+        .iter()
+        .filter(|n| !ignored.contains(&n.as_str()))
+        .map(|n| exclude::pattern(n))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let common = PathBuf::from(
+        must(
+            t,
+            dir,
+            &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+            "find the repository's git directory",
+        )?
+        .trim(),
+    );
+    let info = common.join("info");
+    match std::fs::symlink_metadata(&info) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir(&info).map_err(|e| Error::io("could not create", &info, e))?
+        }
+        _ => {}
+    }
+    let file = info.join("exclude");
+    let current = crate::adapters::fs::read(&file)?;
+    let mode = current.as_ref().map_or(0o644, |(_, m)| *m & 0o777);
+    let current = current.map(|(text, _)| text).unwrap_or_default();
+    match exclude::with_block(&current, &wanted) {
+        // The parent directory is checked to be a real one inside the git directory, and the
+        // file itself not a link.
+        Some(text) => crate::adapters::fs::write_atomic(&common, &file, text.as_bytes(), mode),
+        None => Ok(()),
+    }
 }

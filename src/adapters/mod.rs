@@ -9,6 +9,7 @@ pub mod fs;
 pub mod git;
 pub mod hooks;
 pub mod node;
+pub mod outputs;
 pub mod process;
 pub mod routes;
 pub mod ssh;

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::adapters::{fs, git};
+use crate::adapters::{fs, git, outputs};
 use crate::compose::file_args;
 use crate::context::Ctx;
 use crate::desired::{Desired, Var};
@@ -50,6 +50,10 @@ pub trait Effects {
         create_branch: bool,
         start: Option<&str>,
     ) -> Result<()>;
+    /// Adds the generated `names` (relative to the new worktree `path`) to the repository's
+    /// `info/exclude` block unless git ignores them already (best effort: a failure is a
+    /// warning, the session works without it).
+    fn exclude_generated(&mut self, path: &Path, names: &[String]);
     /// Copies a file into the session directory, never over an existing one.
     /// Copies `from` (inside the main checkout) to `to` (never outside `root`).
     fn copy_file(&mut self, root: &Path, from: &Path, to: &Path, mode: u32) -> Result<()>;
@@ -218,6 +222,15 @@ impl Effects for Real<'_> {
         git::mark_worktree(t, path)
     }
 
+    fn exclude_generated(&mut self, path: &Path, names: &[String]) {
+        if let Err(e) = git::exclude_generated(self.ctx.trace(), path, names) {
+            self.ctx.ui().warn(&format!(
+                "could not add the generated files to the repository's info/exclude ({}); `git status` in the session shows them",
+                e.message()
+            ));
+        }
+    }
+
     fn copy_file(&mut self, root: &Path, from: &Path, to: &Path, mode: u32) -> Result<()> {
         if to.symlink_metadata().is_ok() {
             return Ok(());
@@ -262,9 +275,24 @@ impl Effects for Real<'_> {
             .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(std::process::Stdio::null())
             .stdout(std::io::stderr());
+        // What the command writes in a worktree dev-prism made is recorded as its output.
+        let t = self.ctx.trace().clone();
+        let manifest = git::setup_manifest(&t, dir).ok().flatten();
+        let before = manifest.as_ref().map(|_| outputs::stamps(dir));
         let status =
-            crate::adapters::process::run_forwarding(&mut cmd, &format!("setup `{command}`"))
-                .await?;
+            crate::adapters::process::run_forwarding(&mut cmd, &format!("setup `{command}`")).await;
+        // Only a command that succeeded: one interrupted or failed leaves a session that is
+        // rolled back or inspected, and what appeared meanwhile may be someone's work.
+        let succeeded = status.as_ref().is_ok_and(|s| s.success());
+        if let (Some((root, file)), Some(before), true) = (&manifest, &before, succeeded) {
+            if let Err(e) = outputs::record(root, file, dir, before) {
+                self.ctx.ui().warn(&format!(
+                    "could not record what `{command}` wrote ({}); a destroy keeps it as work",
+                    e.message()
+                ));
+            }
+        }
+        let status = status?;
         if status.success() {
             return Ok(());
         }

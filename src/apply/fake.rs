@@ -367,6 +367,8 @@ impl Effects for Fake {
         Ok(())
     }
 
+    fn exclude_generated(&mut self, _path: &Path, _names: &[String]) {}
+
     fn remove_worktree(&mut self, path: &Path, _force: bool) -> Result<()> {
         self.check(&format!("remove worktree {}", path.display()))?;
         self.worktrees.retain(|w| w != path);

@@ -178,7 +178,11 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
             branch,
             create_branch,
             start,
-        } => fx.add_worktree(path, branch, *create_branch, start.as_deref()),
+        } => {
+            fx.add_worktree(path, branch, *create_branch, start.as_deref())?;
+            fx.exclude_generated(path, &crate::desired::exclude::generated_names(desired));
+            Ok(())
+        }
         Op::CopyFile { from, to, mode } => fx.copy_file(&desired.dir, from, to, *mode),
         Op::CopyTree {
             from, to, paths, ..

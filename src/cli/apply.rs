@@ -37,6 +37,7 @@ pub(super) async fn converge(
     if p.plan.is_empty() {
         ui.status("No changes. The session matches its configuration.");
     }
+    let _admitted = reconcile::limits::admit(ctx, &p).await?;
     let containers = reconcile::execute(ctx, &p, ui)
         .await
         .map_err(|e| match e.kind() {

@@ -40,6 +40,13 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         data_from: args.data_from.clone(),
     };
     let (p, lock) = prepare_locked(ctx, &mut req, args.in_place).await?;
+    // Refused here, before anything is made.
+    if !args.in_place {
+        reconcile::limits::check_disk(ctx.trace(), &p)?;
+        reconcile::limits::check_volume_disk(ctx, &p).await?;
+    }
+    // Refused here too; held until the session runs.
+    let _admitted = reconcile::limits::admit(ctx, &p).await?;
     let project_was_empty = p.observed.containers.is_empty() && p.observed.session_file.is_none();
     let mut done = 0;
     let result = reconcile::carry_out_counted(ctx, &p, ui, &mut done).await;

@@ -3,6 +3,7 @@
 //! `!override`) or fully expanded (v1); and what is read back from it.
 
 use super::*;
+use crate::config::Resources;
 
 /// Everything the session file says about the session besides the user's services.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub struct SessionFileContext<'a> {
     /// What per-session volume names end in: the directory part of the project name
     /// ([`crate::desired::project_suffix`]), so old sessions keep their volumes.
     pub volume_suffix: &'a str,
+    /// Default limits (`resources`) for services that set none of their own.
+    pub resources: crate::config::Resources,
 }
 
 /// Labels every container of the session carries (a service adds its own on top).
@@ -53,12 +56,41 @@ pub mod labels {
     pub const PROJECT: &str = "com.docker.compose.project";
 }
 
-/// The hash stored in [`labels::CONFIG_HASH`].
-pub fn config_hash(service: &Service, bind_address: &str) -> String {
+/// The hash stored in [`labels::CONFIG_HASH`]: the service's definition, the bind address
+/// and the default limits it gets (only when it gets any, so a session made before
+/// `resources` existed keeps its hash).
+pub fn config_hash(service: &Service, bind_address: &str, resources: &Resources) -> String {
     let mut text = serde_json::to_string(&service.raw).unwrap_or_default();
     text.push('\n');
     text.push_str(bind_address);
+    let limits = default_limits(service, resources);
+    if limits != Resources::default() {
+        text.push_str(&format!(
+            "\nlimits {:?} {:?}",
+            limits.memory, limits.nano_cpus
+        ));
+    }
     short_hash(text.as_bytes(), 12)
+}
+
+/// The limits the session file gives `service`: each of `resources`' defaults the service
+/// sets no limit of its own for (memory: `mem_limit` or `deploy.resources.limits.memory`;
+/// CPU: `cpus`, `cpu_quota` or `deploy.resources.limits.cpus`).
+pub fn default_limits(service: &Service, resources: &Resources) -> Resources {
+    let raw = &service.raw;
+    let set = |v: Option<&Value>| v.is_some_and(|v| !v.is_null());
+    let deploy = |key: &str| set(raw.pointer(&format!("/deploy/resources/limits/{key}")));
+    let own_memory = set(raw.get("mem_limit")) || deploy("memory");
+    let own_cpus = set(raw.get("cpus")) || set(raw.get("cpu_quota")) || deploy("cpus");
+    Resources {
+        memory: resources.memory.filter(|_| !own_memory),
+        nano_cpus: resources.nano_cpus.filter(|_| !own_cpus),
+    }
+}
+
+/// Docker's `cpus` value for billionths of a CPU.
+fn cpus(nano: u64) -> f64 {
+    nano as f64 / 1e9
 }
 
 pub(super) fn published(bind: &str, port: &PortSpec) -> String {
@@ -108,7 +140,7 @@ pub(super) fn raw_service_labels(
     l.insert(labels::CREATED_AT.into(), ctx.created_at.into());
     l.insert(
         labels::CONFIG_HASH.into(),
-        config_hash(service, ctx.bind_address),
+        config_hash(service, ctx.bind_address, &ctx.resources),
     );
     l.insert(
         labels::PORTS.into(),
@@ -140,6 +172,10 @@ struct LayeredService {
     #[serde(skip_serializing_if = "Option::is_none")]
     ports: Option<serde_saphyr::Tagged<Vec<String>>>,
     labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mem_limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpus: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -227,11 +263,14 @@ pub fn session_file(model: &ComposeModel, ctx: &SessionFileContext<'_>) -> Resul
                             Some("!override".to_string()),
                         )
                     });
+                    let limits = default_limits(svc, &ctx.resources);
                     (
                         name.clone(),
                         LayeredService {
                             ports,
                             labels: service_labels(name, svc, ctx),
+                            mem_limit: limits.memory,
+                            cpus: limits.nano_cpus.map(cpus),
                         },
                     )
                 })
@@ -275,6 +314,13 @@ pub fn session_file(model: &ComposeModel, ctx: &SessionFileContext<'_>) -> Resul
                     merged_labels.insert(k, Value::String(v));
                 }
                 def.insert("labels".into(), Value::Object(merged_labels));
+                let limits = default_limits(svc, &ctx.resources);
+                if let Some(bytes) = limits.memory {
+                    def.insert("mem_limit".into(), Value::from(bytes));
+                }
+                if let Some(nano) = limits.nano_cpus {
+                    def.insert("cpus".into(), Value::from(cpus(nano)));
+                }
                 services.insert(name.clone(), Value::Object(def));
             }
             doc.insert("services".into(), Value::Object(services));

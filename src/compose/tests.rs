@@ -21,6 +21,7 @@ fn ctx(flavor: Flavor) -> SessionFileContext<'static> {
         share_volumes: &[],
         data_from: None,
         volume_suffix: "0123456789abcdef",
+        resources: Default::default(),
     }
 }
 
@@ -215,7 +216,7 @@ fn extends_and_include_are_resolved_into_the_model() {
 fn config_hash_follows_definition() {
     let a = model(&["services:\n  web:\n    image: x\n"]);
     let b = model(&["services:\n  web:\n    image: y\n"]);
-    let h = |m: &ComposeModel| config_hash(&m.services["web"], "127.0.0.1");
+    let h = |m: &ComposeModel| config_hash(&m.services["web"], "127.0.0.1", &Default::default());
     assert_ne!(h(&a), h(&b));
     assert_eq!(h(&a), h(&a.clone()));
 }
@@ -389,4 +390,56 @@ fn where_the_data_came_from_is_a_label_only_when_it_was_copied() {
         let plain = session_file(&m, &ctx(flavor)).unwrap();
         assert!(!plain.contains(labels::DATA_FROM), "{plain}");
     }
+}
+
+#[test]
+fn default_limits_go_to_services_without_their_own() {
+    let m = model(&[
+        "services:\n  plain: {image: x}\n  own_mem: {image: x, mem_limit: 64m}\n  own_cpus:\n    image: x\n    deploy: {resources: {limits: {cpus: '0.25'}}}\n",
+    ]);
+    let resources = crate::config::Resources {
+        memory: Some(2 << 30),
+        nano_cpus: Some(1_500_000_000),
+    };
+    for flavor in [Flavor::V2, Flavor::V1] {
+        let text = session_file(
+            &m,
+            &SessionFileContext {
+                resources,
+                ..ctx(flavor)
+            },
+        )
+        .unwrap();
+        let doc: Value = serde_saphyr::from_str(&text).unwrap();
+        let svc = |n: &str| doc["services"][n].clone();
+        assert_eq!(svc("plain")["mem_limit"], json!(2u64 << 30), "{text}");
+        assert_eq!(svc("plain")["cpus"], json!(1.5), "{text}");
+        // Each limit the service sets itself stays its own (v1 copies the user's value).
+        assert_eq!(svc("own_mem")["cpus"], json!(1.5), "{text}");
+        assert!(
+            svc("own_mem")["mem_limit"].is_null() || svc("own_mem")["mem_limit"] == "64m",
+            "{text}"
+        );
+        assert_eq!(svc("own_cpus")["mem_limit"], json!(2u64 << 30), "{text}");
+        assert!(svc("own_cpus").get("cpus").is_none(), "{text}");
+        // Without `resources` nothing is added.
+        let none = session_file(&m, &ctx(flavor)).unwrap();
+        assert!(
+            !none.contains("mem_limit: 2") && !none.contains("cpus: 1"),
+            "{none}"
+        );
+    }
+    // A limit is part of the service's hash (a changed limit is drift); no limit, no change.
+    let plain = &m.services["plain"];
+    let before = config_hash(plain, "127.0.0.1", &Default::default());
+    assert_ne!(config_hash(plain, "127.0.0.1", &resources), before);
+    let own = crate::config::Resources {
+        memory: Some(2 << 30),
+        nano_cpus: None,
+    };
+    let mem_only = &m.services["own_mem"];
+    assert_eq!(
+        config_hash(mem_only, "127.0.0.1", &own),
+        config_hash(mem_only, "127.0.0.1", &Default::default())
+    );
 }

@@ -98,6 +98,127 @@ pub struct RawConfig {
     /// A directory holding the session (or plain Compose project) whose volumes a new
     /// session's volumes start as copies of, relative to the main checkout.
     pub data_from: Option<String>,
+    /// Default memory and CPU limits of every service that sets none of its own.
+    pub resources: Option<RawResources>,
+    /// How many sessions of this repository may run at once (`create`/`start`/`apply`
+    /// refuse beyond it).
+    pub max_running: Option<u64>,
+}
+
+/// `resources` as written: `memory` as `2g`/`512m` or bytes, `cpus` as a number.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RawResources {
+    pub memory: Option<serde_json::Value>,
+    pub cpus: Option<serde_json::Value>,
+}
+
+/// Default limits for services that set none of their own (`resources`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Bytes.
+    pub memory: Option<u64>,
+    /// Billionths of a CPU (Docker's `NanoCpus`).
+    pub nano_cpus: Option<u64>,
+}
+
+/// The smallest memory limit Docker accepts (6 MiB).
+pub const MIN_MEMORY: u64 = 6 << 20;
+/// The largest memory limit accepted (4 TiB).
+pub const MAX_MEMORY: u64 = 4 << 40;
+/// `cpus` bounds, in billionths of a CPU: 0.01 to 1024.
+pub const MIN_NANO_CPUS: u64 = 10_000_000;
+pub const MAX_NANO_CPUS: u64 = 1024 * 1_000_000_000;
+/// `maxRunning` bounds.
+pub const MAX_RUNNING: u64 = 1000;
+
+/// `2g`, `512m`, `1.5G`, `1024k`, `100000b`, or a number of bytes, as bytes (powers of 1024,
+/// as Docker reads them); `None` when it is none of these.
+pub fn parse_memory(v: &serde_json::Value) -> Option<u64> {
+    let text = match v {
+        serde_json::Value::Number(n) => return n.as_u64(),
+        serde_json::Value::String(s) => s.trim().to_ascii_lowercase(),
+        _ => return None,
+    };
+    let text = text
+        .strip_suffix('b')
+        .filter(|t| !t.is_empty())
+        .unwrap_or(&text);
+    let (num, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => text.split_at(i),
+        None => (text, ""),
+    };
+    let scale: u64 = match unit {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    let n: f64 = num
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let bytes = n * scale as f64;
+    (bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+fn parse_cpus(v: &serde_json::Value) -> Option<u64> {
+    let n = match v {
+        serde_json::Value::Number(n) => n.as_f64()?,
+        serde_json::Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    (0.0..1e9).contains(&n).then(|| (n * 1e9).round() as u64)
+}
+
+fn resources(raw: Option<RawResources>, file: &str) -> Result<Resources> {
+    let Some(raw) = raw else {
+        return Ok(Resources::default());
+    };
+    let memory = match &raw.memory {
+        None => None,
+        Some(v) => match parse_memory(v).filter(|b| (MIN_MEMORY..=MAX_MEMORY).contains(b)) {
+            Some(b) => Some(b),
+            None => {
+                return Err(Error::config(
+                    file,
+                    format!(
+                        "resources.memory `{}` is not a size from 6m to 4t",
+                        text_of(v)
+                    ),
+                )
+                .with_hint(
+                    "write a size such as 512m or 2g (powers of 1024), or a number of bytes",
+                ))
+            }
+        },
+    };
+    let nano_cpus = match &raw.cpus {
+        None => None,
+        Some(v) => match parse_cpus(v).filter(|n| (MIN_NANO_CPUS..=MAX_NANO_CPUS).contains(n)) {
+            Some(n) => Some(n),
+            None => {
+                return Err(Error::config(
+                    file,
+                    format!(
+                        "resources.cpus `{}` is not a number from 0.01 to 1024",
+                        text_of(v)
+                    ),
+                )
+                .with_hint("write the CPUs a service may use, e.g. 1.5"))
+            }
+        },
+    };
+    Ok(Resources { memory, nano_cpus })
+}
+
+fn text_of(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// An entry of the original tool's `services` list.
@@ -153,6 +274,10 @@ pub struct Config {
     pub copy: Vec<String>,
     /// Where a new session's volumes are copied from (absolute; `--data-from` overrides).
     pub data_from: Option<PathBuf>,
+    /// Default limits of services that set none (`resources`).
+    pub resources: Resources,
+    /// `maxRunning`: how many sessions of the repository may run at once.
+    pub max_running: Option<u64>,
     /// The file this came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -252,6 +377,57 @@ fn strip_json_position(s: &str) -> String {
         Some(i) => s[..i].to_string(),
         None => s.to_string(),
     }
+}
+
+/// Gives a value error of [`resolve`] the position of the key it names (its message starts
+/// with the key's path, e.g. `resources.memory` or `maxRunning`) in the file's `text`, YAML
+/// or JSON; a module's text is node's output, not the user's file, so it gets none.
+pub fn locate(e: Error, text: &str, format: Format) -> Error {
+    let Problem::Config {
+        at: None, message, ..
+    } = e.problem()
+    else {
+        return e;
+    };
+    let key = message.split([' ', ':']).next().unwrap_or("");
+    if format == Format::Module
+        || key.is_empty()
+        || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '.')
+    {
+        return e;
+    }
+    match key_position(text, key) {
+        Some((line, column)) => e.at(line, column),
+        None => e,
+    }
+}
+
+/// The 1-based line and column of the last component of the dotted `key` path: each
+/// component is looked for (as `name:` or `"name"`) after the previous one.
+pub fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    let mut from = 0;
+    let mut found = None;
+    for part in key.split('.') {
+        let rest = &text[from..];
+        let hit = [format!("\"{part}\""), format!("{part}:")]
+            .iter()
+            .filter_map(|needle| {
+                rest.match_indices(needle.as_str())
+                    .find(|(i, _)| {
+                        // A whole key: not the tail of a longer name.
+                        let before = text[..from + i].chars().next_back();
+                        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                    })
+                    .map(|(i, _)| from + i)
+            })
+            .min()?;
+        found = Some(hit);
+        from = hit + part.len();
+    }
+    let at = found?;
+    let line = text[..at].matches('\n').count() + 1;
+    let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    Some((line, column))
 }
 
 /// Byte offset of a 1-based line and column.
@@ -361,7 +537,22 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
     if let Some(d) = raw.sessions_dir.as_deref() {
         bounds::check_sessions_dir(d).map_err(|m| Error::config(file(), m))?;
     }
+    let resources = resources(raw.resources, &file())?;
+    let max_running = match raw.max_running {
+        Some(n) if !(1..=MAX_RUNNING).contains(&n) => {
+            return Err(Error::config(
+                file(),
+                format!("maxRunning {n} is not from 1 to {MAX_RUNNING}"),
+            )
+            .with_hint(
+                "give how many sessions of this repository may run at once, or remove the key",
+            ))
+        }
+        n => n,
+    };
     Ok(Config {
+        resources,
+        max_running,
         subnet_pool,
         project_name,
         sessions_dir,
@@ -784,5 +975,59 @@ mod tests {
             );
         }
         yaml("sessionsDir: ../.github-sessions\n").unwrap();
+    }
+
+    #[test]
+    fn resources_and_max_running_are_bounded() {
+        let c = resolve(
+            yaml("resources: {memory: 2g, cpus: 1.5}\nmaxRunning: 3\n").unwrap(),
+            Path::new("/r"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.resources.memory, Some(2 << 30));
+        assert_eq!(c.resources.nano_cpus, Some(1_500_000_000));
+        assert_eq!(c.max_running, Some(3));
+        for (text, bytes) in [
+            ("512m", 512 << 20),
+            ("1.5G", 3 << 29),
+            ("7340032", 7 << 20),
+            ("64mb", 64 << 20),
+        ] {
+            assert_eq!(
+                parse_memory(&serde_json::json!(text)),
+                Some(bytes),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_memory(&serde_json::json!(8388608)), Some(8 << 20));
+        assert_eq!(parse_memory(&serde_json::json!("2x")), None);
+        for (bad, says) in [
+            (
+                "resources: {memory: 1m}",
+                "resources.memory `1m` is not a size from 6m to 4t",
+            ),
+            ("resources: {memory: lots}", "resources.memory `lots`"),
+            (
+                "resources: {cpus: 0}",
+                "resources.cpus `0` is not a number from 0.01 to 1024",
+            ),
+            ("resources: {cpus: 5000}", "resources.cpus `5000`"),
+            ("maxRunning: 0", "maxRunning 0 is not from 1 to 1000"),
+        ] {
+            let err = resolve(
+                yaml(bad).unwrap(),
+                Path::new("/r"),
+                Some("/r/session.config.yaml".into()),
+            )
+            .unwrap_err();
+            let text = format!("{err}");
+            assert!(text.contains(says), "{bad}: {text}");
+            assert!(text.contains("session.config.yaml"), "{bad}: {text}");
+        }
+        assert!(
+            yaml("resources: {disk: 1g}").is_err(),
+            "unknown keys are errors"
+        );
     }
 }

@@ -55,7 +55,8 @@ pub fn load_config_from(ui: &Ui, source: &Source<'_>, root: &Path) -> Result<Con
             _ => text,
         };
         let raw = config::parse(&text, &path, format)?;
-        return config::resolve(raw, root, Some(path));
+        return config::resolve(raw, root, Some(path))
+            .map_err(|e| config::locate(e, &text, format));
     }
     config::resolve(Default::default(), root, None)
 }

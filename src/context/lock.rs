@@ -138,6 +138,54 @@ fn lock_file(dir: &Path) -> Result<(std::fs::File, PathBuf)> {
     Ok((file, path))
 }
 
+/// Held while a command counts the repository's running sessions and brings one up
+/// (`maxRunning`), so two parallel creates cannot both count one place left.
+#[derive(Debug)]
+pub struct RepoLock {
+    _file: std::fs::File,
+}
+
+/// Takes the repository's lock, waiting for another command that holds it (it holds it only
+/// while it counts and starts its session). The file is in the per-user lock directory, named
+/// by a hash of the repository's main checkout, checked like a session's.
+pub async fn repo_lock(root: &Path) -> Result<RepoLock> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let uid = current_uid()?;
+    let base = lock_dir(uid)?;
+    let mut key = b"repo:".to_vec();
+    key.extend_from_slice(root.as_os_str().as_encoded_bytes());
+    let path = base.join(format!("repo-{}.lock", crate::util::short_hash(&key, 16)));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open lock file", &path, e))?;
+    let owner = file
+        .metadata()
+        .map_err(|e| Error::io("cannot inspect", &path, e))?
+        .uid();
+    if owner != uid {
+        return Err(Error::failure(format!(
+            "refusing the lock file {}: it is owned by uid {owner}, not by you (uid {uid})",
+            path.display()
+        ))
+        .with_hint("remove it and run the command again"));
+    }
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(RepoLock { _file: file }),
+            // Polled, so a Ctrl-C meanwhile still ends the command.
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
+        }
+    }
+}
+
 /// The effective uid, without libc: the owner of `/proc/self`, else of a file this process
 /// creates.
 pub(super) fn current_uid() -> Result<u32> {

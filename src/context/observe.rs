@@ -149,8 +149,13 @@ pub(super) fn worktree_facts(
         Err(_) => return None,
     };
     let wt = wts.into_iter().find(|w| w.path == dir)?;
+    let recorded = git::setup_manifest(t, dir)
+        .ok()
+        .flatten()
+        .map(|(_, file)| crate::adapters::outputs::read(&file))
+        .unwrap_or_default();
     let owner = |path: &str, status: &'static str| {
-        owner_of(dir, config, main_root.as_deref(), path, status)
+        owner_of(dir, config, main_root.as_deref(), &recorded, path, status)
     };
     let mut facts = git::facts(t, &wt, &owner);
     // git status never lists a FIFO or socket (nor an empty directory): one at a generated
@@ -178,14 +183,16 @@ pub(super) fn worktree_facts(
     Some(facts)
 }
 
-/// Whose a path reported by `git status` is (DESIGN §6): a file carrying dev-prism's header, or
-/// a copied env file identical to its source in the main checkout apart from the keys
-/// dev-prism rewrites, is dev-prism's; an ignored path matching `disposable` is disposable;
+/// Whose a path reported by `git status` is (DESIGN §6): a file carrying dev-prism's header, a
+/// copied env file identical to its source in the main checkout apart from the keys dev-prism
+/// rewrites, an unchanged copy, or a setup output unchanged since create recorded it, is
+/// dev-prism's; an ignored path matching `disposable` is disposable;
 /// the rest (every modified tracked file included) is the user's.
 pub(super) fn owner_of(
     dir: &Path,
     config: &Config,
     main_root: Option<&Path>,
+    recorded: &crate::observed::outputs::Outputs,
     path: &str,
     status: &str,
 ) -> crate::observed::Owner {
@@ -217,6 +224,10 @@ pub(super) fn owner_of(
     }
     // A copy of `.worktreeinclude` / `copy` that still holds what dev-prism copied.
     if main_root.is_some_and(|r| fs_tree::unchanged_copy(dir, r, &config.copy, path)) {
+        return Owner::DevPrism;
+    }
+    // A file create's setup commands wrote, unchanged since.
+    if crate::adapters::outputs::unchanged_output(dir, recorded, path) {
         return Owner::DevPrism;
     }
     Owner::User

@@ -3,6 +3,7 @@
 
 pub mod address;
 mod env;
+pub mod exclude;
 pub mod templates;
 
 pub use env::*;
@@ -248,6 +249,7 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
         share_volumes: &config.share_volumes,
         data_from: inputs.data_from.as_deref(),
         volume_suffix: project_suffix(&inputs.project),
+        resources: config.resources,
     };
     let session_file = compose::session_file(model, &ctx)?;
     for app in &inputs.selection.without {
@@ -290,7 +292,7 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
             name.clone(),
             DesiredService {
                 run,
-                config_hash: compose::config_hash(svc, &config.bind_address),
+                config_hash: compose::config_hash(svc, &config.bind_address, &config.resources),
                 ports: svc.ports.clone(),
                 host_network: svc.raw.get("network_mode").and_then(|m| m.as_str()) == Some("host"),
                 is_job: svc.job,

@@ -189,6 +189,24 @@ fn samples() -> Vec<(Problem, i32, &'static str)> {
         ),
         (Problem::Usage("bad flag".into()), 2, "usage"),
         (Problem::Failure("it broke".into()), 1, "failure"),
+        (
+            Problem::TooManyRunning {
+                limit: 1,
+                running: vec!["/s/a".into()],
+            },
+            2,
+            "usage",
+        ),
+        (
+            Problem::NoSpace {
+                what: "the copies".into(),
+                needed: 2_000_000,
+                free: 1_000,
+                at: "/s".into(),
+            },
+            2,
+            "usage",
+        ),
     ]
 }
 
@@ -215,6 +233,8 @@ fn variant(p: &Problem) -> usize {
         Problem::NotExecutable { .. } => 16,
         Problem::Usage(_) => 17,
         Problem::Failure(_) => 18,
+        Problem::TooManyRunning { .. } => 19,
+        Problem::NoSpace { .. } => 20,
     }
 }
 
@@ -228,7 +248,7 @@ fn every_variant_has_its_documented_exit_code_and_kind_name() {
         assert_eq!(e.exit_code(), code, "{sentence}");
         assert_eq!(e.kind().name(), name, "{sentence}");
     }
-    assert_eq!(seen, (0..=18).collect(), "a variant has no sample");
+    assert_eq!(seen, (0..=20).collect(), "a variant has no sample");
 }
 
 #[test]

@@ -6,6 +6,7 @@ use bollard::models::{ContainerSummary, ContainerSummaryStateEnum, PortSummaryTy
 
 use crate::compose::{labels, PortSpec};
 
+pub mod outputs;
 pub mod worktree;
 pub use worktree::{Fact, Owner, PathFact, WorktreeFacts};
 

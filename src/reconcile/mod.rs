@@ -3,6 +3,7 @@
 
 pub mod bulk;
 pub mod create;
+pub mod limits;
 pub mod ready;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! only print values.
 
 pub mod json;
-mod reason;
+pub(crate) mod reason;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -14,6 +14,7 @@ mod identity;
 mod inputs;
 mod interrupts;
 mod journey;
+mod limits;
 mod mcp;
 mod monorepo;
 mod output;
