@@ -16,7 +16,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let containers = ctx.engine().await?.all_sessions().await?;
     let rows: Vec<_> = render::sessions(&containers)
         .into_iter()
-        .filter(|r| args.all || r.running() > 0)
+        .filter(|r| args.all || r.up() > 0)
         .map(|mut r| {
             r.branch = crate::adapters::git::current_branch(std::path::Path::new(&r.dir));
             r

@@ -152,8 +152,9 @@ pub fn published(containers: &[Container]) -> Vec<PortRow> {
     out
 }
 
-/// The session's status from its containers: `none`, `restarting` (a crash loop),
-/// `running` (every service runs, every job is done), `partial` or `stopped`.
+/// The session's status from its containers: `none`, `restarting` (a crash loop), `paused`
+/// (a container is paused), `running` (every service runs, every job is done), `partial` or
+/// `stopped`.
 pub fn status(containers: &[Container]) -> &'static str {
     let running = containers
         .iter()
@@ -164,6 +165,8 @@ pub fn status(containers: &[Container]) -> &'static str {
         "none"
     } else if containers.iter().any(|c| c.state == State::Restarting) {
         "restarting"
+    } else if containers.iter().any(|c| c.state == State::Paused) {
+        "paused"
     } else if running == 0 {
         "stopped"
     } else if running + done == containers.len() {
@@ -193,6 +196,14 @@ impl SessionRow {
         self.containers
             .iter()
             .filter(|c| c.state == State::Running)
+            .count()
+    }
+
+    /// Containers that hold their processes: running, paused or restarting (not stopped).
+    pub fn up(&self) -> usize {
+        self.containers
+            .iter()
+            .filter(|c| c.state != State::Stopped)
             .count()
     }
 }
@@ -237,12 +248,12 @@ pub fn list_text(rows: &[SessionRow], color: bool) -> String {
         "DIRECTORY", "BRANCH", "STATUS", "CONTAINERS"
     );
     for r in rows {
-        let running = r.running();
+        let running = r.up();
         let st = status(&r.containers);
         let code = match st {
             "running" => "32",
             "restarting" => "31",
-            "partial" => "33",
+            "partial" | "paused" => "33",
             _ => "2",
         };
         let status = paint(color, code, &format!("{st:<10}"));
@@ -280,17 +291,27 @@ pub fn info_text(
         "none" => "no containers",
         "partial" => "partly running",
         "restarting" => "restarting (a container keeps crashing)",
+        "paused" => "paused (`dev-prism apply` unpauses it)",
         other => other,
     };
+    let paused = containers
+        .iter()
+        .filter(|c| c.state == State::Paused)
+        .count();
     let _ = writeln!(out, "Session:  {dir}");
     if let Some(b) = branch {
         let _ = writeln!(out, "Branch:   {b}");
     }
     let _ = writeln!(out, "Project:  {project}");
     let status = paint(color, if running > 0 { "32" } else { "2" }, status);
+    let paused = if paused > 0 {
+        format!(", {paused} paused")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "Status:   {status} ({running}/{} containers running)",
+        "Status:   {status} ({running}/{} containers running{paused})",
         containers.len()
     );
     if !containers.is_empty() {
