@@ -13,7 +13,10 @@ use bollard::Docker;
 use std::sync::Arc;
 
 mod data;
+mod df;
 mod volume_copy;
+
+pub use df::DiskUsage;
 
 use super::endpoint::Endpoint;
 use super::ssh::Tunnel;
@@ -39,6 +42,8 @@ pub struct Engine {
     pub api_version: String,
     /// Where its published ports are, seen from this machine.
     pub host: EngineHost,
+    /// The address dialled (`unix:///…`, `tcp://…`; an ssh endpoint's forwarded socket).
+    dial: String,
     /// Kept alive as long as the connection is used.
     _tunnel: Option<Arc<Tunnel>>,
     /// Logs each API call with `--verbose`.
@@ -147,8 +152,10 @@ impl Engine {
             }
         };
         let api_version = client.client_version().to_string();
+        let dial = host;
         let host = endpoint.ports_host();
         Ok(Engine {
+            dial,
             client,
             endpoint,
             api_version,

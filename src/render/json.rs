@@ -47,6 +47,13 @@ pub struct Session {
     pub services: Vec<Service>,
     pub env_file: String,
     pub vars: BTreeMap<String, String>,
+    /// RFC 3339, from the `dev-prism.created_at` label.
+    pub created_at: Option<String>,
+    /// RFC 3339; filled by `list` and `info` (null elsewhere).
+    pub last_activity: Option<String>,
+    /// With `--size` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<super::Disk>,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,7 +150,15 @@ pub fn session(
         services,
         env_file: format!("{}/.env.session", dir.trim_end_matches('/')),
         vars,
+        created_at: super::created_at(containers).map(rfc3339),
+        last_activity: None,
+        disk: None,
     }
+}
+
+/// Milliseconds since the epoch as RFC 3339.
+pub fn rfc3339(ms: i64) -> String {
+    crate::util::UtcTime::from_unix_millis(ms).rfc3339()
 }
 
 /// `create`, `apply`, `start`: the session after the command.

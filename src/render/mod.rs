@@ -189,6 +189,54 @@ pub struct SessionRow {
     pub branch: Option<String>,
     /// The session's containers.
     pub containers: Vec<Container>,
+    /// Its last activity, milliseconds since the epoch (filled by the caller).
+    pub last_activity: Option<i64>,
+    /// What it holds on disk (`--size`, filled by the caller).
+    pub disk: Option<Disk>,
+}
+
+/// Bytes a session holds (`list --size`, `info --size`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Disk {
+    /// Its worktree beside the repository's shared object store.
+    pub worktree: u64,
+    /// Its volumes (shared ones excluded).
+    pub volumes: u64,
+    /// The images Compose built for it.
+    pub images: u64,
+}
+
+impl Disk {
+    pub fn total(&self) -> u64 {
+        self.worktree + self.volumes + self.images
+    }
+}
+
+/// `1.2G`, `340M`, `12K`, `0`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["", "K", "M", "G", "T"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}")
+    } else if v < 10.0 {
+        format!("{v:.1}{}", UNITS[i])
+    } else {
+        format!("{v:.0}{}", UNITS[i])
+    }
+}
+
+/// When the session was created (its `dev-prism.created_at` label), milliseconds since the
+/// epoch.
+pub fn created_at(containers: &[Container]) -> Option<i64> {
+    containers
+        .iter()
+        .find_map(|c| c.label(labels::CREATED_AT))
+        .and_then(crate::util::UtcTime::parse_unix_millis)
 }
 
 impl SessionRow {
@@ -223,12 +271,24 @@ pub fn sessions(containers: &[Container]) -> Vec<SessionRow> {
             dir: dir.to_string(),
             branch: None,
             containers,
+            last_activity: None,
+            disk: None,
         })
         .collect()
 }
 
-/// The `list` table.
-pub fn list_text(rows: &[SessionRow], color: bool) -> String {
+/// The `list` table; AGE and IDLE as of `now` (milliseconds since the epoch), DISK when the
+/// rows carry sizes.
+pub fn list_text(rows: &[SessionRow], now: i64, color: bool) -> String {
+    let ago = |t: Option<i64>| t.map_or("-".to_string(), |t| crate::tidy::short_age(now - t));
+    let sized = rows.iter().any(|r| r.disk.is_some());
+    let disk = |r: &SessionRow| {
+        if sized {
+            format!("{:<6}  ", r.disk.map_or("-".into(), |d| bytes(d.total())))
+        } else {
+            String::new()
+        }
+    };
     let mut out = String::new();
     let width = rows
         .iter()
@@ -244,8 +304,14 @@ pub fn list_text(rows: &[SessionRow], color: bool) -> String {
         .max(6);
     let _ = writeln!(
         out,
-        "{:<width$}  {:<bwidth$}  {:<10}  {:<10}  PORTS",
-        "DIRECTORY", "BRANCH", "STATUS", "CONTAINERS"
+        "{:<width$}  {:<bwidth$}  {:<10}  {:<10}  {:<4}  {:<4}  {}PORTS",
+        "DIRECTORY",
+        "BRANCH",
+        "STATUS",
+        "CONTAINERS",
+        "AGE",
+        "IDLE",
+        if sized { "DISK    " } else { "" }
     );
     for r in rows {
         let running = r.up();
@@ -263,11 +329,14 @@ pub fn list_text(rows: &[SessionRow], color: bool) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "{:<width$}  {:<bwidth$}  {}  {:<10}  {}",
+            "{:<width$}  {:<bwidth$}  {}  {:<10}  {:<4}  {:<4}  {}{}",
             r.dir,
             r.branch.as_deref().unwrap_or("-"),
             status,
             format!("{running}/{}", r.containers.len()),
+            ago(created_at(&r.containers)),
+            ago(r.last_activity),
+            disk(r),
             ports.join(", ")
         );
     }

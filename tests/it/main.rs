@@ -20,4 +20,5 @@ mod remote;
 mod safety;
 mod signals;
 mod subnets;
+mod tidy;
 mod writes;
