@@ -14,7 +14,11 @@ const INSTALL_HINT: &str = "install git (https://git-scm.com) and make sure it i
 
 fn git(dir: &Path) -> Command {
     let mut c = Command::new("git");
-    c.current_dir(dir).env("LC_ALL", "C");
+    // `GIT_OPTIONAL_LOCKS=0`: `git status` does not rewrite the index to refresh it, so
+    // dev-prism's own reads never count as the session's activity (its index's mtime).
+    c.current_dir(dir)
+        .env("LC_ALL", "C")
+        .env("GIT_OPTIONAL_LOCKS", "0");
     c
 }
 

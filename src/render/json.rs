@@ -176,6 +176,27 @@ pub struct InfoDoc {
     pub data_from: Option<String>,
 }
 
+/// `prune --dry-run`.
+#[derive(Debug, Serialize)]
+pub struct PruneDryRun {
+    pub dry_run: bool,
+    pub sessions: Vec<PruneRow>,
+}
+
+/// One session `prune --dry-run` looked at.
+#[derive(Debug, Serialize)]
+pub struct PruneRow {
+    pub dir: String,
+    /// Whether a run would remove it.
+    pub remove: bool,
+    /// Each filter it matched, or the one it did not.
+    pub reasons: Vec<String>,
+    /// What its removal removes.
+    pub removes: Vec<String>,
+    /// What its removal keeps, and why.
+    pub keeps: Vec<String>,
+}
+
 /// `list`.
 #[derive(Debug, Serialize)]
 pub struct ListDoc {
@@ -491,6 +512,19 @@ mod tests {
                 },
             )),
             serde_json::to_value(error("info", &e)),
+            serde_json::to_value(doc(
+                "prune",
+                PruneDryRun {
+                    dry_run: true,
+                    sessions: vec![PruneRow {
+                        dir: "d".into(),
+                        remove: true,
+                        reasons: vec![],
+                        removes: vec![],
+                        keeps: vec![],
+                    }],
+                },
+            )),
         ];
         let mut all = vec![];
         for v in values {

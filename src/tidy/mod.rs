@@ -81,6 +81,14 @@ impl Filters {
     }
 }
 
+/// `just now`, `5m ago`.
+fn ago(ms: i64) -> String {
+    match short_age(ms).as_str() {
+        "now" => "just now".into(),
+        a => format!("{a} ago"),
+    }
+}
+
 /// What is known about one session when filtering.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Facts {
@@ -119,9 +127,9 @@ pub fn verdict(filters: &Filters, facts: &Facts, now: i64) -> Verdict {
         };
         let age = now - created;
         if age < d.as_millis() as i64 {
-            return Verdict::Keep(format!("created {} ago", short_age(age)));
+            return Verdict::Keep(format!("created {}", ago(age)));
         }
-        why.push(format!("created {} ago", short_age(age)));
+        why.push(format!("created {}", ago(age)));
     }
     if let Some(d) = filters.idle {
         let Some(last) = facts.last_activity else {
@@ -129,7 +137,7 @@ pub fn verdict(filters: &Filters, facts: &Facts, now: i64) -> Verdict {
         };
         let idle = now - last;
         if idle < d.as_millis() as i64 {
-            return Verdict::Keep(format!("active {} ago", short_age(idle)));
+            return Verdict::Keep(format!("active {}", ago(idle)));
         }
         why.push(format!("idle for {}", short_age(idle)));
     }
