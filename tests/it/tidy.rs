@@ -282,3 +282,88 @@ fn prune_gone_finds_leftovers_by_label_and_stop_all_idle() {
     assert!(again.contains("Nothing to prune"), "{again}");
     ok(&other.dp(&theirs, &["destroy", "--force"]));
 }
+
+/// Removes every session under `root` when dropped (the test's own directory only).
+struct DestroyUnder(PathBuf);
+
+impl Drop for DestroyUnder {
+    fn drop(&mut self) {
+        let _ = dp_env(
+            &self.0,
+            &[
+                "destroy",
+                "--all",
+                "--force",
+                "--under",
+                &self.0.to_string_lossy(),
+            ],
+            &[],
+        );
+    }
+}
+
+/// Cleanup at scale: 20 sessions removed by one `destroy --all` are all gone, networks
+/// included (removals are paced to what the engine serves: a few at once).
+#[test]
+fn destroy_all_of_twenty_sessions_leaves_nothing() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("dp-it-scale-")
+        .tempdir()
+        .unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap();
+    let guard = DestroyUnder(root.clone());
+    let dirs: Vec<PathBuf> = (0..20)
+        .map(|i| {
+            let d = root.join(format!("scale{i:02}"));
+            std::fs::create_dir(&d).unwrap();
+            std::fs::write(d.join("docker-compose.yml"), ECHO).unwrap();
+            git_in(&d, &["init", "-q", "-b", "main"]);
+            d
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for chunk in dirs.chunks(5) {
+            s.spawn(move || {
+                for d in chunk {
+                    ok(&dp_env(
+                        d,
+                        &["create", "--in-place"],
+                        &[("DEV_PRISM_COMPOSE", "v2")],
+                    ));
+                }
+            });
+        }
+    });
+    eprintln!("created 20 sessions in {:?}", started.elapsed());
+    let projects: Vec<String> = dirs
+        .iter()
+        .map(|d| containers_under(d)[0].2.clone())
+        .collect();
+    assert!(projects
+        .iter()
+        .all(|p| !by_project("network", p).is_empty()));
+    let started = std::time::Instant::now();
+    let out = ok(&dp_env(
+        &root,
+        &[
+            "destroy",
+            "--all",
+            "--force",
+            "--under",
+            &root.to_string_lossy(),
+        ],
+        &[],
+    ));
+    eprintln!("destroyed 20 sessions in {:?}", started.elapsed());
+    assert_eq!(out.matches("destroyed ").count(), 20, "{out}");
+    assert!(containers_under(&root).is_empty());
+    for p in &projects {
+        assert!(by_project("network", p).is_empty(), "{p}");
+        assert!(by_project("volume", p).is_empty(), "{p}");
+    }
+    drop(guard);
+}
