@@ -161,9 +161,47 @@ impl Engine {
         } else {
             CONNECT_TIMEOUT
         };
-        let negotiated = tokio::time::timeout(connect_timeout, client.negotiate_version()).await;
+        // A unix socket (a local engine, or an ssh one's forwarded socket): the version from
+        // `GET /_ping`'s header; elsewhere bollard's negotiation (`GET /version`).
+        let socket = host
+            .strip_prefix("unix://")
+            .or_else(|| host.starts_with('/').then_some(host.as_str()));
+        let negotiated = match socket {
+            Some(path) => tokio::time::timeout(connect_timeout, df::ping_api_version(path))
+                .await
+                .map(|r| match r {
+                    Ok(server) => {
+                        let ours = bollard::API_DEFAULT_VERSION;
+                        let version = match server {
+                            Some((major, minor))
+                                if (major, minor) < (ours.major_version, ours.minor_version) =>
+                            {
+                                bollard::ClientVersion {
+                                    major_version: major,
+                                    minor_version: minor,
+                                }
+                            }
+                            _ => *ours,
+                        };
+                        Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, &version)
+                            .map_err(|e| chain(&e))
+                    }
+                    Err(e) => Err(e.to_string()),
+                }),
+            None => tokio::time::timeout(connect_timeout, client.negotiate_version())
+                .await
+                .map(|r| r.map_err(|e| chain(&e))),
+        };
         trace.call(
-            &format!("Docker API: negotiate version at {}", endpoint.host),
+            &format!(
+                "Docker API: {} at {}",
+                if socket.is_some() {
+                    "GET /_ping"
+                } else {
+                    "negotiate version"
+                },
+                endpoint.host
+            ),
             started,
         );
         let why = |cause: String| match tunnel.as_ref().map(|t| t.last_error()) {
@@ -172,7 +210,7 @@ impl Engine {
         };
         let client = match negotiated {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(unreachable(&endpoint, &why(chain(&e)))),
+            Ok(Err(e)) => return Err(unreachable(&endpoint, &why(e))),
             Err(_) => {
                 return Err(unreachable(
                     &endpoint,

@@ -138,6 +138,28 @@ fn version_at_least(v: &str, major: u32, minor: u32) -> bool {
 /// One HTTP/1.0 GET on a unix socket: the body of a 200 answer (the engine closes the
 /// connection after it, and sends no chunked encoding to a 1.0 client).
 async fn get(socket: &str, path: &str) -> std::io::Result<Vec<u8>> {
+    get_with_head(socket, path).await.map(|(_, body)| body)
+}
+
+/// The engine's API version from `GET /_ping`'s `Api-Version` header: the engine answers it
+/// without forking (`GET /version` costs ≈ 7.5 ms more, measured), and this is all a
+/// connection needs to agree on a version.
+pub(super) async fn ping_api_version(socket: &str) -> std::io::Result<Option<(usize, usize)>> {
+    let (head, _) = get_with_head(socket, "/_ping").await?;
+    Ok(api_version_in(&head))
+}
+
+/// `Api-Version: 1.41` in an HTTP header → (1, 41).
+fn api_version_in(head: &str) -> Option<(usize, usize)> {
+    let value = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case("api-version").then(|| v.trim())
+    })?;
+    let (major, minor) = value.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+async fn get_with_head(socket: &str, path: &str) -> std::io::Result<(String, Vec<u8>)> {
     let mut stream = tokio::net::UnixStream::connect(socket).await?;
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").as_bytes())
@@ -148,7 +170,7 @@ async fn get(socket: &str, path: &str) -> std::io::Result<Vec<u8>> {
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| std::io::Error::other("no HTTP header in the answer"))?;
-    let head = String::from_utf8_lossy(&answer[..split]);
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
     let status = head.split_whitespace().nth(1).unwrap_or("");
     if status != "200" {
         return Err(std::io::Error::other(format!(
@@ -156,7 +178,7 @@ async fn get(socket: &str, path: &str) -> std::io::Result<Vec<u8>> {
             head.lines().next().unwrap_or("")
         )));
     }
-    Ok(answer[split + 4..].to_vec())
+    Ok((head, answer[split + 4..].to_vec()))
 }
 
 #[cfg(test)]
@@ -185,6 +207,11 @@ mod tests {
         let none = df.session(dir.path(), "");
         assert_eq!((none.volumes, none.images), (0, 0));
         assert!(version_at_least("1.52", 1, 52));
+        assert_eq!(
+            api_version_in("HTTP/1.0 200 OK\r\nApi-Version: 1.41\r\nOstype: linux"),
+            Some((1, 41))
+        );
+        assert_eq!(api_version_in("HTTP/1.0 200 OK\r\nServer: x"), None);
         assert!(!version_at_least("1.41", 1, 52));
     }
 }
