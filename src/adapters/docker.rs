@@ -240,24 +240,74 @@ impl Engine {
     async fn list(&self, filters: Vec<String>) -> Result<Vec<Container>> {
         let mut map = HashMap::new();
         map.insert("label".to_string(), filters);
-        let options = ListContainersOptions {
-            all: true,
-            filters: Some(map),
-            ..Default::default()
-        };
         let started = std::time::Instant::now();
-        let filters = options.filters.clone();
-        let list = self.client.list_containers(Some(options)).await;
-        self.trace.call(
-            &format!("Docker API: GET /containers/json {filters:?}"),
-            started,
-        );
-        let list = list.map_err(|e| self.api_error("list containers", e))?;
-        let mut list: Vec<Container> = list.iter().filter_map(container_from_summary).collect();
+        let mut list = match self.socket() {
+            // Read off the socket and decoded into only the fields dev-prism reads.
+            Some(socket) => {
+                let query = serde_json::to_string(&map).unwrap_or_default();
+                let path = format!(
+                    "/v{}/containers/json?all=1&filters={}",
+                    self.api_version,
+                    df::percent_encode(&query)
+                );
+                let answer = tokio::time::timeout(
+                    Duration::from_secs(REQUEST_TIMEOUT_SECS),
+                    df::get(socket, &path),
+                )
+                .await;
+                self.trace.call(
+                    &format!("Docker API: GET /containers/json {map:?}"),
+                    started,
+                );
+                let body = match answer {
+                    Ok(Ok(body)) => body,
+                    Ok(Err(e)) => {
+                        return Err(unreachable(
+                            &self.endpoint,
+                            &format!("could not list containers: {e}"),
+                        ))
+                    }
+                    Err(_) => {
+                        return Err(api_error(
+                            &self.endpoint,
+                            "list containers",
+                            bollard::errors::Error::RequestTimeoutError,
+                        ))
+                    }
+                };
+                crate::observed::containers_from_bytes(&body).map_err(|e| {
+                    Error::failure(format!("the engine's container list did not parse: {e}"))
+                })?
+            }
+            None => {
+                let options = ListContainersOptions {
+                    all: true,
+                    filters: Some(map.clone()),
+                    ..Default::default()
+                };
+                let list = self.client.list_containers(Some(options)).await;
+                self.trace.call(
+                    &format!("Docker API: GET /containers/json {map:?}"),
+                    started,
+                );
+                let list = list.map_err(|e| self.api_error("list containers", e))?;
+                list.iter()
+                    .map(crate::observed::lean)
+                    .filter_map(container_from_summary)
+                    .collect()
+            }
+        };
         for c in &mut list {
             c.engine_host = self.host.clone();
         }
         Ok(list)
+    }
+
+    /// The unix socket dialled, when it is one.
+    fn socket(&self) -> Option<&str> {
+        self.dial
+            .strip_prefix("unix://")
+            .or_else(|| self.dial.starts_with('/').then_some(self.dial.as_str()))
     }
 
     /// Every container of the session in `dir`: ONE API call, filtered by both labels.

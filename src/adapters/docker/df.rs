@@ -130,6 +130,19 @@ impl Engine {
     }
 }
 
+/// A query value with every byte outside RFC 3986's unreserved set percent-encoded.
+pub(super) fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn version_at_least(v: &str, major: u32, minor: u32) -> bool {
     let mut p = v.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
     (p.next().unwrap_or(0), p.next().unwrap_or(0)) >= (major, minor)
@@ -137,7 +150,7 @@ fn version_at_least(v: &str, major: u32, minor: u32) -> bool {
 
 /// One HTTP/1.0 GET on a unix socket: the body of a 200 answer (the engine closes the
 /// connection after it, and sends no chunked encoding to a 1.0 client).
-async fn get(socket: &str, path: &str) -> std::io::Result<Vec<u8>> {
+pub(super) async fn get(socket: &str, path: &str) -> std::io::Result<Vec<u8>> {
     get_with_head(socket, path).await.map(|(_, body)| body)
 }
 
@@ -212,6 +225,10 @@ mod tests {
             Some((1, 41))
         );
         assert_eq!(api_version_in("HTTP/1.0 200 OK\r\nServer: x"), None);
+        assert_eq!(
+            percent_encode(r#"{"label":["a=/tmp/x y/é"]}"#),
+            "%7B%22label%22%3A%5B%22a%3D%2Ftmp%2Fx%20y%2F%C3%A9%22%5D%7D"
+        );
         assert!(!version_at_least("1.41", 1, 52));
     }
 }
