@@ -252,7 +252,10 @@ pub fn containers_from_json(json: &str) -> serde_json::Result<Vec<Container>> {
 /// [`containers_from_json`] of the raw bytes.
 pub fn containers_from_bytes(json: &[u8]) -> serde_json::Result<Vec<Container>> {
     let list: Vec<Summary> = serde_json::from_slice(json)?;
-    Ok(list.into_iter().filter_map(container_from_summary).collect())
+    Ok(list
+        .into_iter()
+        .filter_map(container_from_summary)
+        .collect())
 }
 
 /// A git worktree as `git worktree list --porcelain` reports it.

@@ -166,7 +166,9 @@ pub(super) async fn ping_api_version(socket: &str) -> std::io::Result<Option<(us
 fn api_version_in(head: &str) -> Option<(usize, usize)> {
     let value = head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        k.trim().eq_ignore_ascii_case("api-version").then(|| v.trim())
+        k.trim()
+            .eq_ignore_ascii_case("api-version")
+            .then(|| v.trim())
     })?;
     let (major, minor) = value.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))
