@@ -291,6 +291,22 @@ pub struct Observed {
 
 #[cfg(test)]
 mod tests {
+    /// The lean decode and bollard's full summary give the same containers (states, ports,
+    /// labels) on a recorded answer.
+    #[test]
+    fn lean_decode_matches_bollards_summary() {
+        let text = include_str!("../../tests/fixtures/containers-api-1.41.json");
+        let full: Vec<ContainerSummary> = serde_json::from_str(text).unwrap();
+        let via_bollard: Vec<Container> = full
+            .iter()
+            .map(lean)
+            .filter_map(container_from_summary)
+            .collect();
+        let direct = containers_from_json(text).unwrap();
+        assert!(!direct.is_empty() && direct.iter().any(|c| !c.ports.is_empty()));
+        assert_eq!(direct, via_bollard);
+    }
+
     use super::*;
 
     const RECORDED: &str = include_str!("../../tests/fixtures/containers-api-1.41.json");
