@@ -19,6 +19,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod render;
 pub mod subnet;
+pub mod tidy;
 pub mod ui;
 pub mod util;
 

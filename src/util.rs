@@ -27,6 +27,14 @@ pub fn dir_id(data: &[u8]) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
 /// A UTC civil date-time split into its fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UtcTime {
@@ -71,6 +79,31 @@ impl UtcTime {
             second: (sod % 60) as u32,
             millis,
         }
+    }
+
+    /// Milliseconds since the Unix epoch of an RFC 3339 UTC time as [`Self::rfc3339`] writes it
+    /// (`2026-02-06T12:30:45.123Z`; the fraction is optional). `None` for anything else.
+    pub fn parse_unix_millis(text: &str) -> Option<i64> {
+        let t = text.strip_suffix('Z')?;
+        let (date, time) = t.split_once('T')?;
+        let mut d = date.splitn(3, '-').map(str::parse::<i64>);
+        let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+        let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+        let mut h = hms.splitn(3, ':').map(str::parse::<i64>);
+        let (hh, mm, ss) = (h.next()?.ok()?, h.next()?.ok()?, h.next()?.ok()?);
+        let millis: i64 = format!("{frac:0<3}").get(..3)?.parse().ok()?;
+        if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+            return None;
+        }
+        // Howard Hinnant's days-from-civil algorithm.
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) + millis)
     }
 
     /// RFC 3339 with milliseconds, e.g. `2026-02-06T12:30:45.123Z`.
@@ -132,6 +165,16 @@ mod tests {
             UtcTime::from_unix_millis(951_782_400_000).rfc3339(),
             "2000-02-29T00:00:00.000Z"
         );
+        for ms in [0, 1_770_381_045_123, 951_782_400_000, 4_102_444_799_999] {
+            let text = UtcTime::from_unix_millis(ms).rfc3339();
+            assert_eq!(UtcTime::parse_unix_millis(&text), Some(ms), "{text}");
+        }
+        assert_eq!(
+            UtcTime::parse_unix_millis("2026-02-06T12:30:45Z"),
+            Some(1_770_381_045_000)
+        );
+        assert_eq!(UtcTime::parse_unix_millis("2026-13-06T12:30:45Z"), None);
+        assert_eq!(UtcTime::parse_unix_millis("yesterday"), None);
     }
 
     #[test]

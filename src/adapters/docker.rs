@@ -13,7 +13,10 @@ use bollard::Docker;
 use std::sync::Arc;
 
 mod data;
+mod df;
 mod volume_copy;
+
+pub use df::DiskUsage;
 
 use super::endpoint::Endpoint;
 use super::ssh::Tunnel;
@@ -39,10 +42,14 @@ pub struct Engine {
     pub api_version: String,
     /// Where its published ports are, seen from this machine.
     pub host: EngineHost,
+    /// The address dialled (`unix:///…`, `tcp://…`; an ssh endpoint's forwarded socket).
+    dial: String,
     /// Kept alive as long as the connection is used.
     _tunnel: Option<Arc<Tunnel>>,
     /// Logs each API call with `--verbose`.
     trace: Trace,
+    /// Paces removals across the tasks sharing this connection ([`REMOVALS_AT_ONCE`]).
+    removals: Arc<tokio::sync::Semaphore>,
 }
 
 fn unreachable(endpoint: &Endpoint, cause: &str) -> Error {
@@ -69,6 +76,33 @@ fn unreachable(endpoint: &Endpoint, cause: &str) -> Error {
     })
     .with_hint(hint)
 }
+
+/// An Engine API error as ours. A connection that fails is an engine that cannot be reached;
+/// a request that times out reached an engine too busy to answer in time (measured: removing
+/// 200 sessions at once queued requests past the timeout) — said so, never "cannot reach".
+fn api_error(endpoint: &Endpoint, what: &str, e: bollard::errors::Error) -> Error {
+    match e {
+        bollard::errors::Error::RequestTimeoutError => Error::from(Problem::Engine {
+            operation: format!(
+                "{what} in time (no answer within {REQUEST_TIMEOUT_SECS} s: the engine is reachable but busy)"
+            ),
+            source: e,
+        })
+        .with_hint("run the command again once the engine is less busy: what is done stays done"),
+        bollard::errors::Error::HyperLegacyError { .. } | bollard::errors::Error::IOError { .. } => {
+            unreachable(endpoint, &format!("could not {what}: {}", chain(&e)))
+        }
+        e => Error::from(Problem::Engine {
+            operation: what.to_string(),
+            source: e,
+        }),
+    }
+}
+
+/// How many sessions' objects are removed at once: the engine removes networks one at a time,
+/// and requests queued behind them time out (measured: 93 of 200 sessions failed when all were
+/// removed at once).
+const REMOVALS_AT_ONCE: usize = 4;
 
 /// `label=com.docker.compose.project=<project>`.
 fn project_filter(project: &str) -> HashMap<String, Vec<String>> {
@@ -127,9 +161,47 @@ impl Engine {
         } else {
             CONNECT_TIMEOUT
         };
-        let negotiated = tokio::time::timeout(connect_timeout, client.negotiate_version()).await;
+        // A unix socket (a local engine, or an ssh one's forwarded socket): the version from
+        // `GET /_ping`'s header; elsewhere bollard's negotiation (`GET /version`).
+        let socket = host
+            .strip_prefix("unix://")
+            .or_else(|| host.starts_with('/').then_some(host.as_str()));
+        let negotiated = match socket {
+            Some(path) => tokio::time::timeout(connect_timeout, df::ping_api_version(path))
+                .await
+                .map(|r| match r {
+                    Ok(server) => {
+                        let ours = bollard::API_DEFAULT_VERSION;
+                        let version = match server {
+                            Some((major, minor))
+                                if (major, minor) < (ours.major_version, ours.minor_version) =>
+                            {
+                                bollard::ClientVersion {
+                                    major_version: major,
+                                    minor_version: minor,
+                                }
+                            }
+                            _ => *ours,
+                        };
+                        Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, &version)
+                            .map_err(|e| chain(&e))
+                    }
+                    Err(e) => Err(e.to_string()),
+                }),
+            None => tokio::time::timeout(connect_timeout, client.negotiate_version())
+                .await
+                .map(|r| r.map_err(|e| chain(&e))),
+        };
         trace.call(
-            &format!("Docker API: negotiate version at {}", endpoint.host),
+            &format!(
+                "Docker API: {} at {}",
+                if socket.is_some() {
+                    "GET /_ping"
+                } else {
+                    "negotiate version"
+                },
+                endpoint.host
+            ),
             started,
         );
         let why = |cause: String| match tunnel.as_ref().map(|t| t.last_error()) {
@@ -138,7 +210,7 @@ impl Engine {
         };
         let client = match negotiated {
             Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(unreachable(&endpoint, &why(chain(&e)))),
+            Ok(Err(e)) => return Err(unreachable(&endpoint, &why(e))),
             Err(_) => {
                 return Err(unreachable(
                     &endpoint,
@@ -147,8 +219,11 @@ impl Engine {
             }
         };
         let api_version = client.client_version().to_string();
+        let dial = host;
         let host = endpoint.ports_host();
         Ok(Engine {
+            removals: Arc::new(tokio::sync::Semaphore::new(REMOVALS_AT_ONCE)),
+            dial,
             client,
             endpoint,
             api_version,
@@ -159,43 +234,80 @@ impl Engine {
     }
 
     fn api_error(&self, what: &str, e: bollard::errors::Error) -> Error {
-        // The engine went away (or never answered): a connection failure, not a refusal.
-        let connection = matches!(
-            e,
-            bollard::errors::Error::HyperLegacyError { .. }
-                | bollard::errors::Error::IOError { .. }
-                | bollard::errors::Error::RequestTimeoutError
-        );
-        if connection {
-            return unreachable(&self.endpoint, &format!("could not {what}: {}", chain(&e)));
-        }
-        Error::from(Problem::Engine {
-            operation: what.to_string(),
-            source: e,
-        })
+        api_error(&self.endpoint, what, e)
     }
 
     async fn list(&self, filters: Vec<String>) -> Result<Vec<Container>> {
         let mut map = HashMap::new();
         map.insert("label".to_string(), filters);
-        let options = ListContainersOptions {
-            all: true,
-            filters: Some(map),
-            ..Default::default()
-        };
         let started = std::time::Instant::now();
-        let filters = options.filters.clone();
-        let list = self.client.list_containers(Some(options)).await;
-        self.trace.call(
-            &format!("Docker API: GET /containers/json {filters:?}"),
-            started,
-        );
-        let list = list.map_err(|e| self.api_error("list containers", e))?;
-        let mut list: Vec<Container> = list.iter().filter_map(container_from_summary).collect();
+        let mut list = match self.socket() {
+            // Read off the socket and decoded into only the fields dev-prism reads.
+            Some(socket) => {
+                let query = serde_json::to_string(&map).unwrap_or_default();
+                let path = format!(
+                    "/v{}/containers/json?all=1&filters={}",
+                    self.api_version,
+                    df::percent_encode(&query)
+                );
+                let answer = tokio::time::timeout(
+                    Duration::from_secs(REQUEST_TIMEOUT_SECS),
+                    df::get(socket, &path),
+                )
+                .await;
+                self.trace.call(
+                    &format!("Docker API: GET /containers/json {map:?}"),
+                    started,
+                );
+                let body = match answer {
+                    Ok(Ok(body)) => body,
+                    Ok(Err(e)) => {
+                        return Err(unreachable(
+                            &self.endpoint,
+                            &format!("could not list containers: {e}"),
+                        ))
+                    }
+                    Err(_) => {
+                        return Err(api_error(
+                            &self.endpoint,
+                            "list containers",
+                            bollard::errors::Error::RequestTimeoutError,
+                        ))
+                    }
+                };
+                crate::observed::containers_from_bytes(&body).map_err(|e| {
+                    Error::failure(format!("the engine's container list did not parse: {e}"))
+                })?
+            }
+            None => {
+                let options = ListContainersOptions {
+                    all: true,
+                    filters: Some(map.clone()),
+                    ..Default::default()
+                };
+                let list = self.client.list_containers(Some(options)).await;
+                self.trace.call(
+                    &format!("Docker API: GET /containers/json {map:?}"),
+                    started,
+                );
+                let list = list.map_err(|e| self.api_error("list containers", e))?;
+                list.iter()
+                    .map(crate::observed::lean)
+                    .filter_map(container_from_summary)
+                    .collect()
+            }
+        };
         for c in &mut list {
             c.engine_host = self.host.clone();
         }
         Ok(list)
+    }
+
+    /// The unix socket dialled, when it is one.
+    fn socket(&self) -> Option<&str> {
+        self.dial
+            .strip_prefix("unix://")
+            .or_else(|| self.dial.starts_with('/').then_some(self.dial.as_str()))
     }
 
     /// Every container of the session in `dir`: ONE API call, filtered by both labels.
@@ -390,6 +502,11 @@ impl Engine {
     /// Removes the session's containers (both labels must match), then the project's networks
     /// and volumes. Never touches anything without those labels.
     pub async fn remove_project(&self, project: &str, dir: &str) -> Result<()> {
+        let _turn = self
+            .removals
+            .acquire()
+            .await
+            .map_err(|e| Error::failure(format!("removal queue closed: {e}")))?;
         let containers = self.session_containers(dir).await?;
         let mut set = tokio::task::JoinSet::new();
         for c in containers
@@ -542,5 +659,42 @@ impl Engine {
             .await
             .map_err(|e| self.api_error("report its version", e))?;
         Ok(v.version.unwrap_or_else(|| "unknown".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Kind;
+
+    /// A request that timed out reached the engine: it is busy, not absent (exit 1, not 3).
+    #[test]
+    fn a_timeout_is_a_busy_engine_and_a_refused_connection_an_absent_one() {
+        let ep = Endpoint {
+            host: "unix:///var/run/docker.sock".into(),
+            source: "default".into(),
+            tls: None,
+        };
+        let slow = api_error(
+            &ep,
+            "remove network n",
+            bollard::errors::Error::RequestTimeoutError,
+        );
+        assert_eq!(slow.kind(), Kind::Failure);
+        assert!(
+            slow.message()
+                .contains("could not remove network n in time (no answer within 30 s: the engine is reachable but busy)"),
+            "{}",
+            slow.message()
+        );
+        assert!(!slow.message().contains("cannot reach"));
+        let gone = api_error(
+            &ep,
+            "list containers",
+            bollard::errors::Error::IOError {
+                err: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+            },
+        );
+        assert_eq!(gone.kind(), Kind::Unreachable);
     }
 }

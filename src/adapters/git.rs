@@ -14,7 +14,11 @@ const INSTALL_HINT: &str = "install git (https://git-scm.com) and make sure it i
 
 fn git(dir: &Path) -> Command {
     let mut c = Command::new("git");
-    c.current_dir(dir).env("LC_ALL", "C");
+    // `GIT_OPTIONAL_LOCKS=0`: `git status` does not rewrite the index to refresh it, so
+    // dev-prism's own reads never count as the session's activity (its index's mtime).
+    c.current_dir(dir)
+        .env("LC_ALL", "C")
+        .env("GIT_OPTIONAL_LOCKS", "0");
     c
 }
 
@@ -396,23 +400,56 @@ pub fn hooks_dir(t: &Trace, top: &Path) -> Result<PathBuf> {
 /// git process, so `list` can afford it for every session. `None` when detached or not a
 /// worktree top.
 pub fn current_branch(dir: &Path) -> Option<String> {
-    let dot_git = dir.join(".git");
-    let git_dir = if dot_git.is_dir() {
-        dot_git
-    } else {
-        // A linked worktree: `.git` is a file saying `gitdir: <path>`.
-        let text = std::fs::read_to_string(&dot_git).ok()?;
-        let p = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
-        if p.is_absolute() {
-            p
-        } else {
-            dir.join(p)
-        }
-    };
+    let git_dir = git_dir_of(dir)?;
     let head = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
     head.trim()
         .strip_prefix("ref: refs/heads/")
         .map(str::to_string)
+}
+
+/// The git directory of the worktree at `dir`, read from its files (no git process): `.git`
+/// itself, or for a linked worktree the admin directory its `.git` file points at.
+pub fn git_dir_of(dir: &Path) -> Option<PathBuf> {
+    let dot_git = dir.join(".git");
+    if dot_git.is_dir() {
+        return Some(dot_git);
+    }
+    // A linked worktree: `.git` is a file saying `gitdir: <path>`.
+    let text = std::fs::read_to_string(&dot_git).ok()?;
+    let p = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+    Some(if p.is_absolute() { p } else { dir.join(p) })
+}
+
+/// Whether `branch` of the repository at `repo` is merged into the main checkout's current
+/// branch: it moved since it was created (its reflog's first entry), and its tip is reachable
+/// from `HEAD`. Two git processes.
+pub fn merged(t: &Trace, repo: &Path, branch: &str) -> Result<crate::tidy::Merged> {
+    use crate::tidy::Merged;
+    let refname = format!("refs/heads/{branch}");
+    let Some(tip) = rev(t, repo, &refname)? else {
+        return Ok(Merged::Unknown(format!("branch {branch} does not exist")));
+    };
+    let log = ok_text(t, repo, &["reflog", "show", "--format=%H", &refname])?.unwrap_or_default();
+    let Some(created) = log.lines().last().filter(|l| !l.is_empty()) else {
+        return Ok(Merged::Unknown(format!(
+            "git keeps no reflog of branch {branch}, so whether it has commits of its own is unknown"
+        )));
+    };
+    if created == tip.trim() {
+        return Ok(Merged::NoCommits);
+    }
+    let range = format!("HEAD..{}", tip.trim());
+    let text = must(
+        t,
+        repo,
+        &["rev-list", "--count", &range],
+        "count unmerged commits",
+    )?;
+    Ok(match text.trim().parse::<usize>() {
+        Ok(0) => Merged::Yes,
+        Ok(n) => Merged::No(n),
+        Err(_) => Merged::Unknown(format!("git rev-list said `{}`", text.trim())),
+    })
 }
 
 /// The text of `path` committed at `rev`; `None` when the revision has no such file.

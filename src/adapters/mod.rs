@@ -14,6 +14,7 @@ pub mod process;
 pub mod routes;
 pub mod ssh;
 pub mod tree;
+pub mod usage;
 
 use std::process::{Command, Output};
 

@@ -99,7 +99,10 @@ fn signal_of(results: &[(PathBuf, Result<Plan>)]) -> Option<crate::error::Signal
 /// Each interrupted session's error with the command that finishes it: `command DIR` (the
 /// bulk command may no longer find it: an interrupted destroy can leave a worktree without
 /// containers).
-fn finished(results: Vec<(PathBuf, Result<Plan>)>, command: &str) -> Vec<(PathBuf, Result<Plan>)> {
+pub(super) fn finished(
+    results: Vec<(PathBuf, Result<Plan>)>,
+    command: &str,
+) -> Vec<(PathBuf, Result<Plan>)> {
     results
         .into_iter()
         .map(|(dir, r)| {
@@ -117,7 +120,7 @@ fn finished(results: Vec<(PathBuf, Result<Plan>)>, command: &str) -> Vec<(PathBu
 
 /// Prints one line per session (or the JSON document); 1 when any failed, 128+n when a
 /// signal n stopped them.
-fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
+pub(super) fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     let code = match signal_of(results) {
         Some(s) => Kind::Interrupted(s).exit_code(),
@@ -180,16 +183,33 @@ fn report(ui: &Ui, results: &[(PathBuf, Result<Plan>)], verb: &str) -> i32 {
     code
 }
 
-/// Stops every running session (one plan each, all at once).
-pub async fn stop_all(ctx: &mut Ctx, reach: &Reach, ui: &Ui) -> Result<i32> {
+/// Stops every running session (one plan each, all at once); with `idle`, only those whose
+/// last activity is at least that long ago (unknown activity: left running).
+pub async fn stop_all(
+    ctx: &mut Ctx,
+    reach: &Reach,
+    idle: Option<std::time::Duration>,
+    ui: &Ui,
+) -> Result<i32> {
+    let now = crate::util::now_ms();
     let dirs: Vec<PathBuf> = sessions(ctx, reach)
         .await?
         .into_iter()
         .filter(|(_, cs)| cs.iter().any(|c| c.state != State::Stopped))
+        .filter(|(d, cs)| {
+            idle.is_none_or(|idle| {
+                let project = crate::observed::project_of(cs).unwrap_or("");
+                crate::adapters::usage::last_activity(d, project)
+                    .is_some_and(|last| now - last >= idle.as_millis() as i64)
+            })
+        })
         .map(|(d, _)| d)
         .collect();
     if dirs.is_empty() {
-        ui.out("No running sessions.");
+        ui.out(match idle {
+            Some(_) => "No running session is idle that long.",
+            None => "No running sessions.",
+        });
         return Ok(0);
     }
     let results = bulk::each(ctx, dirs, Intent::Stop, ui).await?;
@@ -233,63 +253,8 @@ pub async fn destroy_all(
     Ok(report(ui, &results, "destroyed"))
 }
 
-/// `prune`: worktrees of this repository under `sessionsDir` whose containers are not
-/// running, after confirmation.
-pub async fn prune(ctx: &mut Ctx, yes: bool, force: bool, ui: &Ui) -> Result<i32> {
-    let cwd = context::session_dir(None)?;
-    let t = ui.trace();
-    let Some(top) = crate::adapters::git::toplevel(t, &cwd)? else {
-        return Err(
-            Error::usage(format!("{} is not inside a git repository", cwd.display()))
-                .with_hint("run prune inside the repository whose sessions should go"),
-        );
-    };
-    let repo = crate::adapters::git::main_checkout(t, &top)?.unwrap_or(top.clone());
-    let config = context::load_config(ui, &top, Some(&repo))?;
-    let sessions_dir = std::fs::canonicalize(&config.sessions_dir).ok();
-    let running: Vec<String> = ctx
-        .engine()
-        .await?
-        .all_sessions()
-        .await?
-        .into_iter()
-        .filter(|c| c.state == State::Running)
-        .filter_map(|c| c.working_dir().map(str::to_string))
-        .collect();
-    let candidates: Vec<PathBuf> = crate::adapters::git::worktrees(t, &repo)?
-        .into_iter()
-        .filter(|w| !w.is_main)
-        .map(|w| w.path)
-        .filter(|p| sessions_dir.as_ref().is_some_and(|s| p.starts_with(s)))
-        .filter(|p| !running.iter().any(|r| Path::new(r) == p))
-        .collect();
-    if candidates.is_empty() {
-        ui.out("Nothing to prune: no stopped session worktrees.");
-        return Ok(0);
-    }
-    ui.out("These stopped session worktrees will be removed (with their containers, networks and volumes):");
-    for c in &candidates {
-        ui.out(&format!("  {}", c.display()));
-    }
-    if !yes
-        && !confirm(
-            ui,
-            &format!("Remove {} session(s)? [y/N] ", candidates.len()),
-            "prune",
-        )?
-    {
-        ui.out("Nothing removed.");
-        return Ok(0);
-    }
-    let results = finished(
-        bulk::each(ctx, candidates, Intent::destroy(force), ui).await?,
-        "destroy",
-    );
-    Ok(report(ui, &results, "pruned"))
-}
-
 /// Asks on the terminal. Without a terminal there is nobody to ask: refuse.
-fn confirm(ui: &Ui, question: &str, command: &str) -> Result<bool> {
+pub(super) fn confirm(ui: &Ui, question: &str, command: &str) -> Result<bool> {
     let Some(answer) = ui.ask(question) else {
         return Err(Error::usage(format!(
             "{command} needs confirmation, and there is no terminal to ask"

@@ -14,6 +14,9 @@ use crate::ui::Ui;
 pub struct Args {
     #[command(flatten)]
     dir: super::DirArg,
+    /// Add the disk the session holds: its worktree, volumes and built images.
+    #[arg(long)]
+    size: bool,
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
@@ -51,8 +54,22 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         .iter()
         .find_map(|c| c.label(labels::DATA_FROM).map(str::to_string));
     let branch = git::current_branch(&dir);
+    let last_activity = crate::adapters::usage::last_activity(&dir, &project);
+    let disk = if args.size {
+        Some(
+            ctx.engine()
+                .await?
+                .disk_usage()
+                .await?
+                .session(&dir, &project),
+        )
+    } else {
+        None
+    };
     if ui.json {
-        let session = json::session(&dir_s, &project, branch.as_deref(), containers);
+        let mut session = json::session(&dir_s, &project, branch.as_deref(), containers);
+        session.last_activity = last_activity.map(json::rfc3339);
+        session.disk = disk;
         ui.json_out(&json::doc(
             "info",
             json::InfoDoc {
@@ -63,11 +80,29 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         ));
     } else {
         let mut text = render::info_text(&dir_s, &project, branch.as_deref(), containers, ui.color);
+        // After the header lines, before the services.
+        let mut extra = String::new();
         if let Some(from) = data_from {
-            // After the header lines, before the services.
-            let at = text.find("\n\n").unwrap_or(text.len());
-            text.insert_str(at, &format!("\nData:     copied from {from}"));
+            extra.push_str(&format!("\nData:     copied from {from}"));
         }
+        let now = crate::util::now_ms();
+        let ago = |t: Option<i64>| t.map_or("unknown".into(), |t| crate::tidy::short_age(now - t));
+        extra.push_str(&format!(
+            "\nAge:      {}\nIdle:     {}",
+            ago(render::created_at(containers)),
+            ago(last_activity)
+        ));
+        if let Some(d) = disk {
+            extra.push_str(&format!(
+                "\nDisk:     {} (worktree {}, volumes {}, images {})",
+                render::bytes(d.total()),
+                render::bytes(d.worktree),
+                render::bytes(d.volumes),
+                render::bytes(d.images)
+            ));
+        }
+        let at = text.find("\n\n").unwrap_or(text.len());
+        text.insert_str(at, &extra);
         ui.out(&text);
     }
     super::warn_if_remote_loopback(ui, &dir, containers);

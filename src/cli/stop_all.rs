@@ -12,9 +12,13 @@ pub struct Args {
     /// Every session on this Docker engine, whichever repository it belongs to.
     #[arg(long)]
     all_repos: bool,
+    /// Only sessions with no activity for DURATION (`45m`, `2h`, `7d`; see README "Keeping a
+    /// machine tidy").
+    #[arg(long, value_name = "DURATION", value_parser = super::prune::duration)]
+    idle: Option<std::time::Duration>,
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let reach = super::bulk::Reach::resolve(ui, args.all_repos, args.under.as_deref(), "stop-all")?;
-    super::bulk::stop_all(ctx, &reach, ui).await
+    super::bulk::stop_all(ctx, &reach, args.idle, ui).await
 }

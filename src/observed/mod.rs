@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use bollard::models::{ContainerSummary, ContainerSummaryStateEnum, PortSummaryTypeEnum};
+use bollard::models::ContainerSummary;
 
 use crate::compose::{labels, PortSpec};
 
@@ -123,18 +123,71 @@ pub fn project_of(containers: &[Container]) -> Option<&str> {
     containers.iter().find_map(Container::project)
 }
 
-/// Converts one Engine API container summary. `None` when it lacks an id.
-pub fn container_from_summary(s: &ContainerSummary) -> Option<Container> {
-    let labels: BTreeMap<String, String> = s
-        .labels
-        .as_ref()
-        .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    let status = s.status.clone().unwrap_or_default();
-    let state = match s.state {
-        Some(ContainerSummaryStateEnum::RUNNING) => State::Running,
-        Some(ContainerSummaryStateEnum::PAUSED) => State::Paused,
-        Some(ContainerSummaryStateEnum::RESTARTING) => State::Restarting,
+/// The fields of a `GET /containers/json` entry dev-prism reads, and no others: decoding the
+/// whole summary (host config, network settings, mounts) cost ≈ 3.4 ms per 100 sessions of an
+/// answer `list` mostly ignores (measured at 200 sessions).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Summary {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub ports: Option<Vec<SummaryPort>>,
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// A port of a [`Summary`].
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct SummaryPort {
+    #[serde(rename = "IP", default)]
+    pub ip: Option<String>,
+    #[serde(rename = "PrivatePort", default)]
+    pub private_port: u16,
+    #[serde(rename = "PublicPort", default)]
+    pub public_port: Option<u16>,
+    #[serde(rename = "Type", default)]
+    pub typ: Option<String>,
+}
+
+/// Bollard's full summary, reduced to the fields dev-prism reads.
+pub fn lean(s: &ContainerSummary) -> Summary {
+    Summary {
+        id: s.id.clone(),
+        names: s.names.clone(),
+        state: s.state.map(|st| st.to_string()),
+        status: s.status.clone(),
+        ports: s.ports.as_ref().map(|ps| {
+            ps.iter()
+                .map(|p| SummaryPort {
+                    ip: p.ip.clone(),
+                    private_port: p.private_port,
+                    public_port: p.public_port,
+                    typ: p.typ.map(|t| t.to_string()),
+                })
+                .collect()
+        }),
+        labels: s
+            .labels
+            .as_ref()
+            .map(|l| l.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+    }
+}
+
+/// Converts one container summary. `None` when it lacks an id.
+pub fn container_from_summary(s: Summary) -> Option<Container> {
+    let labels = s.labels.unwrap_or_default();
+    let status = s.status.unwrap_or_default();
+    let state = match s.state.as_deref() {
+        Some("running") => State::Running,
+        Some("paused") => State::Paused,
+        Some("restarting") => State::Restarting,
         _ => State::Stopped,
     };
     let health = if status.contains("(healthy)") {
@@ -151,16 +204,16 @@ pub fn container_from_summary(s: &ContainerSummary) -> Option<Container> {
         .and_then(|r| r.split(')').next())
         .and_then(|n| n.parse().ok());
     let mut ports: Vec<Published> = vec![];
-    let mut raw = s.ports.clone().unwrap_or_default();
+    let mut raw = s.ports.unwrap_or_default();
     // IPv4 first, so it wins the de-duplication below.
     raw.sort_by_key(|p| p.ip.as_deref().unwrap_or("").contains(':'));
     for p in raw {
         let Some(host_port) = p.public_port else {
             continue;
         };
-        let protocol = match p.typ {
-            Some(PortSummaryTypeEnum::UDP) => "udp",
-            Some(PortSummaryTypeEnum::SCTP) => "sctp",
+        let protocol = match p.typ.as_deref() {
+            Some("udp") => "udp",
+            Some("sctp") => "sctp",
             _ => "tcp",
         };
         let spec = PortSpec {
@@ -188,7 +241,7 @@ pub fn container_from_summary(s: &ContainerSummary) -> Option<Container> {
         .cloned()
         .unwrap_or_else(|| name.clone());
     Some(Container {
-        id: s.id.clone()?,
+        id: s.id?,
         name,
         service,
         state,
@@ -201,10 +254,18 @@ pub fn container_from_summary(s: &ContainerSummary) -> Option<Container> {
     })
 }
 
-/// Parses a recorded `GET /containers/json` answer.
+/// Parses a `GET /containers/json` answer (recorded, or read off the socket).
 pub fn containers_from_json(json: &str) -> serde_json::Result<Vec<Container>> {
-    let list: Vec<ContainerSummary> = serde_json::from_str(json)?;
-    Ok(list.iter().filter_map(container_from_summary).collect())
+    containers_from_bytes(json.as_bytes())
+}
+
+/// [`containers_from_json`] of the raw bytes.
+pub fn containers_from_bytes(json: &[u8]) -> serde_json::Result<Vec<Container>> {
+    let list: Vec<Summary> = serde_json::from_slice(json)?;
+    Ok(list
+        .into_iter()
+        .filter_map(container_from_summary)
+        .collect())
 }
 
 /// A git worktree as `git worktree list --porcelain` reports it.
@@ -297,6 +358,22 @@ impl Owners {
 
 #[cfg(test)]
 mod tests {
+    /// The lean decode and bollard's full summary give the same containers (states, ports,
+    /// labels) on a recorded answer.
+    #[test]
+    fn lean_decode_matches_bollards_summary() {
+        let text = include_str!("../../tests/fixtures/containers-api-1.41.json");
+        let full: Vec<ContainerSummary> = serde_json::from_str(text).unwrap();
+        let via_bollard: Vec<Container> = full
+            .iter()
+            .map(lean)
+            .filter_map(container_from_summary)
+            .collect();
+        let direct = containers_from_json(text).unwrap();
+        assert!(!direct.is_empty() && direct.iter().any(|c| !c.ports.is_empty()));
+        assert_eq!(direct, via_bollard);
+    }
+
     use super::*;
 
     const RECORDED: &str = include_str!("../../tests/fixtures/containers-api-1.41.json");

@@ -73,6 +73,9 @@ pub enum Reason {
     Stopped {
         exit_code: Option<i64>,
     },
+    /// The service's container is paused (`docker pause`, or a data copy killed while it
+    /// paused its source): apply unpauses it.
+    Paused,
     DefinitionChanged,
     NotInCompose,
     ServicesMustRun,
@@ -123,6 +126,8 @@ pub enum Drift {
     NoContainer(String),
     /// A service's container was stopped.
     Stopped(String),
+    /// A service's container is paused.
+    Paused(String),
     Unhealthy(String),
     /// `.env.session` was deleted.
     EnvFileDeleted,

@@ -188,6 +188,19 @@ fn paused_container_is_unpaused_before_compose_up() {
         panic!("{:?}", up.op)
     };
     assert_eq!(unpause, &vec![id]);
+    // The plan says it is paused and will be unpaused (not "stopped; it will be started").
+    assert_eq!(
+        texts(&plan.drift),
+        vec!["container of service `db` is paused"]
+    );
+    assert_eq!(up.details[0].action, Action::Update);
+    assert_eq!(
+        up.details[0].reason.to_string(),
+        "it is paused; it will be unpaused"
+    );
+    // The session's status says paused.
+    assert_eq!(crate::render::status(&o.containers), "paused");
+    assert_eq!(crate::render::status(&converged(&d).containers), "running");
     // Nothing paused: nothing to unpause.
     let plan = diff(&d, &converged(&d), Intent::Up, None);
     assert!(plan

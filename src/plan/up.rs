@@ -131,6 +131,15 @@ pub(super) fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, r
                 });
             }
             // Why: kept containers keep their volumes; starting gives new ports.
+            // Why: a paused container holds its state; unpausing resumes it.
+            ServiceState::Stopped if c.is_some_and(|c| c.state == State::Paused) => {
+                plan.drift.push(Drift::Paused(name.clone()));
+                details.push(Detail {
+                    action: Action::Update,
+                    subject: Subject::Service(name.clone()),
+                    reason: Reason::Paused,
+                });
+            }
             ServiceState::Stopped => {
                 if observed.env_file.is_some() {
                     plan.drift.push(Drift::Stopped(name.clone()));

@@ -47,6 +47,13 @@ pub struct Session {
     pub services: Vec<Service>,
     pub env_file: String,
     pub vars: BTreeMap<String, String>,
+    /// RFC 3339, from the `dev-prism.created_at` label.
+    pub created_at: Option<String>,
+    /// RFC 3339; filled by `list` and `info` (null elsewhere).
+    pub last_activity: Option<String>,
+    /// With `--size` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<super::Disk>,
 }
 
 #[derive(Debug, Serialize)]
@@ -143,7 +150,15 @@ pub fn session(
         services,
         env_file: format!("{}/.env.session", dir.trim_end_matches('/')),
         vars,
+        created_at: super::created_at(containers).map(rfc3339),
+        last_activity: None,
+        disk: None,
     }
+}
+
+/// Milliseconds since the epoch as RFC 3339.
+pub fn rfc3339(ms: i64) -> String {
+    crate::util::UtcTime::from_unix_millis(ms).rfc3339()
 }
 
 /// `create`, `apply`, `start`: the session after the command.
@@ -159,6 +174,27 @@ pub struct InfoDoc {
     pub healed: Vec<String>,
     /// Where the session's volumes were copied from (`create --data-from`).
     pub data_from: Option<String>,
+}
+
+/// `prune --dry-run`.
+#[derive(Debug, Serialize)]
+pub struct PruneDryRun {
+    pub dry_run: bool,
+    pub sessions: Vec<PruneRow>,
+}
+
+/// One session `prune --dry-run` looked at.
+#[derive(Debug, Serialize)]
+pub struct PruneRow {
+    pub dir: String,
+    /// Whether a run would remove it.
+    pub remove: bool,
+    /// Each filter it matched, or the one it did not.
+    pub reasons: Vec<String>,
+    /// What its removal removes.
+    pub removes: Vec<String>,
+    /// What its removal keeps, and why.
+    pub keeps: Vec<String>,
 }
 
 /// `list`.
@@ -404,7 +440,7 @@ mod tests {
         let rows = crate::render::sessions(&[service.clone(), copy.clone()]);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].containers, vec![service.clone()]);
-        let text = crate::render::list_text(&rows, false);
+        let text = crate::render::list_text(&rows, 0, false);
         assert!(!text.contains("(volume copy)"), "{text}");
         // A session whose copy is still running: listed, with no container of its own yet.
         let mut other = copy.clone();
@@ -513,6 +549,19 @@ mod tests {
                 },
             )),
             serde_json::to_value(error("info", &e)),
+            serde_json::to_value(doc(
+                "prune",
+                PruneDryRun {
+                    dry_run: true,
+                    sessions: vec![PruneRow {
+                        dir: "d".into(),
+                        remove: true,
+                        reasons: vec![],
+                        removes: vec![],
+                        keeps: vec![],
+                    }],
+                },
+            )),
         ];
         let mut all = vec![];
         for v in values {

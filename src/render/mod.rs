@@ -152,8 +152,9 @@ pub fn published(containers: &[Container]) -> Vec<PortRow> {
     out
 }
 
-/// The session's status from its containers: `none`, `restarting` (a crash loop),
-/// `running` (every service runs, every job is done), `partial` or `stopped`.
+/// The session's status from its containers: `none`, `restarting` (a crash loop), `paused`
+/// (a container is paused), `running` (every service runs, every job is done), `partial` or
+/// `stopped`.
 pub fn status(containers: &[Container]) -> &'static str {
     let running = containers
         .iter()
@@ -164,6 +165,8 @@ pub fn status(containers: &[Container]) -> &'static str {
         "none"
     } else if containers.iter().any(|c| c.state == State::Restarting) {
         "restarting"
+    } else if containers.iter().any(|c| c.state == State::Paused) {
+        "paused"
     } else if running == 0 {
         "stopped"
     } else if running + done == containers.len() {
@@ -186,6 +189,54 @@ pub struct SessionRow {
     pub branch: Option<String>,
     /// The session's containers.
     pub containers: Vec<Container>,
+    /// Its last activity, milliseconds since the epoch (filled by the caller).
+    pub last_activity: Option<i64>,
+    /// What it holds on disk (`--size`, filled by the caller).
+    pub disk: Option<Disk>,
+}
+
+/// Bytes a session holds (`list --size`, `info --size`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Disk {
+    /// Its worktree beside the repository's shared object store.
+    pub worktree: u64,
+    /// Its volumes (shared ones excluded).
+    pub volumes: u64,
+    /// The images Compose built for it.
+    pub images: u64,
+}
+
+impl Disk {
+    pub fn total(&self) -> u64 {
+        self.worktree + self.volumes + self.images
+    }
+}
+
+/// `1.2G`, `340M`, `12K`, `0`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["", "K", "M", "G", "T"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}")
+    } else if v < 10.0 {
+        format!("{v:.1}{}", UNITS[i])
+    } else {
+        format!("{v:.0}{}", UNITS[i])
+    }
+}
+
+/// When the session was created (its `dev-prism.created_at` label), milliseconds since the
+/// epoch.
+pub fn created_at(containers: &[Container]) -> Option<i64> {
+    containers
+        .iter()
+        .find_map(|c| c.label(labels::CREATED_AT))
+        .and_then(crate::util::UtcTime::parse_unix_millis)
 }
 
 impl SessionRow {
@@ -193,6 +244,14 @@ impl SessionRow {
         self.containers
             .iter()
             .filter(|c| c.state == State::Running)
+            .count()
+    }
+
+    /// Containers that hold their processes: running, paused or restarting (not stopped).
+    pub fn up(&self) -> usize {
+        self.containers
+            .iter()
+            .filter(|c| c.state != State::Stopped)
             .count()
     }
 }
@@ -217,12 +276,24 @@ pub fn sessions(containers: &[Container]) -> Vec<SessionRow> {
             dir: dir.to_string(),
             branch: None,
             containers,
+            last_activity: None,
+            disk: None,
         })
         .collect()
 }
 
-/// The `list` table.
-pub fn list_text(rows: &[SessionRow], color: bool) -> String {
+/// The `list` table; AGE and IDLE as of `now` (milliseconds since the epoch), DISK when the
+/// rows carry sizes.
+pub fn list_text(rows: &[SessionRow], now: i64, color: bool) -> String {
+    let ago = |t: Option<i64>| t.map_or("-".to_string(), |t| crate::tidy::short_age(now - t));
+    let sized = rows.iter().any(|r| r.disk.is_some());
+    let disk = |r: &SessionRow| {
+        if sized {
+            format!("{:<6}  ", r.disk.map_or("-".into(), |d| bytes(d.total())))
+        } else {
+            String::new()
+        }
+    };
     let mut out = String::new();
     let width = rows
         .iter()
@@ -238,16 +309,22 @@ pub fn list_text(rows: &[SessionRow], color: bool) -> String {
         .max(6);
     let _ = writeln!(
         out,
-        "{:<width$}  {:<bwidth$}  {:<10}  {:<10}  PORTS",
-        "DIRECTORY", "BRANCH", "STATUS", "CONTAINERS"
+        "{:<width$}  {:<bwidth$}  {:<10}  {:<10}  {:<4}  {:<4}  {}PORTS",
+        "DIRECTORY",
+        "BRANCH",
+        "STATUS",
+        "CONTAINERS",
+        "AGE",
+        "IDLE",
+        if sized { "DISK    " } else { "" }
     );
     for r in rows {
-        let running = r.running();
+        let running = r.up();
         let st = status(&r.containers);
         let code = match st {
             "running" => "32",
             "restarting" => "31",
-            "partial" => "33",
+            "partial" | "paused" => "33",
             _ => "2",
         };
         let status = paint(color, code, &format!("{st:<10}"));
@@ -257,11 +334,14 @@ pub fn list_text(rows: &[SessionRow], color: bool) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "{:<width$}  {:<bwidth$}  {}  {:<10}  {}",
+            "{:<width$}  {:<bwidth$}  {}  {:<10}  {:<4}  {:<4}  {}{}",
             r.dir,
             r.branch.as_deref().unwrap_or("-"),
             status,
             format!("{running}/{}", r.containers.len()),
+            ago(created_at(&r.containers)),
+            ago(r.last_activity),
+            disk(r),
             ports.join(", ")
         );
     }
@@ -285,17 +365,27 @@ pub fn info_text(
         "none" => "no containers",
         "partial" => "partly running",
         "restarting" => "restarting (a container keeps crashing)",
+        "paused" => "paused (`dev-prism apply` unpauses it)",
         other => other,
     };
+    let paused = containers
+        .iter()
+        .filter(|c| c.state == State::Paused)
+        .count();
     let _ = writeln!(out, "Session:  {dir}");
     if let Some(b) = branch {
         let _ = writeln!(out, "Branch:   {b}");
     }
     let _ = writeln!(out, "Project:  {project}");
     let status = paint(color, if running > 0 { "32" } else { "2" }, status);
+    let paused = if paused > 0 {
+        format!(", {paused} paused")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "Status:   {status} ({running}/{} containers running)",
+        "Status:   {status} ({running}/{} containers running{paused})",
         containers.len()
     );
     if !containers.is_empty() {

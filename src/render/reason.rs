@@ -104,6 +104,7 @@ impl Display for Reason {
                 exit_code: Some(code),
             } => write!(f, "it exited with code {code}; it will be started"),
             Reason::Stopped { exit_code: None } => f.write_str("it is stopped; it will be started"),
+            Reason::Paused => f.write_str("it is paused; it will be unpaused"),
             Reason::DefinitionChanged => f.write_str("its definition in the compose file changed"),
             Reason::NotInCompose => f.write_str("it is no longer in the compose file"),
             Reason::ServicesMustRun => f.write_str("services must run"),
@@ -172,6 +173,7 @@ impl Display for Drift {
             Drift::Stopped(name) => {
                 write!(f, "container of service `{name}` was stopped outside dev-prism")
             }
+            Drift::Paused(name) => write!(f, "container of service `{name}` is paused"),
             Drift::Unhealthy(name) => write!(f, "service `{name}` is running but unhealthy"),
             Drift::EnvFileDeleted => write!(f, "file {ENV_FILE} was deleted"),
         }

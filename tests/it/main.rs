@@ -23,4 +23,5 @@ mod remote;
 mod safety;
 mod signals;
 mod subnets;
+mod tidy;
 mod writes;

@@ -91,7 +91,7 @@ fn human_output_of_list_info_and_plan() {
     assert_eq!(
         info,
         format!(
-            "Session:  <ROOT>/{name}-sessions/demo\nBranch:   demo\nProject:  <PROJECT>\nStatus:   running (2/2 containers running)\n\n\
+            "Session:  <ROOT>/{name}-sessions/demo\nBranch:   demo\nProject:  <PROJECT>\nStatus:   running (2/2 containers running)\nAge:      now\nIdle:     now\n\n\
              Services:\n  echo             running              7000 → 127.0.0.1:<PORT>, 7001 → 127.0.0.1:<PORT>\n\
              \x20 web              running (healthy)    80 → http://127.0.0.1:<PORT>\n\n\
              Ports (.env.session):\n  ECHO_PORT=<PORT>\n  ECHO_7001_PORT=<PORT>\n  WEB_PORT=<PORT>\n"
