@@ -8,6 +8,8 @@
 //! (SIGINT) for its child, so `create` rolls back. stdout carries only the protocol.
 
 mod eof;
+#[doc(hidden)]
+pub mod fuzzing;
 mod invoke;
 mod tools;
 
