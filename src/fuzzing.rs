@@ -194,6 +194,44 @@ fn observed_containers(containers: Vec<Container>) {
 /// MCP: the input is what a client writes to `dev-prism mcp` after the handshake (JSON-RPC
 /// lines), served by the real server over in-memory pipes. Tool calls that pass validation run
 /// a program that does not exist, so no command runs.
-pub fn mcp(data: &[u8]) {
-    crate::cli::mcp_fuzz(data);
+pub fn mcp(data: &[u8]) -> Vec<u8> {
+    crate::cli::mcp_fuzz(data)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The committed fuzz corpus replayed without the fuzzer: a panic found once stays found.
+    #[test]
+    fn the_fuzz_corpus_replays_without_panics() {
+        type Target = fn(&[u8]);
+        let targets: [(&str, Target); 4] = [
+            ("config", super::config),
+            ("compose", super::compose),
+            ("observed", super::observed),
+            ("mcp", |d| drop(super::mcp(d))),
+        ];
+        for (name, target) in targets {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fuzz/corpus")
+                .join(name);
+            let mut n = 0;
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                target(&std::fs::read(entry.unwrap().path()).unwrap());
+                n += 1;
+            }
+            assert!(n > 0, "no corpus in {}", dir.display());
+        }
+    }
+
+    /// The MCP harness reaches the tools: a valid call is answered, having failed to run.
+    #[test]
+    fn the_mcp_harness_answers_tool_calls() {
+        let out = super::mcp(
+            br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"info","arguments":{"dir":"/s"}}}
+"#,
+        );
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains(r#""id":7"#), "{out}");
+        assert!(out.contains("could not run dev-prism info"), "{out}");
+    }
 }

@@ -16,9 +16,9 @@ const HANDSHAKE: &str = concat!(
     "\n",
 );
 
-/// Serves `input` after the handshake until it ends and every call has finished; the answers
-/// are dropped. Tool calls run a program that does not exist.
-pub fn serve_bytes(input: &[u8]) {
+/// Serves `input` after the handshake until it ends and every call has finished; returns what
+/// the server wrote. Tool calls run a program that does not exist.
+pub fn serve_bytes(input: &[u8]) -> Vec<u8> {
     let mut all = HANDSHAKE.as_bytes().to_vec();
     all.extend_from_slice(input);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -34,9 +34,16 @@ pub fn serve_bytes(input: &[u8]) {
             ended,
             ui: Ui::new(true, false, Default::default(), false),
         };
-        if let Ok(service) = server.serve((stdin, tokio::io::sink())).await {
+        let (writer, mut reader) = tokio::io::duplex(1 << 16);
+        let read = tokio::spawn(async move {
+            let mut out = vec![];
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut out).await;
+            out
+        });
+        if let Ok(service) = server.serve((stdin, writer)).await {
             let _ = service.waiting().await;
         }
         let _all_finished = calls.write().await;
-    });
+        read.await.unwrap_or_default()
+    })
 }
