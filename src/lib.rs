@@ -14,8 +14,12 @@ pub mod config;
 pub mod context;
 pub mod desired;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod observed;
 pub mod plan;
+#[cfg(test)]
+mod properties;
 pub mod reconcile;
 pub mod render;
 pub mod subnet;

@@ -25,6 +25,8 @@ mod info;
 mod list;
 mod logs;
 mod mcp;
+#[doc(hidden)]
+pub use mcp::fuzzing::serve_bytes as mcp_fuzz;
 mod plan;
 mod prune;
 mod start;

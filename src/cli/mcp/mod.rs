@@ -9,6 +9,8 @@
 
 mod eof;
 mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 mod invoke;
 mod tools;
 
