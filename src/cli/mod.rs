@@ -26,6 +26,7 @@ mod list;
 mod logs;
 mod mcp;
 mod plan;
+mod proxy;
 mod prune;
 mod start;
 mod stop;
@@ -129,6 +130,7 @@ pub enum Command {
     Env(env::Args),
     Exec(exec::Args),
     Forward(forward::Args),
+    Proxy(proxy::Args),
     Mcp(mcp::Args),
     Doctor(doctor::Args),
     Completions(completions::Args),
@@ -156,6 +158,7 @@ impl Command {
             Command::Env(_) => "env",
             Command::Exec(_) => "exec",
             Command::Forward(_) => "forward",
+            Command::Proxy(_) => "proxy",
             Command::Mcp(_) => "mcp",
             Command::Doctor(_) => "doctor",
             Command::Completions(_) => "completions",
@@ -270,6 +273,7 @@ pub async fn dispatch(cli: Cli, ui: &Ui) -> Result<i32> {
         Command::Env(a) => env::run(a, &mut ctx, ui).await,
         Command::Exec(a) => exec::run(a, &mut ctx, ui).await,
         Command::Forward(a) => forward::run(a, &mut ctx, ui).await,
+        Command::Proxy(a) => proxy::run(a, &mut ctx, ui).await,
         Command::Mcp(a) => mcp::run(a, &ui.diagnostics_only()).await,
         Command::Doctor(a) => doctor::run(a, &mut ctx, ui).await,
         Command::Completions(a) => completions::run(a, ui),
