@@ -100,6 +100,15 @@ impl tower_service::Service<Name> for Resolve {
 struct Cache {
     table: Option<(Instant, Arc<Table>)>,
     generation: u64,
+    /// The focus directory's mtime when the table was built: `proxy focus` renames a file into
+    /// it, which makes the table stale at once.
+    focus: Option<std::time::SystemTime>,
+}
+
+fn focus_stamp() -> Option<std::time::SystemTime> {
+    std::fs::metadata(super::state_dir().join("focus"))
+        .and_then(|m| m.modified())
+        .ok()
 }
 
 struct Shared {
@@ -130,7 +139,7 @@ impl Shared {
         let fresh = c
             .table
             .as_ref()
-            .filter(|(at, _)| at.elapsed() < TTL)
+            .filter(|(at, _)| at.elapsed() < TTL && c.focus == focus_stamp())
             .map(|(_, t)| t.clone());
         (fresh, c.generation)
     }
@@ -145,11 +154,13 @@ impl Shared {
         if let Some(t) = fresh {
             return Ok(t);
         }
+        let stamp = focus_stamp();
         let containers = self.engine.all_sessions().await?;
         let table = Arc::new(routes::table(&containers, &super::focus::all()));
         if let Ok(mut c) = self.cache.lock() {
             if c.generation == generation {
                 c.table = Some((Instant::now(), table.clone()));
+                c.focus = stamp;
             }
         }
         if let Ok(mut l) = self.last.lock() {
@@ -605,6 +616,10 @@ async fn forward(
         Err(e) => return unreachable(crate::error::chain(&e)),
     };
     tokio::spawn(conn.with_upgrades());
+    // A connection of its own speaks origin-form (`GET /path`), as the pooled client does.
+    if let Ok(origin) = path.parse() {
+        *req.uri_mut() = origin;
+    }
     let mut resp = match sender.send_request(req).await {
         Ok(r) => r,
         Err(e) => return unreachable(crate::error::chain(&e)),

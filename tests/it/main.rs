@@ -15,6 +15,7 @@ mod journey;
 mod mcp;
 mod monorepo;
 mod output;
+mod proxy;
 mod ready;
 mod remote;
 mod safety;
