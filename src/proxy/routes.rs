@@ -195,8 +195,9 @@ pub fn host_name(host: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// Decides a request by its `Host` and hop count.
-pub fn decide(t: &Table, host: Option<&str>, hops: u32) -> Decision {
+/// Decides a request by its `Host` and hop count; `own_port` is the proxy's (an upstream on it
+/// would be the proxy itself).
+pub fn decide(t: &Table, host: Option<&str>, hops: u32, own_port: u16) -> Decision {
     if hops >= MAX_HOPS {
         return Decision::Loop;
     }
@@ -215,7 +216,12 @@ pub fn decide(t: &Table, host: Option<&str>, hops: u32) -> Decision {
         return Decision::Misdirected(name);
     };
     if let Some(route) = t.routes.get(&name) {
-        return match route.target {
+        return match &route.target {
+            Target::Up { host, port, .. }
+                if *port == own_port && (host == "localhost" || is_loopback(host)) =>
+            {
+                Decision::Loop
+            }
             Target::Up { .. } => Decision::Forward(route.clone()),
             Target::Stopped => Decision::Stopped {
                 name,

@@ -393,13 +393,8 @@ async fn handle(
         }
     };
     let port = shared.port;
-    match routes::decide(&table, host.as_deref(), hops) {
+    match routes::decide(&table, host.as_deref(), hops, port) {
         Decision::Forward(route) => {
-            if let Target::Up { host: h, port: p, .. } = &route.target {
-                if *p == port && (h == "localhost" || crate::desired::address::is_loopback(h)) {
-                    return looped(hops);
-                }
-            }
             let name = routes::host_name(host.as_deref().unwrap_or(""));
             forward(&shared, req, route, &name, host.unwrap_or_default(), peer, scheme, hops).await
         }

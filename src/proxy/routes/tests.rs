@@ -77,21 +77,21 @@ fn names_route_to_published_ports_and_stopped_sessions_say_so() {
         ]
     );
     assert_eq!(
-        decide(&t, Some("WEB.a.shop.localhost:7355"), 0),
+        decide(&t, Some("WEB.a.shop.localhost:7355"), 0, 7355),
         Decision::Forward(Route {
             dir: "/s/a".into(),
             target: up(4001)
         })
     );
     assert_eq!(
-        decide(&t, Some("web.b.shop.localhost"), 0),
+        decide(&t, Some("web.b.shop.localhost"), 0, 7355),
         Decision::Stopped {
             name: "web.b.shop.localhost".into(),
             dir: "/s/b".into()
         }
     );
     assert_eq!(
-        decide(&t, Some("web.c.shop.localhost"), 0),
+        decide(&t, Some("web.c.shop.localhost"), 0, 7355),
         Decision::Unknown("web.c.shop.localhost".into())
     );
     assert!(t.any_running);
@@ -108,20 +108,40 @@ fn foreign_names_are_misdirected_and_loops_end() {
     )];
     let t = table(&cs, &BTreeMap::new());
     assert_eq!(
-        decide(&t, Some("evil.example:7355"), 0),
+        decide(&t, Some("evil.example:7355"), 0, 7355),
         Decision::Misdirected("evil.example".into())
     );
     assert_eq!(
-        decide(&t, Some("127.0.0.1:7355"), 0),
+        decide(&t, Some("127.0.0.1:7355"), 0, 7355),
         Decision::Misdirected("127.0.0.1".into())
     );
-    assert_eq!(decide(&t, None, 0), Decision::Misdirected(String::new()));
     assert_eq!(
-        decide(&t, Some("web.a.shop.localhost"), MAX_HOPS),
+        decide(&t, None, 0, 7355),
+        Decision::Misdirected(String::new())
+    );
+    assert_eq!(
+        decide(&t, Some("web.a.shop.localhost"), MAX_HOPS, 7355),
         Decision::Loop
     );
-    assert_eq!(decide(&t, Some("_dev-prism:1"), 0), Decision::Status);
+    assert_eq!(decide(&t, Some("_dev-prism:1"), 0, 7355), Decision::Status);
     assert_eq!(host_name("[::1]:7355"), "::1");
+    // A session port that is the proxy's own: the request would come straight back.
+    let own = [container(
+        "web",
+        "a.shop",
+        "/s/a",
+        State::Running,
+        &[(80, 7355)],
+    )];
+    assert_eq!(
+        decide(
+            &table(&own, &BTreeMap::new()),
+            Some("web.a.shop.localhost"),
+            0,
+            7355
+        ),
+        Decision::Loop
+    );
     assert_eq!(host_name("a.localhost."), "a.localhost");
 }
 
@@ -132,14 +152,19 @@ fn focus_names_reach_the_focused_session_only() {
         container("web", "b.shop", "/s/b", State::Running, &[(80, 4002)]),
     ];
     assert_eq!(
-        decide(&table(&cs, &BTreeMap::new()), Some("web.shop.localhost"), 0),
+        decide(
+            &table(&cs, &BTreeMap::new()),
+            Some("web.shop.localhost"),
+            0,
+            7355
+        ),
         Decision::NotFocused {
             project: "shop".into()
         }
     );
     let focus = BTreeMap::from([("shop".to_string(), "/s/b".to_string())]);
     assert_eq!(
-        decide(&table(&cs, &focus), Some("web.shop.localhost"), 0),
+        decide(&table(&cs, &focus), Some("web.shop.localhost"), 0, 7355),
         Decision::Forward(Route {
             dir: "/s/b".into(),
             target: up(4002)
