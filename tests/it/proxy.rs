@@ -518,3 +518,89 @@ fn proxy_start_runs_detached_and_stop_ends_only_the_recorded_proxy() {
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("0700"), "{}", stderr(&refused));
 }
+
+/// Loads each URL in turn in ONE headless Chromium context (cookies kept between pages) and
+/// returns each page's text, with Playwright from `target/mcp-venv` (CI installs it there) or
+/// `python3`. `None` when Chromium or Playwright is missing (a failure under
+/// `DEV_PRISM_REQUIRE_DOCKER=1`).
+fn browse(urls: &[String]) -> Option<Vec<String>> {
+    const SCRIPT: &str = r#"
+import json, sys
+from playwright.sync_api import sync_playwright
+with sync_playwright() as p:
+    b = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+    page = b.new_context().new_page()
+    out = []
+    for url in json.loads(sys.argv[1]):
+        page.goto(url)
+        out.append(page.inner_text("body"))
+    b.close()
+print(json.dumps(out))
+"#;
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mcp-venv/bin/python");
+    let python = if venv.exists() {
+        venv.display().to_string()
+    } else {
+        "python3".to_string()
+    };
+    let have = Path::new("/usr/bin/chromium").exists()
+        && Command::new(&python)
+            .args(["-c", "import playwright"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var("DEV_PRISM_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "DEV_PRISM_REQUIRE_DOCKER=1 but Chromium (/usr/bin/chromium) or Playwright (pip) is missing"
+        );
+        eprintln!("skipped: no Chromium or Playwright for the browser test");
+        return None;
+    }
+    let out = Command::new(&python)
+        .args(["-c", SCRIPT])
+        .arg(serde_json::to_string(urls).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "playwright: {}", stderr(&out));
+    Some(serde_json::from_str(&stdout(&out)).unwrap())
+}
+
+#[test]
+fn proxy_names_keep_two_sessions_cookies_apart_in_a_browser() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let shop = Shop::new(&["a", "b"]);
+    let (dir_a, dir_b) = (shop.create("a"), shop.create("b"));
+    let proxy = Proxy::start();
+    let port = |dir: &Path| env_vars(&dir.join(".env.session"))["WEB_PORT"].clone();
+    let by_name = |b: &str, path: &str| format!("http://{}:{}{path}", shop.name(b), proxy.port);
+    let direct = |dir: &Path, path: &str| format!("http://127.0.0.1:{}{path}", port(dir));
+    let Some(pages) = browse(&[
+        by_name("a", "/setcookie"),
+        by_name("b", "/"),
+        by_name("a", "/"),
+        direct(&dir_a, "/setcookie"),
+        direct(&dir_b, "/"),
+    ]) else {
+        return;
+    };
+    let who_a = field(&pages[2], "name");
+    assert!(!who_a.is_empty(), "{pages:?}");
+    assert_eq!(
+        field(&pages[2], "cookie"),
+        format!("who={who_a}"),
+        "a keeps its cookie"
+    );
+    assert_eq!(
+        field(&pages[1], "cookie"),
+        "",
+        "b never gets a's cookie: {pages:?}"
+    );
+    // The control: by port, the two sessions share one cookie jar.
+    assert_eq!(
+        field(&pages[4], "cookie"),
+        format!("who={who_a}"),
+        "{pages:?}"
+    );
+}
