@@ -604,3 +604,107 @@ fn proxy_names_keep_two_sessions_cookies_apart_in_a_browser() {
         "{pages:?}"
     );
 }
+
+/// A stand-in engine on a unix socket: `/version`, `/containers/json` (one running dev-prism
+/// container while `running` is set, else none) and `/events` (an empty stream).
+fn fake_engine(
+    socket: &Path,
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let running = running.clone();
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                loop {
+                    let mut line = String::new();
+                    if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    loop {
+                        let mut h = String::new();
+                        if std::io::BufRead::read_line(&mut reader, &mut h).unwrap_or(0) == 0
+                            || h.trim().is_empty()
+                        {
+                            break;
+                        }
+                    }
+                    let body = if path.contains("/version") {
+                        r#"{"ApiVersion":"1.43","MinAPIVersion":"1.12","Version":"24.0.0"}"#.into()
+                    } else if path.contains("/containers/json")
+                        && running.load(std::sync::atomic::Ordering::SeqCst)
+                    {
+                        r#"[{"Id":"fake","Names":["/fake"],"State":"running","Status":"Up 1 second","Labels":{"dev-prism.managed":"true","dev-prism.service":"web"},"Ports":[]}]"#.to_string()
+                    } else {
+                        "[]".to_string()
+                    };
+                    let _ = write!(
+                        out,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nApi-Version: 1.43\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+            });
+        }
+    })
+}
+
+#[test]
+fn proxy_ends_by_itself_once_no_session_has_run_for_the_idle_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = tmp.path().join("docker.sock");
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let _engine = fake_engine(&socket, running.clone());
+    let port = free_port();
+    let mut child = dp_command(Path::new("/"), &["proxy"], &[])
+        .envs(Proxy::env_of(port, tmp.path()))
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env("DEV_PRISM_PROXY_IDLE_EXIT", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Reap<'a>(&'a mut Child);
+    impl Drop for Reap<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let guard = Reap(&mut child);
+    // A session runs: the proxy stays well past its idle time.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        guard.0.try_wait().unwrap().is_none(),
+        "ended while a session ran"
+    );
+    // None runs any more: it ends by itself, exit 0, saying why.
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = guard.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let mut said = String::new();
+    guard
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert!(said.contains("no session has run"), "{said}");
+    assert!(
+        !tmp.path()
+            .join(format!("dev-prism/proxy-{port}.pid"))
+            .exists(),
+        "its pid file goes with it"
+    );
+}
