@@ -19,6 +19,11 @@ Needs: wrk, nginx (Debian: wrk, nginx-light), rustc, docker, git; a release buil
 
 import argparse
 import datetime
+import http.server
+import json
+import socketserver
+import threading
+import urllib.request
 import os
 import re
 import shutil
@@ -84,11 +89,64 @@ def wrk(url, host, connections, duration):
     return to_ms(p50), to_ms(p99), rps
 
 
+def fake_engine(socket_path, upstream_port, routes):
+    """A stand-in Engine API on a unix socket listing `routes` running dev-prism containers,
+    each publishing the real upstream's port: the proxy's memory with that many routes."""
+    containers = [{
+        "Id": f"fake{i}", "Names": [f"/fake{i}"], "State": "running", "Status": "Up",
+        "Labels": {"dev-prism.managed": "true", "dev-prism.service": "web",
+                   "dev-prism.working_dir": f"/fake/s{i}", "dev-prism.ports": "80/tcp",
+                   "dev-prism.host": f"s{i}.many", "dev-prism.domain": "localhost"},
+        "Ports": [{"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": upstream_port,
+                   "Type": "tcp"}],
+    } for i in range(routes)]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            if "/version" in self.path:
+                body = {"ApiVersion": "1.43", "MinAPIVersion": "1.12", "Version": "24.0.0"}
+            elif "/containers/json" in self.path:
+                body = containers
+            else:
+                body = []
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+        def get_request(self):
+            request, _ = super().get_request()
+            return request, ("local", 0)
+
+    server = Server(socket_path, Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--bin", default=BIN, help="the dev-prism binary (default: the release build)")
     args = ap.parse_args()
+    bin_ = os.path.abspath(args.bin)
     tmp = tempfile.mkdtemp(prefix="dp-bench-proxy-")
     procs = []
     repo = os.path.join(tmp, "benchshop")
@@ -109,12 +167,12 @@ def main():
             f.write(".env.session\ndocker-compose.session.yml\n")
         sh(*git, "add", "-A", cwd=repo)
         sh(*git, "commit", "-q", "-m", "bench", cwd=repo)
-        session = sh(BIN, "create", "-q", cwd=repo, env=env).splitlines()[0].strip()
+        session = sh(bin_, "create", "-q", cwd=repo, env=env).splitlines()[0].strip()
         vars_ = dict(l.split("=", 1) for l in open(os.path.join(session, ".env.session"))
                      if "=" in l and not l.startswith("#"))
         up = int(vars_["WEB_PORT"])
         proxy_port = int(env["DEV_PRISM_PROXY_PORT"])
-        proxy = subprocess.Popen([BIN, "proxy"], env=env, stdout=subprocess.DEVNULL,
+        proxy = subprocess.Popen([bin_, "proxy"], env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
         procs.append(proxy)
         wait_port(proxy_port)
@@ -155,10 +213,29 @@ http {{
             thr = wrk(url, name, 32, args.duration)
             rows.append((label, lat, thr))
             print(label, lat, thr, file=sys.stderr)
-        rss = 0
-        for line in open(f"/proc/{proxy.pid}/status"):
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
+        rss = rss_kib(proxy.pid)
+        # 200 routes: a second proxy on a stand-in engine listing 200 sessions, each name asked
+        # once (a TLS certificate minted for 20 of them).
+        sock = os.path.join(tmp, "engine.sock")
+        fake = fake_engine(sock, up, 200)
+        many_port = free_port()
+        many = subprocess.Popen(
+            [bin_, "proxy"],
+            env=dict(env, DOCKER_HOST=f"unix://{sock}", DEV_PRISM_PROXY_PORT=str(many_port)),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(many)
+        wait_port(many_port)
+        for i in range(200):
+            req = urllib.request.Request(f"http://127.0.0.1:{many_port}/bytes/1024",
+                                         headers={"Host": f"web.s{i}.many.localhost"})
+            assert urllib.request.urlopen(req).status == 200
+        for i in range(20):
+            subprocess.run(["curl", "-sk", "--resolve",
+                            f"web.s{i}.many.localhost:{many_port}:127.0.0.1",
+                            f"https://web.s{i}.many.localhost:{many_port}/bytes/16"],
+                           check=True, capture_output=True)
+        rss_many = rss_kib(many.pid)
+        fake.shutdown()
         direct = rows[0]
         lines = [
             "## Proxy (issue 20)",
@@ -169,7 +246,7 @@ http {{
             f"{args.duration}`. wrk, one thread, a 1 KiB keep-alive GET to the test upstream "
             "(tests/fixtures/upstream.rs: a std-only static server, thread per connection) in "
             "a session container; nginx with one worker and upstream keepalive; the proxy is "
-            "the release binary, one thread (the CLI's current-thread runtime).",
+            f"`{os.path.relpath(bin_, ROOT)}`, one thread (the CLI's current-thread runtime).",
             "",
             "| path | p50, 1 conn | p99, 1 conn | added p50 | req/s, 32 conns | p99, 32 conns |",
             "| --- | --- | --- | --- | --- | --- |",
@@ -180,7 +257,9 @@ http {{
                          f"{tp99:.2f} ms |")
         lines += [
             "",
-            f"The proxy's resident memory after these runs: {rss / 1024:.1f} MiB (one route).",
+            f"The proxy's resident memory after these runs: {rss / 1024:.1f} MiB (one route); "
+            f"with 200 routes (a stand-in engine listing 200 sessions, every name asked once, "
+            f"20 TLS certificates minted): {rss_many / 1024:.1f} MiB.",
             "Route changes: the integration test `proxy_routes_sessions_by_name_through_stop_start_"
             "and_restart` asserts the name answers within 1 s of `dev-prism start` returning "
             "(engine events drop the route cache at once).",
@@ -200,7 +279,7 @@ http {{
             except subprocess.TimeoutExpired:
                 p.kill()
         if session:
-            subprocess.run([BIN, "destroy", "--force", session], cwd=repo, env=env,
+            subprocess.run([bin_, "destroy", "--force", session], cwd=repo, env=env,
                            capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
