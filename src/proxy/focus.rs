@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 
 /// Focuses `dir` for `project` (the project part of its `dev-prism.host` label).
 pub fn set(project: &str, dir: &Path) -> Result<()> {
-    let project = super::names::lower_label(project);
+    let project = super::names::lower(project);
     let focus = super::ensure_state_dir()?.join("focus");
     if !focus.exists() {
         use std::os::unix::fs::DirBuilderExt;

@@ -22,6 +22,9 @@ pub mod tls;
 /// The proxy's port unless `DEV_PRISM_PROXY_PORT` says otherwise.
 pub const DEFAULT_PORT: u16 = 7355;
 
+/// The header the proxy puts on every response, so a probe tells it from another server.
+pub const HEADER: &str = "x-dev-prism-proxy";
+
 /// The port the proxy listens on (127.0.0.1 and ::1): 7355 or `DEV_PRISM_PROXY_PORT`.
 pub fn port() -> u16 {
     std::env::var("DEV_PRISM_PROXY_PORT")

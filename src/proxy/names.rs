@@ -3,7 +3,7 @@
 
 /// `s` as one DNS label: lowercase `[a-z0-9-]`, any other run of characters one `-`, no
 /// leading or trailing `-`, at most 63 characters (`x` when nothing is left).
-pub fn lower_label(s: &str) -> String {
+pub fn lower(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
@@ -24,11 +24,7 @@ pub fn lower_label(s: &str) -> String {
 
 /// `<session>.<project>`, each part lowered to one DNS label.
 pub fn host_label(session_dir_name: &str, project_name: &str) -> String {
-    format!(
-        "{}.{}",
-        lower_label(session_dir_name),
-        lower_label(project_name)
-    )
+    format!("{}.{}", lower(session_dir_name), lower(project_name))
 }
 
 /// The names of a service's ports that serve plain HTTP: the first is
@@ -37,12 +33,12 @@ pub fn route_names(
     service: &str,
     host_label: &str,
     domain: &str,
-    ports: &[(u16, Option<String>)],
+    ports: &[(u16, Option<&str>)],
 ) -> Vec<(String, u16)> {
-    let service = lower_label(service);
+    let service = lower(service);
     ports
         .iter()
-        .filter(|(_, scheme)| scheme.as_deref() == Some("http"))
+        .filter(|(_, scheme)| *scheme == Some("http"))
         .enumerate()
         .map(|(i, (port, _))| {
             let first = if i == 0 {
@@ -63,9 +59,9 @@ mod tests {
     fn names_only_http_ports_first_plain_then_with_the_port() {
         let ports = [
             (5432, None),
-            (80, Some("http".into())),
-            (443, Some("https".into())),
-            (3000, Some("http".into())),
+            (80, Some("http")),
+            (443, Some("https")),
+            (3000, Some("http")),
         ];
         assert_eq!(
             route_names("Web_App", "feat-x.shop", "localhost", &ports),
@@ -75,6 +71,6 @@ mod tests {
             ]
         );
         assert_eq!(host_label("Feat/X", "--shop--"), "feat-x.shop");
-        assert_eq!(lower_label("___"), "x");
+        assert_eq!(lower("___"), "x");
     }
 }

@@ -107,9 +107,9 @@ pub fn table(containers: &[Container], focus: &BTreeMap<String, String>) -> Tabl
                 (p, scheme)
             })
             .collect();
-        let pairs: Vec<(u16, Option<String>)> = ports
+        let pairs: Vec<(u16, Option<&str>)> = ports
             .iter()
-            .map(|(p, s)| (p.container_port, s.clone()))
+            .map(|(p, s)| (p.container_port, s.as_deref()))
             .collect();
         let focused = focus.get(project).is_some_and(|d| d == dir);
         for (name, container_port) in super::names::route_names(&c.service, &host, &domain, &pairs)

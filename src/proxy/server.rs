@@ -342,7 +342,14 @@ where
     let timeout = shared.header_timeout;
     let svc = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(handle(shared, req, peer, scheme).await) }
+        async move {
+            let mut resp = handle(shared, req, peer, scheme).await;
+            resp.headers_mut().insert(
+                super::HEADER,
+                HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+            );
+            Ok::<_, Infallible>(resp)
+        }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -162,6 +162,14 @@ impl Proxy {
 
     /// One request on its own connection: (status code, body).
     fn get(&self, host: &str, path: &str, extra: &str) -> (u16, String) {
+        let text = self.raw(host, path, extra);
+        let code = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        (code, body.to_string())
+    }
+
+    /// One request on its own connection: the whole response.
+    fn raw(&self, host: &str, path: &str, extra: &str) -> String {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         write!(
@@ -172,9 +180,7 @@ impl Proxy {
         .unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
-        let code = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-        (code, body.to_string())
+        text
     }
 
     fn curl(&self, name: &str, args: &[&str]) -> String {
@@ -269,6 +275,11 @@ fn proxy_routes_sessions_by_name_through_stop_start_and_restart() {
     );
     let (code, _) = proxy.get("evil.example", "/", "");
     assert_eq!(code, 421, "a name outside the domain (DNS rebinding)");
+    // create/start/apply tell the proxy from another server by its header.
+    let probe = proxy.raw("dev-prism-probe.invalid", "/", "");
+    assert!(probe.starts_with("HTTP/1.1 421"), "{probe}");
+    assert!(probe.contains("x-dev-prism-proxy: "), "{probe}");
+    assert!(proxy.raw(&a, "/", "").contains("x-dev-prism-proxy: "));
     let (code, _) = proxy.get(&a, "/", "X-Dev-Prism-Hops: 3\r\n");
     assert_eq!(code, 508);
 
