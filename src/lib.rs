@@ -20,6 +20,7 @@ pub mod observed;
 pub mod plan;
 #[cfg(test)]
 mod properties;
+pub mod proxy;
 pub mod reconcile;
 pub mod render;
 pub mod subnet;

@@ -360,6 +360,29 @@ impl Engine {
         self.list(vec![format!("{}=true", labels::MANAGED)]).await
     }
 
+    /// The engine's events on dev-prism's containers (create, start, die, destroy, ...): one
+    /// item per event, so a cache can be dropped at once. The stream ends when the connection
+    /// does; the caller reconnects.
+    pub fn session_events(&self) -> impl futures_util::Stream<Item = Result<()>> + '_ {
+        use futures_util::StreamExt;
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "label".to_string(),
+                vec![format!("{}=true", labels::MANAGED)],
+            ),
+        ]);
+        let options = bollard::query_parameters::EventsOptions {
+            filters: Some(filters),
+            ..Default::default()
+        };
+        // The request lasts as long as the proxy runs: no request timeout.
+        let patient = self.client.clone().with_timeout(STOP_REQUEST_TIMEOUT);
+        patient
+            .events(Some(options))
+            .map(move |e| e.map(drop).map_err(|e| self.api_error("watch events", e)))
+    }
+
     /// Stops containers in parallel; they are kept with their volumes.
     pub async fn stop(&self, ids: &[String]) -> Result<()> {
         let mut set = tokio::task::JoinSet::new();

@@ -287,3 +287,41 @@ pub async fn run_forwarding(cmd: &mut Command, what: &str) -> Result<ExitStatus>
     }
     Ok(status)
 }
+
+/// Makes `cmd` start in a session of its own (`setsid`): no terminal, no process group whose
+/// signals reach it (the background proxy).
+pub fn detach(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Whether process `pid` exists and has not ended (a zombie has ended).
+pub fn alive(pid: u32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks that the process exists.
+    let exists = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false);
+    exists && !zombie
+}
+
+/// Sends SIGTERM to process `pid` (one process, never a group).
+pub fn terminate(pid: u32) {
+    // SAFETY: kill(2) has no memory effects.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+}

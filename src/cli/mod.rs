@@ -28,6 +28,7 @@ mod mcp;
 #[doc(hidden)]
 pub use mcp::fuzzing::serve_bytes as mcp_fuzz;
 mod plan;
+mod proxy;
 mod prune;
 mod start;
 mod stop;
@@ -131,6 +132,7 @@ pub enum Command {
     Env(env::Args),
     Exec(exec::Args),
     Forward(forward::Args),
+    Proxy(proxy::Args),
     Mcp(mcp::Args),
     Doctor(doctor::Args),
     Completions(completions::Args),
@@ -158,6 +160,7 @@ impl Command {
             Command::Env(_) => "env",
             Command::Exec(_) => "exec",
             Command::Forward(_) => "forward",
+            Command::Proxy(_) => "proxy",
             Command::Mcp(_) => "mcp",
             Command::Doctor(_) => "doctor",
             Command::Completions(_) => "completions",
@@ -272,6 +275,7 @@ pub async fn dispatch(cli: Cli, ui: &Ui) -> Result<i32> {
         Command::Env(a) => env::run(a, &mut ctx, ui).await,
         Command::Exec(a) => exec::run(a, &mut ctx, ui).await,
         Command::Forward(a) => forward::run(a, &mut ctx, ui).await,
+        Command::Proxy(a) => proxy::run(a, &mut ctx, ui).await,
         Command::Mcp(a) => mcp::run(a, &ui.diagnostics_only()).await,
         Command::Doctor(a) => doctor::run(a, &mut ctx, ui).await,
         Command::Completions(a) => completions::run(a, ui),

@@ -18,6 +18,7 @@ mod limits;
 mod mcp;
 mod monorepo;
 mod output;
+mod proxy;
 mod ready;
 mod remote;
 mod safety;

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""The proxy against direct access and nginx (issue 20).
+
+One session of the test upstream (tests/fixtures/upstream.rs, a std-only static HTTP/1.1
+server, thread per connection) is created on the local engine; wrk then measures, in the same
+run, a 1 KiB keep-alive GET
+
+- direct to the session's published port,
+- through `dev-prism proxy` (release binary, by Host),
+- through nginx (one worker, upstream keepalive) configured as a reverse proxy to the same port,
+
+at one connection (latency p50/p99: the added latency) and at 32 connections (throughput), and
+the proxy's resident memory after the runs. Everything is removed at the end, also on failure.
+Results replace the "Proxy" section of docs/benchmarks.md.
+
+Usage: python3 benches/bench_proxy.py [--duration 10] [--out docs/benchmarks.md]
+Needs: wrk, nginx (Debian: wrk, nginx-light), rustc, docker, git; a release build.
+"""
+
+import argparse
+import datetime
+import http.server
+import json
+import socketserver
+import threading
+import urllib.request
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "dev-prism")
+IMAGE = "dev-prism-bench-upstream:1"
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def build_image(tmp):
+    binary = os.path.join(tmp, "upstream")
+    sh("rustc", "-O", "-C", "target-feature=+crt-static",
+       os.path.join(ROOT, "tests", "fixtures", "upstream.rs"), "-o", binary)
+    subprocess.run(
+        f"tar -C '{tmp}' -c upstream | docker import -c 'CMD [\"/upstream\"]' - {IMAGE} >/dev/null",
+        shell=True, check=True)
+
+
+def wait_port(port, timeout=15):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing answers on {port}")
+
+
+def to_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def wrk(url, host, connections, duration):
+    out = sh("wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
+             "-H", f"Host: {host}", url)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(1)} non-2xx answers")
+    return to_ms(p50), to_ms(p99), rps
+
+
+def fake_engine(socket_path, upstream_port, routes):
+    """A stand-in Engine API on a unix socket listing `routes` running dev-prism containers,
+    each publishing the real upstream's port: the proxy's memory with that many routes."""
+    containers = [{
+        "Id": f"fake{i}", "Names": [f"/fake{i}"], "State": "running", "Status": "Up",
+        "Labels": {"dev-prism.managed": "true", "dev-prism.service": "web",
+                   "dev-prism.working_dir": f"/fake/s{i}", "dev-prism.ports": "80/tcp",
+                   "dev-prism.host": f"s{i}.many", "dev-prism.domain": "localhost"},
+        "Ports": [{"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": upstream_port,
+                   "Type": "tcp"}],
+    } for i in range(routes)]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            if "/version" in self.path:
+                body = {"ApiVersion": "1.43", "MinAPIVersion": "1.12", "Version": "24.0.0"}
+            elif "/containers/json" in self.path:
+                body = containers
+            else:
+                body = []
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+        def get_request(self):
+            request, _ = super().get_request()
+            return request, ("local", 0)
+
+    server = Server(socket_path, Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--bin", default=BIN, help="the dev-prism binary (default: the release build)")
+    args = ap.parse_args()
+    bin_ = os.path.abspath(args.bin)
+    tmp = tempfile.mkdtemp(prefix="dp-bench-proxy-")
+    procs = []
+    repo = os.path.join(tmp, "benchshop")
+    session = None
+    env = dict(os.environ, XDG_STATE_HOME=os.path.join(tmp, "state"),
+               DEV_PRISM_PROXY_PORT=str(free_port()))
+    try:
+        build_image(tmp)
+        os.makedirs(repo)
+        git = ["git", "-c", "user.email=b@example.com", "-c", "user.name=Bench",
+               "-c", "commit.gpgsign=false"]
+        sh(*git, "init", "-q", "-b", "main", cwd=repo)
+        with open(os.path.join(repo, "docker-compose.yml"), "w") as f:
+            f.write(f"services:\n  web:\n    image: {IMAGE}\n    ports: [\"80\"]\n"
+                    "    stop_grace_period: 1s\n    labels:\n"
+                    "      dev-prism.host: bench.benchshop\n      dev-prism.domain: localhost\n")
+        with open(os.path.join(repo, ".gitignore"), "w") as f:
+            f.write(".env.session\ndocker-compose.session.yml\n")
+        sh(*git, "add", "-A", cwd=repo)
+        sh(*git, "commit", "-q", "-m", "bench", cwd=repo)
+        session = sh(bin_, "create", "-q", cwd=repo, env=env).splitlines()[0].strip()
+        vars_ = dict(l.split("=", 1) for l in open(os.path.join(session, ".env.session"))
+                     if "=" in l and not l.startswith("#"))
+        up = int(vars_["WEB_PORT"])
+        proxy_port = int(env["DEV_PRISM_PROXY_PORT"])
+        proxy = subprocess.Popen([bin_, "proxy"], env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        procs.append(proxy)
+        wait_port(proxy_port)
+        nginx_port = free_port()
+        conf = os.path.join(tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  upstream up {{ server 127.0.0.1:{up}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{nginx_port};
+    location / {{
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_buffering off;
+    }}
+  }}
+}}
+""")
+        nginx = subprocess.Popen(["nginx", "-c", conf, "-p", tmp, "-g", "daemon off;"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(nginx)
+        wait_port(nginx_port)
+        name = "web.bench.benchshop.localhost"
+        targets = [("direct", up), ("dev-prism proxy", proxy_port), ("nginx", nginx_port)]
+        rows = []
+        for label, port in targets:
+            url = f"http://127.0.0.1:{port}/bytes/1024"
+            wrk(url, name, 4, 2)  # warm-up: connections, pools, caches
+            lat = wrk(url, name, 1, args.duration)
+            thr = wrk(url, name, 32, args.duration)
+            rows.append((label, lat, thr))
+            print(label, lat, thr, file=sys.stderr)
+        rss = rss_kib(proxy.pid)
+        # 200 routes: a second proxy on a stand-in engine listing 200 sessions, each name asked
+        # once (a TLS certificate minted for 20 of them).
+        sock = os.path.join(tmp, "engine.sock")
+        fake = fake_engine(sock, up, 200)
+        many_port = free_port()
+        many = subprocess.Popen(
+            [bin_, "proxy"],
+            env=dict(env, DOCKER_HOST=f"unix://{sock}", DEV_PRISM_PROXY_PORT=str(many_port)),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(many)
+        wait_port(many_port)
+        for i in range(200):
+            req = urllib.request.Request(f"http://127.0.0.1:{many_port}/bytes/1024",
+                                         headers={"Host": f"web.s{i}.many.localhost"})
+            assert urllib.request.urlopen(req).status == 200
+        for i in range(20):
+            subprocess.run(["curl", "-sk", "--resolve",
+                            f"web.s{i}.many.localhost:{many_port}:127.0.0.1",
+                            f"https://web.s{i}.many.localhost:{many_port}/bytes/16"],
+                           check=True, capture_output=True)
+        rss_many = rss_kib(many.pid)
+        fake.shutdown()
+        direct = rows[0]
+        lines = [
+            "## Proxy (issue 20)",
+            "",
+            f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on this "
+            f"machine ({os.cpu_count()} cores shared with other work: compare within the run, "
+            "not across runs), `python3 benches/bench_proxy.py --duration "
+            f"{args.duration}`. wrk, one thread, a 1 KiB keep-alive GET to the test upstream "
+            "(tests/fixtures/upstream.rs: a std-only static server, thread per connection) in "
+            "a session container; nginx with one worker and upstream keepalive; the proxy is "
+            f"`{os.path.relpath(bin_, ROOT)}`, one thread (the CLI's current-thread runtime).",
+            "",
+            "| path | p50, 1 conn | p99, 1 conn | added p50 | req/s, 32 conns | p99, 32 conns |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for label, (p50, p99, _), (_, tp99, rps) in rows:
+            added = "—" if label == "direct" else f"{p50 - direct[1][0]:+.3f} ms"
+            lines.append(f"| {label} | {p50:.3f} ms | {p99:.3f} ms | {added} | {rps:,.0f} | "
+                         f"{tp99:.2f} ms |")
+        lines += [
+            "",
+            f"The proxy's resident memory after these runs: {rss / 1024:.1f} MiB (one route); "
+            f"with 200 routes (a stand-in engine listing 200 sessions, every name asked once, "
+            f"20 TLS certificates minted): {rss_many / 1024:.1f} MiB.",
+            "Route changes: the integration test `proxy_routes_sessions_by_name_through_stop_start_"
+            "and_restart` asserts the name answers within 1 s of `dev-prism start` returning "
+            "(engine events drop the route cache at once).",
+            "",
+        ]
+        section = "\n".join(lines)
+        text = open(args.out).read() if os.path.exists(args.out) else "# Benchmarks\n"
+        text = re.sub(r"\n## Proxy \(issue 20\)\n.*?(?=\n## |\Z)", "\n", text, flags=re.S)
+        text = text.rstrip("\n") + "\n\n" + section
+        open(args.out, "w").write(text)
+        print(section)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if session:
+            subprocess.run([bin_, "destroy", "--force", session], cwd=repo, env=env,
+                           capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
