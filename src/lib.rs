@@ -16,6 +16,7 @@ pub mod desired;
 pub mod error;
 pub mod observed;
 pub mod plan;
+pub mod proxy;
 pub mod reconcile;
 pub mod render;
 pub mod subnet;

@@ -30,7 +30,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         .map(str::to_string)
         .unwrap_or_else(|| project_name("session", &dir));
     // Heal what was read: a missing or stale `.env.session`.
-    let healing = plan::env_file_plan(&project, &dir, &observed);
+    let proxy = crate::proxy::setting();
+    let healing = plan::env_file_plan(&project, &dir, &observed, &proxy);
     let mut fx = Real { ctx, repo: None };
     let mut healed = vec![];
     for step in apply::write_files(&healing, &dir, &mut fx)? {
@@ -48,7 +49,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         .find_map(|c| c.label(labels::DATA_FROM).map(str::to_string));
     let branch = git::current_branch(&dir);
     if ui.json {
-        let session = json::session(&dir_s, &project, branch.as_deref(), containers);
+        let session = json::session(&dir_s, &project, branch.as_deref(), containers, &proxy);
         ui.json_out(&json::doc(
             "info",
             json::InfoDoc {
@@ -58,7 +59,14 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             },
         ));
     } else {
-        let mut text = render::info_text(&dir_s, &project, branch.as_deref(), containers, ui.color);
+        let mut text = render::info_text(
+            &dir_s,
+            &project,
+            branch.as_deref(),
+            containers,
+            ui.color,
+            &proxy,
+        );
         if let Some(from) = data_from {
             // After the header lines, before the services.
             let at = text.find("\n\n").unwrap_or(text.len());

@@ -14,6 +14,7 @@ pub struct Args {
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let containers = ctx.engine().await?.all_sessions().await?;
+    let proxy = crate::proxy::setting();
     let rows: Vec<_> = render::sessions(&containers)
         .into_iter()
         .filter(|r| args.all || r.running() > 0)
@@ -27,7 +28,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             .iter()
             .map(|r| {
                 let project = project_of(&r.containers).unwrap_or("");
-                json::session(&r.dir, project, r.branch.as_deref(), &r.containers)
+                json::session(&r.dir, project, r.branch.as_deref(), &r.containers, &proxy)
             })
             .collect();
         ui.json_out(&json::doc("list", json::ListDoc { sessions }));
@@ -38,7 +39,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             "No running sessions. (`dev-prism list --all` includes stopped ones.)"
         });
     } else {
-        ui.out(&render::list_text(&rows, ui.color));
+        ui.out(&render::list_text(&rows, ui.color, proxy.port));
     }
     Ok(0)
 }

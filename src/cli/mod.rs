@@ -181,6 +181,7 @@ pub(crate) fn print_session(
             project,
             branch.as_deref(),
             containers,
+            &crate::proxy::setting(),
         );
         ui.json_out(&crate::render::json::doc(
             command,
@@ -190,10 +191,10 @@ pub(crate) fn print_session(
         ui.out(&format!(
             "{}\n{}",
             dir.display(),
-            crate::render::port_lines(containers)
+            crate::render::port_lines(containers, crate::proxy::port())
         ));
     } else {
-        ui.out(&crate::render::port_lines(containers));
+        ui.out(&crate::render::port_lines(containers, crate::proxy::port()));
     }
     warn_if_remote_loopback(ui, dir, containers);
 }

@@ -20,6 +20,17 @@ pub struct SessionFileContext<'a> {
     pub share_volumes: &'a [String],
     /// Where the session's volumes were copied from (`create --data-from`), when they were.
     pub data_from: Option<&'a str>,
+    /// The session's proxy names (`dev-prism.host`, `dev-prism.domain`), when the proxy is on.
+    pub proxy: Option<ProxyLabels<'a>>,
+}
+
+/// What the session's containers say about its proxy names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxyLabels<'a> {
+    /// `<session>.<project>`.
+    pub host: &'a str,
+    pub domain: &'a str,
+    pub https: bool,
 }
 
 /// Labels every container of the session carries (a service adds its own on top).
@@ -46,6 +57,14 @@ pub mod labels {
     /// The directory whose session the session's volumes were copied from (`create
     /// --data-from`), on its containers and volumes; absent when they were not.
     pub const DATA_FROM: &str = "dev-prism.data_from";
+    /// The session's name for the proxy: `<session>.<project>` (see
+    /// [`crate::proxy::names::host_label`]), fixed at create and unique among the engine's
+    /// sessions; absent when the proxy is off (`proxy.enabled: false`): no route.
+    pub const HOST: &str = "dev-prism.host";
+    /// The proxy's domain the session's names end in (config `proxy.domain`).
+    pub const DOMAIN: &str = "dev-prism.domain";
+    /// `true` when the session's proxy URLs are `https://` (config `proxy.https`).
+    pub const HTTPS: &str = "dev-prism.https";
     /// Compose's own project label.
     pub const PROJECT: &str = "com.docker.compose.project";
 }
@@ -128,6 +147,13 @@ pub(super) fn raw_service_labels(
     }
     if let Some(from) = ctx.data_from {
         l.insert(labels::DATA_FROM.into(), from.into());
+    }
+    if let Some(proxy) = ctx.proxy {
+        l.insert(labels::HOST.into(), proxy.host.into());
+        l.insert(labels::DOMAIN.into(), proxy.domain.into());
+        if proxy.https {
+            l.insert(labels::HTTPS.into(), "true".into());
+        }
     }
     l
 }

@@ -20,6 +20,7 @@ fn ctx(flavor: Flavor) -> SessionFileContext<'static> {
         subnet: None,
         share_volumes: &[],
         data_from: None,
+        proxy: None,
     }
 }
 
@@ -388,5 +389,35 @@ fn where_the_data_came_from_is_a_label_only_when_it_was_copied() {
         // session file, and so its containers, stay as they were.
         let plain = session_file(&m, &ctx(flavor)).unwrap();
         assert!(!plain.contains(labels::DATA_FROM), "{plain}");
+    }
+}
+
+#[test]
+fn the_proxy_names_are_labels_on_every_service_only_when_the_proxy_is_on() {
+    let m = model(&["services:\n  db: {image: x}\n  web: {image: x, ports: [80]}\n"]);
+    for flavor in [Flavor::V2, Flavor::V1] {
+        let on = session_file(
+            &m,
+            &SessionFileContext {
+                proxy: Some(ProxyLabels {
+                    host: "feat-x.shop",
+                    domain: "localhost",
+                    https: true,
+                }),
+                ..ctx(flavor)
+            },
+        )
+        .unwrap();
+        let doc: Value = serde_saphyr::from_str(&on).unwrap();
+        for svc in ["db", "web"] {
+            let l = &doc["services"][svc]["labels"];
+            assert_eq!(l[labels::HOST], "feat-x.shop", "{on}");
+            assert_eq!(l[labels::DOMAIN], "localhost", "{on}");
+            assert_eq!(l[labels::HTTPS], "true", "{on}");
+        }
+        assert_eq!(label_in(&on, labels::HOST).as_deref(), Some("feat-x.shop"));
+        let off = session_file(&m, &ctx(flavor)).unwrap();
+        assert!(!off.contains(labels::HOST), "{off}");
+        assert!(!off.contains(labels::DOMAIN), "{off}");
     }
 }

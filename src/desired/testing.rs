@@ -42,6 +42,8 @@ pub fn desired(
             with_setup,
             subnet: None,
             data_from: None,
+            proxy_host: Some(crate::proxy::names::host_label("s1", &cfg.project_name)),
+            proxy: Default::default(),
         },
     )
 }

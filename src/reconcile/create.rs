@@ -161,6 +161,7 @@ pub async fn prepare_worktree(
         model,
     };
     crate::subnet::observe::observe(ctx, &session, &session.project(), &mut observed).await?;
+    context::Observer::hosts(ctx, &session, &mut observed).await?;
     let project = session.project();
     let data = super::ready::data_step(ctx, &session, &project, req.data_from.as_deref()).await?;
     // Where the volumes come from is recorded on the containers (`info` reads it there).

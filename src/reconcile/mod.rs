@@ -101,6 +101,7 @@ pub async fn prepare_from<O: Observer>(
     let project = project.unwrap_or_else(|| session.project());
     if intent == Intent::Up {
         obs.subnets(&session, &project, &mut observed).await?;
+        obs.hosts(&session, &mut observed).await?;
     }
     let flavor = match intent {
         Intent::Up => obs.flavor(&observed).await?,

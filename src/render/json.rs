@@ -71,6 +71,10 @@ pub struct Port {
     /// Only where a scheme applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The port's URL through the proxy, only where it has a name (an `http` port of a session
+    /// with the proxy on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
 }
 
 fn state(c: &Container) -> &'static str {
@@ -97,6 +101,7 @@ pub fn session(
     project: &str,
     branch: Option<&str>,
     containers: &[Container],
+    proxy: &crate::desired::ProxySetting,
 ) -> Session {
     let mut sorted: Vec<&Container> = containers.iter().collect();
     sorted.sort_by(|a, b| a.service.cmp(&b.service));
@@ -121,6 +126,7 @@ pub fn session(
                         host_ip: published.host_ip.clone(),
                         host_port: published.host_port,
                         url: a.url(),
+                        proxy_url: crate::proxy::names::proxy_url(c, p.container_port, proxy.port),
                         host: a.host,
                         port: a.port,
                     })
@@ -129,7 +135,7 @@ pub fn session(
         })
         .collect();
     let vars = if containers.iter().any(|c| c.state == State::Running) {
-        session_vars(project, Path::new(dir), containers)
+        session_vars(project, Path::new(dir), containers, proxy)
             .into_iter()
             .collect()
     } else {
@@ -391,7 +397,15 @@ mod tests {
         ))
         .unwrap()
         .remove(0);
-        let s = || session("/w/s", "p-1", Some("b"), std::slice::from_ref(&c));
+        let s = || {
+            session(
+                "/w/s",
+                "p-1",
+                Some("b"),
+                std::slice::from_ref(&c),
+                &Default::default(),
+            )
+        };
         let mut plan = Plan::default();
         plan.drift.push(crate::plan::Drift::EnvFileDeleted);
         plan.graph.add_node(Step {
