@@ -10,6 +10,7 @@ pub mod git;
 pub mod hooks;
 pub mod node;
 pub mod process;
+pub mod proxy;
 pub mod routes;
 pub mod ssh;
 pub mod tree;

@@ -14,6 +14,7 @@ mod interrupts;
 mod journey;
 mod mcp;
 mod monorepo;
+mod names;
 mod output;
 mod ready;
 mod remote;

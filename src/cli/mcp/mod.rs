@@ -110,6 +110,14 @@ impl ServerHandler for Server {
                 None,
             ));
         };
+        if name == "proxy_focus" {
+            let arguments = request.arguments.clone().unwrap_or_default();
+            return Ok(match invoke::focus_dir(&arguments) {
+                Ok(dir) => focus(&dir, &self.ui),
+                Err(r) => failed(&r.message, r.hint.as_deref(), None),
+            }
+            .into());
+        }
         let invocation =
             match invoke::invocation(&name, &request.arguments.clone().unwrap_or_default()) {
                 Ok(i) => i,
@@ -134,6 +142,39 @@ impl ServerHandler for Server {
         };
         let output = run_child(&self.exe, &invocation, cancelled, progress, &self.ui).await;
         Ok(answer(&name, &invocation, output).into())
+    }
+}
+
+/// `proxy_focus`: focuses the session in `dir` for its project (in this process: the focus
+/// is one file in the proxy's state directory; the config names the project).
+fn focus(dir: &Path, ui: &Ui) -> CallToolResult {
+    let result = crate::context::session_dir(Some(dir)).and_then(|dir| {
+        let session = crate::context::load_identity(ui, &dir, false)?;
+        crate::proxy::focus::set(&session.config.project_name, &dir)?;
+        Ok((dir, session.config))
+    });
+    match result {
+        Ok((dir, config)) => {
+            let short = crate::proxy::names::focus_name(
+                "<service>",
+                &config.project_name,
+                &config.proxy.domain,
+            );
+            let doc = json!({
+                "schema": crate::render::json::SCHEMA,
+                "command": "proxy_focus",
+                "dir": dir,
+                "project": crate::proxy::names::lower(&config.project_name),
+                "domain": config.proxy.domain,
+            });
+            let mut r = CallToolResult::structured(doc);
+            r.content.insert(
+                0,
+                ContentBlock::text(format!("focused {}: {short} now reaches it", dir.display())),
+            );
+            r
+        }
+        Err(e) => failed(&e.message(), e.hint.as_deref(), None),
     }
 }
 
@@ -295,7 +336,7 @@ fn session_line(s: &Value) -> String {
         .and_then(Value::as_object)
         .map(|vars| {
             vars.iter()
-                .filter(|(k, _)| k.ends_with("_PORT"))
+                .filter(|(k, _)| k.ends_with("_PORT") || k.ends_with("_URL"))
                 .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
                 .collect()
         })
