@@ -392,11 +392,18 @@ mod tests {
     #[test]
     fn every_field_of_every_document_is_in_docs_json_md() {
         let docs = include_str!("../../docs/json.md");
-        let c: Container = crate::observed::containers_from_json(include_str!(
+        let mut c: Container = crate::observed::containers_from_json(include_str!(
             "../../tests/fixtures/containers-api-1.41.json"
         ))
         .unwrap()
-        .remove(0);
+        .into_iter()
+        .find(|c| c.service == "web")
+        .unwrap();
+        // A session with proxy names: its web port has a `proxy_url`.
+        c.labels
+            .insert(crate::compose::labels::HOST.into(), "s.p".into());
+        c.labels
+            .insert(crate::compose::labels::DOMAIN.into(), "localhost".into());
         let s = || {
             session(
                 "/w/s",

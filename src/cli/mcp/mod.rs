@@ -155,10 +155,10 @@ fn focus(dir: &Path, ui: &Ui) -> CallToolResult {
     });
     match result {
         Ok((dir, config)) => {
-            let short = crate::proxy::names::focus_name(
-                "<service>",
-                &config.project_name,
-                &config.proxy.domain,
+            let short = format!(
+                "<service>.{}.{}",
+                crate::proxy::names::lower(&config.project_name),
+                config.proxy.domain
             );
             let doc = json!({
                 "schema": crate::render::json::SCHEMA,
