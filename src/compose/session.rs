@@ -69,11 +69,20 @@ pub mod labels {
     pub const PROJECT: &str = "com.docker.compose.project";
 }
 
-/// The hash stored in [`labels::CONFIG_HASH`].
-pub fn config_hash(service: &Service, bind_address: &str) -> String {
+/// The hash stored in [`labels::CONFIG_HASH`]. The proxy labels count (a session that gains,
+/// changes or loses its name gets containers that carry it); without them the hash is what it
+/// was before names existed, so such sessions do not churn.
+pub fn config_hash(
+    service: &Service,
+    bind_address: &str,
+    proxy: Option<ProxyLabels<'_>>,
+) -> String {
     let mut text = serde_json::to_string(&service.raw).unwrap_or_default();
     text.push('\n');
     text.push_str(bind_address);
+    if let Some(p) = proxy {
+        text.push_str(&format!("\nproxy {} {} {}", p.host, p.domain, p.https));
+    }
     short_hash(text.as_bytes(), 12)
 }
 
@@ -124,7 +133,7 @@ pub(super) fn raw_service_labels(
     l.insert(labels::CREATED_AT.into(), ctx.created_at.into());
     l.insert(
         labels::CONFIG_HASH.into(),
-        config_hash(service, ctx.bind_address),
+        config_hash(service, ctx.bind_address, ctx.proxy),
     );
     l.insert(
         labels::PORTS.into(),

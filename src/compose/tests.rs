@@ -215,9 +215,26 @@ fn extends_and_include_are_resolved_into_the_model() {
 fn config_hash_follows_definition() {
     let a = model(&["services:\n  web:\n    image: x\n"]);
     let b = model(&["services:\n  web:\n    image: y\n"]);
-    let h = |m: &ComposeModel| config_hash(&m.services["web"], "127.0.0.1");
+    let h = |m: &ComposeModel| config_hash(&m.services["web"], "127.0.0.1", None);
     assert_ne!(h(&a), h(&b));
     assert_eq!(h(&a), h(&a.clone()));
+    // The proxy name counts (a session gaining or changing its name is recreated to carry
+    // it); without one the hash is the one sessions made before names carry.
+    let named = |host: &str| {
+        let p = ProxyLabels {
+            host,
+            domain: "localhost",
+            https: false,
+        };
+        config_hash(&a.services["web"], "127.0.0.1", Some(p))
+    };
+    assert_ne!(named("s.p"), h(&a));
+    assert_ne!(named("s.p"), named("s-2.p"));
+    assert_eq!(
+        h(&a),
+        "8a46b05c425f",
+        "the hash of a session without a name is unchanged"
+    );
 }
 
 #[test]

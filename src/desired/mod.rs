@@ -225,6 +225,15 @@ pub struct Inputs<'a> {
 pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Result<Desired> {
     let dir_text = inputs.dir.to_string_lossy();
     let repo_text = inputs.repo_root.map(|p| p.to_string_lossy().into_owned());
+    let proxy = inputs
+        .proxy_host
+        .as_deref()
+        .filter(|_| config.proxy.enabled)
+        .map(|host| compose::ProxyLabels {
+            host,
+            domain: &config.proxy.domain,
+            https: config.proxy.https,
+        });
     let ctx = SessionFileContext {
         dir: &dir_text,
         created_at: &inputs.created_at,
@@ -234,15 +243,7 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
         subnet: inputs.subnet,
         share_volumes: &config.share_volumes,
         data_from: inputs.data_from.as_deref(),
-        proxy: inputs
-            .proxy_host
-            .as_deref()
-            .filter(|_| config.proxy.enabled)
-            .map(|host| compose::ProxyLabels {
-                host,
-                domain: &config.proxy.domain,
-                https: config.proxy.https,
-            }),
+        proxy,
     };
     let session_file = compose::session_file(model, &ctx)?;
     for app in &inputs.selection.without {
@@ -285,7 +286,7 @@ pub fn desired(config: &Config, model: &ComposeModel, inputs: Inputs<'_>) -> Res
             name.clone(),
             DesiredService {
                 run,
-                config_hash: compose::config_hash(svc, &config.bind_address),
+                config_hash: compose::config_hash(svc, &config.bind_address, proxy),
                 ports: svc.ports.clone(),
                 host_network: svc.raw.get("network_mode").and_then(|m| m.as_str()) == Some("host"),
                 is_job: svc.job,

@@ -103,3 +103,45 @@ fn ok_bytes(o: &std::process::Output) -> Vec<u8> {
     ok(o);
     o.stdout.clone()
 }
+
+#[test]
+fn apply_names_a_session_made_without_names_and_unnames_it_when_the_proxy_is_turned_off() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    let port = squatter().to_string();
+    let env = [
+        ("DEV_PRISM_COMPOSE", Flavor::V2.env()),
+        ("DEV_PRISM_PROXY_PORT", port.as_str()),
+    ];
+    let dp = |args: &[&str]| dp_env(&repo.path, args, &env);
+    // Made without names (as a session from before them): direct URLs, no proxy contacted.
+    repo.write("session.config.yaml", "proxy: {enabled: false}\n");
+    let created = dp(&["create", "--in-place"]);
+    ok(&created);
+    assert!(!stderr(&created).contains("proxy"), "{}", stderr(&created));
+    let vars = env_vars(&repo.path.join(".env.session"));
+    assert_eq!(
+        vars["WEB_URL"],
+        format!("http://127.0.0.1:{}", vars["WEB_PORT"])
+    );
+    // The proxy turned on: apply gives the session its name, then nothing is left to do.
+    repo.write("session.config.yaml", "proxy: {domain: dev.test}\n");
+    ok(&dp(&["apply"]));
+    let name = repo.path.file_name().unwrap().to_string_lossy().to_string();
+    assert_eq!(
+        env_vars(&repo.path.join(".env.session"))["WEB_URL"],
+        format!("http://web.{name}.{name}.dev.test:{port}")
+    );
+    let plan = ok(&dp(&["plan"]));
+    assert!(plan.contains("No changes."), "{plan}");
+    // And off again: the name goes, the direct URL comes back.
+    repo.write("session.config.yaml", "proxy: {enabled: false}\n");
+    ok(&dp(&["apply"]));
+    let vars = env_vars(&repo.path.join(".env.session"));
+    assert_eq!(
+        vars["WEB_URL"],
+        format!("http://127.0.0.1:{}", vars["WEB_PORT"])
+    );
+}
