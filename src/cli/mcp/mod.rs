@@ -39,7 +39,7 @@ const INSTRUCTIONS: &str = "dev-prism gives each session its own git worktree an
 Docker Compose project on random host ports. Create one with `create` (repo: the absolute path \
 of the repository), then work in the returned `dir`. Every `dir` argument is an absolute path. \
 Take ports from `env` (or the session's `.env.session`), never from defaults such as 5432 or \
-3000: other sessions use them. `plan` shows what a command would do; `destroy` keeps \
+3000: other sessions use them; a web port's stable URL is its <SERVICE>_URL variable. `plan` shows what a command would do; `destroy` keeps \
 uncommitted work unless `force`.";
 
 struct Server {
