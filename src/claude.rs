@@ -26,6 +26,9 @@ Docker Compose project whose published ports are random host ports on 127.0.0.1.
    `--without web,admin` to leave app profiles out.
 2. Ports live in `.env.session` in the session directory (`<SERVICE>_PORT`, and
    `<SERVICE>_<CONTAINERPORT>_PORT` for further ports; `COMPOSE_PROJECT_NAME`, `SESSION_DIR`).
+   Web ports also have `<SERVICE>_URL`: the session's stable name through dev-prism's local
+   proxy (e.g. `http://web.feat-x.shop.localhost:7355`, the same after every restart; its own
+   cookies), or the direct URL when the proxy is off. Open and test the app at that URL.
    Read it or run `set -a; . ./.env.session; set +a` before starting tools. Never assume
    default ports such as 5432 or 3000: other sessions use them.
 3. `dev-prism info` shows services, health and ports (and restores a missing .env.session);
@@ -58,6 +61,12 @@ or a directory with `--in-place`) has its own containers on **random host ports*
 - Read `.env.session` in the session directory: `COMPOSE_PROJECT_NAME`, `SESSION_DIR`,
   `<SERVICE>_PORT` for each service's first published port and
   `<SERVICE>_<CONTAINERPORT>_PORT` for further ones.
+- Web ports also have `<SERVICE>_URL` (`<SERVICE>_<CONTAINERPORT>_URL` for further ones): the
+  session's own name through dev-prism's local proxy, such as
+  `http://web.feat-x.shop.localhost:7355`. It stays the same when the session restarts (the
+  port behind it changes) and keeps this session's cookies apart from other sessions'. Use
+  it for browsers, OAuth redirects and end-to-end tests; `dev-prism info` shows it with the
+  direct `127.0.0.1:PORT` alongside.
 - Or run `dev-prism env` (shell `export` lines; `--json` for an object), or call the `env`
   tool of the `dev-prism` MCP server with the absolute session directory.
 - Run tools with the ports in their environment: `dev-prism exec -- npm test`, or
@@ -68,7 +77,9 @@ or a directory with `--in-place`) has its own containers on **random host ports*
 `dev-prism info` says "no session found": create one with `dev-prism create` (a new worktree;
 its directory is the first line of stdout — work there) or `dev-prism create --in-place`
 (this directory). The MCP server offers the same as tools: `create`, `info`, `list`, `plan`,
-`apply`, `start`, `stop`, `destroy`, `logs`, `env`.
+`apply`, `start`, `stop`, `destroy`, `logs`, `env`, and `proxy_focus` (makes the short name
+`<service>.<project>.localhost` reach this session: one URL to register with an OAuth
+provider).
 
 ## Changing things
 
@@ -296,6 +307,9 @@ mod tests {
             .expect("description");
         assert!(description.contains(".env.session") && description.len() <= 1024);
         assert!(SKILL_TEXT.contains("dev-prism env"));
+        // The session's names: the URL variables and the focus tool.
+        assert!(SKILL_TEXT.contains("<SERVICE>_URL") && SKILL_TEXT.contains("proxy_focus"));
+        assert!(COMMAND_TEXT.contains("<SERVICE>_URL"));
     }
 
     #[test]

@@ -58,6 +58,8 @@ fn desire_and_plan(config: &Config, model: &ComposeModel, observed: &Observed) {
             subnet: crate::subnet::Net::parse("10.99.0.0/24"),
             data_from: None,
             project: desired::project_name(&config.project_name, Path::new(DIR)),
+            proxy_host: Some(crate::proxy::names::host_label("s1", &config.project_name)),
+            proxy: Default::default(),
         };
         let d = match desired::desired(config, model, inputs) {
             Ok(d) => d,
@@ -177,14 +179,14 @@ fn observed_containers(containers: Vec<Container>) {
     }
     observed::project_of(&containers);
     desired::address::needs_forward(&containers);
-    let vars = desired::session_vars("p", Path::new(DIR), &containers);
+    let vars = desired::session_vars("p", Path::new(DIR), &containers, &Default::default());
     desired::env_file_text(&vars);
-    render::port_lines(&containers);
+    render::port_lines(&containers, 7355);
     render::status(&containers);
     let rows = render::sessions(&containers);
-    render::list_text(&rows, 0, true);
-    render::info_text(DIR, "p", Some("main"), &containers, true);
-    render::json::to_string(&render::json::session(DIR, "p", None, &containers));
+    render::list_text(&rows, 0, true, 7355);
+    render::info_text(DIR, "p", Some("main"), &containers, true, &Default::default());
+    render::json::to_string(&render::json::session(DIR, "p", None, &containers, &Default::default()));
     let observed = Observed {
         containers,
         ..Default::default()

@@ -383,6 +383,25 @@ impl Engine {
             .map(move |e| e.map(drop).map_err(|e| self.api_error("watch events", e)))
     }
 
+    /// The proxy names (`dev-prism.host`) of every session on this engine but the one in
+    /// `dir`: ONE API call.
+    pub async fn proxy_hosts(&self, dir: &str) -> Result<Vec<String>> {
+        let list = self
+            .list(vec![
+                format!("{}=true", labels::MANAGED),
+                labels::HOST.to_string(),
+            ])
+            .await?;
+        let mut hosts: Vec<String> = list
+            .iter()
+            .filter(|c| c.working_dir() != Some(dir))
+            .filter_map(|c| c.label(labels::HOST).map(str::to_string))
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        Ok(hosts)
+    }
+
     /// Stops containers in parallel; they are kept with their volumes.
     pub async fn stop(&self, ids: &[String]) -> Result<()> {
         let mut set = tokio::task::JoinSet::new();

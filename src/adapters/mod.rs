@@ -11,6 +11,7 @@ pub mod hooks;
 pub mod node;
 pub mod outputs;
 pub mod process;
+pub mod proxy;
 pub mod routes;
 pub mod ssh;
 pub mod tree;

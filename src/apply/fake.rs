@@ -134,6 +134,19 @@ impl Observer for Fake {
     async fn flavor(&mut self, observed: &Observed) -> Result<Flavor> {
         Ok(crate::context::recorded_flavor(observed).unwrap_or(Flavor::V2))
     }
+
+    async fn hosts(&mut self, session: &Session, observed: &mut Observed) -> Result<()> {
+        if crate::context::needs_host(session, observed) {
+            let dir = session.dir.to_string_lossy();
+            observed.taken_hosts = self
+                .containers
+                .iter()
+                .filter(|c| c.working_dir() != Some(&dir))
+                .filter_map(|c| c.label(labels::HOST).map(str::to_string))
+                .collect();
+        }
+        Ok(())
+    }
 }
 
 impl Fake {
@@ -504,7 +517,7 @@ mod tests {
                 format!("write {DIR}/.env.session"),
                 format!("write {DIR}/app/.env.session"),
                 format!("write {DIR}/app/.env"),
-                "setup make seed with COMPOSE_PROJECT_NAME,SESSION_DIR,SESSION_HOST,DB_PORT,WEB_PORT,WEB_443_PORT".into(),
+                "setup make seed with COMPOSE_PROJECT_NAME,SESSION_DIR,SESSION_HOST,DB_PORT,WEB_PORT,WEB_443_PORT,WEB_URL,WEB_443_URL".into(),
             ]
         );
         assert_eq!(

@@ -200,7 +200,7 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
         } => {
             // Known after apply: render from what Docker reports now.
             let containers = fx.containers(desired).await?;
-            let vars = session_vars(&desired.project, &desired.dir, &containers);
+            let vars = session_vars(&desired.project, &desired.dir, &containers, &desired.proxy);
             let current = fx.read_file(path)?;
             match render_file(render, &vars, current.as_deref())? {
                 Some(bytes) => fx.write_file(&desired.dir, path, &bytes, *mode),
@@ -231,7 +231,7 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
         } => fx.delete_branch(branch, expected),
         Op::RunSetup { command } => {
             let containers = fx.containers(desired).await?;
-            let vars = session_vars(&desired.project, &desired.dir, &containers);
+            let vars = session_vars(&desired.project, &desired.dir, &containers, &desired.proxy);
             fx.run_setup(&desired.dir, command, &vars).await
         }
     }

@@ -45,6 +45,7 @@ pub(super) async fn converge(
             Kind::Failure => e.then(format!("then run `dev-prism {command}` again")),
             _ => e,
         })?;
+    super::ensure_proxy(&p.session.config, ui).await;
     super::print_session(
         ui,
         command,

@@ -58,6 +58,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                 .await?
                 .session_containers(&dir.to_string_lossy())
                 .await?;
+            super::ensure_proxy(&p.session.config, ui).await;
             ui.status(&format!(
                 "Session ready in {} ({ENV_FILE} written)",
                 dir.display()

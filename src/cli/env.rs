@@ -19,7 +19,12 @@ pub struct Args {
 pub(super) async fn vars(ctx: &mut Ctx, dir: &Path) -> Result<Vec<Var>> {
     let containers = running(ctx, dir).await?;
     let project = project_of(&containers).unwrap_or_default().to_string();
-    Ok(session_vars(&project, dir, &containers))
+    Ok(session_vars(
+        &project,
+        dir,
+        &containers,
+        &crate::proxy::setting(),
+    ))
 }
 
 /// The containers of the session in `dir`, when it runs (one API call).

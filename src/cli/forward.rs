@@ -145,7 +145,7 @@ fn remote_rows(containers: &[crate::observed::Container]) -> Vec<(String, Addres
     for c in &mut there {
         c.engine_host = EngineHost::Local;
     }
-    crate::render::published(&there)
+    crate::render::published(&there, crate::proxy::port())
         .into_iter()
         .map(|r| (r.var, r.address))
         .collect()

@@ -33,7 +33,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         .map(str::to_string)
         .unwrap_or_else(|| project_name("session", &dir));
     // Heal what was read: a missing or stale `.env.session`.
-    let healing = plan::env_file_plan(&project, &dir, &observed);
+    let proxy = crate::proxy::setting();
+    let healing = plan::env_file_plan(&project, &dir, &observed, &proxy);
     let mut fx = Real {
         ctx,
         repo: None,
@@ -67,7 +68,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         None
     };
     if ui.json {
-        let mut session = json::session(&dir_s, &project, branch.as_deref(), containers);
+        let mut session = json::session(&dir_s, &project, branch.as_deref(), containers, &proxy);
         session.last_activity = last_activity.map(json::rfc3339);
         session.disk = disk;
         ui.json_out(&json::doc(
@@ -79,7 +80,14 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             },
         ));
     } else {
-        let mut text = render::info_text(&dir_s, &project, branch.as_deref(), containers, ui.color);
+        let mut text = render::info_text(
+            &dir_s,
+            &project,
+            branch.as_deref(),
+            containers,
+            ui.color,
+            &proxy,
+        );
         // After the header lines, before the services.
         let mut extra = String::new();
         if let Some(from) = data_from {

@@ -23,6 +23,7 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let engine = ctx.engine().await?;
     let containers = engine.all_sessions().await?;
+    let proxy = crate::proxy::setting();
     let mut rows: Vec<_> = render::sessions(&containers)
         .into_iter()
         .filter(|r| args.all || r.up() > 0)
@@ -45,7 +46,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             .iter()
             .map(|r| {
                 let project = project_of(&r.containers).unwrap_or("");
-                let mut s = json::session(&r.dir, project, r.branch.as_deref(), &r.containers);
+                let mut s = json::session(&r.dir, project, r.branch.as_deref(), &r.containers, &proxy);
                 s.last_activity = r.last_activity.map(json::rfc3339);
                 s.disk = r.disk;
                 s
@@ -59,7 +60,12 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             "No running sessions. (`dev-prism list --all` includes stopped ones.)"
         });
     } else {
-        ui.out(&render::list_text(&rows, crate::util::now_ms(), ui.color));
+        ui.out(&render::list_text(
+            &rows,
+            crate::util::now_ms(),
+            ui.color,
+            proxy.port,
+        ));
     }
     Ok(0)
 }

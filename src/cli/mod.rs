@@ -186,6 +186,7 @@ pub(crate) fn print_session(
             project,
             branch.as_deref(),
             containers,
+            &crate::proxy::setting(),
         );
         ui.json_out(&crate::render::json::doc(
             command,
@@ -195,10 +196,10 @@ pub(crate) fn print_session(
         ui.out(&format!(
             "{}\n{}",
             dir.display(),
-            crate::render::port_lines(containers)
+            crate::render::port_lines(containers, crate::proxy::port())
         ));
     } else {
-        ui.out(&crate::render::port_lines(containers));
+        ui.out(&crate::render::port_lines(containers, crate::proxy::port()));
     }
     warn_if_remote_loopback(ui, dir, containers);
 }
@@ -280,6 +281,48 @@ pub async fn dispatch(cli: Cli, ui: &Ui) -> Result<i32> {
         Command::Doctor(a) => doctor::run(a, &mut ctx, ui).await,
         Command::Completions(a) => completions::run(a, ui),
         Command::Man(a) => completions::man(a, ui),
+    }
+}
+
+/// With `proxy.enabled`, makes sure the background proxy answers on its port (after `create`,
+/// `start`, `apply`): starts it when nothing does (one progress line), warns once when
+/// something else holds the port. Never a failure: the session's names and env files do not
+/// depend on the proxy answering right now.
+pub(crate) async fn ensure_proxy(config: &crate::config::Config, ui: &Ui) {
+    use crate::adapters::proxy::{self, Probe};
+    if !config.proxy.enabled {
+        return;
+    }
+    let port = crate::proxy::port();
+    let found = tokio::task::spawn_blocking(move || proxy::probe(port))
+        .await
+        .unwrap_or(Probe::Nothing);
+    match found {
+        Probe::Ours => {}
+        Probe::Other(what) => ui.warn(&format!(
+            "port {port} is held by another program ({what}), not dev-prism's proxy: the session's names ({}) do not answer until it is free, or until DEV_PRISM_PROXY_PORT names a free port; the direct addresses work",
+            config.proxy.domain
+        )),
+        Probe::Nothing => {
+            ui.status(&format!("Starting the dev-prism proxy on 127.0.0.1:{port}"));
+            let trace = ui.trace().clone();
+            let started = match std::env::current_exe() {
+                Ok(exe) => tokio::task::spawn_blocking(move || {
+                    proxy::start(&exe, std::time::Duration::from_secs(10), &trace)
+                })
+                .await
+                .unwrap_or_else(|e| Err(crate::error::Error::failure(e.to_string()))),
+                Err(e) => Err(crate::error::Error::failure(format!(
+                    "cannot find this program's path: {e}"
+                ))),
+            };
+            if let Err(e) = started {
+                ui.warn(&format!(
+                    "{}; the session's names do not answer until the proxy runs (`dev-prism proxy start`); the direct addresses work",
+                    e.message()
+                ));
+            }
+        }
     }
 }
 

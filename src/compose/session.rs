@@ -26,6 +26,17 @@ pub struct SessionFileContext<'a> {
     pub volume_suffix: &'a str,
     /// Default limits (`resources`) for services that set none of their own.
     pub resources: crate::config::Resources,
+    /// The session's proxy names (`dev-prism.host`, `dev-prism.domain`), when the proxy is on.
+    pub proxy: Option<ProxyLabels<'a>>,
+}
+
+/// What the session's containers say about its proxy names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProxyLabels<'a> {
+    /// `<session>.<project>`.
+    pub host: &'a str,
+    pub domain: &'a str,
+    pub https: bool,
 }
 
 /// Labels every container of the session carries (a service adds its own on top).
@@ -52,14 +63,28 @@ pub mod labels {
     /// The directory whose session the session's volumes were copied from (`create
     /// --data-from`), on its containers and volumes; absent when they were not.
     pub const DATA_FROM: &str = "dev-prism.data_from";
+    /// The session's name for the proxy: `<session>.<project>` (see
+    /// [`crate::proxy::names::host_label`]), fixed at create and unique among the engine's
+    /// sessions; absent when the proxy is off (`proxy.enabled: false`): no route.
+    pub const HOST: &str = "dev-prism.host";
+    /// The proxy's domain the session's names end in (config `proxy.domain`).
+    pub const DOMAIN: &str = "dev-prism.domain";
+    /// `true` when the session's proxy URLs are `https://` (config `proxy.https`).
+    pub const HTTPS: &str = "dev-prism.https";
     /// Compose's own project label.
     pub const PROJECT: &str = "com.docker.compose.project";
 }
 
-/// The hash stored in [`labels::CONFIG_HASH`]: the service's definition, the bind address
-/// and the default limits it gets (only when it gets any, so a session made before
-/// `resources` existed keeps its hash).
-pub fn config_hash(service: &Service, bind_address: &str, resources: &Resources) -> String {
+/// The hash stored in [`labels::CONFIG_HASH`]: the service's definition, the bind address,
+/// the default limits it gets (only when it gets any, so a session made before `resources`
+/// existed keeps its hash) and the proxy labels (a session that gains, changes or loses its
+/// name gets containers that carry it; without them the hash is what it was before names).
+pub fn config_hash(
+    service: &Service,
+    bind_address: &str,
+    resources: &Resources,
+    proxy: Option<ProxyLabels<'_>>,
+) -> String {
     let mut text = serde_json::to_string(&service.raw).unwrap_or_default();
     text.push('\n');
     text.push_str(bind_address);
@@ -69,6 +94,9 @@ pub fn config_hash(service: &Service, bind_address: &str, resources: &Resources)
             "\nlimits {:?} {:?}",
             limits.memory, limits.nano_cpus
         ));
+    }
+    if let Some(p) = proxy {
+        text.push_str(&format!("\nproxy {} {} {}", p.host, p.domain, p.https));
     }
     short_hash(text.as_bytes(), 12)
 }
@@ -140,7 +168,7 @@ pub(super) fn raw_service_labels(
     l.insert(labels::CREATED_AT.into(), ctx.created_at.into());
     l.insert(
         labels::CONFIG_HASH.into(),
-        config_hash(service, ctx.bind_address, &ctx.resources),
+        config_hash(service, ctx.bind_address, &ctx.resources, ctx.proxy),
     );
     l.insert(
         labels::PORTS.into(),
@@ -163,6 +191,13 @@ pub(super) fn raw_service_labels(
     }
     if let Some(from) = ctx.data_from {
         l.insert(labels::DATA_FROM.into(), from.into());
+    }
+    if let Some(proxy) = ctx.proxy {
+        l.insert(labels::HOST.into(), proxy.host.into());
+        l.insert(labels::DOMAIN.into(), proxy.domain.into());
+        if proxy.https {
+            l.insert(labels::HTTPS.into(), "true".into());
+        }
     }
     l
 }

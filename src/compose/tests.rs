@@ -22,6 +22,7 @@ fn ctx(flavor: Flavor) -> SessionFileContext<'static> {
         data_from: None,
         volume_suffix: "0123456789abcdef",
         resources: Default::default(),
+        proxy: None,
     }
 }
 
@@ -216,9 +217,26 @@ fn extends_and_include_are_resolved_into_the_model() {
 fn config_hash_follows_definition() {
     let a = model(&["services:\n  web:\n    image: x\n"]);
     let b = model(&["services:\n  web:\n    image: y\n"]);
-    let h = |m: &ComposeModel| config_hash(&m.services["web"], "127.0.0.1", &Default::default());
+    let h = |m: &ComposeModel| config_hash(&m.services["web"], "127.0.0.1", &Default::default(), None);
     assert_ne!(h(&a), h(&b));
     assert_eq!(h(&a), h(&a.clone()));
+    // The proxy name counts (a session gaining or changing its name is recreated to carry
+    // it); without one the hash is the one sessions made before names carry.
+    let named = |host: &str| {
+        let p = ProxyLabels {
+            host,
+            domain: "localhost",
+            https: false,
+        };
+        config_hash(&a.services["web"], "127.0.0.1", &Default::default(), Some(p))
+    };
+    assert_ne!(named("s.p"), h(&a));
+    assert_ne!(named("s.p"), named("s-2.p"));
+    assert_eq!(
+        h(&a),
+        "8a46b05c425f",
+        "the hash of a session without a name is unchanged"
+    );
 }
 
 #[test]
@@ -431,15 +449,45 @@ fn default_limits_go_to_services_without_their_own() {
     }
     // A limit is part of the service's hash (a changed limit is drift); no limit, no change.
     let plain = &m.services["plain"];
-    let before = config_hash(plain, "127.0.0.1", &Default::default());
-    assert_ne!(config_hash(plain, "127.0.0.1", &resources), before);
+    let before = config_hash(plain, "127.0.0.1", &Default::default(), None);
+    assert_ne!(config_hash(plain, "127.0.0.1", &resources, None), before);
     let own = crate::config::Resources {
         memory: Some(2 << 30),
         nano_cpus: None,
     };
     let mem_only = &m.services["own_mem"];
     assert_eq!(
-        config_hash(mem_only, "127.0.0.1", &own),
-        config_hash(mem_only, "127.0.0.1", &Default::default())
+        config_hash(mem_only, "127.0.0.1", &own, None),
+        config_hash(mem_only, "127.0.0.1", &Default::default(), None)
     );
+}
+
+#[test]
+fn the_proxy_names_are_labels_on_every_service_only_when_the_proxy_is_on() {
+    let m = model(&["services:\n  db: {image: x}\n  web: {image: x, ports: [80]}\n"]);
+    for flavor in [Flavor::V2, Flavor::V1] {
+        let on = session_file(
+            &m,
+            &SessionFileContext {
+                proxy: Some(ProxyLabels {
+                    host: "feat-x.shop",
+                    domain: "localhost",
+                    https: true,
+                }),
+                ..ctx(flavor)
+            },
+        )
+        .unwrap();
+        let doc: Value = serde_saphyr::from_str(&on).unwrap();
+        for svc in ["db", "web"] {
+            let l = &doc["services"][svc]["labels"];
+            assert_eq!(l[labels::HOST], "feat-x.shop", "{on}");
+            assert_eq!(l[labels::DOMAIN], "localhost", "{on}");
+            assert_eq!(l[labels::HTTPS], "true", "{on}");
+        }
+        assert_eq!(label_in(&on, labels::HOST).as_deref(), Some("feat-x.shop"));
+        let off = session_file(&m, &ctx(flavor)).unwrap();
+        assert!(!off.contains(labels::HOST), "{off}");
+        assert!(!off.contains(labels::DOMAIN), "{off}");
+    }
 }

@@ -103,6 +103,39 @@ pub struct RawConfig {
     /// How many sessions of this repository may run at once (`create`/`start`/`apply`
     /// refuse beyond it).
     pub max_running: Option<u64>,
+    /// The local reverse proxy's names for the session's web ports.
+    pub proxy: Option<RawProxy>,
+}
+
+/// `proxy: {enabled, domain, https}`, every key optional.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawProxy {
+    /// Names through the proxy (default true); false: direct URLs only.
+    pub enabled: Option<bool>,
+    /// The domain names end in (default `localhost`).
+    pub domain: Option<String>,
+    /// `https://` names with a local CA (default false).
+    pub https: Option<bool>,
+}
+
+/// The proxy settings with defaults applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyConfig {
+    pub enabled: bool,
+    /// Lowercase, a valid DNS name.
+    pub domain: String,
+    pub https: bool,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            enabled: true,
+            domain: "localhost".into(),
+            https: false,
+        }
+    }
 }
 
 /// `resources` as written: `memory` as `2g`/`512m` or bytes, `cpus` as a number.
@@ -278,6 +311,8 @@ pub struct Config {
     pub resources: Resources,
     /// `maxRunning`: how many sessions of the repository may run at once.
     pub max_running: Option<u64>,
+    /// The proxy's names for the session (`proxy`).
+    pub proxy: ProxyConfig,
     /// The file this came from, if any.
     pub source: Option<PathBuf>,
 }
@@ -550,9 +585,27 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         }
         n => n,
     };
+    let proxy = raw.proxy.unwrap_or_default();
+    let domain = proxy
+        .domain
+        .map(|d| d.trim().trim_end_matches('.').to_lowercase())
+        .unwrap_or_else(|| "localhost".into());
+    if !crate::proxy::names::is_dns_name(&domain) || domain.len() > 200 {
+        return Err(Error::config(
+            file(),
+            format!("proxy.domain `{domain}` is not a DNS name"),
+        )
+        .with_hint("use `localhost` (the default) or a domain whose names point at 127.0.0.1, such as dev.example.com"));
+    }
+    let proxy = ProxyConfig {
+        enabled: proxy.enabled.unwrap_or(true),
+        domain,
+        https: proxy.https.unwrap_or(false),
+    };
     Ok(Config {
         resources,
         max_running,
+        proxy,
         subnet_pool,
         project_name,
         sessions_dir,
@@ -884,6 +937,49 @@ mod tests {
     fn jobs_key() {
         let c = resolve(yaml("jobs: [migrate]\n").unwrap(), Path::new("/r"), None).unwrap();
         assert_eq!(c.jobs, vec!["migrate"]);
+    }
+
+    #[test]
+    fn proxy_key() {
+        let c = resolve(RawConfig::default(), Path::new("/r"), None).unwrap();
+        assert_eq!(c.proxy, ProxyConfig::default());
+        assert!(c.proxy.enabled && c.proxy.domain == "localhost" && !c.proxy.https);
+        let raw =
+            yaml("proxy:\n  enabled: false\n  domain: Dev.Example.com\n  https: true\n").unwrap();
+        let c = resolve(raw, Path::new("/r"), None).unwrap();
+        assert_eq!(
+            c.proxy,
+            ProxyConfig {
+                enabled: false,
+                domain: "dev.example.com".into(),
+                https: true
+            }
+        );
+        for bad in ["under_score.com", "a..b", "-x.com", "", "ex ample.com"] {
+            let raw = RawConfig {
+                proxy: Some(RawProxy {
+                    domain: Some(bad.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let err = resolve(raw, Path::new("/r"), None).unwrap_err();
+            assert!(err.message().contains("proxy.domain"), "{}", err.message());
+        }
+        let err = yaml("proxy:\n  enabled: true\n  port: 80\n").unwrap_err();
+        assert!(
+            err.message()
+                .starts_with("session.config.yaml:3:3: unknown field `port`"),
+            "{}",
+            err.message()
+        );
+        let err = parse(
+            r#"{"proxy":{"https":"yes"}}"#,
+            Path::new("c.json"),
+            Format::Json,
+        )
+        .unwrap_err();
+        assert!(err.message().starts_with("c.json:1:"), "{}", err.message());
     }
 
     #[test]

@@ -213,6 +213,7 @@ pub fn desired_seeded(
     let data_from = data_from.or_else(|| recorded(observed, labels::DATA_FROM));
     let created_at =
         recorded(observed, labels::CREATED_AT).unwrap_or_else(|| UtcTime::now().rfc3339());
+    let proxy_host = proxy_host(session, observed);
     let linked_worktree = session
         .main_root
         .as_deref()
@@ -243,8 +244,38 @@ pub fn desired_seeded(
             )?,
             data_from,
             project: session.project_for(observed),
+            proxy_host,
+            proxy: crate::proxy::setting(),
         },
     )
+}
+
+/// The session's proxy name: what its containers carry (fixed at create, kept by every later
+/// rewrite), else — a new session, one made before names, or one whose containers were
+/// removed — `<dir name>.<projectName>` lowered, numbered past the names other sessions took.
+/// The session file's record is not kept: with no container, another session may have taken
+/// the name since.
+fn proxy_host(session: &Session, observed: &Observed) -> Option<String> {
+    if !session.config.proxy.enabled {
+        return None;
+    }
+    if let Some(host) = observed
+        .containers
+        .iter()
+        .find_map(|c| c.label(labels::HOST))
+    {
+        return Some(host.to_string());
+    }
+    let dir_name = session
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let host = crate::proxy::names::host_label(&dir_name, &session.config.project_name);
+    Some(crate::proxy::names::unique_host(
+        &host,
+        &observed.taken_hosts,
+    ))
 }
 
 #[cfg(test)]
@@ -298,5 +329,38 @@ mod tests {
         });
         let healed = desired_for(&s, &observed, Flavor::V2, &wants).unwrap();
         assert_eq!(seeded(&healed).as_deref(), Some("/w/main"));
+    }
+
+    #[test]
+    fn the_proxy_name_is_kept_from_the_containers_else_chosen_unique() {
+        let mut s = session();
+        s.dir = "/w/Feat_X".into();
+        s.config.project_name = "Shop".into();
+        let mut observed = Observed::default();
+        let host = |o: &Observed, s: &Session| {
+            let d = desired_for(s, o, Flavor::V2, &Wants::default()).unwrap();
+            compose::label_in(&d.session_file, labels::HOST)
+        };
+        assert_eq!(host(&observed, &s).as_deref(), Some("feat-x.shop"));
+        // Another session (`feat-x`, lowered alike) took it: the next number.
+        observed.taken_hosts = vec!["feat-x.shop".into(), "feat-x-2.shop".into()];
+        assert_eq!(host(&observed, &s).as_deref(), Some("feat-x-3.shop"));
+        // The containers' name is kept, whatever is taken or recorded in the session file.
+        observed.containers.push(Container {
+            id: "c1".into(),
+            name: "db-1".into(),
+            service: "db".into(),
+            state: State::Stopped,
+            health: Health::None,
+            exit_code: None,
+            status: String::new(),
+            ports: vec![],
+            labels: [(labels::HOST.to_string(), "feat-x.shop".to_string())].into(),
+            engine_host: Default::default(),
+        });
+        assert_eq!(host(&observed, &s).as_deref(), Some("feat-x.shop"));
+        // The proxy off: no name.
+        s.config.proxy.enabled = false;
+        assert_eq!(host(&observed, &s), None);
     }
 }

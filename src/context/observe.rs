@@ -43,6 +43,23 @@ pub trait Observer: Send {
     ) -> impl Future<Output = Result<crate::observed::Owners>> + Send;
     /// The Compose flavour to bring the session up with.
     fn flavor(&mut self, observed: &Observed) -> impl Future<Output = Result<Flavor>> + Send;
+    /// For bringing the session up: the proxy names other sessions took, when this session
+    /// needs one (see [`needs_host`]).
+    fn hosts(
+        &mut self,
+        session: &Session,
+        observed: &mut Observed,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Whether the session needs a proxy name chosen: the proxy is on and none of its containers
+/// carries one (a new session, one made before names, or one whose containers were removed).
+pub fn needs_host(session: &Session, observed: &Observed) -> bool {
+    session.config.proxy.enabled
+        && !observed
+            .containers
+            .iter()
+            .any(|c| c.label(labels::HOST).is_some())
 }
 
 /// Observes the session in `dir`: its files and its containers (one API call).
@@ -116,6 +133,14 @@ impl Observer for Ctx {
 
     async fn flavor(&mut self, observed: &Observed) -> Result<Flavor> {
         flavor(self, observed)
+    }
+
+    async fn hosts(&mut self, session: &Session, observed: &mut Observed) -> Result<()> {
+        if needs_host(session, observed) {
+            let dir = session.dir.to_string_lossy();
+            observed.taken_hosts = self.engine().await?.proxy_hosts(&dir).await?;
+        }
+        Ok(())
     }
 }
 

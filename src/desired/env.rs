@@ -19,8 +19,45 @@ pub fn port_var_name(service: &str, index: usize, spec: &PortSpec) -> String {
     }
 }
 
+/// The variable name of a service's `index`-th port where a URL applies: `<SERVICE>_URL` for
+/// the first, `<SERVICE>_<CONTAINERPORT>_URL` for the others.
+pub fn url_var_name(service: &str, index: usize, container_port: u16) -> String {
+    let base = env_name(service);
+    if index == 0 {
+        format!("{base}_URL")
+    } else {
+        format!("{base}_{container_port}_URL")
+    }
+}
+
+/// The variable naming the proxy's CA for Node (`proxy.https`).
+pub const CA_VAR: &str = "NODE_EXTRA_CA_CERTS";
+
+/// What the session's URL variables depend on besides Docker's answer: the port the proxy
+/// listens on and where its CA certificate is (the same for every session of this user; read
+/// once at the edge, see [`crate::proxy::setting`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxySetting {
+    pub port: u16,
+    pub ca_cert: String,
+}
+
+impl Default for ProxySetting {
+    /// The default port, the CA under `~/.local/state` (tests).
+    fn default() -> Self {
+        ProxySetting {
+            port: crate::proxy::DEFAULT_PORT,
+            ca_cert: "/home/user/.local/state/dev-prism/ca.pem".into(),
+        }
+    }
+}
+
 /// The variables the session will have once its running services publish their ports.
-pub(super) fn known_vars(services: &BTreeMap<String, DesiredService>) -> Vec<String> {
+pub(super) fn known_vars(
+    config: &Config,
+    model: &ComposeModel,
+    services: &BTreeMap<String, DesiredService>,
+) -> Vec<String> {
     let mut names = vec![
         "COMPOSE_PROJECT_NAME".to_string(),
         "SESSION_DIR".to_string(),
@@ -30,6 +67,16 @@ pub(super) fn known_vars(services: &BTreeMap<String, DesiredService>) -> Vec<Str
         for (i, spec) in svc.ports.iter().enumerate() {
             names.push(port_var_name(name, i, spec));
         }
+        let declared = model.services.get(name).and_then(|s| s.scheme.as_deref());
+        let with_url = svc.ports.iter().filter(|spec| {
+            address::scheme_for(declared, spec.container_port, &spec.protocol).is_some()
+        });
+        for (i, spec) in with_url.enumerate() {
+            names.push(url_var_name(name, i, spec.container_port));
+        }
+    }
+    if config.proxy.enabled && config.proxy.https {
+        names.push(CA_VAR.to_string());
     }
     names
 }
@@ -74,7 +121,7 @@ pub(super) fn derived_files(
     services: &BTreeMap<String, DesiredService>,
     rewrite_env_files: bool,
 ) -> Result<Vec<DerivedFile>> {
-    let known = known_vars(services);
+    let known = known_vars(config, model, services);
     let mut out = vec![DerivedFile {
         path: ENV_FILE.into(),
         render: Render::EnvSession,
@@ -162,10 +209,16 @@ pub fn render_file(
 /// A session variable: name and value.
 pub type Var = (String, String);
 
-/// The session's variables, from Docker's answer alone: `COMPOSE_PROJECT_NAME`, `SESSION_DIR`,
-/// `SESSION_HOST` (where the ports are bound, as reached from this machine), then `<SERVICE>_PORT` for each service's first published port and
-/// `<SERVICE>_<CONTAINERPORT>_PORT` for the others.
-pub fn session_vars(project: &str, dir: &Path, containers: &[Container]) -> Vec<Var> {
+/// The session's variables, from Docker's answer and the proxy's port alone:
+/// `COMPOSE_PROJECT_NAME`, `SESSION_DIR`, `SESSION_HOST` (where the ports are bound, as reached
+/// from this machine), then per service (see [`port_vars`]) `<SERVICE>_PORT` …, `<SERVICE>_URL`
+/// …, and `NODE_EXTRA_CA_CERTS` when the session's proxy names are `https://`.
+pub fn session_vars(
+    project: &str,
+    dir: &Path,
+    containers: &[Container],
+    proxy: &ProxySetting,
+) -> Vec<Var> {
     let mut vars = vec![
         ("COMPOSE_PROJECT_NAME".to_string(), project.to_string()),
         (
@@ -177,23 +230,48 @@ pub fn session_vars(project: &str, dir: &Path, containers: &[Container]) -> Vec<
             address::session_host(containers),
         ),
     ];
-    vars.extend(port_vars(containers));
+    vars.extend(port_vars(containers, proxy));
+    let https = containers.iter().any(|c| {
+        c.state == State::Running
+            && c.label(labels::HOST).is_some()
+            && c.label(labels::HTTPS) == Some("true")
+    });
+    if https {
+        vars.push((CA_VAR.to_string(), proxy.ca_cert.clone()));
+    }
     vars
 }
 
-/// The port variables alone, in service-name order.
-pub fn port_vars(containers: &[Container]) -> Vec<Var> {
+/// The port and URL variables, in service-name order: a service's `<SERVICE>_PORT`,
+/// `<SERVICE>_<CONTAINERPORT>_PORT` …, then `<SERVICE>_URL`, `<SERVICE>_<CONTAINERPORT>_URL`
+/// … for its ports where a URL applies (README "Addresses and URLs"): the proxy's name for the
+/// port when the session has one (label `dev-prism.host`, i.e. `proxy.enabled`), else the
+/// direct `http://HOST:PORT`. Never whether the proxy answers right now: the file must not
+/// change with it.
+pub fn port_vars(containers: &[Container], proxy: &ProxySetting) -> Vec<Var> {
     let mut by_service: BTreeMap<&str, &Container> = BTreeMap::new();
     for c in containers.iter().filter(|c| c.state == State::Running) {
         by_service.entry(c.service.as_str()).or_insert(c);
     }
     let mut vars = vec![];
     for (service, c) in by_service {
+        let mut urls = vec![];
         for (i, spec) in c.declared_ports().iter().enumerate() {
-            if let Some(port) = c.host_port(spec) {
-                vars.push((port_var_name(service, i, spec), port.to_string()));
+            let Some(published) = c.ports.iter().find(|p| &p.spec == spec) else {
+                continue;
+            };
+            vars.push((
+                port_var_name(service, i, spec),
+                published.host_port.to_string(),
+            ));
+            let url = crate::proxy::names::proxy_url(c, spec.container_port, proxy.port)
+                .or_else(|| address::address(c, published).url());
+            if let Some(url) = url {
+                let name = url_var_name(service, urls.len(), spec.container_port);
+                urls.push((name, url));
             }
         }
+        vars.extend(urls);
     }
     vars
 }

@@ -297,6 +297,9 @@ pub struct Observed {
     pub images: Vec<String>,
     /// Which subnets are taken, observed only when the session's network needs a new one.
     pub subnets: Option<crate::subnet::Facts>,
+    /// The proxy names (`dev-prism.host`) other sessions' containers carry, observed only
+    /// when this session needs a name (the proxy is on and no container of it carries one).
+    pub taken_hosts: Vec<String>,
 }
 
 /// Everything on the engine that carries one Compose project's label: who owns the name.

@@ -65,6 +65,7 @@ pub(super) fn derived_steps(
         &desired.dir,
         &desired.derived,
         observed,
+        &desired.proxy,
         after_start,
     )
 }
@@ -75,9 +76,10 @@ fn file_steps(
     dir: &std::path::Path,
     files: &[DerivedFile],
     observed: &Observed,
+    proxy: &crate::desired::ProxySetting,
     after_start: bool,
 ) -> Vec<Step> {
-    let vars = session_vars(project, dir, &observed.containers);
+    let vars = session_vars(project, dir, &observed.containers, proxy);
     let mut steps = vec![];
     for f in files {
         let path = dir.join(&f.path);
@@ -126,7 +128,12 @@ fn file_steps(
 
 /// `.env.session` alone, from Docker's answer: what `info` heals without loading the config.
 /// Empty when nothing runs (starting is not a reader's business) or the file is right.
-pub fn env_file_plan(project: &str, dir: &std::path::Path, observed: &Observed) -> Plan {
+pub fn env_file_plan(
+    project: &str,
+    dir: &std::path::Path,
+    observed: &Observed,
+    proxy: &crate::desired::ProxySetting,
+) -> Plan {
     let mut plan = Plan::default();
     if observed
         .containers
@@ -138,7 +145,7 @@ pub fn env_file_plan(project: &str, dir: &std::path::Path, observed: &Observed) 
             render: Render::EnvSession,
             mode: 0o600,
         };
-        for step in file_steps(project, dir, &[env], observed, false) {
+        for step in file_steps(project, dir, &[env], observed, proxy, false) {
             plan.add(step, &[]);
         }
     }

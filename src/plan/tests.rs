@@ -713,7 +713,12 @@ fn converged_with(d: &Desired, services: &[&str]) -> Observed {
         .enumerate()
         .map(|(i, s)| container(d, s, State::Running, 40001 + i as u16))
         .collect();
-    let env = env_file_text(&session_vars(&d.project, Path::new(DIR), &containers));
+    let env = env_file_text(&session_vars(
+        &d.project,
+        Path::new(DIR),
+        &containers,
+        &d.proxy,
+    ));
     Observed {
         session_file: Some(d.session_file.clone()),
         env_file: Some((env, 0o100600)),

@@ -93,3 +93,12 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| Error::io("write", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io("write", path, e))
 }
+
+/// What the session's URL variables depend on besides Docker's answer, read from the
+/// environment once, at the edge.
+pub fn setting() -> crate::desired::ProxySetting {
+    crate::desired::ProxySetting {
+        port: port(),
+        ca_cert: ca_cert_path().to_string_lossy().into_owned(),
+    }
+}

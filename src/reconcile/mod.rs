@@ -114,6 +114,7 @@ pub async fn prepare_from<O: Observer>(
         .check(&owner, &project, !made)?;
     if intent == Intent::Up {
         obs.subnets(&session, &project, &mut observed).await?;
+        obs.hosts(&session, &mut observed).await?;
     }
     let flavor = match intent {
         Intent::Up => obs.flavor(&observed).await?,

@@ -47,6 +47,10 @@ impl Observer for Shared {
     async fn flavor(&mut self, observed: &Observed) -> Result<crate::compose::Flavor> {
         self.0.lock().await.flavor(observed).await
     }
+
+    async fn hosts(&mut self, s: &Session, o: &mut Observed) -> Result<()> {
+        self.0.lock().await.hosts(s, o).await
+    }
 }
 
 impl World for Shared {

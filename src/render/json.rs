@@ -78,6 +78,10 @@ pub struct Port {
     /// Only where a scheme applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The port's URL through the proxy, only where it has a name (an `http` port of a session
+    /// with the proxy on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_url: Option<String>,
 }
 
 fn state(c: &Container) -> &'static str {
@@ -104,6 +108,7 @@ pub fn session(
     project: &str,
     branch: Option<&str>,
     containers: &[Container],
+    proxy: &crate::desired::ProxySetting,
 ) -> Session {
     let mut sorted: Vec<&Container> = containers.iter().collect();
     sorted.sort_by(|a, b| a.service.cmp(&b.service));
@@ -128,6 +133,7 @@ pub fn session(
                         host_ip: published.host_ip.clone(),
                         host_port: published.host_port,
                         url: a.url(),
+                        proxy_url: crate::proxy::names::proxy_url(c, p.container_port, proxy.port),
                         host: a.host,
                         port: a.port,
                     })
@@ -136,7 +142,7 @@ pub fn session(
         })
         .collect();
     let vars = if containers.iter().any(|c| c.state == State::Running) {
-        session_vars(project, Path::new(dir), containers)
+        session_vars(project, Path::new(dir), containers, proxy)
             .into_iter()
             .collect()
     } else {
@@ -440,7 +446,7 @@ mod tests {
         let rows = crate::render::sessions(&[service.clone(), copy.clone()]);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].containers, vec![service.clone()]);
-        let text = crate::render::list_text(&rows, 0, false);
+        let text = crate::render::list_text(&rows, 0, false, 7355);
         assert!(!text.contains("(volume copy)"), "{text}");
         // A session whose copy is still running: listed, with no container of its own yet.
         let mut other = copy.clone();
@@ -449,7 +455,7 @@ mod tests {
             .insert(labels::WORKING_DIR.into(), "/w/t".into());
         let rows = crate::render::sessions(&[other]);
         assert_eq!((rows.len(), rows[0].containers.len()), (1, 0));
-        let doc = session("/w/t", "p", None, &rows[0].containers);
+        let doc = session("/w/t", "p", None, &rows[0].containers, &Default::default());
         assert!(serde_json::to_value(doc).unwrap()["services"]
             .as_array()
             .unwrap()
@@ -459,12 +465,27 @@ mod tests {
     #[test]
     fn every_field_of_every_document_is_in_docs_json_md() {
         let docs = include_str!("../../docs/json.md");
-        let c: Container = crate::observed::containers_from_json(include_str!(
+        let mut c: Container = crate::observed::containers_from_json(include_str!(
             "../../tests/fixtures/containers-api-1.41.json"
         ))
         .unwrap()
-        .remove(0);
-        let s = || session("/w/s", "p-1", Some("b"), std::slice::from_ref(&c));
+        .into_iter()
+        .find(|c| c.service == "web")
+        .unwrap();
+        // A session with proxy names: its web port has a `proxy_url`.
+        c.labels
+            .insert(crate::compose::labels::HOST.into(), "s.p".into());
+        c.labels
+            .insert(crate::compose::labels::DOMAIN.into(), "localhost".into());
+        let s = || {
+            session(
+                "/w/s",
+                "p-1",
+                Some("b"),
+                std::slice::from_ref(&c),
+                &Default::default(),
+            )
+        };
         let mut plan = Plan::default();
         plan.drift.push(crate::plan::Drift::EnvFileDeleted);
         plan.graph.add_node(Step {

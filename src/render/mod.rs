@@ -9,9 +9,10 @@ use std::fmt::Write;
 
 use crate::compose::labels;
 use crate::desired::address::{address, Address};
-use crate::desired::{port_var_name, port_vars};
+use crate::desired::{port_var_name, port_vars, ProxySetting};
 use crate::observed::{Container, Health, State};
 use crate::plan::{Action, Plan};
+use crate::proxy::names::proxy_url;
 use crate::ui::paint;
 
 /// The Terraform-style plan: drift first, a legend of the symbols used, one line per step with
@@ -106,11 +107,12 @@ fn append_kept(out: &mut String, plan: &Plan) {
 }
 
 /// `NAME  ADDRESS` lines from the session's running containers (`http://HOST:PORT` only
-/// where a scheme applies).
-pub fn port_lines(containers: &[Container]) -> String {
+/// where a scheme applies); a port with a proxy name shows the name, the direct address
+/// alongside.
+pub fn port_lines(containers: &[Container], proxy_port: u16) -> String {
     let mut out = String::new();
-    for p in published(containers) {
-        let _ = writeln!(out, "  {:<20} {}", p.var, p.address.display());
+    for p in published(containers, proxy_port) {
+        let _ = writeln!(out, "  {:<20} {}", p.var, p.shown());
     }
     out
 }
@@ -122,10 +124,28 @@ pub struct PortRow {
     /// `service` for a service's first port, `service:PORT` for the others.
     pub label: String,
     pub address: Address,
+    /// Its URL through the proxy, when it has a name (`dev-prism.host`).
+    pub proxy_url: Option<String>,
 }
 
-/// The published ports of running containers, in service order (one container per service).
-pub fn published(containers: &[Container]) -> Vec<PortRow> {
+impl PortRow {
+    /// The proxy URL with the direct address alongside (`http://web.s.p.localhost:7355
+    /// (127.0.0.1:49153)`), or the direct address alone.
+    pub fn shown(&self) -> String {
+        match &self.proxy_url {
+            Some(url) => format!(
+                "{url} ({}:{})",
+                crate::desired::address::url_host(&self.address.host),
+                self.address.port
+            ),
+            None => self.address.display(),
+        }
+    }
+}
+
+/// The published ports of running containers, in service order (one container per service),
+/// with their names through the proxy listening on `proxy_port`.
+pub fn published(containers: &[Container], proxy_port: u16) -> Vec<PortRow> {
     let mut sorted: Vec<&Container> = containers
         .iter()
         .filter(|c| c.state == State::Running)
@@ -146,6 +166,7 @@ pub fn published(containers: &[Container]) -> Vec<PortRow> {
                     format!("{}:{}", c.service, spec.container_port)
                 },
                 address: address(c, p),
+                proxy_url: proxy_url(c, spec.container_port, proxy_port),
             });
         }
     }
@@ -284,7 +305,7 @@ pub fn sessions(containers: &[Container]) -> Vec<SessionRow> {
 
 /// The `list` table; AGE and IDLE as of `now` (milliseconds since the epoch), DISK when the
 /// rows carry sizes.
-pub fn list_text(rows: &[SessionRow], now: i64, color: bool) -> String {
+pub fn list_text(rows: &[SessionRow], now: i64, color: bool, proxy_port: u16) -> String {
     let ago = |t: Option<i64>| t.map_or("-".to_string(), |t| crate::tidy::short_age(now - t));
     let sized = rows.iter().any(|r| r.disk.is_some());
     let disk = |r: &SessionRow| {
@@ -328,9 +349,9 @@ pub fn list_text(rows: &[SessionRow], now: i64, color: bool) -> String {
             _ => "2",
         };
         let status = paint(color, code, &format!("{st:<10}"));
-        let ports: Vec<String> = published(&r.containers)
+        let ports: Vec<String> = published(&r.containers, proxy_port)
             .iter()
-            .map(|p| format!("{} → {}", p.label, p.address.display()))
+            .map(|p| format!("{} → {}", p.label, p.shown()))
             .collect();
         let _ = writeln!(
             out,
@@ -355,6 +376,7 @@ pub fn info_text(
     branch: Option<&str>,
     containers: &[Container],
     color: bool,
+    proxy: &ProxySetting,
 ) -> String {
     let mut out = String::new();
     let running = containers
@@ -411,11 +433,14 @@ pub fn info_text(
                 .iter()
                 .filter_map(|spec| {
                     let p = c.ports.iter().find(|p| &p.spec == spec)?;
-                    Some(format!(
-                        "{} → {}",
-                        spec.container_port,
-                        address(c, p).display()
-                    ))
+                    let shown = PortRow {
+                        var: String::new(),
+                        label: String::new(),
+                        address: address(c, p),
+                        proxy_url: proxy_url(c, spec.container_port, proxy.port),
+                    }
+                    .shown();
+                    Some(format!("{} → {shown}", spec.container_port))
                 })
                 .collect();
             let _ = writeln!(
@@ -427,7 +452,7 @@ pub fn info_text(
             );
         }
     }
-    let vars = port_vars(containers);
+    let vars = port_vars(containers, proxy);
     if !vars.is_empty() {
         out.push_str("\nPorts (.env.session):\n");
         for (k, v) in vars {

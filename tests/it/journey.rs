@@ -47,8 +47,16 @@ fn journey(flavor: Flavor) {
         port(&vars, "ECHO_7001_PORT"),
     );
     assert_ne!(web, 8080, "the fixed host port must not survive");
-    // Port 80 is a web port: a URL; the echo ports are not: host and port.
-    assert!(out.contains(&format!("http://127.0.0.1:{web}")), "{out}");
+    // Port 80 is a web port: its name through the proxy with the direct address alongside;
+    // the echo ports are not: host and port.
+    let web_url = vars["WEB_URL"].clone();
+    assert!(web_url.starts_with("http://web."), "{web_url}");
+    assert!(
+        out.contains(&format!(
+            "WEB_PORT             {web_url} (127.0.0.1:{web})\n"
+        )),
+        "{out}"
+    );
     assert!(
         out.contains(&format!("ECHO_PORT            127.0.0.1:{echo}\n")),
         "{out}"
@@ -71,7 +79,7 @@ fn journey(flavor: Flavor) {
     assert!(
         line.contains("running")
             && line.contains("2/2")
-            && line.contains(&format!("web → http://127.0.0.1:{web}")),
+            && line.contains(&format!("web → {web_url} (127.0.0.1:{web})")),
         "{line}"
     );
 

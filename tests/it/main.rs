@@ -17,6 +17,7 @@ mod journey;
 mod limits;
 mod mcp;
 mod monorepo;
+mod names;
 mod output;
 mod proxy;
 mod ready;

@@ -170,8 +170,13 @@ fn rpc(id: u64, method: &str, params: Value) -> String {
 
 /// Runs the server on `input` (then end of input); returns its exit code and stdout lines.
 fn serve(input: &str) -> (Option<i32>, Vec<Value>) {
+    serve_env(input, &[])
+}
+
+fn serve_env(input: &str, env: &[(&str, &std::path::Path)]) -> (Option<i32>, Vec<Value>) {
     let mut child = Command::new(BIN)
         .arg("mcp")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -228,7 +233,7 @@ fn mcp_speaks_only_protocol_on_stdout_and_exits_at_end_of_input() {
             .unwrap_or_else(|| panic!("no answer to {id}: {lines:?}"))
     };
     assert_eq!(by_id(1)["result"]["serverInfo"]["name"], "dev-prism");
-    assert_eq!(by_id(2)["result"]["tools"].as_array().unwrap().len(), 10);
+    assert_eq!(by_id(2)["result"]["tools"].as_array().unwrap().len(), 11);
     let bad = &by_id(3)["result"];
     assert_eq!(bad["isError"], true, "{bad}");
     assert!(bad["content"][0]["text"]
@@ -237,11 +242,58 @@ fn mcp_speaks_only_protocol_on_stdout_and_exits_at_end_of_input() {
         .contains("does not exist"));
     assert_eq!(by_id(4)["result"]["isError"], true);
     // Still serving after the errors.
-    assert_eq!(by_id(5)["result"]["tools"].as_array().unwrap().len(), 10);
+    assert_eq!(by_id(5)["result"]["tools"].as_array().unwrap().len(), 11);
     assert!(lines.iter().all(|l| l["jsonrpc"] == "2.0"), "{lines:?}");
 
     // End of input before anything: a clean exit, nothing on stdout.
     assert_eq!(serve(""), (Some(0), vec![]));
+}
+
+#[test]
+fn proxy_focus_writes_the_projects_focus_in_the_state_directory() {
+    let state = tempfile::tempdir().unwrap();
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    repo.write("session.config.yaml", "projectName: My Shop\n");
+    let input = [
+        rpc(
+            1,
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "raw", "version": "1"}}),
+        ),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+        rpc(
+            2,
+            "tools/call",
+            json!({"name": "proxy_focus", "arguments": {"dir": repo.path}}),
+        ),
+        rpc(
+            3,
+            "tools/call",
+            json!({"name": "proxy_focus", "arguments": {"dir": "relative"}}),
+        ),
+    ]
+    .join("\n")
+        + "\n";
+    let (code, lines) = serve_env(&input, &[("XDG_STATE_HOME", state.path())]);
+    assert_eq!(code, Some(0), "{lines:?}");
+    let answer = |id: u64| lines.iter().find(|l| l["id"] == id).unwrap()["result"].clone();
+    let focused = answer(2);
+    assert_ne!(focused["isError"], true, "{focused}");
+    assert_eq!(focused["structuredContent"]["project"], "my-shop");
+    assert!(
+        focused["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("<service>.my-shop.localhost now reaches it"),
+        "{focused}"
+    );
+    let file = state.path().join("dev-prism/focus/my-shop");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        repo.path.to_string_lossy()
+    );
+    assert_eq!(answer(3)["isError"], true);
 }
 
 #[test]

@@ -93,8 +93,9 @@ fn human_output_of_list_info_and_plan() {
         format!(
             "Session:  <ROOT>/{name}-sessions/demo\nBranch:   demo\nProject:  <PROJECT>\nStatus:   running (2/2 containers running)\nAge:      now\nIdle:     now\n\n\
              Services:\n  echo             running              7000 → 127.0.0.1:<PORT>, 7001 → 127.0.0.1:<PORT>\n\
-             \x20 web              running (healthy)    80 → http://127.0.0.1:<PORT>\n\n\
-             Ports (.env.session):\n  ECHO_PORT=<PORT>\n  ECHO_7001_PORT=<PORT>\n  WEB_PORT=<PORT>\n"
+             \x20 web              running (healthy)    80 → http://web.demo.{name}.localhost:<PORT> (127.0.0.1:<PORT>)\n\n\
+             Ports (.env.session):\n  ECHO_PORT=<PORT>\n  ECHO_7001_PORT=<PORT>\n  WEB_PORT=<PORT>\n\
+             \x20 WEB_URL=http://web.demo.{name}.localhost:<PORT>\n"
         )
     );
     // Other sessions on the engine (longer directories and branches) widen the columns: read
@@ -117,7 +118,7 @@ fn human_output_of_list_info_and_plan() {
     );
     assert_eq!(
         normalise(&line[header.find("PORTS").unwrap()..], &repo.root),
-        "echo → 127.0.0.1:<PORT>, echo:<PORT> → 127.0.0.1:<PORT>, web → http://127.0.0.1:<PORT>",
+        format!("echo → 127.0.0.1:<PORT>, echo:<PORT> → 127.0.0.1:<PORT>, web → http://web.demo.{name}.localhost:<PORT> (127.0.0.1:<PORT>)"),
         "{list}"
     );
     assert!(
@@ -175,6 +176,21 @@ fn json_documents_for_every_command() {
     assert_eq!(
         s["services"][1]["ports"][0]["url"],
         format!("http://127.0.0.1:{web_port}")
+    );
+    // Its name through the proxy (on by default), beside the direct URL.
+    let name = repo
+        .path
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        s["services"][1]["ports"][0]["proxy_url"],
+        format!("http://web.j.{name}.localhost:7355")
+    );
+    assert_eq!(
+        s["vars"]["WEB_URL"],
+        format!("http://web.j.{name}.localhost:7355")
     );
     assert_eq!(s["services"][1]["ports"][0]["host"], "127.0.0.1");
     assert_eq!(s["services"][1]["ports"][0]["port"], web_port);

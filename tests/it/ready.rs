@@ -210,7 +210,7 @@ fn addresses_follow_the_bind_address_and_urls_only_where_a_scheme_applies() {
     let repo = Repo::new(Flavor::V2, ADDRESSES);
     repo.write(
         "session.config.yaml",
-        "bindAddress: 127.0.0.2\nappEnv:\n  app:\n    REDIS_URL: 'redis://${SESSION_HOST}:${CACHE_PORT}'\n",
+        "bindAddress: 127.0.0.2\nproxy: {enabled: false}\nappEnv:\n  app:\n    REDIS_URL: 'redis://${SESSION_HOST}:${CACHE_PORT}'\n",
     );
     repo.write("app/README", "the app\n");
     repo.commit("config");

@@ -19,7 +19,10 @@ import anyio
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-TOOLS = {"create", "list", "info", "plan", "apply", "start", "stop", "destroy", "logs", "env"}
+TOOLS = {
+    "create", "list", "info", "plan", "apply", "start", "stop", "destroy", "logs", "env",
+    "proxy_focus",
+}
 
 
 def text_of(result):
@@ -75,6 +78,9 @@ async def journey(session, repo):
     env = await call(session, "env", {"dir": d})
     vars_ = env.structured_content["vars"]
     assert "WEB_PORT" in vars_ and "ECHO_PORT" in vars_, vars_
+    # The web port's name through the proxy, in the variables and the one-line summary.
+    assert vars_["WEB_URL"].startswith("http://web.mcp-journey."), vars_
+    assert f"WEB_URL={vars_['WEB_URL']}" in text_of(created), text_of(created)
     logs = await call(session, "logs", {"dir": d, "service": "web", "lines": 5})
     assert isinstance(logs.structured_content["logs"], str)
     plan = await call(session, "plan", {"dir": d})

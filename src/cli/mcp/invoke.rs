@@ -77,6 +77,12 @@ fn on_dir(name: &str, dir: PathBuf) -> Invocation {
     }
 }
 
+/// The session directory of a `proxy_focus` call (run in the server's own process).
+pub fn focus_dir(arguments: &JsonObject) -> Result<PathBuf, Refusal> {
+    let a: DirArgs = parse("proxy_focus", arguments)?;
+    absolute("dir", &a.dir)
+}
+
 /// The command line for a call of tool `name` with `arguments`.
 pub fn invocation(name: &str, arguments: &JsonObject) -> Result<Invocation, Refusal> {
     match name {

@@ -42,7 +42,7 @@ const INSTRUCTIONS: &str = "dev-prism gives each session its own git worktree an
 Docker Compose project on random host ports. Create one with `create` (repo: the absolute path \
 of the repository), then work in the returned `dir`. Every `dir` argument is an absolute path. \
 Take ports from `env` (or the session's `.env.session`), never from defaults such as 5432 or \
-3000: other sessions use them. `plan` shows what a command would do; `destroy` keeps \
+3000: other sessions use them; a web port's stable URL is its <SERVICE>_URL variable. `plan` shows what a command would do; `destroy` keeps \
 uncommitted work unless `force`.";
 
 struct Server {
@@ -123,6 +123,14 @@ impl ServerHandler for Server {
                 None,
             ));
         };
+        if name == "proxy_focus" {
+            let arguments = request.arguments.clone().unwrap_or_default();
+            return Ok(match invoke::focus_dir(&arguments) {
+                Ok(dir) => focus(&dir, &self.ui),
+                Err(r) => failed(&r.message, r.hint.as_deref(), None),
+            }
+            .into());
+        }
         let invocation =
             match invoke::invocation(&name, &request.arguments.clone().unwrap_or_default()) {
                 Ok(i) => i,
@@ -147,6 +155,39 @@ impl ServerHandler for Server {
         };
         let output = run_child(&self.exe, &invocation, cancelled, progress, &self.ui).await;
         Ok(answer(&name, &invocation, output).into())
+    }
+}
+
+/// `proxy_focus`: focuses the session in `dir` for its project (in this process: the focus
+/// is one file in the proxy's state directory; the config names the project).
+fn focus(dir: &Path, ui: &Ui) -> CallToolResult {
+    let result = crate::context::session_dir(Some(dir)).and_then(|dir| {
+        let session = crate::context::load_identity(ui, &dir, false)?;
+        crate::proxy::focus::set(&session.config.project_name, &dir)?;
+        Ok((dir, session.config))
+    });
+    match result {
+        Ok((dir, config)) => {
+            let short = format!(
+                "<service>.{}.{}",
+                crate::proxy::names::lower(&config.project_name),
+                config.proxy.domain
+            );
+            let doc = json!({
+                "schema": crate::render::json::SCHEMA,
+                "command": "proxy_focus",
+                "dir": dir,
+                "project": crate::proxy::names::lower(&config.project_name),
+                "domain": config.proxy.domain,
+            });
+            let mut r = CallToolResult::structured(doc);
+            r.content.insert(
+                0,
+                ContentBlock::text(format!("focused {}: {short} now reaches it", dir.display())),
+            );
+            r
+        }
+        Err(e) => failed(&e.message(), e.hint.as_deref(), None),
     }
 }
 
@@ -308,7 +349,7 @@ fn session_line(s: &Value) -> String {
         .and_then(Value::as_object)
         .map(|vars| {
             vars.iter()
-                .filter(|(k, _)| k.ends_with("_PORT"))
+                .filter(|(k, _)| k.ends_with("_PORT") || k.ends_with("_URL"))
                 .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
                 .collect()
         })

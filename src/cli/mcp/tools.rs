@@ -241,10 +241,20 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         name: "env",
-        description: "The running session's variables: COMPOSE_PROJECT_NAME, SESSION_DIR and \
-            one <SERVICE>_PORT per published port. Use these ports, never the defaults.",
+        description: "The running session's variables: COMPOSE_PROJECT_NAME, SESSION_DIR, \
+            one <SERVICE>_PORT per published port and one <SERVICE>_URL per web port (its \
+            stable name through the local proxy, e.g. http://web.feat-x.shop.localhost:7355). \
+            Use these, never the defaults.",
         schema: schema::<DirArgs>,
         annotations: read_only,
+    },
+    Spec {
+        name: "proxy_focus",
+        description: "Focus the session in `dir` for its project: the short names \
+            <service>.<project>.<domain> (one stable URL per service, e.g. for an OAuth \
+            redirect) reach this session from now on.",
+        schema: schema::<DirArgs>,
+        annotations: || changes(false),
     },
 ];
 
@@ -308,8 +318,17 @@ mod tests {
         assert_eq!(
             names,
             [
-                "create", "list", "info", "plan", "apply", "start", "stop", "destroy", "logs",
-                "env"
+                "create",
+                "list",
+                "info",
+                "plan",
+                "apply",
+                "start",
+                "stop",
+                "destroy",
+                "logs",
+                "env",
+                "proxy_focus"
             ]
         );
         for t in &tools {
