@@ -185,8 +185,21 @@ fn observed_containers(containers: Vec<Container>) {
     render::status(&containers);
     let rows = render::sessions(&containers);
     render::list_text(&rows, 0, true, 7355);
-    render::info_text(DIR, "p", Some("main"), &containers, true, &Default::default());
-    render::json::to_string(&render::json::session(DIR, "p", None, &containers, &Default::default()));
+    render::info_text(
+        DIR,
+        "p",
+        Some("main"),
+        &containers,
+        true,
+        &Default::default(),
+    );
+    render::json::to_string(&render::json::session(
+        DIR,
+        "p",
+        None,
+        &containers,
+        &Default::default(),
+    ));
     let observed = Observed {
         containers,
         ..Default::default()

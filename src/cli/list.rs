@@ -46,7 +46,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             .iter()
             .map(|r| {
                 let project = project_of(&r.containers).unwrap_or("");
-                let mut s = json::session(&r.dir, project, r.branch.as_deref(), &r.containers, &proxy);
+                let mut s =
+                    json::session(&r.dir, project, r.branch.as_deref(), &r.containers, &proxy);
                 s.last_activity = r.last_activity.map(json::rfc3339);
                 s.disk = r.disk;
                 s

@@ -217,7 +217,8 @@ fn extends_and_include_are_resolved_into_the_model() {
 fn config_hash_follows_definition() {
     let a = model(&["services:\n  web:\n    image: x\n"]);
     let b = model(&["services:\n  web:\n    image: y\n"]);
-    let h = |m: &ComposeModel| config_hash(&m.services["web"], "127.0.0.1", &Default::default(), None);
+    let h =
+        |m: &ComposeModel| config_hash(&m.services["web"], "127.0.0.1", &Default::default(), None);
     assert_ne!(h(&a), h(&b));
     assert_eq!(h(&a), h(&a.clone()));
     // The proxy name counts (a session gaining or changing its name is recreated to carry
@@ -228,7 +229,12 @@ fn config_hash_follows_definition() {
             domain: "localhost",
             https: false,
         };
-        config_hash(&a.services["web"], "127.0.0.1", &Default::default(), Some(p))
+        config_hash(
+            &a.services["web"],
+            "127.0.0.1",
+            &Default::default(),
+            Some(p),
+        )
     };
     assert_ne!(named("s.p"), h(&a));
     assert_ne!(named("s.p"), named("s-2.p"));

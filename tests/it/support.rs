@@ -254,6 +254,9 @@ pub fn dp_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 pub fn dp_command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dev-prism"));
     c.current_dir(dir).args(args).env_remove("NO_COLOR");
+    // A proxy a test's create starts in the background ends soon after the last session
+    // (a test that needs it longer sets its own value).
+    c.env("DEV_PRISM_PROXY_IDLE_EXIT", "20");
     for (k, v) in env {
         c.env(k, v);
     }
