@@ -241,14 +241,20 @@ fn a_fifo_or_device_at_a_generated_file_name_does_not_hang_any_command() {
         .status()
         .unwrap();
     assert!(made.success());
-    for args in [["info"], ["plan"], ["apply"], ["destroy"]] {
+    // Nothing hangs. `info` shows the session (it reads no generated file it cannot); `plan`
+    // and `apply` refuse to replace an object dev-prism did not write (exit 2, a hint); the
+    // FIFO stays (a destroy keeps it too: inputs::special_files_at_generated_names_…).
+    for args in [["info"], ["plan"], ["apply"]] {
         let out = bounded(&dir, &args);
         let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(
-            err.contains(&format!("{} is a FIFO", env.display())) && err.contains("hint: "),
-            "{args:?}: {err}"
-        );
+        let want = if args == ["info"] { 0 } else { 2 };
+        assert_eq!(out.status.code(), Some(want), "{args:?}: {err}");
+        if want == 2 {
+            assert!(
+                err.contains(".env.session") && err.contains("hint: "),
+                "{args:?}: {err}"
+            );
+        }
         assert!(env.symlink_metadata().unwrap().file_type().is_fifo());
     }
     // A `.worktreeinclude` that is a link to an endless device is not read endlessly.

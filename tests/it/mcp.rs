@@ -426,7 +426,7 @@ fn mcp_answers_malformed_lines_and_non_object_arguments_as_json_rpc_requires() {
     }
     // Still serving, and every line on stdout is JSON-RPC.
     let list = lines.iter().find(|l| l["id"] == 9).unwrap();
-    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 10);
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 11);
     assert!(lines.iter().all(|l| l["jsonrpc"] == "2.0"), "{lines:?}");
     // A malformed first line, then end of input: the parse error still goes out.
     let (code, lines) = serve("{bad\n");

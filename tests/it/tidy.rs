@@ -352,6 +352,7 @@ fn destroy_all_of_twenty_sessions_leaves_nothing() {
         &[
             "destroy",
             "--all",
+            "-y",
             "--force",
             "--under",
             &root.to_string_lossy(),

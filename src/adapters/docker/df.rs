@@ -179,12 +179,30 @@ async fn get_with_head(socket: &str, path: &str) -> std::io::Result<(String, Vec
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").as_bytes())
         .await?;
+    // Read until the body `Content-Length` announces is complete (a server that keeps the
+    // connection open despite HTTP/1.0 must not hold us until the timeout), else to the end.
     let mut answer = vec![];
-    stream.read_to_end(&mut answer).await?;
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other("no HTTP header in the answer"))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let split = loop {
+        let n = stream.read(&mut buf).await?;
+        answer.extend_from_slice(&buf[..n]);
+        let split = answer.windows(4).position(|w| w == b"\r\n\r\n");
+        if let Some(at) = split {
+            let head = String::from_utf8_lossy(&answer[..at]);
+            let length = head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())?
+            });
+            if length.is_some_and(|len| answer.len() >= at + 4 + len) {
+                break at;
+            }
+        }
+        if n == 0 {
+            break split.ok_or_else(|| std::io::Error::other("no HTTP header in the answer"))?;
+        }
+    };
     let head = String::from_utf8_lossy(&answer[..split]).into_owned();
     let status = head.split_whitespace().nth(1).unwrap_or("");
     if status != "200" {
