@@ -257,9 +257,34 @@ impl Effects for Real<'_> {
         // runs (DESIGN §10 "a busy source").
         let share = crate::context::lock_shared(&source.dir)?;
         let engine = self.ctx.engine().await?;
+        // The plan observed the source before this lock: it may have been started, stopped,
+        // recreated or destroyed since. What is paused (and whose the project is) is observed
+        // again now that nothing can change it.
+        let found = engine
+            .find_source(&source.dir)
+            .await?
+            .filter(|f| f.project == source.project);
+        let Some(found) = found else {
+            return Err(Error::usage(format!(
+                "--data-from {}: its session changed since the plan ({} no longer has containers there); nothing was copied",
+                source.dir.display(),
+                source.project
+            )));
+        };
+        if found.dev_prism {
+            engine.project_owners(&found.project, false).await?.check(
+                &source.dir.to_string_lossy(),
+                &found.project,
+                true,
+            )?;
+        }
+        let source = DataSource {
+            pause: found.running,
+            ..source.clone()
+        };
         let dir = desired.dir.to_string_lossy();
         engine
-            .copy_volumes(&dir, &desired.project, source, volumes, &|| share.last())
+            .copy_volumes(&dir, &desired.project, &source, volumes, &|| share.last())
             .await
     }
 

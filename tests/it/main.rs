@@ -3,6 +3,7 @@
 mod support;
 
 mod attacks;
+mod busy;
 mod copies;
 mod engine_proxy;
 mod errors;
