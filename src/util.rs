@@ -125,6 +125,17 @@ impl UtcTime {
 }
 
 /// `my-api` → `MY_API`: upper-case, every non-alphanumeric character turned into `_`.
+/// Whether `name` can be a POSIX shell variable: a letter or `_`, then letters, digits, `_`.
+/// A service whose name starts with a digit (`1db`) gives variables that are not (`1DB_PORT`):
+/// dotenv readers and Compose read them, `sh` does not.
+pub fn is_shell_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 pub fn env_name(service: &str) -> String {
     service
         .chars()
@@ -141,6 +152,18 @@ pub fn env_name(service: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_names() {
+        for ok in ["WEB_PORT", "_X", "A1", "MY_API_8080_PORT"] {
+            assert!(is_shell_name(ok), "{ok}");
+        }
+        for bad in ["1DB_PORT", "", "A-B", "A.B", "É"] {
+            assert!(!is_shell_name(bad), "{bad}");
+        }
+        assert!(!is_shell_name(&env_name("1db")));
+        assert!(is_shell_name(&env_name("my-api.v2")));
+    }
 
     #[test]
     fn hash_is_stable() {

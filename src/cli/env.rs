@@ -62,7 +62,14 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     } else {
         let text: String = vars
             .iter()
-            .map(|(k, v)| format!("export {k}={}\n", shell_quote(v)))
+            .map(|(k, v)| {
+                // `export 1DB_PORT=…` would end a POSIX shell's `eval` (a service named `1db`).
+                if crate::util::is_shell_name(k) {
+                    format!("export {k}={}\n", shell_quote(v))
+                } else {
+                    format!("# not a shell variable name, left out: {k}\n")
+                }
+            })
             .collect();
         ui.out(&text);
     }

@@ -84,8 +84,12 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     Ok(show(&args, &p, ui))
 }
 
-/// A remote engine mounts paths of its own host: the worktree's files are not there.
+/// A remote engine mounts paths of its own host: the worktree's files are not there. Also
+/// warns of port variables that are no shell names.
 fn warn_remote_mounts(ctx: &mut Ctx, p: &reconcile::Prepared, ui: &Ui) -> Result<()> {
+    for w in crate::desired::shell_name_warnings(&p.session.model) {
+        ui.warn_once(&format!("warning: {w}"));
+    }
     let ep = ctx.endpoint()?;
     if ep.is_local() {
         return Ok(());

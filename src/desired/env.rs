@@ -19,6 +19,24 @@ pub fn port_var_name(service: &str, index: usize, spec: &PortSpec) -> String {
     }
 }
 
+/// One warning per service with published ports whose variables are no shell names
+/// (`1db` → `1DB_PORT`). The names are kept (dotenv readers and Compose read them; a renamed
+/// variable would break whoever uses it); `sh` cannot, so the user hears it before relying on
+/// it, and `dev-prism env` leaves them out.
+pub fn shell_name_warnings(model: &crate::compose::ComposeModel) -> Vec<String> {
+    model
+        .services
+        .iter()
+        .filter(|(name, s)| !s.ports.is_empty() && !crate::util::is_shell_name(&env_name(name)))
+        .map(|(name, s)| {
+            format!(
+                "service `{name}`: its variables ({}, …) are not shell variable names: dotenv readers and Compose read them from .env.session, `. .env.session` in sh does not and `dev-prism env` leaves them out; a service name starting with a letter avoids this",
+                port_var_name(name, 0, &s.ports[0])
+            )
+        })
+        .collect()
+}
+
 /// The variable name of a service's `index`-th port where a URL applies: `<SERVICE>_URL` for
 /// the first, `<SERVICE>_<CONTAINERPORT>_URL` for the others.
 pub fn url_var_name(service: &str, index: usize, container_port: u16) -> String {

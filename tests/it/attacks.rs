@@ -3,6 +3,7 @@
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
+use std::process::Command;
 
 use crate::support::*;
 
@@ -324,4 +325,54 @@ fn an_env_file_linking_out_of_the_main_checkout_is_refused_by_plan_create_too() 
     }
     assert!(!repo.sessions_dir().join("out").exists());
     assert!(repo.git(&["branch", "--list", "out"]).trim().is_empty());
+}
+
+/// A service named `1db` gives `1DB_PORT`: kept in `.env.session` (dotenv readers and Compose
+/// read it), said by plan and create, and left out of `dev-prism env`, whose `export 1DB_PORT`
+/// ended a POSIX shell's `eval` before the other variables were set.
+#[test]
+fn a_service_name_starting_with_a_digit_does_not_break_eval_of_env() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let compose = r#"services:
+  1db:
+    image: dev-prism-test-busybox:2
+    command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
+    ports: ["7000"]
+    stop_grace_period: 1s
+  web:
+    image: dev-prism-test-busybox:2
+    command: ["nc", "-ll", "-p", "7000", "-e", "cat"]
+    ports: ["7000"]
+    stop_grace_period: 1s
+"#;
+    let repo = Repo::new(Flavor::V2, compose);
+    let plan = repo.dp(&repo.path, &["plan", "--create", "--branch", "x"]);
+    ok(&plan);
+    assert!(stderr(&plan).contains("1DB_PORT"), "{}", stderr(&plan));
+    let out = repo.dp(&repo.path, &["create", "--branch", "x"]);
+    ok(&out);
+    assert!(
+        stderr(&out).contains("not shell variable names"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = repo.sessions_dir().join("x");
+    let vars = env_vars(&dir.join(".env.session"));
+    assert!(vars.contains_key("1DB_PORT"), "{vars:?}");
+    let bin = env!("CARGO_BIN_EXE_dev-prism");
+    let sh = Command::new("sh")
+        .arg("-c")
+        .arg(format!("eval \"$('{bin}' env)\" && echo \"web=$WEB_PORT\""))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&sh).trim(),
+        format!("web={}", vars["WEB_PORT"]),
+        "{}",
+        stderr(&sh)
+    );
+    ok(&repo.dp(&dir, &["destroy"]));
 }
