@@ -113,6 +113,7 @@ pub async fn prepare_from<O: Observer>(
         .await?
         .check(&owner, &project, !made)?;
     if intent == Intent::Up {
+        refuse_interrupted_copy(&session.dir, &observed.containers)?;
         obs.subnets(&session, &project, &mut observed).await?;
         obs.hosts(&session, &mut observed).await?;
     }
@@ -128,6 +129,24 @@ pub async fn prepare_from<O: Observer>(
         refuse_foreign_files(&p)?;
     }
     Ok(p)
+}
+
+/// A `--data-from` copy's throwaway container still there means the copy never ended (its
+/// create was killed): the volumes it was filling may be half-copied, and labels cannot tell
+/// them from finished ones. Bringing the session up on them is refused; destroy finishes it.
+pub fn refuse_interrupted_copy(dir: &Path, containers: &[Container]) -> Result<()> {
+    match containers.iter().find(|c| c.is_volume_copy()) {
+        None => Ok(()),
+        Some(c) => Err(Error::usage(format!(
+            "a volume copy into {} never finished (its container {} is still there): its volumes may be half-copied, so dev-prism does not start the session on them",
+            dir.display(),
+            c.name
+        ))
+        .with_hint(format!(
+            "`dev-prism destroy {}` removes what the interrupted create made; then create the session again",
+            dir.display()
+        ))),
+    }
 }
 
 /// A file of the user's with a generated file's name is never overwritten: bringing the

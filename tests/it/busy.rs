@@ -271,3 +271,59 @@ fn overlapping_copies_share_one_pause_of_the_source_as_it_is_when_they_copy() {
     assert!(by_project("volume", &repo.project_of(&c)).is_empty());
     assert!(by_project("volume", &repo.project_of(&first)).is_empty());
 }
+
+fn state(dir: &Path) -> String {
+    let out = Command::new("docker")
+        .args(["ps", "-a", "--format", "{{.State}}", "--filter"])
+        .arg(format!("label=dev-prism.working_dir={}", dir.display()))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `kill -9` of a create while it copies: the source is left paused and its next apply brings
+/// it back; the new session's volumes may be half-copied, so it is never started on them
+/// (apply used to remove the copy container and start the session), and destroy removes it.
+#[test]
+fn a_copy_killed_midway_is_never_started_and_its_source_comes_back() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    build_slow_cp_image();
+    let repo = Repo::new(Flavor::V2, SOURCE);
+    let first = PathBuf::from(
+        ok(&repo.dp(&repo.path, &["create", "-q", "--branch", "first"]))
+            .lines()
+            .next()
+            .unwrap(),
+    );
+    let from = first.to_string_lossy().into_owned();
+    let cut = repo.sessions_dir().join("cut");
+    let mut copy = dp_command(
+        &repo.path,
+        &["create", "-q", "--branch", "cut", "--data-from", &from],
+        &[("DEV_PRISM_COMPOSE", repo.flavor.env())],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let start = Instant::now();
+    while state(&cut) != "running" {
+        assert!(start.elapsed() < Duration::from_secs(60), "no copy ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    copy.kill().unwrap();
+    copy.wait().unwrap();
+    assert_eq!(state(&first), "paused");
+    for args in [&["apply"][..], &["start"]] {
+        let out = repo.dp(&cut, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("never finished"), "{}", stderr(&out));
+    }
+    ok(&repo.dp(&first, &["apply", "-q"]));
+    assert_eq!(state(&first), "running");
+    ok(&repo.dp(&cut, &["destroy", "-q"]));
+    assert!(state(&cut).is_empty());
+    assert!(by_project("volume", &repo.project_of(&cut)).is_empty());
+}
