@@ -62,6 +62,16 @@ pub fn toplevel(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
     Ok(ok_text(t, dir, &["rev-parse", "--show-toplevel"])?.map(PathBuf::from))
 }
 
+/// The repository's common git directory (absolute), if `dir` is inside a repository.
+pub fn common_dir(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(ok_text(
+        t,
+        dir,
+        &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+    )?
+    .map(PathBuf::from))
+}
+
 /// The repository's main checkout (the directory holding the common `.git`), or the
 /// directory of a bare repository.
 pub fn main_checkout(t: &Trace, dir: &Path) -> Result<Option<PathBuf>> {

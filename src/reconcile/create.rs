@@ -117,6 +117,7 @@ pub async fn prepare_worktree(
     ctx.engine().await?;
     let flavor = ctx.compose()?.flavor;
     let sessions_dir = absolute(&config.sessions_dir);
+    refuse_in_git_dir(t, &repo, &sessions_dir)?;
     let (path, name, create_branch) = pick(t, &repo, &sessions_dir, &base, explicit, avoid)?;
     refuse_unusable(t, &repo, &path, &name, existing, &compose_files)?;
     let mut first = vec![plan::add_worktree_step(
@@ -188,6 +189,23 @@ pub async fn prepare_worktree(
 /// What `git worktree add` or Compose would refuse later, refused before anything is made (so
 /// `plan --create` and `create` say the same): a branch already checked out elsewhere, a
 /// directory path Compose cannot read files under, compose files a sparse checkout leaves out.
+/// `sessionsDir` as resolved through links may not lead into a git directory either: the
+/// config's check at load is lexical, and a committed link (`s -> .git`, `sessionsDir: s/wt`)
+/// put worktrees inside the repository's store.
+fn refuse_in_git_dir(t: &Trace, repo: &Path, sessions_dir: &Path) -> Result<()> {
+    let common = git::common_dir(t, repo)?.and_then(|c| std::fs::canonicalize(c).ok());
+    let inside = sessions_dir.components().any(|c| c.as_os_str() == ".git")
+        || common.is_some_and(|c| sessions_dir.starts_with(c));
+    if !inside {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "sessionsDir resolves to {}, inside a git directory: git would take the worktrees for its own files",
+        sessions_dir.display()
+    ))
+    .with_hint("point sessionsDir in session.config.yaml at a directory outside the repository's .git (a link into it counts)"))
+}
+
 fn refuse_unusable(
     t: &Trace,
     repo: &Path,

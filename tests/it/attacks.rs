@@ -376,3 +376,31 @@ fn a_service_name_starting_with_a_digit_does_not_break_eval_of_env() {
     );
     ok(&repo.dp(&dir, &["destroy"]));
 }
+
+/// `sessionsDir` through a committed link into `.git` (`gl -> .git`, `sessionsDir: gl/wt`)
+/// passed the lexical check at load and put the worktree inside the repository's store; the
+/// path as resolved is checked too, by plan and create alike.
+#[test]
+fn sessions_dir_through_a_link_into_git_is_refused() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    std::os::unix::fs::symlink(".git", repo.path.join("gl")).unwrap();
+    repo.write("session.config.yaml", "sessionsDir: gl/wt\n");
+    repo.commit("sessions in a link");
+    for args in [
+        &["plan", "--create", "--branch", "x"][..],
+        &["create", "--branch", "x"],
+    ] {
+        let out = repo.dp(&repo.path, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("inside a git directory"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(!repo.path.join(".git/wt").exists());
+    assert!(containers_under(&repo.root).is_empty());
+}
