@@ -198,11 +198,16 @@ fn candidates(
         .collect();
     for row in crate::render::sessions(all) {
         let dir = PathBuf::from(&row.dir);
-        let ours = row
+        // The repository a session recorded decides (another repository may share the
+        // sessions directory); only a session without the label goes by where it is.
+        let ours = match row
             .containers
             .iter()
-            .any(|c| c.label(crate::compose::labels::REPO_ROOT) == Some(repo_s.as_ref()))
-            || dir.starts_with(sessions_dir);
+            .find_map(|c| c.label(crate::compose::labels::REPO_ROOT))
+        {
+            Some(root) => root == repo_s.as_ref(),
+            None => dir.starts_with(sessions_dir),
+        };
         if ours && dir != repo && !dirs.iter().any(|(d, _)| d == &dir) {
             dirs.push((dir, None));
         }

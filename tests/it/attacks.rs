@@ -404,3 +404,44 @@ fn sessions_dir_through_a_link_into_git_is_refused() {
     assert!(!repo.path.join(".git/wt").exists());
     assert!(containers_under(&repo.root).is_empty());
 }
+
+/// Two repositories sharing one `sessionsDir`: `prune --gone` in one took the other's gone
+/// session for its own (its directory is under the shared sessionsDir) and removed its
+/// containers and volumes; the repository a session's containers record decides.
+#[test]
+fn prune_gone_leaves_another_repositorys_session_in_a_shared_sessions_dir() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let mine = Repo::new(Flavor::V2, ECHO);
+    let other = Repo::new(Flavor::V2, ECHO);
+    let shared = mine.sessions_dir();
+    for repo in [&mine, &other] {
+        repo.write(
+            "session.config.yaml",
+            &format!("sessionsDir: {}\n", shared.display()),
+        );
+        repo.commit("shared sessions dir");
+    }
+    let theirs = PathBuf::from(
+        ok(&other.dp(&other.path, &["create", "-q", "--branch", "theirs"]))
+            .lines()
+            .next()
+            .unwrap(),
+    );
+    assert!(theirs.starts_with(&shared));
+    let before = containers_under(&theirs);
+    assert_eq!(before.len(), 1);
+    std::fs::remove_dir_all(&theirs).unwrap();
+    let out = ok(&mine.dp(&mine.path, &["prune", "--gone", "-y"]));
+    assert!(!out.contains(&*theirs.to_string_lossy()), "{out}");
+    assert_eq!(
+        containers_under(&theirs),
+        before,
+        "another repository's session was pruned"
+    );
+    // Its own repository still finds it.
+    let out = ok(&other.dp(&other.path, &["prune", "--gone", "-y"]));
+    assert!(out.contains(&*theirs.to_string_lossy()), "{out}");
+    assert!(containers_under(&theirs).is_empty());
+}
