@@ -74,14 +74,13 @@ pub fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>> {
 }
 
 /// [`read`] for observing a generated file's name: an object there that is not a regular file
-/// (a FIFO, a directory, a socket) is the user's, observed as present with content that is
-/// not dev-prism's (empty, no generated header), so no step writes or removes it and the
-/// command says it kept it, instead of failing on it.
+/// (a FIFO, a directory, a socket, a symbolic link: dev-prism never makes one) is the user's,
+/// observed as present with content that is not dev-prism's (empty, no generated header), so
+/// no step writes or removes it and the command says it kept it, instead of failing on it
+/// (a link was read through, so destroy planned to remove it and then failed half-way).
 pub fn read_observed(path: &Path) -> Result<Option<(String, u32)>> {
     match fs::symlink_metadata(path) {
-        Ok(m) if !m.is_file() && !m.file_type().is_symlink() => {
-            Ok(Some((String::new(), m.permissions().mode())))
-        }
+        Ok(m) if !m.is_file() => Ok(Some((String::new(), m.permissions().mode()))),
         _ => read(path),
     }
 }

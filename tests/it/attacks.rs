@@ -445,3 +445,42 @@ fn prune_gone_leaves_another_repositorys_session_in_a_shared_sessions_dir() {
     assert!(out.contains(&*theirs.to_string_lossy()), "{out}");
     assert!(containers_under(&theirs).is_empty());
 }
+
+/// A link at a generated file's name, to a copy of that file elsewhere: it was read through
+/// (it has the header), so destroy planned to remove it, removed the containers and then
+/// failed on the link, half-way. It is the user's, like a FIFO there: kept and reported; the
+/// file it points to is never touched.
+#[test]
+fn a_link_at_a_generated_file_name_does_not_stop_destroy_halfway() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, ECHO);
+    let dir = PathBuf::from(
+        ok(&repo.dp(&repo.path, &["create", "-q", "--branch", "x"]))
+            .lines()
+            .next()
+            .unwrap(),
+    );
+    let file = dir.join("docker-compose.session.yml");
+    let elsewhere = repo.root.join("elsewhere.yml");
+    std::fs::copy(&file, &elsewhere).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
+    let text = std::fs::read_to_string(&elsewhere).unwrap();
+    let plan = ok(&repo.dp(&dir, &["plan", "--destroy"]));
+    assert!(
+        !plan.contains("- file docker-compose.session.yml"),
+        "{plan}"
+    );
+    let out = repo.dp(&dir, &["destroy"]);
+    ok(&out);
+    assert!(
+        stderr(&out).contains("kept file docker-compose.session.yml"),
+        "not reported: {}",
+        stderr(&out)
+    );
+    assert!(containers_under(&repo.root).is_empty());
+    assert!(file.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), text);
+}
