@@ -206,6 +206,24 @@ fn refuse_in_git_dir(t: &Trace, repo: &Path, sessions_dir: &Path) -> Result<()> 
     .with_hint("point sessionsDir in session.config.yaml at a directory outside the repository's .git (a link into it counts)"))
 }
 
+/// The file system's limit on one name (NAME_MAX, 255 bytes): the worktree's directory is
+/// one name, and git writes each `/`-separated part of a new branch as a file name, with
+/// `.lock` added while it writes. `plan --create` accepted a 300-character branch that
+/// `create` then failed on.
+fn names_fit(path: &Path, branch: &str) -> Result<()> {
+    const NAME_MAX: usize = 255;
+    let dir = path.file_name().map_or(0, |n| n.len());
+    let part = branch.split('/').map(str::len).max().unwrap_or(0);
+    if dir <= NAME_MAX && part + ".lock".len() <= NAME_MAX {
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "branch `{branch}` is too long for a file name: the session directory's name may have at most {NAME_MAX} bytes and each part of the branch between slashes at most {} ({dir} and {part} here)",
+        NAME_MAX - ".lock".len()
+    ))
+    .with_hint("choose a shorter --branch"))
+}
+
 fn refuse_unusable(
     t: &Trace,
     repo: &Path,
@@ -229,6 +247,7 @@ fn refuse_unusable(
             )));
         }
     }
+    names_fit(path, branch)?;
     if path.to_string_lossy().chars().any(char::is_control) {
         return Err(Error::usage(format!(
             "the session directory {path:?} would contain a control character (a newline?), and Compose cannot read files under such a path"
@@ -388,6 +407,18 @@ fn refuse_non_file(t: &Trace, repo: &Path, rev: &str, branch: &str, f: &str) -> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_fit_the_file_system() {
+        let long = "y".repeat(251);
+        let dir = |b: &str| std::path::PathBuf::from("/s").join(b.replace('/', "-"));
+        assert!(super::names_fit(&dir("feat/x"), "feat/x").is_ok());
+        assert!(super::names_fit(&dir(&"y".repeat(250)), &"y".repeat(250)).is_ok());
+        assert!(super::names_fit(&dir(&long), &long).is_err());
+        // Each part fits, the directory (parts joined by `-`) does not.
+        let joined = format!("{}/{}", "a".repeat(200), "b".repeat(200));
+        assert!(super::names_fit(&dir(&joined), &joined).is_err());
+    }
+
     use super::*;
 
     #[test]
