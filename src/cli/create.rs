@@ -28,6 +28,13 @@ pub struct Args {
     no_detach: bool,
 }
 
+/// Port variables that are no shell names (a service `1db`): said once, kept as they are.
+pub(super) fn warn_shell_names(p: &reconcile::Prepared, ui: &Ui) {
+    for w in crate::desired::shell_name_warnings(&p.session.model) {
+        ui.warn_once(&format!("warning: {w}"));
+    }
+}
+
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let cwd = context::session_dir(None)?;
     let mut req = CreateRequest {
@@ -40,9 +47,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         data_from: args.data_from.clone(),
     };
     let (p, lock) = prepare_locked(ctx, &mut req, args.in_place).await?;
-    for w in crate::desired::shell_name_warnings(&p.session.model) {
-        ui.warn_once(&format!("warning: {w}"));
-    }
+    warn_shell_names(&p, ui);
     // Refused here, before anything is made.
     if !args.in_place {
         reconcile::limits::check_disk(ctx.trace(), &p)?;

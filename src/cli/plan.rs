@@ -62,6 +62,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         };
         let p = reconcile::create::prepare_worktree(ctx, &req, &[]).await?;
         warn_remote_mounts(ctx, &p, ui)?;
+        super::create::warn_shell_names(&p, ui);
         return Ok(show(&args, &p, ui));
     }
     let intent = if args.destroy {
@@ -80,16 +81,13 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let p = reconcile::prepare(ctx, &dir, intent, &wants, ui).await?;
     if intent == Intent::Up {
         warn_remote_mounts(ctx, &p, ui)?;
+        super::create::warn_shell_names(&p, ui);
     }
     Ok(show(&args, &p, ui))
 }
 
-/// A remote engine mounts paths of its own host: the worktree's files are not there. Also
-/// warns of port variables that are no shell names.
+/// A remote engine mounts paths of its own host: the worktree's files are not there.
 fn warn_remote_mounts(ctx: &mut Ctx, p: &reconcile::Prepared, ui: &Ui) -> Result<()> {
-    for w in crate::desired::shell_name_warnings(&p.session.model) {
-        ui.warn_once(&format!("warning: {w}"));
-    }
     let ep = ctx.endpoint()?;
     if ep.is_local() {
         return Ok(());
