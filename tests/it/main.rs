@@ -15,6 +15,7 @@ mod inputs;
 mod interrupts;
 mod journey;
 mod limits;
+mod loading;
 mod mcp;
 mod monorepo;
 mod names;
