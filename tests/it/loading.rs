@@ -20,7 +20,7 @@ fn node_ran(err: &str) -> bool {
 
 #[test]
 fn module_config_is_kept_until_an_import_or_a_named_variable_changes() {
-    if !crate::remote::have("node") {
+    if !needs_program("node") {
         return;
     }
     let repo = Repo::new(Flavor::V2, COMPOSE);
@@ -84,7 +84,7 @@ fn module_config_is_kept_until_an_import_or_a_named_variable_changes() {
 
 #[test]
 fn a_module_reading_what_the_cache_cannot_see_is_evaluated_every_time() {
-    if !crate::remote::have("node") {
+    if !needs_program("node") {
         return;
     }
     let repo = Repo::new(Flavor::V2, COMPOSE);
