@@ -14,6 +14,7 @@ mod identity;
 mod inputs;
 mod interrupts;
 mod journey;
+mod json_docs;
 mod limits;
 mod loading;
 mod mcp;
