@@ -157,8 +157,8 @@ fn write_entry(dir: &Path, entry: &Path, key: &str, json: &str) -> std::io::Resu
     result
 }
 
-/// Entries not written for 30 days (their session is most likely gone) are removed; runs only
-/// after a miss, so a hit costs no directory listing.
+/// Entries not written for 30 days (their session is most likely gone), and temporary files
+/// as old, are removed; runs only after a miss, so a hit costs no directory listing.
 fn forget_unused(dir: &Path) {
     const MONTH: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
     let Ok(list) = std::fs::read_dir(dir) else {
@@ -171,7 +171,9 @@ fn forget_unused(dir: &Path) {
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > MONTH);
-        if old && e.file_name().to_string_lossy().ends_with(".json") {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // A `.tmp` is what a writer killed between its write and its rename left.
+        if old && (name.ends_with(".json") || name.ends_with(".tmp")) {
             let _ = std::fs::remove_file(e.path());
         }
     }
