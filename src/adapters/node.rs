@@ -335,6 +335,34 @@ mod tests {
     }
 
     #[test]
+    fn only_entries_and_temporary_files_unused_for_a_month_are_removed() {
+        let (_t, dir) = cache();
+        let age = |name: &str, days: u64| {
+            let p = dir.join(name);
+            std::fs::write(&p, "x").unwrap();
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86400);
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        };
+        age("old.json", 31);
+        age(".old.json.1.tmp", 31);
+        age("young.json", 29);
+        age("old-but-not-ours.txt", 31);
+        forget_unused(&dir);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["old-but-not-ours.txt", "young.json"]);
+    }
+
+    #[test]
     fn a_cache_directory_that_is_not_a_directory_is_not_used() {
         let tmp = tempfile::tempdir().unwrap();
         let base = tmp.path().join("dev-prism");
