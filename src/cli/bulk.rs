@@ -206,6 +206,10 @@ pub async fn stop_all(
         .map(|(d, _)| d)
         .collect();
     if dirs.is_empty() {
+        // --json: one document whatever happens, here with no rows.
+        if ui.json {
+            return Ok(report(ui, &[], "stopped"));
+        }
         ui.out(match idle {
             Some(_) => "No running session is idle that long.",
             None => "No running sessions.",
@@ -232,6 +236,9 @@ pub async fn destroy_all(
         .map(|(d, _)| d)
         .collect();
     if dirs.is_empty() {
+        if ui.json {
+            return Ok(report(ui, &[], "destroyed"));
+        }
         ui.out("No sessions.");
         return Ok(0);
     }

@@ -104,19 +104,30 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     if args.dry_run {
         return dry_run(ctx, ui, &repo, &remove, &keep, args.force).await;
     }
+    // --json: stdout holds one document; what is said before it goes to stderr.
+    let say = |text: &str| {
+        if ui.json {
+            ui.status(text)
+        } else {
+            ui.out(text)
+        }
+    };
     if remove.is_empty() {
-        ui.out(&format!(
+        if ui.json {
+            return Ok(super::bulk::report(ui, &[], "pruned"));
+        }
+        say(&format!(
             "Nothing to prune: no session of this repository matches ({}).",
             describe(&filters)
         ));
         return Ok(0);
     }
-    ui.out(&format!(
+    say(&format!(
         "These sessions match ({}) and will be removed (with their containers, networks, volumes and built images):",
         describe(&filters)
     ));
     for (c, why) in &remove {
-        ui.out(&format!("  {}  ({})", c.dir.display(), why.join("; ")));
+        say(&format!("  {}  ({})", c.dir.display(), why.join("; ")));
     }
     if !args.yes
         && !super::bulk::confirm(

@@ -10,6 +10,8 @@ use serde::Deserialize;
 
 use crate::error::{Error, Problem, Result};
 
+pub mod module_key;
+
 /// File names looked up, in order, in the session directory.
 pub const CONFIG_FILES: &[&str] = &[
     "session.config.yaml",

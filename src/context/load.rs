@@ -44,7 +44,7 @@ pub fn load_config_from(ui: &Ui, source: &Source<'_>, root: &Path) -> Result<Con
         let path = source.name(name);
         let format = Format::of(&path);
         let text = match (format, source) {
-            (Format::Module, Source::Dir(_)) => node::export_json(t, &path)?,
+            (Format::Module, Source::Dir(_)) => node::load_module(t, &path)?,
             (Format::Module, Source::Git { .. }) => {
                 // node imports files: the committed version goes through a private temp copy.
                 let tmp = tempdir_for_module(name, &text)?;

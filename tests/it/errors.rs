@@ -156,7 +156,7 @@ fn module_config_is_read_through_node() {
     if !docker_ready(Flavor::V2) {
         return;
     }
-    if !crate::remote::have("node") {
+    if !needs_program("node") {
         return;
     }
     let repo = Repo::new(Flavor::V2, COMPOSE);

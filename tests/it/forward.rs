@@ -5,11 +5,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::remote::{have, sshd, user};
+use crate::remote::{sshd, user};
 use crate::support::*;
 
 fn ssh_ready() -> bool {
-    docker_ready(Flavor::V2) && have("/usr/sbin/sshd") && have("ssh-keygen")
+    docker_ready(Flavor::V2) && needs_program("/usr/sbin/sshd") && needs_program("ssh-keygen")
 }
 
 /// Destroys the session when the test ends, however it ends.

@@ -309,12 +309,7 @@ fn prune_confirmation_on_a_terminal() {
     if !docker_ready(Flavor::V2) {
         return;
     }
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: `script` (util-linux) is not installed");
+    if !needs_program("script") {
         return;
     }
     let repo = monorepo("apps: [app]\n");

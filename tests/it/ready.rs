@@ -325,7 +325,7 @@ fn the_original_tools_config_is_accepted_with_warnings() {
     if !docker_ready(Flavor::V2) {
         return;
     }
-    if !crate::remote::have("node") {
+    if !needs_program("node") {
         return;
     }
     let repo = Repo::new(Flavor::V2, COMPOSE);

@@ -16,23 +16,6 @@ const TINY: &str = r#"services:
     ports: ["80"]
 "#;
 
-/// True when `program` runs; with DEV_PRISM_REQUIRE_DOCKER=1 a missing one fails the test.
-pub(crate) fn have(program: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var("DEV_PRISM_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "DEV_PRISM_REQUIRE_DOCKER=1 but {program} is missing (.ci/run installs it)"
-        );
-        eprintln!("note: remote-engine test skipped: {program} is missing");
-    }
-    found
-}
-
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -134,7 +117,8 @@ pub(crate) fn user() -> String {
 
 #[test]
 fn an_ssh_engine_on_another_port_runs_sessions() {
-    if !docker_ready(Flavor::V2) || !have("/usr/sbin/sshd") || !have("ssh-keygen") {
+    if !docker_ready(Flavor::V2) || !needs_program("/usr/sbin/sshd") || !needs_program("ssh-keygen")
+    {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -247,7 +231,7 @@ fn certificates(dir: &Path) {
 
 #[test]
 fn a_tls_engine_runs_sessions() {
-    if !docker_ready(Flavor::V2) || !have("socat") || !have("openssl") {
+    if !docker_ready(Flavor::V2) || !needs_program("socat") || !needs_program("openssl") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -53,11 +53,49 @@ fn compose_answers(flavor: Flavor) -> bool {
         .unwrap_or(false)
 }
 
-/// True when the test can run; prints why it is skipped otherwise. With
-/// `DEV_PRISM_REQUIRE_DOCKER=1` a missing engine or Compose fails the test instead.
+/// Whether `DEV_PRISM_REQUIRE_DOCKER=1` (CI) makes every prerequisite required.
+pub fn prerequisites_required() -> bool {
+    std::env::var("DEV_PRISM_REQUIRE_DOCKER").as_deref() == Ok("1")
+}
+
+/// Whether a test's prerequisite (`what`, e.g. "node") is `present`. When it is not: under
+/// `DEV_PRISM_REQUIRE_DOCKER=1` the test fails naming it; otherwise the test says on stderr
+/// that it skipped and why (past the harness's capture, so a green run shows what it did
+/// not check) and the caller returns.
+pub fn needs(what: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    assert!(
+        !prerequisites_required(),
+        "DEV_PRISM_REQUIRE_DOCKER=1 but {test} needs {what}, which is missing here"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {test}: needs {what} (DEV_PRISM_REQUIRE_DOCKER=1 makes this a failure)"
+    );
+    false
+}
+
+/// Whether `program` (a name on PATH or a path) can be found, as a prerequisite: see
+/// [`needs`].
+pub fn needs_program(program: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    needs(program, found)
+}
+
+/// The one check for "needs Docker": true when the engine and Compose `flavor` answer (the
+/// test images are built once); otherwise see [`needs`].
 pub fn docker_ready(flavor: Flavor) -> bool {
     static DOCKER: OnceLock<bool> = OnceLock::new();
-    let required = std::env::var("DEV_PRISM_REQUIRE_DOCKER").as_deref() == Ok("1");
     let ok = *DOCKER.get_or_init(|| {
         docker_answers()
             && build_image(
@@ -69,25 +107,27 @@ pub fn docker_ready(flavor: Flavor) -> bool {
             )
             && build_image(NOCP_IMAGE, &["sh", "sleep", "nc", "cat", "ls"])
     });
-    let compose_ok = ok && compose_answers(flavor);
-    if !compose_ok {
-        assert!(
-            !required,
-            "DEV_PRISM_REQUIRE_DOCKER=1 but Docker or Compose {} is not usable",
-            flavor.env()
-        );
-        // Written past the test harness's capture, once, so the skip is seen.
-        static SAID: OnceLock<()> = OnceLock::new();
-        SAID.get_or_init(|| {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "note: Docker tests skipped: no Docker engine / Compose reachable \
-                 (set DEV_PRISM_REQUIRE_DOCKER=1 to make that a failure)"
-            );
-        });
+    needs(
+        &format!("a Docker engine and Compose {}", flavor.env()),
+        ok && compose_answers(flavor),
+    )
+}
+
+#[test]
+fn a_missing_prerequisite_fails_under_require_and_skips_otherwise() {
+    let outcome = std::thread::Builder::new()
+        .name("this skip is expected: support's self-check".into())
+        .spawn(|| needs("nothing real", false))
+        .unwrap()
+        .join();
+    if prerequisites_required() {
+        let panic = outcome.expect_err("must fail under DEV_PRISM_REQUIRE_DOCKER=1");
+        let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(text.contains("needs nothing real"), "{text}");
+    } else {
+        assert!(!outcome.unwrap(), "a missing prerequisite skips");
     }
-    compose_ok
+    assert!(needs("something present", true));
 }
 
 /// `docker import` of a root filesystem holding the host's static busybox with `applets`
