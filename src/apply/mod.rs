@@ -81,8 +81,6 @@ pub async fn apply_counted<E: Effects>(
     *done = 0;
     check_host_network(plan, desired, ui)?;
     let mut interrupt = Interrupt::install();
-    // A signal whose report waits for the step that completes the one it interrupted.
-    let mut held = None;
     let all = Instant::now();
     let steps = plan.ordered();
     for (index, step) in steps.iter().enumerate() {
@@ -141,17 +139,8 @@ pub async fn apply_counted<E: Effects>(
         // A signal that came as the step finished ends the apply here, not a step later (the
         // yield lets the runtime notice one that arrived during a blocking step).
         tokio::task::yield_now().await;
-        if let Some(s) = interrupt.take().or(held.take()) {
-            // git forgets a removed worktree's branch: the branch goes with it, whole, or is
-            // never found again.
-            let branch_next = matches!(
-                steps.get(index + 1).map(|n| &n.op),
-                Some(Op::DeleteBranch { .. })
-            );
-            if !(matches!(step.op, Op::RemoveWorktree { .. }) && branch_next) {
-                return Err(interrupted(s, &subject));
-            }
-            held = Some(s);
+        if let Some(s) = interrupt.take() {
+            return Err(interrupted(s, &subject));
         }
         *done += 1;
         let took = started.elapsed().as_secs_f64();
@@ -225,10 +214,17 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
             project,
             working_dir,
         } => fx.remove_project(project, working_dir).await,
-        Op::RemoveWorktree { path, force } => fx.remove_worktree(path, *force),
-        Op::DeleteBranch {
-            branch, expected, ..
-        } => fx.delete_branch(branch, expected),
+        Op::RemoveWorktree {
+            path,
+            force,
+            branch,
+        } => {
+            fx.remove_worktree(path, *force)?;
+            match branch {
+                Some(b) => fx.delete_branch(&b.branch, &b.expected),
+                None => Ok(()),
+            }
+        }
         Op::RunSetup { command } => {
             let containers = fx.containers(desired).await?;
             let vars = session_vars(&desired.project, &desired.dir, &containers, &desired.proxy);

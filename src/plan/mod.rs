@@ -101,21 +101,27 @@ pub enum Op {
         project: String,
         working_dir: String,
     },
+    /// Removes the worktree, then (when `branch` is given) deletes its branch: one step, so an
+    /// interruption never leaves the worktree gone and its branch behind (git forgets a
+    /// removed worktree's branch, which would never be found again).
     RemoveWorktree {
         path: PathBuf,
         force: bool,
-    },
-    /// Deletes the branch while it still points at `expected` (the observed tip).
-    DeleteBranch {
-        branch: String,
-        expected: String,
-        force: bool,
+        branch: Option<BranchDeletion>,
     },
     /// A setup command, through the shell, in the session directory with the session
     /// variables in its environment.
     RunSetup {
         command: String,
     },
+}
+
+/// A branch deleted with its worktree, while it still points at `expected` (the observed tip).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BranchDeletion {
+    pub branch: String,
+    pub expected: String,
+    pub force: bool,
 }
 
 /// A file's content: known now, or rendered at apply time from what Docker reports then
@@ -182,21 +188,38 @@ impl Plan {
         node
     }
 
-    /// Steps in execution order (a topological order of the DAG, stable by insertion).
+    /// Steps in execution order: the order the planner added them in. A step is added only
+    /// after the steps it depends on ([`Plan::add`] takes them, and they exist already), so
+    /// every edge points from an earlier step to a later one and insertion order is a
+    /// topological order of the DAG. Independent steps therefore run in the order the planner
+    /// wrote them (files before Compose, the project before the worktree, ...), by definition
+    /// rather than by the graph library's traversal.
     pub fn ordered(&self) -> Vec<&Step> {
-        let order = petgraph::algo::toposort(&self.graph, None)
-            .expect("plan graphs are built acyclic: edges only point to later nodes");
-        order.into_iter().map(|i| &self.graph[i]).collect()
+        use petgraph::visit::EdgeRef;
+        debug_assert!(
+            self.graph
+                .edge_references()
+                .all(|e| e.source().index() < e.target().index()),
+            "a plan step depends on a step added after it"
+        );
+        self.graph.node_weights().collect()
     }
 
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for step in self.graph.node_weights() {
-            let actions: Vec<Action> = if step.details.is_empty() {
+            // A step counts the objects under it, or itself when it lists none; a branch
+            // deleted with its worktree counts on top.
+            let (branch, objects): (Vec<&Detail>, Vec<&Detail>) = step
+                .details
+                .iter()
+                .partition(|d| matches!(d.subject, Subject::Branch(_)));
+            let mut actions: Vec<Action> = if objects.is_empty() {
                 vec![step.action]
             } else {
-                step.details.iter().map(|d| d.action).collect()
+                objects.iter().map(|d| d.action).collect()
             };
+            actions.extend(branch.iter().map(|d| d.action));
             for a in actions {
                 match a {
                     Action::Create => s.add += 1,

@@ -130,8 +130,10 @@ fn ops(plan: &Plan) -> Vec<String> {
             Op::RemoveFile { path } => {
                 format!("remove {}", path.file_name().unwrap().to_string_lossy())
             }
-            Op::RemoveWorktree { .. } => "remove worktree".into(),
-            Op::DeleteBranch { branch, .. } => format!("delete branch {branch}"),
+            Op::RemoveWorktree { branch: None, .. } => "remove worktree".into(),
+            Op::RemoveWorktree {
+                branch: Some(b), ..
+            } => format!("remove worktree, delete branch {}", b.branch),
             other => format!("{other:?}"),
         })
         .collect()
@@ -238,8 +240,7 @@ async fn destroy_all_removes_a_worktree_only_on_positive_facts_and_reports_failu
         vec![
             format!("remove project {}", project(&d[0])),
             "remove .env.session".into(),
-            "remove worktree".into(),
-            "delete branch session/made".into(),
+            "remove worktree, delete branch session/made".into(),
         ]
     );
     assert!(made.kept.is_empty(), "{:?}", made.kept);
@@ -314,16 +315,14 @@ async fn prune_destroys_each_stopped_session_worktree_by_its_own_plan() {
         vec![
             format!("remove project {}", project(&d[0])),
             "remove .env.session".into(),
-            "remove worktree".into(),
-            "delete branch session/stopped".into(),
+            "remove worktree, delete branch session/stopped".into(),
         ]
     );
     assert_eq!(
         ops(plan_of(&results, &d[1])),
         vec![
             "remove .env.session".to_string(),
-            "remove worktree".into(),
-            "delete branch session/bare".into(),
+            "remove worktree, delete branch session/bare".into(),
         ]
     );
     let gone = plan_of(&results, &d[2]);
