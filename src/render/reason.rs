@@ -83,6 +83,77 @@ impl Display for Subject {
     }
 }
 
+impl crate::plan::Op {
+    /// The operation's stable name in `plan --json` (`op`, docs/json.md).
+    pub fn code(&self) -> &'static str {
+        use crate::plan::Op;
+        match self {
+            Op::AddWorktree { .. } => "add_worktree",
+            Op::CopyFile { .. } => "copy_file",
+            Op::CopyTree { .. } => "copy_tree",
+            Op::CopyVolumes { .. } => "copy_volumes",
+            Op::WriteFile { .. } => "write_file",
+            Op::RemoveFile { .. } => "remove_file",
+            Op::ComposeUp { .. } => "compose_up",
+            Op::WaitReady { .. } => "wait_ready",
+            Op::StopContainers { .. } => "stop_containers",
+            Op::RemoveProject { .. } => "remove_project",
+            Op::RemoveWorktree { .. } => "remove_worktree",
+            Op::RunSetup { .. } => "run_setup",
+        }
+    }
+}
+
+impl Reason {
+    /// The reason's stable name in `plan --json` (`reason_code`, docs/json.md); the English
+    /// stays in `reason`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::NewWorktree {
+                create_branch: true,
+                ..
+            } => "new_worktree_new_branch",
+            Reason::NewWorktree {
+                create_branch: false,
+                ..
+            } => "new_worktree_existing_branch",
+            Reason::EnvFileCopied => "env_file_copied",
+            Reason::SetupRuns => "setup_runs",
+            Reason::FreeSubnet { .. } => "free_subnet",
+            Reason::NoContainer => "no_container",
+            Reason::Stopped { .. } => "stopped",
+            Reason::Paused => "paused",
+            Reason::DefinitionChanged => "definition_changed",
+            Reason::NotInCompose => "not_in_compose",
+            Reason::ServicesMustRun => "services_must_run",
+            Reason::ReadyWhen => "ready_when",
+            Reason::PortsPublished => "ports_published",
+            Reason::PortsChange => "ports_changed",
+            Reason::FileMissing => "file_missing",
+            Reason::ContentDiffers => "content_differs",
+            Reason::Mode(_) => "mode_differs",
+            Reason::ContainersKept => "containers_kept",
+            Reason::Running => "running",
+            Reason::PortsVoid => "ports_void",
+            Reason::SessionDestroyed => "session_destroyed",
+            Reason::Discarded(Owner::DevPrism) => "discarded_dev_prisms",
+            Reason::Discarded(Owner::Disposable) => "discarded_disposable",
+            Reason::Discarded(Owner::User) => "discarded_forced",
+            Reason::ForcedWorktree => "forced_worktree",
+            Reason::NoWork => "no_work",
+            Reason::Merged => "merged",
+            Reason::ForcedUnmerged(_) => "forced_unmerged",
+            Reason::ForcedUnchecked => "forced_unchecked",
+            Reason::BelongsToService(_) => "belongs_to_service",
+            Reason::BelongsToProject => "belongs_to_project",
+            Reason::CopySelects { .. } => "copy_selects",
+            Reason::SourceVolume(_) => "source_volume",
+            Reason::NoSourceVolume(_) => "no_source_volume",
+            Reason::DataCopied { .. } => "data_copied",
+        }
+    }
+}
+
 impl Display for Reason {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
