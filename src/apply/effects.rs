@@ -12,6 +12,15 @@ use crate::error::{Error, Problem, Result};
 use crate::observed::Container;
 use crate::plan::ready::{DataSource, NewVolume};
 
+/// The Docker objects of a project a step removes, as the plan lists them.
+pub struct ProjectObjects<'a> {
+    /// `(id, name)`.
+    pub containers: &'a [(String, String)],
+    pub networks: &'a [String],
+    pub volumes: &'a [String],
+    pub images: &'a [String],
+}
+
 /// Every effect a plan's steps can have.
 #[allow(async_fn_in_trait)] // crate-internal; used with static dispatch only
 pub trait Effects {
@@ -39,9 +48,10 @@ pub trait Effects {
     async fn health_is_current(&mut self, _id: &str) -> Result<bool> {
         Ok(true)
     }
-    /// Removes the project's containers labelled with `working_dir`, then its networks,
-    /// volumes and built images: the one place a session's Docker objects are removed.
-    async fn remove_project(&mut self, project: &str, working_dir: &str) -> Result<()>;
+    /// Removes exactly the given objects of `project` (observed when the plan was made):
+    /// its containers `(id, name)`, then its networks, built images and volumes. The one place
+    /// a session's Docker objects are removed; it lists nothing itself.
+    async fn remove_project(&mut self, project: &str, objects: &ProjectObjects<'_>) -> Result<()>;
     /// Adds the worktree and records that dev-prism made it.
     fn add_worktree(
         &mut self,
@@ -202,9 +212,11 @@ impl Effects for Real<'_> {
         self.ctx.engine().await?.stop(ids).await
     }
 
-    async fn remove_project(&mut self, project: &str, working_dir: &str) -> Result<()> {
+    async fn remove_project(&mut self, _project: &str, o: &ProjectObjects<'_>) -> Result<()> {
         let engine = self.ctx.engine().await?;
-        engine.remove_project(project, working_dir).await
+        engine
+            .remove_objects(o.containers, o.networks, o.images, o.volumes)
+            .await
     }
 
     fn add_worktree(

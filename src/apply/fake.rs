@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::effects::{setup_failed, Effects};
+use super::effects::{setup_failed, Effects, ProjectObjects};
 use crate::compose::{labels, Flavor, PortSpec, SESSION_FILE};
 use crate::context::{Observer, Session};
 use crate::desired::{Desired, Var, ENV_FILE};
@@ -340,12 +340,13 @@ impl Effects for Fake {
         Ok(())
     }
 
-    async fn remove_project(&mut self, project: &str, working_dir: &str) -> Result<()> {
+    async fn remove_project(&mut self, project: &str, o: &ProjectObjects<'_>) -> Result<()> {
         self.check(&format!("remove project {project}"))?;
-        let prefix = format!("{project}_");
-        self.volumes.retain(|v, _| !v.starts_with(&prefix));
+        // Exactly what the plan listed (a container gone meanwhile is no error, as on the
+        // engine); what appeared since stays for the next observation.
+        self.volumes.retain(|v, _| !o.volumes.contains(v));
         self.containers
-            .retain(|c| c.project() != Some(project) || c.working_dir() != Some(working_dir));
+            .retain(|c| !o.containers.iter().any(|(id, _)| *id == c.id));
         self.log.push(format!("remove project {project}"));
         Ok(())
     }
@@ -377,6 +378,7 @@ impl Effects for Fake {
         self.worktrees.push(path.to_path_buf());
         self.worktree_branch
             .insert(path.to_path_buf(), branch.to_string());
+        self.log.push(format!("add worktree {}", path.display()));
         Ok(())
     }
 

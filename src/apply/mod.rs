@@ -3,6 +3,8 @@
 //! (Over 400 lines: the walk, readiness — one observation in which every service holds — and
 //! the test-only fault switch, with readiness's own tests.)
 
+#[cfg(test)]
+mod agreement_tests;
 pub mod effects;
 #[cfg(test)]
 pub(crate) mod fake;
@@ -212,8 +214,20 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
         Op::StopContainers { ids } => fx.stop(ids).await,
         Op::RemoveProject {
             project,
-            working_dir,
-        } => fx.remove_project(project, working_dir).await,
+            containers,
+            networks,
+            volumes,
+            images,
+            ..
+        } => {
+            let objects = effects::ProjectObjects {
+                containers,
+                networks,
+                volumes,
+                images,
+            };
+            fx.remove_project(project, &objects).await
+        }
         Op::RemoveWorktree {
             path,
             force,

@@ -140,15 +140,20 @@ pub(super) fn plan_destroy(
 
 /// The project's containers, networks, volumes and built images.
 fn project_step(desired: &Desired, observed: &Observed) -> Option<Step> {
-    if observed.containers.is_empty()
+    // Only the project's containers: apply removes exactly what the plan lists.
+    let containers: Vec<&crate::observed::Container> = observed
+        .containers
+        .iter()
+        .filter(|c| c.project() == Some(desired.project.as_str()))
+        .collect();
+    if containers.is_empty()
         && observed.networks.is_empty()
         && observed.volumes.is_empty()
         && observed.images.is_empty()
     {
         return None;
     }
-    let mut details: Vec<Detail> = observed
-        .containers
+    let mut details: Vec<Detail> = containers
         .iter()
         .map(|c| Detail {
             action: Action::Delete,
@@ -186,6 +191,13 @@ fn project_step(desired: &Desired, observed: &Observed) -> Option<Step> {
         op: Op::RemoveProject {
             project: desired.project.clone(),
             working_dir: labelled,
+            containers: containers
+                .iter()
+                .map(|c| (c.id.clone(), c.name.clone()))
+                .collect(),
+            networks: observed.networks.clone(),
+            volumes: observed.volumes.clone(),
+            images: observed.images.clone(),
         },
     })
 }

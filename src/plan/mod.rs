@@ -95,11 +95,17 @@ pub enum Op {
     StopContainers {
         ids: Vec<String>,
     },
-    /// The project's containers (those labelled with `working_dir`), networks, volumes and
-    /// built images.
+    /// The project's objects observed when the plan was made: its containers (those labelled
+    /// with `working_dir`, by id and name), networks, volumes and built images. Apply removes
+    /// exactly these and lists nothing again; what appeared since is the next observation's
+    /// (the reconciler plans again).
     RemoveProject {
         project: String,
         working_dir: String,
+        containers: Vec<(String, String)>,
+        networks: Vec<String>,
+        volumes: Vec<String>,
+        images: Vec<String>,
     },
     /// Removes the worktree, then (when `branch` is given) deletes its branch: one step, so an
     /// interruption never leaves the worktree gone and its branch behind (git forgets a
