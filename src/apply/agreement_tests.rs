@@ -211,3 +211,19 @@ async fn a_destroy_removes_what_it_listed_and_the_next_observation_finds_the_res
 fn late_name(d: &Desired) -> String {
     format!("{}-late-1", d.project)
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_plan_that_refuses_is_refused_by_apply_before_any_effect() {
+    let compose = "services:\n  db:\n    image: x\n    ports: ['5432']\n    network_mode: host\n";
+    let d = desired(compose, "", Selection::default(), &[], false).unwrap();
+    let mut fx = Fake::default();
+    let plan = plan_of(&mut fx, &d, Intent::Up).await;
+    let refusal = plan.refusals.first().expect("the plan refuses").error();
+    let err = super::apply(&plan, &d, &mut fx, &quiet())
+        .await
+        .unwrap_err();
+    // apply ends with the very error `plan` shows, and does nothing.
+    assert_eq!(err.message(), refusal.message());
+    assert_eq!(err.exit_code(), 2);
+    assert!(fx.log.is_empty(), "{:?}", fx.log);
+}

@@ -136,16 +136,8 @@ impl Effects for Real<'_> {
         profiles: &[String],
         remove_orphans: bool,
     ) -> Result<()> {
+        // A Compose of another flavour than the session's was refused with the plan.
         let compose = self.ctx.compose()?;
-        if compose.flavor != desired.flavor {
-            return Err(Error::failure(format!(
-                "this session's files were written for Compose {}, but Compose {} ({}) would run them",
-                desired.flavor.label(),
-                compose.flavor.label(),
-                compose.version
-            ))
-            .with_hint("set DEV_PRISM_COMPOSE to the flavour the session was made with, or destroy and re-create it"));
-        }
         // A job that is done is left out of `services`; as a dependency Compose would run it
         // again, so dependencies are not pulled in then (every other one is listed).
         let no_deps = desired

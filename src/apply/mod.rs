@@ -81,7 +81,13 @@ pub async fn apply_counted<E: Effects>(
     done: &mut usize,
 ) -> Result<()> {
     *done = 0;
-    check_host_network(plan, desired, ui)?;
+    // What the plan says before acting, and what it refuses: decided when it was made.
+    for w in &plan.warnings {
+        ui.warn(&w.to_string());
+    }
+    if let Some(refusal) = plan.refusals.first() {
+        return Err(refusal.error());
+    }
     let mut interrupt = Interrupt::install();
     let all = Instant::now();
     let steps = plan.ordered();
@@ -245,36 +251,6 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
             fx.run_setup(&desired.dir, command, &vars).await
         }
     }
-}
-
-/// `network_mode: host` bypasses the session's port isolation: a service started that way
-/// with published ports would bind them on the host itself (and clash with every other
-/// session), so it is refused before anything starts; one that publishes nothing is warned
-/// about.
-fn check_host_network(plan: &Plan, desired: &Desired, ui: &Ui) -> Result<()> {
-    for step in plan.ordered() {
-        let Op::ComposeUp { services, .. } = &step.op else {
-            continue;
-        };
-        for name in services {
-            let Some(svc) = desired.services.get(name).filter(|s| s.host_network) else {
-                continue;
-            };
-            if svc.ports.is_empty() {
-                ui.warn(&format!(
-                    "warning: service `{name}` uses `network_mode: host`: whatever it listens on is bound on the host itself, shared by every session"
-                ));
-                continue;
-            }
-            let ports: Vec<String> = svc.ports.iter().map(|p| p.key()).collect();
-            return Err(Error::usage(format!(
-                "service `{name}` uses `network_mode: host`, which bypasses the session's port isolation: its ports ({}) would be bound on the host itself, the same in every session",
-                ports.join(", ")
-            ))
-            .with_hint("remove `network_mode: host` from that service (its published ports already reach it from the host), or run it outside dev-prism"));
-        }
-    }
-    Ok(())
 }
 
 /// Executes a plan made only of file writes whose content is known (what `info` heals as it

@@ -12,7 +12,7 @@ mod up;
 
 use files::derived_steps;
 pub use files::{env_file_plan, foreign_files};
-pub use reason::{Blocker, Drift, Kept, Reason, Subject};
+pub use reason::{Blocker, Drift, Kept, Reason, Refusal, Subject, Warning};
 use stop::plan_stop;
 pub use up::{classify, ServiceState};
 use up::{plan_up, session_file_step};
@@ -25,7 +25,7 @@ use crate::desired::{
     is_generated, render_file, session_vars, DerivedFile, Desired, DesiredService, Intent, Render,
     ENV_FILE,
 };
-use crate::observed::{Container, Health, Observed, State};
+use crate::observed::{Container, Health, Observed, Runtime, State};
 
 /// What a step does to its subject (its glyph, colour and legend are `render`'s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -169,6 +169,10 @@ pub struct Plan {
     pub graph: DiGraph<Step, ()>,
     /// Things a destroy keeps to protect the user's work, with how to remove them.
     pub kept: Vec<Kept>,
+    /// Why the plan cannot be carried out: apply refuses before its first step.
+    pub refusals: Vec<Refusal>,
+    /// What `plan` and `apply` both say before acting.
+    pub warnings: Vec<Warning>,
 }
 
 /// Counts for the summary line.
@@ -313,7 +317,66 @@ pub fn diff_after(
             destroy::plan_destroy(&mut plan, desired, observed, force, scope)
         }
     }
+    host_network(&mut plan, desired);
     plan
+}
+
+/// `network_mode: host` bypasses the session's port isolation: a service started that way
+/// with published ports would bind them on the host itself (and clash with every other
+/// session), so the plan is refused; one that publishes nothing is warned about.
+fn host_network(plan: &mut Plan, desired: &Desired) {
+    let started: Vec<String> = plan
+        .ordered()
+        .into_iter()
+        .filter_map(|s| match &s.op {
+            Op::ComposeUp { services, .. } => Some(services.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    for name in started {
+        let Some(svc) = desired.services.get(&name).filter(|s| s.host_network) else {
+            continue;
+        };
+        if svc.ports.is_empty() {
+            plan.warnings.push(Warning::HostNetwork { service: name });
+        } else {
+            plan.refusals.push(Refusal::HostNetwork {
+                service: name,
+                ports: svc.ports.iter().map(|p| p.key()).collect(),
+            });
+        }
+    }
+}
+
+/// What the engine and the Compose that would run the session say about a plan that brings
+/// it up (observed after planning, only what the plan needs: see [`Runtime`]).
+pub fn runtime_checks(plan: &mut Plan, desired: &Desired, bind_mounts: &[String], rt: &Runtime) {
+    if let Some(engine) = &rt.remote {
+        plan.warnings
+            .extend(bind_mounts.iter().map(|m| Warning::RemoteBindMount {
+                mount: m.clone(),
+                engine: engine.clone(),
+            }));
+    }
+    if let Some((running, version)) = &rt.compose {
+        if *running != desired.flavor {
+            plan.refusals.push(Refusal::ComposeFlavor {
+                recorded: desired.flavor,
+                running: *running,
+                version: version.clone(),
+            });
+        }
+    }
+}
+
+impl Plan {
+    /// Whether carrying the plan out runs Compose.
+    pub fn runs_compose(&self) -> bool {
+        self.graph
+            .node_weights()
+            .any(|s| matches!(s.op, Op::ComposeUp { .. }))
+    }
 }
 
 /// The plan of `heal`: only the session's derived files, never containers. The session file is

@@ -864,3 +864,67 @@ fn every_plan_respects_its_dependencies_in_insertion_order() {
         assert_eq!(plan.ordered().len(), plan.graph.node_count());
     }
 }
+
+#[test]
+fn refusals_and_warnings_are_part_of_the_plan() {
+    use crate::compose::Flavor;
+    let compose = "services:\n  db:\n    image: x\n    ports: ['5432']\n    network_mode: host\n  side:\n    image: x\n    network_mode: host\n";
+    let d = desired_from(compose);
+    let mut plan = diff(&d, &Observed::default(), Intent::Up, None);
+    assert_eq!(
+        plan.refusals,
+        [Refusal::HostNetwork {
+            service: "db".into(),
+            ports: vec!["5432/tcp".into()]
+        }]
+    );
+    assert_eq!(
+        plan.warnings,
+        [Warning::HostNetwork {
+            service: "side".into()
+        }]
+    );
+    // Stopping or destroying such a session starts nothing: nothing to refuse.
+    assert!(diff(&d, &Observed::default(), Intent::Stop, None)
+        .refusals
+        .is_empty());
+    // What the engine and Compose say: a remote engine's bind mounts, another flavour.
+    let rt = Runtime {
+        remote: Some("ssh://box".into()),
+        compose: Some((Flavor::V1, "1.29.2".into())),
+    };
+    runtime_checks(&mut plan, &d, &["./data:/data".to_string()], &rt);
+    assert_eq!(
+        plan.warnings[1],
+        Warning::RemoteBindMount {
+            mount: "./data:/data".into(),
+            engine: "ssh://box".into()
+        }
+    );
+    assert_eq!(
+        plan.refusals[1],
+        Refusal::ComposeFlavor {
+            recorded: Flavor::V2,
+            running: Flavor::V1,
+            version: "1.29.2".into()
+        }
+    );
+    // The same Compose, a local engine: nothing said.
+    let mut quiet = diff(
+        &desired_from(COMPOSE),
+        &Observed::default(),
+        Intent::Up,
+        None,
+    );
+    let local = Runtime {
+        remote: None,
+        compose: Some((Flavor::V2, "2.40.3".into())),
+    };
+    runtime_checks(
+        &mut quiet,
+        &desired_from(COMPOSE),
+        &["./d:/d".into()],
+        &local,
+    );
+    assert!(quiet.refusals.is_empty() && quiet.warnings.is_empty());
+}

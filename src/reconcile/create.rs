@@ -177,12 +177,14 @@ pub async fn prepare_worktree(
     let desired = context::desired_seeded(&session, &observed, flavor, &req.wants, data_from)?;
     first.extend(data);
     let plan = plan::diff_after(&desired, &observed, Intent::Up, first);
-    Ok(Prepared {
+    let mut p = Prepared {
         session,
         observed,
         desired,
         plan,
-    })
+    };
+    super::runtime_checks(ctx, &mut p).await?;
+    Ok(p)
 }
 
 /// What `git worktree add` or Compose would refuse later, refused before anything is made (so

@@ -124,10 +124,22 @@ pub async fn prepare_from<O: Observer>(
         plan::diff(d, o, intent, None)
     })
     .await?;
+    let mut p = p;
     if intent == Intent::Up {
         refuse_foreign_files(&p)?;
+        runtime_checks(obs, &mut p).await?;
     }
     Ok(p)
+}
+
+/// Adds to a plan that brings the session up what the engine and the Compose that would run
+/// it refuse or warn about (a remote engine's bind mounts, a Compose of another flavour than
+/// the session's), so `plan` shows it and `apply` enforces it alike.
+pub async fn runtime_checks<O: Observer>(obs: &mut O, p: &mut Prepared) -> Result<()> {
+    let rt = obs.runtime(p.plan.runs_compose()).await?;
+    let mounts = crate::compose::bind_mounts(&p.session.model);
+    plan::runtime_checks(&mut p.plan, &p.desired, &mounts, &rt);
+    Ok(())
 }
 
 /// A file of the user's with a generated file's name is never overwritten: bringing the

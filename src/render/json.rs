@@ -319,6 +319,8 @@ pub struct PlanDoc {
     pub steps: Vec<StepDoc>,
     pub summary: Summary,
     pub kept: Vec<String>,
+    /// What `plan` and `apply` both warn about (also printed on stderr).
+    pub warnings: Vec<String>,
 }
 
 pub fn plan(plan: &Plan, dir: &str, project: &str) -> PlanDoc {
@@ -330,6 +332,7 @@ pub fn plan(plan: &Plan, dir: &str, project: &str) -> PlanDoc {
         steps: steps(plan),
         summary: plan.summary(),
         kept: texts(&plan.kept),
+        warnings: texts(&plan.warnings),
     }
 }
 

@@ -6,9 +6,10 @@ use std::fmt::{self, Display, Formatter};
 use serde::{Serialize, Serializer};
 
 use crate::desired::ENV_FILE;
+use crate::error::Error;
 use crate::observed::Owner;
 use crate::plan::ready::CopyOrigin;
-use crate::plan::{Action, Blocker, Drift, Kept, Reason, Subject};
+use crate::plan::{Action, Blocker, Drift, Kept, Reason, Refusal, Subject, Warning};
 
 impl Action {
     /// ANSI colour of the glyph.
@@ -150,6 +151,44 @@ impl Reason {
             Reason::SourceVolume(_) => "source_volume",
             Reason::NoSourceVolume(_) => "no_source_volume",
             Reason::DataCopied { .. } => "data_copied",
+        }
+    }
+}
+
+impl Refusal {
+    /// The error `plan` and `apply` both end with.
+    pub fn error(&self) -> Error {
+        match self {
+            Refusal::HostNetwork { service, ports } => Error::usage(format!(
+                "service `{service}` uses `network_mode: host`, which bypasses the session's port isolation: its ports ({}) would be bound on the host itself, the same in every session",
+                ports.join(", ")
+            ))
+            .with_hint("remove `network_mode: host` from that service (its published ports already reach it from the host), or run it outside dev-prism"),
+            Refusal::ComposeFlavor {
+                recorded,
+                running,
+                version,
+            } => Error::failure(format!(
+                "this session's files were written for Compose {}, but Compose {} ({version}) would run them",
+                recorded.label(),
+                running.label(),
+            ))
+            .with_hint("set DEV_PRISM_COMPOSE to the flavour the session was made with, or destroy and re-create it"),
+        }
+    }
+}
+
+impl Display for Warning {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::HostNetwork { service } => write!(
+                f,
+                "warning: service `{service}` uses `network_mode: host`: whatever it listens on is bound on the host itself, shared by every session"
+            ),
+            Warning::RemoteBindMount { mount, engine } => write!(
+                f,
+                "bind mount {mount} names a path on this machine, but the engine ({engine}) is remote and mounts its own host's path"
+            ),
         }
     }
 }
