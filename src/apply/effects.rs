@@ -144,37 +144,18 @@ impl Effects for Real<'_> {
             .services
             .iter()
             .any(|(n, s)| s.run && s.is_job && !services.contains(n));
-        // A parallel create may take the session's subnet between observation and now:
-        // another one is picked and written into the session file (bounded).
-        let mut choice = desired.subnet;
-        let mut tried = vec![];
-        loop {
-            let up = compose
-                .up(
-                    &desired.dir,
-                    &desired.project,
-                    &file_args(&desired.compose_files, desired.flavor),
-                    services,
-                    profiles,
-                    (remove_orphans, no_deps),
-                )
-                .await;
-            // Compose's own words say whether the engine refused the subnet.
-            let overlap = |e: &Error| {
-                matches!(e.problem(), Problem::Compose { stderr, .. }
-                    if crate::subnet::is_overlap_error(stderr))
-            };
-            match (up, choice) {
-                (Err(e), Some(c))
-                    if overlap(&e) && tried.len() < crate::subnet::observe::ATTEMPTS =>
-                {
-                    tried.push(c.net);
-                    let net = crate::subnet::observe::replace(self.ctx, desired, c, &tried).await?;
-                    choice = Some(crate::desired::SubnetChoice { net, ..c });
-                }
-                (up, _) => return up,
-            }
-        }
+        // A subnet taken since the plan was made fails here, as Compose says: the apply ends
+        // and the reconciler observes and plans again (`reconcile::carry_out_counted`).
+        compose
+            .up(
+                &desired.dir,
+                &desired.project,
+                &file_args(&desired.compose_files, desired.flavor),
+                services,
+                profiles,
+                (remove_orphans, no_deps),
+            )
+            .await
     }
 
     async fn unpause(&mut self, ids: &[String]) -> Result<()> {

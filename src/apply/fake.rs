@@ -46,6 +46,12 @@ pub struct Fake {
     pub unreadable: Vec<PathBuf>,
     /// An effect (as its log line would read) that fails instead.
     pub fail_on: Option<String>,
+    /// Subnets of networks that are not any session's.
+    pub networks: Vec<crate::subnet::Net>,
+    /// Subnets another network takes just before the next `compose up` (a parallel create).
+    pub taken_meanwhile: Vec<crate::subnet::Net>,
+    /// Each project's default network, made by its first `compose up`.
+    pub own_networks: BTreeMap<String, crate::subnet::Net>,
     next_port: u16,
     polls: usize,
 }
@@ -127,7 +133,14 @@ impl Observer for Fake {
         })
     }
 
-    async fn subnets(&mut self, _: &Session, _: &str, _: &mut Observed) -> Result<()> {
+    async fn subnets(&mut self, s: &Session, project: &str, o: &mut Observed) -> Result<()> {
+        if crate::subnet::observe::wanted(s, o) {
+            let taken = self.networks.iter().chain(self.own_networks.values());
+            o.subnets = Some(crate::subnet::Facts {
+                existing: self.own_networks.get(project).map(|n| Some(*n)),
+                taken: taken.copied().collect(),
+            });
+        }
         Ok(())
     }
 
@@ -293,6 +306,20 @@ impl Effects for Fake {
                     "compose up before the session file was written",
                 ))
             }
+        }
+        self.networks.append(&mut self.taken_meanwhile);
+        if let Some(choice) = desired
+            .subnet
+            .filter(|_| !self.own_networks.contains_key(&desired.project))
+        {
+            if self.networks.iter().any(|n| n.overlaps(&choice.net)) {
+                return Err(Error::from(crate::error::Problem::Compose {
+                    command: "up".into(),
+                    stderr: "Error response from daemon: Pool overlaps with other one on this address space".into(),
+                }));
+            }
+            self.own_networks
+                .insert(desired.project.clone(), choice.net);
         }
         self.log.push(format!("up {}", services.join(",")));
         for s in services {

@@ -253,6 +253,12 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
     }
 }
 
+/// Whether an apply ended because the engine refused the session's subnet as taken (Compose's
+/// own words): another network took it after the plan was made.
+pub fn subnet_taken(e: &Error) -> bool {
+    matches!(e.problem(), Problem::Compose { stderr, .. } if crate::subnet::is_overlap_error(stderr))
+}
+
 /// Executes a plan made only of file writes whose content is known (what `info` heals as it
 /// reads); returns the steps it carried out.
 pub fn write_files<'p, E: Effects>(

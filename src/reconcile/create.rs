@@ -182,6 +182,7 @@ pub async fn prepare_worktree(
         observed,
         desired,
         plan,
+        wants: req.wants.clone(),
     };
     super::runtime_checks(ctx, &mut p).await?;
     Ok(p)

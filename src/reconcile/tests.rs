@@ -406,3 +406,48 @@ async fn a_failed_create_rolls_back_through_a_destroy_plan_of_exactly_what_it_ma
     );
     assert!(kept.worktree && !kept.branch && !kept.project);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_subnet_taken_meanwhile_ends_the_apply_and_the_reconciler_plans_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        "services:\n  app:\n    image: x\n    ports: ['80']\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("session.config.yaml"),
+        "subnetPool: 10.199.0.0/16\n",
+    )
+    .unwrap();
+    let mut world = Shared::default();
+    let wants = crate::context::Wants::default();
+    let p = super::prepare(&mut world, &dir, Intent::Up, &wants, &quiet())
+        .await
+        .unwrap();
+    let first = p.desired.subnet.expect("a subnet from the pool").net;
+    // A parallel create takes it between this observation and `compose up`.
+    world.0.lock().await.taken_meanwhile.push(first);
+    let mut done = 0;
+    super::carry_out_counted(&mut world, &p, &quiet(), &mut done)
+        .await
+        .unwrap();
+    assert_eq!(done, p.plan.graph.node_count());
+    let fx = world.0.lock().await;
+    let second = fx.own_networks[&p.desired.project];
+    assert_ne!(second, first);
+    // apply never rewrote the session file on its own: the second plan did, in a step.
+    let file = dir.join(crate::compose::SESSION_FILE);
+    assert_eq!(crate::subnet::recorded(&fx.files[&file].0), Some(second));
+    let write = |name: &str| format!("write {}", dir.join(name).display());
+    assert_eq!(
+        fx.log,
+        [
+            write(crate::compose::SESSION_FILE),
+            write(crate::compose::SESSION_FILE),
+            "up app".into(),
+            write(crate::desired::ENV_FILE),
+        ]
+    );
+}
