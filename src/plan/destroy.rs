@@ -225,14 +225,18 @@ fn file_steps(
         }
     }
     let mut nodes = vec![];
-    for (name, text) in present {
+    for (name, text) in &present {
+        if !is_generated(text) {
+            plan.kept.push(Kept::File(name.to_string()));
+        }
+    }
+    // Last found first: the order earlier versions printed (see `Plan::ordered`).
+    for (name, text) in present.into_iter().rev() {
         if is_generated(text) {
             nodes.push(plan.add(
                 remove_file_step(desired, name, Reason::SessionDestroyed),
                 prev,
             ));
-        } else {
-            plan.kept.push(Kept::File(name.to_string()));
         }
     }
     nodes

@@ -202,8 +202,9 @@ impl Plan {
     /// after the steps it depends on ([`Plan::add`] takes them, and they exist already), so
     /// every edge points from an earlier step to a later one and insertion order is a
     /// topological order of the DAG. Independent steps therefore run in the order the planner
-    /// wrote them (files before Compose, the project before the worktree, ...), by definition
-    /// rather than by the graph library's traversal.
+    /// adds them, by definition rather than by the graph library's traversal (petgraph's
+    /// toposort put siblings in reverse order of insertion: the planners of stop, destroy and
+    /// heal add their independent file steps in the order earlier versions printed).
     pub fn ordered(&self) -> Vec<&Step> {
         use petgraph::visit::EdgeRef;
         debug_assert!(
@@ -382,19 +383,21 @@ impl Plan {
 /// The plan of `heal`: only the session's derived files, never containers. The session file is
 /// rewritten to match the config and compose files; `.env.session` to match the running
 /// containers (left alone when none runs: starting is not heal's business).
+/// The steps are independent; they run (and print) from the last derived file back to the
+/// session file, the order earlier versions printed.
 pub fn heal(desired: &Desired, observed: &Observed) -> Plan {
     let mut plan = Plan::default();
-    if let Some(step) = session_file_step(desired, observed) {
-        plan.add(step, &[]);
-    }
     if observed
         .containers
         .iter()
         .any(|c| c.state == State::Running)
     {
-        for step in derived_steps(desired, observed, false) {
+        for step in derived_steps(desired, observed, false).into_iter().rev() {
             plan.add(step, &[]);
         }
+    }
+    if let Some(step) = session_file_step(desired, observed) {
+        plan.add(step, &[]);
     }
     plan
 }
