@@ -52,6 +52,8 @@ pub struct Fake {
     pub taken_meanwhile: Vec<crate::subnet::Net>,
     /// Each project's default network, made by its first `compose up`.
     pub own_networks: BTreeMap<String, crate::subnet::Net>,
+    /// The Compose that would run sessions (flavour, version), when asked.
+    pub compose: Option<(Flavor, String)>,
     next_port: u16,
     polls: usize,
 }
@@ -146,6 +148,13 @@ impl Observer for Fake {
 
     async fn flavor(&mut self, observed: &Observed) -> Result<Flavor> {
         Ok(crate::context::recorded_flavor(observed).unwrap_or(Flavor::V2))
+    }
+
+    async fn runtime(&mut self, compose: bool) -> Result<crate::observed::Runtime> {
+        Ok(crate::observed::Runtime {
+            remote: None,
+            compose: self.compose.clone().filter(|_| compose),
+        })
     }
 
     async fn hosts(&mut self, session: &Session, observed: &mut Observed) -> Result<()> {

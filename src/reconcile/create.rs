@@ -184,7 +184,8 @@ pub async fn prepare_worktree(
         plan,
         wants: req.wants.clone(),
     };
-    super::runtime_checks(ctx, &mut p).await?;
+    // Compose was asked above already: its flavour costs nothing more here.
+    super::runtime_checks(ctx, &mut p, true).await?;
     Ok(p)
 }
 

@@ -134,16 +134,23 @@ pub async fn prepare_from<O: Observer>(
     let mut p = p;
     if intent == Intent::Up {
         refuse_foreign_files(&p)?;
-        runtime_checks(obs, &mut p).await?;
+        // Which Compose would run it is asked only when carrying the plan out (see
+        // `carry_out_counted`): asking costs a Compose process, and `plan` must stay fast.
+        runtime_checks(obs, &mut p, false).await?;
     }
     Ok(p)
 }
 
-/// Adds to a plan that brings the session up what the engine and the Compose that would run
-/// it refuse or warn about (a remote engine's bind mounts, a Compose of another flavour than
-/// the session's), so `plan` shows it and `apply` enforces it alike.
-pub async fn runtime_checks<O: Observer>(obs: &mut O, p: &mut Prepared) -> Result<()> {
-    let rt = obs.runtime(p.plan.runs_compose()).await?;
+/// Adds to a plan that brings the session up what the engine and (with `compose`, when the
+/// plan runs Compose) the Compose that would run it refuse or warn about: a remote engine's
+/// bind mounts, a Compose of another flavour than the session's. `plan` shows them and `apply`
+/// enforces them alike.
+pub async fn runtime_checks<O: Observer>(
+    obs: &mut O,
+    p: &mut Prepared,
+    compose: bool,
+) -> Result<()> {
+    let rt = obs.runtime(compose && p.plan.runs_compose()).await?;
     let mounts = crate::compose::bind_mounts(&p.session.model);
     plan::runtime_checks(&mut p.plan, &p.desired, &mounts, &rt);
     Ok(())
@@ -227,6 +234,16 @@ pub async fn carry_out_counted<W: World>(
     ui: &Ui,
     done: &mut usize,
 ) -> Result<()> {
+    // The Compose that will run the plan, asked now (`plan` does not ask: a Compose process
+    // each time): one of another flavour than the session's refuses it before any step.
+    if prepared.plan.runs_compose() {
+        let rt = world.runtime(true).await?;
+        let mut checked = Plan::default();
+        plan::runtime_checks(&mut checked, &prepared.desired, &[], &rt);
+        if let Some(refusal) = checked.refusals.first() {
+            return Err(refusal.error());
+        }
+    }
     let Err(mut e) = world.carry_out(prepared, ui, done).await else {
         return Ok(());
     };

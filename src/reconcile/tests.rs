@@ -51,6 +51,10 @@ impl Observer for Shared {
     async fn hosts(&mut self, s: &Session, o: &mut Observed) -> Result<()> {
         self.0.lock().await.hosts(s, o).await
     }
+
+    async fn runtime(&mut self, compose: bool) -> Result<crate::observed::Runtime> {
+        self.0.lock().await.runtime(compose).await
+    }
 }
 
 impl World for Shared {
@@ -450,4 +454,34 @@ async fn a_subnet_taken_meanwhile_ends_the_apply_and_the_reconciler_plans_again(
             write(crate::desired::ENV_FILE),
         ]
     );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_compose_of_another_flavour_refuses_the_plan_before_any_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        "services:\n  app:\n    image: x\n",
+    )
+    .unwrap();
+    let mut world = Shared::default();
+    world.0.lock().await.compose = Some((crate::compose::Flavor::V1, "1.29.2".into()));
+    let wants = crate::context::Wants::default();
+    let p = super::prepare(&mut world, &dir, Intent::Up, &wants, &quiet())
+        .await
+        .unwrap();
+    // `plan` does not ask which Compose would run (a process each time)...
+    assert!(p.plan.refusals.is_empty());
+    // ...carrying it out does, and refuses before the first step.
+    let err = super::carry_out_counted(&mut world, &p, &quiet(), &mut 0)
+        .await
+        .unwrap_err();
+    assert!(
+        err.message()
+            .contains("written for Compose v2, but Compose v1 (1.29.2)"),
+        "{}",
+        err.message()
+    );
+    assert!(world.0.lock().await.log.is_empty());
 }
