@@ -544,24 +544,43 @@ impl Engine {
     /// Removes the session's containers (both labels must match), then the project's networks
     /// and volumes. Never touches anything without those labels.
     pub async fn remove_project(&self, project: &str, dir: &str) -> Result<()> {
+        let containers: Vec<(String, String)> = self
+            .session_containers(dir)
+            .await?
+            .into_iter()
+            .filter(|c| c.project() == Some(project))
+            .map(|c| (c.id, c.name))
+            .collect();
+        let networks = self.project_networks(project).await?;
+        let images = self.project_images(project).await?;
+        let volumes = self.project_volumes(project).await?;
+        self.remove_objects(&containers, &networks, &images, &volumes)
+            .await
+    }
+
+    /// Removes exactly these objects (a plan's, observed when it was made): the containers
+    /// `(id, name)`, then the networks, images and volumes. One already gone is no error.
+    pub async fn remove_objects(
+        &self,
+        containers: &[(String, String)],
+        networks: &[String],
+        images: &[String],
+        volumes: &[String],
+    ) -> Result<()> {
         let _turn = self
             .removals
             .acquire()
             .await
             .map_err(|e| Error::failure(format!("removal queue closed: {e}")))?;
-        let containers = self.session_containers(dir).await?;
         let mut set = tokio::task::JoinSet::new();
-        for c in containers
-            .into_iter()
-            .filter(|c| c.project() == Some(project))
-        {
+        for (id, name) in containers.iter().cloned() {
             let client = self.client.clone();
             let trace = self.trace.clone();
             set.spawn(async move {
                 let started = std::time::Instant::now();
                 let mut r = client
                     .remove_container(
-                        &c.id,
+                        &id,
                         Some(RemoveContainerOptions {
                             v: true,
                             force: true,
@@ -577,13 +596,10 @@ impl Engine {
                     ..
                 }) = &r
                 {
-                    r = gone(&client, &c.id).await.or(r);
+                    r = gone(&client, &id).await.or(r);
                 }
-                trace.call(
-                    &format!("Docker API: DELETE /containers/{}", c.name),
-                    started,
-                );
-                (c.name, r)
+                trace.call(&format!("Docker API: DELETE /containers/{name}"), started);
+                (name, r)
             });
         }
         while let Some(joined) = set.join_next().await {
@@ -597,8 +613,8 @@ impl Engine {
                 Err(e) => return Err(self.api_error(&format!("remove container {name}"), e)),
             }
         }
-        for net in self.project_networks(project).await? {
-            match self.client.remove_network(&net).await {
+        for net in networks {
+            match self.client.remove_network(net).await {
                 Ok(())
                 | Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
@@ -606,10 +622,10 @@ impl Engine {
                 Err(e) => return Err(self.api_error(&format!("remove network {net}"), e)),
             }
         }
-        for image in self.project_images(project).await? {
+        for image in images {
             match self
                 .client
-                .remove_image(&image, None::<RemoveImageOptions>, None)
+                .remove_image(image, None::<RemoveImageOptions>, None)
                 .await
             {
                 Ok(_)
@@ -620,10 +636,10 @@ impl Engine {
                 Err(e) => return Err(self.api_error(&format!("remove image {image}"), e)),
             }
         }
-        for vol in self.project_volumes(project).await? {
+        for vol in volumes {
             match self
                 .client
-                .remove_volume(&vol, Some(RemoveVolumeOptions { force: false }))
+                .remove_volume(vol, Some(RemoveVolumeOptions { force: false }))
                 .await
             {
                 Ok(())

@@ -12,6 +12,15 @@ use crate::error::{Error, Problem, Result};
 use crate::observed::Container;
 use crate::plan::ready::{DataSource, NewVolume};
 
+/// The Docker objects of a project a step removes, as the plan lists them.
+pub struct ProjectObjects<'a> {
+    /// `(id, name)`.
+    pub containers: &'a [(String, String)],
+    pub networks: &'a [String],
+    pub volumes: &'a [String],
+    pub images: &'a [String],
+}
+
 /// Every effect a plan's steps can have.
 #[allow(async_fn_in_trait)] // crate-internal; used with static dispatch only
 pub trait Effects {
@@ -39,9 +48,10 @@ pub trait Effects {
     async fn health_is_current(&mut self, _id: &str) -> Result<bool> {
         Ok(true)
     }
-    /// Removes the project's containers labelled with `working_dir`, then its networks,
-    /// volumes and built images: the one place a session's Docker objects are removed.
-    async fn remove_project(&mut self, project: &str, working_dir: &str) -> Result<()>;
+    /// Removes exactly the given objects of `project` (observed when the plan was made):
+    /// its containers `(id, name)`, then its networks, built images and volumes. The one place
+    /// a session's Docker objects are removed; it lists nothing itself.
+    async fn remove_project(&mut self, project: &str, objects: &ProjectObjects<'_>) -> Result<()>;
     /// Adds the worktree and records that dev-prism made it.
     fn add_worktree(
         &mut self,
@@ -126,53 +136,26 @@ impl Effects for Real<'_> {
         profiles: &[String],
         remove_orphans: bool,
     ) -> Result<()> {
+        // A Compose of another flavour than the session's was refused with the plan.
         let compose = self.ctx.compose()?;
-        if compose.flavor != desired.flavor {
-            return Err(Error::failure(format!(
-                "this session's files were written for Compose {}, but Compose {} ({}) would run them",
-                desired.flavor.label(),
-                compose.flavor.label(),
-                compose.version
-            ))
-            .with_hint("set DEV_PRISM_COMPOSE to the flavour the session was made with, or destroy and re-create it"));
-        }
         // A job that is done is left out of `services`; as a dependency Compose would run it
         // again, so dependencies are not pulled in then (every other one is listed).
         let no_deps = desired
             .services
             .iter()
             .any(|(n, s)| s.run && s.is_job && !services.contains(n));
-        // A parallel create may take the session's subnet between observation and now:
-        // another one is picked and written into the session file (bounded).
-        let mut choice = desired.subnet;
-        let mut tried = vec![];
-        loop {
-            let up = compose
-                .up(
-                    &desired.dir,
-                    &desired.project,
-                    &file_args(&desired.compose_files, desired.flavor),
-                    services,
-                    profiles,
-                    (remove_orphans, no_deps),
-                )
-                .await;
-            // Compose's own words say whether the engine refused the subnet.
-            let overlap = |e: &Error| {
-                matches!(e.problem(), Problem::Compose { stderr, .. }
-                    if crate::subnet::is_overlap_error(stderr))
-            };
-            match (up, choice) {
-                (Err(e), Some(c))
-                    if overlap(&e) && tried.len() < crate::subnet::observe::ATTEMPTS =>
-                {
-                    tried.push(c.net);
-                    let net = crate::subnet::observe::replace(self.ctx, desired, c, &tried).await?;
-                    choice = Some(crate::desired::SubnetChoice { net, ..c });
-                }
-                (up, _) => return up,
-            }
-        }
+        // A subnet taken since the plan was made fails here, as Compose says: the apply ends
+        // and the reconciler observes and plans again (`reconcile::carry_out_counted`).
+        compose
+            .up(
+                &desired.dir,
+                &desired.project,
+                &file_args(&desired.compose_files, desired.flavor),
+                services,
+                profiles,
+                (remove_orphans, no_deps),
+            )
+            .await
     }
 
     async fn unpause(&mut self, ids: &[String]) -> Result<()> {
@@ -202,9 +185,11 @@ impl Effects for Real<'_> {
         self.ctx.engine().await?.stop(ids).await
     }
 
-    async fn remove_project(&mut self, project: &str, working_dir: &str) -> Result<()> {
+    async fn remove_project(&mut self, _project: &str, o: &ProjectObjects<'_>) -> Result<()> {
         let engine = self.ctx.engine().await?;
-        engine.remove_project(project, working_dir).await
+        engine
+            .remove_objects(o.containers, o.networks, o.images, o.volumes)
+            .await
     }
 
     fn add_worktree(

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::effects::{setup_failed, Effects};
+use super::effects::{setup_failed, Effects, ProjectObjects};
 use crate::compose::{labels, Flavor, PortSpec, SESSION_FILE};
 use crate::context::{Observer, Session};
 use crate::desired::{Desired, Var, ENV_FILE};
@@ -46,6 +46,14 @@ pub struct Fake {
     pub unreadable: Vec<PathBuf>,
     /// An effect (as its log line would read) that fails instead.
     pub fail_on: Option<String>,
+    /// Subnets of networks that are not any session's.
+    pub networks: Vec<crate::subnet::Net>,
+    /// Subnets another network takes just before the next `compose up` (a parallel create).
+    pub taken_meanwhile: Vec<crate::subnet::Net>,
+    /// Each project's default network, made by its first `compose up`.
+    pub own_networks: BTreeMap<String, crate::subnet::Net>,
+    /// The Compose that would run sessions (flavour, version), when asked.
+    pub compose: Option<(Flavor, String)>,
     next_port: u16,
     polls: usize,
 }
@@ -127,12 +135,26 @@ impl Observer for Fake {
         })
     }
 
-    async fn subnets(&mut self, _: &Session, _: &str, _: &mut Observed) -> Result<()> {
+    async fn subnets(&mut self, s: &Session, project: &str, o: &mut Observed) -> Result<()> {
+        if crate::subnet::observe::wanted(s, o) {
+            let taken = self.networks.iter().chain(self.own_networks.values());
+            o.subnets = Some(crate::subnet::Facts {
+                existing: self.own_networks.get(project).map(|n| Some(*n)),
+                taken: taken.copied().collect(),
+            });
+        }
         Ok(())
     }
 
     async fn flavor(&mut self, observed: &Observed) -> Result<Flavor> {
         Ok(crate::context::recorded_flavor(observed).unwrap_or(Flavor::V2))
+    }
+
+    async fn runtime(&mut self, compose: bool) -> Result<crate::observed::Runtime> {
+        Ok(crate::observed::Runtime {
+            remote: None,
+            compose: self.compose.clone().filter(|_| compose),
+        })
     }
 
     async fn hosts(&mut self, session: &Session, observed: &mut Observed) -> Result<()> {
@@ -294,6 +316,20 @@ impl Effects for Fake {
                 ))
             }
         }
+        self.networks.append(&mut self.taken_meanwhile);
+        if let Some(choice) = desired
+            .subnet
+            .filter(|_| !self.own_networks.contains_key(&desired.project))
+        {
+            if self.networks.iter().any(|n| n.overlaps(&choice.net)) {
+                return Err(Error::from(crate::error::Problem::Compose {
+                    command: "up".into(),
+                    stderr: "Error response from daemon: Pool overlaps with other one on this address space".into(),
+                }));
+            }
+            self.own_networks
+                .insert(desired.project.clone(), choice.net);
+        }
         self.log.push(format!("up {}", services.join(",")));
         for s in services {
             let current = self.containers.iter().find(|c| &c.service == s);
@@ -340,12 +376,13 @@ impl Effects for Fake {
         Ok(())
     }
 
-    async fn remove_project(&mut self, project: &str, working_dir: &str) -> Result<()> {
+    async fn remove_project(&mut self, project: &str, o: &ProjectObjects<'_>) -> Result<()> {
         self.check(&format!("remove project {project}"))?;
-        let prefix = format!("{project}_");
-        self.volumes.retain(|v, _| !v.starts_with(&prefix));
+        // Exactly what the plan listed (a container gone meanwhile is no error, as on the
+        // engine); what appeared since stays for the next observation.
+        self.volumes.retain(|v, _| !o.volumes.contains(v));
         self.containers
-            .retain(|c| c.project() != Some(project) || c.working_dir() != Some(working_dir));
+            .retain(|c| !o.containers.iter().any(|(id, _)| *id == c.id));
         self.log.push(format!("remove project {project}"));
         Ok(())
     }
@@ -377,6 +414,7 @@ impl Effects for Fake {
         self.worktrees.push(path.to_path_buf());
         self.worktree_branch
             .insert(path.to_path_buf(), branch.to_string());
+        self.log.push(format!("add worktree {}", path.display()));
         Ok(())
     }
 

@@ -3,6 +3,8 @@
 //! (Over 400 lines: the walk, readiness — one observation in which every service holds — and
 //! the test-only fault switch, with readiness's own tests.)
 
+#[cfg(test)]
+mod agreement_tests;
 pub mod effects;
 #[cfg(test)]
 pub(crate) mod fake;
@@ -79,10 +81,14 @@ pub async fn apply_counted<E: Effects>(
     done: &mut usize,
 ) -> Result<()> {
     *done = 0;
-    check_host_network(plan, desired, ui)?;
+    // What the plan says before acting, and what it refuses: decided when it was made.
+    for w in &plan.warnings {
+        ui.warn(&w.to_string());
+    }
+    if let Some(refusal) = plan.refusals.first() {
+        return Err(refusal.error());
+    }
     let mut interrupt = Interrupt::install();
-    // A signal whose report waits for the step that completes the one it interrupted.
-    let mut held = None;
     let all = Instant::now();
     let steps = plan.ordered();
     for (index, step) in steps.iter().enumerate() {
@@ -141,17 +147,8 @@ pub async fn apply_counted<E: Effects>(
         // A signal that came as the step finished ends the apply here, not a step later (the
         // yield lets the runtime notice one that arrived during a blocking step).
         tokio::task::yield_now().await;
-        if let Some(s) = interrupt.take().or(held.take()) {
-            // git forgets a removed worktree's branch: the branch goes with it, whole, or is
-            // never found again.
-            let branch_next = matches!(
-                steps.get(index + 1).map(|n| &n.op),
-                Some(Op::DeleteBranch { .. })
-            );
-            if !(matches!(step.op, Op::RemoveWorktree { .. }) && branch_next) {
-                return Err(interrupted(s, &subject));
-            }
-            held = Some(s);
+        if let Some(s) = interrupt.take() {
+            return Err(interrupted(s, &subject));
         }
         *done += 1;
         let took = started.elapsed().as_secs_f64();
@@ -223,12 +220,31 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
         Op::StopContainers { ids } => fx.stop(ids).await,
         Op::RemoveProject {
             project,
-            working_dir,
-        } => fx.remove_project(project, working_dir).await,
-        Op::RemoveWorktree { path, force } => fx.remove_worktree(path, *force),
-        Op::DeleteBranch {
-            branch, expected, ..
-        } => fx.delete_branch(branch, expected),
+            containers,
+            networks,
+            volumes,
+            images,
+            ..
+        } => {
+            let objects = effects::ProjectObjects {
+                containers,
+                networks,
+                volumes,
+                images,
+            };
+            fx.remove_project(project, &objects).await
+        }
+        Op::RemoveWorktree {
+            path,
+            force,
+            branch,
+        } => {
+            fx.remove_worktree(path, *force)?;
+            match branch {
+                Some(b) => fx.delete_branch(&b.branch, &b.expected),
+                None => Ok(()),
+            }
+        }
         Op::RunSetup { command } => {
             let containers = fx.containers(desired).await?;
             let vars = session_vars(&desired.project, &desired.dir, &containers, &desired.proxy);
@@ -237,34 +253,10 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
     }
 }
 
-/// `network_mode: host` bypasses the session's port isolation: a service started that way
-/// with published ports would bind them on the host itself (and clash with every other
-/// session), so it is refused before anything starts; one that publishes nothing is warned
-/// about.
-fn check_host_network(plan: &Plan, desired: &Desired, ui: &Ui) -> Result<()> {
-    for step in plan.ordered() {
-        let Op::ComposeUp { services, .. } = &step.op else {
-            continue;
-        };
-        for name in services {
-            let Some(svc) = desired.services.get(name).filter(|s| s.host_network) else {
-                continue;
-            };
-            if svc.ports.is_empty() {
-                ui.warn(&format!(
-                    "warning: service `{name}` uses `network_mode: host`: whatever it listens on is bound on the host itself, shared by every session"
-                ));
-                continue;
-            }
-            let ports: Vec<String> = svc.ports.iter().map(|p| p.key()).collect();
-            return Err(Error::usage(format!(
-                "service `{name}` uses `network_mode: host`, which bypasses the session's port isolation: its ports ({}) would be bound on the host itself, the same in every session",
-                ports.join(", ")
-            ))
-            .with_hint("remove `network_mode: host` from that service (its published ports already reach it from the host), or run it outside dev-prism"));
-        }
-    }
-    Ok(())
+/// Whether an apply ended because the engine refused the session's subnet as taken (Compose's
+/// own words): another network took it after the plan was made.
+pub fn subnet_taken(e: &Error) -> bool {
+    matches!(e.problem(), Problem::Compose { stderr, .. } if crate::subnet::is_overlap_error(stderr))
 }
 
 /// Executes a plan made only of file writes whose content is known (what `info` heals as it

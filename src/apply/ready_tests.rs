@@ -55,8 +55,9 @@ async fn files_and_volumes_come_before_the_services() {
     super::apply(&plan, &d, &mut fx, &ui).await.unwrap();
     let name = format!("{}_pg", d.project);
     assert_eq!(
-        &fx.log[..5],
+        &fx.log[..6],
         &[
+            format!("add worktree {DIR}"),
             "copy 1 file(s)".to_string(),
             "pause c1".into(),
             format!("volume {name}"),

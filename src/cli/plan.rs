@@ -61,9 +61,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             data_from: args.data_from.clone(),
         };
         let p = reconcile::create::prepare_worktree(ctx, &req, &[]).await?;
-        warn_remote_mounts(ctx, &p, ui)?;
         super::create::warn_shell_names(&p, ui);
-        return Ok(show(&args, &p, ui));
+        return show(&args, &p, ui);
     }
     let intent = if args.destroy {
         Intent::destroy(args.force)
@@ -80,29 +79,20 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     };
     let p = reconcile::prepare(ctx, &dir, intent, &wants, ui).await?;
     if intent == Intent::Up {
-        warn_remote_mounts(ctx, &p, ui)?;
         super::create::warn_shell_names(&p, ui);
     }
-    Ok(show(&args, &p, ui))
+    show(&args, &p, ui)
 }
 
-/// A remote engine mounts paths of its own host: the worktree's files are not there.
-fn warn_remote_mounts(ctx: &mut Ctx, p: &reconcile::Prepared, ui: &Ui) -> Result<()> {
-    let ep = ctx.endpoint()?;
-    if ep.is_local() {
-        return Ok(());
+/// Prints the plan (after its warnings); returns the exit code. A plan apply would refuse is
+/// refused here alike, with the same error.
+fn show(args: &Args, p: &reconcile::Prepared, ui: &Ui) -> Result<i32> {
+    for w in &p.plan.warnings {
+        ui.warn(&w.to_string());
     }
-    for mount in crate::compose::bind_mounts(&p.session.model) {
-        ui.warn(&format!(
-            "bind mount {mount} names a path on this machine, but the engine ({}) is remote and mounts its own host's path",
-            ep.host
-        ));
+    if let Some(refusal) = p.plan.refusals.first() {
+        return Err(refusal.error());
     }
-    Ok(())
-}
-
-/// Prints the plan; returns the exit code.
-fn show(args: &Args, p: &reconcile::Prepared, ui: &Ui) -> i32 {
     let dir = &p.desired.dir;
     let header = format!(
         "dev-prism will perform these actions in {} (project {}):",
@@ -117,9 +107,9 @@ fn show(args: &Args, p: &reconcile::Prepared, ui: &Ui) -> i32 {
     } else {
         ui.out(&render::plan_text(&p.plan, &header, args.diff, ui.color));
     }
-    if args.detailed_exitcode && !p.plan.is_empty() {
+    Ok(if args.detailed_exitcode && !p.plan.is_empty() {
         EXIT_CHANGES_PENDING
     } else {
         0
-    }
+    })
 }

@@ -373,7 +373,15 @@ async fn dry_run(
                 p.plan
                     .ordered()
                     .iter()
-                    .map(|s| s.subject.to_string())
+                    .flat_map(|s| {
+                        // A branch goes in its worktree's step.
+                        let branch = s
+                            .details
+                            .iter()
+                            .filter(|d| matches!(d.subject, crate::plan::Subject::Branch(_)));
+                        std::iter::once(s.subject.to_string())
+                            .chain(branch.map(|d| d.subject.to_string()))
+                    })
                     .collect::<Vec<_>>(),
                 p.plan.kept.iter().map(ToString::to_string).collect(),
             )

@@ -50,6 +50,16 @@ pub trait Observer: Send {
         session: &Session,
         observed: &mut Observed,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// For a plan that brings the session up: whether the engine is remote and, when
+    /// `compose` (the plan runs Compose), which Compose would run it. The default: a local
+    /// engine, Compose not asked (a world without those facts refuses and warns about nothing).
+    fn runtime(
+        &mut self,
+        compose: bool,
+    ) -> impl Future<Output = Result<crate::observed::Runtime>> + Send {
+        let _ = compose;
+        async { Ok(crate::observed::Runtime::default()) }
+    }
 }
 
 /// Whether the session needs a proxy name chosen: the proxy is on and none of its containers
@@ -133,6 +143,19 @@ impl Observer for Ctx {
 
     async fn flavor(&mut self, observed: &Observed) -> Result<Flavor> {
         flavor(self, observed)
+    }
+
+    async fn runtime(&mut self, compose: bool) -> Result<crate::observed::Runtime> {
+        let ep = self.endpoint()?;
+        Ok(crate::observed::Runtime {
+            remote: (!ep.is_local()).then(|| ep.host.clone()),
+            // A Compose that cannot be found is apply's to report, at its first use.
+            compose: if compose {
+                self.compose().ok().map(|c| (c.flavor, c.version))
+            } else {
+                None
+            },
+        })
     }
 
     async fn hosts(&mut self, session: &Session, observed: &mut Observed) -> Result<()> {

@@ -151,8 +151,7 @@ pub struct Desired {
     pub proxy: ProxySetting,
 }
 
-/// A session network's subnet and the pool another one comes from when a parallel create took
-/// it first (see `subnet::observe::replace`).
+/// A session network's subnet and the pool it came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubnetChoice {
     pub net: crate::subnet::Net,

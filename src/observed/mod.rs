@@ -302,6 +302,17 @@ pub struct Observed {
     pub taken_hosts: Vec<String>,
 }
 
+/// Facts about the engine and the Compose that would run a session, which only refuse or warn
+/// (observed for a plan that brings a session up).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Runtime {
+    /// The engine's host when it is remote; `None` for an engine on this machine.
+    pub remote: Option<String>,
+    /// The Compose flavour that would run the session and its version (`None`: not asked,
+    /// because the plan runs no Compose, or it could not be found: apply then says why).
+    pub compose: Option<(crate::compose::Flavor, String)>,
+}
+
 /// Everything on the engine that carries one Compose project's label: who owns the name.
 #[derive(Clone, Debug, Default)]
 pub struct Owners {

@@ -15,7 +15,10 @@
 
 use petgraph::graph::NodeIndex;
 
-use super::{remove_file_step, Action, Blocker, Detail, Kept, Op, Plan, Reason, Step, Subject};
+use super::{
+    remove_file_step, Action, Blocker, BranchDeletion, Detail, Kept, Op, Plan, Reason, Step,
+    Subject,
+};
 use crate::compose::SESSION_FILE;
 use crate::desired::{is_generated, Desired, Render, Scope, ENV_FILE};
 use crate::observed::{Fact, Observed, Owner, PathFact, WorktreeFacts};
@@ -76,7 +79,45 @@ pub(super) fn plan_destroy(
             reason: Reason::Discarded(p.owner),
         })
         .collect();
-    let wt_node = plan.add(
+    // A branch whose tip cannot be read no longer exists (deleted under the session): nothing
+    // to delete. (A tip git failed to read is not deleted either: the safe direction.)
+    let mut details = details;
+    let mut branch_deletion = None;
+    if let (Some(branch), Some(tip)) = (wt.branch.as_ref().filter(|_| scope.branch), &wt.branch_tip)
+    {
+        let reason = match (&wt.unmerged_commits, force) {
+            (Fact::Known(0), _) => Some(Reason::Merged),
+            (Fact::Known(n), true) => Some(Reason::ForcedUnmerged(*n)),
+            (Fact::Unknown(_), true) => Some(Reason::ForcedUnchecked),
+            (Fact::Known(n), false) => {
+                plan.kept.push(Kept::Unmerged {
+                    branch: branch.clone(),
+                    commits: *n,
+                });
+                None
+            }
+            (Fact::Unknown(why), false) => {
+                plan.kept.push(Kept::Unchecked {
+                    branch: branch.clone(),
+                    why: why.clone(),
+                });
+                None
+            }
+        };
+        if let Some(reason) = reason {
+            details.push(Detail {
+                action: Action::Delete,
+                subject: Subject::Branch(branch.clone()),
+                reason,
+            });
+            branch_deletion = Some(BranchDeletion {
+                branch: branch.clone(),
+                expected: tip.clone(),
+                force,
+            });
+        }
+    }
+    plan.add(
         Step {
             action: Action::Delete,
             subject: Subject::Worktree(wt.path.clone()),
@@ -90,63 +131,29 @@ pub(super) fn plan_destroy(
             op: Op::RemoveWorktree {
                 path: wt.path.clone(),
                 force: git_force,
+                branch: branch_deletion,
             },
         },
         &after,
-    );
-    // A branch whose tip cannot be read no longer exists (deleted under the session): nothing
-    // to delete. (A tip git failed to read is not deleted either: the safe direction.)
-    let (Some(branch), Some(tip)) = (wt.branch.as_ref().filter(|_| scope.branch), &wt.branch_tip)
-    else {
-        return;
-    };
-    let reason = match (&wt.unmerged_commits, force) {
-        (Fact::Known(0), _) => Reason::Merged,
-        (Fact::Known(n), true) => Reason::ForcedUnmerged(*n),
-        (Fact::Unknown(_), true) => Reason::ForcedUnchecked,
-        (Fact::Known(n), false) => {
-            plan.kept.push(Kept::Unmerged {
-                branch: branch.clone(),
-                commits: *n,
-            });
-            return;
-        }
-        (Fact::Unknown(why), false) => {
-            plan.kept.push(Kept::Unchecked {
-                branch: branch.clone(),
-                why: why.clone(),
-            });
-            return;
-        }
-    };
-    plan.add(
-        Step {
-            action: Action::Delete,
-            subject: Subject::Branch(branch.clone()),
-            reason,
-            diff: None,
-            details: vec![],
-            op: Op::DeleteBranch {
-                branch: branch.clone(),
-                expected: tip.clone(),
-                force,
-            },
-        },
-        &[wt_node],
     );
 }
 
 /// The project's containers, networks, volumes and built images.
 fn project_step(desired: &Desired, observed: &Observed) -> Option<Step> {
-    if observed.containers.is_empty()
+    // Only the project's containers: apply removes exactly what the plan lists.
+    let containers: Vec<&crate::observed::Container> = observed
+        .containers
+        .iter()
+        .filter(|c| c.project() == Some(desired.project.as_str()))
+        .collect();
+    if containers.is_empty()
         && observed.networks.is_empty()
         && observed.volumes.is_empty()
         && observed.images.is_empty()
     {
         return None;
     }
-    let mut details: Vec<Detail> = observed
-        .containers
+    let mut details: Vec<Detail> = containers
         .iter()
         .map(|c| Detail {
             action: Action::Delete,
@@ -184,6 +191,13 @@ fn project_step(desired: &Desired, observed: &Observed) -> Option<Step> {
         op: Op::RemoveProject {
             project: desired.project.clone(),
             working_dir: labelled,
+            containers: containers
+                .iter()
+                .map(|c| (c.id.clone(), c.name.clone()))
+                .collect(),
+            networks: observed.networks.clone(),
+            volumes: observed.volumes.clone(),
+            images: observed.images.clone(),
         },
     })
 }
@@ -211,14 +225,18 @@ fn file_steps(
         }
     }
     let mut nodes = vec![];
-    for (name, text) in present {
+    for (name, text) in &present {
+        if !is_generated(text) {
+            plan.kept.push(Kept::File(name.to_string()));
+        }
+    }
+    // Last found first: the order earlier versions printed (see `Plan::ordered`).
+    for (name, text) in present.into_iter().rev() {
         if is_generated(text) {
             nodes.push(plan.add(
                 remove_file_step(desired, name, Reason::SessionDestroyed),
                 prev,
             ));
-        } else {
-            plan.kept.push(Kept::File(name.to_string()));
         }
     }
     nodes

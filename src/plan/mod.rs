@@ -12,7 +12,7 @@ mod up;
 
 use files::derived_steps;
 pub use files::{env_file_plan, foreign_files};
-pub use reason::{Blocker, Drift, Kept, Reason, Subject};
+pub use reason::{Blocker, Drift, Kept, Reason, Refusal, Subject, Warning};
 use stop::plan_stop;
 pub use up::{classify, ServiceState};
 use up::{plan_up, session_file_step};
@@ -25,7 +25,7 @@ use crate::desired::{
     is_generated, render_file, session_vars, DerivedFile, Desired, DesiredService, Intent, Render,
     ENV_FILE,
 };
-use crate::observed::{Container, Health, Observed, State};
+use crate::observed::{Container, Health, Observed, Runtime, State};
 
 /// What a step does to its subject (its glyph, colour and legend are `render`'s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -95,27 +95,39 @@ pub enum Op {
     StopContainers {
         ids: Vec<String>,
     },
-    /// The project's containers (those labelled with `working_dir`), networks, volumes and
-    /// built images.
+    /// The project's objects observed when the plan was made: its containers (those labelled
+    /// with `working_dir`, by id and name), networks, volumes and built images. Apply removes
+    /// exactly these and lists nothing again; what appeared since is the next observation's
+    /// (the reconciler plans again).
     RemoveProject {
         project: String,
         working_dir: String,
+        containers: Vec<(String, String)>,
+        networks: Vec<String>,
+        volumes: Vec<String>,
+        images: Vec<String>,
     },
+    /// Removes the worktree, then (when `branch` is given) deletes its branch: one step, so an
+    /// interruption never leaves the worktree gone and its branch behind (git forgets a
+    /// removed worktree's branch, which would never be found again).
     RemoveWorktree {
         path: PathBuf,
         force: bool,
-    },
-    /// Deletes the branch while it still points at `expected` (the observed tip).
-    DeleteBranch {
-        branch: String,
-        expected: String,
-        force: bool,
+        branch: Option<BranchDeletion>,
     },
     /// A setup command, through the shell, in the session directory with the session
     /// variables in its environment.
     RunSetup {
         command: String,
     },
+}
+
+/// A branch deleted with its worktree, while it still points at `expected` (the observed tip).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BranchDeletion {
+    pub branch: String,
+    pub expected: String,
+    pub force: bool,
 }
 
 /// A file's content: known now, or rendered at apply time from what Docker reports then
@@ -157,6 +169,10 @@ pub struct Plan {
     pub graph: DiGraph<Step, ()>,
     /// Things a destroy keeps to protect the user's work, with how to remove them.
     pub kept: Vec<Kept>,
+    /// Why the plan cannot be carried out: apply refuses before its first step.
+    pub refusals: Vec<Refusal>,
+    /// What `plan` and `apply` both say before acting.
+    pub warnings: Vec<Warning>,
 }
 
 /// Counts for the summary line.
@@ -182,21 +198,39 @@ impl Plan {
         node
     }
 
-    /// Steps in execution order (a topological order of the DAG, stable by insertion).
+    /// Steps in execution order: the order the planner added them in. A step is added only
+    /// after the steps it depends on ([`Plan::add`] takes them, and they exist already), so
+    /// every edge points from an earlier step to a later one and insertion order is a
+    /// topological order of the DAG. Independent steps therefore run in the order the planner
+    /// adds them, by definition rather than by the graph library's traversal (petgraph's
+    /// toposort put siblings in reverse order of insertion: the planners of stop, destroy and
+    /// heal add their independent file steps in the order earlier versions printed).
     pub fn ordered(&self) -> Vec<&Step> {
-        let order = petgraph::algo::toposort(&self.graph, None)
-            .expect("plan graphs are built acyclic: edges only point to later nodes");
-        order.into_iter().map(|i| &self.graph[i]).collect()
+        use petgraph::visit::EdgeRef;
+        debug_assert!(
+            self.graph
+                .edge_references()
+                .all(|e| e.source().index() < e.target().index()),
+            "a plan step depends on a step added after it"
+        );
+        self.graph.node_weights().collect()
     }
 
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for step in self.graph.node_weights() {
-            let actions: Vec<Action> = if step.details.is_empty() {
+            // A step counts the objects under it, or itself when it lists none; a branch
+            // deleted with its worktree counts on top.
+            let (branch, objects): (Vec<&Detail>, Vec<&Detail>) = step
+                .details
+                .iter()
+                .partition(|d| matches!(d.subject, Subject::Branch(_)));
+            let mut actions: Vec<Action> = if objects.is_empty() {
                 vec![step.action]
             } else {
-                step.details.iter().map(|d| d.action).collect()
+                objects.iter().map(|d| d.action).collect()
             };
+            actions.extend(branch.iter().map(|d| d.action));
             for a in actions {
                 match a {
                     Action::Create => s.add += 1,
@@ -284,25 +318,86 @@ pub fn diff_after(
             destroy::plan_destroy(&mut plan, desired, observed, force, scope)
         }
     }
+    host_network(&mut plan, desired);
     plan
+}
+
+/// `network_mode: host` bypasses the session's port isolation: a service started that way
+/// with published ports would bind them on the host itself (and clash with every other
+/// session), so the plan is refused; one that publishes nothing is warned about.
+fn host_network(plan: &mut Plan, desired: &Desired) {
+    let started: Vec<String> = plan
+        .ordered()
+        .into_iter()
+        .filter_map(|s| match &s.op {
+            Op::ComposeUp { services, .. } => Some(services.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    for name in started {
+        let Some(svc) = desired.services.get(&name).filter(|s| s.host_network) else {
+            continue;
+        };
+        if svc.ports.is_empty() {
+            plan.warnings.push(Warning::HostNetwork { service: name });
+        } else {
+            plan.refusals.push(Refusal::HostNetwork {
+                service: name,
+                ports: svc.ports.iter().map(|p| p.key()).collect(),
+            });
+        }
+    }
+}
+
+/// What the engine and the Compose that would run the session say about a plan that brings
+/// it up (observed after planning, only what the plan needs: see [`Runtime`]).
+pub fn runtime_checks(plan: &mut Plan, desired: &Desired, bind_mounts: &[String], rt: &Runtime) {
+    if let Some(engine) = &rt.remote {
+        plan.warnings
+            .extend(bind_mounts.iter().map(|m| Warning::RemoteBindMount {
+                mount: m.clone(),
+                engine: engine.clone(),
+            }));
+    }
+    if let Some((running, version)) = &rt.compose {
+        if *running != desired.flavor {
+            plan.refusals.push(Refusal::ComposeFlavor {
+                recorded: desired.flavor,
+                running: *running,
+                version: version.clone(),
+            });
+        }
+    }
+}
+
+impl Plan {
+    /// Whether carrying the plan out runs Compose.
+    pub fn runs_compose(&self) -> bool {
+        self.graph
+            .node_weights()
+            .any(|s| matches!(s.op, Op::ComposeUp { .. }))
+    }
 }
 
 /// The plan of `heal`: only the session's derived files, never containers. The session file is
 /// rewritten to match the config and compose files; `.env.session` to match the running
 /// containers (left alone when none runs: starting is not heal's business).
+/// The steps are independent; they run (and print) from the last derived file back to the
+/// session file, the order earlier versions printed.
 pub fn heal(desired: &Desired, observed: &Observed) -> Plan {
     let mut plan = Plan::default();
-    if let Some(step) = session_file_step(desired, observed) {
-        plan.add(step, &[]);
-    }
     if observed
         .containers
         .iter()
         .any(|c| c.state == State::Running)
     {
-        for step in derived_steps(desired, observed, false) {
+        for step in derived_steps(desired, observed, false).into_iter().rev() {
             plan.add(step, &[]);
         }
+    }
+    if let Some(step) = session_file_step(desired, observed) {
+        plan.add(step, &[]);
     }
     plan
 }

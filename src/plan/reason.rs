@@ -171,3 +171,30 @@ pub enum Blocker {
     DetachedCommits(usize),
     DetachedUnknown(String),
 }
+
+/// Why apply refuses a whole plan before its first step; `plan` refuses alike (the same
+/// error), so what `plan` accepts is what `apply` does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `network_mode: host` with published ports: they would be bound on the host itself, the
+    /// same in every session.
+    HostNetwork { service: String, ports: Vec<String> },
+    /// The session's files were written for the `recorded` Compose flavour, but `running`
+    /// (its `version`) would run them.
+    ComposeFlavor {
+        recorded: crate::compose::Flavor,
+        running: crate::compose::Flavor,
+        version: String,
+    },
+}
+
+/// What `plan` and `apply` both say before acting, without refusing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Warning {
+    /// `network_mode: host` without published ports: whatever it listens on is shared by every
+    /// session.
+    HostNetwork { service: String },
+    /// A bind mount names a path on this machine, but the engine (at `engine`) is remote and
+    /// mounts its own host's path.
+    RemoteBindMount { mount: String, engine: String },
+}

@@ -51,7 +51,8 @@ pub(super) fn plan_stop(plan: &mut Plan, desired: &Desired, observed: &Observed)
             }
         }
     }
-    for name in generated {
+    // Last found first: the order earlier versions printed (see `Plan::ordered`).
+    for name in generated.into_iter().rev() {
         plan.add(remove_file_step(desired, &name, Reason::PortsVoid), &prev);
     }
 }

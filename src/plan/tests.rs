@@ -356,7 +356,15 @@ fn removes_worktree(plan: &Plan) -> bool {
 }
 
 fn removes_branch(plan: &Plan) -> bool {
-    subjects(plan).iter().any(|s| s.starts_with("- branch"))
+    plan.ordered().iter().any(|s| {
+        matches!(
+            s.op,
+            Op::RemoveWorktree {
+                branch: Some(_),
+                ..
+            }
+        )
+    })
 }
 
 #[test]
@@ -366,13 +374,31 @@ fn destroy_removes_everything_of_a_clean_worktree() {
     let s = subjects(&plan);
     assert_eq!(s[0], format!("- project {}", d.project));
     assert!(removes_worktree(&plan));
-    assert_eq!(s.last().unwrap(), "- branch session/x");
+    assert_eq!(s.last().unwrap(), &format!("- worktree {DIR}"));
     assert!(plan.kept.is_empty());
-    // The branch goes only while it points where it was checked.
-    let last = plan.ordered().last().unwrap().op.clone();
-    assert!(
-        matches!(last, Op::DeleteBranch { ref expected, force: false, .. } if expected == "abc123")
+    // The branch goes in the worktree's step (never one without the other), and only while it
+    // points where it was checked.
+    let ordered = plan.ordered();
+    let last = ordered.last().unwrap();
+    assert_eq!(
+        last.details.last().map(|d| d.subject.to_string()),
+        Some("branch session/x".to_string())
     );
+    assert!(matches!(
+        &last.op,
+        Op::RemoveWorktree { branch: Some(b), .. }
+            if b.expected == "abc123" && !b.force && b.branch == "session/x"
+    ));
+    // The summary counts the branch on top of the worktree (as when they were two steps).
+    let kept_branch = destroy(
+        &d,
+        WorktreeFacts {
+            unmerged_commits: Fact::Known(1),
+            ..clean_facts()
+        },
+        false,
+    );
+    assert_eq!(plan.summary().destroy, kept_branch.summary().destroy + 1);
 }
 
 #[test]
@@ -433,7 +459,10 @@ fn destroy_keeps_ignored_work_and_deletes_only_disposable_and_generated_paths() 
         .unwrap()
         .clone();
     let listed: Vec<String> = wt.details.iter().map(|x| x.subject.to_string()).collect();
-    assert_eq!(listed, ["ignored node_modules/", "ignored .env"]);
+    assert_eq!(
+        listed,
+        ["ignored node_modules/", "ignored .env", "branch session/x"]
+    );
 }
 
 #[test]
@@ -788,4 +817,114 @@ fn a_job_that_exited_0_is_done_not_drift() {
     exited(&d, &mut o, "seed", 0);
     exited(&d, &mut o, "web", 0);
     assert!(!diff(&d, &o, Intent::Up, None).is_empty());
+}
+
+/// A step named `n` for the ordering tests.
+fn named(n: &str) -> Step {
+    remove_file_step(&desired_from(COMPOSE), n, Reason::NotInCompose)
+}
+
+#[test]
+fn independent_steps_run_in_the_order_the_planner_added_them() {
+    // a ─> c, b ─> d, e alone: the graph allows many orders; the plan's is insertion order
+    // (petgraph's toposort would pick one by its own traversal).
+    let mut plan = Plan::default();
+    let a = plan.add(named("a"), &[]);
+    let b = plan.add(named("b"), &[]);
+    plan.add(named("c"), &[a]);
+    plan.add(named("d"), &[b, a]);
+    plan.add(named("e"), &[]);
+    let order: Vec<String> = plan
+        .ordered()
+        .iter()
+        .map(|s| s.subject.to_string())
+        .collect();
+    assert_eq!(order, ["file a", "file b", "file c", "file d", "file e"]);
+}
+
+#[test]
+fn every_plan_respects_its_dependencies_in_insertion_order() {
+    // The plans of every intent: each dependency runs before the step that needs it.
+    let d = desired_with(
+        COMPOSE,
+        "setup: ['make seed']\n",
+        Selection::default(),
+        &[],
+        true,
+    );
+    let plans = [
+        diff(&d, &Observed::default(), Intent::Up, None),
+        diff(&d, &converged(&d), Intent::Stop, None),
+        destroy(&d, clean_facts(), false),
+    ];
+    for plan in plans {
+        for e in plan.graph.raw_edges() {
+            assert!(e.source() < e.target(), "{:?}", plan.ordered());
+        }
+        assert_eq!(plan.ordered().len(), plan.graph.node_count());
+    }
+}
+
+#[test]
+fn refusals_and_warnings_are_part_of_the_plan() {
+    use crate::compose::Flavor;
+    let compose = "services:\n  db:\n    image: x\n    ports: ['5432']\n    network_mode: host\n  side:\n    image: x\n    network_mode: host\n";
+    let d = desired_from(compose);
+    let mut plan = diff(&d, &Observed::default(), Intent::Up, None);
+    assert_eq!(
+        plan.refusals,
+        [Refusal::HostNetwork {
+            service: "db".into(),
+            ports: vec!["5432/tcp".into()]
+        }]
+    );
+    assert_eq!(
+        plan.warnings,
+        [Warning::HostNetwork {
+            service: "side".into()
+        }]
+    );
+    // Stopping or destroying such a session starts nothing: nothing to refuse.
+    assert!(diff(&d, &Observed::default(), Intent::Stop, None)
+        .refusals
+        .is_empty());
+    // What the engine and Compose say: a remote engine's bind mounts, another flavour.
+    let rt = Runtime {
+        remote: Some("ssh://box".into()),
+        compose: Some((Flavor::V1, "1.29.2".into())),
+    };
+    runtime_checks(&mut plan, &d, &["./data:/data".to_string()], &rt);
+    assert_eq!(
+        plan.warnings[1],
+        Warning::RemoteBindMount {
+            mount: "./data:/data".into(),
+            engine: "ssh://box".into()
+        }
+    );
+    assert_eq!(
+        plan.refusals[1],
+        Refusal::ComposeFlavor {
+            recorded: Flavor::V2,
+            running: Flavor::V1,
+            version: "1.29.2".into()
+        }
+    );
+    // The same Compose, a local engine: nothing said.
+    let mut quiet = diff(
+        &desired_from(COMPOSE),
+        &Observed::default(),
+        Intent::Up,
+        None,
+    );
+    let local = Runtime {
+        remote: None,
+        compose: Some((Flavor::V2, "2.40.3".into())),
+    };
+    runtime_checks(
+        &mut quiet,
+        &desired_from(COMPOSE),
+        &["./d:/d".into()],
+        &local,
+    );
+    assert!(quiet.refusals.is_empty() && quiet.warnings.is_empty());
 }

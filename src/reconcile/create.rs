@@ -178,12 +178,16 @@ pub async fn prepare_worktree(
     let desired = context::desired_seeded(&session, &observed, flavor, &req.wants, data_from)?;
     first.extend(data);
     let plan = plan::diff_after(&desired, &observed, Intent::Up, first);
-    Ok(Prepared {
+    let mut p = Prepared {
         session,
         observed,
         desired,
         plan,
-    })
+        wants: req.wants.clone(),
+    };
+    // Compose was asked above already: its flavour costs nothing more here.
+    super::runtime_checks(ctx, &mut p, true).await?;
+    Ok(p)
 }
 
 /// What `git worktree add` or Compose would refuse later, refused before anything is made (so

@@ -26,6 +26,8 @@ pub struct Prepared {
     pub observed: Observed,
     pub desired: Desired,
     pub plan: Plan,
+    /// What the command asked for (planning again asks the same).
+    pub wants: context::Wants,
 }
 
 /// What reconciliation runs against: an [`Observer`] that can also carry out a plan. The real
@@ -54,7 +56,12 @@ impl World for Ctx {
     }
 
     async fn carry_out(&mut self, prepared: &Prepared, ui: &Ui, done: &mut usize) -> Result<()> {
-        carry_out_counted(self, prepared, ui, done).await
+        let mut fx = apply::effects::Real {
+            ctx: self,
+            repo: prepared.session.main_root.as_deref(),
+            unpaused: Default::default(),
+        };
+        apply::apply_counted(&prepared.plan, &prepared.desired, &mut fx, ui, done).await
     }
 }
 
@@ -125,8 +132,12 @@ pub async fn prepare_from<O: Observer>(
         plan::diff(d, o, intent, None)
     })
     .await?;
+    let mut p = p;
     if intent == Intent::Up {
         refuse_foreign_files(&p)?;
+        // Which Compose would run it is asked only when carrying the plan out (see
+        // `carry_out_counted`): asking costs a Compose process, and `plan` must stay fast.
+        runtime_checks(obs, &mut p, false).await?;
     }
     Ok(p)
 }
@@ -147,6 +158,21 @@ pub fn refuse_interrupted_copy(dir: &Path, containers: &[Container]) -> Result<(
             dir.display()
         ))),
     }
+}
+
+/// Adds to a plan that brings the session up what the engine and (with `compose`, when the
+/// plan runs Compose) the Compose that would run it refuse or warn about: a remote engine's
+/// bind mounts, a Compose of another flavour than the session's. `plan` shows them and `apply`
+/// enforces them alike.
+pub async fn runtime_checks<O: Observer>(
+    obs: &mut O,
+    p: &mut Prepared,
+    compose: bool,
+) -> Result<()> {
+    let rt = obs.runtime(compose && p.plan.runs_compose()).await?;
+    let mounts = crate::compose::bind_mounts(&p.session.model);
+    plan::runtime_checks(&mut p.plan, &p.desired, &mounts, &rt);
+    Ok(())
 }
 
 /// A file of the user's with a generated file's name is never overwritten: bringing the
@@ -206,27 +232,68 @@ async fn finish<O: Observer>(
         observed,
         desired,
         plan,
+        wants: wants.clone(),
     })
 }
 
-/// Applies a prepared plan.
-pub async fn carry_out(ctx: &mut Ctx, prepared: &Prepared, ui: &Ui) -> Result<()> {
-    carry_out_counted(ctx, prepared, ui, &mut 0).await
+/// Applies a prepared plan (see [`carry_out_counted`]).
+pub async fn carry_out<W: World>(world: &mut W, prepared: &Prepared, ui: &Ui) -> Result<()> {
+    carry_out_counted(world, prepared, ui, &mut 0).await
 }
 
-/// Applies a prepared plan, counting the steps done (see [`apply::apply_counted`]).
-pub async fn carry_out_counted(
-    ctx: &mut Ctx,
+/// Applies a prepared plan, counting the steps done (see [`apply::apply_counted`]). When
+/// `compose up` ends the apply because the session's subnet was taken after the plan was made
+/// (a parallel create took it), the reconciler observes and plans again — the new plan
+/// chooses another subnet and rewrites the session file in a step of its own — and carries
+/// that out, a few times at most. `done` counts the first plan's steps (create's rollback
+/// reads it): all of them once a later plan succeeds, those before the failed one otherwise.
+pub async fn carry_out_counted<W: World>(
+    world: &mut W,
     prepared: &Prepared,
     ui: &Ui,
     done: &mut usize,
 ) -> Result<()> {
-    let mut fx = apply::effects::Real {
-        ctx,
-        repo: prepared.session.main_root.as_deref(),
-        unpaused: Default::default(),
+    // The Compose that will run the plan, asked now (`plan` does not ask: a Compose process
+    // each time): one of another flavour than the session's refuses it before any step.
+    if prepared.plan.runs_compose() {
+        let rt = world.runtime(true).await?;
+        let mut checked = Plan::default();
+        plan::runtime_checks(&mut checked, &prepared.desired, &[], &rt);
+        if let Some(refusal) = checked.refusals.first() {
+            return Err(refusal.error());
+        }
+    }
+    let Err(mut e) = world.carry_out(prepared, ui, done).await else {
+        return Ok(());
     };
-    apply::apply_counted(&prepared.plan, &prepared.desired, &mut fx, ui, done).await
+    let failed_at = *done;
+    for _ in 0..crate::subnet::observe::ATTEMPTS {
+        let Some(net) = prepared.desired.subnet.filter(|_| apply::subnet_taken(&e)) else {
+            return Err(e);
+        };
+        ui.status(&format!(
+            "subnet {} was taken meanwhile; observing the engine and planning again",
+            net.net
+        ));
+        let again = prepare(
+            world,
+            &prepared.desired.dir,
+            Intent::Up,
+            &prepared.wants,
+            ui,
+        )
+        .await?;
+        match world.carry_out(&again, ui, &mut 0).await {
+            Ok(()) => {
+                *done = prepared.plan.graph.node_count();
+                return Ok(());
+            }
+            Err(next) if again.desired.subnet.is_some() => e = next,
+            Err(next) => return Err(next),
+        }
+    }
+    *done = failed_at;
+    Err(e)
 }
 
 /// Rolls back a failed create: a destroy of exactly what it made, with every rule of destroy

@@ -51,6 +51,10 @@ impl Observer for Shared {
     async fn hosts(&mut self, s: &Session, o: &mut Observed) -> Result<()> {
         self.0.lock().await.hosts(s, o).await
     }
+
+    async fn runtime(&mut self, compose: bool) -> Result<crate::observed::Runtime> {
+        self.0.lock().await.runtime(compose).await
+    }
 }
 
 impl World for Shared {
@@ -130,8 +134,10 @@ fn ops(plan: &Plan) -> Vec<String> {
             Op::RemoveFile { path } => {
                 format!("remove {}", path.file_name().unwrap().to_string_lossy())
             }
-            Op::RemoveWorktree { .. } => "remove worktree".into(),
-            Op::DeleteBranch { branch, .. } => format!("delete branch {branch}"),
+            Op::RemoveWorktree { branch: None, .. } => "remove worktree".into(),
+            Op::RemoveWorktree {
+                branch: Some(b), ..
+            } => format!("remove worktree, delete branch {}", b.branch),
             other => format!("{other:?}"),
         })
         .collect()
@@ -238,8 +244,7 @@ async fn destroy_all_removes_a_worktree_only_on_positive_facts_and_reports_failu
         vec![
             format!("remove project {}", project(&d[0])),
             "remove .env.session".into(),
-            "remove worktree".into(),
-            "delete branch session/made".into(),
+            "remove worktree, delete branch session/made".into(),
         ]
     );
     assert!(made.kept.is_empty(), "{:?}", made.kept);
@@ -314,16 +319,14 @@ async fn prune_destroys_each_stopped_session_worktree_by_its_own_plan() {
         vec![
             format!("remove project {}", project(&d[0])),
             "remove .env.session".into(),
-            "remove worktree".into(),
-            "delete branch session/stopped".into(),
+            "remove worktree, delete branch session/stopped".into(),
         ]
     );
     assert_eq!(
         ops(plan_of(&results, &d[1])),
         vec![
             "remove .env.session".to_string(),
-            "remove worktree".into(),
-            "delete branch session/bare".into(),
+            "remove worktree, delete branch session/bare".into(),
         ]
     );
     let gone = plan_of(&results, &d[2]);
@@ -406,4 +409,79 @@ async fn a_failed_create_rolls_back_through_a_destroy_plan_of_exactly_what_it_ma
         false,
     );
     assert!(kept.worktree && !kept.branch && !kept.project);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_subnet_taken_meanwhile_ends_the_apply_and_the_reconciler_plans_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        "services:\n  app:\n    image: x\n    ports: ['80']\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("session.config.yaml"),
+        "subnetPool: 10.199.0.0/16\n",
+    )
+    .unwrap();
+    let mut world = Shared::default();
+    let wants = crate::context::Wants::default();
+    let p = super::prepare(&mut world, &dir, Intent::Up, &wants, &quiet())
+        .await
+        .unwrap();
+    let first = p.desired.subnet.expect("a subnet from the pool").net;
+    // A parallel create takes it between this observation and `compose up`.
+    world.0.lock().await.taken_meanwhile.push(first);
+    let mut done = 0;
+    super::carry_out_counted(&mut world, &p, &quiet(), &mut done)
+        .await
+        .unwrap();
+    assert_eq!(done, p.plan.graph.node_count());
+    let fx = world.0.lock().await;
+    let second = fx.own_networks[&p.desired.project];
+    assert_ne!(second, first);
+    // apply never rewrote the session file on its own: the second plan did, in a step.
+    let file = dir.join(crate::compose::SESSION_FILE);
+    assert_eq!(crate::subnet::recorded(&fx.files[&file].0), Some(second));
+    let write = |name: &str| format!("write {}", dir.join(name).display());
+    assert_eq!(
+        fx.log,
+        [
+            write(crate::compose::SESSION_FILE),
+            write(crate::compose::SESSION_FILE),
+            "up app".into(),
+            write(crate::desired::ENV_FILE),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_compose_of_another_flavour_refuses_the_plan_before_any_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        "services:\n  app:\n    image: x\n",
+    )
+    .unwrap();
+    let mut world = Shared::default();
+    world.0.lock().await.compose = Some((crate::compose::Flavor::V1, "1.29.2".into()));
+    let wants = crate::context::Wants::default();
+    let p = super::prepare(&mut world, &dir, Intent::Up, &wants, &quiet())
+        .await
+        .unwrap();
+    // `plan` does not ask which Compose would run (a process each time)...
+    assert!(p.plan.refusals.is_empty());
+    // ...carrying it out does, and refuses before the first step.
+    let err = super::carry_out_counted(&mut world, &p, &quiet(), &mut 0)
+        .await
+        .unwrap_err();
+    assert!(
+        err.message()
+            .contains("written for Compose v2, but Compose v1 (1.29.2)"),
+        "{}",
+        err.message()
+    );
+    assert!(world.0.lock().await.log.is_empty());
 }

@@ -253,6 +253,10 @@ pub struct StepDoc {
     pub glyph: &'static str,
     pub subject: String,
     pub reason: String,
+    /// The operation apply performs (`Op::code`).
+    pub op: &'static str,
+    /// `reason` as a stable name (`Reason::code`).
+    pub reason_code: &'static str,
     pub known_after_apply: bool,
     pub details: Vec<DetailDoc>,
     pub diff: Option<String>,
@@ -264,6 +268,7 @@ pub struct DetailDoc {
     pub glyph: &'static str,
     pub subject: String,
     pub reason: String,
+    pub reason_code: &'static str,
 }
 
 fn steps(plan: &Plan) -> Vec<StepDoc> {
@@ -274,6 +279,8 @@ fn steps(plan: &Plan) -> Vec<StepDoc> {
             glyph: s.action.glyph(),
             subject: s.subject.to_string(),
             reason: s.reason.to_string(),
+            op: s.op.code(),
+            reason_code: s.reason.code(),
             known_after_apply: matches!(
                 &s.op,
                 Op::WriteFile {
@@ -289,6 +296,7 @@ fn steps(plan: &Plan) -> Vec<StepDoc> {
                     glyph: d.action.glyph(),
                     subject: d.subject.to_string(),
                     reason: d.reason.to_string(),
+                    reason_code: d.reason.code(),
                 })
                 .collect(),
             diff: s.diff.clone(),
@@ -311,6 +319,8 @@ pub struct PlanDoc {
     pub steps: Vec<StepDoc>,
     pub summary: Summary,
     pub kept: Vec<String>,
+    /// What `plan` and `apply` both warn about (also printed on stderr).
+    pub warnings: Vec<String>,
 }
 
 pub fn plan(plan: &Plan, dir: &str, project: &str) -> PlanDoc {
@@ -322,6 +332,7 @@ pub fn plan(plan: &Plan, dir: &str, project: &str) -> PlanDoc {
         steps: steps(plan),
         summary: plan.summary(),
         kept: texts(&plan.kept),
+        warnings: texts(&plan.warnings),
     }
 }
 
@@ -460,6 +471,30 @@ mod tests {
             .as_array()
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn every_op_and_reason_code_is_in_docs_json_md() {
+        // The codes are the literals of `Op::code` and `Reason::code` (exhaustive matches: a
+        // new operation or reason cannot go without one).
+        let docs = include_str!("../../docs/json.md");
+        let source = include_str!("reason.rs");
+        let start = source.find("impl crate::plan::Op {").unwrap();
+        let end = source.find("impl Display for Reason").unwrap();
+        let codes: Vec<&str> = source[start..end]
+            .split("=> \"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        assert!(codes.len() > 40, "{codes:?}");
+        let missing: Vec<&&str> = codes
+            .iter()
+            .filter(|c| !docs.contains(&format!("`{c}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "codes missing from docs/json.md: {missing:?}"
+        );
     }
 
     #[test]

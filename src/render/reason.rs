@@ -6,9 +6,10 @@ use std::fmt::{self, Display, Formatter};
 use serde::{Serialize, Serializer};
 
 use crate::desired::ENV_FILE;
+use crate::error::Error;
 use crate::observed::Owner;
 use crate::plan::ready::CopyOrigin;
-use crate::plan::{Action, Blocker, Drift, Kept, Reason, Subject};
+use crate::plan::{Action, Blocker, Drift, Kept, Reason, Refusal, Subject, Warning};
 
 impl Action {
     /// ANSI colour of the glyph.
@@ -79,6 +80,115 @@ impl Display for Subject {
                 from: Some(from),
             } => write!(f, "volume {name} (copy of {from})"),
             Subject::NewVolume { name, from: None } => write!(f, "volume {name} (empty)"),
+        }
+    }
+}
+
+impl crate::plan::Op {
+    /// The operation's stable name in `plan --json` (`op`, docs/json.md).
+    pub fn code(&self) -> &'static str {
+        use crate::plan::Op;
+        match self {
+            Op::AddWorktree { .. } => "add_worktree",
+            Op::CopyFile { .. } => "copy_file",
+            Op::CopyTree { .. } => "copy_tree",
+            Op::CopyVolumes { .. } => "copy_volumes",
+            Op::WriteFile { .. } => "write_file",
+            Op::RemoveFile { .. } => "remove_file",
+            Op::ComposeUp { .. } => "compose_up",
+            Op::WaitReady { .. } => "wait_ready",
+            Op::StopContainers { .. } => "stop_containers",
+            Op::RemoveProject { .. } => "remove_project",
+            Op::RemoveWorktree { .. } => "remove_worktree",
+            Op::RunSetup { .. } => "run_setup",
+        }
+    }
+}
+
+impl Reason {
+    /// The reason's stable name in `plan --json` (`reason_code`, docs/json.md); the English
+    /// stays in `reason`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::NewWorktree {
+                create_branch: true,
+                ..
+            } => "new_worktree_new_branch",
+            Reason::NewWorktree {
+                create_branch: false,
+                ..
+            } => "new_worktree_existing_branch",
+            Reason::EnvFileCopied => "env_file_copied",
+            Reason::SetupRuns => "setup_runs",
+            Reason::FreeSubnet { .. } => "free_subnet",
+            Reason::NoContainer => "no_container",
+            Reason::Stopped { .. } => "stopped",
+            Reason::Paused => "paused",
+            Reason::DefinitionChanged => "definition_changed",
+            Reason::NotInCompose => "not_in_compose",
+            Reason::ServicesMustRun => "services_must_run",
+            Reason::ReadyWhen => "ready_when",
+            Reason::PortsPublished => "ports_published",
+            Reason::PortsChange => "ports_changed",
+            Reason::FileMissing => "file_missing",
+            Reason::ContentDiffers => "content_differs",
+            Reason::Mode(_) => "mode_differs",
+            Reason::ContainersKept => "containers_kept",
+            Reason::Running => "running",
+            Reason::PortsVoid => "ports_void",
+            Reason::SessionDestroyed => "session_destroyed",
+            Reason::Discarded(Owner::DevPrism) => "discarded_dev_prisms",
+            Reason::Discarded(Owner::Disposable) => "discarded_disposable",
+            Reason::Discarded(Owner::User) => "discarded_forced",
+            Reason::ForcedWorktree => "forced_worktree",
+            Reason::NoWork => "no_work",
+            Reason::Merged => "merged",
+            Reason::ForcedUnmerged(_) => "forced_unmerged",
+            Reason::ForcedUnchecked => "forced_unchecked",
+            Reason::BelongsToService(_) => "belongs_to_service",
+            Reason::BelongsToProject => "belongs_to_project",
+            Reason::CopySelects { .. } => "copy_selects",
+            Reason::SourceVolume(_) => "source_volume",
+            Reason::NoSourceVolume(_) => "no_source_volume",
+            Reason::DataCopied { .. } => "data_copied",
+        }
+    }
+}
+
+impl Refusal {
+    /// The error `plan` and `apply` both end with.
+    pub fn error(&self) -> Error {
+        match self {
+            Refusal::HostNetwork { service, ports } => Error::usage(format!(
+                "service `{service}` uses `network_mode: host`, which bypasses the session's port isolation: its ports ({}) would be bound on the host itself, the same in every session",
+                ports.join(", ")
+            ))
+            .with_hint("remove `network_mode: host` from that service (its published ports already reach it from the host), or run it outside dev-prism"),
+            Refusal::ComposeFlavor {
+                recorded,
+                running,
+                version,
+            } => Error::failure(format!(
+                "this session's files were written for Compose {}, but Compose {} ({version}) would run them",
+                recorded.label(),
+                running.label(),
+            ))
+            .with_hint("set DEV_PRISM_COMPOSE to the flavour the session was made with, or destroy and re-create it"),
+        }
+    }
+}
+
+impl Display for Warning {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::HostNetwork { service } => write!(
+                f,
+                "warning: service `{service}` uses `network_mode: host`: whatever it listens on is bound on the host itself, shared by every session"
+            ),
+            Warning::RemoteBindMount { mount, engine } => write!(
+                f,
+                "bind mount {mount} names a path on this machine, but the engine ({engine}) is remote and mounts its own host's path"
+            ),
         }
     }
 }

@@ -178,7 +178,13 @@ pub fn choose(
     let (Some(pool), Some(members)) = (pool, default_network_members(model)) else {
         return Ok(None);
     };
-    if let Some(net) = session_file.and_then(recorded) {
+    let recorded = session_file.and_then(recorded);
+    // A recorded subnet another network took while the session had no network of its own (a
+    // parallel create took it, or its network was removed): chosen anew, as for a new session.
+    let lost = |net: Net| {
+        facts.is_some_and(|f| f.existing.is_none() && f.taken.iter().any(|t| t.overlaps(&net)))
+    };
+    if let Some(net) = recorded.filter(|n| !lost(*n)) {
         return Ok(Some(net));
     }
     let Some(facts) = facts else {

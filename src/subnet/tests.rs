@@ -105,11 +105,30 @@ fn the_choice_is_stable_for_an_existing_session() {
         existing: None,
         taken: vec![net("10.199.9.16/28")],
     };
-    // The session file's subnet wins, even when the facts would pick another.
+    // The session file's subnet wins while it is free or its own network holds it, even when
+    // the facts would pick another.
+    let free = Facts {
+        existing: None,
+        taken: vec![net("10.199.9.32/28")],
+    };
     assert_eq!(
-        choose(pool, &m, Some(file), Some(&facts), 1).unwrap(),
+        choose(pool, &m, Some(file), Some(&free), 1).unwrap(),
         Some(net("10.199.9.16/28"))
     );
+    let own = Facts {
+        existing: Some(Some(net("10.199.9.16/28"))),
+        taken: vec![net("10.199.9.16/28")],
+    };
+    assert_eq!(
+        choose(pool, &m, Some(file), Some(&own), 1).unwrap(),
+        Some(net("10.199.9.16/28"))
+    );
+    // Another network took it while the session had none (a parallel create, or its network
+    // was removed): a free one is chosen anew, and the plan rewrites the session file.
+    let lost = choose(pool, &m, Some(file), Some(&facts), 1)
+        .unwrap()
+        .unwrap();
+    assert!(!lost.overlaps(&net("10.199.9.16/28")), "{lost}");
     // An existing network keeps its subnet when dev-prism gave it; one Docker sized stays.
     let existing = |n: &str| Facts {
         existing: Some(Net::parse(n)),
