@@ -1,4 +1,3 @@
-use crate::adapters::git;
 use crate::apply::{self, effects::Real};
 use crate::compose::labels;
 use crate::context::{self, Ctx};
@@ -20,6 +19,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+    let git = ctx.git();
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let dir_s = dir.to_string_lossy();
     let observed = context::observe(ctx, &dir).await?;
@@ -54,7 +54,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let data_from = containers
         .iter()
         .find_map(|c| c.label(labels::DATA_FROM).map(str::to_string));
-    let branch = git::current_branch(&dir);
+    let branch = git.current_branch(&dir);
     let last_activity = crate::adapters::usage::last_activity(&dir, &project);
     let disk = if args.size {
         Some(

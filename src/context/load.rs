@@ -13,9 +13,10 @@ pub enum Source<'a> {
 impl Source<'_> {
     /// The text of `rel`, `None` when it does not exist.
     pub fn read(&self, t: &Trace, rel: &str) -> Result<Option<String>> {
+        let git = crate::adapters::git::cli(t);
         match self {
             Source::Dir(dir) => fs::read(&dir.join(rel)).map(|o| o.map(|(t, _)| t)),
-            Source::Git { repo, rev } => git::show(t, repo, rev, rel),
+            Source::Git { repo, rev } => git.show(repo, rev, rel),
         }
     }
 
@@ -141,7 +142,8 @@ pub fn load_compose_from(
 
 /// Loads a session directory: git root, config, compose model.
 pub fn load_session(ui: &Ui, dir: &Path) -> Result<Session> {
-    let main_root = git::main_checkout(ui.trace(), dir).unwrap_or(None);
+    let git = crate::adapters::git::cli(ui.trace());
+    let main_root = git.main_checkout(dir).unwrap_or(None);
     let config = load_config(ui, dir, main_root.as_deref())?;
     let (compose_files, model) = load_compose(ui, dir, &config)?;
     Ok(Session {
@@ -156,7 +158,8 @@ pub fn load_session(ui: &Ui, dir: &Path) -> Result<Session> {
 /// A session's identity without its compose files: the directory, the repository and the
 /// config (defaults when `lenient` and the config cannot be read).
 pub fn load_identity(ui: &Ui, dir: &Path, lenient: bool) -> Result<Session> {
-    let main_root = git::main_checkout(ui.trace(), dir).unwrap_or(None);
+    let git = crate::adapters::git::cli(ui.trace());
+    let main_root = git.main_checkout(dir).unwrap_or(None);
     let config = match load_config(ui, dir, main_root.as_deref()) {
         Ok(c) => c,
         Err(_) if lenient => config::resolve(

@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use super::Prepared;
-use crate::adapters::git;
 use crate::config::CONFIG_FILES;
 use crate::context::{self, Ctx, Observer, Session, Source};
 use crate::desired::{Intent, Scope};
@@ -75,20 +74,21 @@ pub async fn prepare_worktree(
     req: &CreateRequest,
     avoid: &[PathBuf],
 ) -> Result<Prepared> {
+    let git = ctx.git();
     let ui = ctx.ui().clone();
     let t = ui.trace();
-    let Some(top) = git::toplevel(t, &req.cwd)? else {
+    let Some(top) = git.toplevel(&req.cwd)? else {
         return Err(Error::usage(format!(
             "{} is not inside a git repository",
             req.cwd.display()
         ))
         .with_hint("run `git init` first, or use `dev-prism create --in-place`"));
     };
-    let repo = git::main_checkout(t, &top)?.unwrap_or_else(|| top.clone());
+    let repo = git.main_checkout(&top)?.unwrap_or_else(|| top.clone());
     let explicit = req.branch.is_some();
     let base = match &req.branch {
         Some(b) => {
-            if !git::valid_branch_name(t, &repo, b)? {
+            if !git.valid_branch_name(&repo, b)? {
                 return Err(
                     Error::usage(format!("`{b}` is not a valid git branch name"))
                         .with_hint("see `git check-ref-format --help`; e.g. feature/my-change"),
@@ -98,13 +98,13 @@ pub async fn prepare_worktree(
         }
         None => format!("session/{}", UtcTime::now().slug()),
     };
-    let head = git::commit_of(t, &top, "HEAD")?.ok_or_else(|| {
+    let head = git.commit_of(&top, "HEAD")?.ok_or_else(|| {
         Error::usage(format!("{} has no commit yet", top.display()))
             .with_hint("commit once (`git commit`), or use `dev-prism create --in-place`")
     })?;
     // The working copy's config is validated first: its errors point into the file.
     context::load_config(&ui, &top, Some(&repo))?;
-    let existing = explicit && git::branch_exists(t, &repo, &base)?;
+    let existing = explicit && git.branch_exists(&repo, &base)?;
     let rev = if existing { base.clone() } else { head.clone() };
     config_is_committed(t, &top, &repo, &rev)?;
     let source = Source::Git {
@@ -115,7 +115,7 @@ pub async fn prepare_worktree(
     let (compose_files, model) = context::load_compose_from(&ui, &source, &config)?;
     // Ask the engine before planning: an unreachable engine must stop create before anything.
     ctx.engine().await?;
-    let flavor = ctx.compose()?.flavor;
+    let flavor = ctx.compose()?.flavor();
     let sessions_dir = absolute(&config.sessions_dir);
     let (path, name, create_branch) = pick(t, &repo, &sessions_dir, &base, explicit, avoid)?;
     refuse_unusable(t, &repo, &path, &name, existing, &compose_files)?;
@@ -131,7 +131,7 @@ pub async fn prepare_worktree(
         let from = repo.join(f);
         // Only gitignored files the branch lacks; a committed one is already there.
         refuse_non_file(t, &repo, &rev, &name, f)?;
-        let committed = git::show(t, &repo, &rev, f)?;
+        let committed = git.show(&repo, &rev, f)?;
         let copy = committed.is_none() && from.is_file();
         if copy {
             crate::adapters::fs::source_inside(&repo, &from)?;
@@ -196,8 +196,10 @@ fn refuse_unusable(
     existing: bool,
     compose_files: &[String],
 ) -> Result<()> {
+    let git = crate::adapters::git::cli(t);
     if existing {
-        if let Some(w) = git::worktrees(t, repo)?
+        if let Some(w) = git
+            .worktrees(repo)?
             .into_iter()
             .find(|w| w.branch.as_deref() == Some(branch))
         {
@@ -218,7 +220,7 @@ fn refuse_unusable(
         .with_hint("rename the directory, or set sessionsDir in the config to a path without one"));
     }
     let files: Vec<&str> = compose_files.iter().map(String::as_str).collect();
-    let outside = git::outside_sparse_checkout(t, repo, &files)?;
+    let outside = git.outside_sparse_checkout(repo, &files)?;
     if !outside.is_empty() {
         return Err(Error::usage(format!(
             "{} is outside the sparse checkout of {}; a new worktree takes the same sparse patterns and would not have it",
@@ -244,13 +246,14 @@ fn pick(
     explicit: bool,
     avoid: &[PathBuf],
 ) -> Result<(PathBuf, String, bool)> {
+    let git = crate::adapters::git::cli(t);
     for attempt in 1..=50 {
         let name = if attempt == 1 {
             base.to_string()
         } else {
             format!("{base}-{attempt}")
         };
-        let exists = git::branch_exists(t, repo, &name)?;
+        let exists = git.branch_exists(repo, &name)?;
         let path = sessions_dir.join(name.replace('/', "-"));
         if avoid.contains(&path) {
             continue;
@@ -300,12 +303,13 @@ fn absolute(path: &Path) -> PathBuf {
 /// runs from that is untracked or has uncommitted changes would be applied halfway, so create
 /// stops and names it (and the keys that differ).
 pub fn config_is_committed(t: &Trace, top: &Path, repo: &Path, rev: &str) -> Result<()> {
-    let dirty = git::status_of(t, top, CONFIG_FILES)?;
+    let git = crate::adapters::git::cli(t);
+    let dirty = git.status_of(top, CONFIG_FILES)?;
     let Some(line) = dirty.first() else {
         return Ok(());
     };
     let file = line.get(3..).unwrap_or(line).trim_matches('"').to_string();
-    let committed = git::show(t, repo, rev, &file)?;
+    let committed = git.show(repo, rev, &file)?;
     let current = std::fs::read_to_string(top.join(&file)).unwrap_or_default();
     let keys = differing_keys(committed.as_deref().unwrap_or(""), &current);
     let what = match (&committed, keys.is_empty()) {
@@ -356,7 +360,8 @@ pub fn is_setup(plan: &plan::Plan, index: usize) -> bool {
 /// An `envFiles` entry the branch commits as something other than a file (a directory, a
 /// link, a submodule) can be neither copied nor rewritten: refused before anything is made.
 fn refuse_non_file(t: &Trace, repo: &Path, rev: &str, branch: &str, f: &str) -> Result<()> {
-    let what = match git::mode_at(t, repo, rev, f)?.as_deref() {
+    let git = crate::adapters::git::cli(t);
+    let what = match git.mode_at(repo, rev, f)?.as_deref() {
         None | Some("100644" | "100755") => return Ok(()),
         Some("120000") => "a symbolic link",
         Some("040000") => "a directory",

@@ -2,7 +2,7 @@
 //! engine is local), and picking another subnet when a parallel create took the chosen one
 //! between observation and `compose up`.
 
-use crate::adapters::{docker::Engine, fs, routes};
+use crate::adapters::{fs, routes, Engine};
 use crate::compose::SESSION_FILE;
 use crate::context::{Ctx, Session};
 use crate::desired::{Desired, SubnetChoice};
@@ -31,14 +31,14 @@ pub async fn observe(
             .is_none();
     if wanted {
         let engine = ctx.engine().await?;
-        observed.subnets = Some(facts(&engine, project).await?);
+        observed.subnets = Some(facts(engine.as_ref(), project).await?);
     }
     Ok(())
 }
 
 /// The engine's networks' subnets (and the host's routes for a local engine), and the
 /// project's own default network when it exists.
-pub async fn facts(engine: &Engine, project: &str) -> Result<Facts> {
+pub async fn facts(engine: &dyn Engine, project: &str) -> Result<Facts> {
     let networks = engine.network_subnets().await?;
     let own = networks.iter().find(|n| {
         n.name == format!("{project}_default")
@@ -49,7 +49,7 @@ pub async fn facts(engine: &Engine, project: &str) -> Result<Facts> {
         .iter()
         .flat_map(|n| n.subnets.iter().filter_map(|s| Net::parse(s)))
         .collect();
-    if engine.endpoint.is_local() {
+    if engine.endpoint().is_local() {
         taken.extend(routes::host_routes());
     }
     Ok(Facts { existing, taken })
@@ -64,7 +64,7 @@ pub async fn replace(
     tried: &[Net],
 ) -> Result<Net> {
     let engine = ctx.engine().await?;
-    let mut taken = facts(&engine, &desired.project).await?.taken;
+    let mut taken = facts(engine.as_ref(), &desired.project).await?.taken;
     taken.extend_from_slice(tried);
     let seed = super::seed(&desired.dir.to_string_lossy()).wrapping_add(tried.len() as u64 * 7919);
     let next = allocate(choice.pool, choice.net.prefix, &taken, seed)
