@@ -164,10 +164,11 @@ impl Effects for Real<'_> {
             };
             match (up, choice) {
                 (Err(e), Some(c))
-                    if overlap(&e) && tried.len() < crate::subnet::observe::ATTEMPTS =>
+                    if overlap(&e) && tried.len() < crate::context::subnets::ATTEMPTS =>
                 {
                     tried.push(c.net);
-                    let net = crate::subnet::observe::replace(self.ctx, desired, c, &tried).await?;
+                    let net =
+                        crate::context::subnets::replace(self.ctx, desired, c, &tried).await?;
                     choice = Some(crate::desired::SubnetChoice { net, ..c });
                 }
                 (up, _) => return up,

@@ -18,6 +18,7 @@ use crate::util::UtcTime;
 mod load;
 mod lock;
 mod observe;
+pub mod subnets;
 
 pub use load::*;
 pub use lock::*;
@@ -266,7 +267,7 @@ pub fn desired_seeded(
                 .collect(),
             rewrite_env_files: linked_worktree,
             with_setup: wants.setup,
-            subnet: crate::subnet::choose(
+            subnet: crate::desired::subnet::choose(
                 session.config.subnet_pool,
                 &session.model,
                 observed.session_file.as_deref(),

@@ -124,7 +124,7 @@ impl Observer for Ctx {
         project: &str,
         observed: &mut Observed,
     ) -> Result<()> {
-        crate::subnet::observe::observe(self, session, project, observed).await
+        crate::context::subnets::observe(self, session, project, observed).await
     }
 
     async fn owners(&mut self, project: &str, made: bool) -> Result<crate::observed::Owners> {

@@ -4,6 +4,7 @@
 pub mod address;
 mod env;
 pub mod exclude;
+pub mod subnet;
 pub mod templates;
 
 pub use env::*;
@@ -152,7 +153,7 @@ pub struct Desired {
 }
 
 /// A session network's subnet and the pool another one comes from when a parallel create took
-/// it first (see `subnet::observe::replace`).
+/// it first (see `context::subnets::replace`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubnetChoice {
     pub net: crate::subnet::Net,
@@ -228,7 +229,7 @@ pub struct Inputs<'a> {
     pub rewrite_env_files: bool,
     /// Whether the setup commands belong to this run (`create`).
     pub with_setup: bool,
-    /// The default network's subnet ([`crate::subnet::choose`]).
+    /// The default network's subnet ([`crate::desired::subnet::choose`]).
     pub subnet: Option<crate::subnet::Net>,
     /// Where the session's volumes were copied from (kept from the containers or the session
     /// file, or `create --data-from`'s source).

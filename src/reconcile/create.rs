@@ -166,7 +166,7 @@ pub async fn prepare_worktree(
     ctx.owners(&project, true)
         .await?
         .check(&session.dir.to_string_lossy(), &project, false)?;
-    crate::subnet::observe::observe(ctx, &session, &project, &mut observed).await?;
+    crate::context::subnets::observe(ctx, &session, &project, &mut observed).await?;
     context::Observer::hosts(ctx, &session, &mut observed).await?;
     let data = super::ready::data_step(ctx, &session, &project, req.data_from.as_deref()).await?;
     // Where the volumes come from is recorded on the containers (`info` reads it there).
