@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::DockerEngine;
 use crate::compose::labels;
 use crate::error::{Error, Result};
-use crate::render::Disk;
+use crate::observed::Disk;
 
 /// The engine computes every volume's size: allow it time on a large machine.
 const DF_TIMEOUT: Duration = Duration::from_secs(300);
