@@ -404,3 +404,132 @@ impl Git for NoGit {
         Ok(())
     }
 }
+
+/// A repository whose main checkout is the real directory `root` (the working copy create
+/// validates) and whose commits are in memory: `committed` is every revision's files. Worktrees
+/// it adds are real directories holding those files; every change is recorded in `calls`.
+#[derive(Default)]
+pub struct FakeRepo {
+    pub root: PathBuf,
+    pub committed: BTreeMap<String, String>,
+    pub branches: Mutex<Vec<String>>,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl FakeRepo {
+    fn record(&self, call: String) {
+        self.calls.lock().expect("fake repo").push(call);
+    }
+
+    /// The changes made so far.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("fake repo").clone()
+    }
+}
+
+impl Git for FakeRepo {
+    fn toplevel(&self, dir: &Path) -> Result<Option<PathBuf>> {
+        Ok(dir.starts_with(&self.root).then(|| self.root.clone()))
+    }
+    fn main_checkout(&self, dir: &Path) -> Result<Option<PathBuf>> {
+        self.toplevel(dir)
+    }
+    fn is_bare(&self, _: &Path) -> Result<bool> {
+        Ok(false)
+    }
+    fn worktrees(&self, _: &Path) -> Result<Vec<Worktree>> {
+        Ok(vec![Worktree {
+            path: self.root.clone(),
+            branch: Some("main".into()),
+            is_main: true,
+        }])
+    }
+    fn branch_exists(&self, _: &Path, branch: &str) -> Result<bool> {
+        Ok(self
+            .branches
+            .lock()
+            .expect("fake repo")
+            .iter()
+            .any(|b| b == branch))
+    }
+    fn valid_branch_name(&self, _: &Path, name: &str) -> Result<bool> {
+        Ok(!name.is_empty() && !name.contains(' '))
+    }
+    fn add_worktree(
+        &self,
+        _: &Path,
+        path: &Path,
+        branch: &str,
+        create_branch: bool,
+        _: Option<&str>,
+    ) -> Result<()> {
+        self.record(format!("add worktree {branch}"));
+        for (f, text) in &self.committed {
+            let p = path.join(f);
+            std::fs::create_dir_all(p.parent().expect("a file's parent"))
+                .and_then(|()| std::fs::write(&p, text))
+                .map_err(|e| Error::io("cannot write", &p, e))?;
+        }
+        if create_branch {
+            self.branches
+                .lock()
+                .expect("fake repo")
+                .push(branch.to_string());
+        }
+        Ok(())
+    }
+    fn remove_worktree(&self, _: &Path, path: &Path, _: bool) -> Result<()> {
+        self.record(format!("remove worktree {}", path.display()));
+        std::fs::remove_dir_all(path).map_err(|e| Error::io("cannot remove", path, e))
+    }
+    fn delete_branch(&self, _: &Path, branch: &str, _: &str) -> Result<()> {
+        self.record(format!("delete branch {branch}"));
+        self.branches
+            .lock()
+            .expect("fake repo")
+            .retain(|b| b != branch);
+        Ok(())
+    }
+    fn mark_worktree(&self, _: &Path) -> Result<()> {
+        Ok(())
+    }
+    fn setup_manifest(&self, _: &Path) -> Result<Option<(PathBuf, PathBuf)>> {
+        Ok(None)
+    }
+    fn made_by_dev_prism(&self, _: &Path) -> Result<bool> {
+        Ok(true)
+    }
+    fn facts(&self, wt: &Worktree, owner: &dyn Fn(&str, &'static str) -> Owner) -> WorktreeFacts {
+        NoGit.facts(wt, owner)
+    }
+    fn hooks_dir(&self, top: &Path) -> Result<PathBuf> {
+        Ok(top.join(".git/hooks"))
+    }
+    fn current_branch(&self, _: &Path) -> Option<String> {
+        None
+    }
+    fn merged(&self, _: &Path, _: &str) -> Result<crate::tidy::Merged> {
+        no_repo("compare branches of")
+    }
+    fn show(&self, _: &Path, _: &str, path: &str) -> Result<Option<String>> {
+        Ok(self.committed.get(path).cloned())
+    }
+    fn mode_at(&self, _: &Path, _: &str, path: &str) -> Result<Option<String>> {
+        Ok(self.committed.contains_key(path).then(|| "100644".into()))
+    }
+    fn tree_bytes(&self, _: &Path, _: &str) -> Result<u64> {
+        Ok(self.committed.values().map(|t| t.len() as u64).sum())
+    }
+    fn commit_of(&self, _: &Path, _: &str) -> Result<Option<String>> {
+        Ok(Some("c0ffee".into()))
+    }
+    fn outside_sparse_checkout(&self, _: &Path, _: &[&str]) -> Result<Vec<String>> {
+        Ok(vec![])
+    }
+    fn status_of(&self, _: &Path, _: &[&str]) -> Result<Vec<String>> {
+        Ok(vec![])
+    }
+    fn exclude_generated(&self, _: &Path, _: &[String]) -> Result<()> {
+        Ok(())
+    }
+}

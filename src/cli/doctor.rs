@@ -194,7 +194,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     if let Some(repo) = &main_root {
         checks.push(check(
             "config committed",
-            crate::reconcile::create::config_is_committed(ui.trace(), &top, repo, "HEAD")
+            crate::reconcile::create::config_is_committed(&*git, &top, repo, "HEAD")
                 .map(|()| "new worktree sessions use the config as you see it".to_string())
                 .map_err(|e| (e.message(), e.hint.clone().unwrap_or_default())),
         ));

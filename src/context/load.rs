@@ -7,16 +7,20 @@ use super::*;
 /// the files committed at a git revision (a worktree that does not exist yet).
 pub enum Source<'a> {
     Dir(&'a Path),
-    Git { repo: &'a Path, rev: &'a str },
+    /// Read through the git port (`Ctx::git`), so a test's fake answers.
+    Git {
+        repo: &'a Path,
+        rev: &'a str,
+        git: &'a dyn crate::adapters::git::Git,
+    },
 }
 
 impl Source<'_> {
     /// The text of `rel`, `None` when it does not exist.
-    pub fn read(&self, t: &Trace, rel: &str) -> Result<Option<String>> {
-        let git = crate::adapters::git::cli(t);
+    pub fn read(&self, _t: &Trace, rel: &str) -> Result<Option<String>> {
         match self {
             Source::Dir(dir) => fs::read(&dir.join(rel)).map(|o| o.map(|(t, _)| t)),
-            Source::Git { repo, rev } => git.show(repo, rev, rel),
+            Source::Git { repo, rev, git } => git.show(repo, rev, rel),
         }
     }
 

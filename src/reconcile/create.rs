@@ -6,13 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use super::Prepared;
+use crate::adapters::git::Git;
 use crate::config::CONFIG_FILES;
 use crate::context::{self, Ctx, Observer, Session, Source};
 use crate::desired::{Intent, Scope};
 use crate::error::{Error, Result};
 use crate::observed::Observed;
 use crate::plan::{self, Op, Step};
-use crate::ui::Trace;
 use crate::util::UtcTime;
 
 /// What a create is asked for.
@@ -106,10 +106,11 @@ pub async fn prepare_worktree(
     context::load_config(&ui, &top, Some(&repo))?;
     let existing = explicit && git.branch_exists(&repo, &base)?;
     let rev = if existing { base.clone() } else { head.clone() };
-    config_is_committed(t, &top, &repo, &rev)?;
+    config_is_committed(&*git, &top, &repo, &rev)?;
     let source = Source::Git {
         repo: &repo,
         rev: &rev,
+        git: &*git,
     };
     let config = context::load_config_from(&ui, &source, &repo)?;
     let (compose_files, model) = context::load_compose_from(&ui, &source, &config)?;
@@ -117,8 +118,8 @@ pub async fn prepare_worktree(
     ctx.engine().await?;
     let flavor = ctx.compose()?.flavor();
     let sessions_dir = absolute(&config.sessions_dir);
-    let (path, name, create_branch) = pick(t, &repo, &sessions_dir, &base, explicit, avoid)?;
-    refuse_unusable(t, &repo, &path, &name, existing, &compose_files)?;
+    let (path, name, create_branch) = pick(&*git, &repo, &sessions_dir, &base, explicit, avoid)?;
+    refuse_unusable(&*git, &repo, &path, &name, existing, &compose_files)?;
     let mut first = vec![plan::add_worktree_step(
         path.clone(),
         &name,
@@ -130,7 +131,7 @@ pub async fn prepare_worktree(
     for f in &config.env_files {
         let from = repo.join(f);
         // Only gitignored files the branch lacks; a committed one is already there.
-        refuse_non_file(t, &repo, &rev, &name, f)?;
+        refuse_non_file(&*git, &repo, &rev, &name, f)?;
         let committed = git.show(&repo, &rev, f)?;
         let copy = committed.is_none() && from.is_file();
         if copy {
@@ -189,14 +190,13 @@ pub async fn prepare_worktree(
 /// `plan --create` and `create` say the same): a branch already checked out elsewhere, a
 /// directory path Compose cannot read files under, compose files a sparse checkout leaves out.
 fn refuse_unusable(
-    t: &Trace,
+    git: &dyn Git,
     repo: &Path,
     path: &Path,
     branch: &str,
     existing: bool,
     compose_files: &[String],
 ) -> Result<()> {
-    let git = crate::adapters::git::cli(t);
     if existing {
         if let Some(w) = git
             .worktrees(repo)?
@@ -239,14 +239,13 @@ fn refuse_unusable(
 /// The worktree's directory and branch: `base`, or (when the name was not given) the first of
 /// `base-2`, `base-3`, … that is free.
 fn pick(
-    t: &Trace,
+    git: &dyn Git,
     repo: &Path,
     sessions_dir: &Path,
     base: &str,
     explicit: bool,
     avoid: &[PathBuf],
 ) -> Result<(PathBuf, String, bool)> {
-    let git = crate::adapters::git::cli(t);
     for attempt in 1..=50 {
         let name = if attempt == 1 {
             base.to_string()
@@ -302,8 +301,7 @@ fn absolute(path: &Path) -> PathBuf {
 /// The session's config is the one committed on its branch: a config in the checkout create
 /// runs from that is untracked or has uncommitted changes would be applied halfway, so create
 /// stops and names it (and the keys that differ).
-pub fn config_is_committed(t: &Trace, top: &Path, repo: &Path, rev: &str) -> Result<()> {
-    let git = crate::adapters::git::cli(t);
+pub fn config_is_committed(git: &dyn Git, top: &Path, repo: &Path, rev: &str) -> Result<()> {
     let dirty = git.status_of(top, CONFIG_FILES)?;
     let Some(line) = dirty.first() else {
         return Ok(());
@@ -359,8 +357,7 @@ pub fn is_setup(plan: &plan::Plan, index: usize) -> bool {
 
 /// An `envFiles` entry the branch commits as something other than a file (a directory, a
 /// link, a submodule) can be neither copied nor rewritten: refused before anything is made.
-fn refuse_non_file(t: &Trace, repo: &Path, rev: &str, branch: &str, f: &str) -> Result<()> {
-    let git = crate::adapters::git::cli(t);
+fn refuse_non_file(git: &dyn Git, repo: &Path, rev: &str, branch: &str, f: &str) -> Result<()> {
     let what = match git.mode_at(repo, rev, f)?.as_deref() {
         None | Some("100644" | "100755") => return Ok(()),
         Some("120000") => "a symbolic link",

@@ -516,3 +516,93 @@ async fn bulk_commands_run_on_the_real_context_through_the_fake_ports() {
     .unwrap();
     assert!(again.iter().all(|(_, r)| r.as_ref().unwrap().is_empty()));
 }
+
+/// `create` planned through the ports alone: the repository (config and compose files as
+/// committed, the branch, the worktree's place), the engine (who owns the project name) and
+/// Compose (its flavour) are all fakes behind their traits. The plan puts the worktree first
+/// and brings the services up after it; planning changes nothing; planning again gives the
+/// same plan.
+#[tokio::test(flavor = "current_thread")]
+async fn create_is_planned_through_the_ports_and_changes_nothing() {
+    use crate::adapters::fake::{FakeCompose, FakeEngine, FakeRepo};
+    use crate::context::Ctx;
+    use crate::reconcile::create::{prepare_worktree, CreateRequest};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(tmp.path()).unwrap().join("repo");
+    std::fs::create_dir(&root).unwrap();
+    let config = "sessionsDir: ../sessions\n";
+    let files = [
+        ("session.config.yaml", config),
+        ("docker-compose.yml", COMPOSE),
+    ];
+    for (f, text) in files {
+        std::fs::write(root.join(f), text).unwrap();
+    }
+    let repo = Arc::new(FakeRepo {
+        root: root.clone(),
+        committed: files
+            .iter()
+            .map(|(f, t)| (f.to_string(), t.to_string()))
+            .collect(),
+        ..FakeRepo::default()
+    });
+    let engine = FakeEngine::default();
+    let ui = quiet();
+    let mut ctx = Ctx::with_ports(
+        &ui,
+        Arc::new(engine.clone()),
+        Arc::new(FakeCompose::default()),
+        repo.clone(),
+    );
+    let req = CreateRequest {
+        cwd: root.clone(),
+        branch: Some("feat/x".into()),
+        ..CreateRequest::default()
+    };
+    let p = prepare_worktree(&mut ctx, &req, &[]).await.unwrap();
+    let dir = root.parent().unwrap().join("sessions/feat-x");
+    assert_eq!(p.session.dir, dir);
+    let steps = p.plan.ordered();
+    match &steps[0].op {
+        Op::AddWorktree {
+            path,
+            branch,
+            create_branch,
+            ..
+        } => {
+            assert_eq!(
+                (path, branch.as_str(), *create_branch),
+                (&dir, "feat/x", true)
+            );
+        }
+        other => panic!("the worktree comes first, not {other:?}"),
+    }
+    let up = steps
+        .iter()
+        .position(|s| matches!(s.op, Op::ComposeUp { .. }))
+        .expect("the services are brought up");
+    assert!(up > 0);
+    // Asked, not changed: who owns the project name; no worktree, branch or directory made.
+    assert!(engine
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("project_owners")));
+    assert!(repo.calls().is_empty(), "{:?}", repo.calls());
+    assert!(!dir.exists());
+    // The same plan again, but for the creation time the session file records.
+    let timeless = |plan: &Plan| -> Vec<String> {
+        ops(plan)
+            .iter()
+            .map(|o| {
+                o.split("\\n")
+                    .filter(|l| !l.contains("dev-prism.created_at"))
+                    .collect::<Vec<_>>()
+                    .join("\\n")
+            })
+            .collect()
+    };
+    let again = prepare_worktree(&mut ctx, &req, &[]).await.unwrap();
+    assert_eq!(timeless(&again.plan), timeless(&p.plan));
+    // The subnet was chosen from what the engine port reported.
+    assert!(engine.calls().iter().any(|c| c == "network_subnets"));
+}
