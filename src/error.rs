@@ -298,9 +298,9 @@ impl fmt::Display for Problem {
             } => write!(
                 f,
                 "not enough disk space: {what} need {} ({needed} bytes) but {} has {} ({free} bytes) free",
-                crate::render::reason::human_bytes(*needed),
+                crate::util::human_bytes(*needed),
                 at.display(),
-                crate::render::reason::human_bytes(*free)
+                crate::util::human_bytes(*free)
             ),
             Problem::Usage(message) | Problem::Failure(message) => f.write_str(message),
         }

@@ -150,7 +150,7 @@ pub fn compose(data: &[u8]) {
         }
     };
     compose::bind_mounts(&model);
-    crate::subnet::default_network_members(&model);
+    crate::desired::subnet::default_network_members(&model);
     let cfg = default_config();
     if let Err(e) = config::adopt(&cfg, &mut model) {
         show(&e);

@@ -176,7 +176,7 @@ impl Ui {
 
     /// The command's answer as one JSON document.
     pub fn json_out<T: serde::Serialize>(&self, value: &T) {
-        self.out(&crate::render::json::to_string(value));
+        self.out(&serde_json::to_string_pretty(value).unwrap_or_default());
     }
 
     /// Progress: what is happening now.

@@ -16,6 +16,7 @@ mod data;
 mod df;
 mod volume_copy;
 
+pub use data::FoundSource;
 pub use df::DiskUsage;
 
 use super::endpoint::Endpoint;
@@ -36,7 +37,7 @@ const STOP_REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// A connected engine.
 #[derive(Clone)]
-pub struct Engine {
+pub struct DockerEngine {
     client: Docker,
     pub endpoint: Endpoint,
     pub api_version: String,
@@ -112,14 +113,14 @@ fn project_filter(project: &str) -> HashMap<String, Vec<String>> {
     )])
 }
 
-impl Engine {
+impl DockerEngine {
     /// Connects and negotiates the API version, failing within about two seconds. An ssh
     /// endpoint is reached through `tunnel` (see [`super::ssh`]).
     pub async fn connect(
         endpoint: Endpoint,
         tunnel: Option<Arc<Tunnel>>,
         trace: &Trace,
-    ) -> Result<Engine> {
+    ) -> Result<DockerEngine> {
         let host = match &tunnel {
             Some(t) => t.docker_host(),
             None => endpoint.host.clone(),
@@ -221,7 +222,7 @@ impl Engine {
         let api_version = client.client_version().to_string();
         let dial = host;
         let host = endpoint.ports_host();
-        Ok(Engine {
+        Ok(DockerEngine {
             removals: Arc::new(tokio::sync::Semaphore::new(REMOVALS_AT_ONCE)),
             dial,
             client,
@@ -682,7 +683,7 @@ pub struct NetworkSubnets {
     pub subnets: Vec<String>,
 }
 
-impl Engine {
+impl DockerEngine {
     /// Every network on the engine with its subnets: ONE API call.
     pub async fn network_subnets(&self) -> Result<Vec<NetworkSubnets>> {
         let started = std::time::Instant::now();

@@ -406,6 +406,20 @@ pub fn hooks_dir(t: &Trace, top: &Path) -> Result<PathBuf> {
     Ok(if p.is_absolute() { p } else { top.join(p) })
 }
 
+/// Whether this git has `git worktree` (`doctor`; outside a repository it says so, which
+/// counts as having it).
+pub fn worktrees_supported(dir: &Path) -> bool {
+    Command::new("git")
+        .args(["worktree", "list"])
+        .current_dir(dir)
+        .output()
+        .map(|o| {
+            o.status.success()
+                || String::from_utf8_lossy(&o.stderr).contains("not a git repository")
+        })
+        .unwrap_or(false)
+}
+
 /// The branch checked out in `dir` (a worktree's top directory), read from git's files — no
 /// git process, so `list` can afford it for every session. `None` when detached or not a
 /// worktree top.
@@ -590,5 +604,147 @@ pub fn exclude_generated(t: &Trace, dir: &Path, names: &[String]) -> Result<()> 
         // file itself not a link.
         Some(text) => crate::adapters::fs::write_atomic(&common, &file, text.as_bytes(), mode),
         None => Ok(()),
+    }
+}
+
+/// git, as dev-prism uses it: one method per question or change (the free functions above
+/// are the real implementation, [`GitCli`] hands them its trace). Code outside `adapters/`
+/// reaches git only through this trait (`Ctx::git`, or [`cli`] where no context exists).
+pub trait Git: Send + Sync {
+    /// Its top directory, when `dir` is inside a work tree.
+    fn toplevel(&self, dir: &Path) -> Result<Option<PathBuf>>;
+    /// The repository's main checkout.
+    fn main_checkout(&self, dir: &Path) -> Result<Option<PathBuf>>;
+    /// The repository's common git directory (absolute).
+    fn common_dir(&self, dir: &Path) -> Result<Option<PathBuf>>;
+    /// Whether the repository at `dir` is bare.
+    fn is_bare(&self, dir: &Path) -> Result<bool>;
+    /// The repository's worktrees.
+    fn worktrees(&self, dir: &Path) -> Result<Vec<Worktree>>;
+    fn branch_exists(&self, repo: &Path, branch: &str) -> Result<bool>;
+    fn valid_branch_name(&self, repo: &Path, name: &str) -> Result<bool>;
+    fn add_worktree(
+        &self,
+        repo: &Path,
+        path: &Path,
+        branch: &str,
+        create_branch: bool,
+        start: Option<&str>,
+    ) -> Result<()>;
+    fn remove_worktree(&self, repo: &Path, path: &Path, force: bool) -> Result<()>;
+    /// Deletes `branch` if its tip is still `expected`.
+    fn delete_branch(&self, repo: &Path, branch: &str, expected: &str) -> Result<()>;
+    /// Records that dev-prism made the worktree at `dir`.
+    fn mark_worktree(&self, dir: &Path) -> Result<()>;
+    fn setup_manifest(&self, dir: &Path) -> Result<Option<(PathBuf, PathBuf)>>;
+    fn made_by_dev_prism(&self, dir: &Path) -> Result<bool>;
+    /// What destroy checks about a linked worktree.
+    fn facts(&self, wt: &Worktree, owner: &dyn Fn(&str, &'static str) -> Owner) -> WorktreeFacts;
+    fn hooks_dir(&self, top: &Path) -> Result<PathBuf>;
+    /// The branch checked out in `dir`, read from git's files.
+    fn current_branch(&self, dir: &Path) -> Option<String>;
+    fn merged(&self, repo: &Path, branch: &str) -> Result<crate::tidy::Merged>;
+    /// A file's content at a revision.
+    fn show(&self, repo: &Path, rev: &str, path: &str) -> Result<Option<String>>;
+    fn mode_at(&self, repo: &Path, rev: &str, path: &str) -> Result<Option<String>>;
+    fn tree_bytes(&self, repo: &Path, rev: &str) -> Result<u64>;
+    fn commit_of(&self, dir: &Path, name: &str) -> Result<Option<String>>;
+    fn outside_sparse_checkout(&self, dir: &Path, paths: &[&str]) -> Result<Vec<String>>;
+    fn status_of(&self, dir: &Path, paths: &[&str]) -> Result<Vec<String>>;
+    fn exclude_generated(&self, dir: &Path, names: &[String]) -> Result<()>;
+}
+
+/// The git CLI, logging each call through its trace.
+#[derive(Clone, Default)]
+pub struct GitCli {
+    trace: Trace,
+}
+
+/// The git CLI as a [`Git`], logging through `trace`.
+pub fn cli(trace: &Trace) -> std::sync::Arc<dyn Git> {
+    std::sync::Arc::new(GitCli {
+        trace: trace.clone(),
+    })
+}
+
+impl Git for GitCli {
+    fn toplevel(&self, dir: &Path) -> Result<Option<PathBuf>> {
+        toplevel(&self.trace, dir)
+    }
+    fn main_checkout(&self, dir: &Path) -> Result<Option<PathBuf>> {
+        main_checkout(&self.trace, dir)
+    }
+    fn common_dir(&self, dir: &Path) -> Result<Option<PathBuf>> {
+        common_dir(&self.trace, dir)
+    }
+    fn is_bare(&self, dir: &Path) -> Result<bool> {
+        is_bare(&self.trace, dir)
+    }
+    fn worktrees(&self, dir: &Path) -> Result<Vec<Worktree>> {
+        worktrees(&self.trace, dir)
+    }
+    fn branch_exists(&self, repo: &Path, branch: &str) -> Result<bool> {
+        branch_exists(&self.trace, repo, branch)
+    }
+    fn valid_branch_name(&self, repo: &Path, name: &str) -> Result<bool> {
+        valid_branch_name(&self.trace, repo, name)
+    }
+    fn add_worktree(
+        &self,
+        repo: &Path,
+        path: &Path,
+        branch: &str,
+        create_branch: bool,
+        start: Option<&str>,
+    ) -> Result<()> {
+        add_worktree(&self.trace, repo, path, branch, create_branch, start)
+    }
+    fn remove_worktree(&self, repo: &Path, path: &Path, force: bool) -> Result<()> {
+        remove_worktree(&self.trace, repo, path, force)
+    }
+    fn delete_branch(&self, repo: &Path, branch: &str, expected: &str) -> Result<()> {
+        delete_branch(&self.trace, repo, branch, expected)
+    }
+    fn mark_worktree(&self, dir: &Path) -> Result<()> {
+        mark_worktree(&self.trace, dir)
+    }
+    fn setup_manifest(&self, dir: &Path) -> Result<Option<(PathBuf, PathBuf)>> {
+        setup_manifest(&self.trace, dir)
+    }
+    fn made_by_dev_prism(&self, dir: &Path) -> Result<bool> {
+        made_by_dev_prism(&self.trace, dir)
+    }
+    fn facts(&self, wt: &Worktree, owner: &dyn Fn(&str, &'static str) -> Owner) -> WorktreeFacts {
+        facts(&self.trace, wt, owner)
+    }
+    fn hooks_dir(&self, top: &Path) -> Result<PathBuf> {
+        hooks_dir(&self.trace, top)
+    }
+    fn current_branch(&self, dir: &Path) -> Option<String> {
+        current_branch(dir)
+    }
+    fn merged(&self, repo: &Path, branch: &str) -> Result<crate::tidy::Merged> {
+        merged(&self.trace, repo, branch)
+    }
+    fn show(&self, repo: &Path, rev: &str, path: &str) -> Result<Option<String>> {
+        show(&self.trace, repo, rev, path)
+    }
+    fn mode_at(&self, repo: &Path, rev: &str, path: &str) -> Result<Option<String>> {
+        mode_at(&self.trace, repo, rev, path)
+    }
+    fn tree_bytes(&self, repo: &Path, rev: &str) -> Result<u64> {
+        tree_bytes(&self.trace, repo, rev)
+    }
+    fn commit_of(&self, dir: &Path, name: &str) -> Result<Option<String>> {
+        commit_of(&self.trace, dir, name)
+    }
+    fn outside_sparse_checkout(&self, dir: &Path, paths: &[&str]) -> Result<Vec<String>> {
+        outside_sparse_checkout(&self.trace, dir, paths)
+    }
+    fn status_of(&self, dir: &Path, paths: &[&str]) -> Result<Vec<String>> {
+        status_of(&self.trace, dir, paths)
+    }
+    fn exclude_generated(&self, dir: &Path, names: &[String]) -> Result<()> {
+        exclude_generated(&self.trace, dir, names)
     }
 }

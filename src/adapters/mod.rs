@@ -5,6 +5,9 @@
 pub mod compose;
 pub mod docker;
 pub mod endpoint;
+pub mod engine;
+#[cfg(test)]
+pub mod fake;
 pub mod fs;
 pub mod git;
 pub mod hooks;
@@ -16,6 +19,8 @@ pub mod routes;
 pub mod ssh;
 pub mod tree;
 pub mod usage;
+
+pub use engine::{Compose, Engine};
 
 use std::process::{Command, Output};
 

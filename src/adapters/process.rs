@@ -288,6 +288,61 @@ pub async fn run_forwarding(cmd: &mut Command, what: &str) -> Result<ExitStatus>
     Ok(status)
 }
 
+/// Runs a setup command with `sh -c` in `dir` with `vars` added to the environment, its
+/// output on stderr (stdout is data), as [`run_forwarding`] does.
+pub async fn run_shell(
+    dir: &std::path::Path,
+    command: &str,
+    vars: &[(String, String)],
+) -> Result<ExitStatus> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::io::stderr());
+    run_forwarding(&mut cmd, &format!("setup `{command}`")).await
+}
+
+/// Replaces this process with `program` (no shell) with `vars` added to its environment.
+/// Returns only when it could not be started.
+pub fn exec(program: &str, args: &[String], vars: &[(String, String)]) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    Command::new(program)
+        .args(args)
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .exec()
+}
+
+/// What `program args…` prints on success (a version), trimmed; `None` when it cannot run or
+/// fails.
+pub fn version_of(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Starts `exe args…` in `cwd` with stdin closed and stdout/stderr piped, killed when dropped
+/// (the MCP server's one command per tool call).
+pub fn spawn_piped(
+    exe: &std::path::Path,
+    args: &[String],
+    cwd: Option<&std::path::Path>,
+) -> std::io::Result<tokio::process::Child> {
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(cwd) = cwd {
+        cmd.current_dir(cwd);
+    }
+    cmd.spawn()
+}
+
 /// Makes `cmd` start in a session of its own (`setsid`): no terminal, no process group whose
 /// signals reach it (the background proxy).
 pub fn detach(cmd: &mut std::process::Command) {

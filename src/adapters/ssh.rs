@@ -149,3 +149,20 @@ async fn relay(conn: UnixStream, args: Vec<String>, errors: Arc<Mutex<String>>, 
     };
     tokio::join!(upstream, downstream);
 }
+
+/// Starts the forwarding ssh (`dev-prism forward`) with `args`: in its own process group,
+/// stdout discarded, stderr piped, killed when dropped.
+pub fn spawn_forwarding(args: &[String]) -> Result<tokio::process::Child> {
+    tokio::process::Command::new("ssh")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            Error::failure(format!("cannot run ssh: {e}"))
+                .with_hint("install the OpenSSH client (`ssh`)")
+        })
+}

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::adapters::{fs, git, outputs};
+use crate::adapters::{fs, outputs};
 use crate::compose::file_args;
 use crate::context::Ctx;
 use crate::desired::{Desired, Var};
@@ -202,13 +202,13 @@ impl Effects for Real<'_> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
         }
-        let t = self.ctx.trace();
-        git::add_worktree(t, self.repo()?, path, branch, create_branch, start)?;
-        git::mark_worktree(t, path)
+        let git = self.ctx.git();
+        git.add_worktree(self.repo()?, path, branch, create_branch, start)?;
+        git.mark_worktree(path)
     }
 
     fn exclude_generated(&mut self, path: &Path, names: &[String]) {
-        if let Err(e) = git::exclude_generated(self.ctx.trace(), path, names) {
+        if let Err(e) = self.ctx.git().exclude_generated(path, names) {
             self.ctx.ui().warn(&format!(
                 "could not add the generated files to the repository's info/exclude ({}); `git status` in the session shows them",
                 e.message()
@@ -224,7 +224,7 @@ impl Effects for Real<'_> {
     }
 
     fn remove_worktree(&mut self, path: &Path, force: bool) -> Result<()> {
-        git::remove_worktree(self.ctx.trace(), self.repo()?, path, force)
+        self.ctx.git().remove_worktree(self.repo()?, path, force)
     }
 
     fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[std::path::PathBuf]) -> Result<()> {
@@ -274,23 +274,14 @@ impl Effects for Real<'_> {
     }
 
     fn delete_branch(&mut self, branch: &str, expected: &str) -> Result<()> {
-        git::delete_branch(self.ctx.trace(), self.repo()?, branch, expected)
+        self.ctx.git().delete_branch(self.repo()?, branch, expected)
     }
 
     async fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()> {
-        let mut cmd = std::process::Command::new("sh");
-        cmd.arg("-c")
-            .arg(command)
-            .current_dir(dir)
-            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::io::stderr());
         // What the command writes in a worktree dev-prism made is recorded as its output.
-        let t = self.ctx.trace().clone();
-        let manifest = git::setup_manifest(&t, dir).ok().flatten();
+        let manifest = self.ctx.git().setup_manifest(dir).ok().flatten();
         let before = manifest.as_ref().map(|_| outputs::stamps(dir));
-        let status =
-            crate::adapters::process::run_forwarding(&mut cmd, &format!("setup `{command}`")).await;
+        let status = crate::adapters::process::run_shell(dir, command, vars).await;
         // Only a command that succeeded: one interrupted or failed leaves a session that is
         // rolled back or inspected, and what appeared meanwhile may be someone's work.
         let succeeded = status.as_ref().is_ok_and(|s| s.success());

@@ -136,7 +136,7 @@ impl Observer for Fake {
     }
 
     async fn subnets(&mut self, s: &Session, project: &str, o: &mut Observed) -> Result<()> {
-        if crate::subnet::observe::wanted(s, o) {
+        if crate::context::subnets::wanted(s, o) {
             let taken = self.networks.iter().chain(self.own_networks.values());
             o.subnets = Some(crate::subnet::Facts {
                 existing: self.own_networks.get(project).map(|n| Some(*n)),

@@ -34,6 +34,7 @@ impl Reach {
     /// The reach of a bulk command run in the current directory. Outside a repository it must
     /// be said (`--all-repos` or `--under`).
     pub fn resolve(ui: &Ui, all_repos: bool, under: Option<&Path>, command: &str) -> Result<Reach> {
+        let git = crate::adapters::git::cli(ui.trace());
         if all_repos {
             return Ok(Reach::Everything);
         }
@@ -41,8 +42,7 @@ impl Reach {
             return Ok(Reach::Under(context::session_dir(Some(u))?));
         }
         let cwd = context::session_dir(None)?;
-        let t = ui.trace();
-        let Some(top) = crate::adapters::git::toplevel(t, &cwd)? else {
+        let Some(top) = git.toplevel(&cwd)? else {
             return Err(Error::usage(format!(
                 "`{command}` outside a repository needs `--all-repos` or `--under DIR`"
             ))
@@ -50,7 +50,7 @@ impl Reach {
                 "run it inside the repository whose sessions it is for, or say `{command} --under DIR` (sessions under DIR) or `{command} --all-repos` (every session on this engine)"
             )));
         };
-        let root = crate::adapters::git::main_checkout(t, &top)?.unwrap_or(top.clone());
+        let root = git.main_checkout(&top)?.unwrap_or(top.clone());
         // A broken config must not stop a bulk destroy: the labelled sessions are still found.
         let sessions_dir = context::load_config(ui, &top, Some(&root))
             .ok()

@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use crate::adapters::{fs, git};
+use crate::adapters::fs;
 use crate::claude::{self, Merge};
 use crate::context;
 use crate::error::{Error, Result};
@@ -17,8 +17,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<i32> {
+    let git = crate::adapters::git::cli(ui.trace());
     let cwd = context::session_dir(None)?;
-    let root = git::toplevel(ui.trace(), &cwd)?.unwrap_or(cwd);
+    let root = git.toplevel(&cwd)?.unwrap_or(cwd);
     // Every target is resolved before anything is written: a link that stays inside the
     // repository (`CLAUDE.md -> AGENTS.md`) is followed, one that leaves it refuses the whole
     // command while nothing has been made yet.

@@ -1,7 +1,5 @@
 use std::path::Path;
-use std::process::Command;
 
-use crate::adapters::compose::ComposeCli;
 use crate::adapters::endpoint;
 use crate::context::{self, Ctx};
 use crate::error::Result;
@@ -37,14 +35,10 @@ fn check(name: &'static str, r: std::result::Result<String, (String, String)>) -
     }
 }
 
-fn version_of(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+use crate::adapters::process::version_of;
 
 pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+    let git = ctx.git();
     let mut checks = vec![];
     let cwd = context::session_dir(None)?;
 
@@ -79,7 +73,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                 .unwrap_or_else(|_| "unknown".into());
             Ok(format!(
                 "reachable; engine {version}, API {}",
-                engine.api_version
+                engine.api_version()
             ))
         }
         Err(e) => Err((e.message(), e.hint.clone().unwrap_or_default())),
@@ -92,14 +86,14 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let used = ep
         .as_ref()
         .ok()
-        .map(|e| ComposeCli::detect(e, None, None, ui.trace()));
+        .map(|e| crate::adapters::engine::detect_compose(e, None, None, ui.trace()));
     checks.push(check(
         "docker compose",
         match &used {
             Some(Ok(cli)) => Ok(format!(
                 "using Compose {} ({}); v2: {}, v1: {}",
-                cli.version,
-                cli.flavor.label(),
+                cli.version(),
+                cli.flavor().label(),
                 v2.as_deref().unwrap_or("not found"),
                 v1.as_deref().unwrap_or("not found"),
             )),
@@ -113,15 +107,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         "git",
         match version_of("git", &["--version"]) {
             Some(v) => {
-                let worktrees = Command::new("git")
-                    .args(["worktree", "list"])
-                    .current_dir(&cwd)
-                    .output()
-                    .map(|o| {
-                        o.status.success()
-                            || String::from_utf8_lossy(&o.stderr).contains("not a git repository")
-                    })
-                    .unwrap_or(false);
+                let worktrees = crate::adapters::git::worktrees_supported(&cwd);
                 if worktrees {
                     Ok(format!("{v}, worktrees supported"))
                 } else {
@@ -139,10 +125,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     ));
 
     // The config and compose file here, if this is a project directory.
-    let top = crate::adapters::git::toplevel(ui.trace(), &cwd)
-        .ok()
-        .flatten()
-        .unwrap_or(cwd.clone());
+    let top = git.toplevel(&cwd).ok().flatten().unwrap_or(cwd.clone());
     let has_module = ["session.config.mjs", "session.config.js"]
         .iter()
         .any(|f| top.join(f).is_file());
@@ -157,9 +140,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                 )),
         ));
     }
-    let main_root = crate::adapters::git::main_checkout(ui.trace(), &top)
-        .ok()
-        .flatten();
+    let main_root = git.main_checkout(&top).ok().flatten();
     match context::load_config(ui, &top, main_root.as_deref()) {
         Ok(config) => {
             checks.push(check(
@@ -213,7 +194,7 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     if let Some(repo) = &main_root {
         checks.push(check(
             "config committed",
-            crate::reconcile::create::config_is_committed(ui.trace(), &top, repo, "HEAD")
+            crate::reconcile::create::config_is_committed(&*git, &top, repo, "HEAD")
                 .map(|()| "new worktree sessions use the config as you see it".to_string())
                 .map_err(|e| (e.message(), e.hint.clone().unwrap_or_default())),
         ));
@@ -238,13 +219,12 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             let gone: Vec<String> = gone.into_iter().map(|r| r.dir).collect();
             // What an interrupted create (`kill -9`) can leave: a worktree dev-prism made whose
             // session never got containers. Not a fault; `prune` or `destroy DIR` removes it.
-            let bare: Vec<String> = crate::adapters::git::worktrees(ui.trace(), &this_repo)
+            let bare: Vec<String> = git
+                .worktrees(&this_repo)
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|w| !w.is_main)
-                .filter(|w| {
-                    crate::adapters::git::made_by_dev_prism(ui.trace(), &w.path).unwrap_or(false)
-                })
+                .filter(|w| git.made_by_dev_prism(&w.path).unwrap_or(false))
                 .filter(|w| {
                     !all.iter()
                         .any(|c| c.working_dir().is_some_and(|d| Path::new(d) == w.path))

@@ -16,15 +16,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, _ui: &Ui) -> Result<i32> {
-    use std::os::unix::process::CommandExt;
     let dir = context::session_dir(args.dir.as_deref())?;
     let vars = super::env::vars(ctx, &dir).await?;
     let (program, rest) = args.command.split_first().expect("clap requires a command");
     // Returns only when the command could not be started; shell conventions for the code.
-    let e = std::process::Command::new(program)
-        .args(rest)
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .exec();
+    let e = crate::adapters::process::exec(program, rest, &vars);
     Err(match e.kind() {
         std::io::ErrorKind::NotFound => {
             Error::from(Problem::CommandNotFound { command: program.clone() })

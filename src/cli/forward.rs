@@ -2,7 +2,6 @@
 //! host's loopback (the default `bindAddress`); one `ssh -N -L …` forwards each of them to the
 //! same port on 127.0.0.1 here, where `SESSION_HOST` and the URLs already point.
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -171,18 +170,7 @@ struct Ssh {
 fn spawn(target: &SshTarget, forwards: &[(u16, String)], ui: &Ui) -> Result<Ssh> {
     let args = target.forward_args(forwards);
     let started = Instant::now();
-    let mut child = tokio::process::Command::new("ssh")
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            Error::failure(format!("cannot run ssh: {e}"))
-                .with_hint("install the OpenSSH client (`ssh`)")
-        })?;
+    let mut child = crate::adapters::ssh::spawn_forwarding(&args)?;
     ui.trace().call(&format!("ssh {}", args.join(" ")), started);
     let last = Arc::new(Mutex::new(String::new()));
     if let Some(stderr) = child.stderr.take() {

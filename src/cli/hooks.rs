@@ -1,4 +1,4 @@
-use crate::adapters::{git, hooks};
+use crate::adapters::hooks;
 use crate::context;
 use crate::error::{Error, Result};
 use crate::ui::Ui;
@@ -20,14 +20,15 @@ enum Action {
 }
 
 pub fn run(args: Args, ui: &Ui) -> Result<i32> {
+    let git = crate::adapters::git::cli(ui.trace());
     let cwd = context::session_dir(None)?;
-    let Some(top) = git::toplevel(ui.trace(), &cwd)? else {
+    let Some(top) = git.toplevel(&cwd)? else {
         return Err(
             Error::usage(format!("{} is not inside a git repository", cwd.display()))
                 .with_hint("run the command inside the repository whose sessions should heal"),
         );
     };
-    let dir = git::hooks_dir(ui.trace(), &top)?;
+    let dir = git.hooks_dir(&top)?;
     let results = match args.action {
         Action::Install => {
             let bin = std::env::current_exe()

@@ -1,4 +1,3 @@
-use crate::adapters::git;
 use crate::apply::{self, effects::Real};
 use crate::compose::labels;
 use crate::context::{self, Ctx};
@@ -20,21 +19,40 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+    let git = ctx.git();
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let dir_s = dir.to_string_lossy();
-    let observed = context::observe(ctx, &dir).await?;
-    let containers = &observed.containers;
-    if containers.is_empty() {
+    let mut observed = context::observe(ctx, &dir).await?;
+    if observed.containers.is_empty() {
         return Err(Error::failure(format!("no session found in {dir_s}"))
             .with_hint("run `dev-prism create` to start one, or `dev-prism list` to see where sessions are"));
     }
     // The containers carry their project; no config or compose parsing needed.
-    let project = project_of(containers)
+    let project = project_of(&observed.containers)
         .map(str::to_string)
         .unwrap_or_else(|| project_name("session", &dir));
-    // Heal what was read: a missing or stale `.env.session`.
+    // Heal what was read: a missing or stale `.env.session` — only under the session lock,
+    // observed again once it is held. A command holding it now is changing the session and
+    // leaves the file right itself: info then shows what it read and writes nothing.
     let proxy = crate::proxy::setting();
-    let healing = plan::env_file_plan(&project, &dir, &observed, &proxy);
+    let mut healing = plan::env_file_plan(&project, &dir, &observed, &proxy);
+    let _lock = if healing.is_empty() {
+        None
+    } else {
+        match context::lock(&dir) {
+            Ok(lock) => {
+                observed = context::observe(ctx, &dir).await?;
+                healing = plan::env_file_plan(&project, &dir, &observed, &proxy);
+                Some(lock)
+            }
+            Err(e) if e.kind() == crate::error::Kind::Busy => {
+                healing = plan::Plan::default();
+                None
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let containers = &observed.containers;
     let mut fx = Real {
         ctx,
         repo: None,
@@ -54,7 +72,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let data_from = containers
         .iter()
         .find_map(|c| c.label(labels::DATA_FROM).map(str::to_string));
-    let branch = git::current_branch(&dir);
+    let branch = git.current_branch(&dir);
     let last_activity = crate::adapters::usage::last_activity(&dir, &project);
     let disk = if args.size {
         Some(

@@ -21,6 +21,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+    let git = ctx.git();
     let engine = ctx.engine().await?;
     let containers = engine.all_sessions().await?;
     let proxy = crate::proxy::setting();
@@ -29,7 +30,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         .filter(|r| args.all || r.up() > 0)
         .map(|mut r| {
             let dir = Path::new(&r.dir);
-            r.branch = crate::adapters::git::current_branch(dir);
+            r.branch = git.current_branch(dir);
             r.last_activity = usage::last_activity(dir, project_of(&r.containers).unwrap_or(""));
             r
         })

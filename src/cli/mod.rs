@@ -179,8 +179,9 @@ pub(crate) fn print_session(
     containers: &[crate::observed::Container],
     dir_line: bool,
 ) {
+    let git = crate::adapters::git::cli(ui.trace());
     if ui.json {
-        let branch = crate::adapters::git::current_branch(dir);
+        let branch = git.current_branch(dir);
         let session = crate::render::json::session(
             &dir.to_string_lossy(),
             project,

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::adapters::{git, usage};
+use crate::adapters::usage;
 use crate::context::{self, Ctx};
 use crate::desired::Intent;
 use crate::error::{Error, Result};
@@ -62,6 +62,7 @@ struct Candidate {
 }
 
 pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+    let git = ctx.git();
     let filters = Filters {
         stopped: args.stopped,
         older_than: args.older_than,
@@ -71,14 +72,13 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     }
     .or_default();
     let cwd = context::session_dir(None)?;
-    let t = ui.trace();
-    let Some(top) = git::toplevel(t, &cwd)? else {
+    let Some(top) = git.toplevel(&cwd)? else {
         return Err(
             Error::usage(format!("{} is not inside a git repository", cwd.display()))
                 .with_hint("run prune inside the repository whose sessions should go"),
         );
     };
-    let repo = git::main_checkout(t, &top)?.unwrap_or(top.clone());
+    let repo = git.main_checkout(&top)?.unwrap_or(top.clone());
     let config = context::load_config(ui, &top, Some(&repo))?;
     let sessions_dir = std::fs::canonicalize(&config.sessions_dir)
         .ok()
@@ -196,8 +196,9 @@ fn candidates(
     all: &[Container],
     filters: &Filters,
 ) -> Result<Vec<Candidate>> {
-    let t = ui.trace();
-    let worktrees: Vec<_> = git::worktrees(t, repo)?
+    let git = crate::adapters::git::cli(ui.trace());
+    let worktrees: Vec<_> = git
+        .worktrees(repo)?
         .into_iter()
         .filter(|w| !w.is_main && w.path.starts_with(sessions_dir))
         .collect();
@@ -237,10 +238,10 @@ fn candidates(
         let project = project_of(&containers)
             .map(str::to_string)
             .unwrap_or_else(|| crate::desired::project_name(project_name, &dir));
-        let branch = branch.or_else(|| git::current_branch(&dir));
+        let branch = branch.or_else(|| git.current_branch(&dir));
         let merged = if filters.merged {
             Some(match &branch {
-                Some(b) => git::merged(t, repo, b)?,
+                Some(b) => git.merged(repo, b)?,
                 None => Merged::Unknown("it has no branch".into()),
             })
         } else {
@@ -277,6 +278,7 @@ struct GonePlan {
 }
 
 async fn gone_plan(ctx: &mut Ctx, ui: &Ui, repo: &Path, c: &Candidate) -> Result<GonePlan> {
+    let git = crate::adapters::git::cli(ui.trace());
     let engine = ctx.engine().await?;
     let containers: Vec<Container> = c
         .containers
@@ -286,8 +288,9 @@ async fn gone_plan(ctx: &mut Ctx, ui: &Ui, repo: &Path, c: &Candidate) -> Result
         .collect();
     let mut kept = vec![];
     let branch = match &c.branch {
-        Some(b) => match git::merged(ui.trace(), repo, b)? {
-            Merged::Yes => git::commit_of(ui.trace(), repo, &format!("refs/heads/{b}"))?
+        Some(b) => match git.merged(repo, b)? {
+            Merged::Yes => git
+                .commit_of(repo, &format!("refs/heads/{b}"))?
                 .map(|tip| (b.clone(), tip.trim().to_string())),
             Merged::NoCommits => {
                 kept.push(Kept::Unchecked {
@@ -329,17 +332,17 @@ async fn clean_gone(
     repo: &Path,
     c: &Candidate,
 ) -> Result<crate::plan::Plan> {
+    let git = ctx.git();
     let p = gone_plan(ctx, ui, repo, c).await?;
     let dir = c.dir.to_string_lossy();
     ctx.engine().await?.remove_project(&c.project, &dir).await?;
-    let t = ui.trace();
     // git's record of the worktree (its files are gone already), only once the engine's
     // objects are: a failed run leaves it, so the next run finds the session again.
-    if git::worktrees(t, repo)?.iter().any(|w| w.path == c.dir) {
-        git::remove_worktree(t, repo, &c.dir, true)?;
+    if git.worktrees(repo)?.iter().any(|w| w.path == c.dir) {
+        git.remove_worktree(repo, &c.dir, true)?;
     }
     if let Some((branch, tip)) = &p.branch {
-        git::delete_branch(t, repo, branch, tip)?;
+        git.delete_branch(repo, branch, tip)?;
     }
     Ok(crate::plan::Plan {
         kept: p.kept,

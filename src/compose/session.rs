@@ -22,7 +22,7 @@ pub struct SessionFileContext<'a> {
     /// Where the session's volumes were copied from (`create --data-from`), when they were.
     pub data_from: Option<&'a str>,
     /// What per-session volume names end in: the directory part of the project name
-    /// ([`crate::desired::project_suffix`]), so old sessions keep their volumes.
+    /// (`desired::project_suffix`), so old sessions keep their volumes.
     pub volume_suffix: &'a str,
     /// Default limits (`resources`) for services that set none of their own.
     pub resources: crate::config::Resources,
@@ -64,7 +64,7 @@ pub mod labels {
     /// --data-from`), on its containers and volumes; absent when they were not.
     pub const DATA_FROM: &str = "dev-prism.data_from";
     /// The session's name for the proxy: `<session>.<project>` (see
-    /// [`crate::proxy::names::host_label`]), fixed at create and unique among the engine's
+    /// `proxy::names::host_label`), fixed at create and unique among the engine's
     /// sessions; absent when the proxy is off (`proxy.enabled: false`): no route.
     pub const HOST: &str = "dev-prism.host";
     /// The proxy's domain the session's names end in (config `proxy.domain`).
@@ -256,7 +256,7 @@ pub(super) fn volume_overrides(
 }
 
 /// The name a volume with a fixed `name:` gets in the session whose project name ends in
-/// `suffix` ([`crate::desired::project_suffix`]).
+/// `suffix` (`desired::project_suffix`).
 pub fn per_session_volume_name(name: &str, suffix: &str) -> String {
     format!("{name}-{suffix}")
 }

@@ -340,7 +340,7 @@ fn the_session_file_gives_the_default_network_its_subnet() {
             },
         )
         .unwrap();
-        assert_eq!(crate::subnet::recorded(&text), subnet, "{text}");
+        assert_eq!(crate::desired::subnet::recorded(&text), subnet, "{text}");
         let doc: Value = serde_saphyr::from_str(&text).unwrap();
         if flavor == Flavor::V1 {
             // The expanded file keeps the user's own settings of the network.

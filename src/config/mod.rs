@@ -592,7 +592,7 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         .domain
         .map(|d| d.trim().trim_end_matches('.').to_lowercase())
         .unwrap_or_else(|| "localhost".into());
-    if !crate::proxy::names::is_dns_name(&domain) || domain.len() > 200 {
+    if !crate::util::is_dns_name(&domain) || domain.len() > 200 {
         return Err(Error::config(
             file(),
             format!("proxy.domain `{domain}` is not a DNS name"),

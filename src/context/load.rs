@@ -7,15 +7,20 @@ use super::*;
 /// the files committed at a git revision (a worktree that does not exist yet).
 pub enum Source<'a> {
     Dir(&'a Path),
-    Git { repo: &'a Path, rev: &'a str },
+    /// Read through the git port (`Ctx::git`), so a test's fake answers.
+    Git {
+        repo: &'a Path,
+        rev: &'a str,
+        git: &'a dyn crate::adapters::git::Git,
+    },
 }
 
 impl Source<'_> {
     /// The text of `rel`, `None` when it does not exist.
-    pub fn read(&self, t: &Trace, rel: &str) -> Result<Option<String>> {
+    pub fn read(&self, _t: &Trace, rel: &str) -> Result<Option<String>> {
         match self {
             Source::Dir(dir) => fs::read(&dir.join(rel)).map(|o| o.map(|(t, _)| t)),
-            Source::Git { repo, rev } => git::show(t, repo, rev, rel),
+            Source::Git { repo, rev, git } => git.show(repo, rev, rel),
         }
     }
 
@@ -141,7 +146,8 @@ pub fn load_compose_from(
 
 /// Loads a session directory: git root, config, compose model.
 pub fn load_session(ui: &Ui, dir: &Path) -> Result<Session> {
-    let main_root = git::main_checkout(ui.trace(), dir).unwrap_or(None);
+    let git = crate::adapters::git::cli(ui.trace());
+    let main_root = git.main_checkout(dir).unwrap_or(None);
     let config = load_config(ui, dir, main_root.as_deref())?;
     let (compose_files, model) = load_compose(ui, dir, &config)?;
     Ok(Session {
@@ -156,7 +162,8 @@ pub fn load_session(ui: &Ui, dir: &Path) -> Result<Session> {
 /// A session's identity without its compose files: the directory, the repository and the
 /// config (defaults when `lenient` and the config cannot be read).
 pub fn load_identity(ui: &Ui, dir: &Path, lenient: bool) -> Result<Session> {
-    let main_root = git::main_checkout(ui.trace(), dir).unwrap_or(None);
+    let git = crate::adapters::git::cli(ui.trace());
+    let main_root = git.main_checkout(dir).unwrap_or(None);
     let config = match load_config(ui, dir, main_root.as_deref()) {
         Ok(c) => c,
         Err(_) if lenient => config::resolve(

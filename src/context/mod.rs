@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::adapters::compose::ComposeCli;
-use crate::adapters::docker::Engine;
 use crate::adapters::endpoint::{self, Endpoint};
-use crate::adapters::{fs, git, node, tree as fs_tree};
+use crate::adapters::git::Git;
+use crate::adapters::{fs, node, tree as fs_tree};
+use crate::adapters::{Compose, Engine};
 use crate::compose::{self, labels, ComposeModel, Flavor, SESSION_FILE};
 use crate::config::{self, Config, Format, CONFIG_FILES};
 use crate::desired::{self, Desired, ENV_FILE};
@@ -18,6 +18,7 @@ use crate::util::UtcTime;
 mod load;
 mod lock;
 mod observe;
+pub mod subnets;
 
 pub use load::*;
 pub use lock::*;
@@ -70,8 +71,10 @@ impl Session {
 #[derive(Default)]
 pub struct Ctx {
     endpoint: Option<Endpoint>,
-    engine: Option<Engine>,
-    compose: Option<ComposeCli>,
+    engine: Option<std::sync::Arc<dyn Engine>>,
+    compose: Option<std::sync::Arc<dyn Compose>>,
+    /// git (`None`: the git CLI, logging through the run's trace).
+    git: Option<std::sync::Arc<dyn Git>>,
     /// The flavour an existing session was made with, preferred when detecting Compose.
     prefer: Option<Flavor>,
     /// The local socket an ssh engine is reached through (API and Compose alike).
@@ -89,12 +92,29 @@ impl Ctx {
         }
     }
 
+    /// A context whose ports are the ones given, not the real engine, Compose CLI and git
+    /// (unit tests run the real observer and effects against the fakes in `adapters/fake.rs`).
+    pub fn with_ports(
+        ui: &Ui,
+        engine: std::sync::Arc<dyn Engine>,
+        compose: std::sync::Arc<dyn Compose>,
+        git: std::sync::Arc<dyn Git>,
+    ) -> Ctx {
+        Ctx {
+            engine: Some(engine),
+            compose: Some(compose),
+            git: Some(git),
+            ..Ctx::new(ui)
+        }
+    }
+
     /// A context for another task, sharing this one's connections.
     pub fn share(&self) -> Ctx {
         Ctx {
             endpoint: self.endpoint.clone(),
             engine: self.engine.clone(),
             compose: self.compose.clone(),
+            git: self.git.clone(),
             prefer: self.prefer,
             tunnel: self.tunnel.clone(),
             ui: self.ui.clone(),
@@ -109,6 +129,13 @@ impl Ctx {
     /// The handle adapters log their external calls through.
     pub fn trace(&self) -> &Trace {
         self.ui.trace()
+    }
+
+    /// git, through the port (the CLI unless a test gave another).
+    pub fn git(&self) -> std::sync::Arc<dyn Git> {
+        self.git
+            .clone()
+            .unwrap_or_else(|| crate::adapters::git::cli(self.trace()))
     }
 
     pub fn endpoint(&mut self) -> Result<Endpoint> {
@@ -130,20 +157,25 @@ impl Ctx {
         Ok(self.tunnel.clone())
     }
 
-    pub async fn engine(&mut self) -> Result<Engine> {
+    pub async fn engine(&mut self) -> Result<std::sync::Arc<dyn Engine>> {
         if self.engine.is_none() {
             let ep = self.endpoint()?;
             let tunnel = self.tunnel()?;
-            self.engine = Some(Engine::connect(ep, tunnel, self.trace()).await?);
+            self.engine = Some(crate::adapters::engine::connect(ep, tunnel, self.trace()).await?);
         }
         Ok(self.engine.clone().expect("set above"))
     }
 
-    pub fn compose(&mut self) -> Result<ComposeCli> {
+    pub fn compose(&mut self) -> Result<std::sync::Arc<dyn Compose>> {
         if self.compose.is_none() {
             let ep = self.endpoint()?;
             let dial = self.tunnel()?.map(|t| t.docker_host());
-            self.compose = Some(ComposeCli::detect(&ep, dial, self.prefer, self.trace())?);
+            self.compose = Some(crate::adapters::engine::detect_compose(
+                &ep,
+                dial,
+                self.prefer,
+                self.trace(),
+            )?);
         }
         Ok(self.compose.clone().expect("set above"))
     }
@@ -177,7 +209,7 @@ pub fn flavor(ctx: &mut Ctx, observed: &Observed) -> Result<Flavor> {
     ctx.prefer = from_labels;
     match from_labels {
         Some(f) if std::env::var_os("DEV_PRISM_COMPOSE").is_none() => Ok(f),
-        _ => Ok(ctx.compose()?.flavor),
+        _ => Ok(ctx.compose()?.flavor()),
     }
 }
 
@@ -235,7 +267,7 @@ pub fn desired_seeded(
                 .collect(),
             rewrite_env_files: linked_worktree,
             with_setup: wants.setup,
-            subnet: crate::subnet::choose(
+            subnet: crate::desired::subnet::choose(
                 session.config.subnet_pool,
                 &session.model,
                 observed.session_file.as_deref(),

@@ -97,9 +97,9 @@ impl Observer for Ctx {
         let dir = session.dir.clone();
         let config = session.config.clone();
         let main_root = session.main_root.clone();
-        let trace = self.trace().clone();
+        let git = self.git();
         let facts =
-            tokio::task::spawn_blocking(move || worktree_facts(&trace, &dir, &config, main_root))
+            tokio::task::spawn_blocking(move || worktree_facts(&*git, &dir, &config, main_root))
                 .await
                 .map_err(|e| Error::failure(format!("observing the worktree failed: {e}")))?;
         if let Some(f) = facts.as_ref().and_then(|f| f.made_for.clone()) {
@@ -134,7 +134,7 @@ impl Observer for Ctx {
         project: &str,
         observed: &mut Observed,
     ) -> Result<()> {
-        crate::subnet::observe::observe(self, session, project, observed).await
+        crate::context::subnets::observe(self, session, project, observed).await
     }
 
     async fn owners(&mut self, project: &str, made: bool) -> Result<crate::observed::Owners> {
@@ -151,7 +151,9 @@ impl Observer for Ctx {
             remote: (!ep.is_local()).then(|| ep.host.clone()),
             // A Compose that cannot be found is apply's to report, at its first use.
             compose: if compose {
-                self.compose().ok().map(|c| (c.flavor, c.version))
+                self.compose()
+                    .ok()
+                    .map(|c| (c.flavor(), c.version().to_string()))
             } else {
                 None
             },
@@ -170,13 +172,13 @@ impl Observer for Ctx {
 /// The worktree `dir` is the top of, with its facts; `None` when it is none (a plain
 /// directory, or git cannot list worktrees: then there is no worktree step at all).
 pub(super) fn worktree_facts(
-    t: &crate::ui::Trace,
+    git: &dyn crate::adapters::git::Git,
     dir: &Path,
     config: &Config,
     main_root: Option<PathBuf>,
 ) -> Option<crate::observed::WorktreeFacts> {
     use crate::observed::{Fact, WorktreeFacts};
-    let wts = match git::worktrees(t, dir) {
+    let wts = match git.worktrees(dir) {
         Ok(wts) => wts,
         // A linked worktree git can no longer read (its repository moved or was renamed): every
         // fact is unknown, so nothing of it is removed, and the output says why.
@@ -197,7 +199,8 @@ pub(super) fn worktree_facts(
         Err(_) => return None,
     };
     let wt = wts.into_iter().find(|w| w.path == dir)?;
-    let recorded = git::setup_manifest(t, dir)
+    let recorded = git
+        .setup_manifest(dir)
         .ok()
         .flatten()
         .map(|(_, file)| crate::adapters::outputs::read(&file))
@@ -205,7 +208,7 @@ pub(super) fn worktree_facts(
     let owner = |path: &str, status: &'static str| {
         owner_of(dir, config, main_root.as_deref(), &recorded, path, status)
     };
-    let mut facts = git::facts(t, &wt, &owner);
+    let mut facts = git.facts(&wt, &owner);
     // git status never lists a FIFO or socket (nor an empty directory): one at a generated
     // name is the user's all the same, and removing the worktree would delete it.
     if let Fact::Known(paths) = &mut facts.paths {

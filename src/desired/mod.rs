@@ -4,6 +4,7 @@
 pub mod address;
 mod env;
 pub mod exclude;
+pub mod subnet;
 pub mod templates;
 
 pub use env::*;
@@ -227,7 +228,7 @@ pub struct Inputs<'a> {
     pub rewrite_env_files: bool,
     /// Whether the setup commands belong to this run (`create`).
     pub with_setup: bool,
-    /// The default network's subnet ([`crate::subnet::choose`]).
+    /// The default network's subnet ([`crate::desired::subnet::choose`]).
     pub subnet: Option<crate::subnet::Net>,
     /// Where the session's volumes were copied from (kept from the containers or the session
     /// file, or `create --data-from`'s source).

@@ -370,6 +370,23 @@ impl Owners {
     }
 }
 
+/// Bytes a session holds (`list --size`, `info --size`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Disk {
+    /// Its worktree beside the repository's shared object store.
+    pub worktree: u64,
+    /// Its volumes (shared ones excluded).
+    pub volumes: u64,
+    /// The images Compose built for it.
+    pub images: u64,
+}
+
+impl Disk {
+    pub fn total(&self) -> u64 {
+        self.worktree + self.volumes + self.images
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The lean decode and bollard's full summary give the same containers (states, ports,

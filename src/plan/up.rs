@@ -80,7 +80,7 @@ pub(super) fn session_file_step(desired: &Desired, observed: &Observed) -> Optio
     let recorded = observed
         .session_file
         .as_deref()
-        .and_then(crate::subnet::recorded);
+        .and_then(crate::desired::subnet::recorded);
     if let Some(choice) = desired.subnet.filter(|c| recorded != Some(c.net)) {
         step.details.push(Detail {
             action: Action::Create,

@@ -124,19 +124,7 @@ pub fn proxy_url(c: &Container, container_port: u16, proxy_port: u16) -> Option<
     Some(format!("{scheme}://{name}:{proxy_port}"))
 }
 
-/// Whether `name` is a valid DNS name: labels of 1–63 bytes of `[a-z0-9-]` (either case), not
-/// starting or ending with `-`, at most 253 bytes in all.
-pub fn is_dns_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= MAX_LABEL
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-}
+pub use crate::util::is_dns_name;
 
 #[cfg(test)]
 mod tests {

@@ -24,7 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::routes::{self, Decision, Route, Table, Target};
-use crate::adapters::docker::Engine;
+use crate::adapters::Engine;
 use crate::error::{Error, Result};
 use crate::ui::Ui;
 
@@ -112,7 +112,7 @@ fn focus_stamp() -> Option<std::time::SystemTime> {
 }
 
 struct Shared {
-    engine: Engine,
+    engine: std::sync::Arc<dyn Engine>,
     ui: Ui,
     port: u16,
     header_timeout: Duration,
@@ -189,7 +189,7 @@ impl Shared {
 
 /// Serves until a signal, or until no session container has run for `idle_exit`. Records its
 /// pid in the state directory while it runs.
-pub async fn serve(engine: Engine, opts: Options, ui: &Ui) -> Result<i32> {
+pub async fn serve(engine: std::sync::Arc<dyn Engine>, opts: Options, ui: &Ui) -> Result<i32> {
     super::ensure_state_dir()?;
     let v4 = TcpListener::bind(("127.0.0.1", opts.port)).await.map_err(|e| {
         Error::failure(format!("cannot listen on 127.0.0.1:{}: {e}", opts.port)).with_hint(
@@ -231,7 +231,7 @@ pub async fn serve(engine: Engine, opts: Options, ui: &Ui) -> Result<i32> {
         } else {
             String::new()
         },
-        shared.engine.endpoint.host,
+        shared.engine.endpoint().host,
         port = opts.port,
     ));
     tokio::spawn(watch_events(shared.clone()));

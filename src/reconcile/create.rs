@@ -6,14 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use super::Prepared;
-use crate::adapters::git;
+use crate::adapters::git::Git;
 use crate::config::CONFIG_FILES;
 use crate::context::{self, Ctx, Observer, Session, Source};
 use crate::desired::{Intent, Scope};
 use crate::error::{Error, Result};
 use crate::observed::Observed;
 use crate::plan::{self, Op, Step};
-use crate::ui::Trace;
 use crate::util::UtcTime;
 
 /// What a create is asked for.
@@ -75,20 +74,21 @@ pub async fn prepare_worktree(
     req: &CreateRequest,
     avoid: &[PathBuf],
 ) -> Result<Prepared> {
+    let git = ctx.git();
     let ui = ctx.ui().clone();
     let t = ui.trace();
-    let Some(top) = git::toplevel(t, &req.cwd)? else {
+    let Some(top) = git.toplevel(&req.cwd)? else {
         return Err(Error::usage(format!(
             "{} is not inside a git repository",
             req.cwd.display()
         ))
         .with_hint("run `git init` first, or use `dev-prism create --in-place`"));
     };
-    let repo = git::main_checkout(t, &top)?.unwrap_or_else(|| top.clone());
+    let repo = git.main_checkout(&top)?.unwrap_or_else(|| top.clone());
     let explicit = req.branch.is_some();
     let base = match &req.branch {
         Some(b) => {
-            if !git::valid_branch_name(t, &repo, b)? {
+            if !git.valid_branch_name(&repo, b)? {
                 return Err(
                     Error::usage(format!("`{b}` is not a valid git branch name"))
                         .with_hint("see `git check-ref-format --help`; e.g. feature/my-change"),
@@ -98,28 +98,29 @@ pub async fn prepare_worktree(
         }
         None => format!("session/{}", UtcTime::now().slug()),
     };
-    let head = git::commit_of(t, &top, "HEAD")?.ok_or_else(|| {
+    let head = git.commit_of(&top, "HEAD")?.ok_or_else(|| {
         Error::usage(format!("{} has no commit yet", top.display()))
             .with_hint("commit once (`git commit`), or use `dev-prism create --in-place`")
     })?;
     // The working copy's config is validated first: its errors point into the file.
     context::load_config(&ui, &top, Some(&repo))?;
-    let existing = explicit && git::branch_exists(t, &repo, &base)?;
+    let existing = explicit && git.branch_exists(&repo, &base)?;
     let rev = if existing { base.clone() } else { head.clone() };
-    config_is_committed(t, &top, &repo, &rev)?;
+    config_is_committed(&*git, &top, &repo, &rev)?;
     let source = Source::Git {
         repo: &repo,
         rev: &rev,
+        git: &*git,
     };
     let config = context::load_config_from(&ui, &source, &repo)?;
     let (compose_files, model) = context::load_compose_from(&ui, &source, &config)?;
     // Ask the engine before planning: an unreachable engine must stop create before anything.
     ctx.engine().await?;
-    let flavor = ctx.compose()?.flavor;
+    let flavor = ctx.compose()?.flavor();
     let sessions_dir = absolute(&config.sessions_dir);
-    refuse_in_git_dir(t, &repo, &sessions_dir)?;
-    let (path, name, create_branch) = pick(t, &repo, &sessions_dir, &base, explicit, avoid)?;
-    refuse_unusable(t, &repo, &path, &name, existing, &compose_files)?;
+    refuse_in_git_dir(&*git, &repo, &sessions_dir)?;
+    let (path, name, create_branch) = pick(&*git, &repo, &sessions_dir, &base, explicit, avoid)?;
+    refuse_unusable(&*git, &repo, &path, &name, existing, &compose_files)?;
     let mut first = vec![plan::add_worktree_step(
         path.clone(),
         &name,
@@ -131,8 +132,8 @@ pub async fn prepare_worktree(
     for f in &config.env_files {
         let from = repo.join(f);
         // Only gitignored files the branch lacks; a committed one is already there.
-        refuse_non_file(t, &repo, &rev, &name, f)?;
-        let committed = git::show(t, &repo, &rev, f)?;
+        refuse_non_file(&*git, &repo, &rev, &name, f)?;
+        let committed = git.show(&repo, &rev, f)?;
         let copy = committed.is_none() && from.is_file();
         if copy {
             crate::adapters::fs::source_inside(&repo, &from)?;
@@ -167,7 +168,7 @@ pub async fn prepare_worktree(
     ctx.owners(&project, true)
         .await?
         .check(&session.dir.to_string_lossy(), &project, false)?;
-    crate::subnet::observe::observe(ctx, &session, &project, &mut observed).await?;
+    crate::context::subnets::observe(ctx, &session, &project, &mut observed).await?;
     context::Observer::hosts(ctx, &session, &mut observed).await?;
     let data = super::ready::data_step(ctx, &session, &project, req.data_from.as_deref()).await?;
     // Where the volumes come from is recorded on the containers (`info` reads it there).
@@ -196,8 +197,10 @@ pub async fn prepare_worktree(
 /// `sessionsDir` as resolved through links may not lead into a git directory either: the
 /// config's check at load is lexical, and a committed link (`s -> .git`, `sessionsDir: s/wt`)
 /// put worktrees inside the repository's store.
-fn refuse_in_git_dir(t: &Trace, repo: &Path, sessions_dir: &Path) -> Result<()> {
-    let common = git::common_dir(t, repo)?.and_then(|c| std::fs::canonicalize(c).ok());
+fn refuse_in_git_dir(git: &dyn Git, repo: &Path, sessions_dir: &Path) -> Result<()> {
+    let common = git
+        .common_dir(repo)?
+        .and_then(|c| std::fs::canonicalize(c).ok());
     let inside = sessions_dir.components().any(|c| c.as_os_str() == ".git")
         || common.is_some_and(|c| sessions_dir.starts_with(c));
     if !inside {
@@ -229,7 +232,7 @@ fn names_fit(path: &Path, branch: &str) -> Result<()> {
 }
 
 fn refuse_unusable(
-    t: &Trace,
+    git: &dyn Git,
     repo: &Path,
     path: &Path,
     branch: &str,
@@ -237,7 +240,8 @@ fn refuse_unusable(
     compose_files: &[String],
 ) -> Result<()> {
     if existing {
-        if let Some(w) = git::worktrees(t, repo)?
+        if let Some(w) = git
+            .worktrees(repo)?
             .into_iter()
             .find(|w| w.branch.as_deref() == Some(branch))
         {
@@ -259,7 +263,7 @@ fn refuse_unusable(
         .with_hint("rename the directory, or set sessionsDir in the config to a path without one"));
     }
     let files: Vec<&str> = compose_files.iter().map(String::as_str).collect();
-    let outside = git::outside_sparse_checkout(t, repo, &files)?;
+    let outside = git.outside_sparse_checkout(repo, &files)?;
     if !outside.is_empty() {
         return Err(Error::usage(format!(
             "{} is outside the sparse checkout of {}; a new worktree takes the same sparse patterns and would not have it",
@@ -278,7 +282,7 @@ fn refuse_unusable(
 /// The worktree's directory and branch: `base`, or (when the name was not given) the first of
 /// `base-2`, `base-3`, … that is free.
 fn pick(
-    t: &Trace,
+    git: &dyn Git,
     repo: &Path,
     sessions_dir: &Path,
     base: &str,
@@ -291,7 +295,7 @@ fn pick(
         } else {
             format!("{base}-{attempt}")
         };
-        let exists = git::branch_exists(t, repo, &name)?;
+        let exists = git.branch_exists(repo, &name)?;
         let path = sessions_dir.join(name.replace('/', "-"));
         if avoid.contains(&path) {
             continue;
@@ -340,13 +344,13 @@ fn absolute(path: &Path) -> PathBuf {
 /// The session's config is the one committed on its branch: a config in the checkout create
 /// runs from that is untracked or has uncommitted changes would be applied halfway, so create
 /// stops and names it (and the keys that differ).
-pub fn config_is_committed(t: &Trace, top: &Path, repo: &Path, rev: &str) -> Result<()> {
-    let dirty = git::status_of(t, top, CONFIG_FILES)?;
+pub fn config_is_committed(git: &dyn Git, top: &Path, repo: &Path, rev: &str) -> Result<()> {
+    let dirty = git.status_of(top, CONFIG_FILES)?;
     let Some(line) = dirty.first() else {
         return Ok(());
     };
     let file = line.get(3..).unwrap_or(line).trim_matches('"').to_string();
-    let committed = git::show(t, repo, rev, &file)?;
+    let committed = git.show(repo, rev, &file)?;
     let current = std::fs::read_to_string(top.join(&file)).unwrap_or_default();
     let keys = differing_keys(committed.as_deref().unwrap_or(""), &current);
     let what = match (&committed, keys.is_empty()) {
@@ -396,8 +400,8 @@ pub fn is_setup(plan: &plan::Plan, index: usize) -> bool {
 
 /// An `envFiles` entry the branch commits as something other than a file (a directory, a
 /// link, a submodule) can be neither copied nor rewritten: refused before anything is made.
-fn refuse_non_file(t: &Trace, repo: &Path, rev: &str, branch: &str, f: &str) -> Result<()> {
-    let what = match git::mode_at(t, repo, rev, f)?.as_deref() {
+fn refuse_non_file(git: &dyn Git, repo: &Path, rev: &str, branch: &str, f: &str) -> Result<()> {
+    let what = match git.mode_at(repo, rev, f)?.as_deref() {
         None | Some("100644" | "100755") => return Ok(()),
         Some("120000") => "a symbolic link",
         Some("040000") => "a directory",

@@ -90,7 +90,8 @@ pub fn copied_bytes<'a>(
 /// Before create makes anything: the new worktree's checkout and its copies must fit in the
 /// free space of the file system the sessions directory is on; refused with both figures.
 pub fn check_disk(t: &crate::ui::Trace, p: &Prepared) -> Result<()> {
-    use crate::adapters::{fs, git};
+    let git = crate::adapters::git::cli(t);
+    use crate::adapters::fs;
     let Some(repo) = p.session.main_root.as_deref() else {
         return Ok(());
     };
@@ -99,7 +100,7 @@ pub fn check_disk(t: &crate::ui::Trace, p: &Prepared) -> Result<()> {
         return Ok(());
     };
     let started = std::time::Instant::now();
-    let needed = git::tree_bytes(t, repo, &rev)?.saturating_add(copies);
+    let needed = git.tree_bytes(repo, &rev)?.saturating_add(copies);
     let (at, free) = fs::free_space(&p.desired.dir)?;
     t.call(
         &format!(

@@ -267,7 +267,7 @@ pub async fn carry_out_counted<W: World>(
         return Ok(());
     };
     let failed_at = *done;
-    for _ in 0..crate::subnet::observe::ATTEMPTS {
+    for _ in 0..crate::context::subnets::ATTEMPTS {
         let Some(net) = prepared.desired.subnet.filter(|_| apply::subnet_taken(&e)) else {
             return Err(e);
         };

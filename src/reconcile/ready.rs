@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::adapters::{git, tree};
+use crate::adapters::tree;
 use crate::config::Config;
 use crate::context::{Ctx, Session};
 use crate::error::{Error, Result};
@@ -22,9 +22,10 @@ pub fn copy_steps(
     worktree: &Path,
     existing: Option<&str>,
 ) -> Result<Vec<Step>> {
+    let git = crate::adapters::git::cli(t);
     let patterns = tree::copy_patterns(repo, &config.copy);
     // A bare repository (its directory stands for the main checkout) has no files to copy.
-    if patterns.is_empty() || crate::adapters::git::is_bare(t, repo)? {
+    if patterns.is_empty() || git.is_bare(repo)? {
         return Ok(vec![]);
     }
     let mut files = tree::ignored_files(t, repo)?;
@@ -114,7 +115,7 @@ pub async fn data_step(
         pause: found.running,
         image: found.image,
     };
-    let version = ctx.compose()?.version;
+    let version = ctx.compose()?.version().to_string();
     let target = ready::Target {
         project,
         dir: &session.dir,
@@ -127,10 +128,11 @@ pub async fn data_step(
 /// Whether `dir` belongs to the repository whose main checkout is `repo`: by the repository
 /// the session recorded, else by git.
 fn same_repository(t: &Trace, dir: &Path, repo: &Path, recorded: Option<&str>) -> bool {
+    let git = crate::adapters::git::cli(t);
     let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     if let Some(r) = recorded {
         return canonical(Path::new(r)) == canonical(repo);
     }
-    let main: Option<PathBuf> = git::main_checkout(t, dir).ok().flatten();
+    let main: Option<PathBuf> = git.main_checkout(dir).ok().flatten();
     main.is_some_and(|m| canonical(&m) == canonical(repo))
 }

@@ -410,7 +410,7 @@ pub fn error<'a>(command: &'a str, e: &Error) -> Doc<'a, ErrorDoc> {
     )
 }
 
-/// The JSON text of a document.
+/// The JSON text of a document (as [`crate::ui::Ui::json_out`] prints it).
 pub fn to_string<T: Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }

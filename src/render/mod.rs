@@ -216,22 +216,7 @@ pub struct SessionRow {
     pub disk: Option<Disk>,
 }
 
-/// Bytes a session holds (`list --size`, `info --size`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Disk {
-    /// Its worktree beside the repository's shared object store.
-    pub worktree: u64,
-    /// Its volumes (shared ones excluded).
-    pub volumes: u64,
-    /// The images Compose built for it.
-    pub images: u64,
-}
-
-impl Disk {
-    pub fn total(&self) -> u64 {
-        self.worktree + self.volumes + self.images
-    }
-}
+pub use crate::observed::Disk;
 
 /// `1.2G`, `340M`, `12K`, `0`.
 pub fn bytes(n: u64) -> String {

@@ -374,21 +374,7 @@ fn list(items: impl Iterator<Item = String>) -> String {
     out
 }
 
-/// `1.2 MB`-style sizes (powers of 1000, as `du --si`).
-pub fn human_bytes(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < units.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
-}
+pub use crate::util::human_bytes;
 
 #[cfg(test)]
 mod tests {

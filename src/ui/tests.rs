@@ -180,9 +180,9 @@ fn copies_share_the_streams_in_order() {
 fn adapters_trace_through_the_handle_they_are_given() {
     let dir = tempfile::tempdir().unwrap();
     let (ui, out, err) = buffered(true, None);
-    let _ = crate::adapters::git::toplevel(ui.trace(), dir.path());
+    let _ = crate::adapters::git::cli(ui.trace()).toplevel(dir.path());
     let (quiet_ui, _, quiet_err) = buffered(false, None);
-    let _ = crate::adapters::git::toplevel(quiet_ui.trace(), dir.path());
+    let _ = crate::adapters::git::cli(quiet_ui.trace()).toplevel(dir.path());
     assert!(
         err.text()
             .starts_with("debug: git rev-parse --show-toplevel ("),

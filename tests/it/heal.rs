@@ -56,6 +56,19 @@ fn heal_restores_env_file_and_check_reports() {
     .unwrap();
     assert!(ok(&repo.dp(&repo.path, &["heal"])).contains("rewrote .env.session"));
     assert_eq!(env_vars(&env), vars);
+    // `info` heals only under the session lock: while another command holds it, info shows
+    // the session and writes nothing; once it is free, info restores the file.
+    std::fs::remove_file(&env).unwrap();
+    let held = dev_prism::context::lock(&repo.path).unwrap();
+    let info = ok(&repo.dp(&repo.path, &["info"]));
+    assert!(info.contains(&vars["WEB_PORT"]), "{info}");
+    assert!(
+        !env.exists(),
+        "info wrote .env.session without the session lock"
+    );
+    drop(held);
+    ok(&repo.dp(&repo.path, &["info"]));
+    assert_eq!(env_vars(&env), vars);
 }
 
 #[test]

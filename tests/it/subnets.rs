@@ -30,7 +30,7 @@ fn network_subnet(project: &str) -> String {
 
 fn recorded(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("docker-compose.session.yml")).ok()?;
-    dev_prism::subnet::recorded(&text).map(|n| n.to_string())
+    dev_prism::desired::subnet::recorded(&text).map(|n| n.to_string())
 }
 
 fn in_pool(subnet: &str, pool: &str) -> bool {

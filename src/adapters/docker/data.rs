@@ -8,7 +8,7 @@ use std::path::Path;
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::ListContainersOptions;
 
-use super::Engine;
+use super::DockerEngine;
 use crate::compose::labels;
 use crate::error::Result;
 
@@ -27,7 +27,7 @@ pub struct FoundSource {
     pub image: String,
 }
 
-impl Engine {
+impl DockerEngine {
     /// The session in `dir`: a dev-prism session's containers (by `dev-prism.working_dir`),
     /// else a Compose project's (by `com.docker.compose.project.working_dir`). Running or
     /// stopped; `None` when no container names the directory.

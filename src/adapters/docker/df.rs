@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::Engine;
+use super::DockerEngine;
 use crate::compose::labels;
 use crate::error::{Error, Result};
-use crate::render::Disk;
+use crate::observed::Disk;
 
 /// The engine computes every volume's size: allow it time on a large machine.
 const DF_TIMEOUT: Duration = Duration::from_secs(300);
@@ -96,7 +96,7 @@ impl DiskUsage {
     }
 }
 
-impl Engine {
+impl DockerEngine {
     /// The engine's disk usage (one `GET /system/df`). Only on a unix socket (a local engine,
     /// or an ssh one through its forwarded socket); elsewhere volumes and images count 0.
     pub async fn disk_usage(&self) -> Result<DiskUsage> {

@@ -22,7 +22,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use super::Engine;
+use super::DockerEngine;
 use crate::adapters::endpoint::Endpoint;
 use crate::compose::labels;
 use crate::error::Result;
@@ -33,7 +33,7 @@ const COPY_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// How long an abandoned copy may take to unpause the source.
 const UNPAUSE_TIMEOUT: Duration = Duration::from_secs(20);
 
-impl Engine {
+impl DockerEngine {
     /// Creates `volumes` and copies each from the source volume it names (see the module).
     /// `dir` and `project` are the new session's: the throwaway containers carry its labels,
     /// so a copy abandoned halfway (Ctrl-C, `kill -9`) leaves nothing its destroy (or
@@ -321,7 +321,7 @@ impl Engine {
     }
 }
 
-impl Engine {
+impl DockerEngine {
     /// Unpauses containers a plan observed paused, before Compose brings the session up
     /// (Compose cannot start a paused container). A copy whose dev-prism was killed (`kill
     /// -9`) could not unpause its source: the source's next `apply` or `start` does.
@@ -407,7 +407,8 @@ impl Drop for Guard<'_> {
                                 })
                                 .map(std::sync::Arc::new);
                         let connected =
-                            Engine::connect(guard.endpoint.clone(), tunnel, &guard.trace).await;
+                            DockerEngine::connect(guard.endpoint.clone(), tunnel, &guard.trace)
+                                .await;
                         if let Ok(engine) = connected {
                             let _ = engine.unpause(&mut guard).await;
                         }

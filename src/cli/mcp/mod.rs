@@ -16,7 +16,6 @@ mod tools;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 
 use rmcp::model::{
@@ -207,16 +206,8 @@ async fn run_child(
     progress: Option<(ProgressToken, Peer<RoleServer>)>,
     ui: &Ui,
 ) -> std::io::Result<ChildOutput> {
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.args(&invocation.args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(cwd) = &invocation.cwd {
-        cmd.current_dir(cwd);
-    }
-    let mut child = cmd.spawn()?;
+    let mut child =
+        crate::adapters::process::spawn_piped(exe, &invocation.args, invocation.cwd.as_deref())?;
     let pid = child.id();
     let mut stdout = child.stdout.take();
     let stderr = child.stderr.take();

@@ -3,12 +3,13 @@
 //! `compose up`, the apply ends and the reconciler observes and plans again
 //! (`reconcile::carry_out_counted`).
 
-use crate::adapters::{docker::Engine, routes};
-use crate::context::{Ctx, Session};
+use super::{Ctx, Session};
+use crate::adapters::{routes, Engine};
 use crate::error::Result;
 use crate::observed::Observed;
 
-use super::{default_network_members, recorded, Facts, Net};
+use crate::desired::subnet::{default_network_members, recorded};
+use crate::subnet::{Facts, Net};
 
 /// How often the reconciler observes and plans again after the session's subnet was taken
 /// meanwhile.
@@ -26,7 +27,7 @@ pub async fn observe(
 ) -> Result<()> {
     if wanted(session, observed) {
         let engine = ctx.engine().await?;
-        observed.subnets = Some(facts(&engine, project).await?);
+        observed.subnets = Some(facts(engine.as_ref(), project).await?);
     }
     Ok(())
 }
@@ -45,7 +46,7 @@ pub fn wanted(session: &Session, observed: &Observed) -> bool {
 
 /// The engine's networks' subnets (and the host's routes for a local engine), and the
 /// project's own default network when it exists.
-pub async fn facts(engine: &Engine, project: &str) -> Result<Facts> {
+pub async fn facts(engine: &dyn Engine, project: &str) -> Result<Facts> {
     let networks = engine.network_subnets().await?;
     let own = networks.iter().find(|n| {
         n.name == format!("{project}_default")
@@ -56,7 +57,7 @@ pub async fn facts(engine: &Engine, project: &str) -> Result<Facts> {
         .iter()
         .flat_map(|n| n.subnets.iter().filter_map(|s| Net::parse(s)))
         .collect();
-    if engine.endpoint.is_local() {
+    if engine.endpoint().is_local() {
         taken.extend(routes::host_routes());
     }
     Ok(Facts { existing, taken })
