@@ -40,6 +40,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         data_from: args.data_from.clone(),
     };
     let (p, lock) = prepare_locked(ctx, &mut req, args.in_place).await?;
+    super::warn_proxy_elsewhere(ui, &p);
     // Refused here, before anything is made.
     if !args.in_place {
         reconcile::limits::check_disk(ctx.trace(), &p)?;
