@@ -29,10 +29,12 @@ pub fn last_activity(dir: &Path, project: &str) -> Option<i64> {
     times.into_iter().flatten().max()
 }
 
-/// `$XDG_STATE_HOME/dev-prism` (default `~/.local/state/dev-prism`).
+/// `$XDG_STATE_HOME/dev-prism` (default `~/.local/state/dev-prism`), as
+/// `crate::proxy::state_dir` reads it.
 fn state_dir() -> std::path::PathBuf {
     std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
+        // An absolute path only, as the proxy that writes the activity files reads it.
+        .filter(|v| std::path::Path::new(v).is_absolute())
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/state")))
         .unwrap_or_default()

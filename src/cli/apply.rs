@@ -31,6 +31,7 @@ pub(super) async fn converge(
     ui: &Ui,
     command: &str,
 ) -> Result<i32> {
+    super::warn_proxy_elsewhere(ui, &p);
     for d in &p.plan.drift {
         ui.status(&format!("! {d}"));
     }

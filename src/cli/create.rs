@@ -48,6 +48,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     };
     let (p, lock) = prepare_locked(ctx, &mut req, args.in_place).await?;
     warn_shell_names(&p, ui);
+    super::warn_proxy_elsewhere(ui, &p);
     // Refused here, before anything is made.
     if !args.in_place {
         reconcile::limits::check_disk(ctx.trace(), &p)?;

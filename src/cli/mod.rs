@@ -285,6 +285,21 @@ pub async fn dispatch(cli: Cli, ui: &Ui) -> Result<i32> {
     }
 }
 
+/// When the proxy answering on its port serves another engine than this session's: says the
+/// session keeps direct URLs, and how to give it names (a proxy of its own on another port).
+pub(crate) fn warn_proxy_elsewhere(ui: &Ui, p: &crate::reconcile::Prepared) {
+    if let Some(engine) = &p.observed.proxy_elsewhere {
+        let port = crate::proxy::port();
+        ui.warn(&format!(
+            "the dev-prism proxy on port {port} serves the engine at {engine}, not this session's: the session gets no proxy name and keeps its direct URLs"
+        ));
+        ui.warn(&format!(
+            "  a proxy routes only to its own engine's sessions; to name this one, create it with another port, e.g. DEV_PRISM_PROXY_PORT={}",
+            port.wrapping_add(1).max(1024)
+        ));
+    }
+}
+
 /// With `proxy.enabled`, makes sure the background proxy answers on its port (after `create`,
 /// `start`, `apply`): starts it when nothing does (one progress line), warns once when
 /// something else holds the port. Never a failure: the session's names and env files do not

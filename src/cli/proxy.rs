@@ -15,6 +15,13 @@ pub struct Args {
     action: Option<Action>,
 }
 
+impl Args {
+    /// Whether this runs the server itself (no subcommand): it gets a multi-thread runtime.
+    pub fn serves(&self) -> bool {
+        self.action.is_none()
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     /// Start the proxy in the background (pid and log in the state directory).
@@ -68,19 +75,32 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         Some(Action::Status) => {
             let probe = daemon::probe(port).await;
             if ui.json {
-                let (running, pid, names) = match &probe {
-                    daemon::Probe::Proxy { pid, names } => (true, Some(*pid), names.clone()),
-                    _ => (false, None, vec![]),
+                let (running, pid, names, endpoint) = match &probe {
+                    daemon::Probe::Proxy {
+                        pid,
+                        names,
+                        endpoint,
+                    } => (true, Some(*pid), names.clone(), endpoint.clone()),
+                    _ => (false, None, vec![], None),
                 };
                 ui.json_out(&serde_json::json!({
                     "schema": "dev-prism/2", "command": "proxy",
                     "running": running, "pid": pid, "port": port, "names": names,
+                    "endpoint": endpoint,
                 }));
                 return Ok(0);
             }
             match probe {
-                daemon::Probe::Proxy { pid, names } => {
-                    ui.out(&format!("running (pid {pid}) on port {port}"));
+                daemon::Probe::Proxy {
+                    pid,
+                    names,
+                    endpoint,
+                } => {
+                    let engine = endpoint.map(|e| format!(" for the engine at {e}"));
+                    ui.out(&format!(
+                        "running (pid {pid}) on port {port}{}",
+                        engine.unwrap_or_default()
+                    ));
                     for n in names {
                         ui.out(&format!("  http://{n}:{port}/"));
                     }

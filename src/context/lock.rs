@@ -186,6 +186,128 @@ pub async fn repo_lock(root: &Path) -> Result<RepoLock> {
     }
 }
 
+/// Held while a command chooses a session's proxy name and reserves it ([`reserve_name`]), so
+/// two parallel creates never pick the same one (DESIGN §10 "names": unique with `-2`, `-3`).
+#[derive(Debug)]
+pub struct NamesLock {
+    _file: std::fs::File,
+}
+
+/// Takes this user's lock on choosing proxy names, waiting for another command that holds it
+/// (for one container listing and a few file reads).
+pub async fn names_lock() -> Result<NamesLock> {
+    let (file, path) = open_checked(&lock_dir(current_uid()?)?.join("names.lock"))?;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(NamesLock { _file: file }),
+            // Polled, so a Ctrl-C meanwhile still ends the command.
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
+        }
+    }
+}
+
+/// Names reserved by this process, each held (locked) until it ends: by then the session's
+/// containers carry the name, or the create failed and the name is free again.
+static RESERVED: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+
+const RESERVATION: &str = "name-";
+
+/// Reserves the proxy name `host` for the session in `dir` until this process ends: a file
+/// `name-<hash>.lock` in the per-user lock directory, locked, holding the name and the
+/// directory. Call it holding [`names_lock`].
+pub fn reserve_name(host: &str, dir: &str) -> Result<()> {
+    let base = lock_dir(current_uid()?)?;
+    let path = base.join(format!(
+        "{RESERVATION}{}.lock",
+        crate::util::short_hash(host.as_bytes(), 16)
+    ));
+    let (mut file, _) = open_checked(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        // Held by another process for the same name: only a command on the same directory
+        // chooses a name another one reserved (the session's own lock keeps them apart).
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(()),
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
+    }
+    use std::io::Write;
+    file.set_len(0)
+        .and_then(|()| write!(file, "{host}\n{dir}\n"))
+        .map_err(|e| Error::io("cannot write", &path, e))?;
+    if let Ok(mut held) = RESERVED.lock() {
+        held.push(file);
+    }
+    Ok(())
+}
+
+/// The proxy names other running commands reserved for directories other than `dir`. A
+/// reservation file nobody holds is stale and removed. Call it holding [`names_lock`].
+pub fn reserved_names(dir: &str) -> Result<Vec<String>> {
+    use std::io::Read;
+    let base = lock_dir(current_uid()?)?;
+    let mut names = vec![];
+    let Ok(entries) = std::fs::read_dir(&base) else {
+        return Ok(names);
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        if !file_name.to_string_lossy().starts_with(RESERVATION) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok((mut file, _)) = open_checked(&path) else {
+            continue;
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(_) => continue,
+        }
+        let mut text = String::new();
+        let _ = file.read_to_string(&mut text);
+        let mut lines = text.lines();
+        if let (Some(host), Some(owner)) = (lines.next(), lines.next()) {
+            if owner != dir && !host.is_empty() {
+                names.push(host.to_string());
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// A lock file at `path` (made 0600 when missing, never through a link), checked to be the
+/// current user's.
+fn open_checked(path: &Path) -> Result<(std::fs::File, PathBuf)> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let uid = current_uid()?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| Error::io("cannot open lock file", path, e))?;
+    let owner = file
+        .metadata()
+        .map_err(|e| Error::io("cannot inspect", path, e))?
+        .uid();
+    if owner != uid {
+        return Err(Error::failure(format!(
+            "refusing the lock file {}: it is owned by uid {owner}, not by you (uid {uid})",
+            path.display()
+        ))
+        .with_hint("remove it and run the command again"));
+    }
+    Ok((file, path.to_path_buf()))
+}
+
 /// The effective uid, without libc: the owner of `/proc/self`, else of a file this process
 /// creates.
 pub(super) fn current_uid() -> Result<u32> {

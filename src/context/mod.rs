@@ -284,7 +284,8 @@ pub fn desired_seeded(
 
 /// The session's proxy name: what its containers carry (fixed at create, kept by every later
 /// rewrite), else — a new session, one made before names, or one whose containers were
-/// removed — `<dir name>.<projectName>` lowered, numbered past the names other sessions took.
+/// removed — `<dir name>.<projectName>` lowered, numbered past the names other sessions took;
+/// none when the proxy that answers serves another engine.
 /// The session file's record is not kept: with no container, another session may have taken
 /// the name since.
 fn proxy_host(session: &Session, observed: &Observed) -> Option<String> {
@@ -297,6 +298,10 @@ fn proxy_host(session: &Session, observed: &Observed) -> Option<String> {
         .find_map(|c| c.label(labels::HOST))
     {
         return Some(host.to_string());
+    }
+    // The proxy on the port serves another engine: a name would not answer.
+    if observed.proxy_elsewhere.is_some() {
+        return None;
     }
     let dir_name = session
         .dir

@@ -44,7 +44,9 @@ pub trait Observer: Send {
     /// The Compose flavour to bring the session up with.
     fn flavor(&mut self, observed: &Observed) -> impl Future<Output = Result<Flavor>> + Send;
     /// For bringing the session up: the proxy names other sessions took, when this session
-    /// needs one (see [`needs_host`]).
+    /// needs one (see [`needs_host`]), and whether the proxy that answers serves another
+    /// engine. The real observer also reserves the name the session will get (see
+    /// [`reserve_name`]) until the process ends, so a parallel create picks another.
     fn hosts(
         &mut self,
         session: &Session,
@@ -70,6 +72,24 @@ pub fn needs_host(session: &Session, observed: &Observed) -> bool {
             .containers
             .iter()
             .any(|c| c.label(labels::HOST).is_some())
+}
+
+impl Ctx {
+    /// The engine endpoint of the dev-prism proxy answering on the proxy's port, when it
+    /// serves another engine than this command's (`None`: nothing answers, something else
+    /// does, or it serves this engine).
+    async fn proxy_elsewhere(&mut self) -> Result<Option<String>> {
+        let ours = self.endpoint()?.host;
+        Ok(
+            match crate::proxy::daemon::probe(crate::proxy::port()).await {
+                crate::proxy::daemon::Probe::Proxy {
+                    endpoint: Some(theirs),
+                    ..
+                } if !crate::proxy::same_engine(&theirs, &ours) => Some(theirs),
+                _ => None,
+            },
+        )
+    }
 }
 
 /// Observes the session in `dir`: its files and its containers (one API call).
@@ -161,10 +181,23 @@ impl Observer for Ctx {
     }
 
     async fn hosts(&mut self, session: &Session, observed: &mut Observed) -> Result<()> {
-        if needs_host(session, observed) {
-            let dir = session.dir.to_string_lossy();
-            observed.taken_hosts = self.engine().await?.proxy_hosts(&dir).await?;
+        if !needs_host(session, observed) {
+            return Ok(());
         }
+        let dir = session.dir.to_string_lossy().into_owned();
+        // Choosing a name and reserving it is one step among this user's commands: names
+        // other creates chose but have not yet given a container count as taken.
+        let names = names_lock().await?;
+        let mut taken = self.engine().await?.proxy_hosts(&dir).await?;
+        taken.extend(reserved_names(&dir)?);
+        taken.sort();
+        taken.dedup();
+        observed.taken_hosts = taken;
+        observed.proxy_elsewhere = self.proxy_elsewhere().await?;
+        if let Some(host) = super::proxy_host(session, observed) {
+            reserve_name(&host, &dir)?;
+        }
+        drop(names);
         Ok(())
     }
 }

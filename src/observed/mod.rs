@@ -300,6 +300,10 @@ pub struct Observed {
     /// The proxy names (`dev-prism.host`) other sessions' containers carry, observed only
     /// when this session needs a name (the proxy is on and no container of it carries one).
     pub taken_hosts: Vec<String>,
+    /// The engine endpoint the proxy answering on its port serves, when that is not this
+    /// session's engine (observed with [`Observed::taken_hosts`]): the session gets no name,
+    /// its URLs stay direct (DESIGN §10 "proxy port").
+    pub proxy_elsewhere: Option<String>,
 }
 
 /// Facts about the engine and the Compose that would run a session, which only refuse or warn

@@ -53,10 +53,12 @@ pub fn recorded_pid(port: u16) -> Option<u32> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
     Nothing,
-    /// A dev-prism proxy: its pid and the names it knows.
+    /// A dev-prism proxy: its pid, the names it knows and the engine endpoint it serves
+    /// (`None` from a proxy too old to say).
     Proxy {
         pid: u32,
         names: Vec<String>,
+        endpoint: Option<String>,
     },
     /// Something else holds the port.
     Other,
@@ -98,6 +100,7 @@ pub async fn probe(port: u16) -> Probe {
                             .collect()
                     })
                     .unwrap_or_default(),
+                endpoint: v["endpoint"].as_str().map(String::from),
             },
             None => Probe::Other,
         }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+pub mod activity;
 pub mod daemon;
 pub mod focus;
 pub mod names;
@@ -92,6 +93,21 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes)
         .map_err(|e| Error::io("write", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io("write", path, e))
+}
+
+/// Whether two engine endpoints (`DOCKER_HOST` forms) are the same engine: the same text, or
+/// unix sockets at paths that resolve to the same file.
+pub fn same_engine(a: &str, b: &str) -> bool {
+    let key = |h: &str| -> String {
+        let h = h.trim().trim_end_matches('/');
+        match h.strip_prefix("unix://") {
+            Some(path) => std::fs::canonicalize(path)
+                .map(|p| format!("unix://{}", p.display()))
+                .unwrap_or_else(|_| h.to_string()),
+            None => h.to_string(),
+        }
+    };
+    a == b || key(a) == key(b)
 }
 
 /// What the session's URL variables depend on besides Docker's answer, read from the

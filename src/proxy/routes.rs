@@ -39,6 +39,8 @@ pub enum Target {
 pub struct Route {
     /// The session directory.
     pub dir: String,
+    /// The session's Compose project (its activity file is named after it).
+    pub project: Option<String>,
     pub target: Target,
 }
 
@@ -125,6 +127,7 @@ pub fn table(containers: &[Container], focus: &BTreeMap<String, String>) -> Tabl
             };
             let route = Route {
                 dir: dir.to_string(),
+                project: c.project().map(str::to_string),
                 target,
             };
             if focused {

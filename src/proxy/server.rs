@@ -124,6 +124,8 @@ struct Shared {
     connector: HttpConnector<Resolve>,
     client: Client<HttpConnector<Resolve>, Incoming>,
     tls: OnceLock<std::result::Result<tokio_rustls::TlsAcceptor, String>>,
+    /// When each session's last request was recorded.
+    activity: super::activity::Throttle,
 }
 
 impl Shared {
@@ -167,6 +169,17 @@ impl Shared {
             *l = table.clone();
         }
         Ok(table)
+    }
+
+    /// Records a request for the route's session: at most once per
+    /// [`super::activity::EVERY`], written on the blocking pool (never awaited here).
+    fn record_activity(&self, route: &Route) {
+        if let Some(project) = &route.project {
+            if self.activity.due(project, Instant::now()) {
+                let project = project.clone();
+                tokio::task::spawn_blocking(move || super::activity::record(&project));
+            }
+        }
     }
 
     fn tls(self: &Arc<Self>) -> std::result::Result<tokio_rustls::TlsAcceptor, String> {
@@ -222,6 +235,7 @@ pub async fn serve(engine: std::sync::Arc<dyn Engine>, opts: Options, ui: &Ui) -
         connector,
         client,
         tls: OnceLock::new(),
+        activity: Default::default(),
     });
     ui.status(&format!(
         "dev-prism proxy (pid {}) on http://127.0.0.1:{port}{}; engine {}",
@@ -402,10 +416,11 @@ async fn handle(
     let port = shared.port;
     match routes::decide(&table, host.as_deref(), hops, port) {
         Decision::Forward(route) => {
+            shared.record_activity(&route);
             let name = routes::host_name(host.as_deref().unwrap_or(""));
             forward(&shared, req, route, &name, host.unwrap_or_default(), peer, scheme, hops).await
         }
-        Decision::Status => status(&table, port),
+        Decision::Status => status(&table, port, &shared.engine.endpoint().host),
         Decision::Unknown(name) => text(
             StatusCode::NOT_FOUND,
             format!(
@@ -463,10 +478,11 @@ fn known(t: &Table, port: u16, scheme: &str) -> String {
     s
 }
 
-fn status(t: &Table, port: u16) -> Response<Body> {
+fn status(t: &Table, port: u16, endpoint: &str) -> Response<Body> {
     let body = serde_json::json!({
         "pid": std::process::id(),
         "port": port,
+        "endpoint": endpoint,
         "version": env!("CARGO_PKG_VERSION"),
         "names": t.routes.keys().collect::<Vec<_>>(),
     });

@@ -119,7 +119,11 @@ impl Proxy {
     }
 
     fn start_with(port: u16, state: tempfile::TempDir) -> Proxy {
-        let child = dp_command(Path::new("/"), &["proxy"], &[])
+        Proxy::start_env(port, state, &[])
+    }
+
+    fn start_env(port: u16, state: tempfile::TempDir, extra: &[(&str, &str)]) -> Proxy {
+        let child = dp_command(Path::new("/"), &["proxy"], extra)
             .envs(Proxy::env_of(port, state.path()))
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -205,6 +209,18 @@ impl Drop for Proxy {
     }
 }
 
+/// Polls `f` (every 50 ms, at most 5 s) until it gives a value.
+fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "never happened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn field<'a>(body: &'a str, key: &str) -> &'a str {
     body.split_whitespace()
         .find_map(|w| w.strip_prefix(&format!("{key}=")))
@@ -247,6 +263,7 @@ fn proxy_routes_sessions_by_name_through_stop_start_and_restart() {
     let (a, b) = (shop.name("a"), shop.name("b"));
 
     // Each session at its own name; Host kept, X-Forwarded-* set, one hop.
+    let first_request = Instant::now();
     let (code, body_a) = proxy.get(&a, "/x?y=1", "");
     assert_eq!(code, 200, "{body_a}");
     assert_eq!(field(&body_a, "path"), "/x?y=1");
@@ -265,6 +282,34 @@ fn proxy_routes_sessions_by_name_through_stop_start_and_restart() {
     // Keep-alive to the upstream: a second client connection reuses the pooled one.
     let (_, again) = proxy.get(&a, "/", "");
     assert_eq!(field(&again, "conn"), field(&body_a, "conn"), "{again}");
+
+    // The last request is recorded for the session (what `list` shows as IDLE), at most once
+    // every few seconds: the second request above left the record alone.
+    let project_a = &env_vars(&dir_a.join(".env.session"))["COMPOSE_PROJECT_NAME"];
+    let record = proxy
+        .state
+        .path()
+        .join("dev-prism/activity")
+        .join(project_a);
+    let written = wait_for(|| {
+        std::fs::read_to_string(&record)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+    });
+    let ms: u128 = written.trim().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    assert!(now - ms < 10_000, "recorded {ms}, now {now}");
+    let mtime = || std::fs::metadata(&record).unwrap().modified().unwrap();
+    let first = mtime();
+    assert_eq!(proxy.get(&a, "/", "").0, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    // Within 5 s of the first request (the throttle counts from it, or later).
+    if first_request.elapsed() < Duration::from_secs(4) {
+        assert_eq!(mtime(), first, "throttled");
+    }
 
     // Refusals.
     let (code, body) = proxy.get(&format!("web.nope.{}.localhost", shop.project), "/", "");
@@ -713,4 +758,152 @@ fn proxy_ends_by_itself_once_no_session_has_run_for_the_idle_time() {
             .exists(),
         "its pid file goes with it"
     );
+}
+
+/// A service at port 80 of the test image, for tests that need names but no upstream.
+const WEB: &str = "services:\n  web:\n    image: dev-prism-test-busybox:2\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n    ports: [\"80\"]\n    stop_grace_period: 1s\n";
+
+/// dev-prism in `dir` with the proxy's port and state directory set.
+fn dp_at(repo: &Repo, dir: &Path, args: &[&str], port: u16, state: &Path) -> Command {
+    let state = state.to_string_lossy().into_owned();
+    let mut c = dp_command(dir, args, &[("DEV_PRISM_COMPOSE", repo.flavor.env())]);
+    c.env("DEV_PRISM_PROXY_PORT", port.to_string())
+        .env("XDG_STATE_HOME", state);
+    c
+}
+
+/// The unix socket the engine listens on (DOCKER_HOST when it names one).
+fn engine_socket() -> PathBuf {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"))
+}
+
+/// A unix socket at `path` relaying every connection to the engine's socket: the same engine
+/// at another endpoint. Its thread ends with the test process.
+fn relay(path: &Path) {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(engine) = std::os::unix::net::UnixStream::connect(engine_socket()) else {
+                continue;
+            };
+            let (mut c2, mut e2) = (client.try_clone().unwrap(), engine.try_clone().unwrap());
+            let (mut c, mut e) = (client, engine);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c, &mut e);
+                let _ = e.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut e2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+}
+
+#[test]
+fn a_create_on_another_engine_than_the_proxys_keeps_direct_urls_and_says_why() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::named(Flavor::V2, WEB, "pxe");
+    let sock_dir = tempfile::tempdir().unwrap();
+    let sock = sock_dir.path().join("engine.sock");
+    relay(&sock);
+    let other = format!("unix://{}", sock.display());
+    let port = free_port();
+    let proxy = Proxy::start_env(
+        port,
+        tempfile::tempdir().unwrap(),
+        &[("DOCKER_HOST", &other)],
+    );
+    let status = proxy.status();
+    assert!(status.contains(&other), "status names its engine: {status}");
+
+    let out = dp_at(
+        &repo,
+        &repo.path,
+        &["create", "-q", "--branch", "far"],
+        port,
+        proxy.state.path(),
+    )
+    .output()
+    .unwrap();
+    let dir = PathBuf::from(ok(&out).lines().next().unwrap().trim());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("serves the engine at {other}")) && err.contains("direct URLs"),
+        "{err}"
+    );
+    let url = &env_vars(&dir.join(".env.session"))["WEB_URL"];
+    assert!(url.starts_with("http://127.0.0.1:"), "direct: {url}");
+
+    // Control: with the proxy gone, the next create starts one for its own engine and gets a
+    // name.
+    drop(proxy);
+    let state = tempfile::tempdir().unwrap();
+    let out = dp_at(
+        &repo,
+        &repo.path,
+        &["create", "-q", "--branch", "near"],
+        port,
+        state.path(),
+    )
+    .output()
+    .unwrap();
+    let near = PathBuf::from(ok(&out).lines().next().unwrap().trim());
+    let url = &env_vars(&near.join(".env.session"))["WEB_URL"];
+    assert!(url.starts_with("http://web.near."), "named: {url}");
+    assert!(!stderr(&out).contains("direct URLs"), "{}", stderr(&out));
+    let _ = dp_at(&repo, &repo.path, &["proxy", "stop"], port, state.path()).output();
+}
+
+#[test]
+fn parallel_creates_never_pick_the_same_name() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::named(Flavor::V2, WEB, "pxn");
+    let port = free_port();
+    let state = tempfile::tempdir().unwrap();
+    // `x_y` and `x-y` lower to the same DNS label: one of them is numbered.
+    let children: Vec<_> = ["x_y", "x-y"]
+        .iter()
+        .map(|b| {
+            dp_at(
+                &repo,
+                &repo.path,
+                &["create", "-q", "--branch", b],
+                port,
+                state.path(),
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let mut urls = vec![];
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let dir = PathBuf::from(ok(&out).lines().next().unwrap().trim());
+        urls.push(env_vars(&dir.join(".env.session"))["WEB_URL"].clone());
+    }
+    urls.sort();
+    let project = repo
+        .path
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase();
+    assert_eq!(
+        urls,
+        vec![
+            format!("http://web.x-y-2.{project}.localhost:{port}"),
+            format!("http://web.x-y.{project}.localhost:{port}"),
+        ]
+    );
+    let _ = dp_at(&repo, &repo.path, &["proxy", "stop"], port, state.path()).output();
 }

@@ -80,6 +80,7 @@ fn names_route_to_published_ports_and_stopped_sessions_say_so() {
         decide(&t, Some("WEB.a.shop.localhost:7355"), 0, 7355),
         Decision::Forward(Route {
             dir: "/s/a".into(),
+            project: None,
             target: up(4001)
         })
     );
@@ -167,6 +168,7 @@ fn focus_names_reach_the_focused_session_only() {
         decide(&table(&cs, &focus), Some("web.shop.localhost"), 0, 7355),
         Decision::Forward(Route {
             dir: "/s/b".into(),
+            project: None,
             target: up(4002)
         })
     );
