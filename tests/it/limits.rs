@@ -239,6 +239,24 @@ fn max_running_refuses_with_nothing_made_even_in_parallel() {
     let start = repo.dp(&first, &["start"]);
     assert_eq!(start.status.code(), Some(2), "{}", stderr(&start));
     assert!(stderr(&start).contains(&winner.display().to_string()));
+    // `heal` (run by the git hooks) never starts a session, so the limit never refuses it:
+    // it rewrites the stopped session's file and leaves it stopped.
+    let session_file = first.join("docker-compose.session.yml");
+    std::fs::remove_file(&session_file).unwrap();
+    let healed = repo.dp(&first, &["heal"]);
+    assert_eq!(healed.status.code(), Some(0), "{}", stderr(&healed));
+    assert!(
+        stdout(&healed).contains("rewrote docker-compose.session.yml"),
+        "{}",
+        stdout(&healed)
+    );
+    assert!(session_file.is_file());
+    let up = std::process::Command::new("docker")
+        .args(["ps", "-q", "--filter", "status=running", "--filter"])
+        .arg(format!("label=dev-prism.working_dir={}", first.display()))
+        .output()
+        .unwrap();
+    assert!(up.stdout.is_empty(), "heal started nothing");
     assert_eq!(session_dirs(&repo).len(), 2, "{running:?}");
     for d in [&winner, &first] {
         ok(&repo.dp(d, &["destroy"]));
