@@ -25,6 +25,16 @@ step and `list` against the curl floor, written as the "From 1 to 200 sessions" 
 report (the rest of the file is kept). Everything is removed at the end, also on failure.
 
 Usage: python3 benches/bench.py --scale [--steps 1,10,50,100,200] [--batch 10] [--runs 7]
+
+In `--scale` mode the sessions are worktrees of one temp repository; at each step the four read
+commands (`list`, `info`, `plan`, `heal`) are measured against the curl floor, and `list --size`
+beside one raw `GET /system/df`; at the end `destroy --all -y --force --under DIR` of every
+session is timed and what the engine and git still hold of them is counted. The 1-minute load
+average is recorded at each step (the machine is shared).
+
+`--volume` measures only the volume-copy step of `create --data-from .` against a
+`docker run --rm` doing `cp -a` between two volumes, and lists that step's engine calls
+(section "The volume copy (issue 21)").
 """
 
 import argparse
@@ -180,13 +190,24 @@ def main():
     ap.add_argument("--steps", default="1,10,50,100,200")
     ap.add_argument("--batch", type=int, default=10, help="creates run at once (--scale)")
     ap.add_argument("--copies", action="store_true", help="ready sessions (issue 13) instead")
+    ap.add_argument("--no-build", action="store_true", help="use target/release/dev-prism as it is")
+    ap.add_argument("--volume", action="store_true", help="only the volume copy of --data-from (issue 21)")
     ap.add_argument("--fixture-scale", type=float, default=1.0, help="--copies: fixture size factor")
     args = ap.parse_args()
+    if args.no_build:
+        global sh
+        real_sh = sh
+        sh = lambda a, *k, **kw: None if a[:2] == ["cargo", "build"] else real_sh(a, *k, **kw)  # noqa: E731
     if args.copies:
         args.runs = args.runs or 5
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import bench_copies
         return bench_copies.main(args, sys.modules[__name__])
+    if args.volume:
+        args.runs = args.runs or 7
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import bench_copies
+        return bench_copies.volume_main(args, sys.modules[__name__])
     args.runs = args.runs or 15
     if args.scale:
         return scale_main(args)
@@ -301,6 +322,9 @@ CURL_LIST = ["curl", "-s", "--unix-socket", SOCKET, "-o", "/dev/null",
              "http://localhost/containers/json?all=1&filters=%7B%22label%22%3A%5B%22dev-prism.managed%3Dtrue%22%5D%7D"]
 
 
+DF = ["curl", "-s", "--unix-socket", SOCKET, "-o", "/dev/null", "http://localhost/system/df"]
+
+
 def scale_main(args):
     steps = [int(n) for n in args.steps.split(",")]
     runs = args.runs if args.runs != 15 else 7
@@ -308,77 +332,148 @@ def scale_main(args):
     ensure_image()
     base = os.path.realpath(tempfile.mkdtemp(prefix="dp-bench-scale-"))
     started = time.perf_counter()
-    table, failure = [], None
+    table, failure, end = [], None, {}
     try:
         failure = run_scale(base, steps, args.batch, runs, table)
+        if failure is None:
+            end = destroy_all(base)
     finally:
         # Parallel destroy first (fast), then the label sweep for anything it left.
-        dp("destroy", "--all", "--force", "--under", base, check=False)
+        dp("destroy", "--all", "-y", "--force", "--under", base, cwd=base, check=False)
         cleanup(base)
-    write_scale(args.out, table, failure, args.batch, runs, time.perf_counter() - started)
+    write_scale(args.out, table, failure, end, args.batch, runs, time.perf_counter() - started)
     print(open(args.out).read())
     return table
 
 
+def scale_repo(base):
+    """A git repository whose sessions are worktrees (under `base/app-sessions`)."""
+    repo = os.path.join(base, "app")
+    os.makedirs(repo)
+    files = {"docker-compose.yml": ONE, "README.md": "scale fixture\n",
+             "session.config.yaml": "sessionsDir: ../app-sessions\n"}
+    for name, text in files.items():
+        with open(os.path.join(repo, name), "w") as f:
+            f.write(text)
+    for a in [["init", "-q", "-b", "main"], ["config", "user.email", "bench@example.com"],
+              ["config", "user.name", "bench"], ["add", "-A"], ["commit", "-q", "-m", "fixture"]]:
+        sh(["git", "-C", repo, *a])
+    return repo
+
+
 def run_scale(base, steps, batch, runs, table):
     """Grows the sessions step by step; returns why it stopped early, or None."""
+    repo = scale_repo(base)
     made = []
     for n in steps:
         creates = []
         step_start = time.perf_counter()
         while len(made) < n:
-            todo = [make_project(base, f"n{len(made) + i:03d}", ONE) for i in range(min(batch, n - len(made)))]
-            procs = [(d, time.perf_counter(), subprocess.Popen([BIN, "-q", "create", "--in-place"], cwd=d,
-                                                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-                     for d in todo]
-            for d, t0, p in procs:
-                _, err = p.communicate()
+            names = [f"n{len(made) + i:03d}" for i in range(min(batch, n - len(made)))]
+            procs = [(time.perf_counter(), subprocess.Popen([BIN, "-q", "create", "--branch", name], cwd=repo,
+                                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+                     for name in names]
+            for t0, p in procs:
+                out, err = p.communicate()
                 creates.append(time.perf_counter() - t0)
                 if p.returncode != 0:
                     return f"create of session {len(made) + 1} failed at N={n}: {err.decode().strip()}"
-                made.append(d)
+                made.append(out.decode().splitlines()[0].strip())
         step_wall = time.perf_counter() - step_start
-        floor = stats(measure(CURL_LIST, runs)[0])[0]
-        lst = stats(measure([BIN, "list"], runs, cwd=made[0])[0])[0]
-        info = stats(measure([BIN, "info"], runs, cwd=made[0])[0])[0]
-        table.append({"n": n, "new": len(creates), "create_median": statistics.median(creates),
-                      "create_max": max(creates), "per_session": step_wall / len(creates),
-                      "floor": floor, "list": lst, "info": info})
-        print(f"N={n}: {table[-1]}", file=sys.stderr)
+        load = os.getloadavg()[0]
+        row = {"n": n, "new": len(creates), "create_median": statistics.median(creates),
+               "create_max": max(creates), "per_session": step_wall / len(creates), "load": load,
+               "engine": len(sh(["docker", "ps", "-aq", "--filter", "label=dev-prism.managed=true"]).stdout.split())}
+        # Floor and commands alternate in the same stretch of time, the floor first and last.
+        row["floor"] = stats(measure(CURL_LIST, runs)[0])[0]
+        for name, cmd in [("list", [BIN, "list"]), ("info", [BIN, "info"]),
+                          ("plan", [BIN, "plan"]), ("heal", [BIN, "heal"])]:
+            row[name] = stats(measure(cmd, runs, cwd=made[0])[0])[0]
+        row["floor2"] = stats(measure(CURL_LIST, runs)[0])[0]
+        row["df"] = stats(measure(DF, max(3, runs // 2), warmup=1)[0])[0]
+        row["size"] = stats(measure([BIN, "list", "--size"], max(3, runs // 2), cwd=made[0], warmup=1)[0])[0]
+        table.append(row)
+        print(f"N={n}: {row}", file=sys.stderr)
     return None
 
 
-def write_scale(path, table, failure, batch, runs, total):
+def destroy_all(base):
+    """`destroy --all` of every session under `base`, timed; then what the engine still
+    holds of them (containers, networks, volumes labelled with a directory under `base`)."""
+    out = sh(["docker", "ps", "-a", "--filter", "label=dev-prism.managed=true", "--format",
+              '{{.Label "dev-prism.working_dir"}}\t{{.Label "com.docker.compose.project"}}']).stdout
+    projects = {l.split("\t")[1] for l in out.splitlines() if l.startswith(base) and "\t" in l}
+    BARE_PROJECTS.extend(projects)  # the cleanup sweeps their networks and volumes too
+    before = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    r = sh([BIN, "-q", "destroy", "--all", "-y", "--force", "--under", base], cwd=base, check=False)
+    wall = time.perf_counter() - t0
+    out = sh(["docker", "ps", "-a", "--filter", "label=dev-prism.managed=true", "--format",
+              '{{.Label "dev-prism.working_dir"}}']).stdout
+    left = {"container": sum(1 for l in out.splitlines() if l.startswith(base))}
+    for kind in ["network", "volume"]:
+        out = sh(["docker", kind, "ls", "--format", '{{.Label "com.docker.compose.project"}}'], check=False).stdout
+        left[kind] = sum(1 for l in out.splitlines() if l.strip() in projects)
+    sessions = os.path.join(base, "app-sessions")
+    left["directory"] = len(os.listdir(sessions)) if os.path.isdir(sessions) else 0
+    worktrees = sh(["git", "-C", os.path.join(base, "app"), "worktree", "list"], check=False).stdout
+    left["worktree"] = max(0, len(worktrees.splitlines()) - 1)
+    print(f"destroy --all: {wall:.1f} s, rc {r.returncode}, left {left}", file=sys.stderr)
+    return {"wall": wall, "rc": r.returncode, "left": left, "load": before,
+            "err": r.stderr.strip()[-2000:]}
+
+
+def write_scale(path, table, failure, end, batch, runs, total):
     engine = sh(["docker", "version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"], check=False).stdout.strip()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     lines = [
         "## From 1 to 200 sessions",
         "",
         f"Produced by `python3 benches/bench.py --scale` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC "
-        f"(the whole run: {total:.0f} s). Machine: {os.cpu_count()} cores ({cpu}), shared with other work; "
+        f"(the whole run: {total:.0f} s), once. Machine: {os.cpu_count()} cores ({cpu}), shared with other work "
+        "(the load column is the 1-minute load average when each step's measuring began); "
         f"{platform.system()} {platform.release()}; Docker engine {engine}; release build; default settings "
         "(session subnets from the default `subnetPool`).",
-        f"Each step adds sessions of a one-service fixture, {batch} creates at once, until N run. `create` "
-        "columns are the wall time of each create in that step (median, slowest) and the step's wall time "
-        f"divided by the sessions it added; `list`/`info`/floor are medians of {runs} runs after 2 warm-ups "
-        "with N sessions running. Floor: one Engine API list call with curl --unix-socket.",
+        f"A git repository with a one-service fixture; each step adds worktree sessions (`create --branch`), "
+        f"{batch} creates at once, until N run. `create` columns are the wall time of each create in that step "
+        "(median, slowest) and the step's wall time divided by the sessions it added. The read commands "
+        f"are medians of {runs} runs after 2 warm-ups with N sessions running, in one session's directory; "
+        "`list --size` and its raw `GET /system/df` of fewer. Floor: one Engine API list call with "
+        "curl --unix-socket, measured before and after the read commands (the ratios use the mean of "
+        "the two). Engine: the dev-prism containers the engine held (other work on this engine included).",
         "",
-        "| N | added | create median | create slowest | step wall / session | curl floor | `list` | × floor | `info` |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| N | engine | load | create median | create slowest | step wall / session | floor | `list` | × | "
+        "`info` | × | `plan` | × | `heal` | × | `GET /system/df` | `list --size` |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in table:
-        lines.append(f"| {r['n']} | {r['new']} | {ms(r['create_median'])} | {ms(r['create_max'])} | "
-                     f"{ms(r['per_session'])} | {ms(r['floor'])} | {ms(r['list'])} | "
-                     f"{r['list'] / r['floor']:.2f} | {ms(r['info'])} |")
+        floor = (r["floor"] + r["floor2"]) / 2
+        cells = [str(r["n"]), str(r["engine"]), f"{r['load']:.1f}", ms(r["create_median"]), ms(r["create_max"]),
+                 ms(r["per_session"]), ms(floor)]
+        for k in ["list", "info", "plan", "heal"]:
+            cells += [ms(r[k]), f"{r[k] / floor:.2f}"]
+        cells += [ms(r["df"]), ms(r["size"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    if end:
+        n = table[-1]["n"] if table else 0
+        plural = {"directory": "directories"}
+        left = ", ".join(f"{v} {plural.get(k, k + 's')}" for k, v in end["left"].items())
+        lines += ["", f"`destroy --all -y --force --under DIR` of the {n} sessions: {end['wall']:.1f} s "
+                      f"({end['wall'] / max(n, 1) * 1000:.0f} ms a session), exit code {end['rc']}, load "
+                      f"{end['load']:.1f} when it began. Left afterwards: {left}."]
+        if end["rc"] != 0:
+            lines += ["", "```", end["err"], "```"]
     if failure:
         lines += ["", f"Stopped early: {failure}"]
     section = "\n".join(lines) + "\n"
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     head, sep, tail = text.partition("## From 1 to 200 sessions")
     if sep:
-        # Replace the old section up to the next heading.
+        # Replace the old section up to the next heading; a hand-written reading (a `###`
+        # heading after the table) is kept.
         rest = tail.split("\n## ", 1)
-        tail = ("\n## " + rest[1]) if len(rest) > 1 else ""
+        keep = rest[0].split("\n### ", 1)
+        tail = ("\n### " + keep[1] if len(keep) > 1 else "") + (("\n## " + rest[1]) if len(rest) > 1 else "")
         text = head + section + tail
     else:
         marker = "## Profile:"

@@ -167,6 +167,7 @@ pub fn add_worktree(
     } else {
         args.extend(["--", &path_s, branch]);
     }
+    let _turn = worktrees_turn(repo);
     change(
         t,
         repo,
@@ -176,6 +177,27 @@ pub fn add_worktree(
     .map(|_| ())
 }
 
+/// While git adds or removes a worktree it reads every other worktree's admin directory, and
+/// one that a parallel `git worktree add` has only half made fails it ("failed to read
+/// .git/worktrees/<id>/commondir"; measured with git 2.47: 4 of 48 adds run 16 at once, and
+/// the 48th of 200 creates run 10 at once). So dev-prism's own adds and removes in one
+/// repository take turns: each holds an exclusive `flock` on `dev-prism-worktrees.flock` in
+/// the repository's git dir for its one git command. Best effort: without that file (no
+/// permission, no git dir) git runs as before.
+fn worktrees_turn(repo: &Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(git_dir_of(repo)?.join("dev-prism-worktrees.flock"))
+        .ok()?;
+    file.lock().ok()?;
+    Some(file)
+}
+
 pub fn remove_worktree(t: &Trace, repo: &Path, path: &Path, force: bool) -> Result<()> {
     let path_s = path.to_string_lossy();
     let mut args = vec!["worktree", "remove"];
@@ -183,6 +205,7 @@ pub fn remove_worktree(t: &Trace, repo: &Path, path: &Path, force: bool) -> Resu
         args.push("--force");
     }
     args.push(&path_s);
+    let _turn = worktrees_turn(repo);
     change(
         t,
         repo,

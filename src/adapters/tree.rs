@@ -230,6 +230,47 @@ fn copy_chunk<P: AsRef<Path>>(src_root: &Path, dst_root: &Path, paths: &[P]) -> 
     Ok(done)
 }
 
+/// Whether files of `src_root` clone copy-on-write into the file system of the existing
+/// directory `dst_dir`: one clone of the first non-empty regular file among (the first 64 of)
+/// `paths`, made exclusively beside where the copy goes and removed at once. `false` whenever
+/// no clone could be made (another file system, one without reflink, no file to try with, no
+/// permission): the copy then writes every byte.
+pub fn clone_probe<P: AsRef<Path>>(src_root: &Path, paths: &[P], dst_dir: &Path) -> bool {
+    let from = paths.iter().take(64).find_map(|rel| {
+        let src = src_root.join(rel);
+        let meta = fs::symlink_metadata(&src).ok()?;
+        if !meta.is_file() || meta.len() == 0 {
+            return None;
+        }
+        // Never through a link; never blocking (it was a regular file a moment ago).
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&src)
+            .ok()?;
+        file.metadata().ok()?.is_file().then_some(file)
+    });
+    let Some(from) = from else {
+        return false;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let probe = dst_dir.join(format!(
+        ".dev-prism-clone-probe-{}-{nanos}",
+        std::process::id()
+    ));
+    // Created exclusively: a failed clone leaves nothing, and nothing of anyone else is removed.
+    match reflink_copy::reflink_file_to_path(&from, &probe) {
+        Ok(()) => {
+            let _ = fs::remove_file(&probe);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 /// One regular file: opened without following a link, created exclusively; cloned when the
 /// file system can, else copied by the kernel. Returns whether it was cloned.
 fn copy_one(src: &Path, dst: &Path, mode: u32, try_clone: &mut bool) -> std::io::Result<bool> {

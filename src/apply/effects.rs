@@ -228,7 +228,20 @@ impl Effects for Real<'_> {
     }
 
     fn copy_tree(&mut self, from: &Path, to: &Path, paths: &[std::path::PathBuf]) -> Result<()> {
-        crate::adapters::tree::copy_files(from, to, paths).map(|_| ())
+        let started = std::time::Instant::now();
+        let c = crate::adapters::tree::copy_files(from, to, paths)?;
+        self.ctx.trace().call(
+            &format!(
+                "copy into {}: {} files, {} bytes; {} cloned copy-on-write, {} kept",
+                to.display(),
+                c.files,
+                c.bytes,
+                c.cloned,
+                c.kept
+            ),
+            started,
+        );
+        Ok(())
     }
 
     async fn copy_volumes(

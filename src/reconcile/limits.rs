@@ -66,45 +66,71 @@ pub async fn admit(ctx: &mut Ctx, p: &Prepared) -> Result<Option<RepoLock>> {
 }
 
 /// What a create's plan writes into the sessions directory's file system: the checkout of
-/// the new worktree (the revision to measure) and the bytes of its copies (`CopyTree` steps
-/// carry theirs; `CopyFile` sources are measured by `size`).
+/// the new worktree (the revision to measure), the bytes its copies write (`CopyTree` steps
+/// carry theirs; `CopyFile` sources are measured by `size`), and the bytes of the `CopyTree`
+/// copies that `clones` says will be copy-on-write clones (given the step's source root and
+/// files), which take no space and are not in the second figure.
 pub fn copied_bytes<'a>(
     ops: impl IntoIterator<Item = &'a Op>,
     size: &dyn Fn(&Path) -> u64,
-) -> (Option<String>, u64) {
+    clones: &mut dyn FnMut(&Path, &[PathBuf]) -> bool,
+) -> (Option<String>, u64, u64) {
     let mut rev = None;
-    let mut bytes = 0u64;
+    let (mut bytes, mut cloned) = (0u64, 0u64);
     for op in ops {
         match op {
             Op::AddWorktree { branch, start, .. } => {
                 rev = Some(start.clone().unwrap_or_else(|| branch.clone()))
             }
-            Op::CopyTree { bytes: b, .. } => bytes = bytes.saturating_add(*b),
+            Op::CopyTree {
+                bytes: b,
+                from,
+                paths,
+                ..
+            } => {
+                if *b > 0 && clones(from, paths) {
+                    cloned = cloned.saturating_add(*b);
+                } else {
+                    bytes = bytes.saturating_add(*b);
+                }
+            }
             Op::CopyFile { from, .. } => bytes = bytes.saturating_add(size(from)),
             _ => {}
         }
     }
-    (rev, bytes)
+    (rev, bytes, cloned)
 }
 
 /// Before create makes anything: the new worktree's checkout and its copies must fit in the
 /// free space of the file system the sessions directory is on; refused with both figures.
+/// Copies of ignored files that the file system can clone (one probe clone per copy, made
+/// and removed beside where the session goes) count as 0: a clone shares its blocks.
 pub fn check_disk(t: &crate::ui::Trace, p: &Prepared) -> Result<()> {
+    use crate::adapters::{fs, tree};
     let git = crate::adapters::git::cli(t);
-    use crate::adapters::fs;
     let Some(repo) = p.session.main_root.as_deref() else {
         return Ok(());
     };
-    let (rev, copies) = copied_bytes(p.plan.ordered().iter().map(|s| &s.op), &fs::size_of);
+    let started = std::time::Instant::now();
+    let (at, free) = fs::free_space(&p.desired.dir)?;
+    let mut clones = |from: &Path, paths: &[PathBuf]| tree::clone_probe(from, paths, &at);
+    let (rev, copies, cloned) = copied_bytes(
+        p.plan.ordered().iter().map(|s| &s.op),
+        &fs::size_of,
+        &mut clones,
+    );
     let Some(rev) = rev else {
         return Ok(());
     };
-    let started = std::time::Instant::now();
     let needed = git.tree_bytes(repo, &rev)?.saturating_add(copies);
-    let (at, free) = fs::free_space(&p.desired.dir)?;
+    let clone_note = if cloned > 0 {
+        format!(" ({cloned} bytes more are copy-on-write clones, counted as 0)")
+    } else {
+        String::new()
+    };
     t.call(
         &format!(
-            "disk check: the worktree and its copies need {needed} bytes, {} has {free} free",
+            "disk check: the worktree and its copies need {needed} bytes{clone_note}, {} has {free} free",
             at.display()
         ),
         started,
@@ -229,7 +255,22 @@ mod tests {
             bytes: 100,
             paths: vec![],
         });
-        assert_eq!(copied_bytes(&ops, &|_| 7), (Some("abc".into()), 107));
+        let mut never = |_: &Path, _: &[PathBuf]| false;
+        assert_eq!(
+            copied_bytes(&ops, &|_| 7, &mut never),
+            (Some("abc".into()), 107, 0)
+        );
+        // Where the tree copy clones, its bytes are left out; the env file is still written.
+        let mut asked = vec![];
+        let mut clones = |from: &Path, _: &[PathBuf]| {
+            asked.push(from.to_path_buf());
+            true
+        };
+        assert_eq!(
+            copied_bytes(&ops, &|_| 7, &mut clones),
+            (Some("abc".into()), 7, 100)
+        );
+        assert_eq!(asked, vec![PathBuf::from("/r")]);
         let vol = |from: Option<&str>| crate::plan::ready::NewVolume {
             name: "p_data".into(),
             key: "data".into(),
@@ -252,8 +293,8 @@ mod tests {
         // An existing branch is checked out as it is.
         let existing = crate::plan::add_worktree_step("/s/y".into(), "feat", false, None);
         assert_eq!(
-            copied_bytes([&existing.op], &|_| 0),
-            (Some("feat".into()), 0)
+            copied_bytes([&existing.op], &|_| 0, &mut never),
+            (Some("feat".into()), 0, 0)
         );
     }
 }

@@ -239,6 +239,24 @@ fn max_running_refuses_with_nothing_made_even_in_parallel() {
     let start = repo.dp(&first, &["start"]);
     assert_eq!(start.status.code(), Some(2), "{}", stderr(&start));
     assert!(stderr(&start).contains(&winner.display().to_string()));
+    // `heal` (run by the git hooks) never starts a session, so the limit never refuses it:
+    // it rewrites the stopped session's file and leaves it stopped.
+    let session_file = first.join("docker-compose.session.yml");
+    std::fs::remove_file(&session_file).unwrap();
+    let healed = repo.dp(&first, &["heal"]);
+    assert_eq!(healed.status.code(), Some(0), "{}", stderr(&healed));
+    assert!(
+        stdout(&healed).contains("rewrote docker-compose.session.yml"),
+        "{}",
+        stdout(&healed)
+    );
+    assert!(session_file.is_file());
+    let up = std::process::Command::new("docker")
+        .args(["ps", "-q", "--filter", "status=running", "--filter"])
+        .arg(format!("label=dev-prism.working_dir={}", first.display()))
+        .output()
+        .unwrap();
+    assert!(up.stdout.is_empty(), "heal started nothing");
     assert_eq!(session_dirs(&repo).len(), 2, "{running:?}");
     for d in [&winner, &first] {
         ok(&repo.dp(d, &["destroy"]));
@@ -368,4 +386,159 @@ fn create_refuses_a_copy_larger_than_the_free_space() {
     );
     assert_eq!(branches(&repo), branches_before, "no branch made");
     assert!(containers_under(&repo.root).is_empty());
+}
+
+/// A loop-mounted XFS image made with `reflink=1` (copy-on-write), unmounted when dropped.
+struct CowFs(PathBuf);
+
+impl CowFs {
+    /// `None` (with a message) without root or `mkfs.xfs`; under `DEV_PRISM_REQUIRE_DOCKER=1`
+    /// both are expected (CI installs xfsprogs), so their absence fails the test.
+    fn mount(dir: &std::path::Path) -> Option<CowFs> {
+        let required = std::env::var_os("DEV_PRISM_REQUIRE_DOCKER").is_some();
+        let root = std::fs::metadata("/proc/self").map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.uid() == 0
+        });
+        let mkfs = std::process::Command::new("mkfs.xfs").arg("-V").output();
+        let why = if root.is_ok_and(|r| !r) {
+            Some("mounting an XFS image needs root".to_string())
+        } else if !mkfs.is_ok_and(|o| o.status.success()) {
+            Some("mkfs.xfs is missing (apt-get install xfsprogs)".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            assert!(!required, "{why}");
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let image = dir.with_extension("img");
+        // Sparse: XFS wants at least 300 MiB; only what is written takes space.
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(400 << 20)
+            .unwrap();
+        let run = |cmd: &str, args: &[&std::ffi::OsStr]| {
+            let out = std::process::Command::new(cmd).args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{cmd}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(
+            "mkfs.xfs",
+            &[
+                "-q".as_ref(),
+                "-m".as_ref(),
+                "reflink=1".as_ref(),
+                image.as_os_str(),
+            ],
+        );
+        run(
+            "mount",
+            &[
+                "-o".as_ref(),
+                "loop".as_ref(),
+                image.as_os_str(),
+                dir.as_os_str(),
+            ],
+        );
+        Some(CowFs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for CowFs {
+    fn drop(&mut self) {
+        let done = std::process::Command::new("umount").arg(&self.0).status();
+        if !done.is_ok_and(|s| s.success()) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+}
+
+/// Free bytes of the file system holding `dir`.
+fn free_bytes(dir: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("stat")
+        .args(["-f", "-c", "%a %S"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace().map(|n| n.parse::<u64>().unwrap());
+    it.next().unwrap() * it.next().unwrap()
+}
+
+#[test]
+fn create_counts_copy_on_write_clones_as_free_space() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    // Its guard removes what a failed run leaves under its root, the XFS mount included.
+    let repo = Repo::new(Flavor::V2, ONE);
+    let Some(cow) = CowFs::mount(&repo.root.join("xfs")) else {
+        return;
+    };
+    let app = cow.0.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    for (name, text) in [
+        ("docker-compose.yml", ONE),
+        (
+            ".gitignore",
+            ".env.session\ndocker-compose.session.yml\nbig.bin\n",
+        ),
+        ("session.config.yaml", "copy: [big.bin]\n"),
+    ] {
+        std::fs::write(app.join(name), text).unwrap();
+    }
+    git_in(&app, &["init", "-q", "-b", "main"]);
+    git_in(&app, &["add", "-A"]);
+    git_in(&app, &["commit", "-q", "-m", "a big ignored file to copy"]);
+    // 250 MiB allocated (not sparse: a clone of it still needs no space of its own).
+    let big = 250u64 << 20;
+    let out = std::process::Command::new("fallocate")
+        .args(["-l", &big.to_string()])
+        .arg(app.join("big.bin"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let free = free_bytes(&app);
+    assert!(
+        free < big,
+        "the copy must not fit as a real copy: {free} free"
+    );
+
+    // Counted at full size, the copy would not fit; as a clone it takes nothing.
+    let env = [("DEV_PRISM_COMPOSE", Flavor::V2.env())];
+    let out = dp_env(&app, &["-v", "create", "-q"], &env);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "({big} bytes more are copy-on-write clones, counted as 0)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("1 cloned copy-on-write"), "{err}");
+    let session = PathBuf::from(stdout(&out).lines().next().unwrap());
+    assert_eq!(
+        std::fs::metadata(session.join("big.bin")).unwrap().len(),
+        big
+    );
+    assert!(
+        free_bytes(&app) + (32 << 20) > free,
+        "the clone shares its blocks: {} free before, {} after",
+        free,
+        free_bytes(&app)
+    );
+    ok(&dp_env(&session, &["destroy"], &env));
 }

@@ -49,6 +49,7 @@ impl DockerEngine {
         last_out: &(dyn Fn() -> bool + Send + Sync),
     ) -> Result<()> {
         for v in volumes {
+            let started = std::time::Instant::now();
             let request = VolumeCreateRequest {
                 name: Some(v.name.clone()),
                 driver: v.driver.clone(),
@@ -60,6 +61,10 @@ impl DockerEngine {
                 .create_volume(request)
                 .await
                 .map_err(|e| self.api_error(&format!("create volume {}", v.name), e))?;
+            self.trace.call(
+                &format!("Docker API: POST /volumes/create ({})", v.name),
+                started,
+            );
         }
         let copies: Vec<(&str, &str)> = volumes
             .iter()
@@ -94,6 +99,7 @@ impl DockerEngine {
             Ok(())
         };
         for id in throwaways {
+            let started = std::time::Instant::now();
             let _ = self
                 .client
                 .remove_container(
@@ -105,6 +111,8 @@ impl DockerEngine {
                     }),
                 )
                 .await;
+            self.trace
+                .call(&format!("Docker API: DELETE /containers/{id}"), started);
         }
         // A source left paused matters more than why the copy failed (the engine going away
         // fails both): that is the error, and its hint the command that unpauses it.
@@ -121,7 +129,11 @@ impl DockerEngine {
         throwaways: &mut Vec<String>,
     ) -> Result<()> {
         for id in &source.pause {
-            match self.client.pause_container(id).await {
+            let started = std::time::Instant::now();
+            let paused = self.client.pause_container(id).await;
+            self.trace
+                .call(&format!("Docker API: POST /containers/{id}/pause"), started);
+            match paused {
                 Ok(()) => guard.paused.push(id.clone()),
                 // Gone, or no longer running (stopped, or paused by someone else): nothing
                 // to pause, and nothing of ours to unpause.
@@ -208,7 +220,11 @@ impl DockerEngine {
             let cmd = cmd.iter().map(|s| s.to_string()).collect();
             let id = self.throwaway(dir, project, source, mounts, cmd).await?;
             throwaways.push(id.clone());
-            match self.client.start_container(&id, None).await {
+            let started = std::time::Instant::now();
+            let start = self.client.start_container(&id, None).await;
+            self.trace
+                .call(&format!("Docker API: POST /containers/{id}/start"), started);
+            match start {
                 Ok(()) => running.push((id, from, to)),
                 // No `cp` in the image (distroless): the container never ran.
                 Err(_) if i == 0 => return Ok(false),
@@ -217,7 +233,13 @@ impl DockerEngine {
         }
         let patient = self.client.clone().with_timeout(COPY_TIMEOUT);
         for (id, from, to) in running {
-            let code = match patient.wait_container(&id, None).next().await {
+            let started = std::time::Instant::now();
+            let waited = patient.wait_container(&id, None).next().await;
+            self.trace.call(
+                &format!("Docker API: POST /containers/{id}/wait (the copy {from} → {to})"),
+                started,
+            );
+            let code = match waited {
                 Some(Ok(r)) => r.status_code,
                 Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
                 Some(Err(e)) => return Err(self.api_error(&format!("copy volume {from}"), e)),
@@ -284,11 +306,14 @@ impl DockerEngine {
             }),
             ..Default::default()
         };
+        let started = std::time::Instant::now();
         let created = self
             .client
             .create_container(None, body)
             .await
             .map_err(|e| self.api_error("create a container to copy volumes through", e))?;
+        self.trace
+            .call("Docker API: POST /containers/create", started);
         Ok(created.id)
     }
 
@@ -296,7 +321,13 @@ impl DockerEngine {
     async fn unpause(&self, guard: &mut Guard<'_>) -> Result<()> {
         let (mut first_error, mut left) = (None, vec![]);
         for id in std::mem::take(&mut guard.paused) {
-            match self.client.unpause_container(&id).await {
+            let started = std::time::Instant::now();
+            let unpaused = self.client.unpause_container(&id).await;
+            self.trace.call(
+                &format!("Docker API: POST /containers/{id}/unpause"),
+                started,
+            );
+            match unpaused {
                 Ok(()) => {}
                 // Gone (its session destroyed) or not paused: nothing left to unpause, and
                 // nothing to advise.
