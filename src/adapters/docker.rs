@@ -34,12 +34,40 @@ const REQUEST_TIMEOUT_SECS: u64 = 30;
 /// Stopping lasts as long as the longest `stop_grace_period` (the engine then kills).
 const STOP_REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// Which engine answers, from `/_ping`'s headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    Docker,
+    /// Podman's Docker-compatible API, with Podman's own version.
+    Podman {
+        version: String,
+    },
+}
+
+impl EngineKind {
+    pub fn label(&self) -> String {
+        match self {
+            EngineKind::Docker => "Docker".into(),
+            EngineKind::Podman { version } => format!("Podman {version}"),
+        }
+    }
+}
+
+/// What `/info` says of the engine's isolation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineSecurity {
+    pub rootless: bool,
+    pub cgroup_v1: bool,
+}
+
 /// A connected engine.
 #[derive(Clone)]
 pub struct Engine {
     client: Docker,
     pub endpoint: Endpoint,
     pub api_version: String,
+    /// Docker or Podman (from `/_ping`'s headers; Docker where no socket was pinged).
+    pub kind: EngineKind,
     /// Where its published ports are, seen from this machine.
     pub host: EngineHost,
     /// The address dialled (`unix:///…`, `tcp://…`; an ssh endpoint's forwarded socket).
@@ -54,7 +82,14 @@ pub struct Engine {
 
 fn unreachable(endpoint: &Endpoint, cause: &str) -> Error {
     let lower = cause.to_lowercase();
-    let hint = if lower.contains("permission denied") {
+    let nothing_listens =
+        lower.contains("no such file") || lower.contains("not found") || lower.contains("refused");
+    let hint = if nothing_listens
+        && endpoint.source == "default"
+        && super::endpoint::podman_installed()
+    {
+        "Podman is installed but its API service is not running: `systemctl --user enable --now podman.socket` (rootless; `sudo systemctl enable --now podman.socket` for rootful), or `podman system service --time=0 &`"
+    } else if lower.contains("permission denied") {
         "your user may not access the socket: add it to the `docker` group, or run with sudo"
     } else if lower.contains("no such file")
         || lower.contains("socket not found")
@@ -166,11 +201,13 @@ impl Engine {
         let socket = host
             .strip_prefix("unix://")
             .or_else(|| host.starts_with('/').then_some(host.as_str()));
+        let mut kind = EngineKind::Docker;
         let negotiated = match socket {
-            Some(path) => tokio::time::timeout(connect_timeout, df::ping_api_version(path))
+            Some(path) => tokio::time::timeout(connect_timeout, df::ping(path))
                 .await
                 .map(|r| match r {
-                    Ok(server) => {
+                    Ok((server, answered)) => {
+                        kind = answered;
                         let ours = bollard::API_DEFAULT_VERSION;
                         let version = match server {
                             Some((major, minor))
@@ -227,6 +264,7 @@ impl Engine {
             client,
             endpoint,
             api_version,
+            kind,
             host,
             _tunnel: tunnel,
             trace: trace.clone(),
@@ -691,6 +729,25 @@ impl Engine {
                 }
             })
             .collect())
+    }
+
+    /// Whether the engine runs rootless (`/info`'s security options name `rootless`), and
+    /// its cgroup version (for `doctor`, and refusals of what rootless cgroup v1 cannot do).
+    pub async fn security(&self) -> Result<EngineSecurity> {
+        let info = self
+            .client
+            .info()
+            .await
+            .map_err(|e| self.api_error("describe itself", e))?;
+        let rootless = info
+            .security_options
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o.split(',').any(|kv| kv == "name=rootless"));
+        Ok(EngineSecurity {
+            rootless,
+            cgroup_v1: info.cgroup_version.map(|v| v.to_string()).as_deref() == Some("1"),
+        })
     }
 
     /// The engine's own version (for `doctor`).
