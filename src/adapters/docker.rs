@@ -60,6 +60,20 @@ pub struct EngineSecurity {
     pub cgroup_v1: bool,
 }
 
+/// Rootless and cgroup v1 from an `/info` answer (Docker's or Podman's).
+fn security_of(info: &serde_json::Value) -> EngineSecurity {
+    let named_rootless = info["SecurityOptions"].as_array().is_some_and(|options| {
+        options
+            .iter()
+            .filter_map(|o| o.as_str())
+            .any(|o| o.split(',').any(|kv| kv == "name=rootless"))
+    });
+    EngineSecurity {
+        rootless: info["Rootless"].as_bool() == Some(true) || named_rootless,
+        cgroup_v1: info["CgroupVersion"].as_str() == Some("1"),
+    }
+}
+
 /// A connected engine.
 #[derive(Clone)]
 pub struct Engine {
@@ -731,23 +745,35 @@ impl Engine {
             .collect())
     }
 
-    /// Whether the engine runs rootless (`/info`'s security options name `rootless`), and
-    /// its cgroup version (for `doctor`, and refusals of what rootless cgroup v1 cannot do).
+    /// Whether the engine runs rootless, and its cgroup version (for `doctor`, and refusals of
+    /// what rootless cgroup v1 cannot do). Read off the socket: Podman says `"Rootless": true`
+    /// in `/info`, a field bollard's model drops; Docker names `rootless` in its security
+    /// options.
     pub async fn security(&self) -> Result<EngineSecurity> {
-        let info = self
-            .client
-            .info()
-            .await
-            .map_err(|e| self.api_error("describe itself", e))?;
-        let rootless = info
-            .security_options
-            .unwrap_or_default()
-            .iter()
-            .any(|o| o.split(',').any(|kv| kv == "name=rootless"));
-        Ok(EngineSecurity {
-            rootless,
-            cgroup_v1: info.cgroup_version.map(|v| v.to_string()).as_deref() == Some("1"),
-        })
+        let started = std::time::Instant::now();
+        let info: serde_json::Value = match self.socket() {
+            Some(socket) => {
+                let path = format!("/v{}/info", self.api_version);
+                let body = tokio::time::timeout(
+                    Duration::from_secs(REQUEST_TIMEOUT_SECS),
+                    df::get(socket, &path),
+                )
+                .await
+                .map_err(|_| Error::failure("the engine did not describe itself in time"))?
+                .map_err(|e| Error::failure(format!("could not read the engine's /info: {e}")))?;
+                serde_json::from_slice(&body)
+                    .map_err(|e| Error::failure(format!("the engine's /info did not parse: {e}")))?
+            }
+            None => serde_json::to_value(
+                self.client
+                    .info()
+                    .await
+                    .map_err(|e| self.api_error("describe itself", e))?,
+            )
+            .unwrap_or_default(),
+        };
+        self.trace.call("Docker API: GET /info", started);
+        Ok(security_of(&info))
     }
 
     /// The engine's own version (for `doctor`).
@@ -795,5 +821,35 @@ mod tests {
             },
         );
         assert_eq!(gone.kind(), Kind::Unreachable);
+    }
+
+    /// Recorded `/info` answers (trimmed): rootless Podman 4.3 on cgroup v1, rootful Podman,
+    /// rootless Docker on cgroup v2.
+    #[test]
+    fn rootless_and_cgroup_v1_are_read_from_either_engine() {
+        let podman_rootless = serde_json::json!({"SecurityOptions": ["name=seccomp,profile=default"], "CgroupVersion": "1", "Rootless": true});
+        let podman_rootful = serde_json::json!({"SecurityOptions": ["name=seccomp,profile=default"], "CgroupVersion": "1", "Rootless": false});
+        let docker_rootless = serde_json::json!({"SecurityOptions": ["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"], "CgroupVersion": "2"});
+        assert_eq!(
+            security_of(&podman_rootless),
+            EngineSecurity {
+                rootless: true,
+                cgroup_v1: true
+            }
+        );
+        assert_eq!(
+            security_of(&podman_rootful),
+            EngineSecurity {
+                rootless: false,
+                cgroup_v1: true
+            }
+        );
+        assert_eq!(
+            security_of(&docker_rootless),
+            EngineSecurity {
+                rootless: true,
+                cgroup_v1: false
+            }
+        );
     }
 }
