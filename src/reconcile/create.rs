@@ -177,6 +177,7 @@ pub async fn prepare_worktree(
     let desired = context::desired_seeded(&session, &observed, flavor, &req.wants, data_from)?;
     first.extend(data);
     let plan = plan::diff_after(&desired, &observed, Intent::Up, first);
+    super::limits::check_engine(ctx, &plan, &session.config.resources).await?;
     Ok(Prepared {
         session,
         observed,
