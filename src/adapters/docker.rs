@@ -60,6 +60,20 @@ pub struct EngineSecurity {
     pub cgroup_v1: bool,
 }
 
+/// The path prefix of Podman's own API (any 4.x answers it).
+const PODMAN_API: &str = "v4.0.0";
+
+/// Podman's health words.
+fn podman_health_of(status: &str) -> Option<crate::observed::Health> {
+    use crate::observed::Health;
+    match status {
+        "healthy" => Some(Health::Healthy),
+        "unhealthy" => Some(Health::Unhealthy),
+        "starting" => Some(Health::Starting),
+        _ => None,
+    }
+}
+
 /// Rootless and cgroup v1 from an `/info` answer (Docker's or Podman's).
 fn security_of(info: &serde_json::Value) -> EngineSecurity {
     let named_rootless = info["SecurityOptions"].as_array().is_some_and(|options| {
@@ -92,6 +106,10 @@ pub struct Engine {
     trace: Trace,
     /// Paces removals across the tasks sharing this connection ([`REMOVALS_AT_ONCE`]).
     removals: Arc<tokio::sync::Semaphore>,
+    /// When dev-prism last ran each Podman container's healthcheck (readiness waits).
+    /// (when last run or first seen, interval)
+    #[allow(clippy::type_complexity)]
+    checked: Arc<std::sync::Mutex<HashMap<String, (std::time::Instant, Duration)>>>,
 }
 
 fn unreachable(endpoint: &Endpoint, cause: &str) -> Error {
@@ -274,6 +292,7 @@ impl Engine {
         let host = endpoint.ports_host();
         Ok(Engine {
             removals: Arc::new(tokio::sync::Semaphore::new(REMOVALS_AT_ONCE)),
+            checked: Default::default(),
             dial,
             client,
             endpoint,
@@ -351,6 +370,150 @@ impl Engine {
         };
         for c in &mut list {
             c.engine_host = self.host.clone();
+        }
+        if let (EngineKind::Podman { .. }, Some(socket)) = (&self.kind, self.socket()) {
+            self.podman_health(socket, &map, &mut list).await?;
+        }
+        Ok(list)
+    }
+
+    /// Podman's compatible list says no health in `Status` ("Up 4 seconds"); its own list
+    /// does (`"Status": "healthy"`): one more call, on Podman only.
+    async fn podman_health(
+        &self,
+        socket: &str,
+        map: &HashMap<String, Vec<String>>,
+        list: &mut [Container],
+    ) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Own {
+            #[serde(rename = "Id")]
+            id: String,
+            #[serde(rename = "Status", default)]
+            status: String,
+        }
+        let started = std::time::Instant::now();
+        let query = serde_json::to_string(map).unwrap_or_default();
+        let path = format!(
+            "/{PODMAN_API}/libpod/containers/json?all=true&filters={}",
+            df::percent_encode(&query)
+        );
+        let answer = tokio::time::timeout(
+            Duration::from_secs(REQUEST_TIMEOUT_SECS),
+            df::get(socket, &path),
+        )
+        .await;
+        self.trace.call(
+            &format!("Podman API: GET /libpod/containers/json {map:?}"),
+            started,
+        );
+        let body = match answer {
+            Ok(Ok(body)) => body,
+            Ok(Err(e)) => {
+                return Err(unreachable(
+                    &self.endpoint,
+                    &format!("could not list containers: {e}"),
+                ))
+            }
+            Err(_) => {
+                return Err(api_error(
+                    &self.endpoint,
+                    "list containers",
+                    bollard::errors::Error::RequestTimeoutError,
+                ))
+            }
+        };
+        let own: Vec<Own> = serde_json::from_slice(&body)
+            .map_err(|e| Error::failure(format!("Podman's container list did not parse: {e}")))?;
+        for c in list.iter_mut() {
+            if let Some(health) = own
+                .iter()
+                .find(|o| o.id == c.id)
+                .and_then(|o| podman_health_of(&o.status))
+            {
+                c.health = health;
+            }
+        }
+        Ok(())
+    }
+
+    /// A container's healthcheck interval (`Config.Healthcheck.Interval`; 30 s, the engine's
+    /// default, when unset or unreadable).
+    async fn health_interval(&self, socket: &str, id: &str) -> Duration {
+        let default = Duration::from_secs(30);
+        let path = format!("/v{}/containers/{id}/json", self.api_version);
+        let Ok(Ok(body)) = tokio::time::timeout(
+            Duration::from_secs(REQUEST_TIMEOUT_SECS),
+            df::get(socket, &path),
+        )
+        .await
+        else {
+            return default;
+        };
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["Config"]["Healthcheck"]["Interval"].as_u64())
+            .filter(|ns| *ns > 0)
+            .map_or(default, Duration::from_nanos)
+    }
+
+    /// [`Self::session_containers`], for a wait on readiness. On Podman the healthchecks of
+    /// running containers still `starting` are run first (each once per its interval): Podman
+    /// runs them from systemd timers, and on a machine without systemd they never ran, so a
+    /// healthchecked service never turned healthy nor unhealthy.
+    pub async fn session_containers_for_readiness(&self, dir: &str) -> Result<Vec<Container>> {
+        let mut list = self.session_containers(dir).await?;
+        let (EngineKind::Podman { .. }, Some(socket)) = (&self.kind, self.socket()) else {
+            return Ok(list);
+        };
+        for c in list.iter_mut().filter(|c| {
+            c.state == crate::observed::State::Running
+                && c.health == crate::observed::Health::Starting
+        }) {
+            let now = std::time::Instant::now();
+            let seen = self
+                .checked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&c.id)
+                .copied();
+            let (last, interval) = match seen {
+                Some(seen) => seen,
+                None => {
+                    // First seen: its interval, as the engine would keep it (the first check
+                    // is due one interval later).
+                    let interval = self.health_interval(socket, &c.id).await;
+                    (now, interval)
+                }
+            };
+            let due = seen.is_some() && now.duration_since(last) >= interval;
+            self.checked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(c.id.clone(), (if due { now } else { last }, interval));
+            if !due {
+                continue;
+            }
+            let path = format!("/{PODMAN_API}/libpod/containers/{}/healthcheck", c.id);
+            let answer = tokio::time::timeout(
+                Duration::from_secs(REQUEST_TIMEOUT_SECS),
+                df::get(socket, &path),
+            )
+            .await;
+            self.trace.call(
+                &format!("Podman API: GET {path} (run the healthcheck)"),
+                now,
+            );
+            // A check that could not run says nothing: the next observation tells.
+            if let Ok(Ok(body)) = answer {
+                let status = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["Status"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                if let Some(health) = podman_health_of(&status) {
+                    c.health = health;
+                }
+            }
         }
         Ok(list)
     }
