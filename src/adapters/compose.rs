@@ -362,6 +362,20 @@ fn pull_failures(output: &str) -> Vec<PullFailure> {
             }
         }
     }
+    // Podman's API answers a failed pull with no ` web Error` line: only its own error,
+    // `initializing source docker://IMAGE: reason`, named to the one service pulling.
+    if let ([service], true) = (pulling.as_slice(), out.is_empty()) {
+        if let Some((image, reason)) = lines.iter().find_map(|l| {
+            l.strip_prefix("initializing source docker://")?
+                .split_once(": ")
+        }) {
+            out.push(PullFailure {
+                service: service.to_string(),
+                image: Some(image.into()),
+                reason: reason.into(),
+            });
+        }
+    }
     for (i, l) in lines.iter().enumerate() {
         // v1: `Pulling web (image:tag)...` then the reason on a following line.
         let Some(rest) = l.strip_prefix("Pulling ") else {
@@ -410,5 +424,15 @@ mod tests {
             }]
         );
         assert!(pull_failures("Error response from daemon: port is already allocated").is_empty());
+        // Podman 4.3 behind Compose v2 (recorded).
+        let podman = " web Pulling \ninitializing source docker://dev-prism-test-no-such-image:0: pinging container registry registry-1.docker.io: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host\n";
+        assert_eq!(
+            pull_failures(podman),
+            vec![PullFailure {
+                service: "web".into(),
+                image: Some("dev-prism-test-no-such-image:0".into()),
+                reason: "pinging container registry registry-1.docker.io: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host".into()
+            }]
+        );
     }
 }
