@@ -55,6 +55,8 @@ impl ComposeCli {
         trace: &Trace,
     ) -> Result<ComposeCli> {
         let tunnelled = dial.is_some();
+        let socket = dial.clone().unwrap_or_else(|| endpoint.host.clone());
+        let mut podman_v1 = false;
         let env = match dial {
             Some(host) => vec![("DOCKER_HOST".to_string(), host)],
             None => endpoint.cli_env(),
@@ -123,8 +125,22 @@ impl ComposeCli {
                 tls_v1 = true;
                 continue;
             }
+            // Compose v1 behind Podman's API: networks with a subnet are recreated on the next
+            // `up` (Podman reports an IPAM option v1 did not set), so a `start` fails.
+            if cli.flavor == Flavor::V1 && super::endpoint::answers_as_podman(&socket) {
+                last = format!(
+                    "Compose v1 ({version}) is not supported with Podman ({}): it cannot start a session's network again (\"IPAM option driver has changed\")",
+                    endpoint.host
+                );
+                podman_v1 = true;
+                continue;
+            }
             cli.version = version;
             return Ok(cli);
+        }
+        if podman_v1 {
+            return Err(Error::usage(last)
+                .with_hint("use Compose v2 (`docker compose`; DEV_PRISM_COMPOSE=v2)"));
         }
         if tls_v1 {
             return Err(Error::usage(last).with_hint(

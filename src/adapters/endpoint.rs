@@ -326,6 +326,42 @@ fn first_that_opens(candidates: &[(PathBuf, &str)]) -> Endpoint {
     }
 }
 
+/// Whether the engine at the unix socket `host` is Podman (`/_ping` answers with a
+/// `Libpod-Api-Version` header). Synchronous and bounded (2 s): for choosing a Compose CLI.
+pub fn answers_as_podman(host: &str) -> bool {
+    use std::io::{Read, Write};
+    let Some(path) = host
+        .strip_prefix("unix://")
+        .or_else(|| host.starts_with('/').then_some(host))
+    else {
+        return false;
+    };
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(path) else {
+        return false;
+    };
+    let limit = Some(std::time::Duration::from_secs(2));
+    if s.set_read_timeout(limit).is_err()
+        || s.set_write_timeout(limit).is_err()
+        || s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            .is_err()
+    {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.len() < 16 * 1024 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer).lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("libpod-api-version") && !v.trim().is_empty()
+        })
+    })
+}
+
 /// Whether `podman` is on `PATH` (a Podman whose API service is not running gets a hint that
 /// starts it). Looks at the directories only: no process.
 pub fn podman_installed() -> bool {
@@ -372,6 +408,38 @@ fn of_context(contexts: &Path, name: &str) -> Option<Endpoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn podman_is_told_by_its_ping() {
+        use std::io::{Read, Write};
+        let dir = tempfile::tempdir().unwrap();
+        for (answer, podman) in [
+            (
+                "HTTP/1.0 200 OK\r\nApi-Version: 1.41\r\nLibpod-Api-Version: 4.3.1\r\n\r\nOK",
+                true,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nApi-Version: 1.41\r\nOstype: linux\r\n\r\nOK",
+                false,
+            ),
+        ] {
+            let path = dir.path().join(format!("{podman}.sock"));
+            let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+            let server = std::thread::spawn(move || {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 256];
+                let _ = s.read(&mut buf);
+                s.write_all(answer.as_bytes()).unwrap();
+            });
+            assert_eq!(
+                answers_as_podman(&format!("unix://{}", path.display())),
+                podman
+            );
+            server.join().unwrap();
+        }
+        assert!(!answers_as_podman("unix:///nonexistent/podman.sock"));
+        assert!(!answers_as_podman("tcp://127.0.0.1:2375"));
+    }
 
     #[test]
     fn the_first_socket_that_opens_wins() {

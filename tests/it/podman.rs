@@ -88,3 +88,28 @@ fn rootless_cgroup_v1_refuses_pausing_a_source_and_limits_before_anything_is_mad
     );
     nothing_made(&repo);
 }
+
+/// Compose v1 behind Podman cannot start a session's network again: refused before anything
+/// is made, and without DEV_PRISM_COMPOSE dev-prism takes v2. (On Docker: nothing to check.)
+#[test]
+fn compose_v1_is_refused_on_podman_before_anything_is_made() {
+    if !docker_ready(Flavor::V1) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V1, ECHO);
+    let doctor = stdout(&dp_env(&repo.path, &["doctor"], &[]));
+    if !doctor.contains("reachable; Podman ") {
+        return;
+    }
+    let out = repo.dp(&repo.path, &["create", "-q", "--in-place"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not supported with Podman")
+            && stderr(&out).contains("DEV_PRISM_COMPOSE=v2"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(containers_under(&repo.root).is_empty());
+    assert!(!repo.path.join(".env.session").exists());
+    assert!(doctor.contains("using Compose 2."), "{doctor}");
+}
