@@ -177,6 +177,14 @@ pub enum Problem {
     Usage(String),
     /// An operation failed, said in a sentence.
     Failure(String),
+    /// The engine cannot do what the session asks (rootless on cgroup v1: no pause, no
+    /// limits): refused before anything is made.
+    EngineCannot {
+        /// "rootless Podman 4.3.1 on cgroup v1".
+        engine: String,
+        /// "pause the running source of --data-from (…)".
+        what: String,
+    },
 }
 
 impl Problem {
@@ -197,7 +205,8 @@ impl Problem {
             Problem::Config { .. }
             | Problem::Usage(_)
             | Problem::TooManyRunning { .. }
-            | Problem::NoSpace { .. } => Kind::Usage,
+            | Problem::NoSpace { .. }
+            | Problem::EngineCannot { .. } => Kind::Usage,
             Problem::NotInstalled { engine: true, .. }
             | Problem::Unreachable { .. }
             | Problem::NoCompose { .. } => Kind::Unreachable,
@@ -303,6 +312,7 @@ impl fmt::Display for Problem {
                 crate::util::human_bytes(*free)
             ),
             Problem::Usage(message) | Problem::Failure(message) => f.write_str(message),
+            Problem::EngineCannot { engine, what } => write!(f, "{engine} cannot {what}"),
         }
     }
 }

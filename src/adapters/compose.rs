@@ -55,6 +55,8 @@ impl ComposeCli {
         trace: &Trace,
     ) -> Result<ComposeCli> {
         let tunnelled = dial.is_some();
+        let socket = dial.clone().unwrap_or_else(|| endpoint.host.clone());
+        let mut podman_v1 = false;
         let env = match dial {
             Some(host) => vec![("DOCKER_HOST".to_string(), host)],
             None => endpoint.cli_env(),
@@ -123,8 +125,22 @@ impl ComposeCli {
                 tls_v1 = true;
                 continue;
             }
+            // Compose v1 behind Podman's API: networks with a subnet are recreated on the next
+            // `up` (Podman reports an IPAM option v1 did not set), so a `start` fails.
+            if cli.flavor == Flavor::V1 && super::endpoint::answers_as_podman(&socket) {
+                last = format!(
+                    "Compose v1 ({version}) is not supported with Podman ({}): it cannot start a session's network again (\"IPAM option driver has changed\")",
+                    endpoint.host
+                );
+                podman_v1 = true;
+                continue;
+            }
             cli.version = version;
             return Ok(cli);
+        }
+        if podman_v1 {
+            return Err(Error::usage(last)
+                .with_hint("use Compose v2 (`docker compose`; DEV_PRISM_COMPOSE=v2)"));
         }
         if tls_v1 {
             return Err(Error::usage(last).with_hint(
@@ -362,6 +378,20 @@ fn pull_failures(output: &str) -> Vec<PullFailure> {
             }
         }
     }
+    // Podman's API answers a failed pull with no ` web Error` line: only its own error,
+    // `initializing source docker://IMAGE: reason`, named to the one service pulling.
+    if let ([service], true) = (pulling.as_slice(), out.is_empty()) {
+        if let Some((image, reason)) = lines.iter().find_map(|l| {
+            l.strip_prefix("initializing source docker://")?
+                .split_once(": ")
+        }) {
+            out.push(PullFailure {
+                service: service.to_string(),
+                image: Some(image.into()),
+                reason: reason.into(),
+            });
+        }
+    }
     for (i, l) in lines.iter().enumerate() {
         // v1: `Pulling web (image:tag)...` then the reason on a following line.
         let Some(rest) = l.strip_prefix("Pulling ") else {
@@ -410,5 +440,15 @@ mod tests {
             }]
         );
         assert!(pull_failures("Error response from daemon: port is already allocated").is_empty());
+        // Podman 4.3 behind Compose v2 (recorded).
+        let podman = " web Pulling \ninitializing source docker://dev-prism-test-no-such-image:0: pinging container registry registry-1.docker.io: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host\n";
+        assert_eq!(
+            pull_failures(podman),
+            vec![PullFailure {
+                service: "web".into(),
+                image: Some("dev-prism-test-no-such-image:0".into()),
+                reason: "pinging container registry registry-1.docker.io: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host".into()
+            }]
+        );
     }
 }

@@ -35,12 +35,68 @@ const REQUEST_TIMEOUT_SECS: u64 = 30;
 /// Stopping lasts as long as the longest `stop_grace_period` (the engine then kills).
 const STOP_REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// Which engine answers, from `/_ping`'s headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    Docker,
+    /// Podman's Docker-compatible API, with Podman's own version.
+    Podman {
+        version: String,
+    },
+}
+
+impl EngineKind {
+    pub fn label(&self) -> String {
+        match self {
+            EngineKind::Docker => "Docker".into(),
+            EngineKind::Podman { version } => format!("Podman {version}"),
+        }
+    }
+}
+
+/// What `/info` says of the engine's isolation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineSecurity {
+    pub rootless: bool,
+    pub cgroup_v1: bool,
+}
+
+/// The path prefix of Podman's own API (any 4.x answers it).
+const PODMAN_API: &str = "v4.0.0";
+
+/// Podman's health words.
+fn podman_health_of(status: &str) -> Option<crate::observed::Health> {
+    use crate::observed::Health;
+    match status {
+        "healthy" => Some(Health::Healthy),
+        "unhealthy" => Some(Health::Unhealthy),
+        "starting" => Some(Health::Starting),
+        _ => None,
+    }
+}
+
+/// Rootless and cgroup v1 from an `/info` answer (Docker's or Podman's).
+fn security_of(info: &serde_json::Value) -> EngineSecurity {
+    let named_rootless = info["SecurityOptions"].as_array().is_some_and(|options| {
+        options
+            .iter()
+            .filter_map(|o| o.as_str())
+            .any(|o| o.split(',').any(|kv| kv == "name=rootless"))
+    });
+    EngineSecurity {
+        rootless: info["Rootless"].as_bool() == Some(true) || named_rootless,
+        cgroup_v1: info["CgroupVersion"].as_str() == Some("1"),
+    }
+}
+
 /// A connected engine.
 #[derive(Clone)]
 pub struct DockerEngine {
     client: Docker,
     pub endpoint: Endpoint,
     pub api_version: String,
+    /// Docker or Podman (from `/_ping`'s headers; Docker where no socket was pinged).
+    pub kind: EngineKind,
     /// Where its published ports are, seen from this machine.
     pub host: EngineHost,
     /// The address dialled (`unix:///…`, `tcp://…`; an ssh endpoint's forwarded socket).
@@ -51,11 +107,22 @@ pub struct DockerEngine {
     trace: Trace,
     /// Paces removals across the tasks sharing this connection ([`REMOVALS_AT_ONCE`]).
     removals: Arc<tokio::sync::Semaphore>,
+    /// When dev-prism last ran each Podman container's healthcheck (readiness waits).
+    /// (when last run or first seen, interval)
+    #[allow(clippy::type_complexity)]
+    checked: Arc<std::sync::Mutex<HashMap<String, (std::time::Instant, Duration)>>>,
 }
 
 fn unreachable(endpoint: &Endpoint, cause: &str) -> Error {
     let lower = cause.to_lowercase();
-    let hint = if lower.contains("permission denied") {
+    let nothing_listens =
+        lower.contains("no such file") || lower.contains("not found") || lower.contains("refused");
+    let hint = if nothing_listens
+        && endpoint.source == "default"
+        && super::endpoint::podman_installed()
+    {
+        "Podman is installed but its API service is not running: `systemctl --user enable --now podman.socket` (rootless; `sudo systemctl enable --now podman.socket` for rootful), or `podman system service --time=0 &`"
+    } else if lower.contains("permission denied") {
         "your user may not access the socket: add it to the `docker` group, or run with sudo"
     } else if lower.contains("no such file")
         || lower.contains("socket not found")
@@ -167,11 +234,13 @@ impl DockerEngine {
         let socket = host
             .strip_prefix("unix://")
             .or_else(|| host.starts_with('/').then_some(host.as_str()));
+        let mut kind = EngineKind::Docker;
         let negotiated = match socket {
-            Some(path) => tokio::time::timeout(connect_timeout, df::ping_api_version(path))
+            Some(path) => tokio::time::timeout(connect_timeout, df::ping(path))
                 .await
                 .map(|r| match r {
-                    Ok(server) => {
+                    Ok((server, answered)) => {
+                        kind = answered;
                         let ours = bollard::API_DEFAULT_VERSION;
                         let version = match server {
                             Some((major, minor))
@@ -224,10 +293,12 @@ impl DockerEngine {
         let host = endpoint.ports_host();
         Ok(DockerEngine {
             removals: Arc::new(tokio::sync::Semaphore::new(REMOVALS_AT_ONCE)),
+            checked: Default::default(),
             dial,
             client,
             endpoint,
             api_version,
+            kind,
             host,
             _tunnel: tunnel,
             trace: trace.clone(),
@@ -300,6 +371,150 @@ impl DockerEngine {
         };
         for c in &mut list {
             c.engine_host = self.host.clone();
+        }
+        if let (EngineKind::Podman { .. }, Some(socket)) = (&self.kind, self.socket()) {
+            self.podman_health(socket, &map, &mut list).await?;
+        }
+        Ok(list)
+    }
+
+    /// Podman's compatible list says no health in `Status` ("Up 4 seconds"); its own list
+    /// does (`"Status": "healthy"`): one more call, on Podman only.
+    async fn podman_health(
+        &self,
+        socket: &str,
+        map: &HashMap<String, Vec<String>>,
+        list: &mut [Container],
+    ) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Own {
+            #[serde(rename = "Id")]
+            id: String,
+            #[serde(rename = "Status", default)]
+            status: String,
+        }
+        let started = std::time::Instant::now();
+        let query = serde_json::to_string(map).unwrap_or_default();
+        let path = format!(
+            "/{PODMAN_API}/libpod/containers/json?all=true&filters={}",
+            df::percent_encode(&query)
+        );
+        let answer = tokio::time::timeout(
+            Duration::from_secs(REQUEST_TIMEOUT_SECS),
+            df::get(socket, &path),
+        )
+        .await;
+        self.trace.call(
+            &format!("Podman API: GET /libpod/containers/json {map:?}"),
+            started,
+        );
+        let body = match answer {
+            Ok(Ok(body)) => body,
+            Ok(Err(e)) => {
+                return Err(unreachable(
+                    &self.endpoint,
+                    &format!("could not list containers: {e}"),
+                ))
+            }
+            Err(_) => {
+                return Err(api_error(
+                    &self.endpoint,
+                    "list containers",
+                    bollard::errors::Error::RequestTimeoutError,
+                ))
+            }
+        };
+        let own: Vec<Own> = serde_json::from_slice(&body)
+            .map_err(|e| Error::failure(format!("Podman's container list did not parse: {e}")))?;
+        for c in list.iter_mut() {
+            if let Some(health) = own
+                .iter()
+                .find(|o| o.id == c.id)
+                .and_then(|o| podman_health_of(&o.status))
+            {
+                c.health = health;
+            }
+        }
+        Ok(())
+    }
+
+    /// A container's healthcheck interval (`Config.Healthcheck.Interval`; 30 s, the engine's
+    /// default, when unset or unreadable).
+    async fn health_interval(&self, socket: &str, id: &str) -> Duration {
+        let default = Duration::from_secs(30);
+        let path = format!("/v{}/containers/{id}/json", self.api_version);
+        let Ok(Ok(body)) = tokio::time::timeout(
+            Duration::from_secs(REQUEST_TIMEOUT_SECS),
+            df::get(socket, &path),
+        )
+        .await
+        else {
+            return default;
+        };
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["Config"]["Healthcheck"]["Interval"].as_u64())
+            .filter(|ns| *ns > 0)
+            .map_or(default, Duration::from_nanos)
+    }
+
+    /// [`Self::session_containers`], for a wait on readiness. On Podman the healthchecks of
+    /// running containers still `starting` are run first (each once per its interval): Podman
+    /// runs them from systemd timers, and on a machine without systemd they never ran, so a
+    /// healthchecked service never turned healthy nor unhealthy.
+    pub async fn session_containers_for_readiness(&self, dir: &str) -> Result<Vec<Container>> {
+        let mut list = self.session_containers(dir).await?;
+        let (EngineKind::Podman { .. }, Some(socket)) = (&self.kind, self.socket()) else {
+            return Ok(list);
+        };
+        for c in list.iter_mut().filter(|c| {
+            c.state == crate::observed::State::Running
+                && c.health == crate::observed::Health::Starting
+        }) {
+            let now = std::time::Instant::now();
+            let seen = self
+                .checked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&c.id)
+                .copied();
+            let (last, interval) = match seen {
+                Some(seen) => seen,
+                None => {
+                    // First seen: its interval, as the engine would keep it (the first check
+                    // is due one interval later).
+                    let interval = self.health_interval(socket, &c.id).await;
+                    (now, interval)
+                }
+            };
+            let due = seen.is_some() && now.duration_since(last) >= interval;
+            self.checked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(c.id.clone(), (if due { now } else { last }, interval));
+            if !due {
+                continue;
+            }
+            let path = format!("/{PODMAN_API}/libpod/containers/{}/healthcheck", c.id);
+            let answer = tokio::time::timeout(
+                Duration::from_secs(REQUEST_TIMEOUT_SECS),
+                df::get(socket, &path),
+            )
+            .await;
+            self.trace.call(
+                &format!("Podman API: GET {path} (run the healthcheck)"),
+                now,
+            );
+            // A check that could not run says nothing: the next observation tells.
+            if let Ok(Ok(body)) = answer {
+                let status = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["Status"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                if let Some(health) = podman_health_of(&status) {
+                    c.health = health;
+                }
+            }
         }
         Ok(list)
     }
@@ -710,6 +925,37 @@ impl DockerEngine {
             .collect())
     }
 
+    /// Whether the engine runs rootless, and its cgroup version (for `doctor`, and refusals of
+    /// what rootless cgroup v1 cannot do). Read off the socket: Podman says `"Rootless": true`
+    /// in `/info`, a field bollard's model drops; Docker names `rootless` in its security
+    /// options.
+    pub async fn security(&self) -> Result<EngineSecurity> {
+        let started = std::time::Instant::now();
+        let info: serde_json::Value = match self.socket() {
+            Some(socket) => {
+                let path = format!("/v{}/info", self.api_version);
+                let body = tokio::time::timeout(
+                    Duration::from_secs(REQUEST_TIMEOUT_SECS),
+                    df::get(socket, &path),
+                )
+                .await
+                .map_err(|_| Error::failure("the engine did not describe itself in time"))?
+                .map_err(|e| Error::failure(format!("could not read the engine's /info: {e}")))?;
+                serde_json::from_slice(&body)
+                    .map_err(|e| Error::failure(format!("the engine's /info did not parse: {e}")))?
+            }
+            None => serde_json::to_value(
+                self.client
+                    .info()
+                    .await
+                    .map_err(|e| self.api_error("describe itself", e))?,
+            )
+            .unwrap_or_default(),
+        };
+        self.trace.call("Docker API: GET /info", started);
+        Ok(security_of(&info))
+    }
+
     /// The engine's own version (for `doctor`).
     pub async fn server_version(&self) -> Result<String> {
         let v = self
@@ -755,5 +1001,35 @@ mod tests {
             },
         );
         assert_eq!(gone.kind(), Kind::Unreachable);
+    }
+
+    /// Recorded `/info` answers (trimmed): rootless Podman 4.3 on cgroup v1, rootful Podman,
+    /// rootless Docker on cgroup v2.
+    #[test]
+    fn rootless_and_cgroup_v1_are_read_from_either_engine() {
+        let podman_rootless = serde_json::json!({"SecurityOptions": ["name=seccomp,profile=default"], "CgroupVersion": "1", "Rootless": true});
+        let podman_rootful = serde_json::json!({"SecurityOptions": ["name=seccomp,profile=default"], "CgroupVersion": "1", "Rootless": false});
+        let docker_rootless = serde_json::json!({"SecurityOptions": ["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"], "CgroupVersion": "2"});
+        assert_eq!(
+            security_of(&podman_rootless),
+            EngineSecurity {
+                rootless: true,
+                cgroup_v1: true
+            }
+        );
+        assert_eq!(
+            security_of(&podman_rootful),
+            EngineSecurity {
+                rootless: false,
+                cgroup_v1: true
+            }
+        );
+        assert_eq!(
+            security_of(&docker_rootless),
+            EngineSecurity {
+                rootless: true,
+                cgroup_v1: false
+            }
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Which Docker engine to talk to: `DOCKER_HOST` (with `DOCKER_TLS_VERIFY` /
 //! `DOCKER_CERT_PATH` for TLS), else the docker CLI's current context (`DOCKER_CONTEXT` or
-//! `currentContext` in its config, with the context's TLS material), else the default socket.
+//! `currentContext` in its config, with the context's TLS material), else the Docker socket
+//! when it opens, else Podman's sockets (the user's, then the system's).
 //! bollard honours only `DOCKER_HOST`, so contexts are resolved here and the same endpoint is
 //! handed to the Compose CLI.
 //! (About 400 lines: DOCKER_HOST, contexts and TLS material are one resolution.)
@@ -294,12 +295,83 @@ pub fn resolve() -> Result<Endpoint> {
     }
 }
 
+/// No `DOCKER_HOST` and no context: the Docker socket when it opens, else the first Podman
+/// socket that opens (the user's rootless one, then the system's), else the Docker socket
+/// (whose error then says why).
 fn default() -> Endpoint {
+    let docker = DEFAULT_SOCKET.trim_start_matches("unix://");
+    let mut candidates = vec![(PathBuf::from(docker), "default")];
+    if let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        candidates.push((
+            PathBuf::from(runtime).join("podman/podman.sock"),
+            "Podman socket of this user",
+        ));
+    }
+    candidates.push((PathBuf::from(PODMAN_SYSTEM_SOCKET), "Podman system socket"));
+    first_that_opens(&candidates)
+}
+
+pub const PODMAN_SYSTEM_SOCKET: &str = "/run/podman/podman.sock";
+
+/// The first socket something listens on; the first candidate when none does.
+fn first_that_opens(candidates: &[(PathBuf, &str)]) -> Endpoint {
+    let chosen = candidates
+        .iter()
+        .find(|(path, _)| std::os::unix::net::UnixStream::connect(path).is_ok())
+        .unwrap_or(&candidates[0]);
     Endpoint {
-        host: DEFAULT_SOCKET.into(),
-        source: "default".into(),
+        host: format!("unix://{}", chosen.0.display()),
+        source: chosen.1.to_string(),
         tls: None,
     }
+}
+
+/// Whether the engine at the unix socket `host` is Podman (`/_ping` answers with a
+/// `Libpod-Api-Version` header). Synchronous and bounded (2 s): for choosing a Compose CLI.
+pub fn answers_as_podman(host: &str) -> bool {
+    use std::io::{Read, Write};
+    let Some(path) = host
+        .strip_prefix("unix://")
+        .or_else(|| host.starts_with('/').then_some(host))
+    else {
+        return false;
+    };
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(path) else {
+        return false;
+    };
+    let limit = Some(std::time::Duration::from_secs(2));
+    if s.set_read_timeout(limit).is_err()
+        || s.set_write_timeout(limit).is_err()
+        || s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            .is_err()
+    {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.len() < 16 * 1024 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer).lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("libpod-api-version") && !v.trim().is_empty()
+        })
+    })
+}
+
+/// Whether `podman` is on `PATH` (a Podman whose API service is not running gets a hint that
+/// starts it). Looks at the directories only: no process.
+pub fn podman_installed() -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(dir.join("podman"))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
 }
 
 /// Context metadata lives in `contexts/meta/<digest>/meta.json` and its TLS material in
@@ -336,6 +408,67 @@ fn of_context(contexts: &Path, name: &str) -> Option<Endpoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn podman_is_told_by_its_ping() {
+        use std::io::{Read, Write};
+        let dir = tempfile::tempdir().unwrap();
+        for (answer, podman) in [
+            (
+                "HTTP/1.0 200 OK\r\nApi-Version: 1.41\r\nLibpod-Api-Version: 4.3.1\r\n\r\nOK",
+                true,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nApi-Version: 1.41\r\nOstype: linux\r\n\r\nOK",
+                false,
+            ),
+        ] {
+            let path = dir.path().join(format!("{podman}.sock"));
+            let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+            let server = std::thread::spawn(move || {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 256];
+                let _ = s.read(&mut buf);
+                s.write_all(answer.as_bytes()).unwrap();
+            });
+            assert_eq!(
+                answers_as_podman(&format!("unix://{}", path.display())),
+                podman
+            );
+            server.join().unwrap();
+        }
+        assert!(!answers_as_podman("unix:///nonexistent/podman.sock"));
+        assert!(!answers_as_podman("tcp://127.0.0.1:2375"));
+    }
+
+    #[test]
+    fn the_first_socket_that_opens_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let docker = dir.path().join("docker.sock");
+        let user = dir.path().join("user-podman.sock");
+        let system = dir.path().join("system-podman.sock");
+        let candidates = [
+            (docker.clone(), "default"),
+            (user.clone(), "Podman socket of this user"),
+            (system.clone(), "Podman system socket"),
+        ];
+        // Nothing listens: the Docker socket, whose error says why.
+        assert_eq!(first_that_opens(&candidates).source, "default");
+        // A file at the Docker socket's path that is no socket does not open.
+        std::fs::write(&docker, "").unwrap();
+        let _system = std::os::unix::net::UnixListener::bind(&system).unwrap();
+        let e = first_that_opens(&candidates);
+        assert_eq!(e.source, "Podman system socket");
+        assert_eq!(e.host, format!("unix://{}", system.display()));
+        let _user = std::os::unix::net::UnixListener::bind(&user).unwrap();
+        assert_eq!(
+            first_that_opens(&candidates).source,
+            "Podman socket of this user"
+        );
+        std::fs::remove_file(&docker).unwrap();
+        let _docker = std::os::unix::net::UnixListener::bind(&docker).unwrap();
+        assert_eq!(first_that_opens(&candidates).source, "default");
+    }
 
     #[test]
     fn ssh_targets_keep_user_and_port() {

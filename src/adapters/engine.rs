@@ -12,7 +12,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::compose::ComposeCli;
-use super::docker::{DiskUsage, DockerEngine, FoundSource, NetworkSubnets};
+use super::docker::{
+    DiskUsage, DockerEngine, EngineKind, EngineSecurity, FoundSource, NetworkSubnets,
+};
 use super::endpoint::Endpoint;
 use super::ssh::Tunnel;
 use crate::compose::Flavor;
@@ -39,10 +41,19 @@ pub trait Engine: Send + Sync {
     fn host(&self) -> &EngineHost;
     /// The engine's own version (for `doctor`).
     fn server_version(&self) -> Fut<'_, String>;
+    /// Docker or Podman (from `/_ping`).
+    fn kind(&self) -> &EngineKind;
+    /// Rootless or not, and on which cgroup version (from `/info`).
+    fn security(&self) -> Fut<'_, EngineSecurity>;
 
     // Containers.
     /// A session's containers (running or not), by its directory.
     fn session_containers<'a>(&'a self, dir: &'a str) -> Fut<'a, Vec<Container>>;
+    /// The same, for a wait on readiness: an engine that does not run healthchecks by itself
+    /// (Podman without systemd) runs the due ones first.
+    fn session_containers_for_readiness<'a>(&'a self, dir: &'a str) -> Fut<'a, Vec<Container>> {
+        self.session_containers(dir)
+    }
     /// Every session container of one repository.
     fn repo_containers<'a>(&'a self, root: &'a str) -> Fut<'a, Vec<Container>>;
     /// Every session container on the engine.
@@ -171,8 +182,17 @@ impl Engine for DockerEngine {
     fn server_version(&self) -> Fut<'_, String> {
         Box::pin(DockerEngine::server_version(self))
     }
+    fn kind(&self) -> &EngineKind {
+        &self.kind
+    }
+    fn security(&self) -> Fut<'_, EngineSecurity> {
+        Box::pin(DockerEngine::security(self))
+    }
     fn session_containers<'a>(&'a self, dir: &'a str) -> Fut<'a, Vec<Container>> {
         Box::pin(DockerEngine::session_containers(self, dir))
+    }
+    fn session_containers_for_readiness<'a>(&'a self, dir: &'a str) -> Fut<'a, Vec<Container>> {
+        Box::pin(DockerEngine::session_containers_for_readiness(self, dir))
     }
     fn repo_containers<'a>(&'a self, root: &'a str) -> Fut<'a, Vec<Container>> {
         Box::pin(DockerEngine::repo_containers(self, root))

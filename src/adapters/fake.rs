@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::docker::{DiskUsage, FoundSource, NetworkSubnets};
+use super::docker::{DiskUsage, EngineKind, EngineSecurity, FoundSource, NetworkSubnets};
 use super::endpoint::Endpoint;
 use super::engine::{Compose, Engine, Events, Fut};
 use super::git::Git;
@@ -92,6 +92,15 @@ impl Engine for FakeEngine {
     }
     fn api_version(&self) -> &str {
         "fake"
+    }
+    fn kind(&self) -> &EngineKind {
+        &EngineKind::Docker
+    }
+    fn security(&self) -> Fut<'_, EngineSecurity> {
+        ready(Ok(EngineSecurity {
+            rootless: false,
+            cgroup_v1: false,
+        }))
     }
     fn host(&self) -> &EngineHost {
         &self.host

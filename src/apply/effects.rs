@@ -113,7 +113,7 @@ impl Effects for Real<'_> {
     async fn containers(&mut self, desired: &Desired) -> Result<Vec<Container>> {
         let engine = self.ctx.engine().await?;
         engine
-            .session_containers(&desired.dir.to_string_lossy())
+            .session_containers_for_readiness(&desired.dir.to_string_lossy())
             .await
     }
 

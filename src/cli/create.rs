@@ -50,7 +50,10 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     warn_shell_names(&p, ui);
     super::warn_proxy_elsewhere(ui, &p);
     // Refused here, before anything is made.
-    if !args.in_place {
+    if args.in_place {
+        // A worktree's create checked this while planning.
+        reconcile::limits::check_engine(ctx, &p.plan, &p.session.config.resources).await?;
+    } else {
         reconcile::limits::check_disk(ctx.trace(), &p)?;
         reconcile::limits::check_volume_disk(ctx, &p).await?;
     }

@@ -71,8 +71,24 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
                 .server_version()
                 .await
                 .unwrap_or_else(|_| "unknown".into());
+            let kind = match engine.kind() {
+                crate::adapters::docker::EngineKind::Docker => format!("Docker {version}"),
+                podman => podman.label(),
+            };
+            let mode = match engine.security().await {
+                Ok(s) if s.rootless => format!(
+                    "rootless{}",
+                    if s.cgroup_v1 {
+                        " on cgroup v1: no pause, no resource limits"
+                    } else {
+                        ""
+                    }
+                ),
+                Ok(_) => "rootful".to_string(),
+                Err(_) => "rootless or not: unknown".to_string(),
+            };
             Ok(format!(
-                "reachable; engine {version}, API {}",
+                "reachable; {kind} ({mode}), API {}",
                 engine.api_version()
             ))
         }

@@ -207,6 +207,14 @@ fn samples() -> Vec<(Problem, i32, &'static str)> {
             2,
             "usage",
         ),
+        (
+            Problem::EngineCannot {
+                engine: "rootless Podman 4.3.1 on cgroup v1".into(),
+                what: "enforce the memory and CPU limits of `resources`".into(),
+            },
+            2,
+            "usage",
+        ),
     ]
 }
 
@@ -235,6 +243,7 @@ fn variant(p: &Problem) -> usize {
         Problem::Failure(_) => 18,
         Problem::TooManyRunning { .. } => 19,
         Problem::NoSpace { .. } => 20,
+        Problem::EngineCannot { .. } => 21,
     }
 }
 
@@ -248,7 +257,7 @@ fn every_variant_has_its_documented_exit_code_and_kind_name() {
         assert_eq!(e.exit_code(), code, "{sentence}");
         assert_eq!(e.kind().name(), name, "{sentence}");
     }
-    assert_eq!(seen, (0..=20).collect(), "a variant has no sample");
+    assert_eq!(seen, (0..=21).collect(), "a variant has no sample");
 }
 
 #[test]

@@ -179,6 +179,7 @@ pub async fn prepare_worktree(
     let desired = context::desired_seeded(&session, &observed, flavor, &req.wants, data_from)?;
     first.extend(data);
     let plan = plan::diff_after(&desired, &observed, Intent::Up, first);
+    super::limits::check_engine(ctx, &plan, &session.config.resources).await?;
     let mut p = Prepared {
         session,
         observed,

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Prepared;
+use crate::adapters::docker::EngineSecurity;
 use crate::context::{self, Ctx, RepoLock};
 use crate::error::{Error, Problem, Result};
 use crate::observed::{Container, State};
@@ -194,6 +195,61 @@ pub async fn check_volume_disk(ctx: &mut Ctx, p: &Prepared) -> Result<()> {
     Ok(())
 }
 
+/// What a rootless engine on cgroup v1 cannot do, asked by a create: pausing the running
+/// source of a `--data-from` copy (the copy would read volumes still being written), and the
+/// `resources` limits (they would be ignored). `None` when the engine can, or nothing asks.
+pub fn engine_cannot(
+    security: EngineSecurity,
+    pauses_source: Option<&Path>,
+    resources: &crate::config::Resources,
+) -> Option<(String, &'static str)> {
+    if !(security.rootless && security.cgroup_v1) {
+        return None;
+    }
+    if let Some(source) = pauses_source {
+        return Some((
+            format!(
+                "pause the running session in {} to copy its volumes (--data-from / dataFrom)",
+                source.display()
+            ),
+            "stop the source session first (`dev-prism stop DIR`: a stopped session is copied without pausing), or run the engine rootful or on cgroup v2",
+        ));
+    }
+    if resources.memory.is_some() || resources.nano_cpus.is_some() {
+        return Some((
+            "enforce the memory and CPU limits of `resources`".to_string(),
+            "remove `resources` from the config for this engine, or run the engine rootful or on cgroup v2",
+        ));
+    }
+    None
+}
+
+/// Before a create makes anything: refuses what the engine cannot do ([`engine_cannot`]).
+/// Asks the engine (`/info`) only when the plan pauses a source or the config sets limits.
+pub async fn check_engine(
+    ctx: &mut Ctx,
+    plan: &Plan,
+    resources: &crate::config::Resources,
+) -> Result<()> {
+    let pauses = plan.ordered().iter().find_map(|s| match &s.op {
+        Op::CopyVolumes { source, .. } if !source.pause.is_empty() => Some(source.dir.clone()),
+        _ => None,
+    });
+    if pauses.is_none() && resources.memory.is_none() && resources.nano_cpus.is_none() {
+        return Ok(());
+    }
+    let engine = ctx.engine().await?;
+    let security = engine.security().await?;
+    match engine_cannot(security, pauses.as_deref(), resources) {
+        None => Ok(()),
+        Some((what, hint)) => Err(Error::from(Problem::EngineCannot {
+            engine: format!("rootless {} on cgroup v1", engine.kind().label()),
+            what,
+        })
+        .with_hint(hint)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +352,39 @@ mod tests {
             copied_bytes([&existing.op], &|_| 0, &mut never),
             (Some("feat".into()), 0, 0)
         );
+    }
+
+    #[test]
+    fn rootless_on_cgroup_v1_refuses_pausing_and_limits_only() {
+        let limited = crate::config::Resources {
+            memory: Some(64 << 20),
+            nano_cpus: None,
+        };
+        let none = crate::config::Resources::default();
+        let source = Path::new("/s/main");
+        let weak = EngineSecurity {
+            rootless: true,
+            cgroup_v1: true,
+        };
+        let (what, _) = engine_cannot(weak, Some(source), &none).unwrap();
+        assert!(
+            what.contains("pause the running session in /s/main"),
+            "{what}"
+        );
+        let (what, _) = engine_cannot(weak, None, &limited).unwrap();
+        assert!(what.contains("limits"), "{what}");
+        assert_eq!(engine_cannot(weak, None, &none), None);
+        for able in [
+            EngineSecurity {
+                rootless: false,
+                cgroup_v1: true,
+            },
+            EngineSecurity {
+                rootless: true,
+                cgroup_v1: false,
+            },
+        ] {
+            assert_eq!(engine_cannot(able, Some(source), &limited), None);
+        }
     }
 }

@@ -22,6 +22,7 @@ mod mcp;
 mod monorepo;
 mod names;
 mod output;
+mod podman;
 mod proxy;
 mod ready;
 mod remote;
