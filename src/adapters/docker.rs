@@ -322,31 +322,13 @@ impl DockerEngine {
                     self.api_version,
                     df::percent_encode(&query)
                 );
-                let answer = tokio::time::timeout(
-                    Duration::from_secs(REQUEST_TIMEOUT_SECS),
-                    df::get(socket, &path),
-                )
-                .await;
-                self.trace.call(
-                    &format!("Docker API: GET /containers/json {map:?}"),
-                    started,
-                );
-                let body = match answer {
-                    Ok(Ok(body)) => body,
-                    Ok(Err(e)) => {
-                        return Err(unreachable(
-                            &self.endpoint,
-                            &format!("could not list containers: {e}"),
-                        ))
-                    }
-                    Err(_) => {
-                        return Err(api_error(
-                            &self.endpoint,
-                            "list containers",
-                            bollard::errors::Error::RequestTimeoutError,
-                        ))
-                    }
-                };
+                let body = self
+                    .raw_list(
+                        socket,
+                        &path,
+                        &format!("Docker API: GET /containers/json {map:?}"),
+                    )
+                    .await?;
                 crate::observed::containers_from_bytes(&body).map_err(|e| {
                     Error::failure(format!("the engine's container list did not parse: {e}"))
                 })?
@@ -378,6 +360,29 @@ impl DockerEngine {
         Ok(list)
     }
 
+    /// A container list read off the socket (bounded; traced as `what`).
+    async fn raw_list(&self, socket: &str, path: &str, what: &str) -> Result<Vec<u8>> {
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(REQUEST_TIMEOUT_SECS),
+            df::get(socket, path),
+        )
+        .await;
+        self.trace.call(what, started);
+        match answer {
+            Ok(Ok(body)) => Ok(body),
+            Ok(Err(e)) => Err(unreachable(
+                &self.endpoint,
+                &format!("could not list containers: {e}"),
+            )),
+            Err(_) => Err(api_error(
+                &self.endpoint,
+                "list containers",
+                bollard::errors::Error::RequestTimeoutError,
+            )),
+        }
+    }
+
     /// Podman's compatible list says no health in `Status` ("Up 4 seconds"); its own list
     /// does (`"Status": "healthy"`): one more call, on Podman only.
     async fn podman_health(
@@ -393,37 +398,18 @@ impl DockerEngine {
             #[serde(rename = "Status", default)]
             status: String,
         }
-        let started = std::time::Instant::now();
         let query = serde_json::to_string(map).unwrap_or_default();
         let path = format!(
             "/{PODMAN_API}/libpod/containers/json?all=true&filters={}",
             df::percent_encode(&query)
         );
-        let answer = tokio::time::timeout(
-            Duration::from_secs(REQUEST_TIMEOUT_SECS),
-            df::get(socket, &path),
-        )
-        .await;
-        self.trace.call(
-            &format!("Podman API: GET /libpod/containers/json {map:?}"),
-            started,
-        );
-        let body = match answer {
-            Ok(Ok(body)) => body,
-            Ok(Err(e)) => {
-                return Err(unreachable(
-                    &self.endpoint,
-                    &format!("could not list containers: {e}"),
-                ))
-            }
-            Err(_) => {
-                return Err(api_error(
-                    &self.endpoint,
-                    "list containers",
-                    bollard::errors::Error::RequestTimeoutError,
-                ))
-            }
-        };
+        let body = self
+            .raw_list(
+                socket,
+                &path,
+                &format!("Podman API: GET /libpod/containers/json {map:?}"),
+            )
+            .await?;
         let own: Vec<Own> = serde_json::from_slice(&body)
             .map_err(|e| Error::failure(format!("Podman's container list did not parse: {e}")))?;
         for c in list.iter_mut() {

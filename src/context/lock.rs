@@ -174,16 +174,8 @@ pub async fn repo_lock(root: &Path) -> Result<RepoLock> {
         ))
         .with_hint("remove it and run the command again"));
     }
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(RepoLock { _file: file }),
-            // Polled, so a Ctrl-C meanwhile still ends the command.
-            Err(std::fs::TryLockError::WouldBlock) => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
-        }
-    }
+    wait_for(&file, &path, 50).await?;
+    Ok(RepoLock { _file: file })
 }
 
 /// Held while a command chooses a session's proxy name and reserves it ([`reserve_name`]), so
@@ -197,16 +189,8 @@ pub struct NamesLock {
 /// (for one container listing and a few file reads).
 pub async fn names_lock() -> Result<NamesLock> {
     let (file, path) = open_checked(&lock_dir(current_uid()?)?.join("names.lock"))?;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(NamesLock { _file: file }),
-            // Polled, so a Ctrl-C meanwhile still ends the command.
-            Err(std::fs::TryLockError::WouldBlock) => {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
-        }
-    }
+    wait_for(&file, &path, 20).await?;
+    Ok(NamesLock { _file: file })
 }
 
 /// Names reserved by this process, each held (locked) until it ends: by then the session's
@@ -379,6 +363,20 @@ pub(super) fn lock_dir(uid: u32) -> Result<PathBuf> {
         }
     }
     Ok(base)
+}
+
+/// Takes `file`'s exclusive lock, polling every `ms` milliseconds so that a Ctrl-C meanwhile
+/// still ends the command.
+async fn wait_for(file: &std::fs::File, path: &Path, ms: u64) -> Result<()> {
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("cannot lock", path, e)),
+        }
+    }
 }
 
 #[cfg(test)]
