@@ -59,6 +59,9 @@ pub struct Fake {
     /// the first effect) is done: the effect completes, as a real one that is never cut
     /// half-way would.
     pub signal_at: Option<(usize, Trigger, Signal)>,
+    /// Volumes the engine finishes making (for a Compose stopped half-way) while a worktree is
+    /// removed, after the rollback first looked.
+    pub made_meanwhile: Vec<String>,
     next_port: u16,
     polls: usize,
 }
@@ -438,6 +441,13 @@ impl Effects for Fake {
     fn remove_worktree(&mut self, path: &Path, _force: bool) -> Result<()> {
         self.check(&format!("remove worktree {}", path.display()))?;
         self.worktrees.retain(|w| w != path);
+        // A worktree on disk goes, its config with it.
+        if path.is_dir() {
+            std::fs::remove_dir_all(path).map_err(|e| Error::io("cannot remove", path, e))?;
+        }
+        for v in std::mem::take(&mut self.made_meanwhile) {
+            self.volumes.insert(v, None);
+        }
         self.record(format!("remove worktree {}", path.display()));
         Ok(())
     }

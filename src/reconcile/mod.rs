@@ -93,7 +93,7 @@ pub async fn prepare<O: Observer>(
 pub async fn prepare_from<O: Observer>(
     obs: &mut O,
     dir: &Path,
-    mut observed: Observed,
+    observed: Observed,
     intent: Intent,
     wants: &context::Wants,
     ui: &Ui,
@@ -106,6 +106,17 @@ pub async fn prepare_from<O: Observer>(
         Intent::Stop => context::load_identity(ui, dir, false)?,
         Intent::Destroy { .. } => context::load_identity(ui, dir, true)?,
     };
+    prepare_loaded(obs, session, observed, intent, wants).await
+}
+
+/// [`prepare_from`] for a session already loaded.
+async fn prepare_loaded<O: Observer>(
+    obs: &mut O,
+    session: Session,
+    mut observed: Observed,
+    intent: Intent,
+    wants: &context::Wants,
+) -> Result<Prepared> {
     if let Intent::Destroy { .. } = intent {
         obs.for_destroy(&session, &mut observed).await?;
     }
@@ -335,10 +346,20 @@ pub async fn rollback<W: World>(
     // Converge as the reconciler does: observe and plan again a moment later, until the plan
     // is empty (a few rounds at most).
     const ROUNDS: usize = 4;
+    // The session as the first round loaded it. Once its worktree is removed, its config
+    // went with it: loaded again, the directory would get the default project name, and a
+    // network Compose was still making when it was stopped (no container names the project)
+    // would be looked for under that other name and left behind (measured: 5 in 10 SIGTERMs
+    // during `compose up` on a loaded machine).
+    let mut session: Option<Session> = None;
     for round in 0..ROUNDS {
         let observed = world.session(dir).await?;
         let wants = context::Wants::default();
-        let p = prepare_from(world, dir, observed, intent, &wants, ui).await?;
+        let p = match session.clone() {
+            None => prepare_from(world, dir, observed, intent, &wants, ui).await?,
+            Some(s) => prepare_loaded(world, s, observed, intent, &wants).await?,
+        };
+        session.get_or_insert_with(|| p.session.clone());
         if round > 0 && p.plan.is_empty() {
             break;
         }

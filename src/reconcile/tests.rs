@@ -996,3 +996,38 @@ async fn one_signal_stops_every_task_of_a_bulk_command() {
     let fx = world.0.lock().await;
     assert!(fx.containers.iter().all(|c| c.state == State::Stopped));
 }
+
+/// A Compose stopped half-way may finish making a volume or network after the rollback first
+/// looked: the next round finds it under the project of the session the first round loaded,
+/// not under the default name the directory gets once its worktree (and config) is gone.
+#[tokio::test(flavor = "current_thread")]
+async fn the_rollback_keeps_the_session_it_loaded_once_the_worktree_is_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap().join("wt");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("docker-compose.yml"), COMPOSE).unwrap();
+    std::fs::write(dir.join("session.config.yaml"), "projectName: shop\n").unwrap();
+    let project = crate::context::load_identity(&quiet(), &dir, true)
+        .unwrap()
+        .project();
+    assert!(project.starts_with("shop-"), "{project}");
+    let mut world = Shared::default();
+    {
+        let mut fx = world.0.lock().await;
+        fx.branches.push("main".into());
+        session(&mut fx, &dir, &[], Some("session/x"));
+        fx.made_meanwhile.push(format!("{project}_data"));
+    }
+    let made = Made {
+        project: true,
+        worktree: true,
+        branch: true,
+    };
+    rollback(&mut world, &dir, made, &quiet(), &mut Cancel::never())
+        .await
+        .unwrap();
+    let fx = world.0.lock().await;
+    assert!(!dir.exists() && fx.worktrees.is_empty());
+    assert!(fx.volumes.is_empty(), "left behind: {:?}", fx.volumes);
+    assert_eq!(fx.branches, vec!["main".to_string()]);
+}
