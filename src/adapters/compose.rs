@@ -270,16 +270,17 @@ impl ComposeCli {
         )
     }
 
-    /// Streams logs (stdout and stderr inherited) until the services stop or a signal (Ctrl-C,
-    /// SIGTERM, SIGHUP). Returns `true` when streaming ended because of a signal.
+    /// Streams logs (stdout and stderr inherited; the last `tail` lines, then new ones when
+    /// `follow`) until the services stop or `cancel` reports a signal (Ctrl-C, SIGTERM,
+    /// SIGHUP). Returns `true` when streaming ended because of a signal.
     pub async fn stream_logs(
         &self,
         dir: &Path,
         project: &str,
         files: &[String],
         services: &[String],
-        tail: usize,
-        follow: bool,
+        (tail, follow): (usize, bool),
+        cancel: &mut super::process::Cancel,
     ) -> Result<bool> {
         let mut c = self.base(dir, project, files);
         c.args(["logs", "--tail", &tail.to_string()]);
@@ -291,12 +292,11 @@ impl ComposeCli {
         let mut child = c
             .spawn()
             .map_err(|e| Error::run("could not run", "docker compose logs", e))?;
-        let mut interrupt = super::process::Interrupt::install();
         loop {
             tokio::select! {
                 // Ctrl-C, SIGTERM, SIGHUP. On a terminal the child got the same SIGINT; when
                 // only we did, stop it.
-                _ = interrupt.wait() => {
+                _ = cancel.wait() => {
                     let _ = child.kill();
                     let _ = child.wait();
                     return Ok(true);

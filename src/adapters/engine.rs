@@ -127,15 +127,16 @@ pub trait Compose: Send + Sync {
         profiles: &'a [String],
         flags: (bool, bool),
     ) -> Fut<'a, ()>;
-    /// Streams logs to this process's own output; `true` when a signal ended it.
+    /// Streams logs (`(tail, follow)`) to this process's own output; `true` when a signal
+    /// `cancel` reported ended it.
     fn stream_logs<'a>(
         &'a self,
         dir: &'a Path,
         project: &'a str,
         files: &'a [String],
         services: &'a [String],
-        tail: usize,
-        follow: bool,
+        lines: (usize, bool),
+        cancel: &'a mut super::process::Cancel,
     ) -> Fut<'a, bool>;
     /// The last `n` log lines of one service (for explaining a failure).
     fn logs_tail(
@@ -299,11 +300,11 @@ impl Compose for ComposeCli {
         project: &'a str,
         files: &'a [String],
         services: &'a [String],
-        tail: usize,
-        follow: bool,
+        lines: (usize, bool),
+        cancel: &'a mut super::process::Cancel,
     ) -> Fut<'a, bool> {
         Box::pin(ComposeCli::stream_logs(
-            self, dir, project, files, services, tail, follow,
+            self, dir, project, files, services, lines, cancel,
         ))
     }
     fn logs_tail(

@@ -325,8 +325,8 @@ impl Compose for FakeCompose {
         _project: &'a str,
         _files: &'a [String],
         _services: &'a [String],
-        _tail: usize,
-        _follow: bool,
+        _lines: (usize, bool),
+        _cancel: &'a mut super::process::Cancel,
     ) -> Fut<'a, bool> {
         ready(Ok(false))
     }

@@ -68,7 +68,7 @@ pub async fn output(
     // sent to dev-prism alone (`kill PID`, an MCP cancel) is passed on as SIGTERM after a moment,
     // so whoever waits for the command to end (apply, for a Compose that talks to the engine)
     // does not wait for all of its work.
-    let mut arrivals = Interrupt::arrivals();
+    let mut arrivals = arrivals();
     let mut pass_on_at = None;
     let status = loop {
         let child = guard.0.as_mut().expect("present until finished");
@@ -102,82 +102,169 @@ pub async fn output(
     })
 }
 
-/// SIGINT, SIGTERM and SIGHUP, from the first `install` on: they no longer kill dev-prism, and
-/// one received at any moment (even while no code was waiting) stays pending until an
-/// [`Interrupt`] reports it, whichever one that is. Once reported it is gone: what runs next (a
-/// rollback) is stopped only by another signal.
-pub struct Interrupt {
-    latch: Option<(Arc<Pending>, Seen)>,
+/// What the signal listeners publish: how many of the signals dev-prism stops on arrived since
+/// they started listening, and the last one.
+#[derive(Clone, Copy, Debug, Default)]
+struct Arrived {
+    count: u64,
+    last: Option<Signal>,
 }
 
-type Pending = watch::Sender<Option<Signal>>;
-type Seen = watch::Receiver<Option<Signal>>;
+type Source = watch::Sender<Arrived>;
 
-/// The pending signal's sender (kept alive by the listening tasks) and a receiver.
-static LATCH: Mutex<Option<(Weak<Pending>, Seen)>> = Mutex::new(None);
+/// The process's signal listeners (SIGINT, SIGTERM and SIGHUP are process-wide: one set per
+/// runtime), kept alive by the listening tasks. They only publish; nothing here is taken or
+/// handed on: each [`Cancel`] keeps its own account of what it reported.
+static LISTENING: Mutex<Weak<Source>> = Mutex::new(Weak::new());
 
-impl Interrupt {
-    /// Starts listening (once per runtime); must be called inside the runtime.
-    pub fn install() -> Interrupt {
-        let mut latch = LATCH.lock().unwrap_or_else(|e| e.into_inner());
-        let live = latch
-            .as_ref()
-            .and_then(|(tx, rx)| Some((tx.upgrade()?, rx.clone())));
-        // None: never installed, or the listening tasks' runtime has ended (unit tests).
-        let live = live.or_else(|| {
-            let (tx, rx) = listen()?;
-            *latch = Some((Arc::downgrade(&tx), rx.clone()));
-            Some((tx, rx))
-        });
-        Interrupt { latch: live }
+/// A command's cancellation, as a value handed to what it cancels (apply, each task of a bulk
+/// command, a forwarded setup command, streaming logs), checked between steps and raced
+/// against the steps the engine can abandon.
+///
+/// Made once by the command ([`Cancel::from_signals`]): from the moment it listens (its first
+/// use, or [`Cancel::listen`]), SIGINT, SIGTERM and SIGHUP no longer end dev-prism (one ignored
+/// by whoever started it, as under `nohup`, stays ignored), and a signal received at any
+/// moment — even while nothing was waiting — cancels. Each holder reports a signal once: what
+/// the same holder runs next (create's rollback) is stopped only by another signal. A clone is
+/// a holder of its own, so one Ctrl-C reaches every task of a bulk command that holds one.
+#[derive(Clone, Debug)]
+pub struct Cancel {
+    source: Origin,
+    /// How many signals of the source this holder has reported.
+    seen: u64,
+}
+
+#[derive(Clone, Debug)]
+enum Origin {
+    /// The process's signals, listened to from the first use on.
+    Signals(Option<(Arc<Source>, watch::Receiver<Arrived>)>),
+    /// A [`Trigger`] (tests) or nothing at all ([`Cancel::never`]); the sender is kept so
+    /// that waiting never ends for want of one.
+    Manual {
+        _sender: Arc<Source>,
+        rx: watch::Receiver<Arrived>,
+    },
+}
+
+/// Cancels the [`Cancel`] it was made with, as a signal would (tests).
+#[derive(Clone, Debug)]
+pub struct Trigger(Arc<Source>);
+
+impl Trigger {
+    /// As if `signal` had arrived.
+    pub fn fire(&self, signal: Signal) {
+        arrive(&self.0, signal);
     }
+}
 
-    /// Tells, without installing anything or reporting a signal, whether one arrives from now
-    /// on (`has_changed`); `None` when dev-prism is not listening for signals.
-    pub fn arrivals() -> Option<Seen> {
-        let latch = LATCH.lock().unwrap_or_else(|e| e.into_inner());
-        let (tx, rx) = latch.as_ref()?;
-        tx.upgrade()?;
-        let mut rx = rx.clone();
-        rx.mark_unchanged();
-        Some(rx)
-    }
+fn arrive(source: &Source, signal: Signal) {
+    source.send_modify(|a| {
+        a.count += 1;
+        a.last = Some(signal);
+    });
+}
 
-    /// Reports the pending signal, if any.
-    pub fn take(&mut self) -> Option<Signal> {
-        let (tx, rx) = self.latch.as_ref()?;
-        let pending = *rx.borrow();
-        pending.inspect(|_| {
-            tx.send_replace(None);
-        })
-    }
-
-    /// Makes `signal` pending again, for the next [`Interrupt`] to report: one signal stops
-    /// every task of a bulk command, not only the one that noticed it.
-    pub fn repost(&self, signal: Signal) {
-        if let Some((tx, _)) = self.latch.as_ref() {
-            tx.send_replace(Some(signal));
+impl Cancel {
+    /// The command's cancellation by the signals dev-prism stops on. It listens from its first
+    /// use on (so a command still dies of a signal before it can act on one, as before any
+    /// apply), or from [`Cancel::listen`]. Make one per command: every signal the process
+    /// received since listening counts for it.
+    pub fn from_signals() -> Cancel {
+        Cancel {
+            source: Origin::Signals(None),
+            seen: 0,
         }
     }
 
-    /// Resolves with a signal, reporting it, once one is pending (never, if none could be
-    /// registered).
-    pub async fn wait(&mut self) -> Signal {
-        if let Some((tx, rx)) = self.latch.as_mut() {
-            let pending = rx.wait_for(Option::is_some).await.ok().and_then(|s| *s);
-            if let Some(s) = pending {
-                tx.send_replace(None);
-                return s;
+    /// A cancellation nothing cancels.
+    pub fn never() -> Cancel {
+        Cancel::manual().0
+    }
+
+    /// A cancellation that only its [`Trigger`] cancels.
+    pub fn manual() -> (Cancel, Trigger) {
+        let (tx, rx) = watch::channel(Arrived::default());
+        let tx = Arc::new(tx);
+        let cancel = Cancel {
+            source: Origin::Manual {
+                _sender: tx.clone(),
+                rx,
+            },
+            seen: 0,
+        };
+        (cancel, Trigger(tx))
+    }
+
+    /// Starts listening now (must be called inside the runtime): from here on, a signal no
+    /// longer ends dev-prism and cancels. Idempotent.
+    pub fn listen(&mut self) -> &mut Cancel {
+        if let Origin::Signals(None) = self.source {
+            let mut listening = LISTENING.lock().unwrap_or_else(|e| e.into_inner());
+            // None: never listened, or the listening tasks' runtime has ended (unit tests).
+            let tx = listening.upgrade().or_else(|| {
+                let tx = listen()?;
+                *listening = Arc::downgrade(&tx);
+                Some(tx)
+            });
+            if let Some(tx) = tx {
+                let rx = tx.subscribe();
+                self.source = Origin::Signals(Some((tx, rx)));
             }
         }
-        std::future::pending().await
+        self
+    }
+
+    fn arrived(&mut self) -> Option<&mut watch::Receiver<Arrived>> {
+        self.listen();
+        match &mut self.source {
+            Origin::Signals(Some((_, rx))) | Origin::Manual { rx, .. } => Some(rx),
+            // No signal could be listened to.
+            Origin::Signals(None) => None,
+        }
+    }
+
+    /// The signal that cancels, reported once to this holder: `None` when none arrived since
+    /// its last report.
+    pub fn take(&mut self) -> Option<Signal> {
+        let seen = self.seen;
+        let arrived = *self.arrived()?.borrow();
+        if arrived.count <= seen {
+            return None;
+        }
+        self.seen = arrived.count;
+        arrived.last
+    }
+
+    /// Resolves with the signal that cancels, reporting it, once one arrives that this holder
+    /// has not reported (never, if none can).
+    pub async fn wait(&mut self) -> Signal {
+        loop {
+            if let Some(s) = self.take() {
+                return s;
+            }
+            let changed = match self.arrived() {
+                Some(rx) => rx.changed().await.is_ok(),
+                None => false,
+            };
+            if !changed {
+                return std::future::pending().await;
+            }
+        }
     }
 }
 
-fn listen() -> Option<(Arc<Pending>, Seen)> {
+/// Tells, without listening or reporting anything, whether a signal arrives from now on
+/// (`has_changed`); `None` when dev-prism is not listening for signals.
+fn arrivals() -> Option<watch::Receiver<Arrived>> {
+    let listening = LISTENING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rx = listening.upgrade()?.subscribe();
+    rx.mark_unchanged();
+    Some(rx)
+}
+
+fn listen() -> Option<Arc<Source>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (tx, rx) = watch::channel(None);
-    let tx = Arc::new(tx);
+    let tx = Arc::new(watch::channel(Arrived::default()).0);
     let mut listening = false;
     for s in Signal::ALL {
         // A signal ignored by whoever started us (`nohup`, a background job) stays ignored.
@@ -191,11 +278,11 @@ fn listen() -> Option<(Arc<Pending>, Seen)> {
         let tx = tx.clone();
         tokio::spawn(async move {
             while stream.recv().await.is_some() {
-                tx.send_replace(Some(s));
+                arrive(&tx, s);
             }
         });
     }
-    listening.then_some((tx, rx))
+    listening.then_some(tx)
 }
 
 /// Whether `signal`'s disposition is "ignore".
@@ -244,12 +331,16 @@ pub fn signal_group(group: u32, signal: i32) {
 }
 
 /// Runs `cmd` in its own process group with the streams it was given, yielding to the runtime.
-/// A signal dev-prism receives meanwhile is forwarded to the group; after a short wait for the
+/// A signal `cancel` reports meanwhile is forwarded to the group; after a short wait for the
 /// command to end (then SIGKILL), the result is [`interrupted`]. A command that died of a signal
 /// dev-prism did not receive is an ordinary exit status.
-pub async fn run_forwarding(cmd: &mut Command, what: &str) -> Result<ExitStatus> {
+pub async fn run_forwarding(
+    cmd: &mut Command,
+    what: &str,
+    cancel: &mut Cancel,
+) -> Result<ExitStatus> {
     use std::os::unix::process::CommandExt;
-    let mut interrupt = Interrupt::install();
+    let interrupt = cancel;
     let child = cmd
         .process_group(0)
         .spawn()
@@ -294,6 +385,7 @@ pub async fn run_shell(
     dir: &std::path::Path,
     command: &str,
     vars: &[(String, String)],
+    cancel: &mut Cancel,
 ) -> Result<ExitStatus> {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -302,7 +394,7 @@ pub async fn run_shell(
         .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(std::process::Stdio::null())
         .stdout(std::io::stderr());
-    run_forwarding(&mut cmd, &format!("setup `{command}`")).await
+    run_forwarding(&mut cmd, &format!("setup `{command}`"), cancel).await
 }
 
 /// Replaces this process with `program` (no shell) with `vars` added to its environment.
@@ -378,5 +470,29 @@ pub fn terminate(pid: u32) {
     // SAFETY: kill(2) has no memory effects.
     unsafe {
         libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn each_holder_reports_a_signal_once_and_clones_report_it_too() {
+        let (mut cancel, trigger) = Cancel::manual();
+        assert_eq!(cancel.take(), None);
+        // Arrived while nothing waited: still reported.
+        trigger.fire(Signal::Term);
+        let mut task = cancel.clone();
+        assert_eq!(cancel.take(), Some(Signal::Term));
+        assert_eq!(cancel.take(), None, "reported once");
+        assert_eq!(task.wait().await, Signal::Term, "a clone reports it too");
+        // A second signal: reported again, to each.
+        trigger.fire(Signal::Int);
+        assert_eq!(cancel.wait().await, Signal::Int);
+        assert_eq!(task.take(), Some(Signal::Int));
+        let mut never = Cancel::never();
+        let waited = tokio::time::timeout(Duration::from_millis(20), never.wait()).await;
+        assert!(waited.is_err(), "nothing cancels it");
     }
 }

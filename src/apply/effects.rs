@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::adapters::process::Cancel;
 use crate::adapters::{fs, outputs};
 use crate::compose::file_args;
 use crate::context::Ctx;
@@ -82,9 +83,15 @@ pub trait Effects {
     /// Deletes the branch while it still points at `expected` (`--force` was already decided
     /// when the plan was made).
     fn delete_branch(&mut self, branch: &str, expected: &str) -> Result<()>;
-    /// Runs one setup command; a signal received meanwhile is forwarded to it and ends the
-    /// step as interrupted.
-    async fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()>;
+    /// Runs one setup command; a signal `cancel` reports meanwhile is forwarded to it and ends
+    /// the step as interrupted.
+    async fn run_setup(
+        &mut self,
+        dir: &Path,
+        command: &str,
+        vars: &[Var],
+        cancel: &mut Cancel,
+    ) -> Result<()>;
     /// The last log lines of a service, to explain a failure (best effort).
     fn service_logs(&mut self, desired: &Desired, service: &str) -> String;
     /// Waits between two readiness observations.
@@ -290,11 +297,17 @@ impl Effects for Real<'_> {
         self.ctx.git().delete_branch(self.repo()?, branch, expected)
     }
 
-    async fn run_setup(&mut self, dir: &Path, command: &str, vars: &[Var]) -> Result<()> {
+    async fn run_setup(
+        &mut self,
+        dir: &Path,
+        command: &str,
+        vars: &[Var],
+        cancel: &mut Cancel,
+    ) -> Result<()> {
         // What the command writes in a worktree dev-prism made is recorded as its output.
         let manifest = self.ctx.git().setup_manifest(dir).ok().flatten();
         let before = manifest.as_ref().map(|_| outputs::stamps(dir));
-        let status = crate::adapters::process::run_shell(dir, command, vars).await;
+        let status = crate::adapters::process::run_shell(dir, command, vars, cancel).await;
         // Only a command that succeeded: one interrupted or failed leaves a session that is
         // rolled back or inspected, and what appeared meanwhile may be someone's work.
         let succeeded = status.as_ref().is_ok_and(|s| s.success());

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::effects::{setup_failed, Effects, ProjectObjects};
+use crate::adapters::process::{interrupted, Cancel, Trigger};
 use crate::compose::{labels, Flavor, PortSpec, SESSION_FILE};
 use crate::context::{Observer, Session};
 use crate::desired::{Desired, Var, ENV_FILE};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Signal};
 use crate::observed::{Container, Health, Observed, Published, State};
 use crate::plan::ready::{DataSource, NewVolume};
 
@@ -54,6 +55,13 @@ pub struct Fake {
     pub own_networks: BTreeMap<String, crate::subnet::Net>,
     /// The Compose that would run sessions (flavour, version), when asked.
     pub compose: Option<(Flavor, String)>,
+    /// A signal that arrives while the effect logged at this index (0-based, counting from
+    /// the first effect) is done: the effect completes, as a real one that is never cut
+    /// half-way would.
+    pub signal_at: Option<(usize, Trigger, Signal)>,
+    /// Volumes the engine finishes making (for a Compose stopped half-way) while a worktree is
+    /// removed, after the rollback first looked.
+    pub made_meanwhile: Vec<String>,
     next_port: u16,
     polls: usize,
 }
@@ -188,6 +196,16 @@ impl Fake {
         self.containers.iter().filter(mine).cloned().collect()
     }
 
+    /// Logs an effect, and sends the signal due at it.
+    fn record(&mut self, line: String) {
+        self.log.push(line);
+        if let Some((at, trigger, signal)) = &self.signal_at {
+            if *at + 1 == self.log.len() {
+                trigger.fire(*signal);
+            }
+        }
+    }
+
     /// Fails when `effect` is the one this world was told to fail.
     fn check(&self, effect: &str) -> Result<()> {
         match &self.fail_on {
@@ -284,7 +302,7 @@ impl Effects for Fake {
                 path.display()
             )));
         }
-        self.log.push(format!("write {}", path.display()));
+        self.record(format!("write {}", path.display()));
         self.files.insert(
             path.to_path_buf(),
             (
@@ -296,7 +314,7 @@ impl Effects for Fake {
     }
 
     fn remove_file(&mut self, _root: &Path, path: &Path) -> Result<()> {
-        self.log.push(format!("remove {}", path.display()));
+        self.record(format!("remove {}", path.display()));
         self.files.remove(path);
         Ok(())
     }
@@ -330,7 +348,7 @@ impl Effects for Fake {
             self.own_networks
                 .insert(desired.project.clone(), choice.net);
         }
-        self.log.push(format!("up {}", services.join(",")));
+        self.record(format!("up {}", services.join(",")));
         for s in services {
             let current = self.containers.iter().find(|c| &c.service == s);
             let hash = &desired.services[s].config_hash;
@@ -357,7 +375,7 @@ impl Effects for Fake {
                 .ok_or_else(|| Error::failure(format!("unpause of a container not paused {id}")))?;
             c.state = State::Running;
         }
-        self.log.push(format!("unpause {}", ids.len()));
+        self.record(format!("unpause {}", ids.len()));
         Ok(())
     }
 
@@ -372,7 +390,7 @@ impl Effects for Fake {
             c.state = State::Stopped;
             c.ports.clear();
         }
-        self.log.push(format!("stop {}", ids.len()));
+        self.record(format!("stop {}", ids.len()));
         Ok(())
     }
 
@@ -383,7 +401,7 @@ impl Effects for Fake {
         self.volumes.retain(|v, _| !o.volumes.contains(v));
         self.containers
             .retain(|c| !o.containers.iter().any(|(id, _)| *id == c.id));
-        self.log.push(format!("remove project {project}"));
+        self.record(format!("remove project {project}"));
         Ok(())
     }
 
@@ -397,7 +415,7 @@ impl Effects for Fake {
             .map(|(t, _)| t.clone())
             .unwrap_or_default();
         self.files.entry(to.to_path_buf()).or_insert((text, mode));
-        self.log.push(format!("copy {}", to.display()));
+        self.record(format!("copy {}", to.display()));
         Ok(())
     }
 
@@ -414,7 +432,7 @@ impl Effects for Fake {
         self.worktrees.push(path.to_path_buf());
         self.worktree_branch
             .insert(path.to_path_buf(), branch.to_string());
-        self.log.push(format!("add worktree {}", path.display()));
+        self.record(format!("add worktree {}", path.display()));
         Ok(())
     }
 
@@ -423,7 +441,14 @@ impl Effects for Fake {
     fn remove_worktree(&mut self, path: &Path, _force: bool) -> Result<()> {
         self.check(&format!("remove worktree {}", path.display()))?;
         self.worktrees.retain(|w| w != path);
-        self.log.push(format!("remove worktree {}", path.display()));
+        // A worktree on disk goes, its config with it.
+        if path.is_dir() {
+            std::fs::remove_dir_all(path).map_err(|e| Error::io("cannot remove", path, e))?;
+        }
+        for v in std::mem::take(&mut self.made_meanwhile) {
+            self.volumes.insert(v, None);
+        }
+        self.record(format!("remove worktree {}", path.display()));
         Ok(())
     }
 
@@ -436,7 +461,7 @@ impl Effects for Fake {
                 self.files.entry(to.join(p)).or_insert(f);
             }
         }
-        self.log.push(format!("copy {} file(s)", paths.len()));
+        self.record(format!("copy {} file(s)", paths.len()));
         Ok(())
     }
 
@@ -451,18 +476,18 @@ impl Effects for Fake {
         }
         for id in &source.pause {
             self.paused.push(id.clone());
-            self.log.push(format!("pause {id}"));
+            self.record(format!("pause {id}"));
         }
         for v in volumes {
             if self.volumes.contains_key(&v.name) {
                 return Err(Error::failure(format!("volume {} exists", v.name)));
             }
             self.volumes.insert(v.name.clone(), v.from.clone());
-            self.log.push(format!("volume {}", v.name));
+            self.record(format!("volume {}", v.name));
         }
         for id in &source.pause {
             self.paused.retain(|p| p != id);
-            self.log.push(format!("unpause {id}"));
+            self.record(format!("unpause {id}"));
         }
         Ok(())
     }
@@ -476,24 +501,34 @@ impl Effects for Fake {
             return Err(Error::failure("branch deleted while its worktree exists"));
         }
         self.branches.retain(|b| b != branch);
-        self.log.push(format!("delete branch {branch}"));
+        self.record(format!("delete branch {branch}"));
         Ok(())
     }
 
-    async fn run_setup(&mut self, _dir: &Path, command: &str, vars: &[Var]) -> Result<()> {
+    async fn run_setup(
+        &mut self,
+        _dir: &Path,
+        command: &str,
+        vars: &[Var],
+        cancel: &mut Cancel,
+    ) -> Result<()> {
         if let Some(c) = self.containers.iter().find(|c| !c.is_ready()) {
             return Err(Error::failure(format!(
                 "setup ran before `{}` was ready",
                 c.service
             )));
         }
-        self.log.push(format!(
+        self.record(format!(
             "setup {command} with {}",
             vars.iter()
                 .map(|(k, _)| k.as_str())
                 .collect::<Vec<_>>()
                 .join(",")
         ));
+        // The real command is handed the signal and ends; so does this one.
+        if let Some(s) = cancel.take() {
+            return Err(interrupted(s, &format!("setup `{command}`")));
+        }
         if self.failing_setup.as_deref() == Some(command) {
             return Err(setup_failed(command, "exit code 1"));
         }

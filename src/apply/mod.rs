@@ -14,7 +14,7 @@ mod ready_tests;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::adapters::process::{interrupted, Interrupt};
+use crate::adapters::process::{interrupted, Cancel};
 use crate::desired::{render_file, session_vars, Desired};
 use crate::error::{Error, Kind, Problem, Result};
 use crate::observed::{Container, Health, State};
@@ -27,12 +27,12 @@ pub use effects::Effects;
 /// (INT, TERM, HUP, KILL) makes the process send itself SIG then, and waits (briefly) for it to
 /// be noticed like a real one. Compiled in debug builds only: a release build ignores it.
 #[cfg(not(debug_assertions))]
-async fn fault_after(_: usize, _: &mut Interrupt, _: &str) -> Result<()> {
+async fn fault_after(_: usize, _: &mut Cancel, _: &str) -> Result<()> {
     Ok(())
 }
 
 #[cfg(debug_assertions)]
-async fn fault_after(index: usize, interrupt: &mut Interrupt, subject: &str) -> Result<()> {
+async fn fault_after(index: usize, cancel: &mut Cancel, subject: &str) -> Result<()> {
     // Once per process: the plan that follows (create's rollback) runs undisturbed.
     static FIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let Ok(fault) = std::env::var("DEV_PRISM_FAULT") else {
@@ -57,7 +57,7 @@ async fn fault_after(index: usize, interrupt: &mut Interrupt, subject: &str) -> 
             // SAFETY: kill(2) on our own pid has no memory effects.
             unsafe { libc::kill(libc::getpid(), number) };
             // An ignored signal (`nohup`) changes nothing.
-            match tokio::time::timeout(Duration::from_secs(2), interrupt.wait()).await {
+            match tokio::time::timeout(Duration::from_secs(2), cancel.wait()).await {
                 Ok(s) => Err(interrupted(s, subject)),
                 Err(_) => Ok(()),
             }
@@ -66,19 +66,24 @@ async fn fault_after(index: usize, interrupt: &mut Interrupt, subject: &str) -> 
     }
 }
 
-/// Executes every step of `plan` in order through `fx`.
+/// Executes every step of `plan` in order through `fx`, with nothing to cancel it.
 pub async fn apply<E: Effects>(plan: &Plan, desired: &Desired, fx: &mut E, ui: &Ui) -> Result<()> {
-    apply_counted(plan, desired, fx, ui, &mut 0).await
+    apply_counted(plan, desired, fx, ui, &mut 0, &mut Cancel::never()).await
 }
 
 /// [`apply`], counting in `done` the steps completed (on failure: the index of the step that
-/// failed), so a caller knows what exists (create's rollback).
+/// failed), so a caller knows what exists (create's rollback), until `cancel` reports a signal.
+/// It is checked after each step and raced against the step running: what cannot be cut
+/// half-way is never cut (a file write; removing a worktree and deleting its branch, one
+/// step; the steps the engine finishes anyway are waited for; a volume copy abandoned
+/// unpauses its source); a setup command is handed `cancel` and forwards the signal.
 pub async fn apply_counted<E: Effects>(
     plan: &Plan,
     desired: &Desired,
     fx: &mut E,
     ui: &Ui,
     done: &mut usize,
+    cancel: &mut Cancel,
 ) -> Result<()> {
     *done = 0;
     // What the plan says before acting, and what it refuses: decided when it was made.
@@ -88,7 +93,6 @@ pub async fn apply_counted<E: Effects>(
     if let Some(refusal) = plan.refusals.first() {
         return Err(refusal.error());
     }
-    let mut interrupt = Interrupt::install();
     let all = Instant::now();
     let steps = plan.ordered();
     for (index, step) in steps.iter().enumerate() {
@@ -103,13 +107,15 @@ pub async fn apply_counted<E: Effects>(
         }
         let result = if setup {
             // Forwards a signal to the command and reports the interruption itself.
-            execute(step, desired, fx).await
+            execute(step, desired, fx, cancel).await
         } else {
-            let run = execute(step, desired, fx);
+            // Only setup uses the cancellation it is handed; the apply's own holder races it.
+            let mut unused = Cancel::never();
+            let run = execute(step, desired, fx, &mut unused);
             tokio::pin!(run);
             tokio::select! {
                 r = &mut run => r,
-                s = interrupt.wait() => {
+                s = cancel.wait() => {
                     if engine_finishes(&step.op) {
                         // The engine goes on with a stop or removal it began whether we wait or
                         // not; a command run right after would race it (measured: `start`
@@ -122,7 +128,7 @@ pub async fn apply_counted<E: Effects>(
                         ));
                         tokio::select! {
                             _ = &mut run => {}
-                            _ = interrupt.wait() => {}
+                            _ = cancel.wait() => {}
                         }
                     }
                     Err(interrupted(s, &subject))
@@ -135,19 +141,18 @@ pub async fn apply_counted<E: Effects>(
             // signal, once noticed, is the cause.
             return Err(match e.kind() {
                 Kind::Interrupted(_) => e,
-                _ => match tokio::time::timeout(Duration::from_millis(200), interrupt.wait()).await
-                {
+                _ => match tokio::time::timeout(Duration::from_millis(200), cancel.wait()).await {
                     Ok(s) => interrupted(s, &subject),
                     Err(_) => e,
                 },
             });
         }
         // A failure from here on counts as this step's (its effects exist).
-        fault_after(index, &mut interrupt, &subject).await?;
+        fault_after(index, cancel, &subject).await?;
         // A signal that came as the step finished ends the apply here, not a step later (the
         // yield lets the runtime notice one that arrived during a blocking step).
         tokio::task::yield_now().await;
-        if let Some(s) = interrupt.take() {
+        if let Some(s) = cancel.take() {
             return Err(interrupted(s, &subject));
         }
         *done += 1;
@@ -168,7 +173,12 @@ pub async fn apply_counted<E: Effects>(
     Ok(())
 }
 
-async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Result<()> {
+async fn execute<E: Effects>(
+    step: &Step,
+    desired: &Desired,
+    fx: &mut E,
+    cancel: &mut Cancel,
+) -> Result<()> {
     match &step.op {
         Op::AddWorktree {
             path,
@@ -248,7 +258,7 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
         Op::RunSetup { command } => {
             let containers = fx.containers(desired).await?;
             let vars = session_vars(&desired.project, &desired.dir, &containers, &desired.proxy);
-            fx.run_setup(&desired.dir, command, &vars).await
+            fx.run_setup(&desired.dir, command, &vars, cancel).await
         }
     }
 }

@@ -1,3 +1,4 @@
+use crate::adapters::process::Cancel;
 use crate::context::{self, Ctx};
 use crate::desired::Intent;
 use crate::error::{Kind, Result};
@@ -13,7 +14,7 @@ pub struct Args {
     select: super::SelectionArgs,
 }
 
-pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui, cancel: &mut Cancel) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let _lock = context::lock(&dir)?;
     let wants = context::Wants {
@@ -21,7 +22,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         setup: false,
     };
     let p = reconcile::prepare(ctx, &dir, Intent::Up, &wants, ui).await?;
-    converge(ctx, p, ui, "apply").await
+    converge(ctx, p, ui, "apply", cancel).await
 }
 
 /// Shared by `apply` and `start`: apply a prepared Up plan, print the ports.
@@ -30,6 +31,7 @@ pub(super) async fn converge(
     p: reconcile::Prepared,
     ui: &Ui,
     command: &str,
+    cancel: &mut Cancel,
 ) -> Result<i32> {
     super::warn_proxy_elsewhere(ui, &p);
     for d in &p.plan.drift {
@@ -39,7 +41,7 @@ pub(super) async fn converge(
         ui.status("No changes. The session matches its configuration.");
     }
     let _admitted = reconcile::limits::admit(ctx, &p).await?;
-    let containers = reconcile::execute(ctx, &p, ui)
+    let containers = reconcile::execute(ctx, &p, ui, cancel)
         .await
         .map_err(|e| match e.kind() {
             // What did run stays; the same command converges the rest.

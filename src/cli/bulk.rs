@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::adapters::process::Cancel;
 use crate::context::{self, Ctx};
 use crate::desired::Intent;
 use crate::error::{Error, Kind, Result};
@@ -190,6 +191,7 @@ pub async fn stop_all(
     reach: &Reach,
     idle: Option<std::time::Duration>,
     ui: &Ui,
+    cancel: &Cancel,
 ) -> Result<i32> {
     let now = crate::util::now_ms();
     let dirs: Vec<PathBuf> = sessions(ctx, reach)
@@ -216,7 +218,7 @@ pub async fn stop_all(
         });
         return Ok(0);
     }
-    let results = bulk::each(ctx, dirs, Intent::Stop, ui).await?;
+    let results = bulk::each(ctx, dirs, Intent::Stop, ui, cancel).await?;
     let results = finished(results, "stop");
     Ok(report(ui, &results, "stopped"))
 }
@@ -229,6 +231,7 @@ pub async fn destroy_all(
     force: bool,
     yes: bool,
     ui: &Ui,
+    cancel: &Cancel,
 ) -> Result<i32> {
     let dirs: Vec<PathBuf> = sessions(ctx, reach)
         .await?
@@ -254,7 +257,7 @@ pub async fn destroy_all(
         }
     }
     let results = finished(
-        bulk::each(ctx, dirs, Intent::destroy(force), ui).await?,
+        bulk::each(ctx, dirs, Intent::destroy(force), ui, cancel).await?,
         "destroy",
     );
     Ok(report(ui, &results, "destroyed"))

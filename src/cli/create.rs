@@ -1,3 +1,4 @@
+use crate::adapters::process::Cancel;
 use crate::context::{self, Ctx};
 use crate::desired::{Intent, ENV_FILE};
 use crate::error::{Error, Kind, Result};
@@ -35,7 +36,7 @@ pub(super) fn warn_shell_names(p: &reconcile::Prepared, ui: &Ui) {
     }
 }
 
-pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui, cancel: &mut Cancel) -> Result<i32> {
     let cwd = context::session_dir(None)?;
     let mut req = CreateRequest {
         cwd,
@@ -61,7 +62,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let _admitted = reconcile::limits::admit(ctx, &p).await?;
     let project_was_empty = p.observed.containers.is_empty() && p.observed.session_file.is_none();
     let mut done = 0;
-    let result = reconcile::carry_out_counted(ctx, &p, ui, &mut done).await;
+    let result = reconcile::carry_out_counted(ctx, &p, ui, &mut done, cancel).await;
     let dir = p.desired.dir.clone();
     match result {
         Ok(()) => {
@@ -77,7 +78,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             ));
             super::print_session(ui, "create", &dir, &p.desired.project, &containers, true);
             if args.no_detach {
-                super::logs::follow(ctx, &dir, &super::logs::LogOptions::default(), ui).await?;
+                super::logs::follow(ctx, &dir, &super::logs::LogOptions::default(), ui, cancel)
+                    .await?;
             }
             Ok(0)
         }
@@ -99,7 +101,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             let made = Made::after(&p.plan, done, project_was_empty);
             if made.anything() {
                 ui.warn("create failed; removing what it created");
-                match reconcile::rollback(ctx, &dir, made, ui).await {
+                // The create's own cancellation: the signal that stopped it was reported.
+                match reconcile::rollback(ctx, &dir, made, ui, cancel).await {
                     Ok(plan) => {
                         for k in &plan.kept {
                             ui.warn(&format!("  {k}"));

@@ -34,7 +34,12 @@ pub struct Args {
     yes: bool,
 }
 
-pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+pub async fn run(
+    args: Args,
+    ctx: &mut Ctx,
+    ui: &Ui,
+    cancel: &mut crate::adapters::process::Cancel,
+) -> Result<i32> {
     if args.all {
         let reach = super::bulk::Reach::resolve(
             ui,
@@ -42,7 +47,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             args.under.as_deref(),
             "destroy --all",
         )?;
-        return super::bulk::destroy_all(ctx, &reach, args.force, args.yes, ui).await;
+        return super::bulk::destroy_all(ctx, &reach, args.force, args.yes, ui, cancel).await;
     }
     // A session whose directory is gone is destroyed by its path: its Docker objects still
     // carry it.
@@ -55,7 +60,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             _ => return Err(e),
         },
     };
-    let plan = bulk::one(ctx, &dir, Intent::destroy(args.force), ui)
+    let plan = bulk::one(ctx, &dir, Intent::destroy(args.force), ui, cancel)
         .await
         .map_err(|e| match e.kind() {
             // What was removed stays removed; the same command finishes the rest.

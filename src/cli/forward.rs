@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
 use crate::adapters::endpoint::{SshTarget, Transport};
-use crate::adapters::process::{signal_group, Interrupt};
+use crate::adapters::process::{signal_group, Cancel};
 use crate::context::{self, Ctx};
 use crate::desired::address::Address;
 use crate::error::{Error, Result};
@@ -27,9 +27,9 @@ pub struct Args {
     dir: super::DirArg,
 }
 
-pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui, cancel: &mut Cancel) -> Result<i32> {
     // From the first moment: a signal while ssh connects ends the command cleanly too.
-    let mut interrupt = Interrupt::install();
+    let interrupt = cancel.listen();
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let ep = ctx.endpoint()?;
     let target = match (ep.transport(), SshTarget::parse(&ep.host)) {

@@ -20,7 +20,12 @@ pub struct Args {
     check: bool,
 }
 
-pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+pub async fn run(
+    args: Args,
+    ctx: &mut Ctx,
+    ui: &Ui,
+    cancel: &mut crate::adapters::process::Cancel,
+) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     // Another command is converging this session right now; it will leave the files right.
     let _lock = match context::lock(&dir) {
@@ -68,7 +73,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     if !args.check {
         // One line per file below is the report; apply's own progress stays silent.
         let quiet = ui.quieted();
-        reconcile::carry_out(ctx, &prepared, &quiet).await?;
+        reconcile::carry_out(ctx, &prepared, &quiet, cancel).await?;
     }
     if ui.json {
         ui.json_out(&crate::render::json::doc(

@@ -1,5 +1,6 @@
 use std::path::Path;
 
+use crate::adapters::process::Cancel;
 use crate::compose::file_args;
 use crate::context::{self, Ctx};
 use crate::desired::Intent;
@@ -46,7 +47,7 @@ impl Default for LogOptions {
     }
 }
 
-pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui, cancel: &mut Cancel) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let options = LogOptions {
         services: args.services,
@@ -57,12 +58,18 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             setup: false,
         },
     };
-    follow(ctx, &dir, &options, ui).await?;
+    follow(ctx, &dir, &options, ui, cancel).await?;
     Ok(0)
 }
 
-/// Streams the session's logs with the Compose CLI.
-pub async fn follow(ctx: &mut Ctx, dir: &Path, options: &LogOptions, ui: &Ui) -> Result<()> {
+/// Streams the session's logs with the Compose CLI, until `cancel` reports a signal.
+pub async fn follow(
+    ctx: &mut Ctx,
+    dir: &Path,
+    options: &LogOptions,
+    ui: &Ui,
+    cancel: &mut Cancel,
+) -> Result<()> {
     let p = reconcile::prepare(ctx, dir, Intent::Up, &options.wants, ui).await?;
     if p.observed.containers.is_empty() {
         return Err(
@@ -97,8 +104,8 @@ pub async fn follow(ctx: &mut Ctx, dir: &Path, options: &LogOptions, ui: &Ui) ->
             &p.desired.project,
             &file_args(&p.desired.compose_files, p.desired.flavor),
             &services,
-            options.tail,
-            options.follow,
+            (options.tail, options.follow),
+            cancel,
         )
         .await?;
     if interrupted {

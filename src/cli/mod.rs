@@ -254,29 +254,32 @@ pub(crate) fn print_applied(
 /// Runs a parsed command, its output through `ui`; returns the exit code on success.
 pub async fn dispatch(cli: Cli, ui: &Ui) -> Result<i32> {
     let mut ctx = Ctx::new(ui);
+    // The command's one cancellation, handed to what it cancels; it listens for signals from
+    // its first use on (a command that never applies anything still dies of one).
+    let mut cancel = crate::adapters::process::Cancel::from_signals();
     match cli.command {
         Command::Create(a) => {
             // From the first moment: a signal before apply starts (while the worktree is
             // made) is noticed by apply's first step, which then rolls create back.
-            crate::adapters::process::Interrupt::install();
-            create::run(a, &mut ctx, ui).await
+            cancel.listen();
+            create::run(a, &mut ctx, ui, &mut cancel).await
         }
         Command::Plan(a) => plan::run(a, &mut ctx, ui).await,
-        Command::Apply(a) => apply::run(a, &mut ctx, ui).await,
+        Command::Apply(a) => apply::run(a, &mut ctx, ui, &mut cancel).await,
         Command::Info(a) => info::run(a, &mut ctx, ui).await,
         Command::List(a) => list::run(a, &mut ctx, ui).await,
-        Command::Logs(a) => logs::run(a, &mut ctx, ui).await,
-        Command::Start(a) => start::run(a, &mut ctx, ui).await,
-        Command::Stop(a) => stop::run(a, &mut ctx, ui).await,
-        Command::StopAll(a) => stop_all::run(a, &mut ctx, ui).await,
-        Command::Destroy(a) => destroy::run(a, &mut ctx, ui).await,
-        Command::Heal(a) => heal::run(a, &mut ctx, ui).await,
+        Command::Logs(a) => logs::run(a, &mut ctx, ui, &mut cancel).await,
+        Command::Start(a) => start::run(a, &mut ctx, ui, &mut cancel).await,
+        Command::Stop(a) => stop::run(a, &mut ctx, ui, &mut cancel).await,
+        Command::StopAll(a) => stop_all::run(a, &mut ctx, ui, &cancel).await,
+        Command::Destroy(a) => destroy::run(a, &mut ctx, ui, &mut cancel).await,
+        Command::Heal(a) => heal::run(a, &mut ctx, ui, &mut cancel).await,
         Command::Hooks(a) => hooks::run(a, ui),
-        Command::Prune(a) => prune::run(a, &mut ctx, ui).await,
+        Command::Prune(a) => prune::run(a, &mut ctx, ui, &cancel).await,
         Command::Claude(a) => claude::run(a, ui),
         Command::Env(a) => env::run(a, &mut ctx, ui).await,
         Command::Exec(a) => exec::run(a, &mut ctx, ui).await,
-        Command::Forward(a) => forward::run(a, &mut ctx, ui).await,
+        Command::Forward(a) => forward::run(a, &mut ctx, ui, &mut cancel).await,
         Command::Proxy(a) => proxy::run(a, &mut ctx, ui).await,
         Command::Mcp(a) => mcp::run(a, &ui.diagnostics_only()).await,
         Command::Doctor(a) => doctor::run(a, &mut ctx, ui).await,

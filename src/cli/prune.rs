@@ -61,7 +61,12 @@ struct Candidate {
     facts: Facts,
 }
 
-pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+pub async fn run(
+    args: Args,
+    ctx: &mut Ctx,
+    ui: &Ui,
+    cancel: &crate::adapters::process::Cancel,
+) -> Result<i32> {
     let git = ctx.git();
     let filters = Filters {
         stopped: args.stopped,
@@ -151,7 +156,8 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     let dirs: Vec<PathBuf> = present.into_iter().map(|(c, _)| c.dir).collect();
     if !dirs.is_empty() {
         results.extend(super::bulk::finished(
-            crate::reconcile::bulk::each(ctx, dirs, Intent::destroy(args.force), ui).await?,
+            crate::reconcile::bulk::each(ctx, dirs, Intent::destroy(args.force), ui, cancel)
+                .await?,
             "destroy",
         ));
     }

@@ -13,7 +13,12 @@ pub struct Args {
     select: super::SelectionArgs,
 }
 
-pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+pub async fn run(
+    args: Args,
+    ctx: &mut Ctx,
+    ui: &Ui,
+    cancel: &mut crate::adapters::process::Cancel,
+) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let _lock = context::lock(&dir)?;
     let observed = context::observe(ctx, &dir).await?;
@@ -28,5 +33,5 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         setup: false,
     };
     let p = reconcile::prepare_from(ctx, &dir, observed, Intent::Up, &wants, ui).await?;
-    super::apply::converge(ctx, p, ui, "start").await
+    super::apply::converge(ctx, p, ui, "start", cancel).await
 }

@@ -11,7 +11,12 @@ pub struct Args {
     dir: super::DirArg,
 }
 
-pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+pub async fn run(
+    args: Args,
+    ctx: &mut Ctx,
+    ui: &Ui,
+    cancel: &mut crate::adapters::process::Cancel,
+) -> Result<i32> {
     let dir = context::session_dir(args.dir.dir.as_deref())?;
     let _lock = context::lock(&dir)?;
     let p = reconcile::prepare(ctx, &dir, Intent::Stop, &context::Wants::default(), ui).await?;
@@ -20,7 +25,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
         super::print_applied(ui, "stop", &dir, &p.plan);
         return Ok(0);
     }
-    reconcile::carry_out(ctx, &p, ui).await?;
+    reconcile::carry_out(ctx, &p, ui, cancel).await?;
     super::print_applied(ui, "stop", &dir, &p.plan);
     ui.status(&format!("Stopped session {}", dir.display()));
     Ok(0)

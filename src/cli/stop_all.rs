@@ -18,7 +18,12 @@ pub struct Args {
     idle: Option<std::time::Duration>,
 }
 
-pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
+pub async fn run(
+    args: Args,
+    ctx: &mut Ctx,
+    ui: &Ui,
+    cancel: &crate::adapters::process::Cancel,
+) -> Result<i32> {
     let reach = super::bulk::Reach::resolve(ui, args.all_repos, args.under.as_deref(), "stop-all")?;
-    super::bulk::stop_all(ctx, &reach, args.idle, ui).await
+    super::bulk::stop_all(ctx, &reach, args.idle, ui, cancel).await
 }

@@ -116,7 +116,8 @@ pub async fn prepare_worktree(
     let (compose_files, model) = context::load_compose_from(&ui, &source, &config)?;
     // Ask the engine before planning: an unreachable engine must stop create before anything.
     ctx.engine().await?;
-    let flavor = ctx.compose()?.flavor();
+    // A new worktree has no containers yet: the flavour is the Compose's that runs it.
+    let flavor = Observer::flavor(ctx, &Observed::default()).await?;
     let sessions_dir = absolute(&config.sessions_dir);
     refuse_in_git_dir(&*git, &repo, &sessions_dir)?;
     let (path, name, create_branch) = pick(&*git, &repo, &sessions_dir, &base, explicit, avoid)?;
@@ -165,11 +166,13 @@ pub async fn prepare_worktree(
     };
     let project = session.project();
     // A name some other directory's objects already carry is never taken over (DESIGN §10).
-    ctx.owners(&project, true)
-        .await?
-        .check(&session.dir.to_string_lossy(), &project, false)?;
-    crate::context::subnets::observe(ctx, &session, &project, &mut observed).await?;
-    context::Observer::hosts(ctx, &session, &mut observed).await?;
+    Observer::owners(ctx, &project, true).await?.check(
+        &session.dir.to_string_lossy(),
+        &project,
+        false,
+    )?;
+    Observer::subnets(ctx, &session, &project, &mut observed).await?;
+    Observer::hosts(ctx, &session, &mut observed).await?;
     let data = super::ready::data_step(ctx, &session, &project, req.data_from.as_deref()).await?;
     // Where the volumes come from is recorded on the containers (`info` reads it there).
     let data_from = data.as_ref().and_then(|step| match &step.op {

@@ -11,6 +11,7 @@ mod tests;
 use std::future::Future;
 use std::path::Path;
 
+use crate::adapters::process::Cancel;
 use crate::apply;
 use crate::compose::Flavor;
 use crate::context::{self, Ctx, Observer, Session};
@@ -37,12 +38,14 @@ pub trait World: Observer + Sized + 'static {
     fn connect(&mut self) -> impl Future<Output = Result<()>> + Send;
     /// Another handle on the same world, for a concurrent task.
     fn share(&self) -> Self;
-    /// Applies a prepared plan, counting the steps done (see [`apply::apply_counted`]).
+    /// Applies a prepared plan, counting the steps done, until `cancel` reports a signal (see
+    /// [`apply::apply_counted`]).
     fn carry_out(
         &mut self,
         prepared: &Prepared,
         ui: &Ui,
         done: &mut usize,
+        cancel: &mut Cancel,
     ) -> impl Future<Output = Result<()>> + Send;
 }
 
@@ -55,13 +58,19 @@ impl World for Ctx {
         Ctx::share(self)
     }
 
-    async fn carry_out(&mut self, prepared: &Prepared, ui: &Ui, done: &mut usize) -> Result<()> {
+    async fn carry_out(
+        &mut self,
+        prepared: &Prepared,
+        ui: &Ui,
+        done: &mut usize,
+        cancel: &mut Cancel,
+    ) -> Result<()> {
         let mut fx = apply::effects::Real {
             ctx: self,
             repo: prepared.session.main_root.as_deref(),
             unpaused: Default::default(),
         };
-        apply::apply_counted(&prepared.plan, &prepared.desired, &mut fx, ui, done).await
+        apply::apply_counted(&prepared.plan, &prepared.desired, &mut fx, ui, done, cancel).await
     }
 }
 
@@ -84,7 +93,7 @@ pub async fn prepare<O: Observer>(
 pub async fn prepare_from<O: Observer>(
     obs: &mut O,
     dir: &Path,
-    mut observed: Observed,
+    observed: Observed,
     intent: Intent,
     wants: &context::Wants,
     ui: &Ui,
@@ -97,6 +106,17 @@ pub async fn prepare_from<O: Observer>(
         Intent::Stop => context::load_identity(ui, dir, false)?,
         Intent::Destroy { .. } => context::load_identity(ui, dir, true)?,
     };
+    prepare_loaded(obs, session, observed, intent, wants).await
+}
+
+/// [`prepare_from`] for a session already loaded.
+async fn prepare_loaded<O: Observer>(
+    obs: &mut O,
+    session: Session,
+    mut observed: Observed,
+    intent: Intent,
+    wants: &context::Wants,
+) -> Result<Prepared> {
     if let Intent::Destroy { .. } = intent {
         obs.for_destroy(&session, &mut observed).await?;
     }
@@ -236,9 +256,14 @@ async fn finish<O: Observer>(
     })
 }
 
-/// Applies a prepared plan (see [`carry_out_counted`]).
-pub async fn carry_out<W: World>(world: &mut W, prepared: &Prepared, ui: &Ui) -> Result<()> {
-    carry_out_counted(world, prepared, ui, &mut 0).await
+/// Applies a prepared plan until `cancel` reports a signal (see [`carry_out_counted`]).
+pub async fn carry_out<W: World>(
+    world: &mut W,
+    prepared: &Prepared,
+    ui: &Ui,
+    cancel: &mut Cancel,
+) -> Result<()> {
+    carry_out_counted(world, prepared, ui, &mut 0, cancel).await
 }
 
 /// Applies a prepared plan, counting the steps done (see [`apply::apply_counted`]). When
@@ -252,6 +277,7 @@ pub async fn carry_out_counted<W: World>(
     prepared: &Prepared,
     ui: &Ui,
     done: &mut usize,
+    cancel: &mut Cancel,
 ) -> Result<()> {
     // The Compose that will run the plan, asked now (`plan` does not ask: a Compose process
     // each time): one of another flavour than the session's refuses it before any step.
@@ -263,7 +289,7 @@ pub async fn carry_out_counted<W: World>(
             return Err(refusal.error());
         }
     }
-    let Err(mut e) = world.carry_out(prepared, ui, done).await else {
+    let Err(mut e) = world.carry_out(prepared, ui, done, cancel).await else {
         return Ok(());
     };
     let failed_at = *done;
@@ -283,7 +309,7 @@ pub async fn carry_out_counted<W: World>(
             ui,
         )
         .await?;
-        match world.carry_out(&again, ui, &mut 0).await {
+        match world.carry_out(&again, ui, &mut 0, cancel).await {
             Ok(()) => {
                 *done = prepared.plan.graph.node_count();
                 return Ok(());
@@ -298,11 +324,14 @@ pub async fn carry_out_counted<W: World>(
 
 /// Rolls back a failed create: a destroy of exactly what it made, with every rule of destroy
 /// (work written into the new worktree meanwhile is kept). Returns the plan carried out.
+/// `cancel` is the create's own: a signal it already reported (the one that stopped the
+/// create) does not stop the rollback; another one does.
 pub async fn rollback<W: World>(
     world: &mut W,
     dir: &Path,
     made: create::Made,
     ui: &Ui,
+    cancel: &mut Cancel,
 ) -> Result<Plan> {
     if !made.anything() {
         return Ok(Plan::default());
@@ -317,14 +346,24 @@ pub async fn rollback<W: World>(
     // Converge as the reconciler does: observe and plan again a moment later, until the plan
     // is empty (a few rounds at most).
     const ROUNDS: usize = 4;
+    // The session as the first round loaded it. Once its worktree is removed, its config
+    // went with it: loaded again, the directory would get the default project name, and a
+    // network Compose was still making when it was stopped (no container names the project)
+    // would be looked for under that other name and left behind (measured: 5 in 10 SIGTERMs
+    // during `compose up` on a loaded machine).
+    let mut session: Option<Session> = None;
     for round in 0..ROUNDS {
         let observed = world.session(dir).await?;
         let wants = context::Wants::default();
-        let p = prepare_from(world, dir, observed, intent, &wants, ui).await?;
+        let p = match session.clone() {
+            None => prepare_from(world, dir, observed, intent, &wants, ui).await?,
+            Some(s) => prepare_loaded(world, s, observed, intent, &wants).await?,
+        };
+        session.get_or_insert_with(|| p.session.clone());
         if round > 0 && p.plan.is_empty() {
             break;
         }
-        world.carry_out(&p, ui, &mut 0).await?;
+        world.carry_out(&p, ui, &mut 0, cancel).await?;
         first.get_or_insert(p.plan);
         if !made.project || round + 1 == ROUNDS {
             break;
@@ -334,9 +373,15 @@ pub async fn rollback<W: World>(
     Ok(first.unwrap_or_default())
 }
 
-/// Applies a prepared plan and returns the session's containers afterwards.
-pub async fn execute(ctx: &mut Ctx, prepared: &Prepared, ui: &Ui) -> Result<Vec<Container>> {
-    carry_out(ctx, prepared, ui).await?;
+/// Applies a prepared plan (until `cancel` reports a signal) and returns the session's
+/// containers afterwards.
+pub async fn execute(
+    ctx: &mut Ctx,
+    prepared: &Prepared,
+    ui: &Ui,
+    cancel: &mut Cancel,
+) -> Result<Vec<Container>> {
+    carry_out(ctx, prepared, ui, cancel).await?;
     let engine = ctx.engine().await?;
     engine
         .session_containers(&prepared.desired.dir.to_string_lossy())

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{bulk, create::Made, rollback, Prepared, World};
+use crate::adapters::process::Cancel;
 use crate::apply::fake::{Behaviour, Fake};
 use crate::compose::labels;
 use crate::context::{Observer, Session};
@@ -66,9 +67,15 @@ impl World for Shared {
         self.clone()
     }
 
-    async fn carry_out(&mut self, p: &Prepared, ui: &Ui, done: &mut usize) -> Result<()> {
+    async fn carry_out(
+        &mut self,
+        p: &Prepared,
+        ui: &Ui,
+        done: &mut usize,
+        cancel: &mut Cancel,
+    ) -> Result<()> {
         let mut fake = self.0.lock().await;
-        crate::apply::apply_counted(&p.plan, &p.desired, &mut *fake, ui, done).await
+        crate::apply::apply_counted(&p.plan, &p.desired, &mut *fake, ui, done, cancel).await
     }
 }
 
@@ -175,9 +182,15 @@ async fn stop_all_stops_only_running_containers_one_plan_per_session() {
         session(&mut fx, &d[2], &[("db", State::Running)], None);
         fx.fail_on = Some(format!("stop {}-db", project(&d[2])));
     }
-    let results = bulk::each(&mut world, failing_first(&d), Intent::Stop, &quiet())
-        .await
-        .unwrap();
+    let results = bulk::each(
+        &mut world,
+        failing_first(&d),
+        Intent::Stop,
+        &quiet(),
+        &Cancel::never(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         results.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
         failing_first(&d),
@@ -234,6 +247,7 @@ async fn destroy_all_removes_a_worktree_only_on_positive_facts_and_reports_failu
         failing_first(&d),
         Intent::destroy(false),
         &quiet(),
+        &Cancel::never(),
     )
     .await
     .unwrap();
@@ -310,9 +324,15 @@ async fn prune_destroys_each_stopped_session_worktree_by_its_own_plan() {
         session(&mut fx, &d[2], &[], None);
         fx.unreadable.push(d[2].clone());
     }
-    let results = bulk::each(&mut world, d.clone(), Intent::destroy(false), &quiet())
-        .await
-        .unwrap();
+    let results = bulk::each(
+        &mut world,
+        d.clone(),
+        Intent::destroy(false),
+        &quiet(),
+        &Cancel::never(),
+    )
+    .await
+    .unwrap();
     assert!(results.iter().all(|(_, r)| r.is_ok()));
     assert_eq!(
         ops(plan_of(&results, &d[0])),
@@ -363,9 +383,16 @@ async fn a_failed_create_rolls_back_through_a_destroy_plan_of_exactly_what_it_ma
             Some("abc".into()),
         )];
         let plan = crate::plan::diff_after(&d, &Observed::default(), Intent::Up, first);
-        let err = crate::apply::apply_counted(&plan, &d, &mut *fx, &quiet(), &mut done)
-            .await
-            .unwrap_err();
+        let err = crate::apply::apply_counted(
+            &plan,
+            &d,
+            &mut *fx,
+            &quiet(),
+            &mut done,
+            &mut Cancel::never(),
+        )
+        .await
+        .unwrap_err();
         assert!(err.message().contains("`web`"), "{}", err.message());
         fx.log.clear();
         plan
@@ -380,9 +407,15 @@ async fn a_failed_create_rolls_back_through_a_destroy_plan_of_exactly_what_it_ma
         }
     );
     // Observed and carried out through the seam, as `create` does.
-    let rolled = rollback(&mut world, Path::new(DIR), made, &quiet())
-        .await
-        .unwrap();
+    let rolled = rollback(
+        &mut world,
+        Path::new(DIR),
+        made,
+        &quiet(),
+        &mut Cancel::never(),
+    )
+    .await
+    .unwrap();
     assert!(rolled.kept.is_empty(), "{:?}", rolled.kept);
     let fx = world.0.lock().await;
     assert!(fx.containers.is_empty() && fx.worktrees.is_empty());
@@ -434,7 +467,7 @@ async fn a_subnet_taken_meanwhile_ends_the_apply_and_the_reconciler_plans_again(
     // A parallel create takes it between this observation and `compose up`.
     world.0.lock().await.taken_meanwhile.push(first);
     let mut done = 0;
-    super::carry_out_counted(&mut world, &p, &quiet(), &mut done)
+    super::carry_out_counted(&mut world, &p, &quiet(), &mut done, &mut Cancel::never())
         .await
         .unwrap();
     assert_eq!(done, p.plan.graph.node_count());
@@ -477,7 +510,7 @@ async fn a_compose_of_another_flavour_refuses_the_plan_before_any_step() {
     // `plan` does not ask which Compose would run (a process each time)...
     assert!(p.plan.refusals.is_empty());
     // ...carrying it out does, and refuses before the first step.
-    let err = super::carry_out_counted(&mut world, &p, &quiet(), &mut 0)
+    let err = super::carry_out_counted(&mut world, &p, &quiet(), &mut 0, &mut Cancel::never())
         .await
         .unwrap_err();
     assert!(
@@ -536,7 +569,7 @@ async fn bulk_commands_run_on_the_real_context_through_the_fake_ports() {
         Arc::new(FakeCompose::default()),
         Arc::new(NoGit),
     );
-    let stopped = bulk::each(&mut ctx, d.clone(), Intent::Stop, &ui)
+    let stopped = bulk::each(&mut ctx, d.clone(), Intent::Stop, &ui, &Cancel::never())
         .await
         .unwrap();
     assert_eq!(
@@ -554,7 +587,7 @@ async fn bulk_commands_run_on_the_real_context_through_the_fake_ports() {
         assert!(!dir.join(crate::desired::ENV_FILE).exists());
     }
     // Idempotent: stopped sessions have nothing left to stop.
-    let again = bulk::each(&mut ctx, d.clone(), Intent::Stop, &ui)
+    let again = bulk::each(&mut ctx, d.clone(), Intent::Stop, &ui, &Cancel::never())
         .await
         .unwrap();
     assert!(again.iter().all(|(_, r)| r.as_ref().unwrap().is_empty()));
@@ -566,6 +599,7 @@ async fn bulk_commands_run_on_the_real_context_through_the_fake_ports() {
             scope: crate::desired::Scope::ALL,
         },
         &ui,
+        &Cancel::never(),
     )
     .await
     .unwrap();
@@ -592,6 +626,7 @@ async fn bulk_commands_run_on_the_real_context_through_the_fake_ports() {
             scope: crate::desired::Scope::ALL,
         },
         &ui,
+        &Cancel::never(),
     )
     .await
     .unwrap();
@@ -686,4 +721,313 @@ async fn create_is_planned_through_the_ports_and_changes_nothing() {
     assert_eq!(timeless(&again.plan), timeless(&p.plan));
     // The subnet was chosen from what the engine port reported.
     assert!(engine.calls().iter().any(|c| c == "network_subnets"));
+}
+
+/// The plan of a create in a new worktree on a new branch, with a setup command.
+fn create_plan(d: &Desired) -> Plan {
+    let first = vec![crate::plan::add_worktree_step(
+        PathBuf::from(DIR),
+        "session/x",
+        true,
+        Some("abc".into()),
+    )];
+    crate::plan::diff_after(d, &Observed::default(), Intent::Up, first)
+}
+
+/// SIGTERM while each effect of a create is done, one create per effect: the effect
+/// completes, the create stops with the signal (exit 143) before its next step, and the
+/// rollback — handed the create's own cancellation, which already reported that signal — runs
+/// to its end and removes exactly what was made, the project first and the branch last. A
+/// second rollback finds nothing to do.
+#[tokio::test(flavor = "current_thread")]
+async fn a_signal_at_each_step_of_a_create_stops_it_and_the_rollback_removes_what_it_made() {
+    let d = desired(
+        COMPOSE,
+        "setup: ['make seed']\n",
+        Selection::default(),
+        &[],
+        false,
+    )
+    .unwrap();
+    let plan = create_plan(&d);
+    let mut interrupted_at = vec![];
+    for n in 0.. {
+        let mut world = Shared::default();
+        let (mut cancel, trigger) = Cancel::manual();
+        let mut done = 0;
+        let result = {
+            let mut fx = world.0.lock().await;
+            fx.branches.push("main".into());
+            fx.signal_at = Some((n, trigger, crate::error::Signal::Term));
+            let r =
+                crate::apply::apply_counted(&plan, &d, &mut *fx, &quiet(), &mut done, &mut cancel)
+                    .await;
+            // The signal came with the last effect logged: nothing ran after it.
+            if r.is_err() {
+                assert_eq!(
+                    fx.log.len(),
+                    n + 1,
+                    "effects after the signal: {:?}",
+                    fx.log
+                );
+            }
+            fx.log.clear();
+            fx.signal_at = None;
+            r
+        };
+        let Err(e) = result else {
+            // Past the last effect: the create ran to its end.
+            assert_eq!(done, plan.graph.node_count());
+            break;
+        };
+        assert_eq!(
+            e.kind(),
+            crate::error::Kind::Interrupted(crate::error::Signal::Term)
+        );
+        assert_eq!(e.kind().exit_code(), 143);
+        interrupted_at.push(done);
+        let made = Made::after(&plan, done, true);
+        assert!(
+            made.worktree && made.branch,
+            "the worktree is the first step"
+        );
+        let rolled = rollback(&mut world, Path::new(DIR), made, &quiet(), &mut cancel)
+            .await
+            .unwrap_or_else(|e| panic!("rollback after effect {n}: {}", e.message()));
+        assert!(rolled.kept.is_empty(), "{:?}", rolled.kept);
+        {
+            let fx = world.0.lock().await;
+            assert!(fx.containers.is_empty(), "after effect {n}");
+            assert!(
+                fx.worktrees.is_empty() && fx.volumes.is_empty(),
+                "after effect {n}"
+            );
+            assert_eq!(fx.branches, vec!["main".to_string()], "after effect {n}");
+            assert_eq!(fx.log.last().unwrap(), "delete branch session/x");
+            if made.project {
+                assert!(fx.log[0].starts_with("remove project"), "{:?}", fx.log);
+            }
+        }
+        let again = rollback(&mut world, Path::new(DIR), made, &quiet(), &mut cancel)
+            .await
+            .unwrap();
+        assert!(again.is_empty(), "after effect {n}: {:?}", ops(&again));
+    }
+    // Every step that does something was reached: the worktree, the files, Compose,
+    // `.env.session`, setup (its signal is handed to the command, which ends with it).
+    let steps = plan.ordered();
+    for (i, step) in steps.iter().enumerate() {
+        // Waiting changes nothing in the fake: no effect to send a signal with.
+        if matches!(step.op, Op::WaitReady { .. }) {
+            continue;
+        }
+        assert!(
+            interrupted_at.contains(&i),
+            "never stopped at step {i} ({}): {interrupted_at:?}",
+            step.subject
+        );
+    }
+}
+
+/// A second signal stops the rollback too (the first one was the create's).
+#[tokio::test(flavor = "current_thread")]
+async fn another_signal_stops_the_rollback_and_destroy_finishes_it() {
+    let d = desired(COMPOSE, "", Selection::default(), &[], false).unwrap();
+    let plan = create_plan(&d);
+    let mut world = Shared::default();
+    let (mut cancel, trigger) = Cancel::manual();
+    let mut done = 0;
+    {
+        let mut fx = world.0.lock().await;
+        fx.branches.push("main".into());
+        // A signal as the worktree is made: the create stops after it.
+        fx.signal_at = Some((0, trigger.clone(), crate::error::Signal::Int));
+        let e = crate::apply::apply_counted(&plan, &d, &mut *fx, &quiet(), &mut done, &mut cancel)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.kind(),
+            crate::error::Kind::Interrupted(crate::error::Signal::Int)
+        );
+        fx.log.clear();
+        // Give the rollback a project to remove; another signal arrives as it removes it.
+        fx.containers
+            .push(container(Path::new(DIR), "db", State::Running));
+        fx.signal_at = Some((0, trigger.clone(), crate::error::Signal::Int));
+    }
+    let made = Made {
+        project: true,
+        worktree: true,
+        branch: true,
+    };
+    let e = rollback(&mut world, Path::new(DIR), made, &quiet(), &mut cancel)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        crate::error::Kind::Interrupted(crate::error::Signal::Int)
+    );
+    {
+        let fx = world.0.lock().await;
+        // Stopped after removing the project: the worktree and branch are still there.
+        assert_eq!(fx.log.len(), 1, "{:?}", fx.log);
+        assert!(fx.log[0].starts_with("remove project"), "{:?}", fx.log);
+        assert_eq!(fx.worktrees, vec![PathBuf::from(DIR)]);
+    }
+    world.0.lock().await.signal_at = None;
+    let rolled = rollback(&mut world, Path::new(DIR), made, &quiet(), &mut cancel)
+        .await
+        .unwrap();
+    assert!(rolled.kept.is_empty());
+    let fx = world.0.lock().await;
+    assert!(fx.worktrees.is_empty() && fx.containers.is_empty());
+    assert_eq!(fx.branches, vec!["main".to_string()]);
+}
+
+/// A destroy as `bulk::one` carries it out, without its lock (the bulk tests take locks in
+/// parallel).
+async fn destroy(world: &mut Shared, dir: &Path, cancel: &mut Cancel) -> Result<Plan> {
+    let wants = crate::context::Wants::default();
+    let p = super::prepare(world, dir, Intent::destroy(false), &wants, &quiet()).await?;
+    if !p.plan.is_empty() {
+        world.carry_out(&p, &quiet(), &mut 0, cancel).await?;
+    }
+    Ok(p.plan)
+}
+
+/// SIGHUP while each effect of a destroy is done: the destroy stops with it (exit 129) and
+/// keeps what it had not reached; a worktree is never left without its branch's step run to
+/// its end (one step); a second destroy finishes the work and a third has nothing to do.
+#[tokio::test(flavor = "current_thread")]
+async fn a_signal_at_each_step_of_a_destroy_stops_it_and_a_second_destroy_finishes() {
+    let mut reached = 0;
+    for n in 0.. {
+        let dir = &dirs(&format!("destroy-signal-{n}"), &["s"])[0];
+        let mut world = Shared::default();
+        let (mut cancel, trigger) = Cancel::manual();
+        {
+            let mut fx = world.0.lock().await;
+            fx.branches.push("main".into());
+            session(&mut fx, dir, &[("db", State::Running)], Some("session/s"));
+            fx.volumes.insert(format!("{}_pg", project(dir)), None);
+            fx.log.clear();
+            fx.signal_at = Some((n, trigger, crate::error::Signal::Hup));
+        }
+        let Err(e) = destroy(&mut world, dir, &mut cancel).await else {
+            reached = n;
+            break;
+        };
+        assert_eq!(
+            e.kind(),
+            crate::error::Kind::Interrupted(crate::error::Signal::Hup)
+        );
+        assert_eq!(e.kind().exit_code(), 129);
+        {
+            let fx = world.0.lock().await;
+            // Nothing ran after the signal but the rest of its step: the branch of the
+            // worktree just removed.
+            let held = fx.log[n].starts_with("remove worktree")
+                && fx.log.get(n + 1).map(String::as_str) == Some("delete branch session/s");
+            assert_eq!(
+                fx.log.len(),
+                n + 1 + usize::from(held),
+                "effects after the signal: {:?}",
+                fx.log
+            );
+            let worktree = fx.worktrees.contains(dir);
+            let branch = fx.branches.contains(&"session/s".to_string());
+            // Removing the worktree and deleting its branch are one step: never cut.
+            assert_eq!(worktree, branch, "after effect {n}: {:?}", fx.log);
+        }
+        world.0.lock().await.signal_at = None;
+        // A signal with the last step leaves nothing to finish.
+        destroy(&mut world, dir, &mut cancel).await.unwrap();
+        {
+            let fx = world.0.lock().await;
+            assert!(fx.containers.is_empty() && fx.volumes.is_empty() && fx.worktrees.is_empty());
+            assert_eq!(fx.branches, vec!["main".to_string()]);
+        }
+        let again = destroy(&mut world, dir, &mut cancel).await.unwrap();
+        assert!(again.is_empty(), "{:?}", ops(&again));
+    }
+    // The project, the env file, the worktree (its branch in the same step).
+    assert!(reached >= 4, "the destroy had only {reached} effects");
+}
+
+/// One signal stops every task of a bulk command: each holds a clone of the command's
+/// cancellation, and nothing is passed from task to task.
+#[tokio::test(flavor = "current_thread")]
+async fn one_signal_stops_every_task_of_a_bulk_command() {
+    let d = dirs("bulk-signal", &["a", "b", "c"]);
+    let mut world = Shared::default();
+    let (cancel, trigger) = Cancel::manual();
+    {
+        let mut fx = world.0.lock().await;
+        for dir in &d {
+            session(&mut fx, dir, &[("db", State::Running)], None);
+        }
+        fx.signal_at = Some((0, trigger, crate::error::Signal::Int));
+    }
+    let results = bulk::each(&mut world, d.clone(), Intent::Stop, &quiet(), &cancel)
+        .await
+        .unwrap();
+    for (dir, r) in &results {
+        let e = r
+            .as_ref()
+            .err()
+            .unwrap_or_else(|| panic!("{} finished", dir.display()));
+        assert_eq!(
+            e.kind(),
+            crate::error::Kind::Interrupted(crate::error::Signal::Int)
+        );
+    }
+    // A second run (a new command, a new cancellation) finishes the work.
+    world.0.lock().await.signal_at = None;
+    let results = bulk::each(
+        &mut world,
+        d.clone(),
+        Intent::Stop,
+        &quiet(),
+        &Cancel::never(),
+    )
+    .await
+    .unwrap();
+    assert!(results.iter().all(|(_, r)| r.is_ok()));
+    let fx = world.0.lock().await;
+    assert!(fx.containers.iter().all(|c| c.state == State::Stopped));
+}
+
+/// A Compose stopped half-way may finish making a volume or network after the rollback first
+/// looked: the next round finds it under the project of the session the first round loaded,
+/// not under the default name the directory gets once its worktree (and config) is gone.
+#[tokio::test(flavor = "current_thread")]
+async fn the_rollback_keeps_the_session_it_loaded_once_the_worktree_is_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap().join("wt");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("docker-compose.yml"), COMPOSE).unwrap();
+    std::fs::write(dir.join("session.config.yaml"), "projectName: shop\n").unwrap();
+    let project = crate::context::load_identity(&quiet(), &dir, true)
+        .unwrap()
+        .project();
+    assert!(project.starts_with("shop-"), "{project}");
+    let mut world = Shared::default();
+    {
+        let mut fx = world.0.lock().await;
+        fx.branches.push("main".into());
+        session(&mut fx, &dir, &[], Some("session/x"));
+        fx.made_meanwhile.push(format!("{project}_data"));
+    }
+    let made = Made {
+        project: true,
+        worktree: true,
+        branch: true,
+    };
+    rollback(&mut world, &dir, made, &quiet(), &mut Cancel::never())
+        .await
+        .unwrap();
+    let fx = world.0.lock().await;
+    assert!(!dir.exists() && fx.worktrees.is_empty());
+    assert!(fx.volumes.is_empty(), "left behind: {:?}", fx.volumes);
+    assert_eq!(fx.branches, vec!["main".to_string()]);
 }
