@@ -703,7 +703,8 @@ impl DockerEngine {
 
     /// For an engine on this machine: its data root and the mount points of `volumes`, so a
     /// copy of them can be sized on disk; `None` for an engine elsewhere (its disk is not
-    /// ours to measure). One call for the root, one per volume.
+    /// ours to measure), or when one of them is gone (its source changed since the plan: the
+    /// copy itself says so). One call for the root, one per volume.
     pub async fn local_volume_paths(
         &self,
         volumes: &[String],
@@ -721,12 +722,13 @@ impl DockerEngine {
         };
         let mut paths = vec![];
         for name in volumes {
-            let v = self
-                .client
-                .inspect_volume(name)
-                .await
-                .map_err(|e| self.api_error(&format!("inspect volume {name}"), e))?;
-            paths.push(std::path::PathBuf::from(v.mountpoint));
+            match self.client.inspect_volume(name).await {
+                Ok(v) => paths.push(std::path::PathBuf::from(v.mountpoint)),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return Ok(None),
+                Err(e) => return Err(self.api_error(&format!("inspect volume {name}"), e)),
+            }
         }
         Ok(Some((root.into(), paths)))
     }

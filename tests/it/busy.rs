@@ -60,8 +60,10 @@ fn build_slow_cp_image() {
     assert!(status.success(), "docker import {SLOW_CP_IMAGE}");
 }
 
-/// A `git` first on PATH that holds `git worktree add` (the first step of a create's apply,
-/// after its plan) while `<dir>/hold` exists, saying so with a file `<dir>/reached.<pid>`.
+/// A `git` first on PATH that holds `git ls-tree -r -l --full-tree` (the disk check create makes after its plan
+/// and before its first step) while `<dir>/hold` exists, saying so with a file
+/// `<dir>/reached.<pid>`. Not `git worktree add`: parallel creates in one repository take turns
+/// for it (a lock around the git command), so only one would ever be held there.
 struct Gate {
     dir: tempfile::TempDir,
     path: String,
@@ -80,7 +82,7 @@ impl Gate {
         .unwrap();
         let d = dir.path().display();
         let script = format!(
-            "#!/bin/sh\ncase \" $* \" in *' worktree add '*) if [ -e '{d}/hold' ]; then : > '{d}/reached.'$$; while [ -e '{d}/hold' ]; do sleep 0.05; done; fi;; esac\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\ncase \" $* \" in *' ls-tree -r -l --full-tree '*) if [ -e '{d}/hold' ]; then : > '{d}/reached.'$$; while [ -e '{d}/hold' ]; do sleep 0.05; done; fi;; esac\nexec '{}' \"$@\"\n",
             real.trim()
         );
         std::fs::write(dir.path().join("git"), script).unwrap();
@@ -94,7 +96,7 @@ impl Gate {
         Gate { dir, path }
     }
 
-    /// Starts `dev-prism args` in `dir`; it stops before making its worktree.
+    /// Starts `dev-prism args` in `dir`; it stops after its plan, before making its worktree.
     fn spawn(&self, repo: &Repo, args: &[&str]) -> Child {
         let env = [
             ("DEV_PRISM_COMPOSE", repo.flavor.env()),
