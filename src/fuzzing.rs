@@ -58,7 +58,10 @@ fn desire_and_plan(config: &Config, model: &ComposeModel, observed: &Observed) {
             subnet: crate::subnet::Net::parse("10.99.0.0/24"),
             data_from: None,
             project: desired::project_name(&config.project_name, Path::new(DIR)),
-            proxy_host: Some(crate::proxy::names::host_label("s1", &config.project_name)),
+            proxy_host: Some(crate::desired::names::host_label(
+                "s1",
+                &config.project_name,
+            )),
             proxy: Default::default(),
         };
         let d = match desired::desired(config, model, inputs) {

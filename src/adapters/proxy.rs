@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
+/// The header the proxy puts on every response, so a probe tells it from another server.
+pub const HEADER: &str = "x-dev-prism-proxy";
+
 /// The `Host` of the probe request: a name no session has, that the proxy answers with its
 /// 421 (outside its domain) and its header, and any other server with something else.
 pub const PROBE_HOST: &str = "dev-prism-probe.invalid";
@@ -19,7 +22,7 @@ pub const PROBE_HOST: &str = "dev-prism-probe.invalid";
 pub enum Probe {
     /// Nothing listens.
     Nothing,
-    /// dev-prism's proxy (its responses carry [`crate::proxy::HEADER`]).
+    /// dev-prism's proxy (its responses carry [`HEADER`]).
     Ours,
     /// Something else holds the port: what it answered (its status line, or why it did not).
     Other(String),
@@ -48,13 +51,13 @@ pub fn probe(port: u16) -> Probe {
     classify(&String::from_utf8_lossy(&head))
 }
 
-/// Reads a response head: ours when a header is named [`crate::proxy::HEADER`].
+/// Reads a response head: ours when a header is named [`HEADER`].
 fn classify(head: &str) -> Probe {
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap_or("").trim().to_string();
     let ours = lines.take_while(|l| !l.is_empty()).any(|l| {
         l.split_once(':')
-            .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case(crate::proxy::HEADER))
+            .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case(HEADER))
     });
     match (ours, status.is_empty()) {
         (true, _) => Probe::Ours,

@@ -29,16 +29,19 @@ pub fn last_activity(dir: &Path, project: &str) -> Option<i64> {
     times.into_iter().flatten().max()
 }
 
-/// `$XDG_STATE_HOME/dev-prism` (default `~/.local/state/dev-prism`), as
-/// `crate::proxy::state_dir` reads it.
-fn state_dir() -> std::path::PathBuf {
-    std::env::var_os("XDG_STATE_HOME")
-        // An absolute path only, as the proxy that writes the activity files reads it.
-        .filter(|v| std::path::Path::new(v).is_absolute())
+/// `$XDG_STATE_HOME/dev-prism` (default `~/.local/state/dev-prism`): the proxy's state and the
+/// activity files it writes. `XDG_STATE_HOME` counts only as an absolute path.
+pub fn state_dir() -> std::path::PathBuf {
+    let xdg = std::env::var_os("XDG_STATE_HOME")
         .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/state")))
-        .unwrap_or_default()
-        .join("dev-prism")
+        .filter(|p| p.is_absolute());
+    let base = xdg.unwrap_or_else(|| {
+        std::env::var_os("HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::PathBuf::from("/"))
+            .join(".local/state")
+    });
+    base.join("dev-prism")
 }
 
 /// Whether the session directory still exists.

@@ -64,7 +64,7 @@ pub mod labels {
     /// --data-from`), on its containers and volumes; absent when they were not.
     pub const DATA_FROM: &str = "dev-prism.data_from";
     /// The session's name for the proxy: `<session>.<project>` (see
-    /// `proxy::names::host_label`), fixed at create and unique among the engine's
+    /// `desired::names::host_label`), fixed at create and unique among the engine's
     /// sessions; absent when the proxy is off (`proxy.enabled: false`): no route.
     pub const HOST: &str = "dev-prism.host";
     /// The proxy's domain the session's names end in (config `proxy.domain`).

@@ -308,8 +308,8 @@ fn proxy_host(session: &Session, observed: &Observed) -> Option<String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let host = crate::proxy::names::host_label(&dir_name, &session.config.project_name);
-    Some(crate::proxy::names::unique_host(
+    let host = crate::desired::names::host_label(&dir_name, &session.config.project_name);
+    Some(crate::desired::names::unique_host(
         &host,
         &observed.taken_hosts,
     ))

@@ -53,7 +53,7 @@ pub const CA_VAR: &str = "NODE_EXTRA_CA_CERTS";
 
 /// What the session's URL variables depend on besides Docker's answer: the port the proxy
 /// listens on and where its CA certificate is (the same for every session of this user; read
-/// once at the edge, see [`crate::proxy::setting`]).
+/// once at the edge, see `proxy::setting`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxySetting {
     pub port: u16,
@@ -64,7 +64,7 @@ impl Default for ProxySetting {
     /// The default port, the CA under `~/.local/state` (tests).
     fn default() -> Self {
         ProxySetting {
-            port: crate::proxy::DEFAULT_PORT,
+            port: crate::desired::names::DEFAULT_PORT,
             ca_cert: "/home/user/.local/state/dev-prism/ca.pem".into(),
         }
     }
@@ -282,7 +282,7 @@ pub fn port_vars(containers: &[Container], proxy: &ProxySetting) -> Vec<Var> {
                 port_var_name(service, i, spec),
                 published.host_port.to_string(),
             ));
-            let url = crate::proxy::names::proxy_url(c, spec.container_port, proxy.port)
+            let url = crate::desired::names::proxy_url(c, spec.container_port, proxy.port)
                 .or_else(|| address::address(c, published).url());
             if let Some(url) = url {
                 let name = url_var_name(service, urls.len(), spec.container_port);

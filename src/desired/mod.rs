@@ -4,6 +4,7 @@
 pub mod address;
 mod env;
 pub mod exclude;
+pub mod names;
 pub mod subnet;
 pub mod templates;
 
@@ -236,7 +237,7 @@ pub struct Inputs<'a> {
     /// The Compose project: the one the session's containers carry, or [`project_name`].
     pub project: String,
     /// The session's proxy name (`dev-prism.host`): kept from the containers, else chosen
-    /// unique ([`crate::proxy::names::unique_host`]); unused when `proxy.enabled` is false.
+    /// unique ([`names::unique_host`]); unused when `proxy.enabled` is false.
     pub proxy_host: Option<String>,
     /// The proxy's port and CA path.
     pub proxy: ProxySetting,

@@ -43,7 +43,7 @@ pub fn desired(
             subnet: None,
             data_from: None,
             project: super::project_name(&cfg.project_name, Path::new(DIR)),
-            proxy_host: Some(crate::proxy::names::host_label("s1", &cfg.project_name)),
+            proxy_host: Some(crate::desired::names::host_label("s1", &cfg.project_name)),
             proxy: Default::default(),
         },
     )

@@ -15,16 +15,13 @@ use crate::error::{Error, Result};
 pub mod activity;
 pub mod daemon;
 pub mod focus;
-pub mod names;
+pub use crate::desired::names;
 pub mod routes;
 pub mod server;
 pub mod tls;
 
-/// The proxy's port unless `DEV_PRISM_PROXY_PORT` says otherwise.
-pub const DEFAULT_PORT: u16 = 7355;
-
-/// The header the proxy puts on every response, so a probe tells it from another server.
-pub const HEADER: &str = "x-dev-prism-proxy";
+pub use crate::adapters::proxy::HEADER;
+pub use crate::desired::names::DEFAULT_PORT;
 
 /// The port the proxy listens on (127.0.0.1 and ::1): 7355 or `DEV_PRISM_PROXY_PORT`.
 pub fn port() -> u16 {
@@ -35,20 +32,7 @@ pub fn port() -> u16 {
         .unwrap_or(DEFAULT_PORT)
 }
 
-/// `$XDG_STATE_HOME/dev-prism` (an absolute `XDG_STATE_HOME` only, as the spec says), else
-/// `~/.local/state/dev-prism`.
-pub fn state_dir() -> PathBuf {
-    let xdg = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute());
-    let base = xdg.unwrap_or_else(|| {
-        std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/"))
-            .join(".local/state")
-    });
-    base.join("dev-prism")
-}
+pub use crate::adapters::usage::state_dir;
 
 /// The local CA's certificate (PEM), made on the first TLS connection or `proxy trust`.
 pub fn ca_cert_path() -> PathBuf {

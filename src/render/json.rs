@@ -133,7 +133,11 @@ pub fn session(
                         host_ip: published.host_ip.clone(),
                         host_port: published.host_port,
                         url: a.url(),
-                        proxy_url: crate::proxy::names::proxy_url(c, p.container_port, proxy.port),
+                        proxy_url: crate::desired::names::proxy_url(
+                            c,
+                            p.container_port,
+                            proxy.port,
+                        ),
                         host: a.host,
                         port: a.port,
                     })

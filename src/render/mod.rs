@@ -9,10 +9,10 @@ use std::fmt::Write;
 
 use crate::compose::labels;
 use crate::desired::address::{address, Address};
+use crate::desired::names::proxy_url;
 use crate::desired::{port_var_name, port_vars, ProxySetting};
 use crate::observed::{Container, Health, State};
 use crate::plan::{Action, Plan};
-use crate::proxy::names::proxy_url;
 use crate::ui::paint;
 
 /// The Terraform-style plan: drift first, a legend of the symbols used, one line per step with

@@ -169,14 +169,14 @@ fn focus(dir: &Path, ui: &Ui) -> CallToolResult {
         Ok((dir, config)) => {
             let short = format!(
                 "<service>.{}.{}",
-                crate::proxy::names::lower(&config.project_name),
+                crate::desired::names::lower(&config.project_name),
                 config.proxy.domain
             );
             let doc = json!({
                 "schema": crate::render::json::SCHEMA,
                 "command": "proxy_focus",
                 "dir": dir,
-                "project": crate::proxy::names::lower(&config.project_name),
+                "project": crate::desired::names::lower(&config.project_name),
                 "domain": config.proxy.domain,
             });
             let mut r = CallToolResult::structured(doc);

@@ -126,6 +126,9 @@ pub fn proxy_url(c: &Container, container_port: u16, proxy_port: u16) -> Option<
 
 pub use crate::util::is_dns_name;
 
+/// The proxy's port unless `DEV_PRISM_PROXY_PORT` says otherwise.
+pub const DEFAULT_PORT: u16 = 7355;
+
 #[cfg(test)]
 mod tests {
     use super::*;
