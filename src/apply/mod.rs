@@ -213,6 +213,9 @@ async fn execute<E: Effects>(step: &Step, desired: &Desired, fx: &mut E) -> Resu
         } => {
             if !unpause.is_empty() {
                 fx.unpause(unpause).await?;
+                if services.is_empty() {
+                    return Ok(());
+                }
             }
             fx.up(desired, services, profiles, *remove_orphans).await
         }
