@@ -32,6 +32,14 @@ beside one raw `GET /system/df`; at the end `destroy --all -y --force --under DI
 session is timed and what the engine and git still hold of them is counted. The 1-minute load
 average is recorded at each step (the machine is shared).
 
+`--podman` measures the read commands (`list`, `info`, `plan`, `env`, `heal`) against one list
+call with curl, paired, at N = 1, 20, 40 sessions, and create/destroy of a 3-service session
+against a bare `up -d --wait` / `down -v`, on the engine DOCKER_HOST names (a Podman socket);
+it writes a `### LABEL` section of --out (section "Podman (issue 22)").
+
+Usage: DOCKER_HOST=unix:///run/podman/podman.sock python3 benches/bench.py --podman --no-build
+       [--runs 11] [--label "Rootful Podman"]
+
 `--volume` measures only the volume-copy step of `create --data-from .` against a
 `docker run --rm` doing `cp -a` between two volumes, and lists that step's engine calls
 (section "The volume copy (issue 21)").
@@ -52,7 +60,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "dev-prism")
 IMAGE = "dev-prism-test-busybox:2"
-SOCKET = "/var/run/docker.sock"
+# The engine's socket: DOCKER_HOST's when it names one (e.g. a Podman socket), else Docker's.
+SOCKET = (os.environ.get("DOCKER_HOST", "")[len("unix://"):]
+          if os.environ.get("DOCKER_HOST", "").startswith("unix://") else "/var/run/docker.sock")
 
 ONE = """services:
   svc:
@@ -193,6 +203,9 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="use target/release/dev-prism as it is")
     ap.add_argument("--volume", action="store_true", help="only the volume copy of --data-from (issue 21)")
     ap.add_argument("--fixture-scale", type=float, default=1.0, help="--copies: fixture size factor")
+    ap.add_argument("--podman", action="store_true",
+                    help="read commands and create/destroy on the engine DOCKER_HOST names (issue 22)")
+    ap.add_argument("--label", default="rootful", help="--podman: the name of this run in the report")
     args = ap.parse_args()
     if args.no_build:
         global sh
@@ -208,6 +221,9 @@ def main():
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import bench_copies
         return bench_copies.volume_main(args, sys.modules[__name__])
+    if args.podman:
+        args.runs = args.runs or 11
+        return podman_main(args)
     args.runs = args.runs or 15
     if args.scale:
         return scale_main(args)
@@ -579,6 +595,115 @@ def kept_section(text, heading):
     rest = text[text.index(heading):]
     end = rest.find("\n## ", len(heading))
     return rest if end < 0 else rest[: end + 1]
+
+
+# No healthcheck: without systemd Podman never runs one by itself, so a bare
+# `up --wait` of a healthchecked service would wait forever (dev-prism runs the checks).
+# And no `init: true`: Podman needs its own init binary for it (package catatonit).
+PODMAN_FIXTURE = (THREE.replace('"8080:80"', '"80"').split("    healthcheck:")[0] + "  echo:"
+                  + THREE.split("  echo:", 1)[1]).replace("    init: true\n", "")
+PODMAN_ONE = ONE.replace("    init: true\n", "")
+
+
+def paired(a, b, runs, cwd=None):
+    """A and B alternately (A B A B …) after one warm-up each: medians of both and the
+    median of the pairwise ratios B/A."""
+    timed(a, cwd)
+    timed(b, cwd)
+    ta, tb = [], []
+    for _ in range(runs):
+        ta.append(timed(a, cwd)[0])
+        tb.append(timed(b, cwd)[0])
+    return statistics.median(ta), statistics.median(tb), statistics.median(y / x for x, y in zip(ta, tb))
+
+
+def podman_main(args):
+    """Issue 22: the read commands against one list call on the engine's own socket, paired,
+    at N = 1, 20, 40 sessions; create/destroy of a 3-service session against a bare
+    `docker compose up -d --wait` / `down -v` of the same services, paired."""
+    sh(["cargo", "build", "--release", "-q"], cwd=ROOT)
+    ensure_image()
+    base = os.path.realpath(tempfile.mkdtemp(prefix="dp-bench-podman-"))
+    started = time.perf_counter()
+    steps, made = [], []
+    try:
+        for n in [1, 20, 40]:
+            while len(made) < n:
+                batch = [make_project(base, f"s{len(made) + i:02d}", PODMAN_ONE)
+                         for i in range(min(5, n - len(made)))]
+                procs = [subprocess.Popen([BIN, "-q", "create", "--in-place"], cwd=d, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE) for d in batch]
+                for p in procs:
+                    _, err = p.communicate()
+                    if p.returncode != 0:
+                        raise RuntimeError(f"create failed: {err.decode()}")
+                made += batch
+            row = {"n": n, "load": os.getloadavg()[0], "reads": {}}
+            for name in ["list", "info", "plan", "env", "heal"]:
+                row["reads"][name] = paired(CURL_LIST, [BIN, name], args.runs, cwd=made[0])
+            crun = max(3, args.runs // 2)
+            c, b, r = [], [], []
+            dc, db, dr = [], [], []
+            for i in range(crun + 1):
+                d = make_project(base, f"c{n}-{i}", PODMAN_FIXTURE)
+                project = f"dpbench{n}x{i}x{os.getpid()}"
+                BARE_PROJECTS.append(project)
+                bare = ["docker", "compose", "-p", project, "up", "-d", "--wait"]
+                t1, _ = timed(bare, cwd=d)
+                t3, _ = timed(["docker", "compose", "-p", project, "down", "-v", "-t", "1"], cwd=d)
+                t2, _ = timed([BIN, "-q", "create", "--in-place"], cwd=d)
+                t4, _ = timed([BIN, "-q", "destroy", "--force"], cwd=d)
+                if i == 0:
+                    continue  # warm-up
+                c.append(t2), b.append(t1), r.append(t2 / t1)
+                dc.append(t4), db.append(t3), dr.append(t4 / t3)
+            row["create"] = (statistics.median(b), statistics.median(c), statistics.median(r))
+            row["destroy"] = (statistics.median(db), statistics.median(dc), statistics.median(dr))
+            row["load_end"] = os.getloadavg()[0]
+            steps.append(row)
+            print(f"N={n}: {row}", file=sys.stderr)
+    finally:
+        dp("destroy", "--all", "-y", "--force", "--under", base, cwd=base, check=False)
+        cleanup(base)
+    write_podman(args, steps, time.perf_counter() - started)
+    return steps
+
+
+def write_podman(args, steps, total):
+    engine = sh(["docker", "version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"],
+                check=False).stdout.strip()
+    compose = sh(["docker", "compose", "version", "--short"], check=False).stdout.strip()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    lines = [
+        f"### {args.label}",
+        "",
+        f"`DOCKER_HOST=unix://{SOCKET} python3 benches/bench.py --podman --runs {args.runs}` on "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC (the whole run: {total:.0f} s). "
+        f"Machine: {os.cpu_count()} cores ({cpu}), shared with other work; {platform.system()} "
+        f"{platform.release()}; engine {engine}; Compose {compose}; release build.",
+        "",
+        "| N | load | what | floor | dev-prism | × floor (paired median) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in steps:
+        load = f"{row['load']:.1f}–{row['load_end']:.1f}"
+        for name, (f, d, r) in row["reads"].items():
+            lines.append(f"| {row['n']} | {load} | `{name}` | {ms(f)} | {ms(d)} | {r:.2f} |")
+        for name, floor in [("create", "`up -d --wait`"), ("destroy", "`down -v`")]:
+            f, d, r = row[name]
+            lines.append(f"| {row['n']} | {load} | `{name}` (3 services) vs {floor} | {ms(f)} | {ms(d)} | {r:.2f} |")
+    section = "\n".join(lines) + "\n"
+    text = open(args.out).read() if os.path.exists(args.out) else "# Benchmarks\n"
+    heading = f"### {args.label}\n"
+    if heading in text:
+        head, _, tail = text.partition(heading)
+        rest = tail.split("\n#", 1)
+        text = head + section + ("\n#" + rest[1] if len(rest) > 1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(section)
 
 
 if __name__ == "__main__":

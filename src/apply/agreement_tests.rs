@@ -46,7 +46,10 @@ fn effects_of(step: &Step) -> Vec<String> {
             if !unpause.is_empty() {
                 v.push(format!("unpause {}", unpause.len()));
             }
-            v.push(format!("up {}", services.join(",")));
+            // Only unpausing: Compose is not run.
+            if unpause.is_empty() || !services.is_empty() {
+                v.push(format!("up {}", services.join(",")));
+            }
             v
         }
         Op::WaitReady { .. } => vec![],

@@ -45,7 +45,8 @@ pub trait Effects {
     /// Unpauses the given containers of the session.
     async fn unpause(&mut self, ids: &[String]) -> Result<()>;
     /// Whether the container's health status can be believed: false for one this apply
-    /// unpaused until its next healthcheck has run (its checks failed while it was paused).
+    /// unpaused until an observation made after its next healthcheck has run (its checks
+    /// failed while it was paused).
     async fn health_is_current(&mut self, _id: &str) -> Result<bool> {
         Ok(true)
     }
@@ -181,11 +182,13 @@ impl Effects for Real<'_> {
             return Ok(true);
         };
         let log = self.ctx.engine().await?.health_log(id).await?;
-        if !crate::apply::checked_since(&log, seen.as_deref()) {
-            return Ok(false);
+        if crate::apply::checked_since(&log, seen.as_deref()) {
+            // From the next observation on: the status in hand was listed before this
+            // inspect, so it may predate the check just found (seen on Docker when nothing
+            // ran between the unpause and the first look).
+            self.unpaused.remove(id);
         }
-        self.unpaused.remove(id);
-        Ok(true)
+        Ok(false)
     }
 
     async fn stop(&mut self, ids: &[String]) -> Result<()> {

@@ -223,6 +223,9 @@ async fn execute<E: Effects>(
         } => {
             if !unpause.is_empty() {
                 fx.unpause(unpause).await?;
+                if services.is_empty() {
+                    return Ok(());
+                }
             }
             fx.up(desired, services, profiles, *remove_orphans).await
         }

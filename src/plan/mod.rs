@@ -82,6 +82,10 @@ pub enum Op {
         path: PathBuf,
     },
     ComposeUp {
+        /// Empty when the step only unpauses (`unpause` names every container that needs it
+        /// and every other service matches): Compose is then not run. Compose would do nothing
+        /// on Docker; behind Podman 4.3 it recreates every running container it is asked to
+        /// bring up (Podman reports network names where Compose compares network ids).
         services: Vec<String>,
         profiles: Vec<String>,
         remove_orphans: bool,

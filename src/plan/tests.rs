@@ -184,10 +184,15 @@ fn paused_container_is_unpaused_before_compose_up() {
     let id = o.containers[0].id.clone();
     let plan = diff(&d, &o, Intent::Up, None);
     let up = &plan.ordered()[0];
-    let Op::ComposeUp { unpause, .. } = &up.op else {
+    let Op::ComposeUp {
+        unpause, services, ..
+    } = &up.op
+    else {
         panic!("{:?}", up.op)
     };
     assert_eq!(unpause, &vec![id]);
+    // Nothing else to do: Compose is not run (behind Podman it would recreate them).
+    assert!(services.is_empty(), "{services:?}");
     // The plan says it is paused and will be unpaused (not "stopped; it will be started").
     assert_eq!(
         texts(&plan.drift),
@@ -198,6 +203,16 @@ fn paused_container_is_unpaused_before_compose_up() {
         up.details[0].reason.to_string(),
         "it is paused; it will be unpaused"
     );
+    // A paused one beside a stopped one: Compose runs after the unpause.
+    o.containers[1] = container(&d, "web", State::Stopped, 0);
+    let plan = diff(&d, &o, Intent::Up, None);
+    let Op::ComposeUp {
+        unpause, services, ..
+    } = &plan.ordered()[0].op
+    else {
+        panic!()
+    };
+    assert_eq!((unpause.len(), services.len()), (1, 2));
     // The session's status says paused.
     assert_eq!(crate::render::status(&o.containers), "paused");
     assert_eq!(crate::render::status(&converged(&d).containers), "running");

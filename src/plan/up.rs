@@ -187,6 +187,8 @@ pub(super) fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, r
         chain(plan, setup_steps(desired), last);
         return;
     }
+    // Only paused containers: unpausing is all there is to do (see `Op::ComposeUp`).
+    let only_unpause = details.iter().all(|d| d.reason == Reason::Paused);
     // A job that is done is not run again by this compose up (Compose would start it anew).
     let services: Vec<String> = desired
         .running_services()
@@ -196,7 +198,7 @@ pub(super) fn plan_up(plan: &mut Plan, desired: &Desired, observed: &Observed, r
                 && container_of(observed, name).is_some_and(|c| {
                     classify(desired.services.get(name), Some(c)) == ServiceState::Matches
                 });
-            !job_done
+            !job_done && !only_unpause
         })
         .collect();
     let up = Step {

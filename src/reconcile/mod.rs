@@ -298,7 +298,7 @@ pub async fn carry_out_counted<W: World>(
             return Err(e);
         };
         ui.status(&format!(
-            "subnet {} was taken meanwhile; observing the engine and planning again",
+            "subnet {} was taken meanwhile (or the engine could not check it); observing the engine and planning again",
             net.net
         ));
         let again = prepare(

@@ -115,10 +115,15 @@ pub fn exhausted(pool: Net, prefix: u8) -> Error {
     )
 }
 
-/// Whether a Compose or engine error says that a subnet is already in use.
+/// Whether a Compose or engine error says that a subnet is already in use, or that the
+/// engine could not check it: Podman 4.3 compares a new subnet with the host's routes, and
+/// fails with "route ip+net: no such network interface" when an interface goes away while it
+/// looks (another network made or removed at that moment). Either way the network was not
+/// made, and observing and planning again is the cure.
 pub fn is_overlap_error(text: &str) -> bool {
     let t = text.to_lowercase();
-    t.contains("pool overlaps")
+    t.contains("route ip+net: no such network interface")
+        || t.contains("pool overlaps")
         || t.contains("overlaps with other one")
         || t.contains("conflicts with network")
         || (t.contains("address already in use") && t.contains("network"))

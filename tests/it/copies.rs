@@ -177,7 +177,8 @@ fn status(container: &str) -> String {
 
 /// Which way the copy went: the throwaway containers dev-prism started for `dir`'s volume
 /// copy since `since` (unix seconds). The `cp -a` way starts one per volume; the archive way
-/// never starts one.
+/// never starts one. Only the type is filtered by the engine: Podman 4.3 ignores the event
+/// and label filters of the events endpoint, so the rest is matched here.
 fn copy_containers_started(dir: &Path, since: u64) -> usize {
     let until = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -193,14 +194,8 @@ fn copy_containers_started(dir: &Path, since: u64) -> usize {
             &until.to_string(),
             "--filter",
             "type=container",
-            "--filter",
-            "event=start",
-            "--filter",
-            &format!("label=dev-prism.working_dir={}", dir.display()),
-            "--filter",
-            "label=dev-prism.service=(volume copy)",
             "--format",
-            "{{.ID}}",
+            "{{.Action}}\t{{index .Actor.Attributes \"dev-prism.working_dir\"}}\t{{index .Actor.Attributes \"dev-prism.service\"}}",
         ])
         .output()
         .unwrap();
@@ -209,7 +204,11 @@ fn copy_containers_started(dir: &Path, since: u64) -> usize {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).lines().count()
+    let wanted = format!("start\t{}\t(volume copy)", dir.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| *l == wanted)
+        .count()
 }
 
 /// A session created `--data-from` another one sees its data (both volumes), writes in it do
@@ -294,9 +293,13 @@ fn data_from_another_session(image: &str, by_cp: bool, flavor: Flavor) {
     );
     through(&["list"]);
     through(&["heal"]);
+    // (On Podman each also asks Podman's own list, for the health its compatible one omits.)
     let calls = proxy.api_calls();
+    let own = calls.iter().filter(|c| c.contains("/libpod/")).count();
     assert!(
-        calls.len() == 3 && calls.iter().all(|c| c.contains("/containers/json")),
+        calls.len() - own == 3
+            && (own == 0 || own == 3)
+            && calls.iter().all(|c| c.contains("/containers/json")),
         "{calls:?}"
     );
     // Nothing to change for either (the source never had the label); a session file written

@@ -19,6 +19,15 @@ pub struct EngineProxy {
     sent: Arc<Mutex<Vec<Sent>>>,
 }
 
+/// The unix socket the tests' engine listens on: DOCKER_HOST's when it names one (a Podman
+/// socket in CI), else Docker's.
+fn engine_socket() -> PathBuf {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"))
+}
+
 impl EngineProxy {
     pub fn start(dir: &Path) -> EngineProxy {
         let path = dir.join("engine.sock");
@@ -27,13 +36,14 @@ impl EngineProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
         let (flag, log) = (stop.clone(), sent.clone());
+        let socket = engine_socket();
         std::thread::spawn(move || {
             let mut open: Vec<UnixStream> = vec![];
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((client, _)) => {
                         client.set_nonblocking(false).unwrap();
-                        let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else {
+                        let Ok(engine) = UnixStream::connect(&socket) else {
                             continue;
                         };
                         let record: Sent = Arc::default();

@@ -17,6 +17,19 @@ volumes:
   data: {}
 "#;
 
+/// Whether the tests' engine is Podman (its `docker version` names a Podman component).
+pub fn is_podman() -> bool {
+    let out = std::process::Command::new("docker")
+        .args([
+            "version",
+            "--format",
+            "{{range .Server.Components}}{{.Name}} {{end}}",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).contains("Podman")
+}
+
 /// Whether `doctor` finds a rootless engine on cgroup v1.
 fn rootless_on_cgroup_v1(dir: &Path) -> bool {
     let out = dp_env(dir, &["doctor"], &[]);
