@@ -65,16 +65,16 @@ pub fn connector() -> HttpConnector<Resolve> {
     c
 }
 
-struct Idle {
+struct Idle<B> {
     host: Arc<str>,
     port: u16,
-    sender: SendRequest<Incoming>,
+    sender: SendRequest<B>,
     since: Instant,
 }
 
-/// One worker's idle upstream connections.
-pub struct Pool {
-    idle: Mutex<Vec<Idle>>,
+/// One worker's idle upstream connections; `B` is the request body (the client's, streamed).
+pub struct Pool<B = Incoming> {
+    idle: Mutex<Vec<Idle<B>>>,
     connector: HttpConnector<Resolve>,
 }
 
@@ -86,16 +86,9 @@ pub enum Failed {
     Exchange(hyper::Error),
 }
 
-impl Pool {
-    pub fn new(connector: HttpConnector<Resolve>) -> Arc<Pool> {
-        Arc::new(Pool {
-            idle: Mutex::new(Vec::new()),
-            connector,
-        })
-    }
-
+impl<B> Pool<B> {
     /// The most recently used idle connection to `host:port` that is still open.
-    fn checkout(&self, host: &str, port: u16) -> Option<SendRequest<Incoming>> {
+    fn checkout(&self, host: &str, port: u16) -> Option<SendRequest<B>> {
         let mut idle = self.idle.lock().ok()?;
         while let Some(i) = idle
             .iter()
@@ -109,7 +102,7 @@ impl Pool {
         None
     }
 
-    fn checkin(&self, host: Arc<str>, port: u16, sender: SendRequest<Incoming>) {
+    fn checkin(&self, host: Arc<str>, port: u16, sender: SendRequest<B>) {
         if sender.is_closed() {
             return;
         }
@@ -139,9 +132,23 @@ impl Pool {
             since: now,
         });
     }
+}
+
+impl<B> Pool<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    pub fn new(connector: HttpConnector<Resolve>) -> Arc<Pool<B>> {
+        Arc::new(Pool {
+            idle: Mutex::new(Vec::new()),
+            connector,
+        })
+    }
 
     /// A new connection to `host:port` (its connection task runs on this thread's runtime).
-    async fn connect(&self, host: &str, port: u16) -> Result<SendRequest<Incoming>, String> {
+    async fn connect(&self, host: &str, port: u16) -> Result<SendRequest<B>, String> {
         let io = self.dial(host, port).await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(io)
             .await
@@ -174,8 +181,8 @@ impl Pool {
         self: &Arc<Self>,
         host: &Arc<str>,
         port: u16,
-        req: Request<Incoming>,
-    ) -> Result<Response<Pooled>, Failed> {
+        req: Request<B>,
+    ) -> Result<Response<Pooled<B>>, Failed> {
         let mut req = req;
         // An idle connection the upstream closed meanwhile refuses the request before sending
         // a byte: then once more on a new connection.
@@ -214,17 +221,22 @@ impl Pool {
 }
 
 /// Where a connection goes back to: its pool, under its upstream's host and port.
-type Back = (Arc<Pool>, Arc<str>, u16, SendRequest<Incoming>);
+type Back<B> = (Arc<Pool<B>>, Arc<str>, u16, SendRequest<B>);
 
 /// A response body from a pooled connection: passes frames through unchanged and returns the
 /// connection to its pool once the body has ended (a body dropped before its end closes it).
-pub struct Pooled {
+pub struct Pooled<B = Incoming> {
     body: Incoming,
-    back: Option<Back>,
+    back: Option<Back<B>>,
     ended: bool,
 }
 
-impl Body for Pooled {
+impl<B> Body for Pooled<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     type Data = Bytes;
     type Error = hyper::Error;
 
@@ -250,7 +262,7 @@ impl Body for Pooled {
     }
 }
 
-impl Drop for Pooled {
+impl<B> Drop for Pooled<B> {
     fn drop(&mut self) {
         if let Some((pool, host, port, sender)) = self.back.take() {
             if self.ended || self.body.is_end_stream() {
@@ -259,3 +271,6 @@ impl Drop for Pooled {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
