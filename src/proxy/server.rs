@@ -32,7 +32,7 @@ const TTL: Duration = Duration::from_secs(2);
 const HOPS: HeaderName = HeaderName::from_static("x-dev-prism-hops");
 /// How often the focus directory's mtime is looked at: `proxy focus` renames a file into it,
 /// which makes the table stale within this time (a `stat` per request cost more than the
-/// rest of the routing).
+/// rest of the routing), and at once when `proxy focus` then asks for the status (as it does).
 const FOCUS_CHECK: Duration = Duration::from_millis(20);
 
 /// What the server is told at start.
@@ -101,6 +101,13 @@ impl Shared {
         if let Ok(mut c) = self.cache.lock() {
             c.table = None;
             c.generation += 1;
+        }
+    }
+
+    /// The next request looks at the focus directory's mtime, however recently it was.
+    fn recheck_focus(&self) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.focus_checked = None;
         }
     }
 
@@ -472,7 +479,11 @@ async fn handle(client: &Client, req: Request<Incoming>) -> Response<Body> {
             let host = host.unwrap_or_else(|| HeaderValue::from_static(""));
             forward(client, req, &route, host, hops).await
         }
-        Decision::Status => status(&table, port, &shared.engine.endpoint().host),
+        Decision::Status => {
+            // `proxy focus` asks for the status once it has written the focus file.
+            shared.recheck_focus();
+            status(&table, port, &shared.engine.endpoint().host)
+        }
         Decision::Unknown(name) => text(
             StatusCode::NOT_FOUND,
             format!(
