@@ -307,7 +307,8 @@ def main():
             "gives the median of the rounds. wrk, one thread, a 1 KiB keep-alive GET to the "
             "test upstream (tests/fixtures/upstream.rs: a std-only static server, thread per "
             "connection) in a session container; nginx with upstream keepalive; the proxy is "
-            f"`{os.path.relpath(bin_, ROOT)}` (a multi-thread runtime, one worker per core).",
+            f"`{os.path.relpath(bin_, ROOT)}` (a current-thread runtime per core, each with its own "
+            "pool of upstream connections).",
             "",
             "| path | p50, 1 conn | p99, 1 conn | added p50 | req/s, 32 conns (median) "
             "| req/s per round | p99, 32 conns |",

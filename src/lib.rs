@@ -52,14 +52,12 @@ pub fn run() -> i32 {
     };
     let ui = Ui::new(cli.quiet, cli.json, cli.color, cli.verbose);
     let command = cli.command.name();
-    // The proxy's server takes one worker thread per core (measured: docs/benchmarks.md);
-    // every other command runs on one thread.
-    let mut builder = if matches!(&cli.command, cli::Command::Proxy(a) if a.serves()) {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    };
-    let runtime = match builder.enable_all().build() {
+    // Every command runs on one thread; the proxy's server starts a runtime per core of its
+    // own for its connections (src/proxy/server.rs).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             report(

@@ -15,13 +15,6 @@ pub struct Args {
     action: Option<Action>,
 }
 
-impl Args {
-    /// Whether this runs the server itself (no subcommand): it gets a multi-thread runtime.
-    pub fn serves(&self) -> bool {
-        self.action.is_none()
-    }
-}
-
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     /// Start the proxy in the background (pid and log in the state directory).

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -17,7 +18,31 @@ pub fn set(project: &str, dir: &Path) -> Result<()> {
             .create(&focus)
             .map_err(|e| Error::io("create", &focus, e))?;
     }
-    super::write_private(&focus.join(project), dir.to_string_lossy().as_bytes())
+    super::write_private(&focus.join(project), dir.to_string_lossy().as_bytes())?;
+    tell_proxy();
+    Ok(())
+}
+
+/// Asks the proxy on this user's port for its status, which makes it look at the focus files
+/// before its next request (else it looks every few milliseconds): the focus is used at once.
+/// Best effort: with no proxy there is nothing to tell.
+fn tell_proxy() {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], super::port()));
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = s.set_write_timeout(Some(Duration::from_millis(500)));
+    let asked = write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        super::routes::STATUS_HOST
+    );
+    if asked.is_ok() {
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+    }
 }
 
 /// Every focus: project → session directory.

@@ -16,6 +16,7 @@ pub mod activity;
 pub mod daemon;
 pub mod focus;
 pub use crate::desired::names;
+pub mod pool;
 pub mod routes;
 pub mod server;
 pub mod tls;

@@ -1,7 +1,9 @@
 //! The route table (pure): built from one container listing (labels and published ports, as
 //! `list` reads them) and the focus files, and what the proxy does with a request's `Host`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::compose::labels;
 use crate::desired::address::{is_loopback, reachable_host, scheme_for};
@@ -23,8 +25,8 @@ pub enum Target {
     /// A running container's published port: the addresses to try, in order.
     Up {
         /// The URI host to dial: an IP, or `localhost` for a wildcard binding (both loopback
-        /// families are tried).
-        host: String,
+        /// families are tried). Shared, so a pooled connection keeps its key without a copy.
+        host: Arc<str>,
         port: u16,
         /// The engine's ports are on a remote host's loopback (reachable once `dev-prism
         /// forward` runs).
@@ -47,7 +49,7 @@ pub struct Route {
 /// Every name the proxy answers, from one listing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Table {
-    pub routes: BTreeMap<String, Route>,
+    pub routes: BTreeMap<String, Arc<Route>>,
     /// Domains the sessions were made for, `localhost` always.
     pub domains: BTreeSet<String>,
     /// `<project>.<domain>` of every session, for the focus 404.
@@ -59,20 +61,16 @@ pub struct Table {
 /// What to do with a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
-    Forward(Route),
+    /// The route, shared with the table (no copy per request).
+    Forward(Arc<Route>),
     /// 200 with the proxy's own status.
     Status,
     /// 404: an unknown name under a known domain; the message names the known ones.
     Unknown(String),
     /// 404: `<service>.<project>.<domain>` with no session focused for that project.
-    NotFocused {
-        project: String,
-    },
+    NotFocused { project: String },
     /// 502: a known name whose session is stopped.
-    Stopped {
-        name: String,
-        dir: String,
-    },
+    Stopped { name: String, dir: String },
     /// 421: a name outside every known domain (DNS rebinding), or no name at all.
     Misdirected(String),
     /// 508: the request has looped through the proxy.
@@ -125,11 +123,11 @@ pub fn table(containers: &[Container], focus: &BTreeMap<String, String>) -> Tabl
                 Some(p) if c.state == State::Running => upstream(&p.host_ip, p.host_port, c),
                 _ => Target::Stopped,
             };
-            let route = Route {
+            let route = Arc::new(Route {
                 dir: dir.to_string(),
                 project: c.project().map(str::to_string),
                 target,
-            };
+            });
             if focused {
                 // `<svc>.<session>.<project>.<domain>` → `<svc>.<project>.<domain>`.
                 if let Some((svc, rest)) = name.split_once('.') {
@@ -145,12 +143,9 @@ pub fn table(containers: &[Container], focus: &BTreeMap<String, String>) -> Tabl
 }
 
 /// A running replica wins over a stopped one under the same name.
-fn insert(routes: &mut BTreeMap<String, Route>, name: String, route: Route) {
-    match routes.get(&name) {
-        Some(Route {
-            target: Target::Up { .. },
-            ..
-        }) => {}
+fn insert(routes: &mut BTreeMap<String, Arc<Route>>, name: String, route: Arc<Route>) {
+    match routes.get(&name).map(|r| &r.target) {
+        Some(Target::Up { .. }) => {}
         _ => {
             routes.insert(name, route);
         }
@@ -162,10 +157,10 @@ fn insert(routes: &mut BTreeMap<String, Route>, name: String, route: Route) {
 fn upstream(bind: &str, port: u16, c: &Container) -> Target {
     let local_wildcard =
         c.engine_host == EngineHost::Local && matches!(bind, "" | "0.0.0.0" | "::");
-    let host = if local_wildcard {
-        "localhost".to_string()
+    let host: Arc<str> = if local_wildcard {
+        "localhost".into()
     } else {
-        reachable_host(bind, &c.engine_host)
+        reachable_host(bind, &c.engine_host).into()
     };
     let needs_forward = match &c.engine_host {
         EngineHost::Remote(h) if is_loopback(bind) => Some(h.clone()),
@@ -178,8 +173,9 @@ fn upstream(bind: &str, port: u16, c: &Container) -> Target {
     }
 }
 
-/// The name a `Host` header asks for: lowercase, without port and trailing dot.
-pub fn host_name(host: &str) -> String {
+/// The name a `Host` header asks for: lowercase, without port and trailing dot (borrowed when
+/// the header already is).
+pub fn host_name(host: &str) -> Cow<'_, str> {
     let host = host.trim();
     let name = if host.starts_with('[') {
         host.split(']')
@@ -195,7 +191,20 @@ pub fn host_name(host: &str) -> String {
             }
         })
     };
-    name.trim_end_matches('.').to_ascii_lowercase()
+    let name = name.trim_end_matches('.');
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+/// Whether `name` is `domain` or a name under it (`x.domain`), with no allocation.
+fn under(name: &str, domain: &str) -> bool {
+    name == domain
+        || name
+            .strip_suffix(domain)
+            .is_some_and(|head| head.ends_with('.'))
 }
 
 /// Decides a request by its `Host` and hop count; `own_port` is the proxy's (an upstream on it
@@ -213,35 +222,35 @@ pub fn decide(t: &Table, host: Option<&str>, hops: u32, own_port: u16) -> Decisi
     let Some(domain) = t
         .domains
         .iter()
-        .filter(|d| name == **d || name.ends_with(&format!(".{d}")))
+        .filter(|d| under(&name, d))
         .max_by_key(|d| d.len())
     else {
-        return Decision::Misdirected(name);
+        return Decision::Misdirected(name.into_owned());
     };
-    if let Some(route) = t.routes.get(&name) {
+    if let Some(route) = t.routes.get(name.as_ref()) {
         return match &route.target {
             Target::Up { host, port, .. }
-                if *port == own_port && (host == "localhost" || is_loopback(host)) =>
+                if *port == own_port && (&**host == "localhost" || is_loopback(host)) =>
             {
                 Decision::Loop
             }
             Target::Up { .. } => Decision::Forward(route.clone()),
             Target::Stopped => Decision::Stopped {
-                name,
+                name: name.into_owned(),
                 dir: route.dir.clone(),
             },
         };
     }
     // `<service>.<project>.<domain>`: a focus name.
-    let under = name.strip_suffix(&format!(".{domain}")).unwrap_or("");
-    if let Some((_, project)) = under.split_once('.') {
+    let rest = name.strip_suffix(&format!(".{domain}")).unwrap_or("");
+    if let Some((_, project)) = rest.split_once('.') {
         if !project.contains('.') && t.projects.contains(&format!("{project}.{domain}")) {
             return Decision::NotFocused {
                 project: project.to_string(),
             };
         }
     }
-    Decision::Unknown(name)
+    Decision::Unknown(name.into_owned())
 }
 
 #[cfg(test)]

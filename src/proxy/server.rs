@@ -4,11 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::{Ipv6Addr, SocketAddr};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,11 +14,10 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::connect::dns::Name;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
+
+use super::pool::{Failed, Pool};
 
 use super::routes::{self, Decision, Route, Table, Target};
 use crate::adapters::Engine;
@@ -33,7 +29,11 @@ type Body = BoxBody<Bytes, hyper::Error>;
 /// How long a table is trusted when no event arrives (events drop it at once).
 const TTL: Duration = Duration::from_secs(2);
 /// The hop counter a request carries through the proxy (508 past [`routes::MAX_HOPS`]).
-const HOPS: &str = "x-dev-prism-hops";
+const HOPS: HeaderName = HeaderName::from_static("x-dev-prism-hops");
+/// How often the focus directory's mtime is looked at: `proxy focus` renames a file into it,
+/// which makes the table stale within this time (a `stat` per request cost more than the
+/// rest of the routing), and at once when `proxy focus` then asks for the status (as it does).
+const FOCUS_CHECK: Duration = Duration::from_millis(20);
 
 /// What the server is told at start.
 pub struct Options {
@@ -62,38 +62,6 @@ impl Options {
     }
 }
 
-/// Resolves upstream names: `localhost` (a wildcard binding) to both loopback addresses
-/// without asking the system, anything else (a remote engine's host) through it.
-#[derive(Clone)]
-struct Resolve;
-
-impl tower_service::Service<Name> for Resolve {
-    type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = std::io::Error;
-    type Future =
-        Pin<Box<dyn Future<Output = std::io::Result<std::vec::IntoIter<SocketAddr>>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, name: Name) -> Self::Future {
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            if host == "localhost" {
-                return Ok(vec![
-                    SocketAddr::from(([127, 0, 0, 1], 0)),
-                    SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
-                ]
-                .into_iter());
-            }
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            Ok(found.into_iter())
-        })
-    }
-}
-
 /// The cached table and a generation count events bump, so a listing that started before an
 /// event never overwrites the invalidation.
 #[derive(Default)]
@@ -101,8 +69,10 @@ struct Cache {
     table: Option<(Instant, Arc<Table>)>,
     generation: u64,
     /// The focus directory's mtime when the table was built: `proxy focus` renames a file into
-    /// it, which makes the table stale at once.
+    /// it, which makes the table stale (looked at every [`FOCUS_CHECK`]).
     focus: Option<std::time::SystemTime>,
+    /// When the focus directory's mtime was last looked at, and whether it still matched.
+    focus_checked: Option<Instant>,
 }
 
 fn focus_stamp() -> Option<std::time::SystemTime> {
@@ -121,8 +91,6 @@ struct Shared {
     refresh: tokio::sync::Mutex<()>,
     /// The last table, read by the TLS resolver (which cannot wait).
     last: Mutex<Arc<Table>>,
-    connector: HttpConnector<Resolve>,
-    client: Client<HttpConnector<Resolve>, Incoming>,
     tls: OnceLock<std::result::Result<tokio_rustls::TlsAcceptor, String>>,
     /// When each session's last request was recorded.
     activity: super::activity::Throttle,
@@ -136,14 +104,34 @@ impl Shared {
         }
     }
 
+    /// The next request looks at the focus directory's mtime, however recently it was.
+    fn recheck_focus(&self) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.focus_checked = None;
+        }
+    }
+
     fn cached(&self) -> (Option<Arc<Table>>, u64) {
-        let c = self.cache.lock().expect("cache lock");
-        let fresh = c
+        let mut c = self.cache.lock().expect("cache lock");
+        let now = Instant::now();
+        let Some((_, table)) = c
             .table
             .as_ref()
-            .filter(|(at, _)| at.elapsed() < TTL && c.focus == focus_stamp())
-            .map(|(_, t)| t.clone());
-        (fresh, c.generation)
+            .filter(|(at, _)| now.saturating_duration_since(*at) < TTL)
+        else {
+            return (None, c.generation);
+        };
+        let table = table.clone();
+        if c.focus_checked
+            .is_some_and(|t| now.saturating_duration_since(t) < FOCUS_CHECK)
+        {
+            return (Some(table), c.generation);
+        }
+        if c.focus != focus_stamp() {
+            return (None, c.generation);
+        }
+        c.focus_checked = Some(now);
+        (Some(table), c.generation)
     }
 
     /// The table: the cached one while fresh, else one container listing.
@@ -163,6 +151,7 @@ impl Shared {
             if c.generation == generation {
                 c.table = Some((Instant::now(), table.clone()));
                 c.focus = stamp;
+                c.focus_checked = Some(Instant::now());
             }
         }
         if let Ok(mut l) = self.last.lock() {
@@ -217,13 +206,7 @@ pub async fn serve(engine: std::sync::Arc<dyn Engine>, opts: Options, ui: &Ui) -
         }
     };
     let pid_file = super::daemon::PidFile::write(opts.port)?;
-    let mut connector = HttpConnector::new_with_resolver(Resolve);
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    let client = Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(connector.clone());
+    let workers = Arc::new(workers()?);
     let shared = Arc::new(Shared {
         engine,
         ui: ui.clone(),
@@ -232,8 +215,6 @@ pub async fn serve(engine: std::sync::Arc<dyn Engine>, opts: Options, ui: &Ui) -
         cache: Mutex::new(Cache::default()),
         refresh: tokio::sync::Mutex::new(()),
         last: Mutex::new(Arc::new(Table::default())),
-        connector,
-        client,
         tls: OnceLock::new(),
         activity: Default::default(),
     });
@@ -250,7 +231,7 @@ pub async fn serve(engine: std::sync::Arc<dyn Engine>, opts: Options, ui: &Ui) -
     ));
     tokio::spawn(watch_events(shared.clone()));
     for listener in std::iter::once(v4).chain(v6) {
-        tokio::spawn(accept(shared.clone(), listener));
+        tokio::spawn(accept(shared.clone(), workers.clone(), listener));
     }
     let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -312,19 +293,77 @@ async fn idle_exit(shared: Arc<Shared>, idle: Duration) {
     }
 }
 
-async fn accept(shared: Arc<Shared>, listener: TcpListener) {
+/// A thread with a runtime of its own, serving the client connections handed to it, with its
+/// own pool of upstream connections.
+struct Worker {
+    runtime: tokio::runtime::Handle,
+    pool: Arc<Pool>,
+}
+
+/// One worker per core. Each client connection lives on one worker, with its requests and
+/// their upstream connections: nothing wakes a task on another thread (measured against
+/// tokio's work-stealing runtime and a shared pool: docs/benchmarks.md).
+fn workers() -> Result<Vec<Worker>> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let connector = super::pool::connector();
+    (0..n)
+        .map(|i| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name(format!("proxy-{i}"))
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => {
+                            let _ = tx.send(Ok(rt.handle().clone()));
+                            rt.block_on(std::future::pending::<()>());
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                    }
+                })
+                .map_err(|e| Error::failure(format!("cannot start a proxy thread: {e}")))?;
+            let runtime = rx
+                .recv()
+                .map_err(|e| Error::failure(format!("cannot start a proxy thread: {e}")))?
+                .map_err(|e| Error::failure(format!("cannot start the async runtime: {e}")))?;
+            Ok(Worker {
+                runtime,
+                pool: Pool::new(connector.clone()),
+            })
+        })
+        .collect()
+}
+
+/// Accepts connections and hands them to the workers in turn.
+async fn accept(shared: Arc<Shared>, workers: Arc<Vec<Worker>>, listener: TcpListener) {
+    let mut next = 0usize;
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(connection(shared.clone(), stream, peer));
+        // Registered again with the worker's runtime.
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
+        let worker = &workers[next % workers.len()];
+        next = next.wrapping_add(1);
+        let (shared, pool) = (shared.clone(), worker.pool.clone());
+        worker.runtime.spawn(async move {
+            if let Ok(stream) = TcpStream::from_std(stream) {
+                connection(shared, pool, stream, peer).await;
+            }
+        });
     }
 }
 
 /// One client connection: TLS when its first byte opens a TLS handshake, else plain HTTP.
-async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+async fn connection(shared: Arc<Shared>, pool: Arc<Pool>, stream: TcpStream, peer: SocketAddr) {
     let mut first = [0u8; 1];
     let peeked = tokio::time::timeout(shared.header_timeout, stream.peek(&mut first)).await;
     if !matches!(peeked, Ok(Ok(1))) {
@@ -343,23 +382,36 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         else {
             return;
         };
-        serve_http(shared, TokioIo::new(tls), peer, "https").await;
+        serve_http(shared, pool, TokioIo::new(tls), peer, "https").await;
     } else {
-        serve_http(shared, TokioIo::new(stream), peer, "http").await;
+        serve_http(shared, pool, TokioIo::new(stream), peer, "http").await;
     }
 }
 
-async fn serve_http<I>(shared: Arc<Shared>, io: I, peer: SocketAddr, scheme: &'static str)
-where
+async fn serve_http<I>(
+    shared: Arc<Shared>,
+    pool: Arc<Pool>,
+    io: I,
+    peer: SocketAddr,
+    scheme: &'static str,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let timeout = shared.header_timeout;
+    // Made once per connection, not per request.
+    let client = Client {
+        shared,
+        pool,
+        peer_ip: HeaderValue::from_str(&peer.ip().to_string()).ok(),
+        scheme,
+    };
+    let client = Arc::new(client);
     let svc = hyper::service::service_fn(move |req| {
-        let shared = shared.clone();
+        let client = client.clone();
         async move {
-            let mut resp = handle(shared, req, peer, scheme).await;
+            let mut resp = handle(&client, req).await;
             resp.headers_mut().insert(
-                super::HEADER,
+                PROXY_HEADER,
                 HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
             );
             Ok::<_, Infallible>(resp)
@@ -373,6 +425,15 @@ where
         .await;
 }
 
+/// What a request's handling needs from its connection.
+struct Client {
+    shared: Arc<Shared>,
+    pool: Arc<Pool>,
+    /// The peer's address as `X-Forwarded-For` gives it.
+    peer_ip: Option<HeaderValue>,
+    scheme: &'static str,
+}
+
 fn text(status: StatusCode, body: String) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body)).map_err(|n| match n {}).boxed());
     *r.status_mut() = status;
@@ -383,24 +444,22 @@ fn text(status: StatusCode, body: String) -> Response<Body> {
     r
 }
 
-async fn handle(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-    peer: SocketAddr,
-    scheme: &'static str,
-) -> Response<Body> {
+async fn handle(client: &Client, req: Request<Incoming>) -> Response<Body> {
+    let shared = &client.shared;
+    let scheme = client.scheme;
     let hops: u32 = req
         .headers()
         .get(HOPS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
-    let host = req
-        .headers()
-        .get(hyper::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    // A clone of a header value shares its bytes.
+    let host = req.headers().get(hyper::header::HOST).cloned().or_else(|| {
+        req.uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let host_str = host.as_ref().and_then(|v| v.to_str().ok());
     let table = match shared.table().await {
         Ok(t) => t,
         Err(e) => {
@@ -414,13 +473,17 @@ async fn handle(
         }
     };
     let port = shared.port;
-    match routes::decide(&table, host.as_deref(), hops, port) {
+    match routes::decide(&table, host_str, hops, port) {
         Decision::Forward(route) => {
             shared.record_activity(&route);
-            let name = routes::host_name(host.as_deref().unwrap_or(""));
-            forward(&shared, req, route, &name, host.unwrap_or_default(), peer, scheme, hops).await
+            let host = host.unwrap_or_else(|| HeaderValue::from_static(""));
+            forward(client, req, &route, host, hops).await
         }
-        Decision::Status => status(&table, port, &shared.engine.endpoint().host),
+        Decision::Status => {
+            // `proxy focus` asks for the status once it has written the focus file.
+            shared.recheck_focus();
+            status(&table, port, &shared.engine.endpoint().host)
+        }
         Decision::Unknown(name) => text(
             StatusCode::NOT_FOUND,
             format!(
@@ -494,52 +557,71 @@ fn status(t: &Table, port: u16, endpoint: &str) -> Response<Body> {
     r
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const PROXY_HEADER: HeaderName = HeaderName::from_static(super::HEADER);
+
 /// Headers that belong to one connection (RFC 9110 §7.6.1), and those it names.
 fn strip_hop_headers(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(hyper::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
-        .collect();
-    for n in named {
-        headers.remove(n);
+    use hyper::header::{
+        CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING,
+        UPGRADE,
+    };
+    if headers.contains_key(CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+            .collect();
+        for n in named {
+            headers.remove(n);
+        }
     }
     for n in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
+        CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        PROXY_AUTHENTICATE,
+        PROXY_AUTHORIZATION,
+        TE,
+        TRAILER,
+        TRANSFER_ENCODING,
+        UPGRADE,
     ] {
         headers.remove(n);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `X-Dev-Prism-Hops` values without formatting (a forwarded request has fewer than
+/// [`routes::MAX_HOPS`]).
+fn hops_value(hops: u32) -> HeaderValue {
+    match hops {
+        1 => HeaderValue::from_static("1"),
+        2 => HeaderValue::from_static("2"),
+        3 => HeaderValue::from_static("3"),
+        n => HeaderValue::from(n),
+    }
+}
+
 async fn forward(
-    shared: &Shared,
+    client: &Client,
     mut req: Request<Incoming>,
-    route: Route,
-    name: &str,
-    host: String,
-    peer: SocketAddr,
-    scheme: &'static str,
+    route: &Route,
+    host: HeaderValue,
     hops: u32,
 ) -> Response<Body> {
     let Target::Up {
         host: up_host,
         port: up_port,
         needs_forward,
-    } = route.target
+    } = &route.target
     else {
         unreachable!("decide forwards only running targets")
     };
+    let up_port = *up_port;
     let upgrade = req
         .headers()
         .get(hyper::header::UPGRADE)
@@ -555,37 +637,35 @@ async fn forward(
                 })
         });
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
-    let authority = format!("{}:{up_port}", crate::desired::address::url_host(&up_host));
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    let uri: hyper::Uri = match format!("http://{authority}{path}").parse() {
-        Ok(u) => u,
-        Err(_) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                "dev-prism proxy: bad request target\n".into(),
-            )
-        }
-    };
-    *req.uri_mut() = uri.clone();
+    // Upstreams get origin-form (`GET /path?query`), whatever form the client used.
+    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        let origin = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .unwrap_or_else(|_| hyper::Uri::from_static("/"));
+        *req.uri_mut() = origin;
+    }
     let headers = req.headers_mut();
     strip_hop_headers(headers);
-    if let Ok(v) = HeaderValue::from_str(&host) {
-        headers.insert("x-forwarded-host", v);
-    }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(scheme));
-    let ip = peer.ip().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
+    let xff = match headers
+        .get(X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .zip(client.peer_ip.as_ref().and_then(|v| v.to_str().ok()))
+    {
+        Some((prev, ip)) => HeaderValue::from_str(&format!("{prev}, {ip}")).ok(),
+        None => client.peer_ip.clone(),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    if let Some(v) = xff {
+        headers.insert(X_FORWARDED_FOR, v);
     }
-    headers.insert(HOPS, HeaderValue::from(hops + 1));
+    if !headers.contains_key(hyper::header::HOST) {
+        headers.insert(hyper::header::HOST, host.clone());
+    }
+    headers.insert(X_FORWARDED_HOST, host.clone());
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(client.scheme));
+    headers.insert(HOPS, hops_value(hops + 1));
     if let Some(u) = &upgrade {
         headers.insert(hyper::header::UPGRADE, u.clone());
         headers.insert(
@@ -594,7 +674,8 @@ async fn forward(
         );
     }
     let unreachable = |e: String| {
-        let hint = match &needs_forward {
+        let name = routes::host_name(host.to_str().unwrap_or(""));
+        let hint = match needs_forward {
             Some(engine_host) => format!(
                 "Its ports are published on {engine_host}'s loopback: run `dev-prism forward {}` to bring them here.\n",
                 route.dir
@@ -607,37 +688,34 @@ async fn forward(
         text(
             StatusCode::BAD_GATEWAY,
             format!(
-                "dev-prism proxy: {name} (session {}) does not answer at {authority}: {e}\n{hint}",
-                route.dir
+                "dev-prism proxy: {name} (session {}) does not answer at {}:{up_port}: {e}\n{hint}",
+                route.dir,
+                crate::desired::address::url_host(up_host),
             ),
         )
     };
     let Some(client_upgrade) = client_upgrade else {
-        return match shared.client.request(req).await {
+        return match client.pool.send(up_host, up_port, req).await {
             Ok(resp) => {
                 let (mut parts, body) = resp.into_parts();
                 strip_hop_headers(&mut parts.headers);
                 Response::from_parts(parts, body.boxed())
             }
-            Err(e) => unreachable(crate::error::chain(&e)),
+            Err(Failed::Connect(e)) => unreachable(e),
+            Err(Failed::Exchange(e)) => unreachable(crate::error::chain(&e)),
         };
     };
     // An upgrade (WebSocket, HMR): its own upstream connection, then bytes both ways for as
     // long as both sides keep it open (no idle timeout).
-    let mut connector = shared.connector.clone();
-    let io = match tower_service::Service::call(&mut connector, uri).await {
+    let io = match client.pool.dial(up_host, up_port).await {
         Ok(io) => io,
-        Err(e) => return unreachable(crate::error::chain(&e)),
+        Err(e) => return unreachable(e),
     };
     let (mut sender, conn) = match hyper::client::conn::http1::handshake(io).await {
         Ok(x) => x,
         Err(e) => return unreachable(crate::error::chain(&e)),
     };
     tokio::spawn(conn.with_upgrades());
-    // A connection of its own speaks origin-form (`GET /path`), as the pooled client does.
-    if let Ok(origin) = path.parse() {
-        *req.uri_mut() = origin;
-    }
     let mut resp = match sender.send_request(req).await {
         Ok(r) => r,
         Err(e) => return unreachable(crate::error::chain(&e)),

@@ -78,11 +78,11 @@ fn names_route_to_published_ports_and_stopped_sessions_say_so() {
     );
     assert_eq!(
         decide(&t, Some("WEB.a.shop.localhost:7355"), 0, 7355),
-        Decision::Forward(Route {
+        Decision::Forward(Arc::new(Route {
             dir: "/s/a".into(),
             project: None,
             target: up(4001)
-        })
+        }))
     );
     assert_eq!(
         decide(&t, Some("web.b.shop.localhost"), 0, 7355),
@@ -166,11 +166,11 @@ fn focus_names_reach_the_focused_session_only() {
     let focus = BTreeMap::from([("shop".to_string(), "/s/b".to_string())]);
     assert_eq!(
         decide(&table(&cs, &focus), Some("web.shop.localhost"), 0, 7355),
-        Decision::Forward(Route {
+        Decision::Forward(Arc::new(Route {
             dir: "/s/b".into(),
             project: None,
             target: up(4002)
-        })
+        }))
     );
 }
 

@@ -1,0 +1,85 @@
+//! The pool against a loopback upstream that numbers its connections.
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use http_body_util::{BodyExt, Empty};
+
+use super::*;
+
+/// An upstream on 127.0.0.1 answering each request with its connection's number; `/drop`
+/// closes the connection after answering, `/long` announces 10 bytes and sends 2.
+fn upstream() -> (u16, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+            std::thread::spawn(move || {
+                let mut s = stream;
+                let mut buf = Vec::new();
+                let mut byte = [0u8; 1];
+                loop {
+                    while !buf.ends_with(b"\r\n\r\n") {
+                        if s.read(&mut byte).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        buf.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    buf.clear();
+                    if head.starts_with("GET /long") {
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
+                        continue;
+                    }
+                    let body = n.to_string();
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if head.starts_with("GET /drop") {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, count)
+}
+
+fn get(path: &str) -> Request<Empty<Bytes>> {
+    Request::get(path)
+        .header("host", "up")
+        .body(Empty::new())
+        .unwrap()
+}
+
+async fn text(pool: &Arc<Pool<Empty<Bytes>>>, host: &Arc<str>, port: u16, path: &str) -> String {
+    let Ok(resp) = pool.send(host, port, get(path)).await else {
+        panic!("{path}: no response")
+    };
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn connections_are_reused_after_their_body_ends_and_replaced_when_closed_or_cut() {
+    let (port, count) = upstream();
+    let pool: Arc<Pool<Empty<Bytes>>> = Pool::new(connector());
+    let host: Arc<str> = "127.0.0.1".into();
+    assert_eq!(text(&pool, &host, port, "/").await, "1");
+    assert_eq!(text(&pool, &host, port, "/").await, "1", "kept alive");
+    // The upstream closes its end while the connection idles: the next request takes a new
+    // one instead of failing.
+    assert_eq!(text(&pool, &host, port, "/drop").await, "1");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(text(&pool, &host, port, "/").await, "2");
+    // A body dropped before its end leaves the connection out of the pool.
+    let resp = pool.send(&host, port, get("/long")).await.ok().unwrap();
+    drop(resp);
+    assert_eq!(text(&pool, &host, port, "/").await, "3");
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}
