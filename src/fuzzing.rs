@@ -119,7 +119,7 @@ pub fn config(data: &[u8]) {
             }
         };
         let mut model = session_model();
-        if let Err(e) = config::adopt(&cfg, &mut model) {
+        if let Err(e) = crate::compose::adopt(&cfg, &mut model) {
             show(&e);
             continue;
         }
@@ -155,7 +155,7 @@ pub fn compose(data: &[u8]) {
     compose::bind_mounts(&model);
     crate::desired::subnet::default_network_members(&model);
     let cfg = default_config();
-    if let Err(e) = config::adopt(&cfg, &mut model) {
+    if let Err(e) = crate::compose::adopt(&cfg, &mut model) {
         show(&e);
         return;
     }

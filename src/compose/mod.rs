@@ -200,6 +200,42 @@ pub fn file_args(user_files: &[String], flavor: Flavor) -> Vec<String> {
     }
 }
 
+/// Applies what the config says about the compose file's services: `jobs` marks one-shot
+/// services, and the original tool's `services` entries publish a port the compose file does
+/// not (one it already publishes needs no entry). Returns the warnings to show: keys that no
+/// longer do anything.
+pub fn adopt(config: &crate::config::Config, model: &mut ComposeModel) -> Result<Vec<String>> {
+    model.mark_jobs(&config.jobs)?;
+    let mut warnings = config.warnings.clone();
+    let file = config
+        .source
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "config".into());
+    let mut redundant = vec![];
+    for entry in &config.original_services {
+        let Some(svc) = model.services.get_mut(&entry.name) else {
+            warnings.push(format!(
+                "{file}: `services` names `{}`, which the compose file does not have; ignored",
+                entry.name
+            ));
+            continue;
+        };
+        match entry.internal_port.map(PortSpec::tcp) {
+            Some(spec) if !svc.ports.contains(&spec) => svc.ports.push(spec),
+            _ => redundant.push(entry.name.clone()),
+        }
+    }
+    if !redundant.is_empty() {
+        warnings.push(format!(
+            "{file}: `services` no longer does anything for {}: every port the compose file publishes gets a random host port; remove the entries",
+            redundant.join(", ")
+        ));
+    }
+    Ok(warnings)
+}
+
 mod load;
 mod ports;
 mod session;

@@ -497,3 +497,38 @@ fn the_proxy_names_are_labels_on_every_service_only_when_the_proxy_is_on() {
         assert!(!off.contains(labels::DOMAIN), "{off}");
     }
 }
+
+#[test]
+fn original_tool_keys_are_accepted() {
+    let text = r#"{"projectName":"hello","sessionsDir":"../sessions","portBase":47000,"services":[{"name":"app","internalPort":3000},{"name":"worker","internalPort":9000}],"setup":[]}"#;
+    let raw = crate::config::parse(
+        text,
+        std::path::Path::new("session.config.mjs"),
+        crate::config::Format::Module,
+    )
+    .unwrap();
+    let c = crate::config::resolve(
+        raw,
+        std::path::Path::new("/r"),
+        Some("/r/session.config.mjs".into()),
+    )
+    .unwrap();
+    assert!(c.warnings[0].contains("`portBase` and `ports` no longer do anything"));
+    let mut m = parse(&[(
+        "c.yml".into(),
+        "services:
+  app: {image: x, ports: ['3000:3000']}
+  worker: {image: x}
+"
+        .into(),
+    )])
+    .unwrap();
+    let warnings = adopt(&c, &mut m).unwrap();
+    // `worker` did not publish 9000: the entry publishes it, as the original did.
+    assert_eq!(m.services["worker"].ports, vec![PortSpec::tcp(9000)]);
+    assert_eq!(m.services["app"].ports.len(), 1);
+    assert!(
+        warnings[1].contains("`services` no longer does anything for app"),
+        "{warnings:?}"
+    );
+}

@@ -736,42 +736,6 @@ pub fn is_var_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Applies what the config says about the compose file's services: `jobs` marks one-shot
-/// services, and the original tool's `services` entries publish a port the compose file does
-/// not (one it already publishes needs no entry). Returns the warnings to show: keys that no
-/// longer do anything.
-pub fn adopt(config: &Config, model: &mut crate::compose::ComposeModel) -> Result<Vec<String>> {
-    model.mark_jobs(&config.jobs)?;
-    let mut warnings = config.warnings.clone();
-    let file = config
-        .source
-        .as_ref()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "config".into());
-    let mut redundant = vec![];
-    for entry in &config.original_services {
-        let Some(svc) = model.services.get_mut(&entry.name) else {
-            warnings.push(format!(
-                "{file}: `services` names `{}`, which the compose file does not have; ignored",
-                entry.name
-            ));
-            continue;
-        };
-        match entry.internal_port.map(crate::compose::PortSpec::tcp) {
-            Some(spec) if !svc.ports.contains(&spec) => svc.ports.push(spec),
-            _ => redundant.push(entry.name.clone()),
-        }
-    }
-    if !redundant.is_empty() {
-        warnings.push(format!(
-            "{file}: `services` no longer does anything for {}: every port the compose file publishes gets a random host port; remove the entries",
-            redundant.join(", ")
-        ));
-    }
-    Ok(warnings)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -882,34 +846,6 @@ mod tests {
         let err = resolve(raw, Path::new("/r"), None).unwrap_err();
         assert!(err.message().contains("bindAddress `localhost`"));
         assert!(err.hint.is_some());
-    }
-
-    #[test]
-    fn original_tool_keys_are_accepted() {
-        let text = r#"{"projectName":"hello","sessionsDir":"../sessions","portBase":47000,"services":[{"name":"app","internalPort":3000},{"name":"worker","internalPort":9000}],"setup":[]}"#;
-        let raw = parse(text, Path::new("session.config.mjs"), Format::Module).unwrap();
-        let c = resolve(raw, Path::new("/r"), Some("/r/session.config.mjs".into())).unwrap();
-        assert!(c.warnings[0].contains("`portBase` and `ports` no longer do anything"));
-        let mut m = crate::compose::parse(&[(
-            "c.yml".into(),
-            "services:
-  app: {image: x, ports: ['3000:3000']}
-  worker: {image: x}
-"
-            .into(),
-        )])
-        .unwrap();
-        let warnings = adopt(&c, &mut m).unwrap();
-        // `worker` did not publish 9000: the entry publishes it, as the original did.
-        assert_eq!(
-            m.services["worker"].ports,
-            vec![crate::compose::PortSpec::tcp(9000)]
-        );
-        assert_eq!(m.services["app"].ports.len(), 1);
-        assert!(
-            warnings[1].contains("`services` no longer does anything for app"),
-            "{warnings:?}"
-        );
     }
 
     #[test]

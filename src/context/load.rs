@@ -137,7 +137,7 @@ pub fn load_compose_from(
         })
     };
     let mut model = compose::parse_with(&texts, &load)?;
-    for w in config::adopt(config, &mut model)? {
+    for w in crate::compose::adopt(config, &mut model)? {
         ui.warn_once(&format!("warning: {w}"));
     }
     let files = texts.into_iter().map(|(f, _)| f).collect();

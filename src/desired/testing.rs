@@ -26,7 +26,7 @@ pub fn desired(
         config::Format::Yaml,
     )?;
     let cfg = config::resolve(raw, Path::new("/w/shop"), None)?;
-    config::adopt(&cfg, &mut model)?;
+    crate::compose::adopt(&cfg, &mut model)?;
     super::desired(
         &cfg,
         &model,
