@@ -55,6 +55,8 @@ pub struct Fake {
     pub own_networks: BTreeMap<String, crate::subnet::Net>,
     /// The Compose that would run sessions (flavour, version), when asked.
     pub compose: Option<(Flavor, String)>,
+    /// The engine's label and isolation, when asked; a rootful Docker when `None`.
+    pub isolation: Option<(String, crate::adapters::docker::EngineSecurity)>,
     /// A signal that arrives while the effect logged at this index (0-based, counting from
     /// the first effect) is done: the effect completes, as a real one that is never cut
     /// half-way would.
@@ -163,6 +165,16 @@ impl Observer for Fake {
             remote: None,
             compose: self.compose.clone().filter(|_| compose),
         })
+    }
+
+    async fn isolation(&mut self) -> Result<(String, crate::adapters::docker::EngineSecurity)> {
+        Ok(self.isolation.clone().unwrap_or((
+            "Docker".into(),
+            crate::adapters::docker::EngineSecurity {
+                rootless: false,
+                cgroup_v1: false,
+            },
+        )))
     }
 
     async fn hosts(&mut self, session: &Session, observed: &mut Observed) -> Result<()> {

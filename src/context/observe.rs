@@ -3,6 +3,7 @@
 //! [`Observer`] is the seam reconciliation observes through; [`Ctx`] is the real observer
 //! (Engine API, git, files), the strict fake in `apply/fake.rs` the one tests use.
 
+use crate::adapters::docker::EngineSecurity;
 use std::future::Future;
 
 use super::*;
@@ -61,6 +62,20 @@ pub trait Observer: Send {
     ) -> impl Future<Output = Result<crate::observed::Runtime>> + Send {
         let _ = compose;
         async { Ok(crate::observed::Runtime::default()) }
+    }
+    /// What the engine is (its label, e.g. `Podman 4.3.1`) and how it isolates (rootless, on
+    /// cgroup v1): asked only when a plan pauses a source or sets limits. The default: a
+    /// rootful Docker.
+    fn isolation(&mut self) -> impl Future<Output = Result<(String, EngineSecurity)>> + Send {
+        async {
+            Ok((
+                "Docker".to_string(),
+                EngineSecurity {
+                    rootless: false,
+                    cgroup_v1: false,
+                },
+            ))
+        }
     }
 }
 
@@ -163,6 +178,11 @@ impl Observer for Ctx {
 
     async fn flavor(&mut self, observed: &Observed) -> Result<Flavor> {
         flavor(self, observed)
+    }
+
+    async fn isolation(&mut self) -> Result<(String, EngineSecurity)> {
+        let engine = self.engine().await?;
+        Ok((engine.kind().label(), engine.security().await?))
     }
 
     async fn runtime(&mut self, compose: bool) -> Result<crate::observed::Runtime> {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::Prepared;
 use crate::adapters::docker::EngineSecurity;
-use crate::context::{self, Ctx, RepoLock};
+use crate::context::{self, Ctx, Observer, RepoLock};
 use crate::error::{Error, Problem, Result};
 use crate::observed::{Container, State};
 use crate::plan::{Op, Plan};
@@ -226,8 +226,8 @@ pub fn engine_cannot(
 
 /// Before a create makes anything: refuses what the engine cannot do ([`engine_cannot`]).
 /// Asks the engine (`/info`) only when the plan pauses a source or the config sets limits.
-pub async fn check_engine(
-    ctx: &mut Ctx,
+pub async fn check_engine<O: Observer>(
+    obs: &mut O,
     plan: &Plan,
     resources: &crate::config::Resources,
 ) -> Result<()> {
@@ -238,12 +238,11 @@ pub async fn check_engine(
     if pauses.is_none() && resources.memory.is_none() && resources.nano_cpus.is_none() {
         return Ok(());
     }
-    let engine = ctx.engine().await?;
-    let security = engine.security().await?;
+    let (engine, security) = obs.isolation().await?;
     match engine_cannot(security, pauses.as_deref(), resources) {
         None => Ok(()),
         Some((what, hint)) => Err(Error::from(Problem::EngineCannot {
-            engine: format!("rootless {} on cgroup v1", engine.kind().label()),
+            engine: format!("rootless {engine} on cgroup v1"),
             what,
         })
         .with_hint(hint)),

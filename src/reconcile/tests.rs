@@ -56,6 +56,10 @@ impl Observer for Shared {
     async fn runtime(&mut self, compose: bool) -> Result<crate::observed::Runtime> {
         self.0.lock().await.runtime(compose).await
     }
+
+    async fn isolation(&mut self) -> Result<(String, crate::adapters::docker::EngineSecurity)> {
+        self.0.lock().await.isolation().await
+    }
 }
 
 impl World for Shared {
@@ -1030,4 +1034,44 @@ async fn the_rollback_keeps_the_session_it_loaded_once_the_worktree_is_gone() {
     assert!(!dir.exists() && fx.worktrees.is_empty());
     assert!(fx.volumes.is_empty(), "left behind: {:?}", fx.volumes);
     assert_eq!(fx.branches, vec!["main".to_string()]);
+}
+
+/// What a rootless engine on cgroup v1 cannot do is asked of the Observer: limits are refused
+/// there, naming the engine; a rootful engine, or a plan that asks nothing of it, passes.
+#[tokio::test(flavor = "current_thread")]
+async fn limits_on_rootless_cgroup_v1_are_refused_through_the_observer() {
+    use crate::adapters::docker::EngineSecurity;
+    let mut world = Shared::default();
+    let plan = Plan::default();
+    let limits = crate::config::Resources {
+        memory: Some(256 << 20),
+        nano_cpus: None,
+    };
+    world.0.lock().await.isolation = Some((
+        "Podman 4.3.1".into(),
+        EngineSecurity {
+            rootless: true,
+            cgroup_v1: true,
+        },
+    ));
+    let err = super::limits::check_engine(&mut world, &plan, &limits)
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().starts_with(
+            "rootless Podman 4.3.1 on cgroup v1 cannot enforce the memory and CPU limits"
+        ),
+        "{}",
+        err.message()
+    );
+    assert_eq!(err.kind(), crate::error::Kind::Usage);
+    // Nothing asked of the engine: no refusal.
+    super::limits::check_engine(&mut world, &plan, &crate::config::Resources::default())
+        .await
+        .unwrap();
+    // Rootful: the limits are applied.
+    world.0.lock().await.isolation = None;
+    super::limits::check_engine(&mut world, &plan, &limits)
+        .await
+        .unwrap();
 }
