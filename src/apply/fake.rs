@@ -55,6 +55,8 @@ pub struct Fake {
     pub own_networks: BTreeMap<String, crate::subnet::Net>,
     /// The Compose that would run sessions (flavour, version), when asked.
     pub compose: Option<(Flavor, String)>,
+    /// Sessions a `--data-from` copy may read, by their directory.
+    pub data_sources: BTreeMap<PathBuf, crate::plan::ready::DataSource>,
     /// The engine's label and isolation, when asked; a rootful Docker when `None`.
     pub isolation: Option<(String, crate::adapters::docker::EngineSecurity)>,
     /// A signal that arrives while the effect logged at this index (0-based, counting from
@@ -164,6 +166,20 @@ impl Observer for Fake {
         Ok(crate::observed::Runtime {
             remote: None,
             compose: self.compose.clone().filter(|_| compose),
+        })
+    }
+
+    async fn data_source(
+        &mut self,
+        _session: &Session,
+        raw: &Path,
+        what: &str,
+    ) -> Result<crate::plan::ready::DataSource> {
+        self.data_sources.get(raw).cloned().ok_or_else(|| {
+            Error::usage(format!(
+                "{what} {}: it holds no session of this repository",
+                raw.display()
+            ))
         })
     }
 

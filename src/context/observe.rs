@@ -4,6 +4,7 @@
 //! (Engine API, git, files), the strict fake in `apply/fake.rs` the one tests use.
 
 use crate::adapters::docker::EngineSecurity;
+use crate::plan::ready::DataSource;
 use std::future::Future;
 
 use super::*;
@@ -63,6 +64,16 @@ pub trait Observer: Send {
         let _ = compose;
         async { Ok(crate::observed::Runtime::default()) }
     }
+    /// The session a `--data-from` (or config `dataFrom`, as `what` says) copy reads from the
+    /// directory `raw`: its project, volumes, running containers and an image for the copy's
+    /// container. A directory that holds no session of this repository, or one still being
+    /// created or changed, is refused.
+    fn data_source(
+        &mut self,
+        session: &Session,
+        raw: &Path,
+        what: &str,
+    ) -> impl Future<Output = Result<DataSource>> + Send;
     /// What the engine is (its label, e.g. `Podman 4.3.1`) and how it isolates (rootless, on
     /// cgroup v1): asked only when a plan pauses a source or sets limits. The default: a
     /// rootful Docker.
@@ -178,6 +189,63 @@ impl Observer for Ctx {
 
     async fn flavor(&mut self, observed: &Observed) -> Result<Flavor> {
         flavor(self, observed)
+    }
+
+    async fn data_source(
+        &mut self,
+        session: &Session,
+        raw: &Path,
+        what: &str,
+    ) -> Result<DataSource> {
+        let dir = std::fs::canonicalize(raw).map_err(|_| {
+        Error::usage(format!(
+            "{what} {}: the directory does not exist",
+            raw.display()
+        ))
+        .with_hint("name the directory of a session of this repository (its main checkout, or a session worktree)")
+    })?;
+        // A source still being created (or changed) is busy: say so now, before anything is made.
+        drop(crate::context::lock_shared(&dir)?);
+        let engine = self.engine().await?;
+        let none = |why: &str| {
+            Error::usage(format!(
+            "{what} {}: it holds no session of this repository ({why})",
+            dir.display()
+        ))
+        .with_hint("start one there first (`dev-prism create --in-place`, or `docker compose up`), or name another directory")
+        };
+        let Some(found) = engine.find_source(&dir).await? else {
+            return Err(none(
+                "no dev-prism session and no Compose project has containers there",
+            ));
+        };
+        let repo = session
+            .main_root
+            .clone()
+            .unwrap_or_else(|| session.dir.clone());
+        if !same_repository(self.trace(), &dir, &repo, found.repo_root.as_deref()) {
+            let kind = if found.dev_prism {
+                "its session belongs to another repository"
+            } else {
+                "its Compose project is not in this repository"
+            };
+            return Err(none(kind));
+        }
+        if found.dev_prism {
+            // Its volumes are read only when the project is the source directory's alone.
+            engine.project_owners(&found.project, false).await?.check(
+                &dir.to_string_lossy(),
+                &found.project,
+                true,
+            )?;
+        }
+        Ok(DataSource {
+            dir,
+            volumes: engine.volumes_by_key(&found.project).await?,
+            project: found.project,
+            pause: found.running,
+            image: found.image,
+        })
     }
 
     async fn isolation(&mut self) -> Result<(String, EngineSecurity)> {
@@ -335,4 +403,16 @@ pub(super) fn owner_of(
         return Owner::DevPrism;
     }
     Owner::User
+}
+
+/// Whether `dir` belongs to the repository whose main checkout is `repo`: by the repository
+/// the session recorded, else by git.
+fn same_repository(t: &Trace, dir: &Path, repo: &Path, recorded: Option<&str>) -> bool {
+    let git = crate::adapters::git::cli(t);
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if let Some(r) = recorded {
+        return canonical(Path::new(r)) == canonical(repo);
+    }
+    let main: Option<PathBuf> = git.main_checkout(dir).ok().flatten();
+    main.is_some_and(|m| canonical(&m) == canonical(repo))
 }

@@ -2,13 +2,13 @@
 //! main checkout, and the volumes that start as copies of another session's. Both are
 //! observed and planned before anything exists; a bad `--data-from` stops create here.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::adapters::tree;
 use crate::config::Config;
-use crate::context::{Ctx, Session};
-use crate::error::{Error, Result};
-use crate::plan::ready::{self, DataSource};
+use crate::context::{Observer, Session};
+use crate::error::Result;
+use crate::plan::ready;
 use crate::plan::Step;
 use crate::ui::Trace;
 
@@ -52,9 +52,9 @@ pub fn copy_steps(
 
 /// The step creating the new session's volumes as copies of the session in `from` (`--data-from`,
 /// else config `dataFrom`); `None` without a source or named volumes. A directory that holds no
-/// session of this repository is a usage error.
-pub async fn data_step(
-    ctx: &mut Ctx,
+/// session of this repository is a usage error (observed through [`Observer::data_source`]).
+pub async fn data_step<O: Observer>(
+    obs: &mut O,
     session: &Session,
     project: &str,
     from: Option<&Path>,
@@ -66,56 +66,13 @@ pub async fn data_step(
     let Some((raw, what)) = from else {
         return Ok(None);
     };
-    let dir = std::fs::canonicalize(&raw).map_err(|_| {
-        Error::usage(format!(
-            "{what} {}: the directory does not exist",
-            raw.display()
-        ))
-        .with_hint("name the directory of a session of this repository (its main checkout, or a session worktree)")
-    })?;
-    // A source still being created (or changed) is busy: say so now, before anything is made.
-    drop(crate::context::lock_shared(&dir)?);
-    let engine = ctx.engine().await?;
-    let none = |why: &str| {
-        Error::usage(format!(
-            "{what} {}: it holds no session of this repository ({why})",
-            dir.display()
-        ))
-        .with_hint("start one there first (`dev-prism create --in-place`, or `docker compose up`), or name another directory")
-    };
-    let Some(found) = engine.find_source(&dir).await? else {
-        return Err(none(
-            "no dev-prism session and no Compose project has containers there",
-        ));
-    };
-    let repo = session
-        .main_root
-        .clone()
-        .unwrap_or_else(|| session.dir.clone());
-    if !same_repository(ctx.trace(), &dir, &repo, found.repo_root.as_deref()) {
-        let kind = if found.dev_prism {
-            "its session belongs to another repository"
-        } else {
-            "its Compose project is not in this repository"
-        };
-        return Err(none(kind));
-    }
-    if found.dev_prism {
-        // Its volumes are read only when the project is the source directory's alone.
-        engine.project_owners(&found.project, false).await?.check(
-            &dir.to_string_lossy(),
-            &found.project,
-            true,
-        )?;
-    }
-    let source = DataSource {
-        dir,
-        volumes: engine.volumes_by_key(&found.project).await?,
-        project: found.project,
-        pause: found.running,
-        image: found.image,
-    };
-    let version = ctx.compose()?.version().to_string();
+    let source = obs.data_source(session, &raw, what).await?;
+    let version = obs
+        .runtime(true)
+        .await?
+        .compose
+        .map(|(_, v)| v)
+        .unwrap_or_default();
     let target = ready::Target {
         project,
         dir: &session.dir,
@@ -123,16 +80,4 @@ pub async fn data_step(
         compose_version: &version,
     };
     Ok(ready::data_step(&session.model.top, target, &source))
-}
-
-/// Whether `dir` belongs to the repository whose main checkout is `repo`: by the repository
-/// the session recorded, else by git.
-fn same_repository(t: &Trace, dir: &Path, repo: &Path, recorded: Option<&str>) -> bool {
-    let git = crate::adapters::git::cli(t);
-    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    if let Some(r) = recorded {
-        return canonical(Path::new(r)) == canonical(repo);
-    }
-    let main: Option<PathBuf> = git.main_checkout(dir).ok().flatten();
-    main.is_some_and(|m| canonical(&m) == canonical(repo))
 }

@@ -60,6 +60,15 @@ impl Observer for Shared {
     async fn isolation(&mut self) -> Result<(String, crate::adapters::docker::EngineSecurity)> {
         self.0.lock().await.isolation().await
     }
+
+    async fn data_source(
+        &mut self,
+        s: &Session,
+        raw: &Path,
+        what: &str,
+    ) -> Result<crate::plan::ready::DataSource> {
+        self.0.lock().await.data_source(s, raw, what).await
+    }
 }
 
 impl World for Shared {
@@ -1074,4 +1083,68 @@ async fn limits_on_rootless_cgroup_v1_are_refused_through_the_observer() {
     super::limits::check_engine(&mut world, &plan, &limits)
         .await
         .unwrap();
+}
+
+/// A `--data-from` source is observed through the Observer: the copy step carries what the
+/// world reported (its project, the volumes by key, what runs and is paused while copying);
+/// a directory that holds no session is the world's usage error, before anything is made.
+#[tokio::test(flavor = "current_thread")]
+async fn the_data_source_of_a_create_is_observed_through_the_observer() {
+    use crate::plan::ready::DataSource;
+    let raw = crate::config::parse(
+        "{}",
+        Path::new("session.config.yaml"),
+        crate::config::Format::Yaml,
+    )
+    .unwrap();
+    let model = crate::compose::parse(&[(
+        "docker-compose.yml".into(),
+        "services:\n  db: {image: x, volumes: ['data:/d']}\nvolumes:\n  data: {}\n".into(),
+    )])
+    .unwrap();
+    let session = Session {
+        dir: "/w/new".into(),
+        main_root: Some("/w/main".into()),
+        config: crate::config::resolve(raw, Path::new("/w/new"), None).unwrap(),
+        compose_files: vec!["docker-compose.yml".into()],
+        model,
+    };
+    let source = DataSource {
+        dir: "/w/main".into(),
+        project: "main-0123456789abcdef".into(),
+        pause: vec!["c1".into()],
+        image: "x".into(),
+        volumes: [("data".to_string(), "main-0123456789abcdef_data".to_string())].into(),
+    };
+    let mut world = Shared::default();
+    world
+        .0
+        .lock()
+        .await
+        .data_sources
+        .insert("/w/main".into(), source.clone());
+    let step = super::ready::data_step(&mut world, &session, "new-p", Some(Path::new("/w/main")))
+        .await
+        .unwrap()
+        .expect("a copy step for the named volume");
+    match step.op {
+        Op::CopyVolumes {
+            source: ref got, ..
+        } => assert_eq!(got, &source),
+        ref other => panic!("a volume copy, not {other:?}"),
+    }
+    let err = super::ready::data_step(&mut world, &session, "new-p", Some(Path::new("/w/none")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), crate::error::Kind::Usage);
+    assert!(
+        err.message().starts_with("--data-from /w/none"),
+        "{}",
+        err.message()
+    );
+    // No source named, none configured: no step, nothing asked.
+    assert!(super::ready::data_step(&mut world, &session, "new-p", None)
+        .await
+        .unwrap()
+        .is_none());
 }
