@@ -55,7 +55,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui, cancel: &mut Cancel) -> Res
         // A worktree's create checked this while planning.
         reconcile::limits::check_engine(ctx, &p.plan, &p.session.config.resources).await?;
     } else {
-        reconcile::limits::check_disk(ctx.trace(), &p)?;
+        reconcile::limits::check_disk(ctx, &p)?;
         reconcile::limits::check_volume_disk(ctx, &p).await?;
     }
     // Refused here too; held until the session runs.

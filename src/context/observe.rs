@@ -223,7 +223,7 @@ impl Observer for Ctx {
             .main_root
             .clone()
             .unwrap_or_else(|| session.dir.clone());
-        if !same_repository(self.trace(), &dir, &repo, found.repo_root.as_deref()) {
+        if !same_repository(&*self.git(), &dir, &repo, found.repo_root.as_deref()) {
             let kind = if found.dev_prism {
                 "its session belongs to another repository"
             } else {
@@ -407,8 +407,7 @@ pub(super) fn owner_of(
 
 /// Whether `dir` belongs to the repository whose main checkout is `repo`: by the repository
 /// the session recorded, else by git.
-fn same_repository(t: &Trace, dir: &Path, repo: &Path, recorded: Option<&str>) -> bool {
-    let git = crate::adapters::git::cli(t);
+fn same_repository(git: &dyn Git, dir: &Path, repo: &Path, recorded: Option<&str>) -> bool {
     let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     if let Some(r) = recorded {
         return canonical(Path::new(r)) == canonical(repo);

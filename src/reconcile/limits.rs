@@ -106,9 +106,9 @@ pub fn copied_bytes<'a>(
 /// free space of the file system the sessions directory is on; refused with both figures.
 /// Copies of ignored files that the file system can clone (one probe clone per copy, made
 /// and removed beside where the session goes) count as 0: a clone shares its blocks.
-pub fn check_disk(t: &crate::ui::Trace, p: &Prepared) -> Result<()> {
+pub fn check_disk(ctx: &Ctx, p: &Prepared) -> Result<()> {
     use crate::adapters::{fs, tree};
-    let git = crate::adapters::git::cli(t);
+    let (t, git) = (ctx.trace(), ctx.git());
     let Some(repo) = p.session.main_root.as_deref() else {
         return Ok(());
     };

@@ -604,18 +604,13 @@ async fn bulk_commands_run_on_the_real_context_through_the_fake_ports() {
         .await
         .unwrap();
     assert!(again.iter().all(|(_, r)| r.as_ref().unwrap().is_empty()));
-    let destroyed = bulk::each(
-        &mut ctx,
-        d.clone(),
-        Intent::Destroy {
-            force: false,
-            scope: crate::desired::Scope::ALL,
-        },
-        &ui,
-        &Cancel::never(),
-    )
-    .await
-    .unwrap();
+    let destroy = Intent::Destroy {
+        force: false,
+        scope: crate::desired::Scope::ALL,
+    };
+    let destroyed = bulk::each(&mut ctx, d.clone(), destroy, &ui, &Cancel::never())
+        .await
+        .unwrap();
     for dir in &d {
         assert_eq!(
             ops(plan_of(&destroyed, dir)),
@@ -631,18 +626,9 @@ async fn bulk_commands_run_on_the_real_context_through_the_fake_ports() {
         let s = engine.state.lock().unwrap();
         assert!(s.containers.is_empty() && s.networks.is_empty() && s.volumes.is_empty());
     }
-    let again = bulk::each(
-        &mut ctx,
-        d.clone(),
-        Intent::Destroy {
-            force: false,
-            scope: crate::desired::Scope::ALL,
-        },
-        &ui,
-        &Cancel::never(),
-    )
-    .await
-    .unwrap();
+    let again = bulk::each(&mut ctx, d.clone(), destroy, &ui, &Cancel::never())
+        .await
+        .unwrap();
     assert!(again.iter().all(|(_, r)| r.as_ref().unwrap().is_empty()));
 }
 

@@ -182,14 +182,11 @@ fn seed(dir: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Two `--data-from` copies of one source planned while it was stopped; it is started before
-/// they copy. Each copy pauses what runs when it copies (not what ran when it planned), the
-/// two share one pause, and the source is unpaused once, after the last copy ended. A source
-/// destroyed between a copy's plan and its copy fails that create cleanly.
-#[test]
-fn overlapping_copies_share_one_pause_of_the_source_as_it_is_when_they_copy() {
+/// A repository with one session (`first`) to copy from, on the slow-copy image; `None` when
+/// Docker is skipped.
+fn source_session() -> Option<(Repo, PathBuf)> {
     if !docker_ready(Flavor::V2) {
-        return;
+        return None;
     }
     build_slow_cp_image();
     let repo = Repo::new(Flavor::V2, SOURCE);
@@ -199,6 +196,18 @@ fn overlapping_copies_share_one_pause_of_the_source_as_it_is_when_they_copy() {
             .next()
             .unwrap(),
     );
+    Some((repo, first))
+}
+
+/// Two `--data-from` copies of one source planned while it was stopped; it is started before
+/// they copy. Each copy pauses what runs when it copies (not what ran when it planned), the
+/// two share one pause, and the source is unpaused once, after the last copy ended. A source
+/// destroyed between a copy's plan and its copy fails that create cleanly.
+#[test]
+fn overlapping_copies_share_one_pause_of_the_source_as_it_is_when_they_copy() {
+    let Some((repo, first)) = source_session() else {
+        return;
+    };
     let from = first.to_string_lossy().into_owned();
     ok(&repo.dp(&first, &["stop", "-q"]));
 
@@ -288,17 +297,9 @@ fn state(dir: &Path) -> String {
 /// (apply used to remove the copy container and start the session), and destroy removes it.
 #[test]
 fn a_copy_killed_midway_is_never_started_and_its_source_comes_back() {
-    if !docker_ready(Flavor::V2) {
+    let Some((repo, first)) = source_session() else {
         return;
-    }
-    build_slow_cp_image();
-    let repo = Repo::new(Flavor::V2, SOURCE);
-    let first = PathBuf::from(
-        ok(&repo.dp(&repo.path, &["create", "-q", "--branch", "first"]))
-            .lines()
-            .next()
-            .unwrap(),
-    );
+    };
     let from = first.to_string_lossy().into_owned();
     let cut = repo.sessions_dir().join("cut");
     let mut copy = dp_command(

@@ -251,7 +251,13 @@ fn docs_json_md_and_the_json_output_agree_both_ways() {
     run(&mut runs, "stop", &dir, &["stop"]);
     run(&mut runs, "prune --dry-run", &main, &["prune", "--dry-run"]);
     // Nothing running: still one document (it was a line of text).
-    run(&mut runs, "stop-all", &main, &["stop-all"]);
+    let under = repo.root.to_string_lossy().into_owned();
+    run(
+        &mut runs,
+        "stop-all",
+        &main,
+        &["stop-all", "--under", &under],
+    );
     // The stopped session goes: the list of what matches goes to stderr, not into the JSON.
     run(&mut runs, "prune", &main, &["prune", "-y"]);
     run(&mut runs, "prune", &main, &["prune", "-y"]);
