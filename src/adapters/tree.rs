@@ -19,8 +19,8 @@ use std::process::Command;
 
 use crate::error::{Error, Problem, Result};
 use crate::observed::worktree::matches_any;
+use crate::plan::ready::CopyPattern;
 pub use crate::plan::ready::Entry;
-use crate::plan::ready::{include_patterns, CopyOrigin, CopyPattern};
 use crate::ui::Trace;
 
 /// Every gitignored file and link of the checkout at `repo` (`git ls-files --others --ignored
@@ -67,23 +67,12 @@ pub fn ignored_files(t: &Trace, repo: &Path) -> Result<Vec<Entry>> {
 /// The copy patterns of the repository whose main checkout is `repo`: its
 /// `.worktreeinclude`, then config `copy`.
 pub fn copy_patterns(repo: &Path, copy: &[String]) -> Vec<CopyPattern> {
-    let mut out = vec![];
     // Only a regular file is read (a FIFO or a link to a device there is not a list).
-    if let Ok(Some((text, _))) = super::fs::read(&repo.join(".worktreeinclude")) {
-        out.extend(
-            include_patterns(&text)
-                .into_iter()
-                .map(|pattern| CopyPattern {
-                    pattern,
-                    origin: CopyOrigin::WorktreeInclude,
-                }),
-        );
-    }
-    out.extend(copy.iter().map(|p| CopyPattern {
-        pattern: p.clone(),
-        origin: CopyOrigin::Config,
-    }));
-    out
+    let include = super::fs::read(&repo.join(".worktreeinclude"))
+        .ok()
+        .flatten()
+        .map(|(text, _)| text);
+    crate::plan::ready::copy_patterns(include.as_deref(), copy)
 }
 
 /// Whether `path` (relative to the worktree `dir`, as `git status` reports it; directories

@@ -7,16 +7,19 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::effects::{setup_failed, Effects, ProjectObjects};
+use crate::adapters::git::Git;
 use crate::adapters::process::{interrupted, Cancel, Trigger};
 use crate::compose::{labels, Flavor, PortSpec, SESSION_FILE};
-use crate::context::{Observer, Session};
+use crate::context::{Loading, Observer, Session, Source};
 use crate::desired::{Desired, Var, ENV_FILE};
 use crate::error::{Error, Result, Signal};
 use crate::observed::{Container, Health, Observed, Published, State};
-use crate::plan::ready::{DataSource, NewVolume};
+use crate::plan::ready::{CopyPattern, DataSource, Entry, NewVolume};
+use crate::ui::{Trace, Ui};
 
 /// How a started service behaves in the fake.
 #[derive(Clone, Debug, Default)]
@@ -66,11 +69,98 @@ pub struct Fake {
     /// Volumes the engine finishes making (for a Compose stopped half-way) while a worktree is
     /// removed, after the rollback first looked.
     pub made_meanwhile: Vec<String>,
+    /// The repository every directory of this world belongs to, with its commits (`None`: no
+    /// repository, as `NoGit` answers).
+    pub git: Option<Arc<dyn Git>>,
+    /// The files of `files` git ignores in their checkout (what `git ls-files --ignored` lists).
+    pub ignored: Vec<PathBuf>,
     next_port: u16,
     polls: usize,
 }
 
+/// Files this world holds in memory, read by loading: `read` answers a path relative to
+/// `base`. A config module is refused (node would read the disk).
+struct Memory<'a> {
+    base: &'a Path,
+    place: String,
+    read: Box<dyn Fn(&str) -> Result<Option<String>> + 'a>,
+}
+
+impl Source for Memory<'_> {
+    fn read(&self, _t: &Trace, rel: &str) -> Result<Option<String>> {
+        (self.read)(rel)
+    }
+
+    fn name(&self, rel: &str) -> PathBuf {
+        self.base.join(rel)
+    }
+
+    fn place(&self) -> String {
+        self.place.clone()
+    }
+
+    fn module(&self, _t: &Trace, rel: &str, _text: &str) -> Result<String> {
+        Err(Error::failure(format!(
+            "the fake world cannot evaluate {rel} (node reads the disk)"
+        )))
+    }
+}
+
 impl Observer for Fake {
+    async fn load(&mut self, ui: &Ui, dir: &Path, loading: Loading) -> Result<Session> {
+        let main_root = self.git().main_checkout(dir).unwrap_or(None);
+        let files = &self.files;
+        let source = Memory {
+            base: dir,
+            place: dir.display().to_string(),
+            read: Box::new(|rel| Ok(files.get(&dir.join(rel)).map(|(t, _)| t.clone()))),
+        };
+        crate::context::load_from(ui, &source, dir, main_root, loading)
+    }
+
+    async fn load_committed(&mut self, ui: &Ui, repo: &Path, rev: &str) -> Result<Session> {
+        let git = self.git();
+        let source = Memory {
+            base: repo,
+            place: format!("the files committed at {rev}"),
+            read: Box::new(|rel| git.show(repo, rev, rel)),
+        };
+        crate::context::load_committed(ui, &source, repo)
+    }
+
+    async fn copy_sources(
+        &mut self,
+        repo: &Path,
+        copy: &[String],
+        existing: Option<&str>,
+    ) -> Result<(Vec<CopyPattern>, Vec<Entry>)> {
+        let include = self.files.get(&repo.join(".worktreeinclude"));
+        let patterns = crate::plan::ready::copy_patterns(include.map(|(t, _)| t.as_str()), copy);
+        let git = self.git();
+        if patterns.is_empty() || git.is_bare(repo)? {
+            return Ok((vec![], vec![]));
+        }
+        let mut files: Vec<Entry> = self
+            .ignored
+            .iter()
+            .filter_map(|f| {
+                let rel = f.strip_prefix(repo).ok()?;
+                let (text, _) = self.files.get(f)?;
+                Some(Entry {
+                    path: rel.to_string_lossy().into_owned(),
+                    file: rel.to_path_buf(),
+                    bytes: text.len() as u64,
+                })
+            })
+            .collect();
+        if let Some(rev) = existing {
+            crate::plan::ready::drop_committed(&mut files, |p| {
+                git.mode_at(repo, rev, p).ok().flatten().is_some()
+            });
+        }
+        Ok((patterns, files))
+    }
+
     async fn session(&mut self, dir: &Path) -> Result<Observed> {
         let file = |name: &str| self.files.get(&dir.join(name)).cloned();
         Ok(Observed {
@@ -208,6 +298,13 @@ impl Observer for Fake {
 }
 
 impl Fake {
+    /// The repository port this world answers git questions with.
+    pub fn git(&self) -> Arc<dyn Git> {
+        self.git
+            .clone()
+            .unwrap_or_else(|| Arc::new(crate::adapters::fake::NoGit))
+    }
+
     /// Observes `desired`'s session as `apply` finds it: its files, containers and derived
     /// files, through the [`Observer`] seam.
     pub async fn observed(&mut self, desired: &Desired) -> Observed {
@@ -469,10 +566,8 @@ impl Effects for Fake {
     fn remove_worktree(&mut self, path: &Path, _force: bool) -> Result<()> {
         self.check(&format!("remove worktree {}", path.display()))?;
         self.worktrees.retain(|w| w != path);
-        // A worktree on disk goes, its config with it.
-        if path.is_dir() {
-            std::fs::remove_dir_all(path).map_err(|e| Error::io("cannot remove", path, e))?;
-        }
+        // The worktree's files go, its config with them.
+        self.files.retain(|f, _| !f.starts_with(path));
         for v in std::mem::take(&mut self.made_meanwhile) {
             self.volumes.insert(v, None);
         }

@@ -164,8 +164,9 @@ async fn prepare_locked(
         return Ok((p, lock));
     }
     let mut avoid = vec![];
+    let ui = ctx.ui().clone();
     loop {
-        let p = create::prepare_worktree(ctx, req, &avoid).await?;
+        let p = create::prepare_worktree(ctx, req, &avoid, &ui).await?;
         match context::lock(&p.desired.dir) {
             Ok(lock) => return Ok((p, lock)),
             Err(e) if e.kind() == Kind::Busy && req.branch.is_none() && avoid.len() < 20 => {

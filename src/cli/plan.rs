@@ -60,7 +60,7 @@ pub async fn run(args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
             },
             data_from: args.data_from.clone(),
         };
-        let p = reconcile::create::prepare_worktree(ctx, &req, &[]).await?;
+        let p = reconcile::create::prepare_worktree(ctx, &req, &[], ui).await?;
         super::create::warn_shell_names(&p, ui);
         return show(&args, &p, ui);
     }

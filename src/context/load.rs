@@ -1,46 +1,95 @@
-//! Loading a session's config and compose files from a `Source`: the files in a directory, or
-//! the files committed at a git revision (a worktree that does not exist yet).
+//! Loading a session's config and compose files from a [`Source`]: the files in a directory
+//! ([`Checkout`]), or the files committed at a git revision ([`Committed`]: a worktree that
+//! does not exist yet). Reconciliation loads through the [`super::Observer`] (`load`,
+//! `load_committed`), so the fake world answers from memory; the functions here are what the
+//! real observer (and the commands that only read a config) run.
 
 use super::*;
 
-/// Where a session's config and compose files are read from: the files in a directory, or
-/// the files committed at a git revision (a worktree that does not exist yet).
-pub enum Source<'a> {
-    Dir(&'a Path),
-    /// Read through the git port (`Ctx::git`), so a test's fake answers.
-    Git {
-        repo: &'a Path,
-        rev: &'a str,
-        git: &'a dyn crate::adapters::git::Git,
-    },
+/// Where a session's config and compose files are read from.
+pub trait Source {
+    /// The text of `rel`, `None` when it does not exist.
+    fn read(&self, t: &Trace, rel: &str) -> Result<Option<String>>;
+    /// A path naming `rel` in messages.
+    fn name(&self, rel: &str) -> PathBuf;
+    /// Where the files are, in messages.
+    fn place(&self) -> String;
+    /// The config module `rel` (`session.config.mjs`/`.js`, whose text is `text`) evaluated to
+    /// JSON.
+    fn module(&self, t: &Trace, rel: &str, text: &str) -> Result<String>;
 }
 
-impl Source<'_> {
-    /// The text of `rel`, `None` when it does not exist.
-    pub fn read(&self, _t: &Trace, rel: &str) -> Result<Option<String>> {
-        match self {
-            Source::Dir(dir) => fs::read(&dir.join(rel)).map(|o| o.map(|(t, _)| t)),
-            Source::Git { repo, rev, git } => git.show(repo, rev, rel),
-        }
+/// The files in a directory, as they are on disk.
+pub struct Checkout<'a>(pub &'a Path);
+
+impl Source for Checkout<'_> {
+    fn read(&self, _t: &Trace, rel: &str) -> Result<Option<String>> {
+        fs::read(&self.0.join(rel)).map(|o| o.map(|(t, _)| t))
     }
 
-    /// A path naming `rel` in messages.
     fn name(&self, rel: &str) -> PathBuf {
-        match self {
-            Source::Dir(dir) => dir.join(rel),
-            Source::Git { repo, .. } => repo.join(rel),
-        }
+        self.0.join(rel)
     }
+
+    fn place(&self) -> String {
+        self.0.display().to_string()
+    }
+
+    /// node evaluates the file in place, its JSON kept in the content-keyed cache.
+    fn module(&self, t: &Trace, rel: &str, _text: &str) -> Result<String> {
+        node::load_module(t, &self.name(rel))
+    }
+}
+
+/// The files committed at `rev` in the repository `repo`, read through the git port (so a
+/// test's fake answers).
+pub struct Committed<'a> {
+    pub repo: &'a Path,
+    pub rev: &'a str,
+    pub git: &'a dyn crate::adapters::git::Git,
+}
+
+impl Source for Committed<'_> {
+    fn read(&self, _t: &Trace, rel: &str) -> Result<Option<String>> {
+        self.git.show(self.repo, self.rev, rel)
+    }
+
+    fn name(&self, rel: &str) -> PathBuf {
+        self.repo.join(rel)
+    }
+
+    fn place(&self) -> String {
+        format!("the files committed at {}", self.rev)
+    }
+
+    /// node imports files: the committed version goes through a private temp copy.
+    fn module(&self, t: &Trace, rel: &str, text: &str) -> Result<String> {
+        let tmp = tempdir_for_module(rel, text)?;
+        let json = node::export_json(t, &tmp.join(rel));
+        let _ = std::fs::remove_dir_all(&tmp);
+        json
+    }
+}
+
+/// How much of a session loading reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loading {
+    /// The config and the compose files (bringing the session up, `heal`).
+    Session,
+    /// The session's identity only: its config (defaults when `lenient` and the config cannot
+    /// be read), no compose file (stop and destroy work when a branch switch removed or broke
+    /// them).
+    Identity { lenient: bool },
 }
 
 /// Reads and validates the config found in `dir` (defaults when there is none).
 pub fn load_config(ui: &Ui, dir: &Path, main_root: Option<&Path>) -> Result<Config> {
-    load_config_from(ui, &Source::Dir(dir), main_root.unwrap_or(dir))
+    load_config_from(ui, &Checkout(dir), main_root.unwrap_or(dir))
 }
 
 /// Reads and validates the config of `source`; `root` is the main checkout (defaults and
 /// `sessionsDir` are relative to it).
-pub fn load_config_from(ui: &Ui, source: &Source<'_>, root: &Path) -> Result<Config> {
+pub fn load_config_from(ui: &Ui, source: &dyn Source, root: &Path) -> Result<Config> {
     let t = ui.trace();
     for name in CONFIG_FILES {
         let Some(text) = source.read(t, name)? else {
@@ -48,15 +97,8 @@ pub fn load_config_from(ui: &Ui, source: &Source<'_>, root: &Path) -> Result<Con
         };
         let path = source.name(name);
         let format = Format::of(&path);
-        let text = match (format, source) {
-            (Format::Module, Source::Dir(_)) => node::load_module(t, &path)?,
-            (Format::Module, Source::Git { .. }) => {
-                // node imports files: the committed version goes through a private temp copy.
-                let tmp = tempdir_for_module(name, &text)?;
-                let json = node::export_json(t, &tmp.join(name));
-                let _ = std::fs::remove_dir_all(&tmp);
-                json?
-            }
+        let text = match format {
+            Format::Module => source.module(t, name, &text)?,
             _ => text,
         };
         let raw = config::parse(&text, &path, format)?;
@@ -80,19 +122,16 @@ pub(super) fn tempdir_for_module(name: &str, text: &str) -> Result<PathBuf> {
 
 /// Finds and parses the user's compose files in `dir`.
 pub fn load_compose(ui: &Ui, dir: &Path, config: &Config) -> Result<(Vec<String>, ComposeModel)> {
-    load_compose_from(ui, &Source::Dir(dir), config)
+    load_compose_from(ui, &Checkout(dir), config)
 }
 
 /// Finds and parses the user's compose files of `source`.
 pub fn load_compose_from(
     ui: &Ui,
-    source: &Source<'_>,
+    source: &dyn Source,
     config: &Config,
 ) -> Result<(Vec<String>, ComposeModel)> {
-    let place = match source {
-        Source::Dir(d) => d.display().to_string(),
-        Source::Git { rev, .. } => format!("the files committed at {rev}"),
-    };
+    let place = source.place();
     let mut texts = vec![];
     match &config.compose_files {
         Some(list) => {
@@ -144,12 +183,55 @@ pub fn load_compose_from(
     Ok((files, model))
 }
 
-/// Loads a session directory: git root, config, compose model.
+/// Loads a session directory from disk: git root (through the git CLI), config, compose
+/// model.
 pub fn load_session(ui: &Ui, dir: &Path) -> Result<Session> {
-    let git = crate::adapters::git::cli(ui.trace());
-    let main_root = git.main_checkout(dir).unwrap_or(None);
-    let config = load_config(ui, dir, main_root.as_deref())?;
-    let (compose_files, model) = load_compose(ui, dir, &config)?;
+    let main_root = crate::adapters::git::cli(ui.trace())
+        .main_checkout(dir)
+        .unwrap_or(None);
+    load_from(ui, &Checkout(dir), dir, main_root, Loading::Session)
+}
+
+/// A session's identity from disk, without its compose files: the directory, the repository
+/// and the config (defaults when `lenient` and the config cannot be read).
+pub fn load_identity(ui: &Ui, dir: &Path, lenient: bool) -> Result<Session> {
+    let main_root = crate::adapters::git::cli(ui.trace())
+        .main_checkout(dir)
+        .unwrap_or(None);
+    load_from(
+        ui,
+        &Checkout(dir),
+        dir,
+        main_root,
+        Loading::Identity { lenient },
+    )
+}
+
+/// The session in `dir` whose repository's main checkout is `main_root`, its files read from
+/// `source` (what every observer's `load` runs).
+pub fn load_from(
+    ui: &Ui,
+    source: &dyn Source,
+    dir: &Path,
+    main_root: Option<PathBuf>,
+    loading: Loading,
+) -> Result<Session> {
+    let root = main_root.as_deref().unwrap_or(dir);
+    let (config, compose_files, model) = match loading {
+        Loading::Session => {
+            let config = load_config_from(ui, source, root)?;
+            let (files, model) = load_compose_from(ui, source, &config)?;
+            (config, files, model)
+        }
+        Loading::Identity { lenient } => {
+            let config = match load_config_from(ui, source, root) {
+                Ok(c) => c,
+                Err(_) if lenient => config::resolve(Default::default(), root, None)?,
+                Err(e) => return Err(e),
+            };
+            (config, vec![], ComposeModel::default())
+        }
+    };
     Ok(Session {
         dir: dir.to_path_buf(),
         main_root,
@@ -159,25 +241,9 @@ pub fn load_session(ui: &Ui, dir: &Path) -> Result<Session> {
     })
 }
 
-/// A session's identity without its compose files: the directory, the repository and the
-/// config (defaults when `lenient` and the config cannot be read).
-pub fn load_identity(ui: &Ui, dir: &Path, lenient: bool) -> Result<Session> {
-    let git = crate::adapters::git::cli(ui.trace());
-    let main_root = git.main_checkout(dir).unwrap_or(None);
-    let config = match load_config(ui, dir, main_root.as_deref()) {
-        Ok(c) => c,
-        Err(_) if lenient => config::resolve(
-            Default::default(),
-            main_root.as_deref().unwrap_or(dir),
-            None,
-        )?,
-        Err(e) => return Err(e),
-    };
-    Ok(Session {
-        dir: dir.to_path_buf(),
-        main_root,
-        config,
-        compose_files: vec![],
-        model: ComposeModel::default(),
-    })
+/// The session a new worktree of the repository `repo` gets from `source` (the files
+/// committed at its revision): config and compose files. Its `dir` is `repo` until create
+/// picks the worktree's.
+pub fn load_committed(ui: &Ui, source: &dyn Source, repo: &Path) -> Result<Session> {
+    load_from(ui, source, repo, Some(repo.to_path_buf()), Loading::Session)
 }

@@ -4,7 +4,7 @@
 //! (Engine API, git, files), the strict fake in `apply/fake.rs` the one tests use.
 
 use crate::adapters::docker::EngineSecurity;
-use crate::plan::ready::DataSource;
+use crate::plan::ready::{CopyPattern, DataSource, Entry};
 use std::future::Future;
 
 use super::*;
@@ -12,6 +12,23 @@ use super::*;
 /// What reconciliation may learn about a session, in the session's terms. Every method is one
 /// observation of the world; none changes it.
 pub trait Observer: Send {
+    /// The session in `dir` as its files are: the repository's main checkout (git), the config
+    /// and, as `loading` says, the compose files. Config warnings and the `--verbose` trace
+    /// go to `ui`.
+    fn load(
+        &mut self,
+        ui: &Ui,
+        dir: &Path,
+        loading: Loading,
+    ) -> impl Future<Output = Result<Session>> + Send;
+    /// The session a new worktree of the repository `repo` gets: the config and compose files
+    /// committed at `rev` (see [`load_committed`]).
+    fn load_committed(
+        &mut self,
+        ui: &Ui,
+        repo: &Path,
+        rev: &str,
+    ) -> impl Future<Output = Result<Session>> + Send;
     /// The session in `dir`: its files and its containers (one Engine API call).
     fn session(&mut self, dir: &Path) -> impl Future<Output = Result<Observed>> + Send;
     /// What only destroy (and create's rollback) needs on top: the project's networks,
@@ -74,6 +91,16 @@ pub trait Observer: Send {
         raw: &Path,
         what: &str,
     ) -> impl Future<Output = Result<DataSource>> + Send;
+    /// What create copies from the main checkout `repo` into a new worktree: the copy patterns
+    /// (its `.worktreeinclude`, then config `copy`) and, when there are any, the gitignored
+    /// files, less those committed on `existing` (the branch the worktree checks out: its
+    /// files are there already). Neither in a bare repository.
+    fn copy_sources(
+        &mut self,
+        repo: &Path,
+        copy: &[String],
+        existing: Option<&str>,
+    ) -> impl Future<Output = Result<(Vec<CopyPattern>, Vec<Entry>)>> + Send;
     /// What the engine is (its label, e.g. `Podman 4.3.1`) and how it isolates (rootless, on
     /// cgroup v1): asked only when a plan pauses a source or sets limits. The default: a
     /// rootful Docker.
@@ -124,6 +151,40 @@ pub async fn observe(ctx: &mut Ctx, dir: &Path) -> Result<Observed> {
 }
 
 impl Observer for Ctx {
+    async fn load(&mut self, ui: &Ui, dir: &Path, loading: Loading) -> Result<Session> {
+        let main_root = self.git().main_checkout(dir).unwrap_or(None);
+        load_from(ui, &Checkout(dir), dir, main_root, loading)
+    }
+
+    async fn load_committed(&mut self, ui: &Ui, repo: &Path, rev: &str) -> Result<Session> {
+        let git = self.git();
+        let source = Committed {
+            repo,
+            rev,
+            git: &*git,
+        };
+        load_committed(ui, &source, repo)
+    }
+
+    async fn copy_sources(
+        &mut self,
+        repo: &Path,
+        copy: &[String],
+        existing: Option<&str>,
+    ) -> Result<(Vec<CopyPattern>, Vec<Entry>)> {
+        let patterns = fs_tree::copy_patterns(repo, copy);
+        // A bare repository (its directory stands for the main checkout) has no files to copy.
+        if patterns.is_empty() || self.git().is_bare(repo)? {
+            return Ok((vec![], vec![]));
+        }
+        let mut files = fs_tree::ignored_files(self.trace(), repo)?;
+        if let Some(rev) = existing {
+            let tracked = fs_tree::tracked_at(self.trace(), repo, rev)?;
+            crate::plan::ready::drop_committed(&mut files, |p| tracked.contains(p));
+        }
+        Ok((patterns, files))
+    }
+
     async fn session(&mut self, dir: &Path) -> Result<Observed> {
         let containers = self
             .engine()

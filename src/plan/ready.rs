@@ -50,6 +50,35 @@ pub fn include_patterns(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The copy patterns of a repository: its `.worktreeinclude` (`include`, the file's text),
+/// then config `copy`.
+pub fn copy_patterns(include: Option<&str>, copy: &[String]) -> Vec<CopyPattern> {
+    let include = include.map(include_patterns).unwrap_or_default();
+    let from_file = include.into_iter().map(|pattern| CopyPattern {
+        pattern,
+        origin: CopyOrigin::WorktreeInclude,
+    });
+    let from_config = copy.iter().map(|p| CopyPattern {
+        pattern: p.clone(),
+        origin: CopyOrigin::Config,
+    });
+    from_file.chain(from_config).collect()
+}
+
+/// Leaves out of the gitignored `files` those the branch a new worktree checks out has
+/// (`committed`: whether a path is committed there): a committed path, or a committed file or
+/// link where the main checkout has an ignored directory. The branch's entry is what the
+/// worktree has.
+pub fn drop_committed(files: &mut Vec<Entry>, committed: impl Fn(&str) -> bool) {
+    files.retain(|f| {
+        !committed(&f.path)
+            && !f
+                .path
+                .match_indices('/')
+                .any(|(i, _)| committed(&f.path[..i]))
+    });
+}
+
 /// One step per pattern that selects files: which of the main checkout's gitignored `files`
 /// (never tracked ones) the patterns select, less the files other steps write (`skip`: the
 /// copied `envFiles`) and dev-prism's generated files. A file belongs to the first pattern

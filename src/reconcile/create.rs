@@ -5,14 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Prepared;
+use super::{Prepared, World};
 use crate::adapters::git::Git;
 use crate::config::CONFIG_FILES;
-use crate::context::{self, Ctx, Observer, Session, Source};
+use crate::context::{self, Loading, Session};
 use crate::desired::{Intent, Scope};
 use crate::error::{Error, Result};
 use crate::observed::Observed;
 use crate::plan::{self, Op, Step};
+use crate::ui::Ui;
 use crate::util::UtcTime;
 
 /// What a create is asked for.
@@ -69,14 +70,13 @@ impl Made {
 /// Plans a create in a new worktree. Nothing is changed: the config and compose files are
 /// read as committed on the session's branch, the directory and branch are chosen, the engine
 /// is asked which Compose it runs.
-pub async fn prepare_worktree(
-    ctx: &mut Ctx,
+pub async fn prepare_worktree<W: World>(
+    world: &mut W,
     req: &CreateRequest,
     avoid: &[PathBuf],
+    ui: &Ui,
 ) -> Result<Prepared> {
-    let git = ctx.git();
-    let ui = ctx.ui().clone();
-    let t = ui.trace();
+    let git = world.git().await;
     let Some(top) = git.toplevel(&req.cwd)? else {
         return Err(Error::usage(format!(
             "{} is not inside a git repository",
@@ -103,25 +103,29 @@ pub async fn prepare_worktree(
             .with_hint("commit once (`git commit`), or use `dev-prism create --in-place`")
     })?;
     // The working copy's config is validated first: its errors point into the file.
-    context::load_config(&ui, &top, Some(&repo))?;
+    world
+        .load(ui, &top, Loading::Identity { lenient: false })
+        .await?;
     let existing = explicit && git.branch_exists(&repo, &base)?;
     let rev = if existing { base.clone() } else { head.clone() };
     config_is_committed(&*git, &top, &repo, &rev)?;
-    let source = Source::Git {
-        repo: &repo,
-        rev: &rev,
-        git: &*git,
-    };
-    let config = context::load_config_from(&ui, &source, &repo)?;
-    let (compose_files, model) = context::load_compose_from(&ui, &source, &config)?;
+    let committed = world.load_committed(ui, &repo, &rev).await?;
+    let config = committed.config;
     // Ask the engine before planning: an unreachable engine must stop create before anything.
-    ctx.engine().await?;
+    world.connect().await?;
     // A new worktree has no containers yet: the flavour is the Compose's that runs it.
-    let flavor = Observer::flavor(ctx, &Observed::default()).await?;
+    let flavor = world.flavor(&Observed::default()).await?;
     let sessions_dir = absolute(&config.sessions_dir);
     refuse_in_git_dir(&*git, &repo, &sessions_dir)?;
     let (path, name, create_branch) = pick(&*git, &repo, &sessions_dir, &base, explicit, avoid)?;
-    refuse_unusable(&*git, &repo, &path, &name, existing, &compose_files)?;
+    refuse_unusable(
+        &*git,
+        &repo,
+        &path,
+        &name,
+        existing,
+        &committed.compose_files,
+    )?;
     let mut first = vec![plan::add_worktree_step(
         path.clone(),
         &name,
@@ -154,26 +158,23 @@ pub async fn prepare_worktree(
         observed.derived.insert(f.clone(), text.map(|t| (t, 0o600)));
     }
     let on_branch = existing.then_some(rev.as_str());
-    first.extend(super::ready::copy_steps(
-        t, &repo, &config, &path, on_branch,
-    )?);
+    first.extend(super::ready::copy_steps(world, &repo, &config, &path, on_branch).await?);
     let session = Session {
         dir: path,
         main_root: Some(repo),
         config,
-        compose_files,
-        model,
+        compose_files: committed.compose_files,
+        model: committed.model,
     };
     let project = session.project();
     // A name some other directory's objects already carry is never taken over (DESIGN §10).
-    Observer::owners(ctx, &project, true).await?.check(
-        &session.dir.to_string_lossy(),
-        &project,
-        false,
-    )?;
-    Observer::subnets(ctx, &session, &project, &mut observed).await?;
-    Observer::hosts(ctx, &session, &mut observed).await?;
-    let data = super::ready::data_step(ctx, &session, &project, req.data_from.as_deref()).await?;
+    world
+        .owners(&project, true)
+        .await?
+        .check(&session.dir.to_string_lossy(), &project, false)?;
+    world.subnets(&session, &project, &mut observed).await?;
+    world.hosts(&session, &mut observed).await?;
+    let data = super::ready::data_step(world, &session, &project, req.data_from.as_deref()).await?;
     // Where the volumes come from is recorded on the containers (`info` reads it there).
     let data_from = data.as_ref().and_then(|step| match &step.op {
         Op::CopyVolumes { source, .. } => Some(source.dir.to_string_lossy().into_owned()),
@@ -182,7 +183,7 @@ pub async fn prepare_worktree(
     let desired = context::desired_seeded(&session, &observed, flavor, &req.wants, data_from)?;
     first.extend(data);
     let plan = plan::diff_after(&desired, &observed, Intent::Up, first);
-    super::limits::check_engine(ctx, &plan, &session.config.resources).await?;
+    super::limits::check_engine(world, &plan, &session.config.resources).await?;
     let mut p = Prepared {
         session,
         observed,
@@ -191,7 +192,7 @@ pub async fn prepare_worktree(
         wants: req.wants.clone(),
     };
     // Compose was asked above already: its flavour costs nothing more here.
-    super::runtime_checks(ctx, &mut p, true).await?;
+    super::runtime_checks(world, &mut p, true).await?;
     Ok(p)
 }
 

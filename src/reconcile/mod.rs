@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::adapters::process::Cancel;
 use crate::apply;
 use crate::compose::Flavor;
-use crate::context::{self, Ctx, Observer, Session};
+use crate::context::{self, Ctx, Loading, Observer, Session};
 use crate::desired::{Desired, Intent};
 use crate::error::{Error, Result};
 use crate::observed::{project_of, Container, Observed};
@@ -38,6 +38,10 @@ pub trait World: Observer + Sized + 'static {
     fn connect(&mut self) -> impl Future<Output = Result<()>> + Send;
     /// Another handle on the same world, for a concurrent task.
     fn share(&self) -> Self;
+    /// The repository port, which create asks directly (the branch, the worktree's place,
+    /// the files committed on the branch).
+    fn git(&mut self)
+        -> impl Future<Output = std::sync::Arc<dyn crate::adapters::git::Git>> + Send;
     /// Applies a prepared plan, counting the steps done, until `cancel` reports a signal (see
     /// [`apply::apply_counted`]).
     fn carry_out(
@@ -56,6 +60,10 @@ impl World for Ctx {
 
     fn share(&self) -> Ctx {
         Ctx::share(self)
+    }
+
+    async fn git(&mut self) -> std::sync::Arc<dyn crate::adapters::git::Git> {
+        Ctx::git(self)
     }
 
     async fn carry_out(
@@ -98,14 +106,15 @@ pub async fn prepare_from<O: Observer>(
     wants: &context::Wants,
     ui: &Ui,
 ) -> Result<Prepared> {
-    let session = match intent {
-        Intent::Up => context::load_session(ui, dir)?,
+    let loading = match intent {
+        Intent::Up => Loading::Session,
         // Stop and destroy need only the session's identity, so they work when a branch switch
         // removed or broke the compose files; destroy even with a broken config (the project is
         // read from the containers, and defaults recognise less as dev-prism's: keep more).
-        Intent::Stop => context::load_identity(ui, dir, false)?,
-        Intent::Destroy { .. } => context::load_identity(ui, dir, true)?,
+        Intent::Stop => Loading::Identity { lenient: false },
+        Intent::Destroy { .. } => Loading::Identity { lenient: true },
     };
+    let session = obs.load(ui, dir, loading).await?;
     prepare_loaded(obs, session, observed, intent, wants).await
 }
 
@@ -219,7 +228,7 @@ pub async fn prepare_heal<O: Observer>(
     if observed.containers.is_empty() && observed.session_file.is_none() {
         return Ok(None);
     }
-    let session = context::load_session(ui, dir)?;
+    let session = obs.load(ui, dir, Loading::Session).await?;
     let flavor = context::recorded_flavor(&observed).unwrap_or(Flavor::V2);
     let project = project_of(&observed.containers)
         .map(str::to_string)

@@ -4,43 +4,24 @@
 
 use std::path::Path;
 
-use crate::adapters::tree;
 use crate::config::Config;
 use crate::context::{Observer, Session};
 use crate::error::Result;
 use crate::plan::ready;
 use crate::plan::Step;
-use crate::ui::Trace;
 
 /// One step per copy pattern (`.worktreeinclude`, config `copy`) that selects gitignored
 /// files of the main checkout `repo`, copied into the new worktree `worktree`. `existing`: the
-/// existing branch the worktree checks out (its committed files are there already).
-pub fn copy_steps(
-    t: &Trace,
+/// existing branch the worktree checks out (its committed files are there already). What there
+/// is to copy is observed through [`Observer::copy_sources`].
+pub async fn copy_steps<O: Observer>(
+    obs: &mut O,
     repo: &Path,
     config: &Config,
     worktree: &Path,
     existing: Option<&str>,
 ) -> Result<Vec<Step>> {
-    let git = crate::adapters::git::cli(t);
-    let patterns = tree::copy_patterns(repo, &config.copy);
-    // A bare repository (its directory stands for the main checkout) has no files to copy.
-    if patterns.is_empty() || git.is_bare(repo)? {
-        return Ok(vec![]);
-    }
-    let mut files = tree::ignored_files(t, repo)?;
-    if let Some(rev) = existing {
-        // A committed path, or a committed file or link where the main checkout has an
-        // ignored directory: the branch's entry is what the worktree has.
-        let tracked = tree::tracked_at(t, repo, rev)?;
-        files.retain(|f| {
-            !tracked.contains(&f.path)
-                && !f
-                    .path
-                    .match_indices('/')
-                    .any(|(i, _)| tracked.contains(&f.path[..i]))
-        });
-    }
+    let (patterns, files) = obs.copy_sources(repo, &config.copy, existing).await?;
     Ok(ready::copy_steps(
         &patterns,
         &files,

@@ -10,11 +10,12 @@ use super::{bulk, create::Made, rollback, Prepared, World};
 use crate::adapters::process::Cancel;
 use crate::apply::fake::{Behaviour, Fake};
 use crate::compose::labels;
-use crate::context::{Observer, Session};
+use crate::context::{Loading, Observer, Session};
 use crate::desired::testing::{desired, DIR};
 use crate::desired::{Desired, Intent, Selection};
 use crate::error::Result;
 use crate::observed::{Container, Health, Observed, State};
+use crate::plan::ready::{CopyPattern, Entry};
 use crate::plan::{Blocker, Kept, Op, Plan};
 use crate::ui::Ui;
 
@@ -25,6 +26,23 @@ const COMPOSE: &str = "services:\n  db:\n    image: postgres:16\n    ports: ['54
 struct Shared(Arc<tokio::sync::Mutex<Fake>>);
 
 impl Observer for Shared {
+    async fn load(&mut self, ui: &Ui, dir: &Path, loading: Loading) -> Result<Session> {
+        self.0.lock().await.load(ui, dir, loading).await
+    }
+
+    async fn load_committed(&mut self, ui: &Ui, repo: &Path, rev: &str) -> Result<Session> {
+        self.0.lock().await.load_committed(ui, repo, rev).await
+    }
+
+    async fn copy_sources(
+        &mut self,
+        repo: &Path,
+        copy: &[String],
+        existing: Option<&str>,
+    ) -> Result<(Vec<CopyPattern>, Vec<Entry>)> {
+        self.0.lock().await.copy_sources(repo, copy, existing).await
+    }
+
     async fn session(&mut self, dir: &Path) -> Result<Observed> {
         self.0.lock().await.session(dir).await
     }
@@ -78,6 +96,10 @@ impl World for Shared {
 
     fn share(&self) -> Self {
         self.clone()
+    }
+
+    async fn git(&mut self) -> Arc<dyn crate::adapters::git::Git> {
+        self.0.lock().await.git()
     }
 
     async fn carry_out(
@@ -141,6 +163,14 @@ fn session(fx: &mut Fake, dir: &Path, containers: &[(&str, State)], branch: Opti
         .insert(dir.join(crate::desired::ENV_FILE), (env, 0o100600));
     if let Some(b) = branch {
         fx.add_worktree(dir, b, true, None).unwrap();
+    }
+}
+
+/// Files of the session directory `dir`, in the fake's memory (loading reads them there).
+fn write(fx: &mut Fake, dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        fx.files
+            .insert(dir.join(name), (text.to_string(), 0o100644));
     }
 }
 
@@ -459,19 +489,19 @@ async fn a_failed_create_rolls_back_through_a_destroy_plan_of_exactly_what_it_ma
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_subnet_taken_meanwhile_ends_the_apply_and_the_reconciler_plans_again() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().canonicalize().unwrap();
-    std::fs::write(
-        dir.join("docker-compose.yml"),
-        "services:\n  app:\n    image: x\n    ports: ['80']\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("session.config.yaml"),
-        "subnetPool: 10.199.0.0/16\n",
-    )
-    .unwrap();
+    let dir = dirs("subnet", &["s"]).remove(0);
     let mut world = Shared::default();
+    write(
+        &mut *world.0.lock().await,
+        &dir,
+        &[
+            (
+                "docker-compose.yml",
+                "services:\n  app:\n    image: x\n    ports: ['80']\n",
+            ),
+            ("session.config.yaml", "subnetPool: 10.199.0.0/16\n"),
+        ],
+    );
     let wants = crate::context::Wants::default();
     let p = super::prepare(&mut world, &dir, Intent::Up, &wants, &quiet())
         .await
@@ -507,15 +537,17 @@ async fn a_subnet_taken_meanwhile_ends_the_apply_and_the_reconciler_plans_again(
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_compose_of_another_flavour_refuses_the_plan_before_any_step() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().canonicalize().unwrap();
-    std::fs::write(
-        dir.join("docker-compose.yml"),
-        "services:\n  app:\n    image: x\n",
-    )
-    .unwrap();
+    let dir = dirs("flavour", &["s"]).remove(0);
     let mut world = Shared::default();
-    world.0.lock().await.compose = Some((crate::compose::Flavor::V1, "1.29.2".into()));
+    {
+        let mut fx = world.0.lock().await;
+        write(
+            &mut fx,
+            &dir,
+            &[("docker-compose.yml", "services:\n  app:\n    image: x\n")],
+        );
+        fx.compose = Some((crate::compose::Flavor::V1, "1.29.2".into()));
+    }
     let wants = crate::context::Wants::default();
     let p = super::prepare(&mut world, &dir, Intent::Up, &wants, &quiet())
         .await
@@ -674,7 +706,7 @@ async fn create_is_planned_through_the_ports_and_changes_nothing() {
         branch: Some("feat/x".into()),
         ..CreateRequest::default()
     };
-    let p = prepare_worktree(&mut ctx, &req, &[]).await.unwrap();
+    let p = prepare_worktree(&mut ctx, &req, &[], &ui).await.unwrap();
     let dir = root.parent().unwrap().join("sessions/feat-x");
     assert_eq!(p.session.dir, dir);
     let steps = p.plan.ordered();
@@ -716,7 +748,7 @@ async fn create_is_planned_through_the_ports_and_changes_nothing() {
             })
             .collect()
     };
-    let again = prepare_worktree(&mut ctx, &req, &[]).await.unwrap();
+    let again = prepare_worktree(&mut ctx, &req, &[], &ui).await.unwrap();
     assert_eq!(timeless(&again.plan), timeless(&p.plan));
     // The subnet was chosen from what the engine port reported.
     assert!(engine.calls().iter().any(|c| c == "network_subnets"));
@@ -1001,16 +1033,19 @@ async fn one_signal_stops_every_task_of_a_bulk_command() {
 /// not under the default name the directory gets once its worktree (and config) is gone.
 #[tokio::test(flavor = "current_thread")]
 async fn the_rollback_keeps_the_session_it_loaded_once_the_worktree_is_gone() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().canonicalize().unwrap().join("wt");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("docker-compose.yml"), COMPOSE).unwrap();
-    std::fs::write(dir.join("session.config.yaml"), "projectName: shop\n").unwrap();
-    let project = crate::context::load_identity(&quiet(), &dir, true)
-        .unwrap()
-        .project();
-    assert!(project.starts_with("shop-"), "{project}");
+    let dir = dirs("rollback-loaded", &["wt"]).remove(0);
     let mut world = Shared::default();
+    write(
+        &mut *world.0.lock().await,
+        &dir,
+        &[
+            ("docker-compose.yml", COMPOSE),
+            ("session.config.yaml", "projectName: shop\n"),
+        ],
+    );
+    let loading = Loading::Identity { lenient: true };
+    let project = world.load(&quiet(), &dir, loading).await.unwrap().project();
+    assert!(project.starts_with("shop-"), "{project}");
     {
         let mut fx = world.0.lock().await;
         fx.branches.push("main".into());
@@ -1026,7 +1061,13 @@ async fn the_rollback_keeps_the_session_it_loaded_once_the_worktree_is_gone() {
         .await
         .unwrap();
     let fx = world.0.lock().await;
-    assert!(!dir.exists() && fx.worktrees.is_empty());
+    // The worktree went, its config with it.
+    assert!(fx.worktrees.is_empty());
+    assert!(
+        !fx.files.keys().any(|f| f.starts_with(&dir)),
+        "{:?}",
+        fx.files
+    );
     assert!(fx.volumes.is_empty(), "left behind: {:?}", fx.volumes);
     assert_eq!(fx.branches, vec!["main".to_string()]);
 }
