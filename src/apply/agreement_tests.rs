@@ -76,9 +76,33 @@ fn recorded(fx: &Fake) -> Vec<String> {
         .collect()
 }
 
+/// `text` with every creation time the session file records replaced by the fixed one the
+/// test sessions get (a create planned by the real planner records the time it ran).
+fn timeless(text: &str) -> String {
+    const LABEL: &str = "dev-prism.created_at: ";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(LABEL) {
+        let (before, after) = rest.split_at(at + LABEL.len());
+        out.push_str(before);
+        // The value: a quoted RFC 3339 time, quotes escaped in JSON.
+        let end = after.find("Z").map_or(0, |z| z + 1);
+        let quote = if after.starts_with("\\\"") {
+            "\\\""
+        } else {
+            "\""
+        };
+        out.push_str(quote);
+        out.push_str("2026-01-01T00:00:00.000Z");
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Pins the plan's text and JSON, applies it through the fake and checks that the fake
 /// recorded exactly the plan's steps.
-async fn agree(name: &str, fx: &mut Fake, d: &Desired, plan: &Plan) {
+pub(crate) async fn agree(name: &str, fx: &mut Fake, d: &Desired, plan: &Plan) {
     let header = format!(
         "dev-prism will perform these actions in {} (project {}):",
         d.dir.display(),
@@ -86,13 +110,16 @@ async fn agree(name: &str, fx: &mut Fake, d: &Desired, plan: &Plan) {
     );
     insta::assert_snapshot!(
         format!("{name}.txt"),
-        render::plan_text(plan, &header, true, false)
+        timeless(&render::plan_text(plan, &header, true, false))
     );
     let json = render::json::doc(
         "plan",
         render::json::plan(plan, &d.dir.to_string_lossy(), &d.project),
     );
-    insta::assert_snapshot!(format!("{name}.json"), render::json::to_string(&json));
+    insta::assert_snapshot!(
+        format!("{name}.json"),
+        timeless(&render::json::to_string(&json))
+    );
     fx.log.clear();
     super::apply(plan, d, fx, &quiet())
         .await

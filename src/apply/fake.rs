@@ -74,16 +74,23 @@ pub struct Fake {
     pub git: Option<Arc<dyn Git>>,
     /// The files of `files` git ignores in their checkout (what `git ls-files --ignored` lists).
     pub ignored: Vec<PathBuf>,
+    /// The main checkout of the repository the worktrees this world adds belong to: a new
+    /// worktree checks out its files but the `ignored` ones (a clean checkout of its commit),
+    /// and loading the worktree finds it as the session's main checkout.
+    pub repo: Option<PathBuf>,
     next_port: u16,
     polls: usize,
 }
+
+/// Reads a file relative to a [`Memory`]'s base.
+type ReadFile<'a> = Box<dyn Fn(&str) -> Result<Option<String>> + 'a>;
 
 /// Files this world holds in memory, read by loading: `read` answers a path relative to
 /// `base`. A config module is refused (node would read the disk).
 struct Memory<'a> {
     base: &'a Path,
     place: String,
-    read: Box<dyn Fn(&str) -> Result<Option<String>> + 'a>,
+    read: ReadFile<'a>,
 }
 
 impl Source for Memory<'_> {
@@ -108,7 +115,10 @@ impl Source for Memory<'_> {
 
 impl Observer for Fake {
     async fn load(&mut self, ui: &Ui, dir: &Path, loading: Loading) -> Result<Session> {
-        let main_root = self.git().main_checkout(dir).unwrap_or(None);
+        let main_root = match &self.repo {
+            Some(repo) if self.worktrees.iter().any(|w| w == dir) => Some(repo.clone()),
+            _ => self.git().main_checkout(dir).unwrap_or(None),
+        };
         let files = &self.files;
         let source = Memory {
             base: dir,
@@ -553,6 +563,15 @@ impl Effects for Fake {
     ) -> Result<()> {
         if create_branch {
             self.branches.push(branch.to_string());
+        }
+        if let Some(repo) = &self.repo {
+            let tracked: Vec<(PathBuf, (String, u32))> = self
+                .files
+                .iter()
+                .filter(|(f, _)| f.starts_with(repo) && !self.ignored.contains(f))
+                .filter_map(|(f, v)| Some((path.join(f.strip_prefix(repo).ok()?), v.clone())))
+                .collect();
+            self.files.extend(tracked);
         }
         self.worktrees.push(path.to_path_buf());
         self.worktree_branch

@@ -4,7 +4,7 @@
 //! the test-only fault switch, with readiness's own tests.)
 
 #[cfg(test)]
-mod agreement_tests;
+pub(crate) mod agreement_tests;
 pub mod effects;
 #[cfg(test)]
 pub(crate) mod fake;

@@ -3,6 +3,8 @@
 
 pub mod bulk;
 pub mod create;
+#[cfg(test)]
+mod create_tests;
 pub mod limits;
 pub mod ready;
 #[cfg(test)]

@@ -23,7 +23,7 @@ const COMPOSE: &str = "services:\n  db:\n    image: postgres:16\n    ports: ['54
 
 /// The fake as a world concurrent tasks share (each observation or apply holds it whole).
 #[derive(Clone, Default)]
-struct Shared(Arc<tokio::sync::Mutex<Fake>>);
+pub(super) struct Shared(pub(super) Arc<tokio::sync::Mutex<Fake>>);
 
 impl Observer for Shared {
     async fn load(&mut self, ui: &Ui, dir: &Path, loading: Loading) -> Result<Session> {
@@ -114,7 +114,7 @@ impl World for Shared {
     }
 }
 
-fn quiet() -> Ui {
+pub(super) fn quiet() -> Ui {
     Ui::default().quieted()
 }
 
@@ -175,7 +175,7 @@ fn write(fx: &mut Fake, dir: &Path, files: &[(&str, &str)]) {
 }
 
 /// Each step's operation, in order, as a short line.
-fn ops(plan: &Plan) -> Vec<String> {
+pub(super) fn ops(plan: &Plan) -> Vec<String> {
     plan.ordered()
         .iter()
         .map(|s| match &s.op {
