@@ -95,6 +95,13 @@ async fn nothing_made(world: &Shared, before: &[(PathBuf, String)], after: &str)
     );
 }
 
+/// The rollback of the create of `WORKTREE` that made `made`.
+async fn roll_back(world: &mut Shared, made: Made, cancel: &mut Cancel) -> Plan {
+    rollback(world, Path::new(WORKTREE), made, &quiet(), cancel)
+        .await
+        .unwrap_or_else(|e| panic!("rollback: {}", e.message()))
+}
+
 /// The operations of a plan in order, as their kinds.
 fn kinds(plan: &Plan) -> Vec<&'static str> {
     plan.ordered()
@@ -230,15 +237,7 @@ async fn a_failed_create_is_rolled_back_keeping_the_main_checkout_and_a_second_r
         }
     );
     world.0.lock().await.log.clear();
-    let rolled = rollback(
-        &mut world,
-        Path::new(WORKTREE),
-        made,
-        &quiet(),
-        &mut Cancel::never(),
-    )
-    .await
-    .unwrap();
+    let rolled = roll_back(&mut world, made, &mut Cancel::never()).await;
     assert!(rolled.kept.is_empty(), "{:?}", rolled.kept);
     let project = &p.desired.project;
     assert_eq!(
@@ -251,15 +250,7 @@ async fn a_failed_create_is_rolled_back_keeping_the_main_checkout_and_a_second_r
         ]
     );
     nothing_made(&world, &before, "after the rollback").await;
-    let again = rollback(
-        &mut world,
-        Path::new(WORKTREE),
-        made,
-        &quiet(),
-        &mut Cancel::never(),
-    )
-    .await
-    .unwrap();
+    let again = roll_back(&mut world, made, &mut Cancel::never()).await;
     assert!(again.is_empty(), "{:?}", ops(&again));
     // The service fixed, a second create runs to its end.
     world.0.lock().await.behaviour.clear();
@@ -319,9 +310,7 @@ async fn a_signal_at_each_step_of_a_planned_create_is_rolled_back_and_a_second_c
             made.worktree && made.branch,
             "the worktree is the first step"
         );
-        let rolled = rollback(&mut world, Path::new(WORKTREE), made, &quiet(), &mut cancel)
-            .await
-            .unwrap_or_else(|e| panic!("rollback after effect {n}: {}", e.message()));
+        let rolled = roll_back(&mut world, made, &mut cancel).await;
         assert!(rolled.kept.is_empty(), "{:?}", rolled.kept);
         {
             let fx = world.0.lock().await;
@@ -339,9 +328,7 @@ async fn a_signal_at_each_step_of_a_planned_create_is_rolled_back_and_a_second_c
             );
         }
         nothing_made(&world, &before, &format!("after effect {n}")).await;
-        let again = rollback(&mut world, Path::new(WORKTREE), made, &quiet(), &mut cancel)
-            .await
-            .unwrap();
+        let again = roll_back(&mut world, made, &mut cancel).await;
         assert!(again.is_empty(), "after effect {n}: {:?}", ops(&again));
         // A new command: the create runs to its end, and then there is nothing to do.
         let p = prepare_worktree(&mut world, &request(), &[], &quiet())
