@@ -138,6 +138,10 @@ impl Observer for Fake {
         crate::context::load_committed(ui, &source, repo)
     }
 
+    async fn env_file(&mut self, repo: &Path, rel: &str) -> Result<Option<String>> {
+        Ok(self.files.get(&repo.join(rel)).map(|(t, _)| t.clone()))
+    }
+
     async fn copy_sources(
         &mut self,
         repo: &Path,

@@ -101,6 +101,14 @@ pub trait Observer: Send {
         copy: &[String],
         existing: Option<&str>,
     ) -> impl Future<Output = Result<(Vec<CopyPattern>, Vec<Entry>)>> + Send;
+    /// The main checkout's `rel` (an `envFiles` entry the branch does not commit, which create
+    /// copies into the new worktree): its text, `None` when there is none. One that is not a
+    /// regular file, or leads out of the repository `repo`, is refused.
+    fn env_file(
+        &mut self,
+        repo: &Path,
+        rel: &str,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
     /// What the engine is (its label, e.g. `Podman 4.3.1`) and how it isolates (rootless, on
     /// cgroup v1): asked only when a plan pauses a source or sets limits. The default: a
     /// rootful Docker.
@@ -164,6 +172,14 @@ impl Observer for Ctx {
             git: &*git,
         };
         load_committed(ui, &source, repo)
+    }
+
+    async fn env_file(&mut self, repo: &Path, rel: &str) -> Result<Option<String>> {
+        let from = repo.join(rel);
+        if from.is_file() {
+            fs::source_inside(repo, &from)?;
+        }
+        Ok(fs::read(&from)?.map(|(t, _)| t))
     }
 
     async fn copy_sources(

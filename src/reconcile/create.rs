@@ -135,22 +135,19 @@ pub async fn prepare_worktree<W: World>(
     // What the first steps put in the new worktree, as the rest of the plan will find it.
     let mut observed = Observed::default();
     for f in &config.env_files {
-        let from = repo.join(f);
         // Only gitignored files the branch lacks; a committed one is already there.
         refuse_non_file(&*git, &repo, &rev, &name, f)?;
-        let committed = git.show(&repo, &rev, f)?;
-        let copy = committed.is_none() && from.is_file();
-        if copy {
-            crate::adapters::fs::source_inside(&repo, &from)?;
-        }
-        let text = match committed {
-            Some(text) => Some(text),
-            None => crate::adapters::fs::read(&from)?.map(|(t, _)| t),
+        let (copy, text) = match git.show(&repo, &rev, f)? {
+            Some(text) => (false, Some(text)),
+            None => {
+                let text = world.env_file(&repo, f).await?;
+                (text.is_some(), text)
+            }
         };
         if copy {
             first.push(plan::copy_file_step(
                 f,
-                from,
+                repo.join(f),
                 path.join(f),
                 plan::Reason::EnvFileCopied,
             ));

@@ -20,7 +20,9 @@ use crate::plan::{Op, Plan};
 const REPO: &str = "/w/shop";
 const WORKTREE: &str = "/w/sessions/feat-x";
 const COMPOSE: &str = "services:\n  db:\n    image: postgres:16\n    ports: ['5432']\n  web:\n    image: web\n    ports: ['8080:80']\n";
-const CONFIG: &str = "sessionsDir: ../sessions\nsetup: ['make seed']\n";
+const CONFIG: &str = "sessionsDir: ../sessions\nenvFiles: [.env]\nsetup: ['make seed']\n";
+/// The main checkout's gitignored env file, copied into the worktree and rewritten there.
+const ENV: &str = "DATABASE_URL=postgresql://u:p@localhost:5432/x\n";
 const INCLUDE: &str = "node_modules/\n";
 
 /// The committed files of the repository (also its clean main checkout's).
@@ -33,7 +35,8 @@ fn committed() -> Vec<(&'static str, &'static str)> {
 }
 
 /// A world holding the repository `/w/shop` (branch `main`, its committed files checked out,
-/// two gitignored files of which `.worktreeinclude` selects one) and nothing else.
+/// three gitignored files: `.env`, which `envFiles` names, and two of which `.worktreeinclude`
+/// selects one) and nothing else.
 fn world() -> (Shared, Arc<FakeRepo>) {
     let repo = Arc::new(FakeRepo {
         root: REPO.into(),
@@ -52,7 +55,11 @@ fn world() -> (Shared, Arc<FakeRepo>) {
     for (f, text) in committed() {
         fx.files.insert(root.join(f), (text.into(), 0o100644));
     }
-    for (f, text) in [("node_modules/x.js", "x"), ("tmp/cache.bin", "cache")] {
+    for (f, text) in [
+        ("node_modules/x.js", "x"),
+        ("tmp/cache.bin", "cache"),
+        (".env", ENV),
+    ] {
         fx.files.insert(root.join(f), (text.into(), 0o100644));
         fx.ignored.push(root.join(f));
     }
@@ -124,9 +131,9 @@ fn kinds(plan: &Plan) -> Vec<&'static str> {
         .collect()
 }
 
-/// create planned through the fake world: the worktree first, then the gitignored files
-/// `.worktreeinclude` selects (and only those), then the services and their env files, setup
-/// last. Planning changed nothing; `plan` and `apply` agree step for step (the agreement
+/// create planned through the fake world: the worktree first, then the env file `envFiles`
+/// names and the gitignored files `.worktreeinclude` selects (and only those), then the
+/// services and their env files (the copied one rewritten to the session's ports), setup last. Planning changed nothing; `plan` and `apply` agree step for step (the agreement
 /// snapshots `create_planned`); the main checkout is kept as it was; planning the session
 /// again, as `apply` does, finds nothing to do.
 #[tokio::test(flavor = "current_thread")]
@@ -142,15 +149,29 @@ async fn a_create_is_planned_copied_and_carried_out_through_the_fake_then_plans_
         kinds(&p.plan),
         [
             "add worktree",
+            "copy file",
             "copy tree",
             "write file",
             "compose up",
             "wait",
             "write env",
+            "write file",
             "setup"
         ]
     );
     match &p.plan.ordered()[1].op {
+        Op::CopyFile { from, to, .. } => {
+            assert_eq!(
+                (from, to),
+                (
+                    &Path::new(REPO).join(".env"),
+                    &Path::new(WORKTREE).join(".env")
+                )
+            );
+        }
+        other => panic!("the env file is copied first, not {other:?}"),
+    }
+    match &p.plan.ordered()[2].op {
         Op::CopyTree {
             pattern,
             from,
@@ -165,7 +186,7 @@ async fn a_create_is_planned_copied_and_carried_out_through_the_fake_then_plans_
             );
             assert_eq!(paths, &[PathBuf::from("node_modules/x.js")]);
         }
-        other => panic!("the copy comes second, not {other:?}"),
+        other => panic!("the gitignored files come next, not {other:?}"),
     }
     // Asked, not changed.
     assert!(world.0.lock().await.log.is_empty());
@@ -186,6 +207,12 @@ async fn a_create_is_planned_copied_and_carried_out_through_the_fake_then_plans_
         assert!(
             !fx.files.contains_key(&wt.join("tmp/cache.bin")),
             "not selected"
+        );
+        // The copied env file points at the session's own database port.
+        let env = &fx.files[&wt.join(".env")].0;
+        assert!(
+            env.starts_with("DATABASE_URL=postgresql://u:p@127.0.0.1:4"),
+            "{env}"
         );
         assert_eq!(fx.worktrees, vec![PathBuf::from(WORKTREE)]);
         assert!(fx.branches.contains(&"feat/x".to_string()));

@@ -34,6 +34,10 @@ impl Observer for Shared {
         self.0.lock().await.load_committed(ui, repo, rev).await
     }
 
+    async fn env_file(&mut self, repo: &Path, rel: &str) -> Result<Option<String>> {
+        self.0.lock().await.env_file(repo, rel).await
+    }
+
     async fn copy_sources(
         &mut self,
         repo: &Path,
