@@ -541,6 +541,11 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
             .with_hint("variable names are letters, digits and `_`, not starting with a digit (e.g. API_URL)"));
         }
     }
+    let (app_env, env_files) = generated_files(
+        raw.app_env.unwrap_or_default(),
+        raw.env_files.unwrap_or_default(),
+        &file,
+    )?;
     let compose_files = raw.compose_file.map(|c| match c {
         OneOrMany::One(f) => vec![f],
         OneOrMany::Many(v) => v,
@@ -612,9 +617,9 @@ pub fn resolve(raw: RawConfig, main_root: &Path, source: Option<PathBuf>) -> Res
         project_name,
         sessions_dir,
         apps: raw.apps.unwrap_or_default(),
-        env_files: raw.env_files.unwrap_or_default(),
+        env_files,
         setup: raw.setup.unwrap_or_default(),
-        app_env: raw.app_env.unwrap_or_default(),
+        app_env,
         bind_address,
         compose_files,
         ready_timeout_secs: raw.ready_timeout.unwrap_or(120),
@@ -728,6 +733,71 @@ pub mod bounds {
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`: a name every shell and dotenv reader accepts as a variable.
+/// The files dev-prism writes in every session, relative to its directory (desired's
+/// `ENV_FILE` and compose's `SESSION_FILE`; a test keeps them equal): no appEnv or envFiles
+/// entry may name one.
+pub const GENERATED: [&str; 2] = [".env.session", "docker-compose.session.yml"];
+
+/// appEnv: per app directory, its variables' templates.
+type AppEnv = BTreeMap<String, BTreeMap<String, String>>;
+
+/// `path` without `.` and empty components (`./apps/web/` is `apps/web`).
+fn normal(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    parts.join("/")
+}
+
+/// The appEnv directories and envFiles, each normalised, refused when two of the files
+/// dev-prism writes would be one: an appEnv at the repository root (its `.env.session` is the
+/// session's own), two entries naming one file, an envFiles entry naming a generated file.
+fn generated_files(
+    app_env: AppEnv,
+    env_files: Vec<String>,
+    file: &dyn Fn() -> String,
+) -> Result<(AppEnv, Vec<String>)> {
+    // Each file dev-prism writes, and what writes it (for the message).
+    let mut written: BTreeMap<String, String> = GENERATED
+        .iter()
+        .map(|g| (g.to_string(), "dev-prism itself".to_string()))
+        .collect();
+    let mut apps = BTreeMap::new();
+    for (app, vars) in app_env {
+        let dir = normal(&app);
+        if dir.is_empty() {
+            return Err(Error::config(
+                file(),
+                format!("appEnv `{app}` names the repository root, whose .env.session is the session's own"),
+            )
+            .with_hint("name an app's directory (e.g. apps/web): the root .env.session already has every port variable"));
+        }
+        let path = format!("{dir}/{}", GENERATED[0]);
+        if let Some(by) = written.insert(path.clone(), format!("appEnv `{app}`")) {
+            return Err(Error::config(
+                file(),
+                format!("appEnv `{app}` writes {path}, which {by} also writes"),
+            )
+            .with_hint("name each app directory once"));
+        }
+        apps.insert(dir, vars);
+    }
+    let mut files = vec![];
+    for f in env_files {
+        let path = normal(&f);
+        if let Some(by) = written.insert(path.clone(), format!("envFiles `{f}`")) {
+            return Err(Error::config(
+                file(),
+                format!("envFiles `{f}` names {path}, which {by} also writes"),
+            )
+            .with_hint("list each env file once, and none of the files dev-prism writes (.env.session, docker-compose.session.yml, an appEnv directory's .env.session)"));
+        }
+        files.push(path);
+    }
+    Ok((apps, files))
+}
+
 pub fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
@@ -794,6 +864,52 @@ mod tests {
             );
         }
         assert!(is_var_name("_A1") && is_var_name("api_url"));
+    }
+
+    #[test]
+    fn two_generated_files_may_never_be_one() {
+        let resolved = |app_env: &[&str], env_files: &[&str]| {
+            let raw = RawConfig {
+                app_env: Some(
+                    app_env
+                        .iter()
+                        .map(|a| (a.to_string(), BTreeMap::new()))
+                        .collect(),
+                ),
+                env_files: Some(env_files.iter().map(|f| f.to_string()).collect()),
+                ..Default::default()
+            };
+            resolve(raw, Path::new("/r"), None)
+        };
+        for (apps, files, says) in [
+            (&[".", "apps/a"][..], &[][..], "names the repository root"),
+            (&["./"][..], &[][..], "names the repository root"),
+            (&["apps/a", "./apps/a/"][..], &[][..], "apps/a/.env.session"),
+            (&[][..], &[".env.session"][..], "dev-prism itself"),
+            (
+                &[][..],
+                &["./docker-compose.session.yml"][..],
+                "dev-prism itself",
+            ),
+            (
+                &["apps/a"][..],
+                &["apps/a/.env.session"][..],
+                "appEnv `apps/a`",
+            ),
+            (&[][..], &[".env", "./.env"][..], "envFiles `.env`"),
+        ] {
+            let err = resolved(apps, files).unwrap_err();
+            assert_eq!(err.kind(), crate::error::Kind::Usage);
+            assert!(
+                err.message().contains(says),
+                "{apps:?} {files:?}: {}",
+                err.message()
+            );
+        }
+        // Each entry is kept in its normal form (an exclude pattern names the file git sees).
+        let c = resolved(&["./apps/a/", "apps//b"], &["./.env", "apps/a/.env"]).unwrap();
+        assert_eq!(c.app_env.keys().collect::<Vec<_>>(), ["apps/a", "apps/b"]);
+        assert_eq!(c.env_files, [".env", "apps/a/.env"]);
     }
 
     #[test]

@@ -428,6 +428,14 @@ mod tests {
     }
 
     #[test]
+    fn the_config_knows_the_generated_files() {
+        assert_eq!(
+            crate::config::GENERATED,
+            [ENV_FILE, crate::compose::SESSION_FILE]
+        );
+    }
+
+    #[test]
     fn app_env_templates_may_use_the_url_variables() {
         let compose = "services:\n  web:\n    image: x\n    ports: ['80', '3000', '5432']\n";
         let ok = testing::desired(
