@@ -62,12 +62,29 @@ impl Source for Committed<'_> {
         format!("the files committed at {}", self.rev)
     }
 
-    /// node imports files: the committed version goes through a private temp copy.
+    /// When the main checkout's file is the committed one (create refuses a config with
+    /// uncommitted changes), node evaluates it in place, so its imports resolve (they are read
+    /// as the main checkout has them) and the content-keyed cache serves it. Otherwise the
+    /// committed text alone goes through a private temp copy, where an import cannot resolve.
     fn module(&self, t: &Trace, rel: &str, text: &str) -> Result<String> {
+        let in_place = self.repo.join(rel);
+        if fs::read(&in_place)
+            .ok()
+            .flatten()
+            .is_some_and(|(t, _)| t == text)
+        {
+            return node::load_module(t, &in_place);
+        }
         let tmp = tempdir_for_module(rel, text)?;
         let json = node::export_json(t, &tmp.join(rel));
         let _ = std::fs::remove_dir_all(&tmp);
-        json
+        json.map_err(|e| {
+            e.then(format!(
+                "dev-prism evaluated the version committed at {} alone, because {} differs from it; an import of another file resolves only when the main checkout's copy is the committed one",
+                self.rev,
+                in_place.display()
+            ))
+        })
     }
 }
 

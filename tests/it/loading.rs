@@ -107,3 +107,28 @@ fn a_module_reading_what_the_cache_cannot_see_is_evaluated_every_time() {
         "{second}"
     );
 }
+
+#[test]
+fn a_committed_module_importing_a_sibling_is_evaluated_for_a_new_worktree() {
+    if !needs_program("node") || !docker_ready(Flavor::V2) {
+        return;
+    }
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    let cache = repo.root.join("cache");
+    repo.write(
+        "session.config.mjs",
+        "import { name } from './config/base.mjs';\nexport default { projectName: name };\n",
+    );
+    repo.write("config/base.mjs", "export const name = 'dpitimported';\n");
+    repo.commit("a module config with an import");
+    // `plan --create` loads the files committed at HEAD: before, only the config went to a
+    // temp directory, and its import could not resolve there.
+    let out = dp_env(
+        &repo.path,
+        &["plan", "--create"],
+        &[("XDG_CACHE_HOME", cache.to_str().unwrap())],
+    );
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{text}{err}");
+    assert!(text.contains("project dpitimported"), "{text}{err}");
+}
