@@ -72,9 +72,20 @@ struct Idle<B> {
     since: Instant,
 }
 
+/// An idle connection of the fast path ([`super::fast`]): a plain socket between exchanges.
+struct RawIdle {
+    host: Arc<str>,
+    port: u16,
+    stream: tokio::net::TcpStream,
+    since: Instant,
+}
+
 /// One worker's idle upstream connections; `B` is the request body (the client's, streamed).
+/// hyper's connections and the fast path's sockets are kept apart (a socket handed to hyper
+/// never comes back).
 pub struct Pool<B = Incoming> {
     idle: Mutex<Vec<Idle<B>>>,
+    raw: Mutex<Vec<RawIdle>>,
     connector: HttpConnector<Resolve>,
 }
 
@@ -87,6 +98,53 @@ pub enum Failed {
 }
 
 impl<B> Pool<B> {
+    /// The most recently used idle socket to `host:port` whose upstream has neither closed
+    /// it nor sent anything since (one `recv` that would block says so).
+    pub(super) fn raw_checkout(&self, host: &str, port: u16) -> Option<tokio::net::TcpStream> {
+        let mut idle = self.raw.lock().ok()?;
+        while let Some(i) = idle
+            .iter()
+            .rposition(|c| c.port == port && &*c.host == host)
+        {
+            let c = idle.remove(i);
+            if c.since.elapsed() < IDLE
+                && matches!(c.stream.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            {
+                return Some(c.stream);
+            }
+        }
+        None
+    }
+
+    /// Keeps `stream` for the next exchange with `host:port` (at most [`MAX_IDLE`] each).
+    pub(super) fn raw_checkin(&self, host: Arc<str>, port: u16, stream: tokio::net::TcpStream) {
+        let Ok(mut idle) = self.raw.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if idle
+            .first()
+            .is_some_and(|c| now.duration_since(c.since) >= IDLE)
+        {
+            idle.retain(|c| now.duration_since(c.since) < IDLE);
+        }
+        let same = idle
+            .iter()
+            .filter(|c| c.port == port && c.host == host)
+            .count();
+        if same >= MAX_IDLE {
+            if let Some(oldest) = idle.iter().position(|c| c.port == port && c.host == host) {
+                idle.remove(oldest);
+            }
+        }
+        idle.push(RawIdle {
+            host,
+            port,
+            stream,
+            since: now,
+        });
+    }
+
     /// The most recently used idle connection to `host:port` that is still open.
     fn checkout(&self, host: &str, port: u16) -> Option<SendRequest<B>> {
         let mut idle = self.idle.lock().ok()?;
@@ -143,6 +201,7 @@ where
     pub fn new(connector: HttpConnector<Resolve>) -> Arc<Pool<B>> {
         Arc::new(Pool {
             idle: Mutex::new(Vec::new()),
+            raw: Mutex::new(Vec::new()),
             connector,
         })
     }
