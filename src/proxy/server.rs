@@ -275,17 +275,31 @@ async fn watch_events(shared: Arc<Shared>) {
     }
 }
 
-/// Resolves once no session container has run for `idle`.
+/// Resolves once no session container has run for `idle`. An engine that does not answer
+/// counts as none running (the proxy can see none): a proxy whose engine went away for good
+/// (a removed context, a stopped VM) ends like an idle one instead of living forever, and one
+/// whose engine comes back within the idle time carries on.
 async fn idle_exit(shared: Arc<Shared>, idle: Duration) {
     let tick = (idle / 4).clamp(Duration::from_millis(200), Duration::from_secs(60));
     let mut last_running = Instant::now();
+    let mut said = false;
     loop {
         tokio::time::sleep(tick).await;
         match shared.table().await {
-            Ok(t) if t.any_running => last_running = Instant::now(),
-            // An engine that does not answer keeps the proxy: its sessions may come back.
-            Err(_) => last_running = Instant::now(),
-            Ok(_) => {}
+            Ok(t) if t.any_running => {
+                last_running = Instant::now();
+                said = false;
+            }
+            Ok(_) => said = false,
+            Err(e) => {
+                if !said {
+                    shared.ui.warn(&format!(
+                        "the engine does not answer ({}): counted as no session running",
+                        e.message()
+                    ));
+                    said = true;
+                }
+            }
         }
         if last_running.elapsed() >= idle {
             return;
