@@ -539,7 +539,7 @@ fn looped(hops: u32) -> Response<Body> {
 /// The names the proxy knows, one URL a line.
 fn known(t: &Table, port: u16, scheme: &str) -> String {
     if t.routes.is_empty() {
-        return "The proxy knows no session names yet (sessions made before the proxy existed get none: `dev-prism destroy` and `create` again).\n".into();
+        return "The proxy knows no session names yet (a session whose containers were made without a name keeps none: `dev-prism plan` in its directory says how to give it one).\n".into();
     }
     let mut s = String::from("Sessions it knows:\n");
     let mut by_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
