@@ -10,7 +10,8 @@ run and in several rounds back to back, a 1 KiB keep-alive GET
 - through nginx (one worker, and two workers; upstream keepalive) configured as a reverse
   proxy to the same port,
 
-at one connection (latency p50/p99: the added latency) and at 32 connections (throughput);
+at one connection (latency p50/p99: the added latency) and at 32 connections (throughput, and
+the CPU time each proxy's processes used per request: utime + stime over wrk's request count);
 then the proxy's resident memory, the time from `dev-prism start` returning until the name
 answers again, and the memory of a proxy with 200 routes. Everything is removed at the end,
 also on failure. Results replace the "Proxy" section of docs/benchmarks.md.
@@ -79,16 +80,39 @@ def to_ms(text):
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def wrk(url, host, connections, duration):
+def cpu_seconds(pids):
+    """utime and stime (seconds) of these processes, every thread included."""
+    user = system = 0
+    for pid in pids:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        user += int(fields[11])
+        system += int(fields[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, system / tick
+
+
+def children(pid):
+    try:
+        return [int(x) for x in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+
+
+def wrk(url, host, connections, duration, pids=()):
+    """p50 and p99 (ms), req/s, and the CPU time of `pids` per request (µs: user, system)."""
+    before = cpu_seconds(pids)
     out = sh("wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
              "-H", f"Host: {host}", url)
+    after = cpu_seconds(pids)
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise RuntimeError(f"{url}: {errors.group(1)} non-2xx answers")
-    return to_ms(p50), to_ms(p99), rps
+    per = tuple((a - b) / max(requests, 1) * 1e6 for a, b in zip(after, before))
+    return to_ms(p50), to_ms(p99), rps, per
 
 
 def fake_engine(socket_path, upstream_port, routes):
@@ -237,7 +261,7 @@ def main():
                                  stderr=subprocess.DEVNULL)
         procs.append(proxy)
         wait_port(proxy_port)
-        targets = [("direct", up), ("dev-prism proxy", proxy_port)]
+        targets = [("direct", up, []), ("dev-prism proxy", proxy_port, [proxy.pid])]
         if args.base_bin:
             base_port = free_port()
             base = subprocess.Popen([os.path.abspath(args.base_bin), "proxy"],
@@ -245,27 +269,29 @@ def main():
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(base)
             wait_port(base_port)
-            targets.append((args.base_label, base_port))
+            targets.append((args.base_label, base_port, [base.pid]))
         for label, workers in [("nginx, 1 worker", 1), ("nginx, 2 workers", 2)]:
             port = free_port()
             conf = nginx_conf(tmp, f"nginx{workers}", port, up, workers)
-            procs.append(subprocess.Popen(["nginx", "-c", conf, "-p", tmp, "-g", "daemon off;"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            ng = subprocess.Popen(["nginx", "-c", conf, "-p", tmp, "-g", "daemon off;"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(ng)
             wait_port(port)
-            targets.append((label, port))
+            time.sleep(0.2)
+            targets.append((label, port, [ng.pid] + children(ng.pid)))
         # The name create gave the session (`WEB_URL=http://web.<session>.benchshop.localhost:PORT`).
         name = vars_["WEB_URL"].strip().split("://", 1)[1].rsplit(":", 1)[0]
-        results = {label: [] for label, _ in targets}
+        results = {label: [] for label, _, _ in targets}
         loads = []
         for r in range(args.rounds):
             loads.append(loadavg())
-            for label, port in targets:
+            for label, port, pids in targets:
                 url = f"http://127.0.0.1:{port}/bytes/1024"
                 wrk(url, name, 4, 1)  # warm-up: connections, pools, caches
                 lat = wrk(url, name, 1, args.duration)
-                thr = wrk(url, name, 32, args.duration)
+                thr = wrk(url, name, 32, args.duration, pids)
                 results[label].append((lat, thr))
-                print(f"round {r + 1}", label, lat, thr, file=sys.stderr)
+                print(f"round {r + 1}", label, lat, thr, loadavg(), file=sys.stderr, flush=True)
         loads.append(loadavg())
         rss = rss_kib(proxy.pid)
         # 200 routes: a second proxy on a stand-in engine listing 200 sessions, each name asked
@@ -311,10 +337,10 @@ def main():
             "pool of upstream connections).",
             "",
             "| path | p50, 1 conn | p99, 1 conn | added p50 | req/s, 32 conns (median) "
-            "| req/s per round | p99, 32 conns |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| req/s per round | p99, 32 conns | CPU per request, 32 conns (user + sys) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
-        for label, _ in targets:
+        for label, _, pids in targets:
             rs = results[label]
             p50 = median([lat[0] for lat, _ in rs])
             p99 = median([lat[1] for lat, _ in rs])
@@ -322,8 +348,12 @@ def main():
             tp99 = median([thr[1] for _, thr in rs])
             added = "—" if label == "direct" else f"{p50 - direct_p50:+.3f} ms"
             per = ", ".join(f"{thr[2]:,.0f}" for _, thr in rs)
+            user = median([thr[3][0] for _, thr in rs])
+            system = median([thr[3][1] for _, thr in rs])
+            cpu = (f"{median([sum(thr[3]) for _, thr in rs]):.1f} µs ({user:.1f} + {system:.1f})"
+                   if pids else "—")
             lines.append(f"| {label} | {p50:.3f} ms | {p99:.3f} ms | {added} | {rps:,.0f} | "
-                         f"{per} | {tp99:.2f} ms |")
+                         f"{per} | {tp99:.2f} ms | {cpu} |")
         lines += [
             "",
             f"The proxy's resident memory after these runs: {rss / 1024:.1f} MiB (one route); "

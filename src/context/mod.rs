@@ -282,22 +282,25 @@ pub fn desired_seeded(
     )
 }
 
-/// The session's proxy name: what its containers carry (fixed at create, kept by every later
-/// rewrite), else — a new session, one made before names, or one whose containers were
-/// removed — `<dir name>.<projectName>` lowered, numbered past the names other sessions took;
-/// none when the proxy that answers serves another engine.
+/// The session's proxy name, fixed when its containers are made (DESIGN §10): what its
+/// containers carry, kept by every later rewrite; none when they carry none (made while the
+/// proxy served another engine, or before names): giving it one would recreate every
+/// container of a session that may be running, on any `heal` (every checkout), so plan and
+/// apply say how to give it one instead ([`unnamed`]). With no container — a new session, or
+/// one whose containers were removed — `<dir name>.<projectName>` lowered, numbered past the
+/// names other sessions took; none when the proxy that answers serves another engine.
 /// The session file's record is not kept: with no container, another session may have taken
 /// the name since.
 fn proxy_host(session: &Session, observed: &Observed) -> Option<String> {
     if !session.config.proxy.enabled {
         return None;
     }
-    if let Some(host) = observed
-        .containers
-        .iter()
-        .find_map(|c| c.label(labels::HOST))
-    {
-        return Some(host.to_string());
+    if !observed.containers.is_empty() {
+        return observed
+            .containers
+            .iter()
+            .find_map(|c| c.label(labels::HOST))
+            .map(str::to_string);
     }
     // The proxy on the port serves another engine: a name would not answer.
     if observed.proxy_elsewhere.is_some() {
@@ -396,6 +399,14 @@ mod tests {
             engine_host: Default::default(),
         });
         assert_eq!(host(&observed, &s).as_deref(), Some("feat-x.shop"));
+        // Containers made without a name (the proxy then served another engine) keep none:
+        // no recreate only to add one; plan and apply say how to get one.
+        observed.containers[0].labels.clear();
+        assert_eq!(host(&observed, &s), None);
+        assert!(unnamed(&s, &observed) && !needs_host(&s, &observed));
+        observed.containers.clear();
+        assert_eq!(host(&observed, &s).as_deref(), Some("feat-x-3.shop"));
+        assert!(!unnamed(&s, &observed) && needs_host(&s, &observed));
         // The proxy off: no name.
         s.config.proxy.enabled = false;
         assert_eq!(host(&observed, &s), None);

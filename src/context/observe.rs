@@ -125,10 +125,18 @@ pub trait Observer: Send {
     }
 }
 
-/// Whether the session needs a proxy name chosen: the proxy is on and none of its containers
-/// carries one (a new session, one made before names, or one whose containers were removed).
+/// Whether the session needs a proxy name chosen: the proxy is on and it has no container (a
+/// new session, or one whose containers were removed): names are fixed when containers are
+/// made.
 pub fn needs_host(session: &Session, observed: &Observed) -> bool {
+    session.config.proxy.enabled && observed.containers.is_empty()
+}
+
+/// The proxy is on but the session's containers carry no name (made while the proxy served
+/// another engine, or before names): it keeps direct URLs until its containers are made anew.
+pub fn unnamed(session: &Session, observed: &Observed) -> bool {
     session.config.proxy.enabled
+        && !observed.containers.is_empty()
         && !observed
             .containers
             .iter()

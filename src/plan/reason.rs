@@ -197,4 +197,8 @@ pub enum Warning {
     /// A bind mount names a path on this machine, but the engine (at `engine`) is remote and
     /// mounts its own host's path.
     RemoteBindMount { mount: String, engine: String },
+    /// The proxy is on but the session's containers were made without a name (while the
+    /// proxy served another engine, or before names): names are fixed when containers are
+    /// made, so it keeps its direct URLs rather than being recreated to get one.
+    Unnamed { dir: String, project: String },
 }

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 
 pub mod activity;
 pub mod daemon;
+pub mod fast;
 pub mod focus;
 pub use crate::desired::names;
 pub mod pool;

@@ -65,16 +65,68 @@ pub fn connector() -> HttpConnector<Resolve> {
     c
 }
 
-struct Idle<B> {
+/// An idle connection to `host:port`: hyper's sender, or a plain socket of the fast path
+/// ([`super::fast`]) between exchanges.
+struct Idle<C> {
     host: Arc<str>,
     port: u16,
-    sender: SendRequest<B>,
+    conn: C,
     since: Instant,
 }
 
+/// The most recently used idle connection to `host:port` that `usable` accepts (younger than
+/// [`IDLE`]); the ones it refuses on the way are dropped.
+fn take<C>(
+    idle: &mut Vec<Idle<C>>,
+    host: &str,
+    port: u16,
+    usable: impl Fn(&C) -> bool,
+) -> Option<C> {
+    while let Some(i) = idle
+        .iter()
+        .rposition(|c| c.port == port && &*c.host == host)
+    {
+        let c = idle.remove(i);
+        if c.since.elapsed() < IDLE && usable(&c.conn) {
+            return Some(c.conn);
+        }
+    }
+    None
+}
+
+/// Keeps `conn` (at most [`MAX_IDLE`] per upstream, the oldest dropped); drops the entries
+/// older than [`IDLE`] or that `open` refuses.
+fn put<C>(idle: &mut Vec<Idle<C>>, host: Arc<str>, port: u16, conn: C, open: impl Fn(&C) -> bool) {
+    let now = Instant::now();
+    if idle
+        .first()
+        .is_some_and(|c| now.duration_since(c.since) >= IDLE)
+    {
+        idle.retain(|c| now.duration_since(c.since) < IDLE && open(&c.conn));
+    }
+    let same = idle
+        .iter()
+        .filter(|c| c.port == port && c.host == host)
+        .count();
+    if same >= MAX_IDLE {
+        if let Some(oldest) = idle.iter().position(|c| c.port == port && c.host == host) {
+            idle.remove(oldest);
+        }
+    }
+    idle.push(Idle {
+        host,
+        port,
+        conn,
+        since: now,
+    });
+}
+
 /// One worker's idle upstream connections; `B` is the request body (the client's, streamed).
+/// hyper's connections and the fast path's sockets are kept apart (a socket handed to hyper
+/// never comes back).
 pub struct Pool<B = Incoming> {
-    idle: Mutex<Vec<Idle<B>>>,
+    idle: Mutex<Vec<Idle<SendRequest<B>>>>,
+    raw: Mutex<Vec<Idle<tokio::net::TcpStream>>>,
     connector: HttpConnector<Resolve>,
 }
 
@@ -87,50 +139,38 @@ pub enum Failed {
 }
 
 impl<B> Pool<B> {
+    /// The most recently used idle socket to `host:port` whose upstream has neither closed
+    /// it nor sent anything since (one `recv` that would block says so).
+    pub(super) fn raw_checkout(&self, host: &str, port: u16) -> Option<tokio::net::TcpStream> {
+        let mut idle = self.raw.lock().ok()?;
+        take(
+            &mut idle,
+            host,
+            port,
+            |s| matches!(s.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        )
+    }
+
+    /// Keeps `stream` for the next exchange with `host:port`.
+    pub(super) fn raw_checkin(&self, host: Arc<str>, port: u16, stream: tokio::net::TcpStream) {
+        if let Ok(mut idle) = self.raw.lock() {
+            put(&mut idle, host, port, stream, |_| true);
+        }
+    }
+
     /// The most recently used idle connection to `host:port` that is still open.
     fn checkout(&self, host: &str, port: u16) -> Option<SendRequest<B>> {
         let mut idle = self.idle.lock().ok()?;
-        while let Some(i) = idle
-            .iter()
-            .rposition(|c| c.port == port && &*c.host == host)
-        {
-            let c = idle.remove(i);
-            if !c.sender.is_closed() && c.since.elapsed() < IDLE {
-                return Some(c.sender);
-            }
-        }
-        None
+        take(&mut idle, host, port, |s| !s.is_closed())
     }
 
     fn checkin(&self, host: Arc<str>, port: u16, sender: SendRequest<B>) {
         if sender.is_closed() {
             return;
         }
-        let Ok(mut idle) = self.idle.lock() else {
-            return;
-        };
-        let now = Instant::now();
-        if idle
-            .first()
-            .is_some_and(|c| now.duration_since(c.since) >= IDLE)
-        {
-            idle.retain(|c| now.duration_since(c.since) < IDLE && !c.sender.is_closed());
+        if let Ok(mut idle) = self.idle.lock() {
+            put(&mut idle, host, port, sender, |s| !s.is_closed());
         }
-        let same = idle
-            .iter()
-            .filter(|c| c.port == port && c.host == host)
-            .count();
-        if same >= MAX_IDLE {
-            if let Some(oldest) = idle.iter().position(|c| c.port == port && c.host == host) {
-                idle.remove(oldest);
-            }
-        }
-        idle.push(Idle {
-            host,
-            port,
-            sender,
-            since: now,
-        });
     }
 }
 
@@ -143,6 +183,7 @@ where
     pub fn new(connector: HttpConnector<Resolve>) -> Arc<Pool<B>> {
         Arc::new(Pool {
             idle: Mutex::new(Vec::new()),
+            raw: Mutex::new(Vec::new()),
             connector,
         })
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -24,12 +24,12 @@ use crate::adapters::Engine;
 use crate::error::{Error, Result};
 use crate::ui::Ui;
 
-type Body = BoxBody<Bytes, hyper::Error>;
+use super::fast::Body;
 
 /// How long a table is trusted when no event arrives (events drop it at once).
 const TTL: Duration = Duration::from_secs(2);
 /// The hop counter a request carries through the proxy (508 past [`routes::MAX_HOPS`]).
-const HOPS: HeaderName = HeaderName::from_static("x-dev-prism-hops");
+pub(super) const HOPS: HeaderName = HeaderName::from_static("x-dev-prism-hops");
 /// How often the focus directory's mtime is looked at: `proxy focus` renames a file into it,
 /// which makes the table stale within this time (a `stat` per request cost more than the
 /// rest of the routing), and at once when `proxy focus` then asks for the status (as it does).
@@ -275,17 +275,31 @@ async fn watch_events(shared: Arc<Shared>) {
     }
 }
 
-/// Resolves once no session container has run for `idle`.
+/// Resolves once no session container has run for `idle`. An engine that does not answer
+/// counts as none running (the proxy can see none): a proxy whose engine went away for good
+/// (a removed context, a stopped VM) ends like an idle one instead of living forever, and one
+/// whose engine comes back within the idle time carries on.
 async fn idle_exit(shared: Arc<Shared>, idle: Duration) {
     let tick = (idle / 4).clamp(Duration::from_millis(200), Duration::from_secs(60));
     let mut last_running = Instant::now();
+    let mut said = false;
     loop {
         tokio::time::sleep(tick).await;
         match shared.table().await {
-            Ok(t) if t.any_running => last_running = Instant::now(),
-            // An engine that does not answer keeps the proxy: its sessions may come back.
-            Err(_) => last_running = Instant::now(),
-            Ok(_) => {}
+            Ok(t) if t.any_running => {
+                last_running = Instant::now();
+                said = false;
+            }
+            Ok(_) => said = false,
+            Err(e) => {
+                if !said {
+                    shared.ui.warn(&format!(
+                        "the engine does not answer ({}): counted as no session running",
+                        e.message()
+                    ));
+                    said = true;
+                }
+            }
         }
         if last_running.elapsed() >= idle {
             return;
@@ -434,7 +448,7 @@ struct Client {
     scheme: &'static str,
 }
 
-fn text(status: StatusCode, body: String) -> Response<Body> {
+pub(super) fn text(status: StatusCode, body: String) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body)).map_err(|n| match n {}).boxed());
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -525,7 +539,7 @@ fn looped(hops: u32) -> Response<Body> {
 /// The names the proxy knows, one URL a line.
 fn known(t: &Table, port: u16, scheme: &str) -> String {
     if t.routes.is_empty() {
-        return "The proxy knows no session names yet (sessions made before the proxy existed get none: `dev-prism destroy` and `create` again).\n".into();
+        return "The proxy knows no session names yet (a session whose containers were made without a name keeps none: `dev-prism plan` in its directory says how to give it one).\n".into();
     }
     let mut s = String::from("Sessions it knows:\n");
     let mut by_dir: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -557,26 +571,52 @@ fn status(t: &Table, port: u16, endpoint: &str) -> Response<Body> {
     r
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(super) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(super) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub(super) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const PROXY_HEADER: HeaderName = HeaderName::from_static(super::HEADER);
+
+/// Whether `n` belongs to one connection (RFC 9110 §7.6.1), never forwarded.
+pub(super) fn is_hop(n: &HeaderName) -> bool {
+    use hyper::header::{
+        CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING,
+        UPGRADE,
+    };
+    *n == CONNECTION
+        || *n == TRANSFER_ENCODING
+        || *n == UPGRADE
+        || *n == TE
+        || *n == TRAILER
+        || *n == PROXY_AUTHENTICATE
+        || *n == PROXY_AUTHORIZATION
+        || n.as_str() == "keep-alive"
+        || n.as_str() == "proxy-connection"
+}
+
+/// The header names a `Connection` header lists besides `close`, `keep-alive` and `upgrade`
+/// (they belong to the connection too).
+pub(super) fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(hyper::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .collect()
+}
 
 /// Headers that belong to one connection (RFC 9110 §7.6.1), and those it names.
 fn strip_hop_headers(headers: &mut HeaderMap) {
+    // Most messages have none: one pass over the names instead of a removal per name.
+    if !headers.keys().any(is_hop) {
+        return;
+    }
     use hyper::header::{
         CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING,
         UPGRADE,
     };
     if headers.contains_key(CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::try_from(n.trim()).ok())
-            .collect();
-        for n in named {
+        for n in connection_named(headers) {
             headers.remove(n);
         }
     }
@@ -597,7 +637,7 @@ fn strip_hop_headers(headers: &mut HeaderMap) {
 
 /// `X-Dev-Prism-Hops` values without formatting (a forwarded request has fewer than
 /// [`routes::MAX_HOPS`]).
-fn hops_value(hops: u32) -> HeaderValue {
+pub(super) fn hops_value(hops: u32) -> HeaderValue {
     match hops {
         1 => HeaderValue::from_static("1"),
         2 => HeaderValue::from_static("2"),
@@ -637,6 +677,44 @@ async fn forward(
                 })
         });
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    let unreachable = |e: String| {
+        let name = routes::host_name(host.to_str().unwrap_or(""));
+        let hint = match needs_forward {
+            Some(engine_host) => format!(
+                "Its ports are published on {engine_host}'s loopback: run `dev-prism forward {}` to bring them here.\n",
+                route.dir
+            ),
+            None => format!(
+                "Is the service still starting? `dev-prism info {}` shows its state.\n",
+                route.dir
+            ),
+        };
+        text(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "dev-prism proxy: {name} (session {}) does not answer at {}:{up_port}: {e}\n{hint}",
+                route.dir,
+                crate::desired::address::url_host(up_host),
+            ),
+        )
+    };
+    // A request without a body or an upgrade: the fast path, around hyper's client (its head
+    // written from the client's headers, no header map edited).
+    if client_upgrade.is_none() {
+        let forwarded = super::fast::Forwarded {
+            host: &host,
+            peer_ip: client.peer_ip.as_ref(),
+            proto: client.scheme,
+            hops: hops + 1,
+        };
+        if let Some(head) = super::fast::head(&req, &forwarded) {
+            return match super::fast::send(&client.pool, up_host, up_port, head, req.method()).await
+            {
+                Ok(resp) => resp,
+                Err(e) => unreachable(e),
+            };
+        }
+    }
     // Upstreams get origin-form (`GET /path?query`), whatever form the client used.
     if req.uri().scheme().is_some() || req.uri().authority().is_some() {
         let origin = req
@@ -673,33 +751,12 @@ async fn forward(
             HeaderValue::from_static("upgrade"),
         );
     }
-    let unreachable = |e: String| {
-        let name = routes::host_name(host.to_str().unwrap_or(""));
-        let hint = match needs_forward {
-            Some(engine_host) => format!(
-                "Its ports are published on {engine_host}'s loopback: run `dev-prism forward {}` to bring them here.\n",
-                route.dir
-            ),
-            None => format!(
-                "Is the service still starting? `dev-prism info {}` shows its state.\n",
-                route.dir
-            ),
-        };
-        text(
-            StatusCode::BAD_GATEWAY,
-            format!(
-                "dev-prism proxy: {name} (session {}) does not answer at {}:{up_port}: {e}\n{hint}",
-                route.dir,
-                crate::desired::address::url_host(up_host),
-            ),
-        )
-    };
     let Some(client_upgrade) = client_upgrade else {
         return match client.pool.send(up_host, up_port, req).await {
             Ok(resp) => {
                 let (mut parts, body) = resp.into_parts();
                 strip_hop_headers(&mut parts.headers);
-                Response::from_parts(parts, body.boxed())
+                Response::from_parts(parts, body.map_err(Into::into).boxed())
             }
             Err(Failed::Connect(e)) => unreachable(e),
             Err(Failed::Exchange(e)) => unreachable(crate::error::chain(&e)),
@@ -732,9 +789,9 @@ async fn forward(
             }
         });
         let (parts, body) = resp.into_parts();
-        return Response::from_parts(parts, body.boxed());
+        return Response::from_parts(parts, body.map_err(Into::into).boxed());
     }
     let (mut parts, body) = resp.into_parts();
     strip_hop_headers(&mut parts.headers);
-    Response::from_parts(parts, body.boxed())
+    Response::from_parts(parts, body.map_err(Into::into).boxed())
 }

@@ -169,6 +169,12 @@ async fn prepare_loaded<O: Observer>(
         // Which Compose would run it is asked only when carrying the plan out (see
         // `carry_out_counted`): asking costs a Compose process, and `plan` must stay fast.
         runtime_checks(obs, &mut p, false).await?;
+        if context::unnamed(&p.session, &p.observed) {
+            p.plan.warnings.push(plan::Warning::Unnamed {
+                dir: p.desired.dir.to_string_lossy().into_owned(),
+                project: p.desired.project.clone(),
+            });
+        }
     }
     Ok(p)
 }

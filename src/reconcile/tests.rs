@@ -1084,3 +1084,58 @@ async fn the_data_source_of_a_create_is_observed_through_the_observer() {
         .unwrap()
         .is_none());
 }
+
+/// A session whose containers were made without a proxy name (the proxy then served another
+/// engine, or names were off) is not recreated to get one when names become possible: `plan`
+/// and `heal` (run on every checkout) change nothing, and plan/apply say how to give it one.
+#[tokio::test(flavor = "current_thread")]
+async fn an_unnamed_running_session_keeps_its_containers_and_is_told_how_to_get_a_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        "services:\n  app:\n    image: x\n    ports: ['80']\n",
+    )
+    .unwrap();
+    let config = dir.join("session.config.yaml");
+    std::fs::write(&config, "proxy: {enabled: false}\n").unwrap();
+    let mut world = Shared::default();
+    let wants = crate::context::Wants::default();
+    let p = super::prepare(&mut world, &dir, Intent::Up, &wants, &quiet())
+        .await
+        .unwrap();
+    super::carry_out_counted(&mut world, &p, &quiet(), &mut 0, &mut Cancel::never())
+        .await
+        .unwrap();
+    let made = world.0.lock().await.containers.clone();
+    assert!(!made.is_empty() && made.iter().all(|c| c.label(labels::HOST).is_none()));
+    // Names on: the running session keeps its containers (no replace), with a note.
+    std::fs::write(&config, "proxy: {enabled: true}\n").unwrap();
+    let p = super::prepare(&mut world, &dir, Intent::Up, &wants, &quiet())
+        .await
+        .unwrap();
+    assert!(p.plan.is_empty(), "{:?}", ops(&p.plan));
+    let notes: Vec<String> = p.plan.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        notes.iter().any(|n| n.contains("has no proxy name")
+            && n.contains(&format!("docker compose -p {} down", p.desired.project))
+            && n.contains(&format!("dev-prism apply {}", dir.display()))),
+        "{notes:?}"
+    );
+    let healed = super::prepare_heal(&mut world, &dir, &quiet())
+        .await
+        .unwrap()
+        .expect("a session to heal");
+    assert!(healed.plan.is_empty(), "{:?}", ops(&healed.plan));
+    // Its containers removed (what the note says), the next apply makes them with a name.
+    world.0.lock().await.containers.clear();
+    let p = super::prepare(&mut world, &dir, Intent::Up, &wants, &quiet())
+        .await
+        .unwrap();
+    assert!(p.plan.warnings.is_empty(), "{:?}", p.plan.warnings);
+    assert!(
+        crate::compose::label_in(&p.desired.session_file, labels::HOST).is_some(),
+        "{}",
+        p.desired.session_file
+    );
+}

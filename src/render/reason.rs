@@ -189,6 +189,10 @@ impl Display for Warning {
                 f,
                 "bind mount {mount} names a path on this machine, but the engine ({engine}) is remote and mounts its own host's path"
             ),
+            Warning::Unnamed { dir, project } => write!(
+                f,
+                "note: this session has no proxy name: its containers were made without one (while the proxy served another engine, or before names), and a name is fixed when containers are made, so it keeps its direct URLs; to give it one, remove its containers with `docker compose -p {project} down` (volumes and worktree stay) and run `dev-prism apply {dir}`"
+            ),
         }
     }
 }

@@ -105,7 +105,8 @@ fn ok_bytes(o: &std::process::Output) -> Vec<u8> {
 }
 
 #[test]
-fn apply_names_a_session_made_without_names_and_unnames_it_when_the_proxy_is_turned_off() {
+fn a_session_made_without_names_is_named_only_when_its_containers_are_made_and_unnamed_when_the_proxy_is_off(
+) {
     if !docker_ready(Flavor::V2) {
         return;
     }
@@ -126,8 +127,39 @@ fn apply_names_a_session_made_without_names_and_unnames_it_when_the_proxy_is_tur
         vars["WEB_URL"],
         format!("http://127.0.0.1:{}", vars["WEB_PORT"])
     );
-    // The proxy turned on: apply gives the session its name, then nothing is left to do.
+    // The proxy turned on: the name is fixed when containers are made, so the running
+    // session is not recreated for one (nor by `heal` on a checkout); plan and apply say how
+    // to give it one.
     repo.write("session.config.yaml", "proxy: {domain: dev.test}\n");
+    let planned = dp(&["plan"]);
+    let plan = ok(&planned);
+    assert!(plan.contains("No changes."), "{plan}");
+    let note = stderr(&planned);
+    assert!(note.contains("has no proxy name"), "{note}");
+    ok(&dp(&["heal"]));
+    ok(&dp(&["apply"]));
+    let vars = env_vars(&repo.path.join(".env.session"));
+    assert_eq!(
+        vars["WEB_URL"],
+        format!("http://127.0.0.1:{}", vars["WEB_PORT"])
+    );
+    // What the note says: its containers removed (volumes stay), apply makes them with a name.
+    let project = note
+        .split("docker compose -p ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let down = std::process::Command::new("docker")
+        .args(["compose", "-p", &project, "down"])
+        .current_dir(&repo.path)
+        .output()
+        .unwrap();
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
     ok(&dp(&["apply"]));
     let name = repo.path.file_name().unwrap().to_string_lossy().to_string();
     assert_eq!(

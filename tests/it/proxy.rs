@@ -657,21 +657,26 @@ fn proxy_names_keep_two_sessions_cookies_apart_in_a_browser() {
 }
 
 /// A stand-in engine on a unix socket: `/version`, `/containers/json` (one running dev-prism
-/// container while `running` is set, else none) and `/events` (an empty stream).
+/// container while `running` is set, else none) and `/events` (an empty stream); once `gone`
+/// is set it answers nothing (every connection closed at once: an engine that went away).
 fn fake_engine(
     socket: &Path,
     running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    gone: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let running = running.clone();
+            let (running, gone) = (running.clone(), gone.clone());
             std::thread::spawn(move || {
                 let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
                 let mut out = stream;
                 loop {
                     let mut line = String::new();
-                    if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
+                    if gone.load(std::sync::atomic::Ordering::SeqCst)
+                        || std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0
+                        || gone.load(std::sync::atomic::Ordering::SeqCst)
+                    {
                         return;
                     }
                     let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
@@ -705,10 +710,24 @@ fn fake_engine(
 
 #[test]
 fn proxy_ends_by_itself_once_no_session_has_run_for_the_idle_time() {
+    ends_when_idle(false);
+}
+
+/// An engine that stops answering (a removed context, a stopped VM) counts as no session
+/// running: the background proxy does not outlive it forever.
+#[test]
+fn proxy_ends_by_itself_once_its_engine_has_not_answered_for_the_idle_time() {
+    ends_when_idle(true);
+}
+
+/// A proxy with a session running stays past its idle time; then the session stops (or, with
+/// `engine_goes`, the engine stops answering) and it ends by itself.
+fn ends_when_idle(engine_goes: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let socket = tmp.path().join("docker.sock");
     let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let _engine = fake_engine(&socket, running.clone());
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _engine = fake_engine(&socket, running.clone(), gone.clone());
     let port = free_port();
     let mut child = dp_command(Path::new("/"), &["proxy"], &[])
         .envs(Proxy::env_of(port, tmp.path()))
@@ -732,8 +751,12 @@ fn proxy_ends_by_itself_once_no_session_has_run_for_the_idle_time() {
         guard.0.try_wait().unwrap().is_none(),
         "ended while a session ran"
     );
-    // None runs any more: it ends by itself, exit 0, saying why.
-    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    // None runs any more, or the engine is gone: it ends by itself, exit 0, saying why.
+    if engine_goes {
+        gone.store(true, std::sync::atomic::Ordering::SeqCst);
+    } else {
+        running.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
     let started = Instant::now();
     let status = loop {
         if let Some(s) = guard.0.try_wait().unwrap() {
@@ -752,6 +775,7 @@ fn proxy_ends_by_itself_once_no_session_has_run_for_the_idle_time() {
         .read_to_string(&mut said)
         .unwrap();
     assert!(said.contains("no session has run"), "{said}");
+    assert_eq!(said.contains("does not answer"), engine_goes, "{said}");
     assert!(
         !tmp.path()
             .join(format!("dev-prism/proxy-{port}.pid"))
@@ -857,6 +881,18 @@ fn a_create_on_another_engine_than_the_proxys_keeps_direct_urls_and_says_why() {
     let url = &env_vars(&near.join(".env.session"))["WEB_URL"];
     assert!(url.starts_with("http://web.near."), "named: {url}");
     assert!(!stderr(&out).contains("direct URLs"), "{}", stderr(&out));
+    // The far session keeps no name now that names would answer (fixed at create): `plan`
+    // says how to give it one, `heal` recreates nothing and its URL stays direct.
+    let out = dp_at(&repo, &dir, &["plan"], port, state.path())
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(said.contains("has no proxy name"), "{said}");
+    ok(&dp_at(&repo, &dir, &["heal"], port, state.path())
+        .output()
+        .unwrap());
+    let url = &env_vars(&dir.join(".env.session"))["WEB_URL"];
+    assert!(url.starts_with("http://127.0.0.1:"), "still direct: {url}");
     let _ = dp_at(&repo, &repo.path, &["proxy", "stop"], port, state.path()).output();
 }
 
