@@ -373,6 +373,12 @@ impl Fake {
                 .collect::<Vec<_>>()
                 .join(","),
         );
+        // The proxy name, as Compose gives the session file's labels to every container.
+        for key in [labels::HOST, labels::DOMAIN] {
+            if let Some(v) = crate::compose::label_in(&desired.session_file, key) {
+                l.insert(key.to_string(), v);
+            }
+        }
         let (state, exit_code) = match behaviour.exits_with {
             Some(code) => (State::Stopped, Some(code)),
             None => (State::Running, None),

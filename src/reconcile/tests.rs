@@ -1090,16 +1090,25 @@ async fn the_data_source_of_a_create_is_observed_through_the_observer() {
 /// and `heal` (run on every checkout) change nothing, and plan/apply say how to give it one.
 #[tokio::test(flavor = "current_thread")]
 async fn an_unnamed_running_session_keeps_its_containers_and_is_told_how_to_get_a_name() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().canonicalize().unwrap();
-    std::fs::write(
-        dir.join("docker-compose.yml"),
-        "services:\n  app:\n    image: x\n    ports: ['80']\n",
-    )
-    .unwrap();
-    let config = dir.join("session.config.yaml");
-    std::fs::write(&config, "proxy: {enabled: false}\n").unwrap();
+    let dir = PathBuf::from("/w/unnamed");
+    let compose = "services:\n  app:\n    image: x\n    ports: ['80']\n";
     let mut world = Shared::default();
+    let config = |world: &Shared, text: &str| {
+        let world = world.clone();
+        let (dir, text) = (dir.clone(), text.to_string());
+        async move {
+            let mut fx = world.0.lock().await;
+            write(
+                &mut fx,
+                &dir,
+                &[
+                    ("docker-compose.yml", compose),
+                    ("session.config.yaml", &text),
+                ],
+            );
+        }
+    };
+    config(&world, "proxy: {enabled: false}\n").await;
     let wants = crate::context::Wants::default();
     let p = super::prepare(&mut world, &dir, Intent::Up, &wants, &quiet())
         .await
@@ -1110,7 +1119,7 @@ async fn an_unnamed_running_session_keeps_its_containers_and_is_told_how_to_get_
     let made = world.0.lock().await.containers.clone();
     assert!(!made.is_empty() && made.iter().all(|c| c.label(labels::HOST).is_none()));
     // Names on: the running session keeps its containers (no replace), with a note.
-    std::fs::write(&config, "proxy: {enabled: true}\n").unwrap();
+    config(&world, "proxy: {enabled: true}\n").await;
     let p = super::prepare(&mut world, &dir, Intent::Up, &wants, &quiet())
         .await
         .unwrap();
