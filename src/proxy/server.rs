@@ -469,6 +469,16 @@ async fn handle(client: &Client, req: Request<Incoming>) -> Response<Body> {
             "dev-prism proxy: this name is the proxy's own probe\n".into(),
         );
     }
+    // Which engine it serves (`create`, `start` and `apply` ask before they make anything):
+    // no routes needed either.
+    if host_str == Some(routes::STATUS_HOST) && req.uri().path() == routes::ENDPOINT_PATH {
+        return json(serde_json::json!({
+            "pid": std::process::id(),
+            "port": shared.port,
+            "endpoint": &shared.engine.endpoint().host,
+            "version": env!("CARGO_PKG_VERSION"),
+        }));
+    }
     let table = match shared.table().await {
         Ok(t) => t,
         Err(e) => {
@@ -551,13 +561,16 @@ fn known(t: &Table, port: u16, scheme: &str) -> String {
 }
 
 fn status(t: &Table, port: u16, endpoint: &str) -> Response<Body> {
-    let body = serde_json::json!({
+    json(serde_json::json!({
         "pid": std::process::id(),
         "port": port,
         "endpoint": endpoint,
         "version": env!("CARGO_PKG_VERSION"),
         "names": t.routes.keys().collect::<Vec<_>>(),
-    });
+    }))
+}
+
+fn json(body: serde_json::Value) -> Response<Body> {
     let mut r = text(StatusCode::OK, format!("{body}\n"));
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
