@@ -206,6 +206,7 @@ def main():
     ap.add_argument("--podman", action="store_true",
                     help="read commands and create/destroy on the engine DOCKER_HOST names (issue 22)")
     ap.add_argument("--label", default="rootful", help="--podman: the name of this run in the report")
+    ap.add_argument("--old", help="--podman: an older dev-prism binary measured beside this one (list, create)")
     args = ap.parse_args()
     if args.no_build:
         global sh
@@ -641,9 +642,12 @@ def podman_main(args):
             row = {"n": n, "load": os.getloadavg()[0], "reads": {}}
             for name in ["list", "info", "plan", "env", "heal"]:
                 row["reads"][name] = paired(CURL_LIST, [BIN, name], args.runs, cwd=made[0])
+            if args.old:
+                row["reads"]["list (old binary)"] = paired(CURL_LIST, [args.old, "list"], args.runs, cwd=made[0])
             crun = max(3, args.runs // 2)
             c, b, r = [], [], []
             dc, db, dr = [], [], []
+            oc, od = [], []
             for i in range(crun + 1):
                 d = make_project(base, f"c{n}-{i}", PODMAN_FIXTURE)
                 project = f"dpbench{n}x{i}x{os.getpid()}"
@@ -653,12 +657,23 @@ def podman_main(args):
                 t3, _ = timed(["docker", "compose", "-p", project, "down", "-v", "-t", "1"], cwd=d)
                 t2, _ = timed([BIN, "-q", "create", "--in-place"], cwd=d)
                 t4, _ = timed([BIN, "-q", "destroy", "--force"], cwd=d)
+                if args.old:
+                    old = make_project(base, f"o{n}-{i}", PODMAN_FIXTURE)
+                    t5, _ = timed([args.old, "-q", "create", "--in-place"], cwd=old)
+                    t6, _ = timed([args.old, "-q", "destroy", "--force"], cwd=old)
                 if i == 0:
                     continue  # warm-up
                 c.append(t2), b.append(t1), r.append(t2 / t1)
                 dc.append(t4), db.append(t3), dr.append(t4 / t3)
+                if args.old:
+                    oc.append((t5, t1)), od.append((t6, t3))
             row["create"] = (statistics.median(b), statistics.median(c), statistics.median(r))
             row["destroy"] = (statistics.median(db), statistics.median(dc), statistics.median(dr))
+            if args.old:
+                row["create (old binary)"] = (statistics.median(b), statistics.median(t for t, _ in oc),
+                                              statistics.median(t / f for t, f in oc))
+                row["destroy (old binary)"] = (statistics.median(db), statistics.median(t for t, _ in od),
+                                               statistics.median(t / f for t, f in od))
             row["load_end"] = os.getloadavg()[0]
             steps.append(row)
             print(f"N={n}: {row}", file=sys.stderr)
@@ -677,7 +692,8 @@ def write_podman(args, steps, total):
     lines = [
         f"### {args.label}",
         "",
-        f"`DOCKER_HOST=unix://{SOCKET} python3 benches/bench.py --podman --runs {args.runs}` on "
+        f"`DOCKER_HOST=unix://{SOCKET} python3 benches/bench.py --podman --runs {args.runs}"
+        f"{' --old OLD' if args.old else ''}` on "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC (the whole run: {total:.0f} s). "
         f"Machine: {os.cpu_count()} cores ({cpu}), shared with other work; {platform.system()} "
         f"{platform.release()}; engine {engine}; Compose {compose}; release build.",
@@ -688,10 +704,16 @@ def write_podman(args, steps, total):
     for row in steps:
         load = f"{row['load']:.1f}–{row['load_end']:.1f}"
         for name, (f, d, r) in row["reads"].items():
-            lines.append(f"| {row['n']} | {load} | `{name}` | {ms(f)} | {ms(d)} | {r:.2f} |")
-        for name, floor in [("create", "`up -d --wait`"), ("destroy", "`down -v`")]:
+            command, _, old = name.partition(" ")
+            lines.append(f"| {row['n']} | {load} | `{command}`{' ' + old if old else ''} | {ms(f)} | {ms(d)} | {r:.2f} |")
+        for name, floor in [("create", "`up -d --wait`"), ("destroy", "`down -v`"),
+                            ("create (old binary)", "`up -d --wait`"), ("destroy (old binary)", "`down -v`")]:
+            if name not in row:
+                continue
             f, d, r = row[name]
-            lines.append(f"| {row['n']} | {load} | `{name}` (3 services) vs {floor} | {ms(f)} | {ms(d)} | {r:.2f} |")
+            command, _, old = name.partition(" ")
+            what = f"`{command}` (3 services{', ' + old[1:-1] if old else ''}) vs {floor}"
+            lines.append(f"| {row['n']} | {load} | {what} | {ms(f)} | {ms(d)} | {r:.2f} |")
     section = "\n".join(lines) + "\n"
     text = open(args.out).read() if os.path.exists(args.out) else "# Benchmarks\n"
     heading = f"### {args.label}\n"

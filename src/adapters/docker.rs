@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 mod data;
 mod df;
+mod libpod;
 mod volume_copy;
 
 pub use data::FoundSource;
@@ -313,27 +314,40 @@ impl DockerEngine {
         let mut map = HashMap::new();
         map.insert("label".to_string(), filters);
         let started = std::time::Instant::now();
-        let mut list = match self.socket() {
-            // Read off the socket and decoded into only the fields dev-prism reads.
-            Some(socket) => {
-                let query = serde_json::to_string(&map).unwrap_or_default();
-                let path = format!(
-                    "/v{}/containers/json?all=1&filters={}",
-                    self.api_version,
-                    df::percent_encode(&query)
-                );
-                let body = self
-                    .raw_list(
-                        socket,
-                        &path,
-                        &format!("Docker API: GET /containers/json {map:?}"),
+        let mut list = match (&self.kind, self.socket()) {
+            // Read off the socket and decoded into only the fields dev-prism reads. On Podman,
+            // Podman's own list: the compatible one says no health (see
+            // [`crate::observed::containers_from_libpod`]); this one says all it does, and health.
+            (kind, Some(socket)) => {
+                let podman = matches!(kind, EngineKind::Podman { .. });
+                let query = df::percent_encode(&serde_json::to_string(&map).unwrap_or_default());
+                let (path, what) = if podman {
+                    (
+                        format!("/{PODMAN_API}/libpod/containers/json?all=true&filters={query}"),
+                        "Podman API: GET /libpod/containers/json",
                     )
+                } else {
+                    (
+                        format!(
+                            "/v{}/containers/json?all=1&filters={query}",
+                            self.api_version
+                        ),
+                        "Docker API: GET /containers/json",
+                    )
+                };
+                let (head, body) = self
+                    .raw_list(socket, &path, &format!("{what} {map:?}"))
                     .await?;
-                crate::observed::containers_from_bytes(&body).map_err(|e| {
+                let list = if podman {
+                    crate::observed::containers_from_libpod(&body, df::date_in(&head))
+                } else {
+                    crate::observed::containers_from_bytes(&body)
+                };
+                list.map_err(|e| {
                     Error::failure(format!("the engine's container list did not parse: {e}"))
                 })?
             }
-            None => {
+            (_, None) => {
                 let options = ListContainersOptions {
                     all: true,
                     filters: Some(map.clone()),
@@ -354,23 +368,20 @@ impl DockerEngine {
         for c in &mut list {
             c.engine_host = self.host.clone();
         }
-        if let (EngineKind::Podman { .. }, Some(socket)) = (&self.kind, self.socket()) {
-            self.podman_health(socket, &map, &mut list).await?;
-        }
         Ok(list)
     }
 
-    /// A container list read off the socket (bounded; traced as `what`).
-    async fn raw_list(&self, socket: &str, path: &str, what: &str) -> Result<Vec<u8>> {
+    /// A container list read off the socket (bounded; traced as `what`): its HTTP head and body.
+    async fn raw_list(&self, socket: &str, path: &str, what: &str) -> Result<(String, Vec<u8>)> {
         let started = std::time::Instant::now();
         let answer = tokio::time::timeout(
             Duration::from_secs(REQUEST_TIMEOUT_SECS),
-            df::get(socket, path),
+            df::get_with_head(socket, path),
         )
         .await;
         self.trace.call(what, started);
         match answer {
-            Ok(Ok(body)) => Ok(body),
+            Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(unreachable(
                 &self.endpoint,
                 &format!("could not list containers: {e}"),
@@ -381,47 +392,6 @@ impl DockerEngine {
                 bollard::errors::Error::RequestTimeoutError,
             )),
         }
-    }
-
-    /// Podman's compatible list says no health in `Status` ("Up 4 seconds"); its own list
-    /// does (`"Status": "healthy"`): one more call, on Podman only.
-    async fn podman_health(
-        &self,
-        socket: &str,
-        map: &HashMap<String, Vec<String>>,
-        list: &mut [Container],
-    ) -> Result<()> {
-        #[derive(serde::Deserialize)]
-        struct Own {
-            #[serde(rename = "Id")]
-            id: String,
-            #[serde(rename = "Status", default)]
-            status: String,
-        }
-        let query = serde_json::to_string(map).unwrap_or_default();
-        let path = format!(
-            "/{PODMAN_API}/libpod/containers/json?all=true&filters={}",
-            df::percent_encode(&query)
-        );
-        let body = self
-            .raw_list(
-                socket,
-                &path,
-                &format!("Podman API: GET /libpod/containers/json {map:?}"),
-            )
-            .await?;
-        let own: Vec<Own> = serde_json::from_slice(&body)
-            .map_err(|e| Error::failure(format!("Podman's container list did not parse: {e}")))?;
-        for c in list.iter_mut() {
-            if let Some(health) = own
-                .iter()
-                .find(|o| o.id == c.id)
-                .and_then(|o| podman_health_of(&o.status))
-            {
-                c.health = health;
-            }
-        }
-        Ok(())
     }
 
     /// A container's healthcheck interval (`Config.Healthcheck.Interval`; 30 s, the engine's
@@ -644,6 +614,11 @@ impl DockerEngine {
 
     /// Networks of a Compose project (by Compose's project label).
     pub async fn project_networks(&self, project: &str) -> Result<Vec<String>> {
+        if let (EngineKind::Podman { .. }, Some(socket)) = (&self.kind, self.socket()) {
+            let label = format!("{}={project}", labels::PROJECT);
+            let list = self.podman_networks(socket, Some(&label)).await?;
+            return Ok(list.into_iter().map(|n| n.name).collect());
+        }
         let list = self
             .client
             .list_networks(Some(ListNetworksOptions {
@@ -887,8 +862,12 @@ pub struct NetworkSubnets {
 }
 
 impl DockerEngine {
-    /// Every network on the engine with its subnets: ONE API call.
+    /// Every network on the engine with its subnets: ONE API call (Podman's own list on
+    /// Podman: see [`libpod`]).
     pub async fn network_subnets(&self) -> Result<Vec<NetworkSubnets>> {
+        if let (EngineKind::Podman { .. }, Some(socket)) = (&self.kind, self.socket()) {
+            return self.podman_networks(socket, None).await;
+        }
         let started = std::time::Instant::now();
         let list = self.client.list_networks(None::<ListNetworksOptions>).await;
         self.trace.call("Docker API: GET /networks", started);

@@ -150,7 +150,7 @@ impl Ctx {
     async fn proxy_elsewhere(&mut self) -> Result<Option<String>> {
         let ours = self.endpoint()?.host;
         Ok(
-            match crate::proxy::daemon::probe(crate::proxy::port()).await {
+            match crate::proxy::daemon::probe_endpoint(crate::proxy::port()).await {
                 crate::proxy::daemon::Probe::Proxy {
                     endpoint: Some(theirs),
                     ..

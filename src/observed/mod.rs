@@ -6,8 +6,10 @@ use bollard::models::ContainerSummary;
 
 use crate::compose::{labels, PortSpec};
 
+mod libpod;
 pub mod outputs;
 pub mod worktree;
+pub use libpod::containers_from_libpod;
 pub use worktree::{Fact, Owner, PathFact, WorktreeFacts};
 
 /// A container's lifecycle state, reduced to what the reconciler distinguishes.

@@ -66,12 +66,22 @@ pub enum Probe {
 
 /// Asks 127.0.0.1:`port` for the proxy's status (`Host: _dev-prism`).
 pub async fn probe(port: u16) -> Probe {
+    probe_at(port, "/").await
+}
+
+/// [`probe`] without the names: the proxy answers it without listing the sessions (a proxy of
+/// an earlier version answers its whole status).
+pub async fn probe_endpoint(port: u16) -> Probe {
+    probe_at(port, super::routes::ENDPOINT_PATH).await
+}
+
+async fn probe_at(port: u16, path: &str) -> Probe {
     let ask = async {
         let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
             return Probe::Nothing;
         };
         let req = format!(
-            "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
             super::routes::STATUS_HOST
         );
         if s.write_all(req.as_bytes()).await.is_err() {

@@ -16,6 +16,8 @@ pub const DOMAIN: &str = "dev-prism.domain";
 /// The `Host` that asks the proxy itself (`proxy status`): `_` is no DNS label, so no page a
 /// browser loads can name it.
 pub const STATUS_HOST: &str = "_dev-prism";
+/// The path at [`STATUS_HOST`] that answers the status without `names` (no session listed).
+pub const ENDPOINT_PATH: &str = "/endpoint";
 /// A request that has passed the proxy this many times is looping (508).
 pub const MAX_HOPS: u32 = 3;
 

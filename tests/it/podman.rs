@@ -126,3 +126,62 @@ fn compose_v1_is_refused_on_podman_before_anything_is_made() {
     assert!(!repo.path.join(".env.session").exists());
     assert!(doctor.contains("using Compose 2."), "{doctor}");
 }
+
+/// The container-list calls a `-v` run traced.
+fn list_calls(err: &str) -> Vec<&str> {
+    err.lines()
+        .filter(|l| l.starts_with("debug: ") && l.contains("containers/json"))
+        .collect()
+}
+
+/// Every observation is ONE container-list call, health included, on either engine: on
+/// Podman that is Podman's own list (its compatible one leaves health out), and the engine's
+/// networks come from Podman's own list (its compatible one inspects every container for every
+/// network, seconds at 40 sessions).
+#[test]
+fn one_list_call_observes_a_session_with_its_health_on_either_engine() {
+    if !docker_ready(Flavor::V2) {
+        return;
+    }
+    let podman = is_podman();
+    let repo = Repo::new(Flavor::V2, COMPOSE);
+    let created = repo.dp(&repo.path, &["-v", "create", "--in-place"]);
+    ok(&created);
+    let err = stderr(&created);
+    assert_eq!(
+        err.contains("debug: Docker API: GET /networks"),
+        !podman,
+        "{err}"
+    );
+    assert_eq!(
+        err.contains("debug: Podman API: GET /v4.0.0/libpod/networks/json"),
+        podman,
+        "{err}"
+    );
+    for call in list_calls(&err) {
+        assert_eq!(
+            call.contains("Podman API: GET /libpod/containers/json"),
+            podman,
+            "{call}"
+        );
+    }
+    for args in [&["-v", "list", "--json"][..], &["-v", "info", "--json"]] {
+        let o = repo.dp(&repo.path, args);
+        let (out, err) = (ok(&o), stderr(&o));
+        let calls = list_calls(&err);
+        assert_eq!(calls.len(), 1, "{args:?}: {err}");
+        assert_eq!(
+            calls[0].contains("Podman API: GET /libpod/containers/json"),
+            podman,
+            "{err}"
+        );
+        if args[1] == "info" {
+            let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let services = info["session"]["services"].as_array().unwrap();
+            let web = services.iter().find(|s| s["name"] == "web").unwrap();
+            assert_eq!(web["health"], "healthy", "{out}");
+            assert!(web["ports"][0]["host_port"].as_u64().is_some(), "{out}");
+        }
+    }
+    ok(&repo.dp(&repo.path, &["destroy", "-q", "--force"]));
+}

@@ -57,6 +57,11 @@ pub(crate) fn sshd(dir: &Path) -> (Daemon, u16, String) {
 
 /// [`sshd`] listening on `addr`.
 pub(crate) fn sshd_on(dir: &Path, addr: &str) -> (Daemon, u16, String) {
+    sshd_with(dir, addr, &[])
+}
+
+/// [`sshd_on`] with more `-o` options.
+fn sshd_with(dir: &Path, addr: &str, options: &[&str]) -> (Daemon, u16, String) {
     let key = |name: &str| {
         run(Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -96,6 +101,7 @@ pub(crate) fn sshd_on(dir: &Path, addr: &str) -> (Daemon, u16, String) {
         .arg(format!("PidFile={}", dir.join("sshd.pid").display()))
         .args(["-o", "StrictModes=no", "-o", "UsePAM=no"])
         .args(["-o", "PasswordAuthentication=no"])
+        .args(options.iter().flat_map(|o| ["-o", o]))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -155,6 +161,54 @@ fn an_ssh_engine_on_another_port_runs_sessions() {
     );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("ssh says"), "{}", stderr(&out));
+}
+
+/// ssh to a Podman socket: the remote's `docker system dial-stdio` reaches Podman when its
+/// `docker` CLI points there (a docker context or DOCKER_HOST on the remote; here sshd's
+/// `SetEnv` names the socket of the tests' engine). Runs where that engine is Podman on a local
+/// socket (.ci/run's rootful Podman run).
+#[test]
+fn an_ssh_engine_reaches_a_podman_socket() {
+    if !docker_ready(Flavor::V2) || !needs_program("/usr/sbin/sshd") || !needs_program("ssh-keygen")
+    {
+        return;
+    }
+    let socket = std::env::var("DOCKER_HOST").unwrap_or_default();
+    if !socket.starts_with("unix://") || !crate::podman::is_podman() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let set_env = format!("SetEnv=DOCKER_HOST={socket}");
+    let (_sshd, port, path) = sshd_with(tmp.path(), "127.0.0.1", &[&set_env]);
+    let host = format!("ssh://{}@127.0.0.1:{port}", user());
+    let repo = Repo::new(Flavor::V2, TINY);
+    let dir = &repo.path;
+    let env = [
+        ("DOCKER_HOST", host.as_str()),
+        ("PATH", path.as_str()),
+        ("DEV_PRISM_COMPOSE", "v2"),
+    ];
+    let doctor = stdout(&dp_env(dir, &["doctor"], &env));
+    assert!(
+        doctor.contains("transport: ssh") && doctor.contains("reachable; Podman "),
+        "{doctor}"
+    );
+    ok(&dp_env(dir, &["create", "--in-place", "-q"], &env));
+    let info = ok(&dp_env(dir, &["info"], &env));
+    assert!(info.contains("APP_PORT"), "{info}");
+    // Through the tunnel too, one list call: Podman's own.
+    let listed = dp_env(dir, &["-v", "list"], &env);
+    let err = stderr(&listed);
+    let calls: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("containers/json"))
+        .collect();
+    assert!(
+        calls.len() == 1 && calls[0].contains("Podman API: GET /libpod/containers/json"),
+        "{err}"
+    );
+    ok(&dp_env(dir, &["destroy", "-q"], &env));
+    assert!(containers_under(&repo.root).is_empty());
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, as `docker` expects

@@ -178,6 +178,22 @@ fn kind_in(head: &str) -> super::EngineKind {
     }
 }
 
+/// The engine's clock in unix seconds from an answer's `Date` header (this machine's clock
+/// when the header is missing or unreadable).
+pub(super) fn date_in(head: &str) -> i64 {
+    let now = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    };
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case("date").then(|| v.trim())
+        })
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+        .map_or_else(|| now(std::time::SystemTime::now()), now)
+}
+
 /// `Api-Version: 1.41` in an HTTP header → (1, 41).
 fn api_version_in(head: &str) -> Option<(usize, usize)> {
     let value = head.lines().find_map(|l| {
@@ -190,7 +206,7 @@ fn api_version_in(head: &str) -> Option<(usize, usize)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
-async fn get_with_head(socket: &str, path: &str) -> std::io::Result<(String, Vec<u8>)> {
+pub(super) async fn get_with_head(socket: &str, path: &str) -> std::io::Result<(String, Vec<u8>)> {
     let mut stream = tokio::net::UnixStream::connect(socket).await?;
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").as_bytes())
@@ -261,6 +277,12 @@ mod tests {
             Some((1, 41))
         );
         assert_eq!(api_version_in("HTTP/1.0 200 OK\r\nServer: x"), None);
+        assert_eq!(
+            date_in("HTTP/1.1 200 OK\r\nDate: Thu, 03 Dec 2026 07:39:35 GMT\r\nServer: x"),
+            1_796_283_575
+        );
+        let here = date_in("HTTP/1.1 200 OK\r\nDate: yesterday");
+        assert!(here > 1_796_283_575, "this machine's clock: {here}");
         let podman = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nLibpod-Api-Version: 4.3.1\r\nServer: Libpod/4.3.1 (linux)";
         assert_eq!(api_version_in(podman), Some((1, 41)));
         assert_eq!(
