@@ -314,4 +314,4 @@ impl<B> Drop for Pooled<B> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

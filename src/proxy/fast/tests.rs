@@ -2,8 +2,8 @@
 //! loopback upstream: every framing, interim answers, closes, pooled sockets the upstream
 //! closed, pipelined requests, large bodies.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -12,37 +12,18 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::*;
+use crate::proxy::pool::tests::{numbered_upstream, read_head};
 use crate::proxy::pool::{connector, Pool};
 
 const BIG: usize = 5 * 1024 * 1024;
 
 /// An upstream answering by path; every body names the connection's number (1, 2, …).
 fn upstream() -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
-            std::thread::spawn(move || serve(stream, n));
-        }
-    });
-    (port, count)
+    numbered_upstream(serve)
 }
 
 fn serve(mut s: std::net::TcpStream, n: usize) {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        while !buf.ends_with(b"\r\n\r\n") {
-            if s.read(&mut byte).unwrap_or(0) == 0 {
-                return;
-            }
-            buf.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&buf).to_string();
-        buf.clear();
+    while let Some(head) = read_head(&mut s) {
         let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
         let body = format!("conn {n}");
         let plain = format!(

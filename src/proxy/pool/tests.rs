@@ -7,9 +7,9 @@ use http_body_util::{BodyExt, Empty};
 
 use super::*;
 
-/// An upstream on 127.0.0.1 answering each request with its connection's number; `/drop`
-/// closes the connection after answering, `/long` announces 10 bytes and sends 2.
-fn upstream() -> (u16, Arc<AtomicUsize>) {
+/// A loopback upstream that numbers its connections (1, 2, …) and runs `serve` on each in a
+/// thread of its own; the count of connections made so far. Shared with the fast path's tests.
+pub(crate) fn numbered_upstream(serve: fn(std::net::TcpStream, usize)) -> (u16, Arc<AtomicUsize>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let count = Arc::new(AtomicUsize::new(0));
@@ -17,37 +17,45 @@ fn upstream() -> (u16, Arc<AtomicUsize>) {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
-            std::thread::spawn(move || {
-                let mut s = stream;
-                let mut buf = Vec::new();
-                let mut byte = [0u8; 1];
-                loop {
-                    while !buf.ends_with(b"\r\n\r\n") {
-                        if s.read(&mut byte).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        buf.push(byte[0]);
-                    }
-                    let head = String::from_utf8_lossy(&buf).to_string();
-                    buf.clear();
-                    if head.starts_with("GET /long") {
-                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
-                        continue;
-                    }
-                    let body = n.to_string();
-                    let _ = write!(
-                        s,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    );
-                    if head.starts_with("GET /drop") {
-                        return;
-                    }
-                }
-            });
+            std::thread::spawn(move || serve(stream, n));
         }
     });
     (port, count)
+}
+
+/// The next request head on `s` (up to its blank line), `None` once the client closed.
+pub(crate) fn read_head(s: &mut impl Read) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).unwrap_or(0) == 0 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// An upstream answering each request with its connection's number; `/drop` closes the
+/// connection after answering, `/long` announces 10 bytes and sends 2.
+fn upstream() -> (u16, Arc<AtomicUsize>) {
+    numbered_upstream(|mut s, n| {
+        while let Some(head) = read_head(&mut s) {
+            if head.starts_with("GET /long") {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
+                continue;
+            }
+            let body = n.to_string();
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if head.starts_with("GET /drop") {
+                return;
+            }
+        }
+    })
 }
 
 fn get(path: &str) -> Request<Empty<Bytes>> {
