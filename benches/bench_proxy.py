@@ -202,6 +202,16 @@ def median(xs):
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
+def stop_all(procs):
+    """SIGTERM to each process this bench started, SIGKILL to one that lingers past 5 s."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def route_change_ms(bin_, session, repo, env, name, proxy_port):
     """`dev-prism stop` then `start` (the published port changes): milliseconds from `start`
     returning until the name answers 200 through the running proxy."""
@@ -373,12 +383,7 @@ def main():
         open(args.out, "w").write(text)
         print(section)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         if session:
             subprocess.run([bin_, "destroy", "--force", session], cwd=repo, env=env,
                            capture_output=True)

@@ -16,7 +16,6 @@ Needs: wrk, nginx, rustc.
 import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -91,12 +90,7 @@ def main():
                    if pids else "—")
             print(f"| {label} | {rps:,.0f} | {cpu} |")
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        bp.stop_all(procs)
         subprocess.run(["rm", "-rf", tmp])
 
 
