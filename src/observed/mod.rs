@@ -371,7 +371,7 @@ impl Owners {
             objects.join(", ")
         ))
         .with_hint(
-            "if they are left from this directory's own interrupted create, remove them (`docker volume rm` / `docker network rm`) and run the command again; else set another `projectName` in session.config.yaml",
+            "if they are left from this directory's own interrupted create, `dev-prism destroy` in that directory removes them (with what else that create made), then run the command again; else set another `projectName` in session.config.yaml",
         ))
     }
 }
