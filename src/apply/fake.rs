@@ -142,6 +142,21 @@ impl Observer for Fake {
         Ok(self.files.get(&repo.join(rel)).map(|(t, _)| t.clone()))
     }
 
+    /// Something is at a path this world holds a file or a worktree at, or under (a
+    /// directory); this world has no links.
+    async fn exists(&mut self, path: &Path) -> bool {
+        self.holds(path)
+    }
+
+    /// A path resolves when it exists; with no links, to itself.
+    async fn resolve(&mut self, path: &Path) -> Option<PathBuf> {
+        self.holds(path).then(|| path.to_path_buf())
+    }
+
+    async fn working_text(&mut self, path: &Path) -> Option<String> {
+        self.files.get(path).map(|(t, _)| t.clone())
+    }
+
     async fn copy_sources(
         &mut self,
         repo: &Path,
@@ -312,6 +327,12 @@ impl Observer for Fake {
 }
 
 impl Fake {
+    /// Whether a file or a worktree is at `path`, or under it (`path` is then a directory).
+    pub fn holds(&self, path: &Path) -> bool {
+        let mut at = self.files.keys().chain(&self.worktrees);
+        at.any(|p| p.starts_with(path))
+    }
+
     /// The repository port this world answers git questions with.
     pub fn git(&self) -> Arc<dyn Git> {
         self.git

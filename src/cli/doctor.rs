@@ -210,7 +210,8 @@ pub async fn run(_args: Args, ctx: &mut Ctx, ui: &Ui) -> Result<i32> {
     if let Some(repo) = &main_root {
         checks.push(check(
             "config committed",
-            crate::reconcile::create::config_is_committed(&*git, &top, repo, "HEAD")
+            crate::reconcile::create::config_is_committed(ctx, &*git, &top, repo, "HEAD")
+                .await
                 .map(|()| "new worktree sessions use the config as you see it".to_string())
                 .map_err(|e| (e.message(), e.hint.clone().unwrap_or_default())),
         ));

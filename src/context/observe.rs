@@ -109,6 +109,15 @@ pub trait Observer: Send {
         repo: &Path,
         rel: &str,
     ) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// Whether anything is at `path` (a link counts, and is not followed): create picks a
+    /// worktree directory nothing is at yet.
+    fn exists(&mut self, path: &Path) -> impl Future<Output = bool> + Send;
+    /// `path` resolved through links (and `..`), `None` when it does not resolve (nothing is
+    /// there).
+    fn resolve(&mut self, path: &Path) -> impl Future<Output = Option<PathBuf>> + Send;
+    /// The text of the file at `path` as it is in the working copy, `None` when it cannot be
+    /// read (create compares a changed config with its committed version).
+    fn working_text(&mut self, path: &Path) -> impl Future<Output = Option<String>> + Send;
     /// What the engine is (its label, e.g. `Podman 4.3.1`) and how it isolates (rootless, on
     /// cgroup v1): asked only when a plan pauses a source or sets limits. The default: a
     /// rootful Docker.
@@ -188,6 +197,18 @@ impl Observer for Ctx {
             fs::source_inside(repo, &from)?;
         }
         Ok(fs::read(&from)?.map(|(t, _)| t))
+    }
+
+    async fn exists(&mut self, path: &Path) -> bool {
+        path.symlink_metadata().is_ok()
+    }
+
+    async fn resolve(&mut self, path: &Path) -> Option<PathBuf> {
+        std::fs::canonicalize(path).ok()
+    }
+
+    async fn working_text(&mut self, path: &Path) -> Option<String> {
+        std::fs::read_to_string(path).ok()
     }
 
     async fn copy_sources(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::{Prepared, World};
 use crate::adapters::git::Git;
 use crate::config::CONFIG_FILES;
-use crate::context::{self, Loading, Session};
+use crate::context::{self, Loading, Observer, Session};
 use crate::desired::{Intent, Scope};
 use crate::error::{Error, Result};
 use crate::observed::Observed;
@@ -108,16 +108,21 @@ pub async fn prepare_worktree<W: World>(
         .await?;
     let existing = explicit && git.branch_exists(&repo, &base)?;
     let rev = if existing { base.clone() } else { head.clone() };
-    config_is_committed(&*git, &top, &repo, &rev)?;
+    config_is_committed(world, &*git, &top, &repo, &rev).await?;
     let committed = world.load_committed(ui, &repo, &rev).await?;
     let config = committed.config;
     // Ask the engine before planning: an unreachable engine must stop create before anything.
     world.connect().await?;
     // A new worktree has no containers yet: the flavour is the Compose's that runs it.
     let flavor = world.flavor(&Observed::default()).await?;
-    let sessions_dir = absolute(&config.sessions_dir);
-    refuse_in_git_dir(&*git, &repo, &sessions_dir)?;
-    let (path, name, create_branch) = pick(&*git, &repo, &sessions_dir, &base, explicit, avoid)?;
+    let sessions_dir = absolute(world, &config.sessions_dir).await;
+    let common = match git.common_dir(&repo)? {
+        Some(c) => world.resolve(&c).await,
+        None => None,
+    };
+    refuse_in_git_dir(&sessions_dir, common.as_deref())?;
+    let (path, name, create_branch) =
+        pick(world, &*git, &repo, &sessions_dir, &base, explicit, avoid).await?;
     refuse_unusable(
         &*git,
         &repo,
@@ -198,11 +203,9 @@ pub async fn prepare_worktree<W: World>(
 /// directory path Compose cannot read files under, compose files a sparse checkout leaves out.
 /// `sessionsDir` as resolved through links may not lead into a git directory either: the
 /// config's check at load is lexical, and a committed link (`s -> .git`, `sessionsDir: s/wt`)
-/// put worktrees inside the repository's store.
-fn refuse_in_git_dir(git: &dyn Git, repo: &Path, sessions_dir: &Path) -> Result<()> {
-    let common = git
-        .common_dir(repo)?
-        .and_then(|c| std::fs::canonicalize(c).ok());
+/// put worktrees inside the repository's store. `common`: the repository's git directory,
+/// resolved through links.
+fn refuse_in_git_dir(sessions_dir: &Path, common: Option<&Path>) -> Result<()> {
     let inside = sessions_dir.components().any(|c| c.as_os_str() == ".git")
         || common.is_some_and(|c| sessions_dir.starts_with(c));
     if !inside {
@@ -283,7 +286,8 @@ fn refuse_unusable(
 
 /// The worktree's directory and branch: `base`, or (when the name was not given) the first of
 /// `base-2`, `base-3`, … that is free.
-fn pick(
+async fn pick(
+    world: &mut impl Observer,
     git: &dyn Git,
     repo: &Path,
     sessions_dir: &Path,
@@ -302,7 +306,7 @@ fn pick(
         if avoid.contains(&path) {
             continue;
         }
-        if path.symlink_metadata().is_ok() {
+        if world.exists(&path).await {
             if explicit {
                 return Err(Error::usage(format!("{} already exists", path.display()))
                     .with_hint("destroy the session there first, or choose another --branch"));
@@ -322,7 +326,7 @@ fn pick(
 
 /// `path` made absolute without requiring it to exist: the longest existing ancestor is
 /// canonicalised (symlinks resolved once, DESIGN §5) and the rest appended.
-fn absolute(path: &Path) -> PathBuf {
+async fn absolute(world: &mut impl Observer, path: &Path) -> PathBuf {
     // An existing prefix is resolved by the file system (symlinks and `..` alike); the rest,
     // which does not exist yet, lexically.
     let mut out = PathBuf::new();
@@ -330,9 +334,9 @@ fn absolute(path: &Path) -> PathBuf {
     for c in path.components() {
         out.push(c);
         if resolved {
-            match std::fs::canonicalize(&out) {
-                Ok(p) => out = p,
-                Err(_) => resolved = false,
+            match world.resolve(&out).await {
+                Some(p) => out = p,
+                None => resolved = false,
             }
         }
         if !resolved && c == std::path::Component::ParentDir {
@@ -346,14 +350,23 @@ fn absolute(path: &Path) -> PathBuf {
 /// The session's config is the one committed on its branch: a config in the checkout create
 /// runs from that is untracked or has uncommitted changes would be applied halfway, so create
 /// stops and names it (and the keys that differ).
-pub fn config_is_committed(git: &dyn Git, top: &Path, repo: &Path, rev: &str) -> Result<()> {
+pub async fn config_is_committed(
+    world: &mut impl Observer,
+    git: &dyn Git,
+    top: &Path,
+    repo: &Path,
+    rev: &str,
+) -> Result<()> {
     let dirty = git.status_of(top, CONFIG_FILES)?;
     let Some(line) = dirty.first() else {
         return Ok(());
     };
     let file = line.get(3..).unwrap_or(line).trim_matches('"').to_string();
     let committed = git.show(repo, rev, &file)?;
-    let current = std::fs::read_to_string(top.join(&file)).unwrap_or_default();
+    let current = world
+        .working_text(&top.join(&file))
+        .await
+        .unwrap_or_default();
     let keys = differing_keys(committed.as_deref().unwrap_or(""), &current);
     let what = match (&committed, keys.is_empty()) {
         (None, _) => "is not committed".to_string(),
@@ -439,11 +452,14 @@ mod tests {
         assert!(differing_keys(a, a).is_empty());
     }
 
-    #[test]
-    fn absolute_paths_need_not_exist() {
-        let tmp = std::env::temp_dir();
-        let p = absolute(&tmp.join("dp-none-x/y/../z"));
-        assert!(p.is_absolute());
-        assert!(p.ends_with("dp-none-x/z"));
+    /// The existing prefix is resolved by the observer, the rest lexically (`..` included).
+    #[tokio::test(flavor = "current_thread")]
+    async fn absolute_paths_need_not_exist() {
+        let mut world = crate::apply::fake::Fake::default();
+        world
+            .files
+            .insert("/t/a/f".into(), (String::new(), 0o100644));
+        let p = absolute(&mut world, Path::new("/t/a/../b/y/../z")).await;
+        assert_eq!(p, Path::new("/t/b/z"));
     }
 }

@@ -505,3 +505,81 @@ async fn loading_reads_the_world_through_the_observer() {
     let e = world.load(&ui, mjs, Loading::Session).await.unwrap_err();
     assert!(e.message().contains("cannot evaluate"), "{}", e.message());
 }
+
+/// What a refused create must leave as it was: every file, worktree, branch and container, the
+/// world's effects and the repository's changes.
+async fn world_state(world: &Shared, repo: &FakeRepo) -> String {
+    let fx = world.0.lock().await;
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        fx.files,
+        fx.worktrees,
+        fx.branches,
+        fx.containers,
+        fx.volumes,
+        fx.log,
+        repo.calls()
+    )
+}
+
+/// A second create of a branch whose session exists is refused before anything is made: the
+/// directory it would take exists (the observer says so), and the session there — its worktree,
+/// branch, files and containers — is left exactly as it was.
+#[tokio::test(flavor = "current_thread")]
+async fn a_second_create_of_the_same_branch_is_refused_and_changes_nothing() {
+    let (mut world, repo) = world();
+    let p = prepare_worktree(&mut world, &request(), &[], &quiet())
+        .await
+        .unwrap();
+    carry_out_counted(&mut world, &p, &quiet(), &mut 0, &mut Cancel::never())
+        .await
+        .unwrap();
+    assert_eq!(world.0.lock().await.worktrees, [PathBuf::from(WORKTREE)]);
+    let before = world_state(&world, &repo).await;
+    let Err(e) = prepare_worktree(&mut world, &request(), &[], &quiet()).await else {
+        panic!("a create into {WORKTREE}, which exists, was planned");
+    };
+    assert_eq!(e.kind(), Kind::Usage, "{}", e.message());
+    assert_eq!(e.message(), format!("{WORKTREE} already exists"));
+    assert_eq!(world_state(&world, &repo).await, before);
+}
+
+/// A create into a directory that exists but is no session (a user's directory at the
+/// worktree's path) is refused, and the directory is kept; without `--branch`, create picks
+/// the next free name instead.
+#[tokio::test(flavor = "current_thread")]
+async fn a_create_into_a_directory_that_exists_is_refused_and_changes_nothing() {
+    let (mut world, repo) = world();
+    let mine = Path::new(WORKTREE).join("notes.txt");
+    world
+        .0
+        .lock()
+        .await
+        .files
+        .insert(mine.clone(), ("mine".into(), 0o100644));
+    let before = world_state(&world, &repo).await;
+    let Err(e) = prepare_worktree(&mut world, &request(), &[], &quiet()).await else {
+        panic!("a create into {WORKTREE}, which exists, was planned");
+    };
+    assert_eq!(e.message(), format!("{WORKTREE} already exists"));
+    assert_eq!(world_state(&world, &repo).await, before);
+    assert_eq!(world.0.lock().await.files[&mine].0, "mine");
+    // Unnamed, the session is `session/<time>`: a directory of that name is stepped over.
+    let taken = Path::new("/w/sessions");
+    let mut req = request();
+    req.branch = None;
+    let first = prepare_worktree(&mut world, &req, &[], &quiet())
+        .await
+        .unwrap();
+    let name = first.session.dir.file_name().unwrap().to_owned();
+    world.0.lock().await.files.insert(
+        taken.join(&name).join("notes.txt"),
+        ("mine".into(), 0o100644),
+    );
+    let next = prepare_worktree(&mut world, &req, &[], &quiet())
+        .await
+        .unwrap();
+    // The next free name: `-2`, or a later second's name.
+    assert_ne!(next.session.dir, taken.join(&name));
+    assert!(!world.0.lock().await.holds(&next.session.dir));
+}

@@ -38,6 +38,18 @@ impl Observer for Shared {
         self.0.lock().await.env_file(repo, rel).await
     }
 
+    async fn exists(&mut self, path: &Path) -> bool {
+        self.0.lock().await.exists(path).await
+    }
+
+    async fn resolve(&mut self, path: &Path) -> Option<PathBuf> {
+        self.0.lock().await.resolve(path).await
+    }
+
+    async fn working_text(&mut self, path: &Path) -> Option<String> {
+        self.0.lock().await.working_text(path).await
+    }
+
     async fn copy_sources(
         &mut self,
         repo: &Path,
