@@ -434,9 +434,11 @@ impl Git for NoGit {
     }
 }
 
-/// A repository whose main checkout is the real directory `root` (the working copy create
-/// validates) and whose commits are in memory: `committed` is every revision's files. Worktrees
-/// it adds are real directories holding those files; every change is recorded in `calls`.
+/// A repository whose main checkout is `root` and whose commits are in memory: `committed` is
+/// every revision's files; every change is recorded in `calls`. Used through the real
+/// effects, `root` is a real directory and the worktrees it adds are real directories holding
+/// those files; through the fake world (apply/fake.rs), whose effects add worktrees in memory,
+/// `root` is a path of that world's and nothing here touches the disk.
 #[derive(Default)]
 pub struct FakeRepo {
     pub root: PathBuf,
