@@ -30,6 +30,16 @@ pub fn is_podman() -> bool {
     String::from_utf8_lossy(&out.stdout).contains("Podman")
 }
 
+/// Whether the tests' engine is Podman, for a test that checks what holds only there (run by
+/// .ci/run's Podman runs); otherwise the test says it skipped and the caller returns.
+pub fn on_podman_only() -> bool {
+    let podman = is_podman();
+    if !podman {
+        skipped("checks Podman only (.ci/run's Podman runs run it)");
+    }
+    podman
+}
+
 /// Whether `doctor` finds a rootless engine on cgroup v1.
 fn rootless_on_cgroup_v1(dir: &Path) -> bool {
     let out = dp_env(dir, &["doctor"], &[]);
@@ -109,11 +119,12 @@ fn compose_v1_is_refused_on_podman_before_anything_is_made() {
     if !docker_ready(Flavor::V1) {
         return;
     }
-    let repo = Repo::new(Flavor::V1, ECHO);
-    let doctor = stdout(&dp_env(&repo.path, &["doctor"], &[]));
-    if !doctor.contains("reachable; Podman ") {
+    if !on_podman_only() {
         return;
     }
+    let repo = Repo::new(Flavor::V1, ECHO);
+    let doctor = stdout(&dp_env(&repo.path, &["doctor"], &[]));
+    assert!(doctor.contains("reachable; Podman "), "{doctor}");
     let out = repo.dp(&repo.path, &["create", "-q", "--in-place"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(

@@ -174,9 +174,13 @@ fn an_ssh_engine_reaches_a_podman_socket() {
         return;
     }
     let socket = std::env::var("DOCKER_HOST").unwrap_or_default();
-    if !socket.starts_with("unix://") || !crate::podman::is_podman() {
+    if !crate::podman::on_podman_only() {
         return;
     }
+    assert!(
+        socket.starts_with("unix://"),
+        "a local Podman socket: {socket}"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let set_env = format!("SetEnv=DOCKER_HOST={socket}");
     let (_sshd, port, path) = sshd_with(tmp.path(), "127.0.0.1", &[&set_env]);

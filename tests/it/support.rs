@@ -74,11 +74,20 @@ pub fn needs(what: &str, present: bool) -> bool {
         !prerequisites_required(),
         "DEV_PRISM_REQUIRE_DOCKER=1 but {test} needs {what}, which is missing here"
     );
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped: {test}: needs {what} (DEV_PRISM_REQUIRE_DOCKER=1 makes this a failure)"
-    );
+    skipped(&format!(
+        "needs {what} (DEV_PRISM_REQUIRE_DOCKER=1 makes this a failure)"
+    ));
     false
+}
+
+/// Says on stderr that the running test skipped and `why`, past the harness's capture (a
+/// green run shows what it did not check).
+pub fn skipped(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
 }
 
 /// Whether `program` (a name on PATH or a path) can be found, as a prerequisite: see
