@@ -617,7 +617,13 @@ impl DockerEngine {
         if let (EngineKind::Podman { .. }, Some(socket)) = (&self.kind, self.socket()) {
             let label = format!("{}={project}", labels::PROJECT);
             let list = self.podman_networks(socket, Some(&label)).await?;
-            return Ok(list.into_iter().map(|n| n.name).collect());
+            // Only what carries the label is the project's (these names are removed): a filter
+            // Podman ignored must not make another project's network look like this one's.
+            return Ok(list
+                .into_iter()
+                .filter(|n| n.project.as_deref() == Some(project))
+                .map(|n| n.name)
+                .collect());
         }
         let list = self
             .client
