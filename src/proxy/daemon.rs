@@ -187,10 +187,10 @@ pub enum Stopped {
 }
 
 /// Stops the proxy recorded for `port`: only that pid, and only when it is the proxy that
-/// answers on the port.
+/// answers on the port (asked without the names, so a proxy whose engine went away is known).
 pub async fn stop(port: u16) -> Result<Stopped> {
     let Some(pid) = recorded_pid(port) else {
-        return match probe(port).await {
+        return match probe_endpoint(port).await {
             Probe::Proxy { pid, .. } => Err(Error::failure(format!(
                 "a dev-prism proxy (pid {pid}) answers on port {port}, but {} does not record it",
                 pid_path(port).display()
@@ -199,7 +199,7 @@ pub async fn stop(port: u16) -> Result<Stopped> {
             _ => Ok(Stopped::NotRunning),
         };
     };
-    match probe(port).await {
+    match probe_endpoint(port).await {
         Probe::Proxy { pid: answering, .. } if answering == pid => {}
         _ if !crate::adapters::process::alive(pid) => {
             let _ = std::fs::remove_file(pid_path(port));
