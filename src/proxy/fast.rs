@@ -39,9 +39,9 @@ const READ: usize = 64 * 1024;
 /// What the proxy adds to a forwarded request.
 pub struct Forwarded<'a> {
     /// The client's `Host` (also `X-Forwarded-Host`, and `Host` when the request had none).
-    pub host: &'a HeaderValue,
+    pub host: &'a [u8],
     /// The client's address (appended to `X-Forwarded-For`).
-    pub peer_ip: Option<&'a HeaderValue>,
+    pub peer_ip: Option<&'a [u8]>,
     /// `http` or `https` (`X-Forwarded-Proto`).
     pub proto: &'static str,
     /// The hop count the request leaves with (`X-Dev-Prism-Hops`).
@@ -49,13 +49,9 @@ pub struct Forwarded<'a> {
 }
 
 /// The head to send upstream for `req` on the fast path, written from the client's headers
-/// (no header map edited): origin-form request line, the headers without those of one
-/// connection, `Host` kept, `X-Forwarded-Host/Proto/For` and the hop count set. `None`: the
-/// request takes hyper's client (a body, `CONNECT`, a target that is not a path).
+/// (no header map edited). `None`: the request takes hyper's client (a body, `CONNECT`, a
+/// target that is not a path).
 pub fn head<B: hyper::body::Body>(req: &Request<B>, fwd: &Forwarded<'_>) -> Option<Bytes> {
-    use super::server::{
-        hops_value, is_hop, HOPS, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO,
-    };
     if !req.body().is_end_stream() || req.method() == Method::CONNECT {
         return None;
     }
@@ -64,16 +60,38 @@ pub fn head<B: hyper::body::Body>(req: &Request<B>, fwd: &Forwarded<'_>) -> Opti
     if !(target.starts_with('/') || target == "*") {
         return None;
     }
-    let headers = req.headers();
-    let named = if headers.contains_key(hyper::header::CONNECTION) {
-        super::server::connection_named(headers)
-    } else {
-        Vec::new()
+    let headers = || {
+        req.headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
     };
-    let method = req.method().as_str();
+    Some(upstream_head(req.method().as_str(), target, headers, fwd))
+}
+
+/// The head to send upstream: origin-form request line, the client's headers without those
+/// of one connection (names compared without case), `Host` kept, `X-Forwarded-Host/Proto/For`
+/// and the hop count set. `headers` walks the client's headers (twice: once to size and read
+/// `Connection`, once to write).
+pub fn upstream_head<'h, I>(
+    method: &str,
+    target: &str,
+    headers: impl Fn() -> I,
+    fwd: &Forwarded<'_>,
+) -> Bytes
+where
+    I: Iterator<Item = (&'h str, &'h [u8])>,
+{
+    use super::server::{hops_value, is_hop_name, HOPS};
+    let is = |n: &str, name: &str| n.eq_ignore_ascii_case(name);
+    // The header names a `Connection` header lists belong to the connection too.
+    let mut named: Vec<&str> = Vec::new();
     let mut len = method.len() + target.len() + 128 + 2 * fwd.host.len();
-    for (n, v) in headers {
-        len += n.as_str().len() + v.len() + 4;
+    for (n, v) in headers() {
+        len += n.len() + v.len() + 4;
+        if is(n, "connection") {
+            let tokens = std::str::from_utf8(v).unwrap_or("").split(',');
+            named.extend(tokens.map(str::trim).filter(|t| !t.is_empty()));
+        }
     }
     let mut b = BytesMut::with_capacity(len);
     let line = |b: &mut BytesMut, name: &[u8], value: &[u8]| {
@@ -87,36 +105,38 @@ pub fn head<B: hyper::body::Body>(req: &Request<B>, fwd: &Forwarded<'_>) -> Opti
     b.put_slice(target.as_bytes());
     b.put_slice(b" HTTP/1.1\r\n");
     let mut has_host = false;
+    let mut has_length = false;
     let mut prev_for = None;
-    for (n, v) in headers {
-        if is_hop(n) || named.contains(n) {
+    for (n, v) in headers() {
+        if is_hop_name(n) || named.iter().any(|t| is(n, t)) {
             continue;
         }
-        if *n == X_FORWARDED_FOR {
+        if is(n, "x-forwarded-for") {
             prev_for = prev_for.or(Some(v));
             continue;
         }
-        if *n == X_FORWARDED_HOST || *n == X_FORWARDED_PROTO || *n == HOPS {
+        if is(n, "x-forwarded-host") || is(n, "x-forwarded-proto") || is(n, HOPS.as_str()) {
             continue;
         }
-        has_host |= *n == hyper::header::HOST;
-        line(&mut b, n.as_str().as_bytes(), v.as_bytes());
+        has_host |= is(n, "host");
+        has_length |= is(n, "content-length");
+        line(&mut b, n.as_bytes(), v);
     }
     if !has_host {
-        line(&mut b, b"host", fwd.host.as_bytes());
+        line(&mut b, b"host", fwd.host);
     }
     match (prev_for, fwd.peer_ip) {
         (Some(prev), Some(ip)) => {
             b.put_slice(b"x-forwarded-for: ");
-            b.put_slice(prev.as_bytes());
+            b.put_slice(prev);
             b.put_slice(b", ");
-            b.put_slice(ip.as_bytes());
+            b.put_slice(ip);
             b.put_slice(b"\r\n");
         }
-        (Some(v), None) | (None, Some(v)) => line(&mut b, b"x-forwarded-for", v.as_bytes()),
+        (Some(v), None) | (None, Some(v)) => line(&mut b, b"x-forwarded-for", v),
         (None, None) => {}
     }
-    line(&mut b, b"x-forwarded-host", fwd.host.as_bytes());
+    line(&mut b, b"x-forwarded-host", fwd.host);
     line(&mut b, b"x-forwarded-proto", fwd.proto.as_bytes());
     line(
         &mut b,
@@ -124,17 +144,16 @@ pub fn head<B: hyper::body::Body>(req: &Request<B>, fwd: &Forwarded<'_>) -> Opti
         hops_value(fwd.hops).as_bytes(),
     );
     // What hyper's client adds to a bodiless request of a method that usually has one.
-    let has_body_method = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
-    if has_body_method && !headers.contains_key(hyper::header::CONTENT_LENGTH) {
+    if matches!(method, "POST" | "PUT" | "PATCH") && !has_length {
         line(&mut b, b"content-length", b"0");
     }
     b.put_slice(b"\r\n");
-    Some(b.freeze())
+    b.freeze()
 }
 
 /// How a response's body ends (RFC 9112 §6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
+pub(super) enum Framing {
     /// This many bytes are left.
     Length(u64),
     Chunked(Chunk),
@@ -144,13 +163,65 @@ enum Framing {
 
 /// Where a chunked body's decoding stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Chunk {
+pub(super) enum Chunk {
     Size,
     Data(u64),
     /// The CRLF after a chunk's data.
     DataEnd,
     /// Trailer lines up to the empty line (trailers are dropped, as hop-by-hop framing).
     Trailer,
+}
+
+/// What the bytes at the start of a chunked body are, from where its decoding stands.
+pub(super) enum Step {
+    /// This many bytes of framing (a size line, a chunk's CRLF, a trailer line).
+    Frame(usize),
+    /// This many bytes of data.
+    Data(usize),
+    /// This many bytes of framing end the body (the empty line after the trailers).
+    End(usize),
+    /// More bytes are needed to tell.
+    More,
+}
+
+/// One step through a chunked body: what the first of `bytes` are, `chunk` moved past them.
+pub(super) fn chunk_step(chunk: &mut Chunk, bytes: &[u8]) -> io::Result<Step> {
+    Ok(match *chunk {
+        Chunk::Size => match httparse::parse_chunk_size(bytes) {
+            Ok(httparse::Status::Complete((used, size))) => {
+                *chunk = if size == 0 {
+                    Chunk::Trailer
+                } else {
+                    Chunk::Data(size)
+                };
+                Step::Frame(used)
+            }
+            Ok(httparse::Status::Partial) => Step::More,
+            Err(_) => return Err(bad("an invalid chunk size")),
+        },
+        Chunk::Data(_) if bytes.is_empty() => Step::More,
+        Chunk::Data(left) => {
+            let n = (bytes.len() as u64).min(left);
+            *chunk = if n == left {
+                Chunk::DataEnd
+            } else {
+                Chunk::Data(left - n)
+            };
+            Step::Data(n as usize)
+        }
+        Chunk::DataEnd if bytes.len() < 2 => Step::More,
+        Chunk::DataEnd if &bytes[..2] != b"\r\n" => return Err(bad("a chunk without its CRLF")),
+        Chunk::DataEnd => {
+            *chunk = Chunk::Size;
+            Step::Frame(2)
+        }
+        // Trailer lines up to the empty line.
+        Chunk::Trailer => match bytes.windows(2).position(|w| w == b"\r\n") {
+            Some(0) => Step::End(2),
+            Some(i) => Step::Frame(i + 2),
+            None => Step::More,
+        },
+    })
 }
 
 /// Sends `head` (from [`head`]) to `host:port` on a pooled socket, else a new one, and
@@ -168,6 +239,33 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    let answer = exchange(pool, host, port, &head).await?;
+    Ok(respond(pool, host, port, answer, method))
+}
+
+/// An upstream's answer: its socket, the head (as sent, with the parse of its lines), and
+/// what came after the head in the same reads.
+pub(super) struct Answer {
+    pub stream: TcpStream,
+    pub head: Bytes,
+    pub raw: RawHead,
+    pub buf: BytesMut,
+}
+
+/// Sends `head` to `host:port` on a pooled socket, else a new one, and reads the answer's
+/// head (interim 1xx answers skipped). A reused socket the upstream had closed before a byte
+/// of the answer came is replaced once (the request had no body: nothing of it was used).
+pub(super) async fn exchange<B>(
+    pool: &Arc<Pool<B>>,
+    host: &Arc<str>,
+    port: u16,
+    head: &[u8],
+) -> Result<Answer, String>
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     let mut retried = false;
     loop {
         let (mut stream, reused) = match pool.raw_checkout(host, port) {
@@ -175,12 +273,19 @@ where
             _ => (pool.dial(host, port).await?.into_inner(), false),
         };
         let mut buf = BytesMut::with_capacity(8 * 1024);
-        let got = match stream.write_all(&head).await {
+        let got = match stream.write_all(head).await {
             Ok(()) => read_head(&mut stream, &mut buf).await,
             Err(e) => Err(e),
         };
         match got {
-            Ok(Some(parsed)) => return Ok(respond(pool, host, port, stream, buf, parsed, method)),
+            Ok(Some((head, raw))) => {
+                return Ok(Answer {
+                    stream,
+                    head,
+                    raw,
+                    buf,
+                })
+            }
             // A reused socket the upstream had closed: once more on a new one.
             Ok(None) | Err(_) if reused && buf.is_empty() => retried = true,
             Ok(None) => return Err("the upstream closed the connection without an answer".into()),
@@ -189,21 +294,33 @@ where
     }
 }
 
-/// A parsed response head: the response (body still empty) and its framing facts.
+/// What an answer's head says of its body and its connection.
+pub(super) struct Facts {
+    /// `Transfer-Encoding` was given; whether its last coding is `chunked`.
+    pub chunked: Option<bool>,
+    /// `Content-Length` (its values all agree).
+    pub length: Option<u64>,
+    /// The socket may carry another exchange after this one.
+    pub keep_alive: bool,
+    /// Header names the answer's `Connection` lists (they belong to the connection).
+    pub named: Vec<HeaderName>,
+}
+
+/// A parsed response head: the response's parts (body still empty) and its framing facts.
 struct Parsed {
     status: StatusCode,
     version: Version,
     /// Without the headers of one connection.
     headers: HeaderMap,
-    /// `Transfer-Encoding` was given; whether its last coding is `chunked`.
-    chunked: Option<bool>,
-    /// The socket may carry another exchange after this one.
-    keep_alive: bool,
+    facts: Facts,
 }
 
 /// Reads and parses a response head into `buf` (which keeps what follows it), skipping
 /// interim 1xx answers. `Ok(None)`: the upstream closed before a byte came.
-async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut) -> io::Result<Option<Parsed>> {
+async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> io::Result<Option<(Bytes, RawHead)>> {
     loop {
         if let Some((len, raw)) = parse_head(buf)? {
             let head = buf.split_to(len).freeze();
@@ -213,7 +330,7 @@ async fn read_head(stream: &mut TcpStream, buf: &mut BytesMut) -> io::Result<Opt
                 return Err(bad("a 101 answer to a request without Upgrade"));
             }
             if !raw.status.is_informational() {
-                return Ok(Some(raw.into_parsed(&head)?));
+                return Ok(Some((head, raw)));
             }
             continue;
         }
@@ -239,54 +356,68 @@ fn bad(what: &str) -> io::Error {
 
 /// What [`parse_head`] found: header lines as offsets into the head (so they can be shared
 /// out of its bytes once it is split off the buffer).
-struct RawHead {
-    status: StatusCode,
-    version: Version,
-    lines: Vec<(HeaderName, usize, usize)>,
+pub(super) struct RawHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub lines: Vec<(HeaderName, usize, usize)>,
 }
 
 impl RawHead {
-    fn into_parsed(self, head: &Bytes) -> io::Result<Parsed> {
-        let mut headers = HeaderMap::with_capacity(self.lines.len());
-        let mut close = self.version == Version::HTTP_10;
-        let mut chunked = None;
-        let mut named = Vec::new();
-        for (name, start, end) in self.lines {
-            let value = HeaderValue::from_maybe_shared(head.slice(start..end))
-                .map_err(|_| bad("an invalid header value"))?;
-            if name == hyper::header::CONNECTION {
-                for token in value.to_str().unwrap_or("").split(',') {
-                    let token = token.trim();
+    /// What the head says of the body and the connection. `Err`: it contradicts itself.
+    pub fn facts(&self, head: &[u8]) -> io::Result<Facts> {
+        let mut facts = Facts {
+            chunked: None,
+            length: None,
+            keep_alive: self.version != Version::HTTP_10,
+            named: Vec::new(),
+        };
+        for (name, start, end) in &self.lines {
+            let value = std::str::from_utf8(&head[*start..*end]).unwrap_or("");
+            if *name == hyper::header::CONNECTION {
+                for token in value.split(',').map(str::trim) {
                     if token.eq_ignore_ascii_case("close") {
-                        close = true;
+                        facts.keep_alive = false;
                     } else if token.eq_ignore_ascii_case("keep-alive") {
-                        close = false;
+                        facts.keep_alive = true;
                     } else if let Ok(n) = HeaderName::try_from(token) {
-                        named.push(n);
+                        facts.named.push(n);
                     }
                 }
-            } else if name == hyper::header::TRANSFER_ENCODING {
-                let last = value
-                    .to_str()
-                    .unwrap_or("")
-                    .rsplit(',')
-                    .next()
-                    .unwrap_or("");
-                chunked = Some(last.trim().eq_ignore_ascii_case("chunked"));
-            }
-            if !super::server::is_hop(&name) {
-                headers.append(name, value);
+            } else if *name == hyper::header::TRANSFER_ENCODING {
+                let last = value.rsplit(',').next().unwrap_or("");
+                facts.chunked = Some(last.trim().eq_ignore_ascii_case("chunked"));
+            } else if *name == hyper::header::CONTENT_LENGTH {
+                for part in value.split(',') {
+                    let n: u64 = part
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad("an invalid Content-Length"))?;
+                    if facts.length.is_some_and(|l| l != n) {
+                        return Err(bad("differing Content-Length values"));
+                    }
+                    facts.length = Some(n);
+                }
             }
         }
-        for n in named {
-            headers.remove(n);
+        Ok(facts)
+    }
+
+    fn into_parsed(self, head: &Bytes) -> io::Result<Parsed> {
+        let facts = self.facts(head)?;
+        let mut headers = HeaderMap::with_capacity(self.lines.len());
+        for (name, start, end) in self.lines {
+            if super::server::is_hop(&name) || facts.named.contains(&name) {
+                continue;
+            }
+            let value = HeaderValue::from_maybe_shared(head.slice(start..end))
+                .map_err(|_| bad("an invalid header value"))?;
+            headers.append(name, value);
         }
         Ok(Parsed {
             status: self.status,
             version: self.version,
             headers,
-            chunked,
-            keep_alive: !close,
+            facts,
         })
     }
 }
@@ -325,46 +456,26 @@ fn parse_head(buf: &[u8]) -> io::Result<Option<(usize, RawHead)>> {
     )))
 }
 
-/// How the body of a response to `method` with this head ends; `None`: it has none.
-fn framing(method: &Method, p: &Parsed) -> io::Result<Option<Framing>> {
-    if *method == Method::HEAD
-        || p.status == StatusCode::NO_CONTENT
-        || p.status == StatusCode::NOT_MODIFIED
-    {
-        return Ok(None);
+/// How the body of a response to `method` with this status and these facts ends; `None`: it
+/// has none.
+pub(super) fn framing(method: &str, status: StatusCode, facts: &Facts) -> Option<Framing> {
+    if method == "HEAD" || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return None;
     }
-    if let Some(chunked) = p.chunked {
-        return Ok(Some(if chunked {
-            Framing::Chunked(Chunk::Size)
-        } else {
-            Framing::Close
-        }));
-    }
-    let mut length = None;
-    for v in p.headers.get_all(hyper::header::CONTENT_LENGTH) {
-        for part in v.to_str().unwrap_or("").split(',') {
-            let n: u64 = part
-                .trim()
-                .parse()
-                .map_err(|_| bad("an invalid Content-Length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(bad("differing Content-Length values"));
-            }
-            length = Some(n);
-        }
-    }
-    Ok(Some(length.map_or(Framing::Close, Framing::Length)))
+    Some(match (facts.chunked, facts.length) {
+        (Some(true), _) => Framing::Chunked(Chunk::Size),
+        (Some(false), _) | (None, None) => Framing::Close,
+        (None, Some(n)) => Framing::Length(n),
+    })
 }
 
-/// The response for the client, its body reading on from `buf` and `stream`; the socket goes
-/// back to the pool at once when the whole body is already in `buf`.
+/// The response for the client, its body reading on from the answer's buffer and socket;
+/// the socket goes back to the pool at once when the whole body is already in the buffer.
 fn respond<B>(
     pool: &Arc<Pool<B>>,
     host: &Arc<str>,
     port: u16,
-    stream: TcpStream,
-    mut buf: BytesMut,
-    parsed: Parsed,
+    answer: Answer,
     method: &Method,
 ) -> Response<Body>
 where
@@ -372,16 +483,18 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let framing = match framing(method, &parsed) {
-        Ok(f) => f,
-        Err(e) => {
-            return super::server::text(
-                StatusCode::BAD_GATEWAY,
-                format!("dev-prism proxy: the upstream's answer is broken: {e}\n"),
-            )
-        }
+    let Answer {
+        stream,
+        head,
+        raw,
+        mut buf,
+    } = answer;
+    let parsed = match raw.into_parsed(&head) {
+        Ok(p) => p,
+        Err(e) => return broken(&e),
     };
-    let keep = parsed.keep_alive && !matches!(framing, Some(Framing::Close));
+    let framing = framing(method.as_str(), parsed.status, &parsed.facts);
+    let keep = parsed.facts.keep_alive && !matches!(framing, Some(Framing::Close));
     let mut resp = Response::new(());
     *resp.status_mut() = parsed.status;
     *resp.version_mut() = parsed.version;
@@ -414,6 +527,15 @@ where
         .boxed(),
     };
     resp.map(|()| body)
+}
+
+/// The 502 for an answer whose head contradicts itself.
+pub(super) fn broken(e: &io::Error) -> Response<Body> {
+    super::server::text(StatusCode::BAD_GATEWAY, broken_text(e))
+}
+
+pub(super) fn broken_text(e: &io::Error) -> String {
+    format!("dev-prism proxy: the upstream's answer is broken: {e}\n")
 }
 
 /// Where a socket goes back to (the pool's request-body type does not matter here).
@@ -520,49 +642,19 @@ impl hyper::body::Body for Streamed {
                         return me.data(n);
                     }
                 }
-                Framing::Chunked(Chunk::Size) => match httparse::parse_chunk_size(&me.buf) {
-                    Ok(httparse::Status::Complete((used, size))) => {
-                        me.buf.advance(used);
-                        me.framing = Framing::Chunked(if size == 0 {
-                            Chunk::Trailer
-                        } else {
-                            Chunk::Data(size)
-                        });
+                Framing::Chunked(ref mut chunk) => match chunk_step(chunk, &me.buf) {
+                    Ok(Step::Frame(n)) => {
+                        me.buf.advance(n);
                         continue;
                     }
-                    Ok(httparse::Status::Partial) => {}
-                    Err(_) => return Poll::Ready(Some(Err(bad("an invalid chunk size")))),
+                    Ok(Step::Data(n)) => return me.data(n),
+                    Ok(Step::End(n)) => {
+                        me.buf.advance(n);
+                        return me.finish();
+                    }
+                    Ok(Step::More) => {}
+                    Err(e) => return Poll::Ready(Some(Err(e))),
                 },
-                Framing::Chunked(Chunk::Data(left)) => {
-                    if !me.buf.is_empty() {
-                        let n = (me.buf.len() as u64).min(left);
-                        me.framing = Framing::Chunked(if n == left {
-                            Chunk::DataEnd
-                        } else {
-                            Chunk::Data(left - n)
-                        });
-                        return me.data(n as usize);
-                    }
-                }
-                Framing::Chunked(Chunk::DataEnd) => {
-                    if me.buf.len() >= 2 {
-                        if &me.buf[..2] != b"\r\n" {
-                            return Poll::Ready(Some(Err(bad("a chunk without its CRLF"))));
-                        }
-                        me.buf.advance(2);
-                        me.framing = Framing::Chunked(Chunk::Size);
-                        continue;
-                    }
-                }
-                Framing::Chunked(Chunk::Trailer) => {
-                    if let Some(i) = me.buf.windows(2).position(|w| w == b"\r\n") {
-                        me.buf.advance(i + 2);
-                        if i == 0 {
-                            return me.finish();
-                        }
-                        continue;
-                    }
-                }
             }
             let before = me.buf.len();
             match ready!(me.poll_fill(cx)) {
@@ -587,4 +679,4 @@ impl hyper::body::Body for Streamed {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -16,6 +16,7 @@ pub mod activity;
 pub mod daemon;
 pub mod fast;
 pub mod focus;
+mod front;
 pub use crate::desired::names;
 pub mod pool;
 pub mod routes;

@@ -256,4 +256,4 @@ pub fn decide(t: &Table, host: Option<&str>, hops: u32, own_port: u16) -> Decisi
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

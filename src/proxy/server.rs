@@ -81,11 +81,11 @@ fn focus_stamp() -> Option<std::time::SystemTime> {
         .ok()
 }
 
-struct Shared {
+pub(super) struct Shared {
     engine: std::sync::Arc<dyn Engine>,
     ui: Ui,
-    port: u16,
-    header_timeout: Duration,
+    pub(super) port: u16,
+    pub(super) header_timeout: Duration,
     cache: Mutex<Cache>,
     /// Serialises refreshes: one listing at a time, the others wait for its table.
     refresh: tokio::sync::Mutex<()>,
@@ -97,6 +97,25 @@ struct Shared {
 }
 
 impl Shared {
+    pub(super) fn new(
+        engine: std::sync::Arc<dyn Engine>,
+        ui: Ui,
+        port: u16,
+        header_timeout: Duration,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            engine,
+            ui,
+            port,
+            header_timeout,
+            cache: Mutex::new(Cache::default()),
+            refresh: tokio::sync::Mutex::new(()),
+            last: Mutex::new(Arc::new(Table::default())),
+            tls: OnceLock::new(),
+            activity: Default::default(),
+        })
+    }
+
     fn invalidate(&self) {
         if let Ok(mut c) = self.cache.lock() {
             c.table = None;
@@ -135,7 +154,7 @@ impl Shared {
     }
 
     /// The table: the cached one while fresh, else one container listing.
-    async fn table(&self) -> Result<Arc<Table>> {
+    pub(super) async fn table(&self) -> Result<Arc<Table>> {
         if let (Some(t), _) = self.cached() {
             return Ok(t);
         }
@@ -162,7 +181,7 @@ impl Shared {
 
     /// Records a request for the route's session: at most once per
     /// [`super::activity::EVERY`], written on the blocking pool (never awaited here).
-    fn record_activity(&self, route: &Route) {
+    pub(super) fn record_activity(&self, route: &Route) {
         if let Some(project) = &route.project {
             if self.activity.due(project, Instant::now()) {
                 let project = project.clone();
@@ -207,17 +226,7 @@ pub async fn serve(engine: std::sync::Arc<dyn Engine>, opts: Options, ui: &Ui) -
     };
     let pid_file = super::daemon::PidFile::write(opts.port)?;
     let workers = Arc::new(workers(opts.header_timeout)?);
-    let shared = Arc::new(Shared {
-        engine,
-        ui: ui.clone(),
-        port: opts.port,
-        header_timeout: opts.header_timeout,
-        cache: Mutex::new(Cache::default()),
-        refresh: tokio::sync::Mutex::new(()),
-        last: Mutex::new(Arc::new(Table::default())),
-        tls: OnceLock::new(),
-        activity: Default::default(),
-    });
+    let shared = Shared::new(engine, ui.clone(), opts.port, opts.header_timeout);
     ui.status(&format!(
         "dev-prism proxy (pid {}) on http://127.0.0.1:{port}{}; engine {}",
         std::process::id(),
@@ -410,11 +419,11 @@ async fn connection(shared: Arc<Shared>, pool: Arc<Pool>, stream: TcpStream, pee
         };
         serve_http(shared, pool, TokioIo::new(tls), peer, "https").await;
     } else {
-        serve_http(shared, pool, TokioIo::new(stream), peer, "http").await;
+        super::front::serve(shared, pool, stream, peer).await;
     }
 }
 
-async fn serve_http<I>(
+pub(super) async fn serve_http<I>(
     shared: Arc<Shared>,
     pool: Arc<Pool>,
     io: I,
@@ -608,23 +617,29 @@ fn json(body: serde_json::Value) -> Response<Body> {
 pub(super) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub(super) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 pub(super) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const PROXY_HEADER: HeaderName = HeaderName::from_static(super::HEADER);
+pub(super) const PROXY_HEADER: HeaderName = HeaderName::from_static(super::HEADER);
 
 /// Whether `n` belongs to one connection (RFC 9110 §7.6.1), never forwarded.
 pub(super) fn is_hop(n: &HeaderName) -> bool {
-    use hyper::header::{
-        CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING,
-        UPGRADE,
-    };
-    *n == CONNECTION
-        || *n == TRANSFER_ENCODING
-        || *n == UPGRADE
-        || *n == TE
-        || *n == TRAILER
-        || *n == PROXY_AUTHENTICATE
-        || *n == PROXY_AUTHORIZATION
-        || n.as_str() == "keep-alive"
-        || n.as_str() == "proxy-connection"
+    is_hop_name(n.as_str())
+}
+
+/// [`is_hop`] for a name as the client wrote it (any case).
+pub(super) fn is_hop_name(n: &str) -> bool {
+    // Every one of these names has a length of its own but `te`'s and `trailer`'s: most
+    // names are told apart by their length alone.
+    const HOP: [&str; 9] = [
+        "connection",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+        "trailer",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "keep-alive",
+        "proxy-connection",
+    ];
+    HOP.iter().any(|h| n.eq_ignore_ascii_case(h))
 }
 
 /// The header names a `Connection` header lists besides `close`, `keep-alive` and `upgrade`
@@ -680,6 +695,34 @@ pub(super) fn hops_value(hops: u32) -> HeaderValue {
     }
 }
 
+/// The 502's text for a route whose upstream gave no answer (`host`: the client's `Host`).
+pub(super) fn unreachable_text(route: &Route, host: &str, e: &str) -> String {
+    let Target::Up {
+        host: up_host,
+        port: up_port,
+        needs_forward,
+    } = &route.target
+    else {
+        unreachable!("decide forwards only running targets")
+    };
+    let name = routes::host_name(host);
+    let hint = match needs_forward {
+        Some(engine_host) => format!(
+            "Its ports are published on {engine_host}'s loopback: run `dev-prism forward {}` to bring them here.\n",
+            route.dir
+        ),
+        None => format!(
+            "Is the service still starting? `dev-prism info {}` shows its state.\n",
+            route.dir
+        ),
+    };
+    format!(
+        "dev-prism proxy: {name} (session {}) does not answer at {}:{up_port}: {e}\n{hint}",
+        route.dir,
+        crate::desired::address::url_host(up_host),
+    )
+}
+
 async fn forward(
     client: &Client,
     mut req: Request<Incoming>,
@@ -690,7 +733,7 @@ async fn forward(
     let Target::Up {
         host: up_host,
         port: up_port,
-        needs_forward,
+        ..
     } = &route.target
     else {
         unreachable!("decide forwards only running targets")
@@ -712,32 +755,17 @@ async fn forward(
         });
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let unreachable = |e: String| {
-        let name = routes::host_name(host.to_str().unwrap_or(""));
-        let hint = match needs_forward {
-            Some(engine_host) => format!(
-                "Its ports are published on {engine_host}'s loopback: run `dev-prism forward {}` to bring them here.\n",
-                route.dir
-            ),
-            None => format!(
-                "Is the service still starting? `dev-prism info {}` shows its state.\n",
-                route.dir
-            ),
-        };
         text(
             StatusCode::BAD_GATEWAY,
-            format!(
-                "dev-prism proxy: {name} (session {}) does not answer at {}:{up_port}: {e}\n{hint}",
-                route.dir,
-                crate::desired::address::url_host(up_host),
-            ),
+            unreachable_text(route, host.to_str().unwrap_or(""), &e),
         )
     };
     // A request without a body or an upgrade: the fast path, around hyper's client (its head
     // written from the client's headers, no header map edited).
     if client_upgrade.is_none() {
         let forwarded = super::fast::Forwarded {
-            host: &host,
-            peer_ip: client.peer_ip.as_ref(),
+            host: host.as_bytes(),
+            peer_ip: client.peer_ip.as_ref().map(HeaderValue::as_bytes),
             proto: client.scheme,
             hops: hops + 1,
         };

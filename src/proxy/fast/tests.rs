@@ -18,7 +18,7 @@ use crate::proxy::pool::{connector, Pool};
 const BIG: usize = 5 * 1024 * 1024;
 
 /// An upstream answering by path; every body names the connection's number (1, 2, …).
-fn upstream() -> (u16, Arc<AtomicUsize>) {
+pub(crate) fn upstream() -> (u16, Arc<AtomicUsize>) {
     numbered_upstream(serve)
 }
 
@@ -95,8 +95,8 @@ async fn proxy(up: u16) -> (SocketAddr, Arc<Pool<Incoming>>) {
                         let host = HeaderValue::from_static("web.s.p.localhost");
                         let ip = HeaderValue::from_static("127.0.0.1");
                         let fwd = Forwarded {
-                            host: &host,
-                            peer_ip: Some(&ip),
+                            host: host.as_bytes(),
+                            peer_ip: Some(ip.as_bytes()),
                             proto: "http",
                             hops: 1,
                         };
@@ -290,8 +290,8 @@ fn the_head_keeps_host_sets_forwarding_headers_and_drops_hop_headers() {
     let host = HeaderValue::from_static("web.s.p.localhost");
     let ip = HeaderValue::from_static("127.0.0.1");
     let fwd = Forwarded {
-        host: &host,
-        peer_ip: Some(&ip),
+        host: host.as_bytes(),
+        peer_ip: Some(ip.as_bytes()),
         proto: "https",
         hops: 2,
     };

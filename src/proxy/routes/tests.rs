@@ -4,7 +4,7 @@ use super::*;
 use crate::compose::PortSpec;
 use crate::observed::{Health, Published};
 
-fn container(
+pub(crate) fn container(
     service: &str,
     host: &str,
     dir: &str,

@@ -1,0 +1,281 @@
+//! The front between a raw client and the scripted upstream of the fast path's tests, with
+//! a fake engine holding one running session: requests answered here, requests handed to
+//! hyper's server with their bytes, pipelining, each framing, closes and the header timeout.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::*;
+use crate::adapters::fake::FakeEngine;
+use crate::compose::labels;
+use crate::observed::State;
+use crate::proxy::fast::tests::upstream;
+use crate::proxy::routes::tests::container;
+
+const HOST: &str = "web.s.p.localhost";
+
+/// A front serving one running session (`web.s.p.localhost` → `127.0.0.1:up`); its address.
+async fn front(up: u16, header_timeout: Duration) -> SocketAddr {
+    let engine = FakeEngine::default();
+    let mut web = container("web", "s.p", "/work/s", State::Running, &[(80, up)]);
+    web.labels
+        .insert(labels::MANAGED.to_string(), "true".to_string());
+    engine.state.lock().unwrap().containers.push(web);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ui = crate::ui::Ui::new(true, false, crate::ui::ColorChoice::Never, false);
+    let shared = Shared::new(Arc::new(engine), ui, addr.port(), header_timeout);
+    let pool = Pool::new(super::super::pool::connector());
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = listener.accept().await.unwrap();
+            tokio::spawn(serve(shared.clone(), pool.clone(), stream, peer));
+        }
+    });
+    addr
+}
+
+/// Writes `requests` at once on one connection and reads until the front closes it.
+async fn talk(addr: SocketAddr, requests: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(requests.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out))
+        .await
+        .expect("the front closed the connection")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn get(path: &str, extra: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: {HOST}\r\n{extra}\r\n")
+}
+
+/// The answers in a transcript, split at their status lines (no body here holds one).
+fn answers(transcript: &str) -> Vec<&str> {
+    let starts: Vec<usize> = transcript
+        .match_indices("HTTP/1.")
+        .map(|(i, _)| i)
+        .collect();
+    starts
+        .iter()
+        .zip(starts.iter().skip(1).chain([&transcript.len()]))
+        .map(|(&a, &b)| &transcript[a..b])
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn pipelined_requests_are_answered_here_in_each_framing_on_one_upstream_connection() {
+    let (up, count) = upstream();
+    let addr = front(up, Duration::from_secs(30)).await;
+    let requests = [
+        get("/", ""),
+        get("/chunked", ""),
+        get("/", "Content-Length: 0\r\n"),
+        format!("HEAD / HTTP/1.1\r\nHost: {HOST}\r\n\r\n"),
+        get("/nocontent", ""),
+        get("/notmodified", ""),
+        get("/interim", ""),
+        get("/", "Connection: close\r\n"),
+    ]
+    .concat();
+    let t = talk(addr, &requests).await;
+    let a = answers(&t);
+    assert_eq!(a.len(), 8, "{t}");
+    // Answered here: no `date` (hyper's server adds one), the proxy's header on each.
+    for answer in &a {
+        assert!(answer.contains("x-dev-prism-proxy: "), "{answer}");
+        assert!(!answer.to_ascii_lowercase().contains("date:"), "{answer}");
+    }
+    assert!(a[0].starts_with("HTTP/1.1 200 OK\r\n"), "{}", a[0]);
+    assert!(a[0].contains("x-up: yes\r\n") && a[0].ends_with("\r\n\r\nconn 1"));
+    assert!(a[0].contains("content-length: 6\r\n"), "{}", a[0]);
+    // Chunked: relayed in its own framing, extension and trailer included; the header the
+    // upstream's `Connection` names, and `Connection` itself, are not passed on.
+    assert!(a[1].contains("transfer-encoding: chunked\r\n"), "{}", a[1]);
+    assert!(
+        a[1].ends_with("\r\n\r\n5\r\nhello\r\n8;ext=1\r\n, conn 1\r\n0\r\nX-Trailer: t\r\n\r\n"),
+        "{}",
+        a[1]
+    );
+    assert!(!a[1].contains("x-secret") && !a[1].contains("connection:"));
+    assert!(a[2].ends_with("conn 1"));
+    // HEAD: the length GET would have, no body; 204 and 304: none either.
+    assert!(a[3].contains("content-length: 6\r\n") && a[3].ends_with("\r\n\r\n"));
+    assert!(a[4].starts_with("HTTP/1.1 204 No Content\r\n") && a[4].ends_with("\r\n\r\n"));
+    assert!(a[5].starts_with("HTTP/1.1 304 Not Modified\r\n") && a[5].ends_with("\r\n\r\n"));
+    assert!(a[5].contains("etag: \"x\"\r\n"));
+    // An interim 103 is not relayed.
+    assert!(a[6].starts_with("HTTP/1.1 200 OK\r\n") && a[6].ends_with("conn 1"));
+    // The client's close: said, then done.
+    assert!(a[7].contains("connection: close\r\n") && a[7].ends_with("conn 1"));
+    // The upstream's socket outlives the client's close: the next client is served on it.
+    let t = talk(addr, &get("/", "Connection: close\r\n")).await;
+    assert!(t.ends_with("conn 1"), "{t}");
+    assert_eq!(count.load(Ordering::SeqCst), 1, "one upstream connection");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_upstream_gets_the_forwarded_headers_without_those_of_the_connection() {
+    let (up, _) = upstream();
+    let addr = front(up, Duration::from_secs(30)).await;
+    let t = talk(
+        addr,
+        &get(
+            "/echo",
+            "Connection: close, X-Drop\r\nX-Drop: 1\r\nKeep-Alive: 5\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Host: evil\r\nX-Dev-Prism-Hops: 1\r\nX-Kept: yes\r\n",
+        ),
+    )
+    .await;
+    let echo = t.split_once("\r\n\r\n").unwrap().1;
+    assert!(echo.starts_with("get /echo http/1.1\r\n"), "{echo}");
+    for kept in [
+        "host: web.s.p.localhost\r\n",
+        "x-kept: yes\r\n",
+        "x-forwarded-for: 10.0.0.1, 127.0.0.1\r\n",
+        "x-forwarded-host: web.s.p.localhost\r\n",
+        "x-forwarded-proto: http\r\n",
+        "x-dev-prism-hops: 2\r\n",
+    ] {
+        assert!(echo.contains(kept), "{kept:?} in {echo}");
+    }
+    for dropped in ["x-drop", "keep-alive", "connection", "evil"] {
+        assert!(!echo.contains(dropped), "{dropped:?} in {echo}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_that_is_not_the_fronts_hands_the_connection_to_hyper_with_its_bytes() {
+    let (up, count) = upstream();
+    let addr = front(up, Duration::from_secs(30)).await;
+    // Answered here, then an unknown name (hyper's 404), then hyper's fast path, then HTTP/1.0
+    // (hyper again): all written at once, so the handed-over bytes hold three requests.
+    let requests = [
+        get("/", ""),
+        "GET / HTTP/1.1\r\nHost: nope.s.p.localhost\r\n\r\n".to_string(),
+        get("/", ""),
+        format!("GET / HTTP/1.0\r\nHost: {HOST}\r\n\r\n"),
+    ]
+    .concat();
+    let t = talk(addr, &requests).await;
+    let a = answers(&t);
+    assert_eq!(a.len(), 4, "{t}");
+    assert!(
+        a[0].ends_with("conn 1") && !a[0].contains("date:"),
+        "{}",
+        a[0]
+    );
+    assert!(a[1].starts_with("HTTP/1.1 404 Not Found\r\n"), "{}", a[1]);
+    assert!(a[1].contains("no session answers at nope.s.p.localhost"));
+    assert!(a[1].contains("date:"), "hyper's server answered: {}", a[1]);
+    assert!(
+        a[2].ends_with("conn 1") && a[2].contains("date:"),
+        "{}",
+        a[2]
+    );
+    assert!(a[3].ends_with("conn 1"), "{}", a[3]);
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "the pooled socket was shared"
+    );
+    // A request with a body goes to hyper at once.
+    let t = talk(
+        addr,
+        &format!("POST /echo HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"),
+    )
+    .await;
+    assert!(
+        t.starts_with("HTTP/1.1 200 OK\r\n") && t.contains("date:"),
+        "{t}"
+    );
+    assert!(
+        t.contains("content-length: 3\r\n"),
+        "the upstream saw the body's length: {t}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn closes_and_failures_end_the_connection_or_answer_502() {
+    let (up, _) = upstream();
+    let addr = front(up, Duration::from_secs(30)).await;
+    // A body up to the upstream's close: the client's connection closes after it (the
+    // request behind it is not answered).
+    let t = talk(addr, &[get("/eof", ""), get("/", "")].concat()).await;
+    assert_eq!(answers(&t).len(), 1, "{t}");
+    assert!(
+        t.contains("connection: close\r\n") && t.ends_with("conn 1 until close"),
+        "{t}"
+    );
+    // A body cut short: the connection ends inside it.
+    let t = talk(addr, &[get("/cut", ""), get("/", "")].concat()).await;
+    assert!(
+        t.contains("content-length: 10\r\n") && t.ends_with("\r\n\r\nab"),
+        "{t}"
+    );
+    // An upstream that closes after answering: the next request gets a new socket.
+    let t = talk(
+        addr,
+        &[get("/drop", ""), get("/", "Connection: close\r\n")].concat(),
+    )
+    .await;
+    assert_eq!(answers(&t).len(), 2, "{t}");
+    // 5 MiB by its length, intact.
+    let t = {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(get("/big", "Connection: close\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        out
+    };
+    let start = t.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let body = &t[start..];
+    assert_eq!(body.len(), 5 * 1024 * 1024);
+    assert!(body.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+    // An upstream that is gone: 502 naming the session, and the connection goes on.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = front(dead, Duration::from_secs(30)).await;
+    let t = talk(
+        addr,
+        &[get("/", ""), get("/", "Connection: close\r\n")].concat(),
+    )
+    .await;
+    let a = answers(&t);
+    assert_eq!(a.len(), 2, "{t}");
+    for answer in a {
+        assert!(
+            answer.starts_with("HTTP/1.1 502 Bad Gateway\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("(session /work/s) does not answer at 127.0.0.1:"));
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_head_slower_than_the_header_timeout_ends_the_connection() {
+    let (up, _) = upstream();
+    let addr = front(up, Duration::from_millis(300)).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    assert!(
+        matches!(read, Ok(Ok(0))),
+        "closed without an answer: {out:?}"
+    );
+    // An idle connection ends too (after a first answer).
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(get("/", "").as_bytes()).await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    assert!(matches!(read, Ok(Ok(_))), "closed once idle");
+    assert!(String::from_utf8_lossy(&out).ends_with("conn 1"));
+}
