@@ -87,7 +87,12 @@ pub(super) async fn serve(
         };
         match next {
             Next::Read => {}
-            Next::Close => return,
+            Next::Close => {
+                // A FIN after what was written (dropping the socket alone sends a reset when
+                // the client wrote more than was read, which can cut the answer short).
+                let _ = stream.shutdown().await;
+                return;
+            }
             Next::HandOff => {
                 let io = TokioIo::new(Rewind {
                     read: buf.freeze(),
