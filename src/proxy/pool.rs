@@ -94,6 +94,12 @@ fn take<C>(
     None
 }
 
+/// Whether an idle socket's upstream has neither closed it nor sent anything since it went
+/// idle (a `recv` that would block says so; none is made while the reactor saw nothing).
+fn quiet(s: &tokio::net::TcpStream) -> bool {
+    matches!(s.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 /// Keeps `conn` (at most [`MAX_IDLE`] per upstream, the oldest dropped); drops the entries
 /// older than [`IDLE`] or that `open` refuses.
 fn put<C>(idle: &mut Vec<Idle<C>>, host: Arc<str>, port: u16, conn: C, open: impl Fn(&C) -> bool) {
@@ -143,12 +149,28 @@ impl<B> Pool<B> {
     /// it nor sent anything since (one `recv` that would block says so).
     pub(super) fn raw_checkout(&self, host: &str, port: u16) -> Option<tokio::net::TcpStream> {
         let mut idle = self.raw.lock().ok()?;
-        take(
-            &mut idle,
-            host,
-            port,
-            |s| matches!(s.try_read(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
-        )
+        take(&mut idle, host, port, quiet)
+    }
+
+    /// Drops the idle connections older than [`IDLE`] or that their upstream closed: without
+    /// a request to the same upstream they would otherwise stay (in CLOSE_WAIT, or holding a
+    /// dev server's connection) until the next one. Each worker calls it every few seconds.
+    pub(super) fn sweep(&self) {
+        let now = Instant::now();
+        let young = |since: Instant| now.duration_since(since) < IDLE;
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.retain(|c| young(c.since) && !c.conn.is_closed());
+        }
+        if let Ok(mut raw) = self.raw.lock() {
+            raw.retain(|c| young(c.since) && quiet(&c.conn));
+        }
+    }
+
+    /// Idle connections kept: (hyper's, the fast path's).
+    #[cfg(test)]
+    pub(super) fn idle_counts(&self) -> (usize, usize) {
+        let idle = self.idle.lock().map_or(0, |i| i.len());
+        (idle, self.raw.lock().map_or(0, |r| r.len()))
     }
 
     /// Keeps `stream` for the next exchange with `host:port`.

@@ -333,6 +333,8 @@ fn workers(header_timeout: Duration) -> Result<Vec<Worker>> {
     (0..n)
         .map(|i| {
             let (tx, rx) = std::sync::mpsc::channel();
+            let pool = Pool::new(connector.clone());
+            let tended = pool.clone();
             std::thread::Builder::new()
                 .name(format!("proxy-{i}"))
                 .spawn(move || {
@@ -342,7 +344,7 @@ fn workers(header_timeout: Duration) -> Result<Vec<Worker>> {
                     {
                         Ok(rt) => {
                             let _ = tx.send(Ok(rt.handle().clone()));
-                            rt.block_on(keep_timer_armed(tick));
+                            rt.block_on(tend(tick, tended));
                         }
                         Err(e) => {
                             let _ = tx.send(Err(e));
@@ -354,22 +356,22 @@ fn workers(header_timeout: Duration) -> Result<Vec<Worker>> {
                 .recv()
                 .map_err(|e| Error::failure(format!("cannot start a proxy thread: {e}")))?
                 .map_err(|e| Error::failure(format!("cannot start the async runtime: {e}")))?;
-            Ok(Worker {
-                runtime,
-                pool: Pool::new(connector.clone()),
-            })
+            Ok(Worker { runtime, pool })
         })
         .collect()
 }
 
-/// A timer that always expires before any header timeout set after it: hyper arms a header
-/// timer for every request, and tokio wakes its driver through an eventfd write whenever a
-/// new timer expires before every armed one (with none armed, always). With this one armed,
-/// a request's timer never does: one system call and one spurious `epoll_wait` return less
-/// per request (measured: docs/benchmarks.md "Proxy").
-async fn keep_timer_armed(tick: Duration) {
+/// A worker's own chores, every `tick` (half the header timeout): its pool swept of idle
+/// connections that closed or aged ([`Pool::sweep`]); and, by sleeping, a timer that always
+/// expires before any header timeout set after it. hyper arms a header timer for every
+/// request, and tokio wakes its driver through an eventfd write whenever a new timer expires
+/// before every armed one (with none armed, always); with this one armed, a request's timer
+/// never does: one system call and one spurious `epoll_wait` return less per request
+/// (measured: docs/benchmarks.md "Proxy").
+async fn tend(tick: Duration, pool: Arc<Pool>) {
     loop {
         tokio::time::sleep(tick).await;
+        pool.sweep();
     }
 }
 

@@ -91,3 +91,32 @@ async fn connections_are_reused_after_their_body_ends_and_replaced_when_closed_o
     assert_eq!(text(&pool, &host, port, "/").await, "3");
     assert_eq!(count.load(Ordering::SeqCst), 3);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_sweep_drops_the_idle_sockets_whose_upstream_closed_and_keeps_the_others() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let pool: Arc<Pool<Empty<Bytes>>> = Pool::new(connector());
+    let host: Arc<str> = "127.0.0.1".into();
+    let mut far = Vec::new();
+    for _ in 0..2 {
+        let near = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        far.push(listener.accept().unwrap().0);
+        pool.raw_checkin(host.clone(), port, near);
+    }
+    pool.sweep();
+    assert_eq!(pool.idle_counts(), (0, 2), "both open: both kept");
+    // The upstream closes one of them; the reactor sees it at its next turn.
+    drop(far.remove(0));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    pool.sweep();
+    assert_eq!(pool.idle_counts(), (0, 1), "the closed one dropped");
+    // The one left is the open one.
+    let kept = pool.raw_checkout(&host, port).expect("the open socket");
+    kept.try_write(b"x").unwrap();
+    let mut byte = [0u8; 1];
+    std::io::Read::read_exact(&mut far[0], &mut byte).unwrap();
+    assert_eq!(&byte, b"x");
+}
