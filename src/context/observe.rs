@@ -208,7 +208,9 @@ impl Observer for Ctx {
     }
 
     async fn working_text(&mut self, path: &Path) -> Option<String> {
-        std::fs::read_to_string(path).ok()
+        // Only a regular file is read (a FIFO there would make create wait forever).
+        let bytes = crate::adapters::fs::read_bytes(path).ok().flatten()?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     async fn copy_sources(
