@@ -784,6 +784,119 @@ fn ends_when_idle(engine_goes: bool) {
     );
 }
 
+/// `proxy stop` knows the proxy by its endpoint probe, which it answers without listing the
+/// sessions: a proxy whose engine went away (a stopped VM, a removed context) is still stopped.
+/// Control: a pid file naming another process, on a port something else answers (HTTP, but not
+/// the proxy), is refused and that process lives on.
+#[test]
+fn proxy_stop_ends_a_proxy_whose_engine_is_gone_and_still_refuses_another_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = tmp.path().join("docker.sock");
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _engine = fake_engine(&socket, running, gone.clone());
+    let host = format!("unix://{}", socket.display());
+    let dp = |port: u16, args: &[&str]| {
+        dp_command(Path::new("/"), args, &[("DOCKER_HOST", &host)])
+            .envs(Proxy::env_of(port, tmp.path()))
+            .output()
+            .unwrap()
+    };
+    let port = free_port();
+    let started = ok(&dp(port, &["proxy", "start"]));
+    let dir = tmp.path().join("dev-prism");
+    let pid_file = dir.join(format!("proxy-{port}.pid"));
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Ended by pid even when an assertion below fails (a no-op once stopped: nothing is
+    // signalled unless that pid is still the proxy this test started).
+    struct Kill(u32);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.0)).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains("proxy") {
+                // SAFETY: kill(2) on the proxy this test started.
+                unsafe { libc::kill(self.0 as i32, libc::SIGTERM) };
+            }
+        }
+    }
+    let _kill = Kill(pid);
+    assert!(started.contains(&format!("pid {pid}")), "{started}");
+
+    // The engine goes away: every connection to it is closed at once. Once its cached
+    // table is stale, the proxy's status (the names) cannot be listed any more.
+    gone.store(true, std::sync::atomic::Ordering::SeqCst);
+    let status_head = || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: _dev-prism\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer.lines().next().unwrap_or_default().to_string()
+    };
+    wait_for(|| status_head().contains(" 503 ").then_some(()));
+    let stopped = dp(port, &["proxy", "stop"]);
+    assert!(
+        ok(&stopped).contains(&format!("stopped the proxy (pid {pid})")),
+        "{}",
+        stdout(&stopped)
+    );
+    let ended = |pid: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(')')
+            .is_none_or(|(_, r)| r.trim_start().starts_with('Z'))
+    };
+    assert!(ended(pid), "the proxy (pid {pid}) still runs");
+    assert!(!pid_file.exists(), "its pid file is removed");
+    assert!(ok(&dp(port, &["proxy", "status"])).starts_with("not running"));
+
+    // Control: another HTTP server on a port, a pid file naming another process.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let body = r#"{"ok":true}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let mut other = Command::new("sleep").arg("30").spawn().unwrap();
+    struct Reap<'a>(&'a mut Child);
+    impl Drop for Reap<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let other_pid = other.id();
+    let other = Reap(&mut other);
+    let other_file = dir.join(format!("proxy-{other_port}.pid"));
+    std::fs::write(&other_file, other_pid.to_string()).unwrap();
+    let refused = dp(other_port, &["proxy", "stop"]);
+    assert!(!refused.status.success(), "{}", stdout(&refused));
+    assert!(
+        stderr(&refused).contains(&format!(
+            "pid {other_pid} (recorded in {}) is not the dev-prism proxy answering on port {other_port}",
+            other_file.display()
+        )),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(
+        other.0.try_wait().unwrap().is_none(),
+        "the other process lives"
+    );
+    assert!(other_file.exists(), "its pid file is left as it was");
+}
+
 /// A service at port 80 of the test image, for tests that need names but no upstream.
 const WEB: &str = "services:\n  web:\n    image: dev-prism-test-busybox:2\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n    ports: [\"80\"]\n    stop_grace_period: 1s\n";
 
