@@ -504,11 +504,7 @@ fn proxy_start_runs_detached_and_stop_ends_only_the_recorded_proxy() {
     };
     let started = ok(&dp(&["proxy", "start"]));
     let dir = state.path().join("dev-prism");
-    let pid: u32 = std::fs::read_to_string(dir.join(format!("proxy-{port}.pid")))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = recorded_pid(&dir, port);
     // Stopped by pid even when an assertion below fails.
     struct Kill(u32);
     impl Drop for Kill {
@@ -573,6 +569,15 @@ fn proxy_start_runs_detached_and_stop_ends_only_the_recorded_proxy() {
     let refused = dp(&["proxy", "start"]);
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("0700"), "{}", stderr(&refused));
+}
+
+/// The pid `proxy start` recorded for `port` in the state directory `dir`.
+fn recorded_pid(dir: &Path, port: u16) -> u32 {
+    std::fs::read_to_string(dir.join(format!("proxy-{port}.pid")))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// Loads each URL in turn in ONE headless Chromium context (cookies kept between pages) and
@@ -806,11 +811,7 @@ fn proxy_stop_ends_a_proxy_whose_engine_is_gone_and_still_refuses_another_server
     let started = ok(&dp(port, &["proxy", "start"]));
     let dir = tmp.path().join("dev-prism");
     let pid_file = dir.join(format!("proxy-{port}.pid"));
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = recorded_pid(&dir, port);
     // Ended by pid even when an assertion below fails (a no-op once stopped: nothing is
     // signalled unless that pid is still the proxy this test started).
     struct Kill(u32);
