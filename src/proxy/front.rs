@@ -198,7 +198,8 @@ async fn answer(
         Ok(answer) => relay(pool, host, *port, client, answer, ask.method, ask.close).await,
         Err(e) => {
             let text = server::unreachable_text(&route, ask.host, &e);
-            say(client, StatusCode::BAD_GATEWAY, &text, ask.close).await
+            let head_only = ask.method == "HEAD";
+            say(client, StatusCode::BAD_GATEWAY, &text, head_only, ask.close).await
         }
     };
     match next {
@@ -207,15 +208,24 @@ async fn answer(
     }
 }
 
-/// Writes one of the proxy's own plain-text answers.
-async fn say(client: &mut TcpStream, status: StatusCode, text: &str, close: bool) -> Next {
+/// Writes one of the proxy's own plain-text answers (its head alone to a `HEAD`, whose answer
+/// has no body).
+async fn say(
+    client: &mut TcpStream,
+    status: StatusCode,
+    text: &str,
+    head_only: bool,
+    close: bool,
+) -> Next {
     let mut out = BytesMut::with_capacity(text.len() + 160);
     status_line(&mut out, status);
     out.put_slice(b"content-type: text/plain; charset=utf-8\r\ncontent-length: ");
     out.put_slice(text.len().to_string().as_bytes());
     out.put_slice(b"\r\n");
     end_head(&mut out, close);
-    out.put_slice(text.as_bytes());
+    if !head_only {
+        out.put_slice(text.as_bytes());
+    }
     match client.write_all(&out).await {
         Ok(()) if !close => Next::Read,
         _ => Next::Close,
@@ -268,6 +278,7 @@ async fn relay(
                 client,
                 StatusCode::BAD_GATEWAY,
                 &fast::broken_text(&e),
+                method == "HEAD",
                 close,
             )
             .await

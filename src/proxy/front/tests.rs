@@ -256,6 +256,26 @@ async fn closes_and_failures_end_the_connection_or_answer_502() {
         );
         assert!(answer.contains("(session /work/s) does not answer at 127.0.0.1:"));
     }
+    // A HEAD's 502 has its length and no body (the text would be read as the next answer).
+    let t = talk(
+        addr,
+        &[
+            format!("HEAD / HTTP/1.1\r\nHost: {HOST}\r\n\r\n"),
+            get("/", "Connection: close\r\n"),
+        ]
+        .concat(),
+    )
+    .await;
+    let a = answers(&t);
+    assert_eq!(a.len(), 2, "{t}");
+    assert!(a[0].starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{}", a[0]);
+    assert!(
+        a[0].contains("content-length: ") && a[0].ends_with("\r\n\r\n"),
+        "{}",
+        a[0]
+    );
+    assert!(a[1].starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{}", a[1]);
+    assert!(a[1].ends_with("shows its state.\n"), "{}", a[1]);
 }
 
 #[tokio::test(flavor = "current_thread")]
