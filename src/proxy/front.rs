@@ -292,10 +292,10 @@ async fn relay(
     status_line(&mut out, raw.status);
     for (name, start, end) in &raw.lines {
         // The body is relayed in its own framing: its `Transfer-Encoding` and `Trailer`
-        // stay true; a length is written once below (a chunked body's is dropped).
+        // stay true (even when `Connection` names them); a length is written once below (a
+        // chunked body's is dropped).
         let framing_header = *name == TRANSFER_ENCODING || *name == TRAILER;
-        if (server::is_hop(name) && !framing_header)
-            || facts.named.contains(name)
+        if (!framing_header && (server::is_hop(name) || facts.named.contains(name)))
             || *name == server::PROXY_HEADER
             || (*name == CONTENT_LENGTH && framing.is_some())
         {

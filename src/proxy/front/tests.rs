@@ -299,3 +299,57 @@ async fn a_head_slower_than_the_header_timeout_ends_the_connection() {
     assert!(matches!(read, Ok(Ok(_))), "closed once idle");
     assert!(String::from_utf8_lossy(&out).ends_with("conn 1"));
 }
+
+/// An upstream that runs `serve` on each connection, in a thread of its own.
+fn scripted(serve: impl Fn(std::net::TcpStream) + Send + Sync + 'static) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serve = Arc::new(serve);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let serve = serve.clone();
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    port
+}
+
+/// An upstream that gives `answer` to every request.
+fn answering(answer: &'static [u8]) -> u16 {
+    scripted(move |mut s| {
+        use std::io::Write;
+        while crate::proxy::pool::tests::read_head(&mut s).is_some() {
+            if s.write_all(answer).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_chunked_answer_keeps_its_transfer_encoding_whatever_its_connection_header_names() {
+    // `Connection` naming `Transfer-Encoding` (nonsense, but an upstream may say it): the
+    // body is relayed chunked, so the client must be told so, or it reads it up to a close
+    // that never comes and takes the next answer for more of it.
+    let up = answering(
+        b"HTTP/1.1 200 OK\r\nConnection: transfer-encoding, trailer\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    );
+    let addr = front(up, Duration::from_secs(30)).await;
+    let t = talk(
+        addr,
+        &[get("/", ""), get("/", "Connection: close\r\n")].concat(),
+    )
+    .await;
+    let a = answers(&t);
+    assert_eq!(a.len(), 2, "{t}");
+    for answer in a {
+        assert!(
+            answer.contains("transfer-encoding: chunked\r\n"),
+            "{answer}"
+        );
+        assert!(
+            answer.ends_with("\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+            "{answer}"
+        );
+    }
+}
