@@ -28,6 +28,7 @@ use super::fast::{self, Answer, Chunk, Framing, Step};
 use super::pool::Pool;
 use super::routes::{self, Decision, Target};
 use super::server::{self, Shared};
+use crate::adapters::proxy::PROBE_HOST;
 
 /// Request heads larger than this go to hyper's server (which allows more, or refuses).
 const MAX_HEAD: usize = 64 * 1024;
@@ -175,6 +176,11 @@ async fn answer(
     let Some(ask) = Ask::of(req) else {
         return Next::HandOff;
     };
+    // The probe and the endpoint: hyper's server answers them without listing the sessions
+    // (asked right after a session's own events, or with the engine gone).
+    if ask.host == PROBE_HOST || ask.host == routes::STATUS_HOST {
+        return Next::HandOff;
+    }
     let Ok(table) = shared.table().await else {
         return Next::HandOff;
     };

@@ -18,6 +18,11 @@ const HOST: &str = "web.s.p.localhost";
 
 /// A front serving one running session (`web.s.p.localhost` → `127.0.0.1:up`); its address.
 async fn front(up: u16, header_timeout: Duration) -> SocketAddr {
+    front_and_engine(up, header_timeout).await.0
+}
+
+/// [`front`] and its fake engine (which records the calls made to it).
+async fn front_and_engine(up: u16, header_timeout: Duration) -> (SocketAddr, FakeEngine) {
     let engine = FakeEngine::default();
     let mut web = container("web", "s.p", "/work/s", State::Running, &[(80, up)]);
     web.labels
@@ -26,7 +31,7 @@ async fn front(up: u16, header_timeout: Duration) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let ui = crate::ui::Ui::new(true, false, crate::ui::ColorChoice::Never, false);
-    let shared = Shared::new(Arc::new(engine), ui, addr.port(), header_timeout);
+    let shared = Shared::new(Arc::new(engine.clone()), ui, addr.port(), header_timeout);
     let pool = Pool::new(super::super::pool::connector());
     tokio::spawn(async move {
         loop {
@@ -34,7 +39,7 @@ async fn front(up: u16, header_timeout: Duration) -> SocketAddr {
             tokio::spawn(serve(shared.clone(), pool.clone(), stream, peer));
         }
     });
-    addr
+    (addr, engine)
 }
 
 /// Writes `requests` at once on one connection and reads until the front closes it.
@@ -352,4 +357,33 @@ async fn a_chunked_answer_keeps_its_transfer_encoding_whatever_its_connection_he
             "{answer}"
         );
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_probe_and_the_endpoint_are_answered_without_listing_the_sessions() {
+    // `create`/`start`/`apply` and `proxy stop` ask them right after the sessions' own events
+    // (or with the engine gone): hyper's server answers them before any listing.
+    let (up, _) = upstream();
+    let (addr, engine) = front_and_engine(up, Duration::from_secs(30)).await;
+    let probe = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        crate::adapters::proxy::PROBE_HOST
+    );
+    let t = talk(addr, &probe).await;
+    assert!(t.starts_with("HTTP/1.1 421 "), "{t}");
+    assert!(t.contains("x-dev-prism-proxy: "), "{t}");
+    let endpoint = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        routes::ENDPOINT_PATH,
+        routes::STATUS_HOST
+    );
+    let t = talk(addr, &endpoint).await;
+    assert!(t.starts_with("HTTP/1.1 200 OK\r\n"), "{t}");
+    assert!(t.contains("\"endpoint\":\"unix:///fake.sock\""), "{t}");
+    let listed = engine
+        .calls()
+        .iter()
+        .filter(|c| *c == "all_sessions")
+        .count();
+    assert_eq!(listed, 0, "{:?}", engine.calls());
 }
