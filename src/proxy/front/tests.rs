@@ -387,3 +387,56 @@ async fn the_probe_and_the_endpoint_are_answered_without_listing_the_sessions() 
         .count();
     assert_eq!(listed, 0, "{:?}", engine.calls());
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_chunk_size_line_that_never_ends_ends_the_connection() {
+    // 4 MiB of one chunk extension: the front gives up instead of buffering it all (and an
+    // endless one for good).
+    let up = scripted(|mut s| {
+        use std::io::Write;
+        if crate::proxy::pool::tests::read_head(&mut s).is_some() {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;");
+            let junk = vec![b'a'; 64 * 1024];
+            for _ in 0..64 {
+                if s.write_all(&junk).is_err() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_secs(30));
+        }
+    });
+    let addr = front(up, Duration::from_secs(30)).await;
+    let t = talk(addr, &get("/", "")).await;
+    assert!(
+        t.ends_with("transfer-encoding: chunked\r\nx-dev-prism-proxy: 0.1.0\r\n\r\n"),
+        "{t}"
+    );
+}
+
+#[test]
+fn chunk_framing_lines_end_with_crlf_and_are_bounded() {
+    let step = |chunk: Chunk, bytes: &[u8]| {
+        let mut c = chunk;
+        fast::chunk_step(&mut c, bytes).map(|s| match s {
+            Step::Frame(n) => format!("frame {n}"),
+            Step::Data(n) => format!("data {n}"),
+            Step::End(n) => format!("end {n}"),
+            Step::More => "more".into(),
+        })
+    };
+    assert_eq!(step(Chunk::Size, b"5;a=b\r\nhello").unwrap(), "frame 7");
+    assert_eq!(step(Chunk::Trailer, b"X: y\r\n\r\n").unwrap(), "frame 6");
+    assert_eq!(step(Chunk::Trailer, b"\r\n").unwrap(), "end 2");
+    // A bare LF is a line's end to many clients: relayed, it would frame the body
+    // differently there than here.
+    assert!(step(Chunk::Size, b"5;a\nhello\r\n").is_err());
+    assert!(step(Chunk::Trailer, b"X: y\n\r\n").is_err());
+    assert!(step(Chunk::Trailer, b"\n").is_err());
+    assert!(step(Chunk::Trailer, b"X: y\rz\r\n").is_err());
+    // A line still open past 16 KiB.
+    let long = [b"5;".as_slice(), &[b'a'; 16 * 1024]].concat();
+    assert!(step(Chunk::Size, &long).is_err());
+    let long = [b"X: ".as_slice(), &[b'a'; 16 * 1024]].concat();
+    assert!(step(Chunk::Trailer, &long).is_err());
+    assert_eq!(step(Chunk::Trailer, &long[..1000]).unwrap(), "more");
+}
