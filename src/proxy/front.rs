@@ -371,12 +371,21 @@ impl Body<'_> {
         self.buf.advance(n);
     }
 
-    /// One more read of the upstream: `Ok(0)` at its close.
+    /// One more read of the upstream: `Ok(0)` at its close. Fails when the client leaves
+    /// first (a quiet event stream would otherwise hold the upstream until its next event;
+    /// hyper's server, and nginx, end the exchange at the client's close too).
     async fn fill(&mut self) -> io::Result<usize> {
         if self.buf.capacity() - self.buf.len() < 4096 {
             self.buf.reserve(READ);
         }
-        self.upstream.read_buf(self.buf).await
+        tokio::select! {
+            biased;
+            read = self.upstream.read_buf(self.buf) => read,
+            () = gone(self.client) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the client closed its connection inside the body",
+            )),
+        }
     }
 
     async fn length(&mut self, mut left: u64) -> io::Result<()> {
@@ -425,6 +434,15 @@ impl Body<'_> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Resolves when the client has closed its side of the connection, or it failed; never while
+/// it has sent more (a pipelined request, read after this answer).
+async fn gone(client: &TcpStream) {
+    match client.peek(&mut [0u8; 1]).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
     }
 }
 

@@ -440,3 +440,36 @@ fn chunk_framing_lines_end_with_crlf_and_are_bounded() {
     assert!(step(Chunk::Trailer, &long).is_err());
     assert_eq!(step(Chunk::Trailer, &long[..1000]).unwrap(), "more");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_gone_inside_a_quiet_body_closes_the_upstream() {
+    // An event stream that sends nothing for a while: the client leaves, and the upstream's
+    // socket is closed then, not at the stream's next event (as hyper's server does).
+    let (tx, rx) = std::sync::mpsc::channel::<bool>();
+    let tx = std::sync::Mutex::new(tx);
+    let up = scripted(move |mut s| {
+        use std::io::{Read, Write};
+        if crate::proxy::pool::tests::read_head(&mut s).is_some() {
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let closed = matches!(s.read(&mut [0u8; 16]), Ok(0));
+            let _ = tx.lock().unwrap().send(closed);
+        }
+    });
+    let addr = front(up, Duration::from_secs(30)).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(get("/events", "").as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    while !got.ends_with(b"hello\r\n") {
+        let mut b = [0u8; 1024];
+        let n = s.read(&mut b).await.unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&b[..n]);
+    }
+    drop(s);
+    let closed = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(20)))
+        .await
+        .unwrap();
+    assert_eq!(closed, Ok(true), "the upstream saw its socket closed");
+}
