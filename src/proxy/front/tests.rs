@@ -473,3 +473,39 @@ async fn a_client_gone_inside_a_quiet_body_closes_the_upstream() {
         .unwrap();
     assert_eq!(closed, Ok(true), "the upstream saw its socket closed");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn pipelined_requests_split_at_every_byte_are_answered_alike() {
+    let (up, _) = upstream();
+    let addr = front(up, Duration::from_secs(30)).await;
+    let requests = [
+        format!("\r\nHEAD / HTTP/1.1\r\nHost: {HOST}\r\n\r\n"),
+        get("/chunked", "X-A: 1\r\n"),
+        "GET / HTTP/1.1\r\nHost: nope.s.p.localhost\r\n\r\n".to_string(),
+        get("/", "Connection: close\r\n"),
+    ]
+    .concat();
+    for at in 0..=requests.len() {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        s.write_all(requests[..at].as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        s.write_all(requests[at..].as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out))
+            .await
+            .expect("the front closed the connection")
+            .unwrap();
+        let t = String::from_utf8_lossy(&out);
+        let a = answers(&t);
+        assert_eq!(a.len(), 4, "split at {at}: {t}");
+        assert!(a[0].contains("content-length: 6\r\n") && a[0].ends_with("\r\n\r\n"));
+        assert!(
+            a[1].ends_with("\r\n0\r\nX-Trailer: t\r\n\r\n"),
+            "at {at}: {}",
+            a[1]
+        );
+        assert!(a[2].starts_with("HTTP/1.1 404 "), "at {at}: {}", a[2]);
+        assert!(a[3].ends_with("conn 1"), "at {at}: {}", a[3]);
+    }
+}
