@@ -123,7 +123,7 @@ impl<'b> Ask<'b> {
         if req.version != Some(1) {
             return None;
         }
-        let (mut host, mut hops, mut close) = (None, None, false);
+        let (mut host, mut hops, mut close, mut length) = (None, None, false, false);
         for h in req.headers.iter() {
             let is = |name: &str| h.name.eq_ignore_ascii_case(name);
             if is("host") {
@@ -137,9 +137,11 @@ impl<'b> Ask<'b> {
                 }
                 host = Some(std::str::from_utf8(h.value).ok()?);
             } else if is("content-length") {
-                if h.value.trim_ascii() != b"0" {
+                // A second one (hyper's server passes one on) or a body: hyper's.
+                if length || h.value.trim_ascii() != b"0" {
                     return None;
                 }
+                length = true;
             } else if is("transfer-encoding") || is("upgrade") || is("expect") {
                 return None;
             } else if is("connection") {

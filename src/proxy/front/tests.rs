@@ -509,3 +509,21 @@ async fn pipelined_requests_split_at_every_byte_are_answered_alike() {
         assert!(a[3].ends_with("conn 1"), "at {at}: {}", a[3]);
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_repeated_content_length_reaches_the_upstream_once() {
+    // As hyper's server passes it on: some upstreams (Node's parser) refuse a repeated
+    // `Content-Length` even when the values agree.
+    let (up, _) = upstream();
+    let addr = front(up, Duration::from_secs(30)).await;
+    let t = talk(
+        addr,
+        &get(
+            "/echo",
+            "Content-Length: 0\r\nContent-Length: 0\r\nConnection: close\r\n",
+        ),
+    )
+    .await;
+    let echo = t.split_once("\r\n\r\n").unwrap().1;
+    assert_eq!(echo.matches("content-length: 0\r\n").count(), 1, "{echo}");
+}
