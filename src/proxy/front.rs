@@ -88,12 +88,7 @@ pub(super) async fn serve(
         };
         match next {
             Next::Read => {}
-            Next::Close => {
-                // A FIN after what was written (dropping the socket alone sends a reset when
-                // the client wrote more than was read, which can cut the answer short).
-                let _ = stream.shutdown().await;
-                return;
-            }
+            Next::Close => return linger(stream).await,
             Next::HandOff => {
                 let io = TokioIo::new(Rewind {
                     read: buf.freeze(),
@@ -103,6 +98,28 @@ pub(super) async fn serve(
             }
         }
     }
+}
+
+/// How long a connection the front ends is read (and what comes discarded) after its FIN.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Ends a connection: a FIN after what was written, then what the client still sends is read
+/// and discarded until it closes too (at most [`LINGER`]). A socket closed with bytes unread
+/// sends a reset, and the kernel drops what it had not sent yet: the answer cut short at the
+/// client (nginx's lingering close; hyper's server reads ahead and so avoids it).
+async fn linger(mut stream: TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut scratch = [0u8; 4096];
+    let drain = async {
+        while let Ok(n) = stream.read(&mut scratch).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// A request this front answers: its parts the forward needs.

@@ -527,3 +527,26 @@ async fn a_repeated_content_length_reaches_the_upstream_once() {
     let echo = t.split_once("\r\n\r\n").unwrap().1;
     assert_eq!(echo.matches("content-length: 0\r\n").count(), 1, "{echo}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_connection_ended_with_unread_bytes_still_delivers_the_whole_answer() {
+    // The client sends more after a request the connection ends with, and reads slowly: the
+    // front's socket closed with those bytes unread would send a reset, and the kernel would
+    // drop what it had not sent yet (hyper's server read them and delivered it all).
+    let (up, _) = upstream();
+    let addr = front(up, Duration::from_secs(30)).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut s = socket.connect(addr).await.unwrap();
+    s.write_all(get("/big", "Connection: close\r\n").as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.write_all(get("/", "").as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut out = Vec::new();
+    let read = s.read_to_end(&mut out).await;
+    assert!(read.is_ok(), "{read:?} after {} bytes", out.len());
+    let start = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(out.len() - start, 5 * 1024 * 1024);
+}
