@@ -488,9 +488,9 @@ async fn pipelined_requests_split_at_every_byte_are_answered_alike() {
     for at in 0..=requests.len() {
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.set_nodelay(true).unwrap();
-        s.write_all(requests[..at].as_bytes()).await.unwrap();
+        s.write_all(&requests.as_bytes()[..at]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(2)).await;
-        s.write_all(requests[at..].as_bytes()).await.unwrap();
+        s.write_all(&requests.as_bytes()[at..]).await.unwrap();
         let mut out = Vec::new();
         tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out))
             .await
