@@ -54,6 +54,24 @@ async fn talk(addr: SocketAddr, requests: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The head the upstream got for `GET /echo` with `extra` header lines (lowercased), through
+/// a new front.
+async fn echoed(extra: &str) -> String {
+    let (up, _) = upstream();
+    let addr = front(up, Duration::from_secs(30)).await;
+    let t = talk(addr, &get("/echo", extra)).await;
+    t.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+/// Two `GET /` on one connection, the second closing it: the transcript.
+async fn twice(addr: SocketAddr) -> String {
+    talk(
+        addr,
+        &[get("/", ""), get("/", "Connection: close\r\n")].concat(),
+    )
+    .await
+}
+
 fn get(path: &str, extra: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: {HOST}\r\n{extra}\r\n")
 }
@@ -124,17 +142,10 @@ async fn pipelined_requests_are_answered_here_in_each_framing_on_one_upstream_co
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_upstream_gets_the_forwarded_headers_without_those_of_the_connection() {
-    let (up, _) = upstream();
-    let addr = front(up, Duration::from_secs(30)).await;
-    let t = talk(
-        addr,
-        &get(
-            "/echo",
-            "Connection: close, X-Drop\r\nX-Drop: 1\r\nKeep-Alive: 5\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Host: evil\r\nX-Dev-Prism-Hops: 1\r\nX-Kept: yes\r\n",
-        ),
+    let echo = echoed(
+        "Connection: close, X-Drop\r\nX-Drop: 1\r\nKeep-Alive: 5\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Host: evil\r\nX-Dev-Prism-Hops: 1\r\nX-Kept: yes\r\n",
     )
     .await;
-    let echo = t.split_once("\r\n\r\n").unwrap().1;
     assert!(echo.starts_with("get /echo http/1.1\r\n"), "{echo}");
     for kept in [
         "host: web.s.p.localhost\r\n",
@@ -247,11 +258,7 @@ async fn closes_and_failures_end_the_connection_or_answer_502() {
         l.local_addr().unwrap().port()
     };
     let addr = front(dead, Duration::from_secs(30)).await;
-    let t = talk(
-        addr,
-        &[get("/", ""), get("/", "Connection: close\r\n")].concat(),
-    )
-    .await;
+    let t = twice(addr).await;
     let a = answers(&t);
     assert_eq!(a.len(), 2, "{t}");
     for answer in a {
@@ -340,11 +347,7 @@ async fn a_chunked_answer_keeps_its_transfer_encoding_whatever_its_connection_he
         b"HTTP/1.1 200 OK\r\nConnection: transfer-encoding, trailer\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
     );
     let addr = front(up, Duration::from_secs(30)).await;
-    let t = talk(
-        addr,
-        &[get("/", ""), get("/", "Connection: close\r\n")].concat(),
-    )
-    .await;
+    let t = twice(addr).await;
     let a = answers(&t);
     assert_eq!(a.len(), 2, "{t}");
     for answer in a {
@@ -514,17 +517,7 @@ async fn pipelined_requests_split_at_every_byte_are_answered_alike() {
 async fn a_repeated_content_length_reaches_the_upstream_once() {
     // As hyper's server passes it on: some upstreams (Node's parser) refuse a repeated
     // `Content-Length` even when the values agree.
-    let (up, _) = upstream();
-    let addr = front(up, Duration::from_secs(30)).await;
-    let t = talk(
-        addr,
-        &get(
-            "/echo",
-            "Content-Length: 0\r\nContent-Length: 0\r\nConnection: close\r\n",
-        ),
-    )
-    .await;
-    let echo = t.split_once("\r\n\r\n").unwrap().1;
+    let echo = echoed("Content-Length: 0\r\nContent-Length: 0\r\nConnection: close\r\n").await;
     assert_eq!(echo.matches("content-length: 0\r\n").count(), 1, "{echo}");
 }
 
