@@ -34,6 +34,8 @@ use crate::adapters::proxy::PROBE_HOST;
 const MAX_HEAD: usize = 64 * 1024;
 /// Request header lines parsed here at most (hyper's server's own limit).
 const MAX_HEADERS: usize = 100;
+/// Request targets longer than this go to hyper's server (which refuses them).
+const MAX_TARGET: usize = u16::MAX as usize - 1;
 /// What one read of an answer's body asks for at least.
 const READ: usize = 64 * 1024;
 
@@ -136,7 +138,9 @@ impl<'b> Ask<'b> {
     /// `None`: hyper's server takes the request.
     fn of(req: &httparse::Request<'_, 'b>) -> Option<Ask<'b>> {
         let method = req.method.filter(|m| *m != "CONNECT")?;
-        let target = req.path.filter(|p| p.starts_with('/'))?;
+        let target = req
+            .path
+            .filter(|p| p.starts_with('/') && as_hyper_takes(p))?;
         if req.version != Some(1) {
             return None;
         }
@@ -182,6 +186,24 @@ impl<'b> Ask<'b> {
             close,
         })
     }
+}
+
+/// Whether hyper's server takes `target` as it came, by the `http` crate's URI rules beyond
+/// what httparse checked: no fragment (`#`, which it drops), no `<` or `>`, no backquote in the
+/// path, no `"` in the query (it refuses those). Browsers percent-encode all of them.
+fn as_hyper_takes(target: &str) -> bool {
+    let mut in_query = false;
+    target.len() <= MAX_TARGET
+        && target.bytes().all(|b| match b {
+            b'#' | b'<' | b'>' => false,
+            b'?' => {
+                in_query = true;
+                true
+            }
+            b'`' => in_query,
+            b'"' => !in_query,
+            _ => true,
+        })
 }
 
 /// Answers one request here, or says it is hyper's.

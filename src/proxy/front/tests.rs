@@ -543,3 +543,43 @@ async fn a_connection_ended_with_unread_bytes_still_delivers_the_whole_answer() 
     let start = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert_eq!(out.len() - start, 5 * 1024 * 1024);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_target_hypers_server_would_refuse_or_rewrite_goes_to_it() {
+    // Browsers percent-encode these; hyper's server refuses `<`, `>`, a backquote in the path
+    // and `"` in the query, and drops a fragment: the front leaves them to it rather than
+    // forwarding them as they came.
+    let (up, _) = upstream();
+    let addr = front(up, Duration::from_secs(30)).await;
+    for (target, answer) in [
+        ("/a<b", "HTTP/1.1 400 "),
+        ("/a`b", "HTTP/1.1 400 "),
+        ("/?a\"b", "HTTP/1.1 400 "),
+        ("/echo#frag", "get /echo http/1.1\r\n"),
+    ] {
+        let t = talk(
+            addr,
+            &format!("GET {target} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(t.contains(answer), "{target}: {t}");
+        assert!(
+            t.contains("date: "),
+            "hyper's server answered {target}: {t}"
+        );
+    }
+    // The rest stays here (what browsers send unencoded among it).
+    let t = talk(
+        addr,
+        &get(
+            "/a-b.c_d~e!$&'()*+,;=:@%20[]|^\"{}caf\u{e9}?x=/y&a[]=`{}|^",
+            "Connection: close\r\n",
+        ),
+    )
+    .await;
+    assert!(
+        t.starts_with("HTTP/1.1 200 OK\r\n") && t.contains("\r\n\r\nconn "),
+        "{t}"
+    );
+    assert!(!t.contains("date: "), "{t}");
+}
