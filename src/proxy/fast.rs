@@ -184,10 +184,20 @@ pub(super) enum Step {
     More,
 }
 
+/// A chunk size line or a trailer line longer than this fails the body (else an upstream
+/// could make the proxy buffer without end; hyper's own limit on extensions is as much).
+const MAX_LINE: usize = 16 * 1024;
+
 /// One step through a chunked body: what the first of `bytes` are, `chunk` moved past them.
+/// A framing line must end with CRLF and hold no other CR or LF (the front relays these
+/// lines: a bare LF, a line's end to many clients, would frame the body differently there).
 pub(super) fn chunk_step(chunk: &mut Chunk, bytes: &[u8]) -> io::Result<Step> {
     Ok(match *chunk {
         Chunk::Size => match httparse::parse_chunk_size(bytes) {
+            // httparse takes any byte in an extension, a bare LF included.
+            Ok(httparse::Status::Complete((used, _))) if bytes[..used - 2].contains(&b'\n') => {
+                return Err(bad("a chunk size line with a bare LF"))
+            }
             Ok(httparse::Status::Complete((used, size))) => {
                 *chunk = if size == 0 {
                     Chunk::Trailer
@@ -195,6 +205,9 @@ pub(super) fn chunk_step(chunk: &mut Chunk, bytes: &[u8]) -> io::Result<Step> {
                     Chunk::Data(size)
                 };
                 Step::Frame(used)
+            }
+            Ok(httparse::Status::Partial) if bytes.len() > MAX_LINE => {
+                return Err(bad("a chunk size line longer than 16 KiB"))
             }
             Ok(httparse::Status::Partial) => Step::More,
             Err(_) => return Err(bad("an invalid chunk size")),
@@ -216,9 +229,13 @@ pub(super) fn chunk_step(chunk: &mut Chunk, bytes: &[u8]) -> io::Result<Step> {
             Step::Frame(2)
         }
         // Trailer lines up to the empty line.
-        Chunk::Trailer => match bytes.windows(2).position(|w| w == b"\r\n") {
-            Some(0) => Step::End(2),
-            Some(i) => Step::Frame(i + 2),
+        Chunk::Trailer => match bytes.iter().position(|&b| b == b'\n') {
+            Some(lf) if lf == 0 || bytes[..lf - 1].contains(&b'\r') || bytes[lf - 1] != b'\r' => {
+                return Err(bad("a trailer line not ended by CRLF"))
+            }
+            Some(1) => Step::End(2),
+            Some(lf) => Step::Frame(lf + 1),
+            None if bytes.len() > MAX_LINE => return Err(bad("a trailer line longer than 16 KiB")),
             None => Step::More,
         },
     })

@@ -28,11 +28,14 @@ use super::fast::{self, Answer, Chunk, Framing, Step};
 use super::pool::Pool;
 use super::routes::{self, Decision, Target};
 use super::server::{self, Shared};
+use crate::adapters::proxy::PROBE_HOST;
 
 /// Request heads larger than this go to hyper's server (which allows more, or refuses).
 const MAX_HEAD: usize = 64 * 1024;
 /// Request header lines parsed here at most (hyper's server's own limit).
 const MAX_HEADERS: usize = 100;
+/// Request targets longer than this go to hyper's server (which refuses them).
+const MAX_TARGET: usize = u16::MAX as usize - 1;
 /// What one read of an answer's body asks for at least.
 const READ: usize = 64 * 1024;
 
@@ -87,12 +90,7 @@ pub(super) async fn serve(
         };
         match next {
             Next::Read => {}
-            Next::Close => {
-                // A FIN after what was written (dropping the socket alone sends a reset when
-                // the client wrote more than was read, which can cut the answer short).
-                let _ = stream.shutdown().await;
-                return;
-            }
+            Next::Close => return linger(stream).await,
             Next::HandOff => {
                 let io = TokioIo::new(Rewind {
                     read: buf.freeze(),
@@ -102,6 +100,28 @@ pub(super) async fn serve(
             }
         }
     }
+}
+
+/// How long a connection the front ends is read (and what comes discarded) after its FIN.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Ends a connection: a FIN after what was written, then what the client still sends is read
+/// and discarded until it closes too (at most [`LINGER`]). A socket closed with bytes unread
+/// sends a reset, and the kernel drops what it had not sent yet: the answer cut short at the
+/// client (nginx's lingering close; hyper's server reads ahead and so avoids it).
+async fn linger(mut stream: TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut scratch = [0u8; 4096];
+    let drain = async {
+        while let Ok(n) = stream.read(&mut scratch).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// A request this front answers: its parts the forward needs.
@@ -118,11 +138,13 @@ impl<'b> Ask<'b> {
     /// `None`: hyper's server takes the request.
     fn of(req: &httparse::Request<'_, 'b>) -> Option<Ask<'b>> {
         let method = req.method.filter(|m| *m != "CONNECT")?;
-        let target = req.path.filter(|p| p.starts_with('/'))?;
+        let target = req
+            .path
+            .filter(|p| p.starts_with('/') && as_hyper_takes(p))?;
         if req.version != Some(1) {
             return None;
         }
-        let (mut host, mut hops, mut close) = (None, None, false);
+        let (mut host, mut hops, mut close, mut length) = (None, None, false, false);
         for h in req.headers.iter() {
             let is = |name: &str| h.name.eq_ignore_ascii_case(name);
             if is("host") {
@@ -136,9 +158,11 @@ impl<'b> Ask<'b> {
                 }
                 host = Some(std::str::from_utf8(h.value).ok()?);
             } else if is("content-length") {
-                if h.value.trim_ascii() != b"0" {
+                // A second one (hyper's server passes one on) or a body: hyper's.
+                if length || h.value.trim_ascii() != b"0" {
                     return None;
                 }
+                length = true;
             } else if is("transfer-encoding") || is("upgrade") || is("expect") {
                 return None;
             } else if is("connection") {
@@ -164,6 +188,24 @@ impl<'b> Ask<'b> {
     }
 }
 
+/// Whether hyper's server takes `target` as it came, by the `http` crate's URI rules beyond
+/// what httparse checked: no fragment (`#`, which it drops), no `<` or `>`, no backquote in the
+/// path, no `"` in the query (it refuses those). Browsers percent-encode all of them.
+fn as_hyper_takes(target: &str) -> bool {
+    let mut in_query = false;
+    target.len() <= MAX_TARGET
+        && target.bytes().all(|b| match b {
+            b'#' | b'<' | b'>' => false,
+            b'?' => {
+                in_query = true;
+                true
+            }
+            b'`' => in_query,
+            b'"' => !in_query,
+            _ => true,
+        })
+}
+
 /// Answers one request here, or says it is hyper's.
 async fn answer(
     shared: &Shared,
@@ -175,6 +217,11 @@ async fn answer(
     let Some(ask) = Ask::of(req) else {
         return Next::HandOff;
     };
+    // The probe and the endpoint: hyper's server answers them without listing the sessions
+    // (asked right after a session's own events, or with the engine gone).
+    if ask.host == PROBE_HOST || ask.host == routes::STATUS_HOST {
+        return Next::HandOff;
+    }
     let Ok(table) = shared.table().await else {
         return Next::HandOff;
     };
@@ -198,7 +245,8 @@ async fn answer(
         Ok(answer) => relay(pool, host, *port, client, answer, ask.method, ask.close).await,
         Err(e) => {
             let text = server::unreachable_text(&route, ask.host, &e);
-            say(client, StatusCode::BAD_GATEWAY, &text, ask.close).await
+            let head_only = ask.method == "HEAD";
+            say(client, StatusCode::BAD_GATEWAY, &text, head_only, ask.close).await
         }
     };
     match next {
@@ -207,15 +255,24 @@ async fn answer(
     }
 }
 
-/// Writes one of the proxy's own plain-text answers.
-async fn say(client: &mut TcpStream, status: StatusCode, text: &str, close: bool) -> Next {
+/// Writes one of the proxy's own plain-text answers (its head alone to a `HEAD`, whose answer
+/// has no body).
+async fn say(
+    client: &mut TcpStream,
+    status: StatusCode,
+    text: &str,
+    head_only: bool,
+    close: bool,
+) -> Next {
     let mut out = BytesMut::with_capacity(text.len() + 160);
     status_line(&mut out, status);
     out.put_slice(b"content-type: text/plain; charset=utf-8\r\ncontent-length: ");
     out.put_slice(text.len().to_string().as_bytes());
     out.put_slice(b"\r\n");
     end_head(&mut out, close);
-    out.put_slice(text.as_bytes());
+    if !head_only {
+        out.put_slice(text.as_bytes());
+    }
     match client.write_all(&out).await {
         Ok(()) if !close => Next::Read,
         _ => Next::Close,
@@ -268,6 +325,7 @@ async fn relay(
                 client,
                 StatusCode::BAD_GATEWAY,
                 &fast::broken_text(&e),
+                method == "HEAD",
                 close,
             )
             .await
@@ -281,10 +339,10 @@ async fn relay(
     status_line(&mut out, raw.status);
     for (name, start, end) in &raw.lines {
         // The body is relayed in its own framing: its `Transfer-Encoding` and `Trailer`
-        // stay true; a length is written once below (a chunked body's is dropped).
+        // stay true (even when `Connection` names them); a length is written once below (a
+        // chunked body's is dropped).
         let framing_header = *name == TRANSFER_ENCODING || *name == TRAILER;
-        if (server::is_hop(name) && !framing_header)
-            || facts.named.contains(name)
+        if (!framing_header && (server::is_hop(name) || facts.named.contains(name)))
             || *name == server::PROXY_HEADER
             || (*name == CONTENT_LENGTH && framing.is_some())
         {
@@ -354,12 +412,21 @@ impl Body<'_> {
         self.buf.advance(n);
     }
 
-    /// One more read of the upstream: `Ok(0)` at its close.
+    /// One more read of the upstream: `Ok(0)` at its close. Fails when the client leaves
+    /// first (a quiet event stream would otherwise hold the upstream until its next event;
+    /// hyper's server, and nginx, end the exchange at the client's close too).
     async fn fill(&mut self) -> io::Result<usize> {
         if self.buf.capacity() - self.buf.len() < 4096 {
             self.buf.reserve(READ);
         }
-        self.upstream.read_buf(self.buf).await
+        tokio::select! {
+            biased;
+            read = self.upstream.read_buf(self.buf) => read,
+            () = gone(self.client) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the client closed its connection inside the body",
+            )),
+        }
     }
 
     async fn length(&mut self, mut left: u64) -> io::Result<()> {
@@ -408,6 +475,15 @@ impl Body<'_> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Resolves when the client has closed its side of the connection, or it failed; never while
+/// it has sent more (a pipelined request, read after this answer).
+async fn gone(client: &TcpStream) {
+    match client.peek(&mut [0u8; 1]).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
     }
 }
 
