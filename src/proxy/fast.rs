@@ -618,7 +618,7 @@ impl Streamed {
     }
 }
 
-fn cut() -> io::Error {
+pub(super) fn cut() -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,
         "the upstream closed the connection inside the body",

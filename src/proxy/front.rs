@@ -174,8 +174,7 @@ impl<'b> Ask<'b> {
                     close |= token.eq_ignore_ascii_case("close");
                 }
             } else if hops.is_none() && is(server::HOPS.as_str()) {
-                let value = std::str::from_utf8(h.value).ok();
-                hops = Some(value.and_then(|v| v.trim().parse().ok()).unwrap_or(0));
+                hops = Some(server::hops_of(h.value));
             }
         }
         Some(Ask {
@@ -439,7 +438,7 @@ impl Body<'_> {
                 return Ok(());
             }
             if self.fill().await? == 0 {
-                return Err(cut());
+                return Err(fast::cut());
             }
         }
     }
@@ -461,7 +460,7 @@ impl Body<'_> {
                 return Ok(());
             }
             if self.fill().await? == 0 {
-                return Err(cut());
+                return Err(fast::cut());
             }
         }
     }
@@ -485,13 +484,6 @@ async fn gone(client: &TcpStream) {
         Ok(0) | Err(_) => {}
         Ok(_) => std::future::pending().await,
     }
-}
-
-fn cut() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::UnexpectedEof,
-        "the upstream closed the connection inside the body",
-    )
 }
 
 /// A connection handed to hyper's server with the bytes this front read of it: they are read

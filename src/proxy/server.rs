@@ -484,12 +484,7 @@ pub(super) fn text(status: StatusCode, body: String) -> Response<Body> {
 async fn handle(client: &Client, req: Request<Incoming>) -> Response<Body> {
     let shared = &client.shared;
     let scheme = client.scheme;
-    let hops: u32 = req
-        .headers()
-        .get(HOPS)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
+    let hops = req.headers().get(HOPS).map_or(0, |v| hops_of(v.as_bytes()));
     // A clone of a header value shares its bytes.
     let host = req.headers().get(hyper::header::HOST).cloned().or_else(|| {
         req.uri()
@@ -626,21 +621,22 @@ pub(super) fn is_hop(n: &HeaderName) -> bool {
     is_hop_name(n.as_str())
 }
 
+/// The headers that belong to one connection (RFC 9110 §7.6.1), never forwarded.
+const HOP: [&str; 9] = [
+    "connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "keep-alive",
+    "proxy-connection",
+];
+
 /// [`is_hop`] for a name as the client wrote it (any case).
 pub(super) fn is_hop_name(n: &str) -> bool {
-    // Every one of these names has a length of its own but `te`'s and `trailer`'s: most
-    // names are told apart by their length alone.
-    const HOP: [&str; 9] = [
-        "connection",
-        "transfer-encoding",
-        "upgrade",
-        "te",
-        "trailer",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "keep-alive",
-        "proxy-connection",
-    ];
+    // `eq_ignore_ascii_case` compares the lengths first: most names are told apart by that.
     HOP.iter().any(|h| n.eq_ignore_ascii_case(h))
 }
 
@@ -662,28 +658,22 @@ fn strip_hop_headers(headers: &mut HeaderMap) {
     if !headers.keys().any(is_hop) {
         return;
     }
-    use hyper::header::{
-        CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING,
-        UPGRADE,
-    };
-    if headers.contains_key(CONNECTION) {
+    if headers.contains_key(hyper::header::CONNECTION) {
         for n in connection_named(headers) {
             headers.remove(n);
         }
     }
-    for n in [
-        CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-        PROXY_AUTHENTICATE,
-        PROXY_AUTHORIZATION,
-        TE,
-        TRAILER,
-        TRANSFER_ENCODING,
-        UPGRADE,
-    ] {
+    for n in HOP {
         headers.remove(n);
     }
+}
+
+/// The hop count an `X-Dev-Prism-Hops` value says (0 when it says none).
+pub(super) fn hops_of(value: &[u8]) -> u32 {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// `X-Dev-Prism-Hops` values without formatting (a forwarded request has fewer than
